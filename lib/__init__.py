@@ -1,0 +1,1 @@
+"""Moneypenny live chats to a Google Sheet and a Slack channel."""

@@ -1,0 +1,95 @@
+"""The errors the sync raises, sorted by what the operator or the scheduler should do.
+
+`TransientError`: try again later (the function answers 503 so Cloud Scheduler retries).
+`PermanentError`: a person must fix something; the message says what.
+Messages never carry a secret or a visitor's personal data.
+"""
+
+from __future__ import annotations
+
+
+class SyncError(Exception):
+    """Base of every error this package raises on purpose."""
+
+    #: a short machine-readable cause, used for alert de-duplication and the JSON reply
+    cause: str = "sync_error"
+    #: what the operator should do about it (empty when retrying is enough)
+    fix: str = ""
+
+    def __init__(self, message: str, *, cause: str | None = None, fix: str | None = None):
+        super().__init__(message)
+        if cause is not None:
+            self.cause = cause
+        if fix is not None:
+            self.fix = fix
+
+
+class TransientError(SyncError):
+    """A failure that a later attempt may not meet (429, 5xx, timeouts, contention)."""
+
+    cause = "transient"
+
+
+class PermanentError(SyncError):
+    """A failure that repeats until a person changes something."""
+
+    cause = "permanent"
+
+
+class SettingsError(PermanentError):
+    """A setting is missing or malformed; the message names the variable."""
+
+    cause = "settings"
+
+
+class MoneypennyError(TransientError):
+    """Moneypenny answered with an error, a bad body, or not at all."""
+
+    cause = "moneypenny"
+
+
+class MoneypennyAuthError(PermanentError):
+    """Moneypenny refused the credentials (or a fresh token) ."""
+
+    cause = "moneypenny_auth"
+    fix = "Check MONEYPENNY_USERNAME and MONEYPENNY_PASSWORD (the billing-account login)."
+
+
+class SheetError(TransientError):
+    """The Sheets API failed in a way that may pass."""
+
+    cause = "sheets"
+
+
+class SheetAccessError(PermanentError):
+    """The sheet does not exist or this identity may not edit it."""
+
+    cause = "sheets_access"
+
+
+class HeaderMismatchError(PermanentError):
+    """Row 1 of the worksheet holds a header that is not ours."""
+
+    cause = "sheets_header"
+
+
+class SlackError(TransientError):
+    """Slack failed in a way that may pass."""
+
+    cause = "slack"
+
+
+class SlackConfigError(PermanentError):
+    """Slack refused the token or the channel."""
+
+    cause = "slack_config"
+
+
+class StateStoreError(TransientError):
+    """The state store (Firestore or SQLite) failed."""
+
+    cause = "state_store"
+
+
+class InvalidChat(ValueError):
+    """A chat item that cannot be read; the message names the field, never its value."""

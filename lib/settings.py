@@ -1,0 +1,200 @@
+"""Settings: one typed object read from environment variables and validated at start.
+
+The variable names are a public contract (README, Terraform); keep them stable.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from typing import Mapping
+from urllib.parse import urlparse
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .errors import SettingsError
+
+DEFAULT_AUTH_URL = "https://api.moneypenny.com/auth/token"
+# The guide prints the test host for the chat log; production users override it.
+DEFAULT_CHATS_URL = "https://test-api.moneypenny.com/clientlivechat/V3/Log"
+DEFAULT_SHEETS_API_URL = "https://sheets.googleapis.com"
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+
+
+class Secret:
+    """A string that never shows itself in repr, str, logs or tracebacks."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str):
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the sync reads from its environment, validated."""
+
+    moneypenny_username: Secret
+    moneypenny_password: Secret
+    sheet_id: str
+    slack_bot_token: Secret
+    slack_channel: str
+    moneypenny_auth_url: str = DEFAULT_AUTH_URL
+    moneypenny_chats_url: str = DEFAULT_CHATS_URL
+    chat_timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Europe/London"))
+    sheet_tab: str = "Chats"
+    sheets_api_url: str = DEFAULT_SHEETS_API_URL
+    slack_api_url: str = DEFAULT_SLACK_API_URL
+    slack_alert_channel: str = ""
+    slack_max_listed: int = 20
+    state_store: str = "firestore"
+    google_cloud_project: str = ""
+    firestore_database: str = "(default)"
+    firestore_collection_prefix: str = "moneypenny_sync"
+    http_timeout_seconds: float = 30.0
+    lease_seconds: int = 600
+    retention_days: int = 30
+    reconcile_days: int = 2
+    alert_repeat_minutes: int = 60
+    log_format: str = "auto"
+
+    @property
+    def sheets_is_google(self) -> bool:
+        """False when SHEETS_API_URL points at a local stand-in (anonymous credentials)."""
+        host = urlparse(self.sheets_api_url).hostname or ""
+        return host == "googleapis.com" or host.endswith(".googleapis.com")
+
+    @property
+    def sheet_url(self) -> str:
+        if self.sheets_is_google:
+            return f"https://docs.google.com/spreadsheets/d/{self.sheet_id}/edit"
+        return f"{self.sheets_api_url.rstrip('/')}/v4/spreadsheets/{self.sheet_id}"
+
+    @property
+    def sqlite_path(self) -> str | None:
+        if self.state_store.startswith("sqlite:"):
+            return self.state_store[len("sqlite:"):]
+        return None
+
+    @property
+    def alert_channel(self) -> str:
+        return self.slack_alert_channel or self.slack_channel
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        """Read and validate every setting; one SettingsError lists every variable at fault."""
+        env = os.environ if env is None else env
+        problems: list[str] = []
+        values: dict[str, object] = {}
+
+        def text(name: str, attr: str, *, required: bool = False, default: str | None = None):
+            raw = env.get(name, "")
+            raw = raw.strip() if raw is not None else ""
+            if not raw:
+                if required:
+                    problems.append(f"{name} is not set")
+                    return
+                if default is None:
+                    return
+                raw = default
+            values[attr] = raw
+            return raw
+
+        def secret(name: str, attr: str):
+            raw = env.get(name, "")
+            if not raw or not raw.strip():
+                problems.append(f"{name} is not set")
+                return
+            values[attr] = Secret(raw.strip())
+
+        def url(name: str, attr: str):
+            raw = text(name, attr)
+            if raw is None:
+                return
+            parsed = urlparse(raw)
+            if parsed.scheme not in ("http", "https") or not parsed.hostname:
+                problems.append(f"{name} must be an http(s) URL with a host")
+                values.pop(attr, None)
+
+        def number(name: str, attr: str, kind=int, minimum: float = 1, maximum: float | None = None):
+            raw = env.get(name, "").strip()
+            if not raw:
+                return
+            try:
+                value = kind(raw)
+            except ValueError:
+                problems.append(f"{name} must be a {'whole ' if kind is int else ''}number, got {raw!r}")
+                return
+            if value < minimum or (maximum is not None and value > maximum):
+                bounds = f"from {minimum} to {maximum}" if maximum is not None else f"at least {minimum}"
+                problems.append(f"{name} must be {bounds}, got {raw!r}")
+                return
+            values[attr] = value
+
+        secret("MONEYPENNY_USERNAME", "moneypenny_username")
+        secret("MONEYPENNY_PASSWORD", "moneypenny_password")
+        url("MONEYPENNY_AUTH_URL", "moneypenny_auth_url")
+        url("MONEYPENNY_CHATS_URL", "moneypenny_chats_url")
+        tz_name = text("CHAT_TIMEZONE", "chat_timezone")
+        if tz_name is not None:
+            try:
+                values["chat_timezone"] = ZoneInfo(tz_name)
+            except (ZoneInfoNotFoundError, ValueError):
+                values.pop("chat_timezone", None)
+                problems.append(f"CHAT_TIMEZONE must be an IANA zone such as Europe/London, got {tz_name!r}")
+        text("SHEET_ID", "sheet_id", required=True)
+        text("SHEET_TAB", "sheet_tab")
+        url("SHEETS_API_URL", "sheets_api_url")
+        secret("SLACK_BOT_TOKEN", "slack_bot_token")
+        text("SLACK_CHANNEL", "slack_channel", required=True)
+        text("SLACK_ALERT_CHANNEL", "slack_alert_channel")
+        url("SLACK_API_URL", "slack_api_url")
+        number("SLACK_MAX_LISTED", "slack_max_listed", maximum=40)
+        store = text("STATE_STORE", "state_store")
+        if store is not None and store != "firestore":
+            if not store.startswith("sqlite:") or not store[len("sqlite:"):]:
+                problems.append(f"STATE_STORE must be 'firestore' or 'sqlite:PATH', got {store!r}")
+        text("GOOGLE_CLOUD_PROJECT", "google_cloud_project")
+        text("FIRESTORE_DATABASE", "firestore_database")
+        prefix = text("FIRESTORE_COLLECTION_PREFIX", "firestore_collection_prefix")
+        if prefix is not None and ("/" in prefix or prefix.startswith("__")):
+            problems.append("FIRESTORE_COLLECTION_PREFIX must not contain '/' or start with '__'")
+        number("HTTP_TIMEOUT_SECONDS", "http_timeout_seconds", kind=float, minimum=1, maximum=300)
+        number("LEASE_SECONDS", "lease_seconds", minimum=60, maximum=7200)
+        number("RETENTION_DAYS", "retention_days", maximum=3650)
+        number("RECONCILE_DAYS", "reconcile_days", maximum=31)
+        number("ALERT_REPEAT_MINUTES", "alert_repeat_minutes", maximum=10080)
+        log_format = text("LOG_FORMAT", "log_format")
+        if log_format is not None and log_format not in ("auto", "json", "text"):
+            problems.append(f"LOG_FORMAT must be auto, json or text, got {log_format!r}")
+
+        if problems:
+            raise SettingsError(
+                "Invalid settings: " + "; ".join(problems),
+                fix="Set the named environment variables (see the README's configuration table).",
+            )
+        return cls(**values)  # type: ignore[arg-type]
+
+    def describe(self) -> dict[str, str]:
+        """Every setting as text, secrets masked: safe to print."""
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = "***" if isinstance(value, Secret) else str(value)
+        return out
