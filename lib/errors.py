@@ -93,3 +93,9 @@ class StateStoreError(TransientError):
 
 class InvalidChat(ValueError):
     """A chat item that cannot be read; the message names the field, never its value."""
+
+
+class StateStoreAccessError(PermanentError):
+    """The state store refused this identity or does not exist (a person must grant or create it)."""
+
+    cause = "state_store_access"

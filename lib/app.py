@@ -1,0 +1,60 @@
+"""Wiring: build the Syncer and its clients from Settings."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Callable
+
+from . import sheet as sheet_module
+from . import slack as slack_module
+from .moneypenny import MoneypennyClient, utcnow
+from .settings import Settings
+from .sheet import SheetWriter
+from .slack import SlackNotifier
+from .state import open_store
+from .state.base import StateStore
+from .sync import Syncer
+
+
+def sheets_identity(settings: Settings) -> str:
+    """Who the sheet must be shared with, as far as can be told without a network call."""
+    if not settings.sheets_is_google:
+        return "the local stand-in (anonymous)"
+    try:
+        import google.auth
+
+        credentials, _ = google.auth.default(scopes=sheet_module.SCOPES)
+    except Exception:
+        return ""
+    email = getattr(credentials, "service_account_email", "") or ""
+    return "" if email == "default" else email
+
+
+def build_syncer(
+    settings: Settings,
+    *,
+    store: StateStore | None = None,
+    clock: Callable[[], datetime] = utcnow,
+    checkpoint: Callable[[str], None] | None = None,
+    backoff: float = 0.5,
+) -> Syncer:
+    """A Syncer talking to the services that the settings name."""
+    store = store or open_store(settings)
+    moneypenny = MoneypennyClient(
+        auth_url=settings.moneypenny_auth_url,
+        chats_url=settings.moneypenny_chats_url,
+        username=settings.moneypenny_username,
+        password=settings.moneypenny_password,
+        store=store,
+        timeout=settings.http_timeout_seconds,
+        clock=clock,
+        backoff=backoff,
+    )
+    sheet = SheetWriter(
+        sheet_module.build_client(settings, backoff=backoff),
+        settings.sheet_id,
+        settings.sheet_tab,
+        identity=sheets_identity(settings),
+    )
+    slack = SlackNotifier(slack_module.build_client(settings), settings.slack_channel)
+    return Syncer(settings, store, moneypenny, sheet, slack, clock=clock, checkpoint=checkpoint)

@@ -1,0 +1,200 @@
+"""Chats: the typed record, how a raw Moneypenny item is read, and its stable key.
+
+The chat key
+------------
+Moneypenny gives chats no id, so the key is derived from content that does not change when the
+same chat is read again (by the "new since last call" cursor or by a date window)::
+
+    sha256("v1" NUL chatTime NUL name NUL email NUL phone NUL entryURL NUL first transcript line)
+
+truncated to 32 hex characters (128 bits). Each part is normalised first: `chatTime` parsed and
+written back as ISO 8601 with microseconds (so "13:02:09.877" and "13:02:09.8770000" agree),
+text stripped, the email lower-cased, the phone reduced to its digits. The rest of the
+transcript is left out on purpose: a chat read while it is still going on would otherwise get a
+second key once it has more lines.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Iterable, Sequence
+from zoneinfo import ZoneInfo
+
+from .errors import InvalidChat
+
+KEY_VERSION = "v1"
+
+_LINE = re.compile(r"^\s*\d+\s*:\s*\[(?P<who>[^\]]*)\]\s*-\s*(?P<text>.*)$", re.S)
+
+
+@dataclass(frozen=True)
+class Chat:
+    """One live chat as the rest of the system sees it."""
+
+    key: str
+    time: datetime  # timezone-aware, in CHAT_TIMEZONE
+    name: str = field(default="", repr=False)
+    company: str = field(default="", repr=False)
+    email: str = field(default="", repr=False)
+    phone: str = field(default="", repr=False)
+    page_url: str = ""
+    entry_url: str = ""
+    transcript: tuple[str, ...] = field(default=(), repr=False)
+    variables: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    tags: tuple[str, ...] = ()
+    utm_source: str = ""
+    utm_medium: str = ""
+    utm_term: str = ""
+    # The item as Moneypenny sent it, kept for the journal.
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, hash=False)
+
+    @property
+    def first_visitor_message(self) -> str:
+        """The visitor's first real message (not the "started a chat" system line), or ""."""
+        for line in self.transcript:
+            match = _LINE.match(line)
+            if not match or match.group("who").strip().lower() != "visitor":
+                continue
+            text = match.group("text").strip()
+            if text.startswith("[") and text.endswith("]"):
+                continue  # a system note such as "[Visitor has started a chat. ...]"
+            if text:
+                return text
+        return ""
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, (int, float, bool)):
+        return str(value)
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def _lines(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return tuple(value.splitlines())
+    if isinstance(value, (list, tuple)):
+        return tuple(_text(v) for v in value)
+    return (_text(value),)
+
+
+def _variables(value: Any) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, (list, tuple)):
+        return () if value in (None, "") else (("", _text(value)),)
+    out = []
+    for item in value:
+        if isinstance(item, dict):
+            out.append((_text(item.get("name")), _text(item.get("value"))))
+        else:
+            out.append(("", _text(item)))
+    return tuple(out)
+
+
+def _tags(value: Any) -> tuple[str, ...]:
+    if value is None or value == "":
+        return ()
+    if not isinstance(value, (list, tuple)):
+        return (_text(value),)
+    out = []
+    for item in value:
+        if isinstance(item, dict):
+            out.append(_text(item.get("name", item.get("value", item))))
+        else:
+            out.append(_text(item))
+    return tuple(t for t in out if t)
+
+
+def parse_chat_time(value: Any, tz: ZoneInfo) -> datetime:
+    """Read `chatTime` as an aware datetime; a naive value is taken to be in `tz`."""
+    if value is None or value == "":
+        raise InvalidChat("chatTime is missing")
+    if not isinstance(value, str):
+        raise InvalidChat("chatTime is not a string")
+    raw = value.strip()
+    if raw.endswith("Z"):
+        raw = raw[:-1] + "+00:00"
+    # Python 3.11 reads up to 6 fractional digits; .NET services send up to 7.
+    raw = re.sub(r"(\.\d{6})\d+", r"\1", raw)
+    try:
+        parsed = datetime.fromisoformat(raw)
+    except ValueError:
+        raise InvalidChat("chatTime is not an ISO 8601 date-time") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=tz)
+    return parsed.astimezone(tz)
+
+
+def chat_key(item: dict[str, Any], time: datetime) -> str:
+    """The stable key of a chat (see the module docstring for the recipe)."""
+    transcript = _lines(item.get("transcript"))
+    parts = [
+        KEY_VERSION,
+        time.isoformat(timespec="microseconds"),
+        _text(item.get("name")),
+        _text(item.get("email")).lower(),
+        re.sub(r"\D", "", _text(item.get("phone"))),
+        _text(item.get("entryURL")),
+        transcript[0].strip() if transcript else "",
+    ]
+    return hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()[:32]
+
+
+def parse_chat(item: Any, tz: ZoneInfo) -> Chat:
+    """Turn one raw chat-log item into a Chat, or raise InvalidChat naming the field at fault."""
+    if not isinstance(item, dict):
+        raise InvalidChat(f"item is a JSON {type(item).__name__}, not an object")
+    time = parse_chat_time(item.get("chatTime"), tz)
+    transcript = _lines(item.get("transcript"))
+    return Chat(
+        key=chat_key(item, time),
+        time=time,
+        name=_text(item.get("name")),
+        company=_text(item.get("companyName")),
+        email=_text(item.get("email")),
+        phone=_text(item.get("phone")),
+        page_url=_text(item.get("pageURL")),
+        entry_url=_text(item.get("entryURL")),
+        transcript=transcript,
+        variables=_variables(item.get("variables")),
+        tags=_tags(item.get("tags")),
+        utm_source=_text(item.get("utM_Source", item.get("utm_Source"))),
+        utm_medium=_text(item.get("utM_Medium", item.get("utm_Medium"))),
+        utm_term=_text(item.get("utM_Term", item.get("utm_Term"))),
+        raw=item,
+    )
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """An item that could not be read: where it stood in the batch and why (never its data)."""
+
+    index: int
+    reason: str
+    item: Any = field(repr=False)
+
+
+def parse_batch(items: Sequence[Any], tz: ZoneInfo) -> tuple[list[Chat], list[Rejected]]:
+    """Read a whole batch: good chats (deduplicated by key, in chat-time order) and rejects."""
+    chats: dict[str, Chat] = {}
+    rejected: list[Rejected] = []
+    for index, item in enumerate(items):
+        try:
+            chat = parse_chat(item, tz)
+        except InvalidChat as exc:
+            rejected.append(Rejected(index, str(exc), item))
+            continue
+        chats.setdefault(chat.key, chat)
+    return sort_chats(chats.values()), rejected
+
+
+def sort_chats(chats: Iterable[Chat]) -> list[Chat]:
+    return sorted(chats, key=lambda c: (c.time, c.key))

@@ -1,0 +1,180 @@
+"""Moneypenny API client: the bearer token (cached in the state store) and the live chat log."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
+import requests
+
+from .errors import MoneypennyAuthError, MoneypennyError
+from .http import mount_retry, retry_policy
+from .settings import Secret
+from .state.base import CachedToken, StateStore
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TOKEN_LIFETIME = timedelta(hours=24)
+# Renew a little before expiry so that a token never dies in the middle of a run.
+REFRESH_MARGIN = timedelta(minutes=10)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _where(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.netloc}{parts.path}"
+
+
+@dataclass
+class CallCounts:
+    logins: int = 0
+    log_calls: int = 0
+
+
+class MoneypennyClient:
+    """Logs in, keeps the token in the state store, and reads the chat log.
+
+    Two sessions on purpose: the plain log call moves Moneypenny's cursor, so a retry after a
+    read timeout or a 5xx could return nothing where the lost answer held chats. That call is
+    retried only where the request surely did nothing (connection refused, 429); everything else
+    is retried freely.
+    """
+
+    def __init__(
+        self,
+        *,
+        auth_url: str,
+        chats_url: str,
+        username: Secret,
+        password: Secret,
+        store: StateStore,
+        timeout: float = 30.0,
+        session: requests.Session | None = None,
+        cursor_session: requests.Session | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        backoff: float = 0.5,
+    ):
+        self.auth_url = auth_url
+        self.chats_url = chats_url
+        self._username = username
+        self._password = password
+        self.store = store
+        self.timeout = (min(10.0, timeout), timeout)
+        self.clock = clock
+        self.session = session or mount_retry(
+            requests.Session(), retry_policy(backoff=backoff, methods=("GET", "POST"))
+        )
+        self.cursor_session = cursor_session or mount_retry(
+            requests.Session(), retry_policy(backoff=backoff, statuses=(429,), methods=("GET",), read=0)
+        )
+        self.counts = CallCounts()
+
+    # -- token ---------------------------------------------------------------------------------
+    def token(self) -> str:
+        """A token valid for at least REFRESH_MARGIN, from the cache or a new login."""
+        cached = self.store.get_token()
+        if cached is not None and cached.expires_at - REFRESH_MARGIN > self.clock():
+            return cached.value
+        return self.login()
+
+    def login(self) -> str:
+        """Ask for a new token and cache it."""
+        self.counts.logins += 1
+        body = {"username": self._username.reveal(), "password": self._password.reveal()}
+        try:
+            response = self.session.post(self.auth_url, json=body, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise MoneypennyError(
+                f"Moneypenny token endpoint {_where(self.auth_url)} did not answer ({type(exc).__name__})"
+            ) from None
+        if response.status_code in (400, 401, 403):
+            raise MoneypennyAuthError(
+                f"Moneypenny refused the login (HTTP {response.status_code} from {_where(self.auth_url)}); "
+                "check MONEYPENNY_USERNAME and MONEYPENNY_PASSWORD"
+            )
+        if response.status_code != 200:
+            raise MoneypennyError(
+                f"Moneypenny token endpoint {_where(self.auth_url)} answered HTTP {response.status_code}"
+            )
+        try:
+            payload = response.json()
+            value = payload["access_token"]
+            if not isinstance(value, str) or not value:
+                raise KeyError
+        except (ValueError, KeyError, TypeError):
+            raise MoneypennyError(
+                f"Moneypenny token endpoint {_where(self.auth_url)} answered without an access_token"
+            ) from None
+        lifetime = DEFAULT_TOKEN_LIFETIME
+        try:
+            if payload.get("expires_in") is not None:
+                lifetime = timedelta(seconds=int(payload["expires_in"]))
+        except (TypeError, ValueError):
+            pass  # a token without a readable lifetime is assumed to live the documented 24 h
+        self.store.put_token(CachedToken(value=value, expires_at=self.clock() + lifetime))
+        return value
+
+    # -- chat log ------------------------------------------------------------------------------
+    def fetch_new(self) -> list[Any]:
+        """Every chat since the previous plain call. This moves Moneypenny's cursor."""
+        return self._get_log(None, self.cursor_session)
+
+    def fetch_window(self, start: date, end: date) -> list[Any]:
+        """Every chat whose date is between start and end (whole days, as the API takes them)."""
+        if end < start:
+            raise ValueError("the window's end is before its start")
+        params = {"startTime": start.strftime("%m/%d/%Y"), "endTime": end.strftime("%m/%d/%Y")}
+        return self._get_log(params, self.session)
+
+    def _get_log(self, params: dict[str, str] | None, session: requests.Session) -> list[Any]:
+        for attempt in (1, 2):
+            token = self.token()
+            self.counts.log_calls += 1
+            try:
+                response = session.get(
+                    self.chats_url,
+                    params=params,
+                    headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+                    timeout=self.timeout,
+                )
+            except requests.RequestException as exc:
+                raise MoneypennyError(
+                    f"Moneypenny chat log {_where(self.chats_url)} did not answer ({type(exc).__name__})"
+                ) from None
+            if response.status_code == 401:
+                # The cached token was revoked or expired early: one fresh login, one retry.
+                self.store.clear_token()
+                if attempt == 1:
+                    self.login()
+                    continue
+                raise MoneypennyAuthError(
+                    f"Moneypenny chat log {_where(self.chats_url)} refused a freshly issued token (HTTP 401); "
+                    "check that the account behind MONEYPENNY_USERNAME may use the live chat API"
+                )
+            return self._read_body(response)
+        raise AssertionError("unreachable")
+
+    def _read_body(self, response: requests.Response) -> list[Any]:
+        where = _where(self.chats_url)
+        if response.status_code == 204 or (response.status_code == 200 and not response.content.strip()):
+            return []
+        if response.status_code == 403:
+            raise MoneypennyAuthError(f"Moneypenny chat log {where} answered HTTP 403 (forbidden)")
+        if response.status_code != 200:
+            raise MoneypennyError(f"Moneypenny chat log {where} answered HTTP {response.status_code}")
+        try:
+            payload = json.loads(response.content)
+        except ValueError:
+            raise MoneypennyError(f"Moneypenny chat log {where} answered with a body that is not JSON") from None
+        if not isinstance(payload, list):
+            raise MoneypennyError(
+                f"Moneypenny chat log {where} answered with a JSON {type(payload).__name__}, not an array"
+            )
+        return payload

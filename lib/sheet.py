@@ -1,0 +1,278 @@
+"""The Google Sheet: header, rows (one per chat) and the Chat key column, through gspread."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Callable, Iterable, Sequence, TypeVar
+
+import gspread
+import requests
+from gspread.exceptions import APIError
+
+from .chats import Chat
+from .errors import HeaderMismatchError, PermanentError, SheetAccessError, SheetError
+from .http import RebasedSession, mount_retry, retry_policy
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+GOOGLE_SHEETS_ROOT = "https://sheets.googleapis.com"
+SCOPES = ("https://www.googleapis.com/auth/spreadsheets",)
+
+HEADER = (
+    "Chat time",
+    "Name",
+    "Company",
+    "Email",
+    "Phone",
+    "Page URL",
+    "Entry URL",
+    "Transcript",
+    "Variables",
+    "Tags",
+    "UTM source",
+    "UTM medium",
+    "UTM term",
+    "Chat key",
+)
+KEY_COLUMN = len(HEADER)  # 1-based index of "Chat key"
+LAST_COLUMN = "N"
+
+CELL_LIMIT = 50_000
+CUT_MARKER = "\n… [cut: {n} more characters]"
+# Google recommends request bodies of at most about 2 MB; stay well inside it.
+MAX_APPEND_BYTES = 1_500_000
+
+T = TypeVar("T")
+
+
+def fit_cell(text: str, limit: int = CELL_LIMIT) -> str:
+    """Cut text that would exceed the Sheets cell limit, with a visible marker."""
+    if len(text) <= limit:
+        return text
+    # Sized with the whole length's digits, the marker is never shorter than the one shown.
+    keep = limit - len(CUT_MARKER.format(n=len(text)))
+    return text[:keep] + CUT_MARKER.format(n=len(text) - keep)
+
+
+def chat_row(chat: Chat) -> list[str]:
+    """The sheet row of a chat, in HEADER order; every cell is plain text."""
+    cells = [
+        chat.time.strftime("%Y-%m-%d %H:%M:%S"),
+        chat.name,
+        chat.company,
+        chat.email,
+        chat.phone,
+        chat.page_url,
+        chat.entry_url,
+        "\n".join(chat.transcript),
+        "\n".join(f"{name}: {value}" if name else value for name, value in chat.variables),
+        ", ".join(chat.tags),
+        chat.utm_source,
+        chat.utm_medium,
+        chat.utm_term,
+        chat.key,
+    ]
+    return [fit_cell(c) for c in cells]
+
+
+def chunk_rows(rows: Sequence[list[str]], max_bytes: int = MAX_APPEND_BYTES) -> list[list[list[str]]]:
+    """Split rows into as few appends as the payload guidance allows (one, nearly always)."""
+    chunks: list[list[list[str]]] = []
+    current: list[list[str]] = []
+    size = 0
+    for row in rows:
+        row_size = len(json.dumps(row, ensure_ascii=False).encode("utf-8")) + 1
+        if current and size + row_size > max_bytes:
+            chunks.append(current)
+            current, size = [], 0
+        current.append(row)
+        size += row_size
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def quote_tab(tab: str) -> str:
+    return "'" + tab.replace("'", "''") + "'"
+
+
+def build_client(settings: Settings, backoff: float = 0.5) -> gspread.Client:
+    """A gspread client on a session with urllib3 retries; local stand-ins get no credentials."""
+    # Appends (POST) are retried only on 429, which Google sends before doing anything: a retry
+    # after a 5xx or a timeout could add the rows twice. The sync recovers those itself.
+    retry = retry_policy(backoff=backoff, methods=("GET", "PUT", "POST"), statuses=(429,), read=0)
+    if settings.sheets_is_google:
+        import google.auth
+        from google.auth.transport.requests import AuthorizedSession
+
+        try:
+            credentials, _ = google.auth.default(scopes=SCOPES)
+        except google.auth.exceptions.DefaultCredentialsError:
+            raise PermanentError(
+                "No Google credentials found for the Sheets API",
+                cause="sheets_credentials",
+                fix="Run `gcloud auth application-default login` locally, or give the function a service account.",
+            ) from None
+        session: requests.Session = AuthorizedSession(credentials)
+        if settings.sheets_api_url.rstrip("/") != GOOGLE_SHEETS_ROOT:
+            raise PermanentError("SHEETS_API_URL must be https://sheets.googleapis.com for Google hosts")
+    else:
+        session = RebasedSession(GOOGLE_SHEETS_ROOT, settings.sheets_api_url)
+    mount_retry(session, retry)
+    client = gspread.Client(None, session=session)  # type: ignore[arg-type]
+    client.set_timeout((10, settings.http_timeout_seconds))
+    return client
+
+
+class SheetWriter:
+    """Appends chat rows to one worksheet and reads its Chat key column.
+
+    Uses gspread's low-level calls so that a run costs one read (the header) and one write
+    (the append), whatever the number of chats.
+    """
+
+    def __init__(self, client: gspread.Client, sheet_id: str, tab: str, identity: str = ""):
+        self.http = client.http_client
+        self.sheet_id = sheet_id
+        self.tab = tab
+        self.identity = identity  # who must have access, named in the error when it has not
+        self._ready = False
+        self.write_calls = 0
+        self.read_calls = 0
+
+    # -- errors --------------------------------------------------------------------------------
+    def _call(self, what: str, fn: Callable[[], T]) -> T:
+        try:
+            return fn()
+        except APIError as exc:
+            raise self._translate(what, exc) from None
+        except requests.RequestException as exc:
+            raise SheetError(f"Sheets API did not answer while {what} ({type(exc).__name__})") from None
+
+    def _translate(self, what: str, exc: APIError) -> Exception:
+        code = exc.code if isinstance(exc.code, int) and exc.code > 0 else exc.response.status_code
+        status = str(exc.error.get("status", "")) if isinstance(exc.error, dict) else ""
+        label = f"Sheets API answered HTTP {code}{' ' + status if status else ''} while {what}"
+        if code in (401, 403):
+            who = f" ({self.identity})" if self.identity else ""
+            return SheetAccessError(
+                f"{label}: the sheet SHEET_ID={self.sheet_id} is not shared with this identity{who}",
+                fix=f"Share the spreadsheet with {self.identity or 'the service account'} as Editor.",
+            )
+        if code == 404:
+            return SheetAccessError(
+                f"{label}: no spreadsheet with SHEET_ID={self.sheet_id}",
+                fix="Check SHEET_ID: it is the long id in the sheet's URL, between /d/ and /edit.",
+            )
+        if code == 429 or code >= 500 or code in (408, -1):
+            return SheetError(label)
+        return PermanentError(label, cause="sheets_request")
+
+    # -- worksheet -----------------------------------------------------------------------------
+    def _range(self, a1: str) -> str:
+        return f"{quote_tab(self.tab)}!{a1}"
+
+    def ensure_ready(self) -> None:
+        """Make sure the tab exists and row 1 holds our header (creating both when missing)."""
+        if self._ready:
+            return
+        header = self._read_header()
+        if header is None:
+            self._add_tab()
+            header = []
+        if not any(cell.strip() for cell in header):
+            self.write_calls += 1
+            self._call(
+                "writing the header",
+                lambda: self.http.values_update(
+                    self.sheet_id,
+                    self._range(f"A1:{LAST_COLUMN}1"),
+                    params={"valueInputOption": "RAW"},
+                    body={"values": [list(HEADER)], "majorDimension": "ROWS"},
+                ),
+            )
+        else:
+            ours = [cell.strip() for cell in header[: len(HEADER)]]
+            if ours != list(HEADER):
+                raise HeaderMismatchError(
+                    f"Row 1 of tab {self.tab!r} (SHEET_TAB) is not this tool's header: columns A to "
+                    f"{LAST_COLUMN} must read {', '.join(HEADER)}",
+                    fix="Restore the header in row 1 (extra columns to the right are fine), "
+                    "or point SHEET_TAB at a new or empty tab.",
+                )
+        self._ready = True
+
+    def _read_header(self) -> list[str] | None:
+        """Row 1, or None when the tab does not exist."""
+        self.read_calls += 1
+        try:
+            result = self.http.values_get(self.sheet_id, self._range("1:1"))
+        except APIError as exc:
+            if exc.code == 400 and not self._tab_exists():
+                return None
+            raise self._translate("reading the header", exc) from None
+        except requests.RequestException as exc:
+            raise SheetError(f"Sheets API did not answer while reading the header ({type(exc).__name__})") from None
+        values = result.get("values") or [[]]
+        return [str(v) for v in values[0]]
+
+    def _tab_exists(self) -> bool:
+        self.read_calls += 1
+        meta = self._call("reading the spreadsheet", lambda: self.http.fetch_sheet_metadata(self.sheet_id))
+        return any(s.get("properties", {}).get("title") == self.tab for s in meta.get("sheets", []))
+
+    def _add_tab(self) -> None:
+        self.write_calls += 1
+        body = {
+            "requests": [
+                {
+                    "addSheet": {
+                        "properties": {
+                            "title": self.tab,
+                            "gridProperties": {"rowCount": 1000, "columnCount": len(HEADER), "frozenRowCount": 1},
+                        }
+                    }
+                }
+            ]
+        }
+        self._call(f"adding the tab {self.tab!r}", lambda: self.http.batch_update(self.sheet_id, body))
+        log.info("created the worksheet tab", extra={"fields": {"tab": self.tab}})
+
+    # -- rows ----------------------------------------------------------------------------------
+    def append(self, chats: Iterable[Chat]) -> int:
+        """Append one row per chat, in the given order; one call unless the payload is huge."""
+        rows = [chat_row(c) for c in chats]
+        if not rows:
+            return 0
+        self.ensure_ready()
+        for chunk in chunk_rows(rows):
+            self.write_calls += 1
+            self._call(
+                "appending rows",
+                lambda: self.http.values_append(
+                    self.sheet_id,
+                    # Anchored at A1 so that Sheets' table detection finds our table, not a
+                    # stray cell, and never shifts the columns.
+                    self._range("A1"),
+                    params={"valueInputOption": "RAW", "insertDataOption": "INSERT_ROWS"},
+                    body={"values": chunk, "majorDimension": "ROWS"},
+                ),
+            )
+        return len(rows)
+
+    def keys_present(self) -> set[str]:
+        """Every value of the Chat key column (one read)."""
+        self.ensure_ready()
+        self.read_calls += 1
+        result = self._call(
+            "reading the Chat key column",
+            lambda: self.http.values_get(
+                self.sheet_id,
+                self._range(f"{LAST_COLUMN}2:{LAST_COLUMN}"),
+                params={"majorDimension": "COLUMNS"},
+            ),
+        )
+        columns: list[list[Any]] = result.get("values") or []
+        return {str(v).strip() for v in (columns[0] if columns else []) if str(v).strip()}

@@ -1,0 +1,166 @@
+"""A stand-in for Moneypenny's token endpoint and live chat log.
+
+It keeps the behaviour that matters most to the sync: a plain log call returns every chat
+added since the previous plain call and moves a server-side cursor as the answer is
+produced (even if the answer is then lost), while a date-window call never moves it.
+"""
+
+from __future__ import annotations
+
+import copy
+import secrets
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, Callable, Iterable
+
+from .server import Request, Response, StandIn
+
+AUTH_PATH = "/auth/token"
+LOG_PATH = "/clientlivechat/V3/Log"
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class FakeMoneypenny(StandIn):
+    """Moneypenny's `/auth/token` and `/clientlivechat/V3/Log`. Endpoints: "auth", "log"."""
+
+    ENDPOINTS = frozenset({"auth", "log"})
+
+    def __init__(
+        self,
+        username: str = "demo@example.com",
+        password: str = "demo-password",
+        token_lifetime: int = 86400,
+        clock: Callable[[], datetime] | None = None,
+        port: int = 0,
+        latency: float = 0.0,
+    ):
+        super().__init__(port=port, latency=latency)
+        self.username = username
+        self.password = password
+        self.token_lifetime = token_lifetime
+        self.clock = clock or _utc_now
+        self._tokens: dict[str, datetime] = {}
+        self._chats: list[dict[str, Any]] = []
+        self._cursor = 0
+
+    # ----------------------------------------------------------------- helpers
+
+    @property
+    def auth_url(self) -> str:
+        return self.url + AUTH_PATH
+
+    @property
+    def chats_url(self) -> str:
+        return self.url + LOG_PATH
+
+    def add_chats(self, chats: Iterable[dict[str, Any]]) -> None:
+        """Make chats available: the next plain log call returns them."""
+        with self._lock:
+            self._chats.extend(copy.deepcopy(list(chats)))
+
+    def all_chats(self) -> list[dict[str, Any]]:
+        """Every chat ever added, in the order added (copies)."""
+        with self._lock:
+            return copy.deepcopy(self._chats)
+
+    def pending_chats(self) -> list[dict[str, Any]]:
+        """The chats the next plain log call would return (copies); the cursor does not move."""
+        with self._lock:
+            return copy.deepcopy(self._chats[self._cursor:])
+
+    def delivered_count(self) -> int:
+        """How many chats plain calls have handed out so far (the cursor position)."""
+        with self._lock:
+            return self._cursor
+
+    def expire_tokens(self) -> None:
+        """Invalidate every token issued so far (as if 24 hours had passed)."""
+        with self._lock:
+            self._tokens.clear()
+
+    def tokens_issued(self) -> int:
+        """How many tokens are currently valid or expired-but-remembered."""
+        with self._lock:
+            return len(self._tokens)
+
+    # ----------------------------------------------------------------- HTTP
+
+    def route(self, method: str, path: str) -> str:
+        path = path.rstrip("/")
+        if method == "POST" and path == AUTH_PATH:
+            return "auth"
+        if method == "GET" and path.lower() == LOG_PATH.lower():
+            return "log"
+        return "unknown"
+
+    def error_response(self, code: int, retry_after: float | None = None) -> Response:
+        messages = {
+            400: "The request is invalid.",
+            401: "Authorization has been denied for this request.",
+            404: "No HTTP resource was found that matches the request URI.",
+            429: "Too many requests.",
+        }
+        return Response(code, {"message": messages.get(code, "An error has occurred.")})
+
+    def handle(self, request: Request) -> Response:
+        if request.endpoint == "auth":
+            return self._auth(request)
+        if request.endpoint == "log":
+            return self._log(request)
+        return self.error_response(404)
+
+    def _auth(self, request: Request) -> Response:
+        try:
+            body = request.json()
+        except ValueError:
+            return self.error_response(400)
+        if not isinstance(body, dict):
+            return self.error_response(400)
+        if body.get("username") != self.username or body.get("password") != self.password:
+            return Response(401, {"message": "Invalid username or password."})
+        token = secrets.token_urlsafe(32)
+        self._tokens[token] = self.clock() + timedelta(seconds=self.token_lifetime)
+        return Response(
+            200,
+            {"access_token": token, "expires_in": self.token_lifetime, "token_type": "Bearer"},
+        )
+
+    def _authorized(self, request: Request) -> bool:
+        scheme, _, token = request.header("authorization").partition(" ")
+        expires = self._tokens.get(token.strip()) if scheme.lower() == "bearer" else None
+        return expires is not None and self.clock() < expires
+
+    def _log(self, request: Request) -> Response:
+        if not self._authorized(request):
+            return self.error_response(401)
+        start_text = request.param("startTime")
+        end_text = request.param("endTime")
+        if start_text is None and end_text is None:
+            fresh = self._chats[self._cursor:]
+            self._cursor = len(self._chats)
+            return Response(200, fresh)
+        start, end = _us_date(start_text), _us_date(end_text)
+        if start is None or end is None:
+            return Response(400, {"message": "startTime and endTime must both be dates as mm/dd/yyyy."})
+        window = [c for c in self._chats if start <= _chat_date(c) <= end]
+        window.sort(key=lambda c: str(c.get("chatTime", "")))
+        return Response(200, window)
+
+
+def _us_date(text: str | None) -> date | None:
+    if not text:
+        return None
+    try:
+        return datetime.strptime(text.strip(), "%m/%d/%Y").date()
+    except ValueError:
+        return None
+
+
+def _chat_date(chat: dict[str, Any]) -> date:
+    text = str(chat.get("chatTime") or "")
+    try:
+        return date.fromisoformat(text[:10])
+    except ValueError:
+        return date.min

@@ -1,0 +1,363 @@
+"""`SqliteStore`: the state store in one SQLite file, for local runs and tests.
+
+Several threads and processes may share the file: each thread gets its own connection, the
+file is in WAL mode with a busy timeout, and every write runs in a `BEGIN IMMEDIATE`
+transaction so that read-then-write sequences (the lease) are atomic.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import sqlite3
+import threading
+from datetime import datetime, timezone
+from typing import Any, Iterable, Iterator
+
+from ..errors import StateStoreAccessError, StateStoreError
+from .base import DONE, CachedToken, JournalEntry, Lease, RejectedItem, StateStore
+
+_BUSY_TIMEOUT_SECONDS = 30.0
+_CHUNK = 500  # keys per `IN (...)`, well below SQLite's bound-variable limit
+_JOURNAL_FIELDS = ("sheet", "sheet_batch", "slack", "expires_at")
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS token (
+    id INTEGER PRIMARY KEY CHECK (id = 1), value TEXT NOT NULL, expires_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS journal (
+    key TEXT PRIMARY KEY, chat TEXT NOT NULL, chat_time TEXT NOT NULL, fetched_at TEXT NOT NULL,
+    sheet TEXT NOT NULL, sheet_batch TEXT, slack TEXT NOT NULL, expires_at TEXT);
+CREATE INDEX IF NOT EXISTS journal_pending ON journal (chat_time, key)
+    WHERE NOT (sheet = '{DONE}' AND slack = '{DONE}');
+CREATE TABLE IF NOT EXISTS quarantine (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, raw TEXT NOT NULL, reason TEXT NOT NULL,
+    fetched_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS lease (
+    id INTEGER PRIMARY KEY CHECK (id = 1), owner TEXT NOT NULL, expires_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, started_at TEXT NOT NULL, record TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS runs_started ON runs (started_at, id);
+"""
+
+
+def _ts(value: datetime) -> str:
+    # Fixed-width UTC text, so that text order is time order in SQL.
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("the state store takes timezone-aware datetimes only")
+    return value.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+def _dt(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text).astimezone(timezone.utc)
+
+
+def _run_sort_key(started_at: Any) -> str:
+    # Normalise parseable ISO times to UTC so that offsets do not disturb the order.
+    try:
+        parsed = datetime.fromisoformat(str(started_at))
+    except ValueError:
+        return str(started_at)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return _ts(parsed)
+
+
+def _guard(operation: str):
+    """Turn sqlite3 failures into StateStoreError naming the operation (no data)."""
+
+    def wrap(method):
+        @functools.wraps(method)
+        def inner(self, *args, **kwargs):
+            try:
+                return method(self, *args, **kwargs)
+            except sqlite3.Error as exc:
+                text = str(exc).lower()
+                # SQLite messages name the failure, never bound values, so they are safe to show.
+                message = f"SQLite state store failed during {operation}: {type(exc).__name__}: {exc}"
+                if "readonly" in text or "unable to open" in text or "not authorized" in text:
+                    raise StateStoreAccessError(
+                        message, fix=f"Make {self.path} (and its folder) writable by this user."
+                    ) from exc
+                raise StateStoreError(message) from exc
+
+        return inner
+
+    return wrap
+
+
+class SqliteStore(StateStore):
+    """The state store in a SQLite file at `path` (parent folders are created).
+
+    `retention`: when set, `journal_prune` also trims the run history to the newest
+    `retention` records (record_run already trims to its own `keep`).
+    """
+
+    def __init__(self, path: str, retention: int | None = None):
+        self.path = path
+        self.retention = retention
+        self.round_trips = 0
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: list[sqlite3.Connection] = []
+        try:
+            parent = os.path.dirname(os.path.abspath(path))
+            os.makedirs(parent, exist_ok=True)
+        except OSError as exc:
+            raise StateStoreAccessError(
+                f"SQLite state store cannot create its folder: {type(exc).__name__}",
+                fix=f"Make the folder of {path} creatable and writable by this user.",
+            ) from exc
+        self._init_schema()
+
+    # -- plumbing ------------------------------------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        # A connection must not cross a fork; a child process opens its own.
+        if conn is None or self._local.pid != os.getpid():
+            conn = sqlite3.connect(
+                self.path, timeout=_BUSY_TIMEOUT_SECONDS, isolation_level=None,
+                check_same_thread=False,
+            )
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn, self._local.pid = conn, os.getpid()
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        # BEGIN IMMEDIATE takes the write lock up front: no other writer can slip in
+        # between our reads and writes, and lock waits go through the busy timeout.
+        conn = self._conn()
+        self.round_trips += 1
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def _read(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
+        self.round_trips += 1
+        return self._conn().execute(sql, tuple(params)).fetchall()
+
+    @_guard("open")
+    def _init_schema(self) -> None:
+        with self._write() as conn:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+
+    def close(self) -> None:
+        """Close every connection this store opened."""
+        with self._lock:
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+        self._local = threading.local()
+
+    # -- token cache ---------------------------------------------------------------------------
+    @_guard("get_token")
+    def get_token(self) -> CachedToken | None:
+        rows = self._read("SELECT value, expires_at FROM token WHERE id = 1")
+        return CachedToken(rows[0][0], _dt(rows[0][1])) if rows else None
+
+    @_guard("put_token")
+    def put_token(self, token: CachedToken) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO token (id, value, expires_at) VALUES (1, ?, ?)",
+                (token.value, _ts(token.expires_at)),
+            )
+
+    @_guard("clear_token")
+    def clear_token(self) -> None:
+        with self._write() as conn:
+            conn.execute("DELETE FROM token")
+
+    # -- journal -------------------------------------------------------------------------------
+    @_guard("journal_add")
+    def journal_add(self, entries: Iterable[JournalEntry]) -> list[str]:
+        rows = [
+            (
+                e.key, json.dumps(e.chat, ensure_ascii=False, separators=(",", ":")),
+                _ts(e.chat_time), _ts(e.fetched_at), e.sheet, e.sheet_batch, e.slack,
+                None if e.expires_at is None else _ts(e.expires_at),
+            )
+            for e in entries
+        ]
+        if not rows:
+            return []
+        added = []
+        with self._write() as conn:
+            for row in rows:
+                cursor = conn.execute(
+                    "INSERT OR IGNORE INTO journal (key, chat, chat_time, fetched_at, sheet,"
+                    " sheet_batch, slack, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    row,
+                )
+                if cursor.rowcount == 1:
+                    added.append(row[0])
+        return added
+
+    @staticmethod
+    def _entry(row: tuple) -> JournalEntry:
+        key, chat, chat_time, fetched_at, sheet, sheet_batch, slack, expires_at = row
+        return JournalEntry(
+            key=key, chat=json.loads(chat), chat_time=_dt(chat_time), fetched_at=_dt(fetched_at),
+            sheet=sheet, sheet_batch=sheet_batch, slack=slack, expires_at=_dt(expires_at),
+        )
+
+    _COLUMNS = "key, chat, chat_time, fetched_at, sheet, sheet_batch, slack, expires_at"
+
+    @_guard("journal_pending")
+    def journal_pending(self) -> list[JournalEntry]:
+        rows = self._read(
+            f"SELECT {self._COLUMNS} FROM journal WHERE NOT (sheet = ? AND slack = ?)"
+            " ORDER BY chat_time, key",
+            (DONE, DONE),
+        )
+        return [self._entry(row) for row in rows]
+
+    @_guard("journal_get")
+    def journal_get(self, keys: Iterable[str]) -> dict[str, JournalEntry]:
+        keys = list(dict.fromkeys(keys))
+        found: dict[str, JournalEntry] = {}
+        if not keys:
+            return found
+        self.round_trips += 1
+        conn = self._conn()
+        # One read transaction, so that the chunks see one snapshot.
+        conn.execute("BEGIN")
+        try:
+            for start in range(0, len(keys), _CHUNK):
+                chunk = keys[start:start + _CHUNK]
+                marks = ",".join("?" * len(chunk))
+                for row in conn.execute(
+                    f"SELECT {self._COLUMNS} FROM journal WHERE key IN ({marks})", chunk
+                ):
+                    found[row[0]] = self._entry(row)
+        finally:
+            conn.execute("COMMIT")
+        return found
+
+    @_guard("journal_update")
+    def journal_update(self, keys: Iterable[str], **changes: Any) -> None:
+        values: dict[str, Any] = {}
+        for name in _JOURNAL_FIELDS:
+            if name in changes:
+                value = changes[name]
+                values[name] = _ts(value) if name == "expires_at" and value is not None else value
+        keys = list(dict.fromkeys(keys))
+        if not values or not keys:
+            return
+        assignments = ", ".join(f"{name} = ?" for name in values)
+        with self._write() as conn:
+            for start in range(0, len(keys), _CHUNK):
+                chunk = keys[start:start + _CHUNK]
+                marks = ",".join("?" * len(chunk))
+                conn.execute(
+                    f"UPDATE journal SET {assignments} WHERE key IN ({marks})",
+                    [*values.values(), *chunk],
+                )
+
+    @_guard("journal_prune")
+    def journal_prune(self, now: datetime) -> int:
+        with self._write() as conn:
+            # Only delivered entries go, even if expires_at was set early by mistake.
+            deleted = conn.execute(
+                "DELETE FROM journal WHERE expires_at IS NOT NULL AND expires_at < ?"
+                " AND sheet = ? AND slack = ?",
+                (_ts(now), DONE, DONE),
+            ).rowcount
+            if self.retention is not None:
+                self._trim_runs(conn, self.retention)
+        return deleted
+
+    # -- quarantine ----------------------------------------------------------------------------
+    @_guard("quarantine")
+    def quarantine(self, items: Iterable[RejectedItem]) -> None:
+        rows = [(item.raw, item.reason, _ts(item.fetched_at)) for item in items]
+        if not rows:
+            return
+        with self._write() as conn:
+            conn.executemany(
+                "INSERT INTO quarantine (raw, reason, fetched_at) VALUES (?, ?, ?)", rows
+            )
+
+    @_guard("quarantine_count")
+    def quarantine_count(self) -> int:
+        return self._read("SELECT COUNT(*) FROM quarantine")[0][0]
+
+    # -- lease ---------------------------------------------------------------------------------
+    @_guard("acquire_lease")
+    def acquire_lease(self, owner: str, now: datetime, expires_at: datetime) -> bool:
+        with self._write() as conn:
+            row = conn.execute("SELECT owner, expires_at FROM lease WHERE id = 1").fetchone()
+            if row is not None and row[0] != owner and _dt(row[1]) > now:
+                return False
+            conn.execute(
+                "INSERT OR REPLACE INTO lease (id, owner, expires_at) VALUES (1, ?, ?)",
+                (owner, _ts(expires_at)),
+            )
+        return True
+
+    @_guard("release_lease")
+    def release_lease(self, owner: str) -> None:
+        with self._write() as conn:
+            conn.execute("DELETE FROM lease WHERE id = 1 AND owner = ?", (owner,))
+
+    @_guard("get_lease")
+    def get_lease(self) -> Lease | None:
+        rows = self._read("SELECT owner, expires_at FROM lease WHERE id = 1")
+        return Lease(rows[0][0], _dt(rows[0][1])) if rows else None
+
+    # -- small named documents -----------------------------------------------------------------
+    @_guard("get_meta")
+    def get_meta(self, name: str) -> dict[str, Any] | None:
+        rows = self._read("SELECT value FROM meta WHERE name = ?", (name,))
+        return json.loads(rows[0][0]) if rows else None
+
+    @_guard("put_meta")
+    def put_meta(self, name: str, value: dict[str, Any]) -> None:
+        text = json.dumps(value, ensure_ascii=False)
+        with self._write() as conn:
+            conn.execute("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", (name, text))
+
+    @_guard("delete_meta")
+    def delete_meta(self, name: str) -> None:
+        with self._write() as conn:
+            conn.execute("DELETE FROM meta WHERE name = ?", (name,))
+
+    # -- run history ---------------------------------------------------------------------------
+    @staticmethod
+    def _trim_runs(conn: sqlite3.Connection, keep: int) -> None:
+        conn.execute(
+            "DELETE FROM runs WHERE id NOT IN"
+            " (SELECT id FROM runs ORDER BY started_at DESC, id DESC LIMIT ?)",
+            (max(keep, 0),),
+        )
+
+    @_guard("record_run")
+    def record_run(self, record: dict[str, Any], keep: int = 100) -> None:
+        text = json.dumps(record, ensure_ascii=False)
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO runs (started_at, record) VALUES (?, ?)",
+                (_run_sort_key(record.get("started_at", "")), text),
+            )
+            self._trim_runs(conn, keep)
+
+    @_guard("recent_runs")
+    def recent_runs(self, limit: int = 20) -> list[dict[str, Any]]:
+        rows = self._read(
+            "SELECT record FROM runs ORDER BY started_at DESC, id DESC LIMIT ?", (max(limit, 0),)
+        )
+        return [json.loads(row[0]) for row in rows]

@@ -1,0 +1,440 @@
+"""One sync run: lease, fetch into the journal, deliver from the journal, record the run.
+
+Why it cannot lose a chat
+-------------------------
+Moneypenny's plain log call moves its cursor when it answers. Before making it, the run writes a
+*fetch intent* to the state store; only once every chat of the answer is in the journal is the
+intent cleared. An intent that is still there at the start of a run (the answer was lost, the
+body was bad, the run crashed) is settled first by a date-window read that covers everything
+since the last read that reached the journal. Window reads are safe to repeat: the journal adds
+only keys it has not seen.
+
+Why it cannot write a row twice
+-------------------------------
+Rows are written from the journal. A batch is marked *in flight* before the append and *done*
+after it. A run that finds entries still in flight (a crash or an ambiguous failure between the
+two) reads the sheet's Chat key column once and marks the keys it finds as done before writing
+anything, so only the missing rows are appended.
+
+Slack is at-least-once: the summary is posted, then its chats are marked.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, Callable
+
+from .chats import Chat, parse_batch, parse_chat, sort_chats
+from .errors import PermanentError, SyncError, TransientError
+from .moneypenny import MoneypennyClient
+from .settings import Settings
+from .sheet import SheetWriter
+from .slack import SlackNotifier, build_summary
+from .state.base import DONE, INFLIGHT, PENDING, JournalEntry, RejectedItem, StateStore
+
+log = logging.getLogger(__name__)
+
+CURSOR_DOC = "cursor"
+SCHEDULE_DOC = "schedule_runs"
+SCHEDULES_KEPT = 50
+# A chat that started before a read can be handed out by the next one; look back a day more.
+RECOVERY_MARGIN = timedelta(days=1)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class RunReport:
+    """What one run did; the function answers with it as JSON."""
+
+    run_id: str
+    mode: str
+    started_at: datetime
+    fetched: int = 0
+    new: int = 0
+    recovered: int = 0
+    appended: int = 0
+    already_in_sheet: int = 0
+    posted: int = 0
+    late: int = 0
+    skipped_invalid: int = 0
+    pending: int = 0
+    duration_ms: int = 0
+    outcome: str = "ok"  # ok | failed | skipped
+    skipped: str | None = None
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    steps_ms: dict[str, int] = field(default_factory=dict)
+
+    def counts(self) -> dict[str, Any]:
+        return {
+            "fetched": self.fetched,
+            "new": self.new,
+            "recovered": self.recovered,
+            "appended": self.appended,
+            "already_in_sheet": self.already_in_sheet,
+            "posted": self.posted,
+            "late": self.late,
+            "skipped_invalid": self.skipped_invalid,
+            "pending": self.pending,
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "ok": self.outcome != "failed",
+            "run_id": self.run_id,
+            "mode": self.mode,
+            "outcome": self.outcome,
+            **self.counts(),
+            "duration_ms": self.duration_ms,
+            "duration_seconds": round(self.duration_ms / 1000, 3),
+        }
+        if self.skipped:
+            out["skipped"] = self.skipped
+        if self.errors:
+            out["errors"] = self.errors
+        return out
+
+
+class RunFailed(SyncError):
+    """Raised by Syncer.run when a step failed; carries the report and the first error."""
+
+    def __init__(self, report: RunReport, error: SyncError):
+        super().__init__(str(error), cause=error.cause, fix=error.fix)
+        self.report = report
+        self.error = error
+        self.transient = isinstance(error, TransientError)
+
+
+def _error_info(step: str, exc: BaseException) -> dict[str, Any]:
+    if isinstance(exc, SyncError):
+        info = {"step": step, "cause": exc.cause, "message": str(exc), "retryable": isinstance(exc, TransientError)}
+        if exc.fix:
+            info["fix"] = exc.fix
+        return info
+    # An unexpected exception: its message may hold anything, so only its type is reported.
+    return {"step": step, "cause": "internal", "message": f"unexpected {type(exc).__name__}", "retryable": True}
+
+
+def _as_sync_error(step: str, exc: BaseException) -> SyncError:
+    if isinstance(exc, SyncError):
+        return exc
+    return TransientError(f"unexpected {type(exc).__name__} during {step}", cause="internal")
+
+
+class Syncer:
+    """Runs the sync against the services it is given (real or local stand-ins)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: StateStore,
+        moneypenny: MoneypennyClient,
+        sheet: SheetWriter,
+        slack: SlackNotifier,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        checkpoint: Callable[[str], None] | None = None,
+    ):
+        self.settings = settings
+        self.store = store
+        self.moneypenny = moneypenny
+        self.sheet = sheet
+        self.slack = slack
+        self.clock = clock
+        # A hook called between steps; the fault-injection suite raises from it to simulate
+        # a crash at that point.
+        self.checkpoint = checkpoint or (lambda step: None)
+        self.tz = settings.chat_timezone
+
+    # -- the run -------------------------------------------------------------------------------
+    def run(
+        self,
+        *,
+        mode: str = "new",
+        start: date | None = None,
+        end: date | None = None,
+        schedule_time: str | None = None,
+        notify: bool = True,
+    ) -> RunReport:
+        """One run. Returns the report, or raises RunFailed (with the report) if a step failed.
+
+        mode: "new" (chats since the last call), "window" (start..end), "reconcile" (the last
+        RECONCILE_DAYS days). A run that finds the lease held returns a skipped report.
+        """
+        started = self.clock()
+        t0 = time.perf_counter()
+        report = RunReport(run_id=uuid.uuid4().hex[:12], mode=mode, started_at=started)
+        if mode == "reconcile":
+            today = started.astimezone(self.tz).date()
+            start, end = today - timedelta(days=self.settings.reconcile_days), today
+        if mode in ("window", "reconcile") and (start is None or end is None or end < start):
+            raise PermanentError("A window run needs a start date on or before its end date", cause="bad_request")
+
+        lease_until = started + timedelta(seconds=self.settings.lease_seconds)
+        try:
+            got = self.store.acquire_lease(report.run_id, started, lease_until)
+        except SyncError as exc:
+            report.outcome = "failed"
+            report.errors.append(_error_info("lease", exc))
+            raise RunFailed(report, exc) from None
+        if not got:
+            report.outcome = "skipped"
+            report.skipped = "another run holds the lease"
+            report.duration_ms = int((time.perf_counter() - t0) * 1000)
+            log.info("run skipped: another run holds the lease", extra={"fields": {"run_id": report.run_id}})
+            return report
+
+        failure: SyncError | None = None
+        try:
+            if schedule_time and self._schedule_done(schedule_time):
+                report.outcome = "skipped"
+                report.skipped = "this scheduled run already succeeded"
+                return report
+            failure = self._run_steps(report, mode, start, end, notify)
+            if failure is None and schedule_time:
+                self._mark_schedule_done(schedule_time)
+        except Exception as exc:  # a failed step outside the delivery phase
+            failure = _as_sync_error("run", exc)
+            if not report.errors:
+                report.errors.append(_error_info("run", exc))
+        finally:
+            report.duration_ms = int((time.perf_counter() - t0) * 1000)
+            if failure is not None:
+                report.outcome = "failed"
+            self._finish(report)
+        if failure is not None:
+            raise RunFailed(report, failure)
+        return report
+
+    def _run_steps(self, report: RunReport, mode: str, start: date | None, end: date | None, notify: bool):
+        now = self.clock()
+        self._timed(report, "prune", lambda: self.store.journal_prune(now))
+        self.checkpoint("before_fetch")
+        fetch_error: SyncError | None = None
+        try:
+            self._timed(report, "fetch", lambda: self._fetch(report, mode, start, end))
+        except Exception as exc:
+            # Deliver what earlier runs left behind anyway; the fetch failure still fails the run.
+            report.errors.append(_error_info("fetch", exc))
+            fetch_error = _as_sync_error("fetch", exc)
+        self.checkpoint("after_journal")
+        errors = self._deliver(report, notify)
+        if fetch_error is not None:
+            errors.insert(0, fetch_error)
+        if not errors:
+            return None
+        permanent = [e for e in errors if not isinstance(e, TransientError)]
+        return (permanent or errors)[0]
+
+    def _timed(self, report: RunReport, step: str, fn: Callable[[], Any]) -> Any:
+        t = time.perf_counter()
+        try:
+            return fn()
+        finally:
+            report.steps_ms[step] = report.steps_ms.get(step, 0) + int((time.perf_counter() - t) * 1000)
+
+    # -- fetch ---------------------------------------------------------------------------------
+    def _fetch(self, report: RunReport, mode: str, start: date | None, end: date | None) -> None:
+        cursor = self.store.get_meta(CURSOR_DOC) or {}
+        today = self.clock().astimezone(self.tz).date()
+        if cursor.get("intent"):
+            # An earlier plain read may have moved Moneypenny's cursor without reaching the
+            # journal: read its whole possible span again by date.
+            since = date.fromisoformat(cursor["intent"]["since"])
+            items = self.moneypenny.fetch_window(since, today + timedelta(days=1))
+            report.recovered += self._ingest(report, items)
+            cursor = {"last_read": self.clock().isoformat()}
+            self.store.put_meta(CURSOR_DOC, cursor)
+            log.info(
+                "recovered a read that had not reached the journal",
+                extra={"fields": {"run_id": report.run_id, "since": since.isoformat(), "new": report.recovered}},
+            )
+
+        # Whether a window read moves the cursor is undocumented, so every read is guarded.
+        read_started = self.clock()
+        last_read = cursor.get("last_read")
+        since_dt = (
+            datetime.fromisoformat(last_read) if last_read else read_started - timedelta(days=max(self.settings.reconcile_days, 1))
+        )
+        since = (since_dt.astimezone(self.tz) - RECOVERY_MARGIN).date()
+        intent = {"since": since.isoformat(), "run_id": report.run_id, "at": read_started.isoformat()}
+        self.store.put_meta(CURSOR_DOC, {**cursor, "intent": intent})
+
+        if mode == "new":
+            items = self.moneypenny.fetch_new()
+        else:
+            assert start is not None and end is not None
+            items = self.moneypenny.fetch_window(start, end)
+        self.checkpoint("after_fetch")
+        self._ingest(report, items)
+        covered_today = mode == "new" or (end is not None and end >= today)
+        if covered_today:
+            self.store.put_meta(CURSOR_DOC, {"last_read": read_started.isoformat()})
+        # A window that ended in the past leaves the intent: if that read moved the cursor, the
+        # next run's recovery read fetches what it skipped.
+
+    def _ingest(self, report: RunReport, items: list[Any]) -> int:
+        fetched_at = self.clock()
+        chats, rejected = parse_batch(items, self.tz)
+        report.fetched += len(items)
+        entries = [
+            JournalEntry(key=c.key, chat=c.raw, chat_time=c.time.astimezone(timezone.utc), fetched_at=fetched_at)
+            for c in chats
+        ]
+        new_keys = self.store.journal_add(entries) if entries else []
+        if rejected:
+            self.store.quarantine(
+                RejectedItem(raw=_dump(r.item), reason=r.reason, fetched_at=fetched_at) for r in rejected
+            )
+            report.skipped_invalid += len(rejected)
+            for r in rejected:
+                log.warning(
+                    "set aside an unreadable chat item",
+                    extra={"fields": {"run_id": report.run_id, "index": r.index, "reason": r.reason}},
+                )
+        report.new += len(new_keys)
+        return len(new_keys)
+
+    # -- deliver -------------------------------------------------------------------------------
+    def _deliver(self, report: RunReport, notify: bool) -> list[SyncError]:
+        errors: list[SyncError] = []
+        pending = self.store.journal_pending()
+        for step, fn in (("sheet", self._deliver_sheet), ("slack", self._deliver_slack)):
+            if step == "slack" and not notify:
+                continue
+            try:
+                self._timed(report, step, lambda: fn(report, pending))
+            except Exception as exc:
+                report.errors.append(_error_info(step, exc))
+                errors.append(_as_sync_error(step, exc))
+                log.warning(
+                    f"{step} delivery failed; the chats stay in the journal",
+                    extra={"fields": {"run_id": report.run_id, "cause": getattr(exc, "cause", "internal")}},
+                )
+        report.pending = sum(1 for e in pending if not e.delivered)
+        return errors
+
+    def _update(self, entries: list[JournalEntry], **changes: Any) -> None:
+        """Apply changes to entries here and in the store.
+
+        Each store update names both destination states, so the store can tell whether an
+        entry is delivered without reading it; delivered entries get their expiry.
+        """
+        if not entries:
+            return
+        groups: dict[tuple[str, str], list[str]] = {}
+        for entry in entries:
+            for name, value in changes.items():
+                setattr(entry, name, value)
+            groups.setdefault((entry.sheet, entry.slack), []).append(entry.key)
+        for (sheet, slack), keys in groups.items():
+            fields = {**changes, "sheet": sheet, "slack": slack}
+            if sheet == DONE and slack == DONE:
+                fields["expires_at"] = self.clock() + timedelta(days=self.settings.retention_days)
+            self.store.journal_update(keys, **fields)
+
+    def _chats(self, entries: list[JournalEntry]) -> list[Chat]:
+        return sort_chats(dataclasses.replace(parse_chat(e.chat, self.tz), key=e.key) for e in entries)
+
+    def _deliver_sheet(self, report: RunReport, pending: list[JournalEntry]) -> None:
+        todo = [e for e in pending if e.sheet != DONE]
+        if not todo:
+            return
+        attempts = 2
+        for attempt in range(1, attempts + 1):
+            inflight = [e for e in todo if e.sheet == INFLIGHT]
+            if inflight:
+                present = self.sheet.keys_present()
+                found = [e for e in inflight if e.key in present]
+                self._update(found, sheet=DONE)
+                self._update([e for e in inflight if e.key not in present], sheet=PENDING, sheet_batch=None)
+                report.already_in_sheet += len(found)
+                todo = [e for e in todo if e.sheet != DONE]
+                if not todo:
+                    return
+            self._update(todo, sheet=INFLIGHT, sheet_batch=report.run_id)
+            self.checkpoint("after_mark_inflight")
+            try:
+                appended = self.sheet.append(self._chats(todo))
+            except TransientError:
+                if attempt == attempts:
+                    raise
+                # The append may or may not have landed: the next pass checks the key column.
+                log.info("append failed, checking the sheet before one more try", extra={"fields": {"run_id": report.run_id}})
+                continue
+            self.checkpoint("after_append")
+            self._update(todo, sheet=DONE)
+            report.appended += appended
+            return
+
+    def _deliver_slack(self, report: RunReport, pending: list[JournalEntry]) -> None:
+        todo = [e for e in pending if e.slack != DONE]
+        if not todo:
+            return
+        late = sum(1 for e in todo if e.fetched_at < report.started_at)
+        summary = build_summary(
+            self._chats(todo),
+            sheet_url=self.settings.sheet_url,
+            max_listed=self.settings.slack_max_listed,
+            late=late,
+        )
+        self.slack.post(summary.text, summary.blocks)
+        self.checkpoint("after_post")
+        self._update(todo, slack=DONE)
+        report.posted += len(todo)
+        report.late += late
+
+    # -- bookkeeping ---------------------------------------------------------------------------
+    def _schedule_done(self, schedule_time: str) -> bool:
+        doc = self.store.get_meta(SCHEDULE_DOC) or {}
+        return schedule_time in (doc.get("done") or [])
+
+    def _mark_schedule_done(self, schedule_time: str) -> None:
+        doc = self.store.get_meta(SCHEDULE_DOC) or {}
+        done = [t for t in (doc.get("done") or []) if t != schedule_time] + [schedule_time]
+        self.store.put_meta(SCHEDULE_DOC, {"done": done[-SCHEDULES_KEPT:]})
+
+    def _finish(self, report: RunReport) -> None:
+        record = {
+            "run_id": report.run_id,
+            "mode": report.mode,
+            "started_at": report.started_at.isoformat(),
+            "duration_ms": report.duration_ms,
+            "outcome": report.outcome,
+            **report.counts(),
+        }
+        if report.skipped:
+            record["skipped"] = report.skipped
+        if report.errors:
+            record["errors"] = [{k: v for k, v in e.items() if k != "fix"} for e in report.errors]
+        for what, fn in (
+            ("record the run", lambda: self.store.record_run(record)),
+            ("release the lease", lambda: self.store.release_lease(report.run_id)),
+        ):
+            try:
+                fn()
+            except Exception as exc:  # never let bookkeeping hide the run's own outcome
+                log.warning(f"could not {what}", extra={"fields": {"run_id": report.run_id, "error": type(exc).__name__}})
+        level = logging.INFO if report.outcome != "failed" else logging.ERROR
+        log.log(
+            level,
+            f"run {report.outcome}",
+            extra={"fields": {"run_id": report.run_id, "mode": report.mode, **report.counts(),
+                              "duration_ms": report.duration_ms, "steps_ms": report.steps_ms}},
+        )
+
+
+def _dump(item: Any) -> str:
+    import json
+
+    try:
+        return json.dumps(item, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        return repr(item)

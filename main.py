@@ -1,0 +1,12 @@
+"""Cloud Function entry point. All logic lives in lib/."""
+
+import functions_framework
+
+from lib.handler import handle
+
+
+@functions_framework.http
+def sync_chats(request):
+    """HTTP entry: one sync run; JSON counts, or a JSON error with a 4xx/5xx status."""
+    body, status = handle(request.args, request.headers)
+    return body, status, {"Cache-Control": "no-store"}
