@@ -1,0 +1,5 @@
+"""Command line: `python -m lib COMMAND` (see `python -m lib --help`)."""
+
+from .cli import main
+
+raise SystemExit(main())

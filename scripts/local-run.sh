@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Sets everything up, then runs the real function locally against built-in stand-ins.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+exec .venv/bin/python -m lib demo "$@"
