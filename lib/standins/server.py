@@ -292,7 +292,11 @@ class StandIn:
                 pass
 
             def do_GET(self):
-                standin._serve(self)
+                try:
+                    standin._serve(self)
+                except Exception:  # keep the traceback: a silent hang-up would hide the bug
+                    standin.errors.append(traceback.format_exc())
+                    self.close_connection = True
 
             do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
 
@@ -326,10 +330,10 @@ class StandIn:
                 response.body = fault.body
             if fault.retry_after is not None:
                 response.headers["Retry-After"] = _seconds_text(fault.retry_after)
-            self._write(h, call, response)
+            self._reply(h, call, response)
             return
         if isinstance(fault, Malformed):
-            self._write(h, call, Response(200, fault.body_text))
+            self._reply(h, call, Response(200, fault.body_text))
             return
         if isinstance(fault, Delay):
             self._wait(fault.seconds)
@@ -343,9 +347,9 @@ class StandIn:
         if isinstance(fault, LostResponse):
             _hang_up(h)
             return
-        self._write(h, call, response)
+        self._reply(h, call, response)
 
-    def _write(self, h: BaseHTTPRequestHandler, call: Call, response: Response) -> None:
+    def _reply(self, h: BaseHTTPRequestHandler, call: Call, response: Response) -> None:
         payload = response.encoded()
         try:
             h.send_response(response.status)

@@ -1,0 +1,107 @@
+"""Local stand-ins for Moneypenny, Google Sheets and Slack, served on 127.0.0.1.
+
+Used by the local demo, the test suite (including fault injection) and the benchmark.
+`StandIns` starts all three and gives the environment that points the sync at them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Callable
+
+from .moneypenny import FakeMoneypenny
+from .samples import chat_time_text, sample_chats, tricky_chats
+from .server import Call, Delay, Drop, Fault, LostResponse, Malformed, StandIn, Status
+from .sheets import EMPTY, Cell, FakeSheets
+from .slack import FakeSlack
+
+DEMO_SHEET_ID = "local-demo-sheet"
+DEMO_SLACK_TOKEN = "xoxb-demo-token"
+DEMO_CHANNEL_ID = "C0DEMO"
+DEMO_CHANNEL_NAME = "sales-chats"
+
+__all__ = [
+    "Call", "Cell", "Delay", "Drop", "EMPTY", "Fault", "FakeMoneypenny", "FakeSheets", "FakeSlack",
+    "LostResponse", "Malformed", "StandIn", "StandIns", "Status", "chat_time_text", "sample_chats",
+    "tricky_chats", "DEMO_SHEET_ID", "DEMO_SLACK_TOKEN", "DEMO_CHANNEL_ID", "DEMO_CHANNEL_NAME",
+]
+
+
+class StandIns:
+    """All three stand-ins, started together; the spreadsheet "local-demo-sheet" exists with
+    only "Sheet1", so the sync must create its own tab."""
+
+    def __init__(self, latency: float = 0.0, clock: Callable[[], datetime] | None = None):
+        self.moneypenny = FakeMoneypenny(clock=clock, latency=latency)
+        self.sheets = FakeSheets(latency=latency)
+        self.slack = FakeSlack(
+            tokens=(DEMO_SLACK_TOKEN,), channels={DEMO_CHANNEL_ID: DEMO_CHANNEL_NAME}, latency=latency
+        )
+        self.sheet_id = DEMO_SHEET_ID
+        self.sheets.create_spreadsheet(DEMO_SHEET_ID, tabs=("Sheet1",), title="Moneypenny chats (local demo)")
+
+    @property
+    def all(self) -> tuple[StandIn, StandIn, StandIn]:
+        return (self.moneypenny, self.sheets, self.slack)
+
+    def start(self) -> "StandIns":
+        """Start all three servers; returns self."""
+        for standin in self.all:
+            standin.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop all three servers."""
+        for standin in self.all:
+            standin.stop()
+
+    def __enter__(self) -> "StandIns":
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def env(self) -> dict[str, str]:
+        """Every environment variable Settings needs to talk to these stand-ins."""
+        return {
+            "MONEYPENNY_USERNAME": self.moneypenny.username,
+            "MONEYPENNY_PASSWORD": self.moneypenny.password,
+            "MONEYPENNY_AUTH_URL": self.moneypenny.auth_url,
+            "MONEYPENNY_CHATS_URL": self.moneypenny.chats_url,
+            "SHEET_ID": self.sheet_id,
+            "SHEETS_API_URL": self.sheets.url,
+            "SLACK_BOT_TOKEN": DEMO_SLACK_TOKEN,
+            "SLACK_CHANNEL": DEMO_CHANNEL_ID,
+            "SLACK_API_URL": self.slack.api_url,
+        }
+
+    def set_latency(self, seconds: float) -> None:
+        """Add `seconds` before every answer of all three stand-ins."""
+        for standin in self.all:
+            standin.latency = seconds
+
+    def reset_calls(self) -> None:
+        """Forget the call logs of all three."""
+        for standin in self.all:
+            standin.reset_calls()
+
+    def clear_faults(self) -> None:
+        """Drop every queued fault on all three."""
+        for standin in self.all:
+            standin.clear_faults()
+
+    def total_calls(self) -> dict[str, int]:
+        """Request counts: per service, Sheets reads and writes, and the total."""
+        out = {
+            "moneypenny": self.moneypenny.count(),
+            "sheets": self.sheets.count(),
+            "sheets_reads": self.sheets.count_reads(),
+            "sheets_writes": self.sheets.count_writes(),
+            "slack": self.slack.count(),
+        }
+        out["total"] = out["moneypenny"] + out["sheets"] + out["slack"]
+        return out

@@ -1,0 +1,200 @@
+"""Realistic Moneypenny chat items, deterministic per seed, in the exact API shape.
+
+`chatTime` is written the way a .NET API serialises a zone-less DateTime: fractional seconds
+without trailing zeros ("…:09.87", and no fraction at all on a whole second).
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+from typing import Any
+
+_FIRST = ["Olivia", "Amelia", "Isla", "Ava", "Mia", "Grace", "Noah", "Oliver", "George", "Arthur",
+          "Harry", "Leo", "Priya", "Aisha", "Tomasz", "Siobhan", "Rhys", "Callum", "Fatima", "Chen"]
+_LAST = ["Smith", "Jones", "Taylor", "Brown", "Williams", "Wilson", "Evans", "Davies", "Patel", "Khan",
+         "O'Brien", "Hughes", "Roberts", "MacLeod", "Nowak", "Thompson", "Wright", "Ahmed", "Walker", "Green"]
+_BUSINESSES = [
+    ("Harrogate Plumbing & Heating", "harrogate-plumbing.co.uk"),
+    ("Brightside Dental Practice", "brightsidedental.co.uk"),
+    ("Kestrel Accountancy Ltd", "kestrel-accounts.co.uk"),
+    ("The Cotswold Joinery Co.", "cotswoldjoinery.co.uk"),
+    ("Thames Valley Removals", "tvremovals.co.uk"),
+    ("Smith & Sons Roofing", "smithandsonsroofing.co.uk"),
+    ("Bramble Vets", "bramblevets.co.uk"),
+    ("Northern Lights Electrical", "northernlights-electrical.co.uk"),
+    ("Clyde Legal LLP", "clydelegal.co.uk"),
+    ("Wrexham Windows & Doors", "wrexhamwindows.co.uk"),
+]
+_QUESTIONS = [
+    ("Quote for a new boiler", [
+        "Hi, can I get a quote for a combi boiler replacement?",
+        "It's a 3 bed semi in Leeds, the current one is about 15 years old.",
+        "Mornings are best for me, thanks!",
+    ]),
+    ("Book an appointment", [
+        "Hello, I'd like to book a check-up please.",
+        "Is there anything on Saturday?",
+        "Great, my number's on the form.",
+    ]),
+    ("Pricing question", [
+        "How much do you charge for a year-end set of accounts?",
+        "Sole trader, turnover about £60k.",
+    ]),
+    ("N/A", [
+        "Are you open on bank holidays?",
+    ]),
+    ("Callback request", [
+        "Can someone call me back about the invoice I received?",
+        "Ref INV-20931 – the amount looks wrong (we agreed £450 + VAT).",
+        "Thanks :)",
+    ]),
+    ("Emergency", [
+        "We've got water coming through the kitchen ceiling!!",
+        "Postcode is LS6 2AB",
+        "Please hurry",
+    ]),
+    ("Moving house", [
+        "Need a quote for a move from Reading to Bristol on 14/03.",
+        "2 bed flat, 2nd floor, no lift <- sorry, is that a problem?",
+    ]),
+    ("Legal advice", [
+        "I'm looking for help with a commercial lease renewal.",
+        "Landlord wants a 20% rent increase, is that normal?",
+    ]),
+]
+_AGENTS = ["Sarah Jones", "Mark Ellis", "Hannah Price", "Dev Mistry", "Lucy Carter"]
+_AGENT_LINES = [
+    "Hi {first}, thanks for getting in touch with {company}. How can I help today?",
+    "Thanks {first}, I'll pass that straight to the team.",
+    "Could I take the best number to reach you on?",
+    "Someone will call you back within the hour.",
+    "Is there anything else I can help with?",
+]
+_SOURCES = [("google", "cpc", "boiler replacement"), ("facebook", "social", ""), ("newsletter", "email", ""),
+            ("bing", "cpc", "local accountant"), ("", "", "")]
+
+
+def chat_time_text(moment: datetime) -> str:
+    """A naive datetime as Moneypenny writes it: no zone, milliseconds without trailing zeros."""
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    fraction = f"{moment.microsecond // 1000:03d}".rstrip("0")
+    return f"{text}.{fraction}" if fraction else text
+
+
+def _phone(rng: random.Random) -> str | None:
+    roll = rng.random()
+    if roll < 0.15:
+        return None
+    if roll < 0.25:
+        return ""
+    if roll < 0.55:
+        return f"07{rng.randint(100, 999)} {rng.randint(100000, 999999)}"
+    if roll < 0.75:
+        return f"+44 20 {rng.randint(1000, 9999)} {rng.randint(1000, 9999)}"
+    return f"01{rng.randint(100, 999)}{rng.randint(100000, 999999)}"
+
+
+def sample_chats(
+    n: int,
+    start: datetime,
+    seed: int = 0,
+    spacing: timedelta = timedelta(minutes=7),
+) -> list[dict[str, Any]]:
+    """`n` chats from `start` (naive, UK local time) roughly `spacing` apart, each with a
+    unique chatTime; the same arguments always give the same chats."""
+    rng = random.Random(seed)
+    chats: list[dict[str, Any]] = []
+    used: set[str] = set()
+    for i in range(n):
+        jitter_ms = rng.randint(0, max(0, int(spacing.total_seconds() * 1000 * 0.8)))
+        moment = start + spacing * i + timedelta(milliseconds=jitter_ms)
+        while chat_time_text(moment) in used:
+            moment += timedelta(milliseconds=1)
+        used.add(chat_time_text(moment))
+        chats.append(_chat(rng, moment))
+    return chats
+
+
+def _chat(rng: random.Random, moment: datetime) -> dict[str, Any]:
+    first, last = rng.choice(_FIRST), rng.choice(_LAST)
+    name = f"{first} {last}"
+    company, site = rng.choice(_BUSINESSES)
+    visitor_company = "" if rng.random() < 0.4 else rng.choice(
+        ["Acme Facilities Ltd", "Green & Co", "Self-employed", f"{last} Property Services", "NHS Trust"]
+    )
+    email_user = f"{first}.{last}".lower().replace("'", "")
+    email = f"{email_user}@{rng.choice(['gmail.com', 'outlook.com', 'btinternet.com', 'example.co.uk'])}"
+    phone = _phone(rng)
+    form, visitor_lines = rng.choice(_QUESTIONS)
+    agent = rng.choice(_AGENTS)
+    transcript = [f"1: [Visitor] - [Visitor has started a chat. Pre-Chat Form Message: {form}]"]
+    agent_lines = iter(_AGENT_LINES)
+    transcript.append(f"2: [{agent}] - " + next(agent_lines).format(first=first, company=company))
+    for line in visitor_lines:
+        transcript.append(f"{len(transcript) + 1}: [Visitor] - {line}")
+        if rng.random() < 0.7:
+            reply = next(agent_lines, None)
+            if reply:
+                transcript.append(f"{len(transcript) + 1}: [{agent}] - " + reply.format(first=first, company=company))
+    page = f"https://www.{site}/" + rng.choice(["", "contact", "services/quotes", "about-us", "pricing?ref=nav"])
+    chat: dict[str, Any] = {
+        "chatTime": chat_time_text(moment),
+        "name": name,
+        "companyName": visitor_company,
+        "email": email if rng.random() > 0.05 else "",
+        "phone": phone,
+        "pageURL": page,
+        "entryURL": rng.choice([page, f"https://www.{site}/", f"https://www.{site}/?gclid=Cj0KCQiA{rng.randint(1000, 9999)}"]),
+        "transcript": transcript,
+        "variables": [{"name": "name", "value": name}, {"name": "email", "value": email}],
+        "tags": rng.choice([[], [], ["Sales"], ["Existing customer"], ["Sales", "Urgent"]]),
+    }
+    if phone:
+        chat["variables"].append({"name": "phone", "value": phone})
+    source, medium, term = rng.choice(_SOURCES)
+    roll = rng.random()
+    if roll < 0.15:
+        pass  # some items carry no UTM keys at all
+    elif roll < 0.25:
+        chat.update(utM_Source=None, utM_Medium=None, utM_Term=None)
+    else:
+        chat.update(utM_Source=source, utM_Medium=medium, utM_Term=term)
+    return chat
+
+
+def tricky_chats(start: datetime) -> list[dict[str, Any]]:
+    """Hostile and awkward chats, one per hazard, a minute apart from `start`: formula
+    injection, Slack mentions and links, markup characters, a transcript over the 50,000
+    character cell limit, nulls and missing fields, non-Latin text and emoji, a whole-second
+    chatTime (no fraction) and an empty transcript."""
+    t = lambda minutes, ms=123: chat_time_text(start + timedelta(minutes=minutes, milliseconds=ms))  # noqa: E731
+    base = {
+        "companyName": "", "email": "visitor@example.com", "phone": "0123456789",
+        "pageURL": "https://example.co.uk/", "entryURL": "https://example.co.uk/",
+        "variables": [], "tags": [], "utM_Source": "", "utM_Medium": "", "utM_Term": "",
+    }
+    return [
+        {**base, "chatTime": t(0), "name": "=HYPERLINK(\"http://evil.example\",\"click\")",
+         "companyName": "+SUM(1,2)", "phone": "+447700900123",
+         "transcript": ["1: [Visitor] - [Visitor has started a chat. Pre-Chat Form Message: =1+1]",
+                        "2: [Visitor] - -2+3", "3: [Visitor] - @SUM(A1)"]},
+        {**base, "chatTime": t(1), "name": "<!channel> <@U12345> <#C999|general>",
+         "companyName": "Evil <http://phish.example|Your bank>",
+         "transcript": ["1: [Visitor] - [Visitor has started a chat. Pre-Chat Form Message: <!here>]",
+                        "2: [Visitor] - ping <!everyone> & <mailto:x@example.com>"]},
+        {**base, "chatTime": t(2), "name": "Tom & Jerry <Ltd>", "companyName": "A > B & C < D",
+         "transcript": ["1: [Visitor] - [Visitor has started a chat. Pre-Chat Form Message: N/A]",
+                        "2: [Visitor] - *bold* _italic_ ~strike~ `code` > quote"]},
+        {**base, "chatTime": t(3), "name": "Long Talker",
+         "transcript": ["1: [Visitor] - [Visitor has started a chat. Pre-Chat Form Message: N/A]"]
+         + [f"{i}: [Visitor] - " + "blah " * 400 for i in range(2, 30)]},
+        {"chatTime": t(4), "name": None, "companyName": None, "email": None, "phone": None,
+         "pageURL": None, "entryURL": None, "transcript": None, "variables": None, "tags": None},
+        {**base, "chatTime": t(5), "name": "Zoë Łukasiewicz 王芳", "companyName": "Café Crème 🍰",
+         "transcript": ["1: [Visitor] - [Visitor has started a chat. Pre-Chat Form Message: Hola 👋]",
+                        "2: [Visitor] - Ça va? 😀\nNew line\ttab"]},
+        {**base, "chatTime": t(6, ms=0), "name": "Whole Second",
+         "transcript": ["1: [Visitor] - [Visitor has started a chat. Pre-Chat Form Message: N/A]"]},
+        {**base, "chatTime": t(7), "name": "No Transcript", "transcript": []},
+    ]

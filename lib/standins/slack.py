@@ -1,0 +1,376 @@
+"""A stand-in for the Slack Web API methods the sync uses, with Slack's own validation.
+
+Errors come back as HTTP 200 {"ok": false, "error": ...} like Slack, except rate limiting
+(HTTP 429 with Retry-After). Message limits follow Slack's published and observed numbers.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import re
+import time
+from typing import Any, Iterable, Mapping
+from urllib.parse import parse_qs
+
+from .server import Request, Response, StandIn
+
+MAX_BLOCKS = 50
+MAX_SECTION_TEXT = 3000
+MAX_SECTION_FIELD = 2000
+MAX_HEADER_TEXT = 150
+MAX_BLOCKS_JSON = 12_000
+MAX_TEXT = 40_000
+BOT_USER_ID = "U0BOT"
+BOT_ID = "B0BOT"
+TEAM_ID = "T0DEMO"
+
+METHODS = frozenset(
+    {"chat.postMessage", "auth.test", "conversations.info", "conversations.join", "chat.update", "chat.delete"}
+)
+_KNOWN_BLOCKS = {"section", "header", "divider", "context", "actions", "image", "rich_text", "input", "file", "video"}
+_ENTITY = re.compile(r"<[^<>\n]*>")
+
+
+class SlackFail(Exception):
+    def __init__(self, error: str, **extra: Any):
+        super().__init__(error)
+        self.error = error
+        self.extra = extra
+
+
+class FakeSlack(StandIn):
+    """Slack Web API under /api/. Endpoint names are the method names ("chat.postMessage",
+    "auth.test", "conversations.info", "conversations.join", "chat.update", "chat.delete")."""
+
+    ENDPOINTS = METHODS
+
+    def __init__(
+        self,
+        tokens: Iterable[str] = ("xoxb-demo-token",),
+        channels: Mapping[str, str] | None = None,
+        member_of: Iterable[str] | None = None,
+        port: int = 0,
+        latency: float = 0.0,
+    ):
+        super().__init__(port=port, latency=latency)
+        self.tokens = set(tokens)
+        self.channels: dict[str, str] = dict(channels if channels is not None else {"C0DEMO": "sales-chats"})
+        self.member_of: set[str] = set(self.channels if member_of is None else member_of)
+        self._messages: list[dict[str, Any]] = []
+        self._ts = itertools.count(1)
+
+    @property
+    def api_url(self) -> str:
+        """The base_url for slack_sdk.WebClient (ends with a slash)."""
+        return self.url + "/api/"
+
+    # ----------------------------------------------------------------- test helpers
+
+    def messages(self, channel: str | None = None) -> list[dict[str, Any]]:
+        """Accepted messages, oldest first: dicts with channel (id), text, blocks, ts,
+        thread_ts. `channel` may be an id or a name."""
+        with self._lock:
+            wanted = self._channel_id(channel) if channel is not None else None
+            return [copy.deepcopy(m) for m in self._messages if wanted is None or m["channel"] == wanted]
+
+    def clear_messages(self) -> None:
+        """Forget every stored message."""
+        with self._lock:
+            self._messages.clear()
+
+    def kick(self, channel: str) -> None:
+        """Remove the bot from a channel (later posts fail with not_in_channel)."""
+        with self._lock:
+            self.member_of.discard(self._channel_id(channel) or channel)
+
+    @staticmethod
+    def live_entities(text: str) -> list[str]:
+        """Every `<...>` control sequence Slack would act on in mrkdwn text: mentions
+        (<!channel>, <!here>, <@U1>), channel links (<#C1>) and links (<http://x|y>,
+        <mailto:a@b>). Correctly escaped text (&lt; &gt; &amp;) has none."""
+        return _ENTITY.findall(text or "")
+
+    @staticmethod
+    def mrkdwn_texts(message: Mapping[str, Any]) -> list[str]:
+        """Every string of a message that Slack parses as mrkdwn: the top-level text and
+        the mrkdwn text objects in its blocks."""
+        out = [message.get("text") or ""]
+        for obj in _text_objects(message.get("blocks") or []):
+            if obj.get("type") == "mrkdwn":
+                out.append(str(obj.get("text", "")))
+        return out
+
+    @classmethod
+    def message_live_entities(cls, message: Mapping[str, Any]) -> list[str]:
+        """`live_entities` over every mrkdwn string of a message."""
+        return [e for text in cls.mrkdwn_texts(message) for e in cls.live_entities(text)]
+
+    @staticmethod
+    def message_text(message: Mapping[str, Any]) -> list[str]:
+        """A message's blocks rendered as plain text lines (its text when it has no blocks)."""
+        blocks = message.get("blocks") or []
+        if not blocks:
+            return str(message.get("text") or "").splitlines()
+        lines: list[str] = []
+        for block in blocks:
+            kind = block.get("type")
+            if kind == "divider":
+                lines.append("-" * 40)
+            elif kind == "header":
+                title = str((block.get("text") or {}).get("text", ""))
+                lines += [title.upper(), "=" * min(len(title), 40)]
+            elif kind == "section":
+                if block.get("text"):
+                    lines += str(block["text"].get("text", "")).splitlines()
+                for f in block.get("fields") or []:
+                    lines += ["  " + line for line in str(f.get("text", "")).splitlines()]
+            elif kind == "context":
+                parts = [str(e.get("text", "")) for e in block.get("elements") or [] if "text" in e]
+                lines.append("  " + " | ".join(parts))
+            else:
+                lines.append(f"[{kind}]")
+        return lines
+
+    # ----------------------------------------------------------------- HTTP
+
+    def route(self, method: str, path: str) -> str:
+        if not path.startswith("/api/"):
+            return "unknown"
+        name = path[len("/api/"):].strip("/")
+        return name if name in METHODS else "unknown"
+
+    def error_response(self, code: int, retry_after: float | None = None) -> Response:
+        if code == 429:
+            return Response(429, {"ok": False, "error": "ratelimited"})
+        if code >= 500:
+            return Response(code, "<html><body><h1>Slack is having trouble</h1></body></html>",
+                            content_type="text/html; charset=utf-8")
+        return Response(code, {"ok": False, "error": "request_failed"})
+
+    def handle(self, request: Request) -> Response:
+        if request.endpoint == "unknown":
+            return Response(404, {"ok": False, "error": "unknown_method"})
+        try:
+            args = _arguments(request)
+            token = _token(request, args)
+            if not token:
+                raise SlackFail("not_authed")
+            if token not in self.tokens:
+                raise SlackFail("invalid_auth")
+            method = getattr(self, "_" + request.endpoint.replace(".", "_"))
+            return Response(200, {"ok": True, **method(args)})
+        except SlackFail as fail:
+            return Response(200, {"ok": False, "error": fail.error, **fail.extra})
+
+    # ----------------------------------------------------------------- methods
+
+    def _channel_id(self, channel: str | None) -> str | None:
+        if not channel:
+            return None
+        if channel in self.channels:
+            return channel
+        name = channel[1:] if channel.startswith("#") else channel
+        for cid, cname in self.channels.items():
+            if cname == name:
+                return cid
+        return None
+
+    def _target(self, args: dict[str, Any]) -> str:
+        cid = self._channel_id(args.get("channel"))
+        if cid is None:
+            raise SlackFail("channel_not_found")
+        if cid not in self.member_of:
+            raise SlackFail("not_in_channel")
+        return cid
+
+    def _next_ts(self) -> str:
+        return f"{int(time.time())}.{next(self._ts):06d}"
+
+    def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "url": "https://demo-workspace.slack.com/",
+            "team": "Demo Workspace",
+            "user": "moneypenny-sync",
+            "team_id": TEAM_ID,
+            "user_id": BOT_USER_ID,
+            "bot_id": BOT_ID,
+            "is_enterprise_install": False,
+        }
+
+    def _channel_object(self, cid: str) -> dict[str, Any]:
+        return {
+            "id": cid,
+            "name": self.channels[cid],
+            "is_channel": True,
+            "is_private": False,
+            "is_archived": False,
+            "is_member": cid in self.member_of,
+        }
+
+    def _conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        # Slack looks conversations up by id only; a name is channel_not_found here.
+        cid = args.get("channel")
+        if cid not in self.channels:
+            raise SlackFail("channel_not_found")
+        return {"channel": self._channel_object(cid)}
+
+    def _conversations_join(self, args: dict[str, Any]) -> dict[str, Any]:
+        cid = args.get("channel")
+        if cid not in self.channels:
+            raise SlackFail("channel_not_found")
+        already = cid in self.member_of
+        self.member_of.add(cid)
+        out: dict[str, Any] = {"channel": self._channel_object(cid)}
+        if already:
+            out["warning"] = "already_in_channel"
+        return out
+
+    def _chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
+        cid = self._target(args)
+        text, blocks = _validated_content(args)
+        ts = self._next_ts()
+        message = {"channel": cid, "text": text, "blocks": blocks, "ts": ts, "thread_ts": args.get("thread_ts")}
+        self._messages.append(message)
+        shown = {"type": "message", "text": text, "user": BOT_USER_ID, "bot_id": BOT_ID, "ts": ts}
+        if blocks:
+            shown["blocks"] = copy.deepcopy(blocks)
+        return {"channel": cid, "ts": ts, "message": shown}
+
+    def _chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        cid = self._target(args)
+        for message in self._messages:
+            if message["channel"] == cid and message["ts"] == args.get("ts"):
+                text, blocks = _validated_content(args)
+                message.update(text=text, blocks=blocks)
+                return {"channel": cid, "ts": message["ts"], "text": text}
+        raise SlackFail("message_not_found")
+
+    def _chat_delete(self, args: dict[str, Any]) -> dict[str, Any]:
+        cid = self._target(args)
+        for message in self._messages:
+            if message["channel"] == cid and message["ts"] == args.get("ts"):
+                self._messages.remove(message)
+                return {"channel": cid, "ts": message["ts"]}
+        raise SlackFail("message_not_found")
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def _arguments(request: Request) -> dict[str, Any]:
+    """Query string, form body or JSON body, merged (slack_sdk uses the last two)."""
+    args: dict[str, Any] = {k: (v[-1] if isinstance(v, list) else v) for k, v in request.query.items()}
+    ctype = request.header("content-type").lower()
+    if not request.body:
+        return args
+    if "application/json" in ctype:
+        try:
+            body = request.json()
+        except ValueError:
+            raise SlackFail("invalid_json") from None
+        if not isinstance(body, dict):
+            raise SlackFail("invalid_json")
+        args.update(body)
+    elif "multipart/form-data" in ctype:
+        raise SlackFail("invalid_form_data")
+    else:
+        for key, values in parse_qs(request.body.decode("utf-8"), keep_blank_values=True).items():
+            args[key] = values[-1]
+    return args
+
+
+def _token(request: Request, args: dict[str, Any]) -> str:
+    scheme, _, token = request.header("authorization").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return str(args.get("token") or "")
+
+
+def _validated_content(args: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
+    blocks = args.get("blocks")
+    if isinstance(blocks, str):
+        try:
+            blocks = json.loads(blocks) if blocks.strip() else None
+        except ValueError:
+            raise SlackFail("invalid_blocks_format") from None
+    if blocks is not None and not isinstance(blocks, list):
+        raise SlackFail("invalid_blocks_format")
+    blocks = blocks or []
+    text = args.get("text")
+    text = "" if text is None else str(text)
+    if not text.strip() and not blocks:
+        raise SlackFail("no_text")
+    problems = _block_problems(blocks)
+    if problems:
+        raise SlackFail("invalid_blocks", errors=problems)
+    if len(json.dumps(blocks)) > MAX_BLOCKS_JSON:
+        raise SlackFail("msg_blocks_too_long")
+    return text[:MAX_TEXT], blocks
+
+
+def _block_problems(blocks: list[Any]) -> list[str]:
+    problems: list[str] = []
+    if len(blocks) > MAX_BLOCKS:
+        problems.append(f"no more than {MAX_BLOCKS} items allowed [json-pointer:/blocks]")
+    for i, block in enumerate(blocks):
+        where = f"/blocks/{i}"
+        if not isinstance(block, dict) or block.get("type") not in _KNOWN_BLOCKS:
+            problems.append(f"failed to match all allowed schemas [json-pointer:{where}]")
+            continue
+        kind = block["type"]
+        if len(str(block.get("block_id", ""))) > 255:
+            problems.append(f"must be less than 256 characters [json-pointer:{where}/block_id]")
+        if kind == "header":
+            obj = block.get("text")
+            if not isinstance(obj, dict) or obj.get("type") != "plain_text":
+                problems.append(f"must be a plain_text object [json-pointer:{where}/text]")
+            else:
+                problems += _text_problems(obj, MAX_HEADER_TEXT, f"{where}/text")
+        elif kind == "section":
+            obj, fields = block.get("text"), block.get("fields")
+            if obj is None and not fields:
+                problems.append(f"must provide text or fields [json-pointer:{where}]")
+            if obj is not None:
+                problems += _text_problems(obj, MAX_SECTION_TEXT, f"{where}/text")
+            if fields is not None:
+                if not isinstance(fields, list) or len(fields) > 10:
+                    problems.append(f"no more than 10 items allowed [json-pointer:{where}/fields]")
+                else:
+                    for j, f in enumerate(fields):
+                        problems += _text_problems(f, MAX_SECTION_FIELD, f"{where}/fields/{j}")
+        elif kind == "context":
+            elements = block.get("elements")
+            if not isinstance(elements, list) or not elements or len(elements) > 10:
+                problems.append(f"must have 1 to 10 elements [json-pointer:{where}/elements]")
+            else:
+                for j, e in enumerate(elements):
+                    if isinstance(e, dict) and e.get("type") in ("mrkdwn", "plain_text"):
+                        problems += _text_problems(e, MAX_SECTION_TEXT, f"{where}/elements/{j}")
+    return problems
+
+
+def _text_problems(obj: Any, limit: int, where: str) -> list[str]:
+    if not isinstance(obj, dict) or obj.get("type") not in ("mrkdwn", "plain_text"):
+        return [f"failed to match all allowed schemas [json-pointer:{where}]"]
+    text = obj.get("text")
+    if not isinstance(text, str) or not text:
+        return [f"must be more than 0 characters [json-pointer:{where}/text]"]
+    if len(text) > limit:
+        return [f"must be less than {limit + 1} characters [json-pointer:{where}/text]"]
+    return []
+
+
+def _text_objects(blocks: list[Any]) -> Iterable[dict[str, Any]]:
+    for block in blocks:
+        if not isinstance(block, dict):
+            continue
+        if isinstance(block.get("text"), dict):
+            yield block["text"]
+        for f in block.get("fields") or []:
+            if isinstance(f, dict):
+                yield f
+        for e in block.get("elements") or []:
+            if isinstance(e, dict) and "text" in e and isinstance(e.get("text"), str):
+                yield e
