@@ -269,14 +269,16 @@ class FakeSheets(StandIn):
             return sheet.row_count, sheet.col_count
 
     def rows(self, spreadsheet_id: str, tab: str) -> list[list[str]]:
-        """The tab's values as Google would show them, trailing empties trimmed."""
+        """The tab's values as Google would show them, trailing empties trimmed ([] when
+        the tab does not exist)."""
         return [[cell.value for cell in row] for row in self.cells(spreadsheet_id, tab)]
 
     def cells(self, spreadsheet_id: str, tab: str) -> list[list[Cell]]:
         """The tab's cells (value + kind, `.formula`), trailing empties trimmed; empty
-        cells inside a row are `EMPTY`."""
+        cells inside a row are `EMPTY`. A tab that does not exist (yet) has no cells."""
         with self._lock:
-            return self._tab(spreadsheet_id, tab).trimmed()
+            sheet = self._book(spreadsheet_id).find(tab)
+            return sheet.trimmed() if sheet is not None else []
 
     def formulas(self, spreadsheet_id: str, tab: str) -> list[str]:
         """A1 names of every cell that became a formula."""

@@ -108,11 +108,12 @@ class FakeSlack(StandIn):
         return [e for text in cls.mrkdwn_texts(message) for e in cls.live_entities(text)]
 
     @staticmethod
-    def message_text(message: Mapping[str, Any]) -> list[str]:
-        """A message's blocks rendered as plain text lines (its text when it has no blocks)."""
+    def message_text(message: Mapping[str, Any]) -> str:
+        """A message's blocks rendered as plain text, one line per line (its text when it
+        has no blocks); for printing in the local demo."""
         blocks = message.get("blocks") or []
         if not blocks:
-            return str(message.get("text") or "").splitlines()
+            return str(message.get("text") or "")
         lines: list[str] = []
         for block in blocks:
             kind = block.get("type")
@@ -131,7 +132,7 @@ class FakeSlack(StandIn):
                 lines.append("  " + " | ".join(parts))
             else:
                 lines.append(f"[{kind}]")
-        return lines
+        return "\n".join(lines)
 
     # ----------------------------------------------------------------- HTTP
 
