@@ -1,0 +1,65 @@
+"""The state store: its contract (`base`) and `open_store`, which picks an implementation.
+
+The implementations are imported on demand: loading google.cloud.firestore costs cold-start
+time that a SQLite run should not pay.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..errors import SettingsError, StateStoreAccessError
+from .base import (
+    DONE,
+    INFLIGHT,
+    PENDING,
+    CachedToken,
+    JournalEntry,
+    Lease,
+    RejectedItem,
+    StateStore,
+)
+
+if TYPE_CHECKING:
+    from ..settings import Settings
+
+__all__ = [
+    "DONE",
+    "INFLIGHT",
+    "PENDING",
+    "CachedToken",
+    "JournalEntry",
+    "Lease",
+    "RejectedItem",
+    "StateStore",
+    "open_store",
+]
+
+
+def open_store(settings: "Settings") -> StateStore:
+    """The store that STATE_STORE names: `sqlite:PATH` or `firestore`."""
+    path = settings.sqlite_path
+    if path:
+        from .sqlite import SqliteStore
+
+        return SqliteStore(path)
+    if settings.state_store != "firestore":
+        raise SettingsError("STATE_STORE must be 'firestore' or 'sqlite:PATH'")
+
+    import google.auth.exceptions
+    from google.cloud import firestore
+
+    from .firestore import FirestoreStore
+
+    try:
+        client = firestore.Client(
+            project=settings.google_cloud_project or None, database=settings.firestore_database
+        )
+    except (google.auth.exceptions.DefaultCredentialsError, OSError) as exc:
+        # No credentials or no project could be found in the environment.
+        raise StateStoreAccessError(
+            f"Firestore client could not start: {type(exc).__name__}",
+            fix="Set GOOGLE_CLOUD_PROJECT and run with a service account (or "
+            "`gcloud auth application-default login` locally).",
+        ) from None
+    return FirestoreStore(client, settings.firestore_collection_prefix)

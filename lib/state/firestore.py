@@ -1,0 +1,486 @@
+"""`FirestoreStore`: the state store in Firestore (Native mode), for the cloud.
+
+Layout, with `P` the collection prefix:
+
+- `P_state`: documents `token`, `lease` and `meta_<name>`.
+- `P_journal`: one document per chat, id = chat key (hashed when Firestore cannot take the key
+  as an id; the `key` field always holds it). Fields: key, chat (map), chat_time, fetched_at,
+  sheet, sheet_batch, slack, pending (not delivered to both), expires_at (absent until set). A
+  TTL policy on `expires_at` of collection group `P_journal` deletes delivered entries.
+- `P_quarantine`: one document per unreadable item (auto id).
+- `P_runs`: run records, id and `sort_key` sortable by started_at.
+
+`journal_pending` is the single-field query `pending == True`, sorted on the client, so
+production needs no composite index.
+
+`round_trips` counts server calls: one per get, get_all, commit, query, count and transaction
+attempt.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import random
+import time
+import uuid
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterable, Iterator, TypeVar
+
+import google.auth.exceptions
+from google.api_core import exceptions as gexc
+from google.api_core import gapic_v1
+from google.cloud import firestore
+from google.cloud.firestore_v1.base_query import FieldFilter
+from google.cloud.firestore_v1.field_path import FieldPath
+
+from ..errors import StateStoreAccessError, StateStoreError
+from .base import DONE, CachedToken, JournalEntry, Lease, RejectedItem, StateStore
+
+_BATCH = 500  # Firestore's limit of writes per commit
+_JOURNAL_FIELDS = ("sheet", "sheet_batch", "slack", "expires_at")
+_TXN_ATTEMPTS = 10  # the client's default of 5 is too few for a handful of racing instances
+_OUTER_ATTEMPTS = 5  # for Aborted raised while reading inside a transaction (not retried by the client)
+_UPDATE_ATTEMPTS = 5
+_MAX_DEPTH = 16  # Firestore allows 20 levels of nesting; stay clear of it
+
+T = TypeVar("T")
+
+_ACCESS_FIX = (
+    "Check that the Firestore database exists in Native mode (FIRESTORE_DATABASE, "
+    "GOOGLE_CLOUD_PROJECT) and that the function's service account has roles/datastore.user."
+)
+
+
+def _ts(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("the state store takes timezone-aware datetimes only")
+    return value.astimezone(timezone.utc)
+
+
+def _dt(value: Any) -> datetime | None:
+    # Firestore hands back DatetimeWithNanoseconds; callers get a plain aware datetime.
+    if value is None:
+        return None
+    return datetime(*value.utctimetuple()[:6], value.microsecond, tzinfo=timezone.utc)
+
+
+def _storable(value: Any, depth: int = 0) -> bool:
+    """Whether Firestore can hold this JSON value as native fields (else it is kept as text)."""
+    if depth > _MAX_DEPTH:
+        return False
+    if value is None or isinstance(value, (bool, str, float)):
+        return True
+    if isinstance(value, int):
+        return -(2**63) <= value < 2**63
+    if isinstance(value, dict):
+        return all(
+            isinstance(k, str) and k and not (k.startswith("__") and k.endswith("__"))
+            and _storable(v, depth + 1)
+            for k, v in value.items()
+        )
+    if isinstance(value, list):
+        # Firestore refuses an array directly inside an array.
+        return all(not isinstance(v, list) and _storable(v, depth + 1) for v in value)
+    return False
+
+
+def _put_json(doc: dict[str, Any], name: str, value: Any) -> None:
+    if _storable(value):
+        doc[name] = value
+    else:
+        doc[name + "_json"] = json.dumps(value, ensure_ascii=False)
+
+
+def _get_json(doc: dict[str, Any], name: str) -> Any:
+    text = doc.get(name + "_json")
+    return json.loads(text) if text is not None else doc.get(name)
+
+
+def _doc_id(key: str) -> str:
+    # Firestore ids cannot hold '/', be '.' or '..', match __.*__ or pass 1,500 bytes. Raw keys
+    # starting with '__' are hashed too, so a hashed id ('__k_…') never equals a raw key.
+    if (
+        key and "/" not in key and key not in (".", "..") and not key.startswith("__")
+        and len(key.encode()) <= 1500
+    ):
+        return key
+    return "__k_" + hashlib.sha256(key.encode()).hexdigest()
+
+
+def _run_sort_key(started_at: Any) -> str:
+    try:
+        parsed = datetime.fromisoformat(str(started_at))
+    except ValueError:
+        return str(started_at).replace("/", "_")
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _chunks(items: list[T], size: int = _BATCH) -> Iterator[list[T]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _failure(operation: str, exc: BaseException) -> StateStoreError:
+    # The server's text can name documents (chat keys); the exception type says enough.
+    name = type(exc).__name__
+    if isinstance(exc, (gexc.PermissionDenied, gexc.Unauthenticated, gexc.NotFound)) or isinstance(
+        exc, (google.auth.exceptions.DefaultCredentialsError, google.auth.exceptions.RefreshError)
+    ):
+        return StateStoreAccessError(
+            f"Firestore refused {operation}: {name}", fix=_ACCESS_FIX
+        )
+    return StateStoreError(f"Firestore state store failed during {operation}: {name}")
+
+
+def _guard(operation: str):
+    """Turn Google API failures into StateStoreError naming the operation (no data)."""
+
+    def wrap(method):
+        @functools.wraps(method)
+        def inner(self, *args, **kwargs):
+            try:
+                return method(self, *args, **kwargs)
+            except StateStoreError:
+                raise
+            except (gexc.GoogleAPIError, google.auth.exceptions.GoogleAuthError) as exc:
+                raise _failure(operation, exc) from None
+            except ValueError as exc:
+                # The client reports exhausted transaction retries as a ValueError chained to
+                # the last API error; anything else is a programming error and stays as it is.
+                if isinstance(exc.__cause__, gexc.GoogleAPIError):
+                    raise StateStoreError(
+                        f"Firestore state store failed during {operation}: contention"
+                    ) from None
+                raise
+
+        return inner
+
+    return wrap
+
+
+class FirestoreStore(StateStore):
+    """The state store in Firestore collections named `{prefix}_…`.
+
+    `timeout` and `retry` are passed to every call that takes them (library defaults if unset).
+    """
+
+    def __init__(
+        self,
+        client: firestore.Client,
+        prefix: str = "moneypenny_sync",
+        *,
+        timeout: float | None = None,
+        retry: Any = gapic_v1.method.DEFAULT,
+    ):
+        self.client = client
+        self.prefix = prefix
+        self.round_trips = 0
+        self._rpc: dict[str, Any] = {"retry": retry, "timeout": timeout}
+        self._state = client.collection(f"{prefix}_state")
+        self._journal = client.collection(f"{prefix}_journal")
+        self._quarantine = client.collection(f"{prefix}_quarantine")
+        self._runs = client.collection(f"{prefix}_runs")
+
+    # -- plumbing ------------------------------------------------------------------------------
+    def _get(self, ref) -> Any:
+        self.round_trips += 1
+        return ref.get(**self._rpc)
+
+    def _get_all(self, refs: list, field_paths: list[str] | None = None) -> list:
+        self.round_trips += 1
+        return list(self.client.get_all(refs, field_paths=field_paths, **self._rpc))
+
+    def _stream(self, query) -> list:
+        self.round_trips += 1
+        return list(query.stream(**self._rpc))
+
+    def _commit(self, batch) -> None:
+        self.round_trips += 1
+        batch.commit(**self._rpc)
+
+    def _transaction(self, body: Callable[[Any], T]) -> T:
+        # A fresh @transactional per call: the wrapper keeps per-run state (transaction ids),
+        # so sharing one between threads would mix their retries.
+        def attempt(transaction):
+            self.round_trips += 1
+            return body(transaction)
+
+        for tries in range(_OUTER_ATTEMPTS):
+            try:
+                run = firestore.transactional(attempt)
+                return run(self.client.transaction(max_attempts=_TXN_ATTEMPTS))
+            except gexc.Aborted:
+                # Contention met on a read, which the client does not retry itself.
+                if tries == _OUTER_ATTEMPTS - 1:
+                    raise
+                time.sleep(random.uniform(0.01, 0.05) * 2**tries)
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        """Close the client's gRPC channel (Client.close only closes HTTP sessions)."""
+        api = getattr(self.client, "_firestore_api_internal", None)
+        if api is not None:
+            api.transport.close()
+        self.client.close()
+
+    # -- token cache ---------------------------------------------------------------------------
+    @_guard("get_token")
+    def get_token(self) -> CachedToken | None:
+        snap = self._get(self._state.document("token"))
+        if not snap.exists:
+            return None
+        doc = snap.to_dict()
+        return CachedToken(doc["value"], _dt(doc["expires_at"]))
+
+    @_guard("put_token")
+    def put_token(self, token: CachedToken) -> None:
+        batch = self.client.batch()
+        batch.set(self._state.document("token"), {
+            "value": token.value, "expires_at": _ts(token.expires_at),
+        })
+        self._commit(batch)
+
+    @_guard("clear_token")
+    def clear_token(self) -> None:
+        batch = self.client.batch()
+        batch.delete(self._state.document("token"))
+        self._commit(batch)
+
+    # -- journal -------------------------------------------------------------------------------
+    @staticmethod
+    def _journal_doc(entry: JournalEntry) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "key": entry.key,
+            "chat_time": _ts(entry.chat_time),
+            "fetched_at": _ts(entry.fetched_at),
+            "sheet": entry.sheet,
+            "sheet_batch": entry.sheet_batch,
+            "slack": entry.slack,
+            "pending": not entry.delivered,
+        }
+        _put_json(doc, "chat", entry.chat)
+        if entry.expires_at is not None:
+            doc["expires_at"] = _ts(entry.expires_at)
+        return doc
+
+    @staticmethod
+    def _entry(doc: dict[str, Any]) -> JournalEntry:
+        return JournalEntry(
+            key=doc["key"],
+            chat=_get_json(doc, "chat"),
+            chat_time=_dt(doc["chat_time"]),
+            fetched_at=_dt(doc["fetched_at"]),
+            sheet=doc["sheet"],
+            sheet_batch=doc.get("sheet_batch"),
+            slack=doc["slack"],
+            expires_at=_dt(doc.get("expires_at")),
+        )
+
+    @_guard("journal_add")
+    def journal_add(self, entries: Iterable[JournalEntry]) -> list[str]:
+        unique: dict[str, JournalEntry] = {}
+        for entry in entries:
+            unique.setdefault(entry.key, entry)
+        added: list[str] = []
+        for chunk in _chunks(list(unique.values())):
+            docs = {e.key: (self._journal.document(_doc_id(e.key)), self._journal_doc(e)) for e in chunk}
+            present = {s.id for s in self._get_all([ref for ref, _ in docs.values()], ["key"]) if s.exists}
+            missing = [key for key, (ref, _) in docs.items() if ref.id not in present]
+            if not missing:
+                continue
+            batch = self.client.batch()
+            for key in missing:
+                batch.create(*docs[key])
+            try:
+                self._commit(batch)
+                added.extend(missing)
+            except gexc.AlreadyExists:
+                # Another writer created one of them since our read: the batch wrote nothing,
+                # so create one by one and leave theirs alone.
+                for key in missing:
+                    ref, data = docs[key]
+                    try:
+                        self.round_trips += 1
+                        ref.create(data, **self._rpc)
+                        added.append(key)
+                    except gexc.AlreadyExists:
+                        pass
+        return added
+
+    @_guard("journal_pending")
+    def journal_pending(self) -> list[JournalEntry]:
+        query = self._journal.where(filter=FieldFilter("pending", "==", True))
+        entries = [self._entry(snap.to_dict()) for snap in self._stream(query)]
+        entries.sort(key=lambda e: (e.chat_time, e.key))
+        return entries
+
+    @_guard("journal_get")
+    def journal_get(self, keys: Iterable[str]) -> dict[str, JournalEntry]:
+        found: dict[str, JournalEntry] = {}
+        for chunk in _chunks(list(dict.fromkeys(keys))):
+            for snap in self._get_all([self._journal.document(_doc_id(k)) for k in chunk]):
+                if snap.exists:
+                    entry = self._entry(snap.to_dict())
+                    found[entry.key] = entry
+        return found
+
+    @_guard("journal_update")
+    def journal_update(self, keys: Iterable[str], **changes: Any) -> None:
+        """Set fields on existing entries (missing keys are skipped), keeping `pending` right.
+
+        `pending` depends on both sheet and slack while a change may set only one, so each
+        chunk of ≤500 is read first (sheet and slack only) and written in one batch with a
+        last-update-time precondition on every document: a concurrent change fails the batch,
+        which then is read and written again, so `pending` never goes stale.
+        """
+        fields = {name: changes[name] for name in _JOURNAL_FIELDS if name in changes}
+        keys = list(dict.fromkeys(keys))
+        if not fields or not keys:
+            return
+        data = dict(fields)
+        if "expires_at" in data:
+            # Absent rather than null, as the TTL policy expects.
+            expires = data["expires_at"]
+            data["expires_at"] = firestore.DELETE_FIELD if expires is None else _ts(expires)
+        for chunk in _chunks(keys):
+            refs = [self._journal.document(_doc_id(k)) for k in chunk]
+            for _ in range(_UPDATE_ATTEMPTS):
+                batch = self.client.batch()
+                writes = 0
+                for snap in self._get_all(refs, ["sheet", "slack"]):
+                    if not snap.exists:
+                        continue
+                    now = snap.to_dict()
+                    sheet = fields.get("sheet", now.get("sheet"))
+                    slack = fields.get("slack", now.get("slack"))
+                    pending = not (sheet == DONE and slack == DONE)
+                    option = self.client.write_option(last_update_time=snap.update_time)
+                    batch.update(snap.reference, {**data, "pending": pending}, option=option)
+                    writes += 1
+                if not writes:
+                    break
+                try:
+                    self._commit(batch)
+                    break
+                except (gexc.FailedPrecondition, gexc.NotFound):
+                    continue  # changed or deleted since our read: read again
+            else:
+                raise StateStoreError(
+                    "Firestore state store failed during journal_update: concurrent changes"
+                )
+
+    def journal_prune(self, now: datetime) -> int:
+        """Return 0: the TTL policy on `expires_at` deletes delivered entries in Firestore."""
+        _ts(now)
+        return 0
+
+    # -- quarantine ----------------------------------------------------------------------------
+    @_guard("quarantine")
+    def quarantine(self, items: Iterable[RejectedItem]) -> None:
+        docs = [
+            {"raw": item.raw, "reason": item.reason, "fetched_at": _ts(item.fetched_at)}
+            for item in items
+        ]
+        for chunk in _chunks(docs):
+            batch = self.client.batch()
+            for doc in chunk:
+                batch.create(self._quarantine.document(), doc)
+            self._commit(batch)
+
+    @_guard("quarantine_count")
+    def quarantine_count(self) -> int:
+        self.round_trips += 1
+        result = self._quarantine.count().get(**self._rpc)
+        return int(result[0][0].value)
+
+    # -- lease ---------------------------------------------------------------------------------
+    @_guard("acquire_lease")
+    def acquire_lease(self, owner: str, now: datetime, expires_at: datetime) -> bool:
+        now, until = _ts(now), _ts(expires_at)
+        ref = self._state.document("lease")
+
+        def body(transaction) -> bool:
+            snap = ref.get(transaction=transaction)
+            if snap.exists:
+                held = snap.to_dict()
+                if held.get("owner") != owner and _dt(held.get("expires_at")) > now:
+                    return False
+            transaction.set(ref, {"owner": owner, "expires_at": until})
+            return True
+
+        return self._transaction(body)
+
+    @_guard("release_lease")
+    def release_lease(self, owner: str) -> None:
+        ref = self._state.document("lease")
+
+        def body(transaction) -> None:
+            snap = ref.get(transaction=transaction)
+            if snap.exists and snap.to_dict().get("owner") == owner:
+                transaction.delete(ref)
+
+        self._transaction(body)
+
+    @_guard("get_lease")
+    def get_lease(self) -> Lease | None:
+        snap = self._get(self._state.document("lease"))
+        if not snap.exists:
+            return None
+        doc = snap.to_dict()
+        return Lease(doc["owner"], _dt(doc["expires_at"]))
+
+    # -- small named documents -----------------------------------------------------------------
+    def _meta_ref(self, name: str):
+        if not name or "/" in name:
+            raise ValueError("meta names must be non-empty and free of '/'")
+        return self._state.document(f"meta_{name}")
+
+    @_guard("get_meta")
+    def get_meta(self, name: str) -> dict[str, Any] | None:
+        snap = self._get(self._meta_ref(name))
+        return _get_json(snap.to_dict(), "value") if snap.exists else None
+
+    @_guard("put_meta")
+    def put_meta(self, name: str, value: dict[str, Any]) -> None:
+        doc: dict[str, Any] = {"name": name}
+        _put_json(doc, "value", value)
+        batch = self.client.batch()
+        batch.set(self._meta_ref(name), doc)
+        self._commit(batch)
+
+    @_guard("delete_meta")
+    def delete_meta(self, name: str) -> None:
+        batch = self.client.batch()
+        batch.delete(self._meta_ref(name))
+        self._commit(batch)
+
+    # -- run history ---------------------------------------------------------------------------
+    @_guard("record_run")
+    def record_run(self, record: dict[str, Any], keep: int = 100) -> None:
+        sort_key = _run_sort_key(record.get("started_at", ""))
+        doc: dict[str, Any] = {"sort_key": sort_key}
+        _put_json(doc, "record", record)
+        batch = self.client.batch()
+        batch.create(self._runs.document(f"{sort_key}_{uuid.uuid4().hex[:8]}"), doc)
+        self._commit(batch)
+        stale = (
+            self._runs.order_by("sort_key", direction=firestore.Query.DESCENDING)
+            .offset(max(keep, 0))
+            .select([FieldPath.document_id()])
+        )
+        for chunk in _chunks(self._stream(stale)):
+            batch = self.client.batch()
+            for snap in chunk:
+                batch.delete(snap.reference)
+            self._commit(batch)
+
+    @_guard("recent_runs")
+    def recent_runs(self, limit: int = 20) -> list[dict[str, Any]]:
+        if limit <= 0:
+            return []
+        query = self._runs.order_by("sort_key", direction=firestore.Query.DESCENDING).limit(limit)
+        return [_get_json(snap.to_dict(), "record") for snap in self._stream(query)]

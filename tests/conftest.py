@@ -1,0 +1,154 @@
+"""Shared fixtures: the Firestore emulator (one per session) and fresh state stores."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+# -- Firestore emulator ---------------------------------------------------------------------------
+
+EMULATOR_PROJECT = "demo-test"
+_EMULATOR_SCRIPT = "platform/cloud-firestore-emulator/cloud_firestore_emulator"
+_SDK_ROOTS = ("/usr/lib/google-cloud-sdk", "/usr/share/google-cloud-sdk", "/opt/google-cloud-sdk")
+_INSTALL_HINT = "(install google-cloud-cli-firestore-emulator and a Java runtime)"
+_READY_TIMEOUT = 60.0
+EMULATOR_STATS: dict[str, object] = {}
+
+
+def _emulator_script() -> str:
+    """The emulator's start script; skips the test, naming what is missing, when absent."""
+    if not (os.environ.get("JAVA") or shutil.which("java")):
+        pytest.skip(f"Firestore emulator not installed: no Java runtime on PATH {_INSTALL_HINT}")
+    roots = list(_SDK_ROOTS)
+    gcloud = shutil.which("gcloud")
+    if gcloud:  # <sdk>/bin/gcloud, possibly behind a symlink
+        roots.insert(0, str(Path(gcloud).resolve().parent.parent))
+    for root in roots:
+        script = Path(root) / _EMULATOR_SCRIPT
+        if os.access(script, os.X_OK) and script.with_name("cloud-firestore-emulator.jar").exists():
+            return str(script)
+    where = "gcloud has no emulator component" if gcloud else "no gcloud and no emulator script"
+    pytest.skip(f"Firestore emulator not installed: {where} {_INSTALL_HINT}")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _stop(process: subprocess.Popen) -> None:
+    # The script runs java as its child: signal the whole group so that java goes too.
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            break
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            process.poll()  # reap the shell, or its zombie keeps the group "alive"
+            if not _group_alive(process.pid):
+                return
+            time.sleep(0.05)
+
+
+@pytest.fixture(scope="session")
+def firestore_emulator(tmp_path_factory):
+    """Start the Firestore emulator on a free port; yield "host:port" with FIRESTORE_EMULATOR_HOST set."""
+    script = _emulator_script()
+    host = f"127.0.0.1:{_free_port()}"
+    log_path = tmp_path_factory.mktemp("firestore-emulator") / "emulator.log"
+    started = time.monotonic()
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [script, "start", f"--host={host.split(':')[0]}", f"--port={host.split(':')[1]}"],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    try:
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"Firestore emulator exited early; see {log_path}")
+            try:
+                with urllib.request.urlopen(f"http://{host}/", timeout=1) as reply:
+                    if reply.status == 200:
+                        break
+            except (urllib.error.URLError, OSError):
+                pass
+            if time.monotonic() - started > _READY_TIMEOUT:
+                pytest.fail(f"Firestore emulator not ready after {_READY_TIMEOUT:.0f} s; see {log_path}")
+            time.sleep(0.1)
+        EMULATOR_STATS.update(host=host, start_seconds=time.monotonic() - started)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("FIRESTORE_EMULATOR_HOST", host)
+            yield host
+    finally:
+        _stop(process)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if "start_seconds" in EMULATOR_STATS:
+        terminalreporter.write_line(
+            f"Firestore emulator at {EMULATOR_STATS['host']} was ready in "
+            f"{EMULATOR_STATS['start_seconds']:.1f} s"
+        )
+
+
+def _clear_emulator(host: str) -> None:
+    url = f"http://{host}/emulator/v1/projects/{EMULATOR_PROJECT}/databases/(default)/documents"
+    with urllib.request.urlopen(urllib.request.Request(url, method="DELETE"), timeout=10):
+        pass
+
+
+def emulator_client():
+    """A new Firestore client for the emulator (FIRESTORE_EMULATOR_HOST must be set)."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import firestore
+
+    return firestore.Client(project=EMULATOR_PROJECT, credentials=AnonymousCredentials())
+
+
+def close_client(client) -> None:
+    """Close a Firestore client's gRPC channel (Client.close leaves it open)."""
+    api = getattr(client, "_firestore_api_internal", None)
+    if api is not None:
+        api.transport.close()
+
+
+@pytest.fixture
+def firestore_client(firestore_emulator):
+    """A Firestore client on the emulator, whose database was emptied for this test."""
+    _clear_emulator(firestore_emulator)
+    client = emulator_client()
+    yield client
+    close_client(client)
+
+
+# -- state stores ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def sqlite_store(tmp_path):
+    """A SqliteStore in a fresh file (in a folder that does not exist yet)."""
+    from lib.state.sqlite import SqliteStore
+
+    store = SqliteStore(str(tmp_path / "state" / "state.sqlite3"))
+    yield store
+    store.close()

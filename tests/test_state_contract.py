@@ -1,0 +1,439 @@
+"""The StateStore contract, run against SqliteStore and FirestoreStore (on the emulator)."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import threading
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from lib.errors import PermanentError, StateStoreAccessError, StateStoreError, TransientError
+from lib.state import (
+    DONE,
+    INFLIGHT,
+    PENDING,
+    CachedToken,
+    JournalEntry,
+    RejectedItem,
+    open_store,
+)
+from lib.settings import Secret, Settings
+from lib.state.sqlite import SqliteStore
+
+UTC = timezone.utc
+T0 = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def emulator_client():
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import firestore
+
+    return firestore.Client(project="demo-test", credentials=AnonymousCredentials())
+
+
+def settings(**overrides) -> Settings:
+    return Settings(
+        moneypenny_username=Secret("u"), moneypenny_password=Secret("p"), sheet_id="s",
+        slack_bot_token=Secret("x"), slack_channel="c", **overrides,
+    )
+
+
+def entry(key: str, minutes: int = 0, **fields) -> JournalEntry:
+    return JournalEntry(
+        key=key,
+        chat={"chatTime": "2026-11-20T09:30:00", "visitor": f"Visitor {key}", "lines": [1, "two"]},
+        chat_time=T0 + timedelta(minutes=minutes),
+        fetched_at=T0 + timedelta(hours=1),
+        **fields,
+    )
+
+
+@pytest.fixture(params=["sqlite", "firestore"])
+def make_store(request, tmp_path):
+    """Make store objects that share one database (the first is the fixture's own)."""
+    made = []
+    if request.param == "sqlite":
+        first = request.getfixturevalue("sqlite_store")
+
+        def make():
+            store = first if not made else SqliteStore(first.path)
+            made.append(store)
+            return store
+    else:
+        from lib.state.firestore import FirestoreStore
+
+        first_client = request.getfixturevalue("firestore_client")
+
+        def make():
+            store = FirestoreStore(first_client if not made else emulator_client(), "test")
+            made.append(store)
+            return store
+
+    yield make
+    for store in made[1:]:
+        store.close()
+
+
+@pytest.fixture
+def store(make_store):
+    return make_store()
+
+
+@pytest.fixture
+def fs_stores(firestore_client):
+    """Two FirestoreStores on one emptied emulator database, with separate clients."""
+    from lib.state.firestore import FirestoreStore
+
+    ours, theirs = FirestoreStore(firestore_client, "test"), FirestoreStore(emulator_client(), "test")
+    yield ours, theirs
+    theirs.close()
+
+
+def is_firestore(store) -> bool:
+    return type(store).__name__ == "FirestoreStore"
+
+
+# -- token cache ----------------------------------------------------------------------------------
+
+
+def test_token_put_get_clear(store):
+    assert store.get_token() is None
+    store.put_token(CachedToken("tok-1", T0))
+    store.put_token(CachedToken("tok-2", T0 + timedelta(hours=1)))
+    assert store.get_token() == CachedToken("tok-2", T0 + timedelta(hours=1))
+    store.clear_token()
+    assert store.get_token() is None
+    store.clear_token()  # clearing nothing is fine
+
+
+# -- journal --------------------------------------------------------------------------------------
+
+
+def test_journal_add_is_insert_if_absent(store):
+    assert store.journal_add([entry("a"), entry("b", sheet=DONE)]) == ["a", "b"]
+    again = entry("a", minutes=5, sheet=DONE, slack=DONE, sheet_batch="x")
+    again.chat = {"changed": True}
+    assert store.journal_add([again, entry("c"), entry("c")]) == ["c"]
+    assert store.journal_add([]) == []
+    got = store.journal_get(["a", "b", "c"])
+    assert got["a"] == entry("a")
+    assert got["b"].sheet == DONE
+
+
+def test_journal_add_many_in_batches(store):
+    keys = [f"k{i:04d}" for i in range(1200)]
+    before = store.round_trips
+    assert store.journal_add([entry(k, minutes=i % 7) for i, k in enumerate(keys)]) == keys
+    assert len(store.journal_pending()) == 1200
+    assert set(store.journal_get(keys)) == set(keys)
+    assert store.round_trips > before
+    assert store.journal_add([entry(k) for k in keys[1100:]] + [entry("new")]) == ["new"]
+
+
+def test_journal_keeps_awkward_chats_and_keys(store):
+    chat = {"a.b": 1, "": "empty key", "big": 2**70, "grid": [[1, 2], [3]], "ünï": "cödé", "f": 1.5,
+            "__x__": None, "deep": {"l": [{"m": [True, None]}]}}
+    keys = ["a/b", "__weird__", ".", "x" * 2000, "ok key"]
+    store.journal_add([JournalEntry(k, chat, T0, T0) for k in keys])
+    got = store.journal_get(keys)
+    assert set(got) == set(keys)
+    assert all(e.chat == chat for e in got.values())
+    assert [e.key for e in store.journal_pending()] == sorted(keys)
+
+
+def test_journal_pending_order(store):
+    store.journal_add([
+        entry("m", minutes=2), entry("z", minutes=1), entry("a", minutes=1),
+        entry("done", minutes=0, sheet=DONE, slack=DONE), entry("first", minutes=-3, sheet=DONE),
+    ])
+    # A non-UTC offset for the same instant must sort as that instant.
+    later = entry("b", minutes=0)
+    later.chat_time = (T0 + timedelta(minutes=1)).astimezone(timezone(timedelta(hours=-5)))
+    store.journal_add([later])
+    assert [e.key for e in store.journal_pending()] == ["first", "a", "b", "z", "m"]
+
+
+def test_journal_update_and_delivery(store):
+    store.journal_add([entry("a"), entry("b", minutes=1), entry("c", minutes=2)])
+    store.journal_update(["a", "b"], sheet=INFLIGHT, sheet_batch="batch-1", bogus=1)
+    store.journal_update(["a", "b", "missing"], sheet=DONE)
+    assert [e.key for e in store.journal_pending()] == ["a", "b", "c"]
+    store.journal_update(["a"], slack=DONE, expires_at=T0 + timedelta(days=30))
+    store.journal_update(["c"], slack=DONE)
+    pending = store.journal_pending()
+    assert [e.key for e in pending] == ["b", "c"]
+    assert pending[0].sheet == DONE and pending[0].sheet_batch == "batch-1"
+    assert pending[1].sheet == PENDING and pending[1].slack == DONE
+    a = store.journal_get(["a"])["a"]
+    assert a.delivered and a.expires_at == T0 + timedelta(days=30)
+    store.journal_update(["a"], sheet=PENDING, expires_at=None, sheet_batch=None)
+    a = store.journal_get(["a"])["a"]
+    assert (a.sheet, a.expires_at, a.sheet_batch) == (PENDING, None, None)
+    assert [e.key for e in store.journal_pending()] == ["a", "b", "c"]
+    store.journal_update([], sheet=DONE)
+    store.journal_update(["a"])
+
+
+def test_journal_update_many(store):
+    keys = [f"k{i:04d}" for i in range(1100)]
+    store.journal_add([entry(k) for k in keys])
+    store.journal_update(keys, sheet=DONE, slack=DONE)
+    assert store.journal_pending() == []
+
+
+def test_journal_get(store):
+    store.journal_add([entry("a"), entry("b", sheet=DONE, slack=DONE)])
+    got = store.journal_get(["b", "missing", "a", "a"])
+    assert set(got) == {"a", "b"}
+    assert got["b"].delivered
+    assert store.journal_get([]) == {}
+
+
+def test_journal_prune(store):
+    old = T0 - timedelta(days=1)
+    store.journal_add([
+        entry("gone", sheet=DONE, slack=DONE, expires_at=old),
+        entry("kept-future", sheet=DONE, slack=DONE, expires_at=T0 + timedelta(days=1)),
+        entry("kept-undelivered", sheet=DONE, expires_at=old),
+        entry("kept-no-expiry", sheet=DONE, slack=DONE),
+    ])
+    removed = store.journal_prune(T0)
+    assert isinstance(removed, int)
+    left = store.journal_get(["gone", "kept-future", "kept-undelivered", "kept-no-expiry"])
+    assert {"kept-future", "kept-undelivered", "kept-no-expiry"} <= set(left)
+    if not is_firestore(store):  # Firestore leaves deletion to its TTL policy
+        assert removed == 1 and "gone" not in left
+
+
+# -- quarantine -----------------------------------------------------------------------------------
+
+
+def test_quarantine(store):
+    assert store.quarantine_count() == 0
+    store.quarantine([RejectedItem('{"chatTime": null}', "chatTime missing", T0)] * 3)
+    store.quarantine([])
+    assert store.quarantine_count() == 3
+
+
+# -- lease ----------------------------------------------------------------------------------------
+
+
+def test_lease_lifecycle(store):
+    assert store.get_lease() is None
+    assert store.acquire_lease("run-1", T0, T0 + timedelta(minutes=10))
+    assert store.get_lease().owner == "run-1"
+    assert not store.acquire_lease("run-2", T0 + timedelta(minutes=5), T0 + timedelta(minutes=15))
+    assert store.acquire_lease("run-1", T0 + timedelta(minutes=5), T0 + timedelta(minutes=15))
+    assert store.get_lease().expires_at == T0 + timedelta(minutes=15)
+    store.release_lease("run-2")
+    assert store.get_lease().owner == "run-1"
+    # Expired: taken over.
+    assert store.acquire_lease("run-3", T0 + timedelta(minutes=15), T0 + timedelta(minutes=25))
+    assert store.get_lease().owner == "run-3"
+    store.release_lease("run-3")
+    assert store.get_lease() is None
+    assert store.acquire_lease("run-4", T0, T0 + timedelta(minutes=10))
+
+
+def test_lease_race_has_one_winner(make_store):
+    stores = [make_store() for _ in range(8)]
+    stores[0].get_lease()  # create the schema / connect before the race
+    start = threading.Barrier(len(stores))
+    results: dict[int, object] = {}
+
+    def race(i: int) -> None:
+        start.wait()
+        try:
+            results[i] = stores[i].acquire_lease(f"run-{i}", T0, T0 + timedelta(minutes=10))
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            results[i] = exc
+
+    threads = [threading.Thread(target=race, args=(i,)) for i in range(len(stores))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(results.values(), key=str) == [False] * 7 + [True], results
+    winner = next(i for i, won in results.items() if won is True)
+    assert stores[0].get_lease().owner == f"run-{winner}"
+
+
+def test_sqlite_lease_race_across_processes(sqlite_store):
+    script = (
+        "import sys; from datetime import datetime, timedelta, timezone;"
+        "from lib.state.sqlite import SqliteStore;"
+        "t = datetime(2026, 11, 20, tzinfo=timezone.utc);"
+        "print(SqliteStore(sys.argv[1]).acquire_lease(sys.argv[2], t, t + timedelta(minutes=5)))"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script, sqlite_store.path, f"p{i}"], cwd=ROOT,
+                         stdout=subprocess.PIPE, text=True)
+        for i in range(4)
+    ]
+    outputs = sorted(p.communicate(timeout=60)[0].strip() for p in procs)
+    assert outputs == ["False", "False", "False", "True"]
+
+
+# -- meta and run history -------------------------------------------------------------------------
+
+
+def test_meta(store):
+    assert store.get_meta("cursor") is None
+    value = {"at": "2026-11-20T09:30:00+00:00", "n": 3, "ok": True, "none": None, "f": 0.5,
+             "nested": {"list": [1, {"x": "y"}], "empty": {}}, "rows": [[1, 2]]}
+    store.put_meta("cursor", value)
+    store.put_meta("alerts", {"a": 1})
+    assert store.get_meta("cursor") == value
+    store.put_meta("cursor", {"n": 4})
+    assert store.get_meta("cursor") == {"n": 4}
+    store.delete_meta("cursor")
+    store.delete_meta("cursor")
+    assert store.get_meta("cursor") is None
+    assert store.get_meta("alerts") == {"a": 1}
+
+
+def test_run_history(store):
+    assert store.recent_runs() == []
+    for i in [0, 1, 2, 4, 3]:
+        started = (T0 + timedelta(minutes=i)).isoformat()
+        store.record_run({"started_at": started, "n": i, "counts": {"new": i}}, keep=3)
+    assert [r["n"] for r in store.recent_runs()] == [4, 3, 2]
+    assert [r["n"] for r in store.recent_runs(limit=2)] == [4, 3]
+    assert store.recent_runs()[0] == {"started_at": (T0 + timedelta(minutes=4)).isoformat(),
+                                      "n": 4, "counts": {"new": 4}}
+
+
+# -- datetimes and accounting ---------------------------------------------------------------------
+
+
+def test_datetimes_come_back_aware_utc_and_equal(store):
+    paris = timezone(timedelta(hours=1))
+    moment = datetime(2026, 11, 20, 10, 30, 0, 123456, tzinfo=paris)
+    store.put_token(CachedToken("t", moment))
+    store.journal_add([JournalEntry("a", {}, moment, moment, expires_at=moment)])
+    store.acquire_lease("me", moment, moment)
+    token, got, lease = store.get_token(), store.journal_get(["a"])["a"], store.get_lease()
+    for value in (token.expires_at, got.chat_time, got.fetched_at, got.expires_at, lease.expires_at):
+        assert type(value) is datetime and value.tzinfo == UTC and value == moment
+    with pytest.raises(ValueError):
+        store.put_token(CachedToken("t", datetime(2026, 1, 1)))
+
+
+def test_round_trips_increase(store):
+    counts = [store.round_trips]
+    for call in (
+        lambda: store.get_token(),
+        lambda: store.journal_add([entry("a")]),
+        lambda: store.journal_pending(),
+        lambda: store.acquire_lease("me", T0, T0 + timedelta(minutes=1)),
+        lambda: store.record_run({"started_at": T0.isoformat()}),
+    ):
+        call()
+        counts.append(store.round_trips)
+    assert all(b > a for a, b in zip(counts, counts[1:])), counts
+
+
+# -- factory --------------------------------------------------------------------------------------
+
+
+def test_open_store_sqlite(tmp_path):
+    store = open_store(settings(state_store=f"sqlite:{tmp_path}/deep/state.sqlite3"))
+    assert isinstance(store, SqliteStore)
+    store.close()
+
+
+def test_open_store_firestore(firestore_client):
+    from lib.state.firestore import FirestoreStore
+
+    store = open_store(settings(google_cloud_project="demo-test", firestore_collection_prefix="fx"))
+    try:
+        assert isinstance(store, FirestoreStore)
+        store.put_meta("m", {"v": 1})
+        assert firestore_client.collection("fx_state").document("meta_m").get().exists
+    finally:
+        store.close()
+
+
+def test_importing_the_package_does_not_load_firestore():
+    code = "import sys, lib.state; print('google.cloud.firestore' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert out.stdout.strip() == "False", out.stderr
+
+
+# -- Firestore specifics --------------------------------------------------------------------------
+
+
+def test_firestore_server_errors_become_state_store_errors(firestore_emulator, monkeypatch):
+    from lib.state.firestore import FirestoreStore
+
+    with socket.socket() as sock:  # a port with nothing listening on it
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", f"127.0.0.1:{port}")
+    store = FirestoreStore(emulator_client(), "test", timeout=2, retry=None)
+    try:
+        with pytest.raises(StateStoreError) as caught:
+            store.journal_add([JournalEntry("visitor-key", {"email": "ann@example.com"}, T0, T0)])
+    finally:
+        store.close()
+    err = caught.value
+    assert isinstance(err, TransientError) and not isinstance(err, PermanentError)
+    assert "journal_add" in str(err)
+    assert "visitor-key" not in str(err) and "ann@example.com" not in str(err)
+    assert err.__cause__ is None  # the server's text (document paths) is not chained
+
+
+def test_firestore_permission_and_contention_errors(fs_stores, monkeypatch):
+    from google.api_core import exceptions as gexc
+
+    store, _ = fs_stores
+
+    def refuse(*args, **kwargs):
+        raise gexc.PermissionDenied("Missing or insufficient permissions on projects/p/x")
+
+    monkeypatch.setattr(store, "_get", refuse)
+    with pytest.raises(StateStoreAccessError) as caught:
+        store.get_token()
+    assert isinstance(caught.value, PermanentError) and caught.value.fix
+    assert "projects/p" not in str(caught.value)
+
+    def exhausted(body):
+        raise ValueError("Failed to commit transaction in 10 attempts.") from gexc.Aborted("busy")
+
+    monkeypatch.setattr(store, "_transaction", exhausted)
+    with pytest.raises(StateStoreError, match="acquire_lease"):
+        store.acquire_lease("me", T0, T0 + timedelta(minutes=1))
+
+
+def test_firestore_add_never_overwrites_a_concurrent_create(fs_stores, monkeypatch):
+    store, other = fs_stores
+    other.journal_add([entry("b", sheet=DONE, slack=DONE)])
+    # Our read misses their document, as if they created it just after we looked.
+    monkeypatch.setattr(store, "_get_all", lambda refs, field_paths=None: [])
+    assert store.journal_add([entry("a"), entry("b"), entry("c")]) == ["a", "c"]
+    assert other.journal_get(["b"])["b"].delivered
+    assert [e.key for e in other.journal_pending()] == ["a", "c"]
+
+
+def test_firestore_update_rereads_after_a_concurrent_change(fs_stores, monkeypatch):
+    store, other = fs_stores
+    store.journal_add([entry("a")])
+    real_get_all = store._get_all
+    calls = []
+
+    def get_all_then_interfere(refs, field_paths=None):
+        snaps = real_get_all(refs, field_paths)
+        if not calls:  # the other writer delivers to Slack between our read and our write
+            other.journal_update(["a"], slack=DONE)
+        calls.append(1)
+        return snaps
+
+    monkeypatch.setattr(store, "_get_all", get_all_then_interfere)
+    store.journal_update(["a"], sheet=DONE)
+    assert len(calls) == 2
+    assert store.journal_pending() == []
