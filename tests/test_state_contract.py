@@ -179,6 +179,20 @@ def test_journal_update_and_delivery(store):
     store.journal_update(["a"])
 
 
+def test_journal_update_naming_both_states_skips_missing_keys(store):
+    store.journal_add([entry("a"), entry("b", minutes=1)])
+    before = store.round_trips
+    store.journal_update(["a"], sheet=DONE, slack=DONE, sheet_batch="r1")
+    if is_firestore(store):  # both states named: no read needed
+        assert store.round_trips == before + 1
+    store.journal_update(["a", "gone"], sheet=DONE, slack=DONE, expires_at=T0)
+    assert [e.key for e in store.journal_pending()] == ["b"]
+    assert store.journal_get(["gone"]) == {}
+    store.journal_update(["a", "b"], expires_at=None)  # neither state named: pending unchanged
+    assert [e.key for e in store.journal_pending()] == ["b"]
+    assert store.journal_get(["a"])["a"].expires_at is None
+
+
 def test_journal_update_many(store):
     keys = [f"k{i:04d}" for i in range(1100)]
     store.journal_add([entry(k) for k in keys])

@@ -332,10 +332,11 @@ class FirestoreStore(StateStore):
     def journal_update(self, keys: Iterable[str], **changes: Any) -> None:
         """Set fields on existing entries (missing keys are skipped), keeping `pending` right.
 
-        `pending` depends on both sheet and slack while a change may set only one, so each
-        chunk of ≤500 is read first (sheet and slack only) and written in one batch with a
-        last-update-time precondition on every document: a concurrent change fails the batch,
-        which then is read and written again, so `pending` never goes stale.
+        `pending` follows from sheet and slack. When a change names both (the pipeline always
+        does) or neither, each chunk of ≤500 is one blind batch of updates. When it names
+        only one, the chunk is read first (sheet and slack only) and written with a
+        last-update-time precondition per document, so that a concurrent change fails the
+        batch, which is then read and written again: `pending` never goes stale.
         """
         fields = {name: changes[name] for name in _JOURNAL_FIELDS if name in changes}
         keys = list(dict.fromkeys(keys))
@@ -346,32 +347,44 @@ class FirestoreStore(StateStore):
             # Absent rather than null, as the TTL policy expects.
             expires = data["expires_at"]
             data["expires_at"] = firestore.DELETE_FIELD if expires is None else _ts(expires)
+        blind = ("sheet" in fields) == ("slack" in fields)
+        if blind and "sheet" in fields:
+            data["pending"] = not (fields["sheet"] == DONE and fields["slack"] == DONE)
         for chunk in _chunks(keys):
             refs = [self._journal.document(_doc_id(k)) for k in chunk]
-            for _ in range(_UPDATE_ATTEMPTS):
+            if blind:
                 batch = self.client.batch()
-                writes = 0
-                for snap in self._get_all(refs, ["sheet", "slack"]):
-                    if not snap.exists:
-                        continue
-                    now = snap.to_dict()
-                    sheet = fields.get("sheet", now.get("sheet"))
-                    slack = fields.get("slack", now.get("slack"))
-                    pending = not (sheet == DONE and slack == DONE)
-                    option = self.client.write_option(last_update_time=snap.update_time)
-                    batch.update(snap.reference, {**data, "pending": pending}, option=option)
-                    writes += 1
-                if not writes:
-                    break
+                for ref in refs:
+                    batch.update(ref, data)
                 try:
                     self._commit(batch)
-                    break
-                except (gexc.FailedPrecondition, gexc.NotFound):
-                    continue  # changed or deleted since our read: read again
-            else:
-                raise StateStoreError(
-                    "Firestore state store failed during journal_update: concurrent changes"
-                )
+                    continue
+                except gexc.NotFound:
+                    pass  # some key is missing: nothing was written; the checked path skips it
+            self._update_checked(refs, fields, data)
+
+    def _update_checked(self, refs: list, fields: dict[str, Any], data: dict[str, Any]) -> None:
+        for _ in range(_UPDATE_ATTEMPTS):
+            batch = self.client.batch()
+            writes = 0
+            for snap in self._get_all(refs, ["sheet", "slack"]):
+                if not snap.exists:
+                    continue
+                now = snap.to_dict()
+                sheet = fields.get("sheet", now.get("sheet"))
+                slack = fields.get("slack", now.get("slack"))
+                pending = not (sheet == DONE and slack == DONE)
+                option = self.client.write_option(last_update_time=snap.update_time)
+                batch.update(snap.reference, {**data, "pending": pending}, option=option)
+                writes += 1
+            if not writes:
+                return
+            try:
+                self._commit(batch)
+                return
+            except (gexc.FailedPrecondition, gexc.NotFound):
+                continue  # changed or deleted since our read: read again
+        raise StateStoreError("Firestore state store failed during journal_update: concurrent changes")
 
     def journal_prune(self, now: datetime) -> int:
         """Return 0: the TTL policy on `expires_at` deletes delivered entries in Firestore."""
