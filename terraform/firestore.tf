@@ -1,0 +1,30 @@
+# Firestore keeps the token cache, the chat journal and the run lease.
+
+resource "google_firestore_database" "main" {
+  count = var.create_firestore_database ? 1 : 0
+
+  project     = var.project_id
+  name        = var.firestore_database
+  location_id = local.firestore_location
+  type        = "FIRESTORE_NATIVE"
+
+  point_in_time_recovery_enablement = "POINT_IN_TIME_RECOVERY_ENABLED"
+  delete_protection_state           = var.firestore_deletion_protection ? "DELETE_PROTECTION_ENABLED" : "DELETE_PROTECTION_DISABLED"
+  # With protection on, `terraform destroy` forgets the database and leaves it (and its data).
+  deletion_policy = var.firestore_deletion_protection ? "ABANDON" : "DELETE"
+
+  depends_on = [google_project_service.enabled]
+}
+
+# Delivered journal entries carry an expires_at timestamp; this TTL policy deletes them some
+# time (up to about a day) after it passes. Single-field indexes are left as they are.
+resource "google_firestore_field" "journal_ttl" {
+  project    = var.project_id
+  database   = var.firestore_database
+  collection = local.journal_collection
+  field      = local.journal_ttl_field
+
+  ttl_config {}
+
+  depends_on = [google_firestore_database.main, google_project_service.enabled]
+}

@@ -1,0 +1,68 @@
+# Values computed from the variables alone. This file must not refer to any resource or data
+# source: tests/test_terraform.py evaluates it offline (with variables.tf and the example tfvars)
+# to check the function's environment against lib/settings.py and the timing rules below.
+
+locals {
+  source_root   = abspath(coalesce(var.source_dir, "${path.module}/.."))
+  source_bucket = coalesce(var.source_bucket_name, "${var.project_id}-${var.name}-source")
+
+  # Exactly what the function needs, and nothing else (no tests, no terraform, no venvs):
+  # main.py, requirements.txt and every file under lib/ except Python caches.
+  source_files = sort(concat(
+    ["main.py", "requirements.txt"],
+    [
+      for f in fileset(local.source_root, "lib/**") : f
+      if length(regexall("(^|/)__pycache__(/|$)|\\.py[co]$", f)) == 0
+    ],
+  ))
+
+  firestore_location = coalesce(var.firestore_location, var.region)
+  journal_collection = "${var.firestore_collection_prefix}_journal"
+  journal_ttl_field  = "expires_at"
+
+  # Environment variable => Secret Manager secret ID. Values are added with gcloud, never here.
+  secret_ids = {
+    MONEYPENNY_USERNAME = "${var.name}-moneypenny-username"
+    MONEYPENNY_PASSWORD = "${var.name}-moneypenny-password"
+    SLACK_BOT_TOKEN     = "${var.name}-slack-bot-token"
+  }
+  secret_versions = {
+    MONEYPENNY_USERNAME = var.secret_versions.moneypenny_username
+    MONEYPENNY_PASSWORD = var.secret_versions.moneypenny_password
+    SLACK_BOT_TOKEN     = var.secret_versions.slack_bot_token
+  }
+
+  # Every other setting lib/settings.py reads, each given a value.
+  runtime_environment = {
+    MONEYPENNY_AUTH_URL         = var.moneypenny_auth_url
+    MONEYPENNY_CHATS_URL        = var.moneypenny_chats_url
+    CHAT_TIMEZONE               = var.chat_timezone
+    SHEET_ID                    = var.sheet_id
+    SHEET_TAB                   = var.sheet_tab
+    SHEETS_API_URL              = "https://sheets.googleapis.com"
+    SLACK_CHANNEL               = var.slack_channel
+    SLACK_ALERT_CHANNEL         = coalesce(var.slack_alert_channel, var.slack_channel)
+    SLACK_API_URL               = "https://slack.com/api/"
+    SLACK_MAX_LISTED            = tostring(var.slack_max_listed)
+    STATE_STORE                 = "firestore"
+    GOOGLE_CLOUD_PROJECT        = var.project_id
+    FIRESTORE_DATABASE          = var.firestore_database
+    FIRESTORE_COLLECTION_PREFIX = var.firestore_collection_prefix
+    HTTP_TIMEOUT_SECONDS        = tostring(var.http_timeout_seconds)
+    LEASE_SECONDS               = tostring(var.lease_seconds)
+    RETENTION_DAYS              = tostring(var.retention_days)
+    RECONCILE_DAYS              = tostring(var.reconcile_days)
+    ALERT_REPEAT_MINUTES        = tostring(var.alert_repeat_minutes)
+    LOG_FORMAT                  = "json"
+  }
+
+  # Timing. The scheduler waits a minute longer than the function may run (so it never gives up
+  # on a run that is still going), and a retry waits until the failed run's lease has expired
+  # (a run that timed out may still be running and holding it; an earlier retry would only find
+  # the lease taken).
+  function_timeout_seconds  = var.function_timeout_seconds
+  attempt_deadline_seconds  = var.function_timeout_seconds + 60
+  retry_min_backoff_seconds = var.lease_seconds - var.function_timeout_seconds
+  retry_max_backoff_seconds = var.lease_seconds - var.function_timeout_seconds
+  retry_count               = var.scheduler_retry_count
+}

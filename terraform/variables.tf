@@ -1,0 +1,380 @@
+# Inputs. Only project_id, sheet_id and slack_channel have no default; terraform.tfvars.example
+# shows them all. Every value here ends up in the function's environment or in the wiring around
+# it; nothing here is a secret (the three secrets are added with gcloud, see docs/deploy.md).
+
+# -- Where ----------------------------------------------------------------------------------------
+
+variable "project_id" {
+  description = "ID of the Google Cloud project to deploy into (not its name or number)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{4,28}[a-z0-9]$", var.project_id))
+    error_message = "project_id must be a project ID: 6 to 30 lowercase letters, digits or hyphens, starting with a letter."
+  }
+}
+
+variable "region" {
+  description = "Region for the function, the scheduler jobs and the source bucket, e.g. europe-west2 (London)."
+  type        = string
+  default     = "europe-west2"
+
+  validation {
+    condition     = can(regex("^[a-z]+-[a-z]+[0-9]+$", var.region))
+    error_message = "region must be a Google Cloud region such as europe-west2."
+  }
+}
+
+variable "name" {
+  description = "Base name of the function, its service accounts, secrets and scheduler jobs."
+  type        = string
+  default     = "moneypenny-sync"
+
+  validation {
+    # Service account IDs are "<name>-build" at most, and must be 6 to 30 characters.
+    condition     = can(regex("^[a-z][a-z0-9-]{2,22}[a-z0-9]$", var.name))
+    error_message = "name must be 4 to 24 lowercase letters, digits or hyphens, starting with a letter and not ending with a hyphen."
+  }
+}
+
+variable "labels" {
+  description = "Extra labels put on every resource that takes labels."
+  type        = map(string)
+  default     = {}
+}
+
+# -- The sheet and Slack ------------------------------------------------------------------------
+
+variable "sheet_id" {
+  description = "ID of the Google Sheet to append chats to: the long part of its URL between /d/ and /edit."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_-]{10,}$", var.sheet_id))
+    error_message = "sheet_id must be the spreadsheet ID from its URL (letters, digits, - and _), not the whole URL."
+  }
+}
+
+variable "sheet_tab" {
+  description = "Name of the tab (worksheet) that receives the rows."
+  type        = string
+  default     = "Chats"
+
+  validation {
+    condition     = length(trimspace(var.sheet_tab)) > 0 && length(var.sheet_tab) <= 100
+    error_message = "sheet_tab must be a tab name of 1 to 100 characters."
+  }
+}
+
+variable "slack_channel" {
+  description = "Slack channel ID (e.g. C0123456789) that receives the chat summaries. Invite the bot to it."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9#_-]+$", var.slack_channel))
+    error_message = "slack_channel must be a channel ID such as C0123456789 (or a #name)."
+  }
+}
+
+variable "slack_alert_channel" {
+  description = "Slack channel ID for failure alerts. Empty: alerts go to slack_channel."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.slack_alert_channel == "" || can(regex("^[A-Za-z0-9#_-]+$", var.slack_alert_channel))
+    error_message = "slack_alert_channel must be empty or a channel ID such as C0123456789."
+  }
+}
+
+variable "slack_max_listed" {
+  description = "Most chats listed one by one in a Slack summary; more are counted, not listed."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.slack_max_listed >= 1 && var.slack_max_listed <= 40 && floor(var.slack_max_listed) == var.slack_max_listed
+    error_message = "slack_max_listed must be a whole number from 1 to 40."
+  }
+}
+
+# -- Moneypenny ---------------------------------------------------------------------------------
+
+variable "moneypenny_auth_url" {
+  description = "Moneypenny token endpoint."
+  type        = string
+  default     = "https://api.moneypenny.com/auth/token"
+
+  validation {
+    condition     = can(regex("^https://[^/\\s]+", var.moneypenny_auth_url))
+    error_message = "moneypenny_auth_url must be an https:// URL."
+  }
+}
+
+variable "moneypenny_chats_url" {
+  description = "Moneypenny live chat log endpoint. The integration guide prints the test host; use the host Moneypenny gave you."
+  type        = string
+  default     = "https://test-api.moneypenny.com/clientlivechat/V3/Log"
+
+  validation {
+    condition     = can(regex("^https://[^/\\s]+", var.moneypenny_chats_url))
+    error_message = "moneypenny_chats_url must be an https:// URL."
+  }
+}
+
+variable "chat_timezone" {
+  description = "IANA time zone that Moneypenny's chatTime values are in (they carry no offset)."
+  type        = string
+  default     = "Europe/London"
+
+  validation {
+    condition     = can(regex("^(UTC|[A-Z][A-Za-z_]+(/[A-Za-z0-9_+-]+){1,2})$", var.chat_timezone))
+    error_message = "chat_timezone must be an IANA zone such as Europe/London or UTC."
+  }
+}
+
+# -- Schedule -----------------------------------------------------------------------------------
+
+variable "schedule" {
+  description = "How often the sync runs: a cron expression (five fields) read in time_zone."
+  type        = string
+  default     = "*/5 * * * *"
+
+  validation {
+    condition     = can(regex("^[0-9*/,-]+( [0-9A-Za-z*/,?-]+){4}$", var.schedule))
+    error_message = "schedule must be a five-field cron expression separated by single spaces, e.g. \"*/5 * * * *\"."
+  }
+}
+
+variable "time_zone" {
+  description = "IANA time zone the schedules are read in."
+  type        = string
+  default     = "Europe/London"
+
+  validation {
+    condition     = can(regex("^(UTC|Etc/UTC|[A-Z][A-Za-z_]+(/[A-Za-z0-9_+-]+){1,2})$", var.time_zone))
+    error_message = "time_zone must be an IANA zone such as Europe/London or UTC."
+  }
+}
+
+variable "reconcile_enabled" {
+  description = "Run a daily reconcile (?mode=reconcile) that re-reads the last reconcile_days of chats by date."
+  type        = bool
+  default     = true
+}
+
+variable "reconcile_schedule" {
+  description = "When the reconcile job runs: a cron expression (five fields) read in time_zone."
+  type        = string
+  default     = "15 3 * * *"
+
+  validation {
+    condition     = can(regex("^[0-9*/,-]+( [0-9A-Za-z*/,?-]+){4}$", var.reconcile_schedule))
+    error_message = "reconcile_schedule must be a five-field cron expression separated by single spaces, e.g. \"15 3 * * *\"."
+  }
+}
+
+variable "reconcile_days" {
+  description = "How many days back the reconcile run re-reads."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.reconcile_days >= 1 && var.reconcile_days <= 31 && floor(var.reconcile_days) == var.reconcile_days
+    error_message = "reconcile_days must be a whole number from 1 to 31."
+  }
+}
+
+variable "scheduler_retry_count" {
+  description = "How many times Cloud Scheduler retries a failed run (0 to 5). Each retry waits until the failed run's lease has expired."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.scheduler_retry_count >= 0 && var.scheduler_retry_count <= 5 && floor(var.scheduler_retry_count) == var.scheduler_retry_count
+    error_message = "scheduler_retry_count must be a whole number from 0 to 5."
+  }
+}
+
+# -- The function -------------------------------------------------------------------------------
+
+variable "python_runtime" {
+  description = "Cloud Functions Python runtime."
+  type        = string
+  default     = "python312"
+
+  validation {
+    condition     = contains(["python311", "python312", "python313"], var.python_runtime)
+    error_message = "python_runtime must be python311, python312 or python313."
+  }
+}
+
+variable "function_timeout_seconds" {
+  description = "Longest a single run may take before Cloud Functions stops waiting for it."
+  type        = number
+  default     = 300
+
+  validation {
+    # The scheduler's attempt deadline is this plus 60 s and may not exceed 30 minutes.
+    condition     = var.function_timeout_seconds >= 60 && var.function_timeout_seconds <= 1740 && floor(var.function_timeout_seconds) == var.function_timeout_seconds
+    error_message = "function_timeout_seconds must be a whole number from 60 to 1740."
+  }
+}
+
+variable "lease_seconds" {
+  description = "How long a run's lease lasts. Longer than the function timeout, so that a run that timed out but kept running still holds it."
+  type        = number
+  default     = 600
+
+  validation {
+    condition     = var.lease_seconds >= 60 && var.lease_seconds <= 7200 && floor(var.lease_seconds) == var.lease_seconds
+    error_message = "lease_seconds must be a whole number from 60 to 7200."
+  }
+
+  validation {
+    # Cloud Scheduler's longest back-off is one hour; retries wait (lease - timeout) seconds.
+    condition     = var.lease_seconds > var.function_timeout_seconds && var.lease_seconds - var.function_timeout_seconds <= 3600
+    error_message = "lease_seconds must be longer than function_timeout_seconds, by at most 3600."
+  }
+}
+
+variable "http_timeout_seconds" {
+  description = "Timeout of each HTTP call the function makes (Moneypenny, Sheets, Slack)."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.http_timeout_seconds >= 1 && var.http_timeout_seconds <= 300
+    error_message = "http_timeout_seconds must be from 1 to 300."
+  }
+
+  validation {
+    condition     = var.http_timeout_seconds < var.function_timeout_seconds
+    error_message = "http_timeout_seconds must be shorter than function_timeout_seconds."
+  }
+}
+
+variable "function_memory" {
+  description = "Memory of the function instance."
+  type        = string
+  default     = "512M"
+
+  validation {
+    condition     = contains(["256M", "512M", "1G", "2G"], var.function_memory)
+    error_message = "function_memory must be one of 256M, 512M, 1G, 2G."
+  }
+}
+
+variable "ingress_settings" {
+  description = "Who can reach the function's URL at all (IAM still applies). ALLOW_INTERNAL_ONLY admits Cloud Scheduler in the same project; ALLOW_ALL also lets you call it from your own machine with an identity token."
+  type        = string
+  default     = "ALLOW_INTERNAL_ONLY"
+
+  validation {
+    condition     = contains(["ALLOW_INTERNAL_ONLY", "ALLOW_ALL"], var.ingress_settings)
+    error_message = "ingress_settings must be ALLOW_INTERNAL_ONLY or ALLOW_ALL."
+  }
+}
+
+variable "retention_days" {
+  description = "Days a delivered chat stays in the Firestore journal (for de-duplication) before its TTL deletes it."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.retention_days >= 1 && var.retention_days <= 3650 && floor(var.retention_days) == var.retention_days
+    error_message = "retention_days must be a whole number from 1 to 3650."
+  }
+
+  validation {
+    condition     = var.retention_days > var.reconcile_days
+    error_message = "retention_days must be longer than reconcile_days, or a reconcile would post old chats again."
+  }
+}
+
+variable "alert_repeat_minutes" {
+  description = "Minutes before the same failure is alerted in Slack again."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.alert_repeat_minutes >= 1 && var.alert_repeat_minutes <= 10080 && floor(var.alert_repeat_minutes) == var.alert_repeat_minutes
+    error_message = "alert_repeat_minutes must be a whole number from 1 to 10080."
+  }
+}
+
+variable "secret_versions" {
+  description = "Secret Manager version the function reads for each secret: \"latest\" or a version number. A change deploys a new revision, which is how a rotated secret is picked up."
+  type = object({
+    moneypenny_username = optional(string, "latest")
+    moneypenny_password = optional(string, "latest")
+    slack_bot_token     = optional(string, "latest")
+  })
+  default = {}
+
+  validation {
+    condition = alltrue([
+      for v in values(var.secret_versions) : can(regex("^(latest|[1-9][0-9]*)$", v))
+    ])
+    error_message = "Each secret version must be \"latest\" or a version number such as \"3\"."
+  }
+}
+
+variable "source_dir" {
+  description = "Folder holding main.py, lib/ and requirements.txt. Null: the repository root (the folder above terraform/)."
+  type        = string
+  default     = null
+}
+
+variable "source_bucket_name" {
+  description = "Name of the private bucket for the function's source archive. Null: \"<project_id>-<name>-source\"."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.source_bucket_name == null || can(regex("^[a-z0-9][a-z0-9_.-]{1,61}[a-z0-9]$", var.source_bucket_name))
+    error_message = "source_bucket_name must be a valid bucket name: 3 to 63 lowercase letters, digits, -, _ or ."
+  }
+}
+
+# -- Firestore ----------------------------------------------------------------------------------
+
+variable "create_firestore_database" {
+  description = "Create the Firestore database. Set false to use an existing Native-mode database named firestore_database."
+  type        = bool
+  default     = true
+}
+
+variable "firestore_database" {
+  description = "Firestore database ID; \"(default)\" is the project's default database."
+  type        = string
+  default     = "(default)"
+
+  validation {
+    condition     = var.firestore_database == "(default)" || can(regex("^[a-z][a-z0-9-]{2,61}[a-z0-9]$", var.firestore_database))
+    error_message = "firestore_database must be \"(default)\" or 4 to 63 lowercase letters, digits or hyphens, starting with a letter."
+  }
+}
+
+variable "firestore_location" {
+  description = "Location of a new Firestore database (a region such as europe-west2 or a multi-region such as eur3). Null: region. Cannot change after creation."
+  type        = string
+  default     = null
+}
+
+variable "firestore_deletion_protection" {
+  description = "Protect the Firestore database from deletion. While true, terraform destroy leaves the database (and its data) in place."
+  type        = bool
+  default     = true
+}
+
+variable "firestore_collection_prefix" {
+  description = "Prefix of the Firestore collections the function uses (<prefix>_journal and so on)."
+  type        = string
+  default     = "moneypenny_sync"
+
+  validation {
+    condition     = can(regex("^[A-Za-z][A-Za-z0-9_-]{0,99}$", var.firestore_collection_prefix))
+    error_message = "firestore_collection_prefix must start with a letter and hold only letters, digits, _ and - (no /, not starting with __)."
+  }
+}
