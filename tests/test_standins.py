@@ -553,3 +553,15 @@ def test_tricky_chats_cover_the_hazards():
     assert any(FakeSlack.live_entities(c["name"] or "") for c in tricky)
     assert any(len("\n".join(c["transcript"] or [])) > 50_000 for c in tricky)
     assert any("." not in c["chatTime"] for c in tricky)
+
+
+def test_the_undocumented_window_behaviours_can_be_switched(mp):
+    headers = login(mp)
+    mp.add_chats(sample_chats(2, datetime(2024, 2, 6, 9, 0)) + sample_chats(2, datetime(2024, 2, 7, 9, 0), seed=1))
+    mp.add_chats(["not an object", None])
+    mp.end_inclusive = False
+    mp.window_moves_cursor = True
+    window = {"startTime": "02/06/2024", "endTime": "02/07/2024"}
+    got = requests.get(mp.chats_url, headers=headers, params=window, timeout=5).json()
+    assert {c["chatTime"][:10] for c in got} == {"2024-02-06"}
+    assert requests.get(mp.chats_url, headers=headers, timeout=5).json() == []

@@ -23,7 +23,11 @@ def _utc_now() -> datetime:
 
 
 class FakeMoneypenny(StandIn):
-    """Moneypenny's `/auth/token` and `/clientlivechat/V3/Log`. Endpoints: "auth", "log"."""
+    """Moneypenny's `/auth/token` and `/clientlivechat/V3/Log`. Endpoints: "auth", "log".
+
+    The guide leaves two things open, so both are switchable for tests that must hold either
+    way: `window_moves_cursor` (default False: a date-window call leaves the cursor alone)
+    and `end_inclusive` (default True: chats on the endTime date are included)."""
 
     ENDPOINTS = frozenset({"auth", "log"})
 
@@ -44,6 +48,8 @@ class FakeMoneypenny(StandIn):
         self._tokens: dict[str, datetime] = {}
         self._chats: list[dict[str, Any]] = []
         self._cursor = 0
+        self.window_moves_cursor = False
+        self.end_inclusive = True
 
     # ----------------------------------------------------------------- helpers
 
@@ -144,8 +150,13 @@ class FakeMoneypenny(StandIn):
         start, end = _us_date(start_text), _us_date(end_text)
         if start is None or end is None:
             return Response(400, {"message": "startTime and endTime must both be dates as mm/dd/yyyy."})
-        window = [c for c in self._chats if start <= _chat_date(c) <= end]
-        window.sort(key=lambda c: str(c.get("chatTime", "")))
+        if not self.end_inclusive:
+            end -= timedelta(days=1)
+        # Odd items that tests plant (not objects) have no date and never match a window.
+        window = [c for c in self._chats if isinstance(c, dict) and start <= _chat_date(c) <= end]
+        window.sort(key=lambda c: str(c.get("chatTime") or ""))
+        if self.window_moves_cursor:
+            self._cursor = len(self._chats)
         return Response(200, window)
 
 

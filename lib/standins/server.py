@@ -128,6 +128,8 @@ class _Queued:
 
 class _QuietServer(ThreadingHTTPServer):
     daemon_threads = True
+    # A benchmark opens many connections at once; the default backlog of 5 would reset some.
+    request_queue_size = 128
     # Tests start and stop many servers quickly; never wait for TIME_WAIT.
     allow_reuse_address = True
 

@@ -72,8 +72,10 @@ class FakeSlack(StandIn):
         """Accepted messages, oldest first: dicts with channel (id), text, blocks, ts,
         thread_ts. `channel` may be an id or a name."""
         with self._lock:
-            wanted = self._channel_id(channel) if channel is not None else None
-            return [copy.deepcopy(m) for m in self._messages if wanted is None or m["channel"] == wanted]
+            if channel is None:
+                return copy.deepcopy(self._messages)
+            wanted = self._channel_id(channel)
+            return [copy.deepcopy(m) for m in self._messages if m["channel"] == wanted]
 
     def clear_messages(self) -> None:
         """Forget every stored message."""
@@ -152,7 +154,7 @@ class FakeSlack(StandIn):
 
     def handle(self, request: Request) -> Response:
         if request.endpoint == "unknown":
-            return Response(404, {"ok": False, "error": "unknown_method"})
+            return Response(200, {"ok": False, "error": "unknown_method"})
         try:
             args = _arguments(request)
             token = _token(request, args)
