@@ -145,7 +145,9 @@ def _chat(rng: random.Random, moment: datetime) -> dict[str, Any]:
         "email": email if rng.random() > 0.05 else "",
         "phone": phone,
         "pageURL": page,
-        "entryURL": rng.choice([page, f"https://www.{site}/", f"https://www.{site}/?gclid=Cj0KCQiA{rng.randint(1000, 9999)}"]),
+        "entryURL": rng.choice(
+            [page, f"https://www.{site}/", f"https://www.{site}/?gclid=Cj0KCQiA{rng.randint(1000, 9999)}"]
+        ),
         "transcript": transcript,
         "variables": [{"name": "name", "value": name}, {"name": "email", "value": email}],
         "tags": rng.choice([[], [], ["Sales"], ["Existing customer"], ["Sales", "Urgent"]]),

@@ -744,7 +744,9 @@ class FakeSheets(StandIn):
         props = args.get("properties") or {}
         sheet = book.by_id(props.get("sheetId", 0))
         if sheet is None:
-            raise SheetsError(400, f"Invalid requests[{i}].updateSheetProperties: No grid with id: {props.get('sheetId')}")
+            raise SheetsError(
+                400, f"Invalid requests[{i}].updateSheetProperties: No grid with id: {props.get('sheetId')}"
+            )
         fields = {f.strip() for f in str(args.get("fields", "")).split(",")}
         wanted = lambda name: "*" in fields or name in fields or name.split("/")[0] in fields  # noqa: E731
         grid = props.get("gridProperties") or {}
