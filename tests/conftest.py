@@ -21,7 +21,7 @@ _EMULATOR_SCRIPT = "platform/cloud-firestore-emulator/cloud_firestore_emulator"
 _SDK_ROOTS = ("/usr/lib/google-cloud-sdk", "/usr/share/google-cloud-sdk", "/opt/google-cloud-sdk")
 _INSTALL_HINT = "(install google-cloud-cli-firestore-emulator and a Java runtime)"
 _READY_TIMEOUT = 60.0
-EMULATOR_STATS: dict[str, object] = {}
+_EMULATOR_STATS: dict[str, object] = {}
 
 
 def _emulator_script() -> str:
@@ -73,12 +73,13 @@ def _stop(process: subprocess.Popen) -> None:
 def firestore_emulator(tmp_path_factory):
     """Start the Firestore emulator on a free port; yield "host:port" with FIRESTORE_EMULATOR_HOST set."""
     script = _emulator_script()
-    host = f"127.0.0.1:{_free_port()}"
+    port = _free_port()
+    host = f"127.0.0.1:{port}"
     log_path = tmp_path_factory.mktemp("firestore-emulator") / "emulator.log"
     started = time.monotonic()
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [script, "start", f"--host={host.split(':')[0]}", f"--port={host.split(':')[1]}"],
+            [script, "start", "--host=127.0.0.1", f"--port={port}"],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
@@ -95,7 +96,7 @@ def firestore_emulator(tmp_path_factory):
             if time.monotonic() - started > _READY_TIMEOUT:
                 pytest.fail(f"Firestore emulator not ready after {_READY_TIMEOUT:.0f} s; see {log_path}")
             time.sleep(0.1)
-        EMULATOR_STATS.update(host=host, start_seconds=time.monotonic() - started)
+        _EMULATOR_STATS.update(host=host, start_seconds=time.monotonic() - started)
         with pytest.MonkeyPatch.context() as patch:
             patch.setenv("FIRESTORE_EMULATOR_HOST", host)
             yield host
@@ -104,10 +105,10 @@ def firestore_emulator(tmp_path_factory):
 
 
 def pytest_terminal_summary(terminalreporter):
-    if "start_seconds" in EMULATOR_STATS:
+    if "start_seconds" in _EMULATOR_STATS:
         terminalreporter.write_line(
-            f"Firestore emulator at {EMULATOR_STATS['host']} was ready in "
-            f"{EMULATOR_STATS['start_seconds']:.1f} s"
+            f"Firestore emulator at {_EMULATOR_STATS['host']} was ready in "
+            f"{_EMULATOR_STATS['start_seconds']:.1f} s"
         )
 
 
@@ -117,16 +118,15 @@ def _clear_emulator(host: str) -> None:
         pass
 
 
-def emulator_client():
-    """A new Firestore client for the emulator (FIRESTORE_EMULATOR_HOST must be set)."""
+def _emulator_client():
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import firestore
 
     return firestore.Client(project=EMULATOR_PROJECT, credentials=AnonymousCredentials())
 
 
-def close_client(client) -> None:
-    """Close a Firestore client's gRPC channel (Client.close leaves it open)."""
+def _close_client(client) -> None:
+    # Client.close() leaves the gRPC channel open.
     api = getattr(client, "_firestore_api_internal", None)
     if api is not None:
         api.transport.close()
@@ -136,9 +136,9 @@ def close_client(client) -> None:
 def firestore_client(firestore_emulator):
     """A Firestore client on the emulator, whose database was emptied for this test."""
     _clear_emulator(firestore_emulator)
-    client = emulator_client()
+    client = _emulator_client()
     yield client
-    close_client(client)
+    _close_client(client)
 
 
 # -- state stores ---------------------------------------------------------------------------------

@@ -224,6 +224,15 @@ def test_journal_prune(store):
         assert removed == 1 and "gone" not in left
 
 
+def test_sqlite_prune_trims_run_history_to_retention(tmp_path):
+    store = SqliteStore(str(tmp_path / "s.sqlite3"), retention=2)
+    for i in range(4):
+        store.record_run({"started_at": (T0 + timedelta(minutes=i)).isoformat(), "n": i})
+    assert store.journal_prune(T0) == 0
+    assert [r["n"] for r in store.recent_runs()] == [3, 2]
+    store.close()
+
+
 # -- quarantine -----------------------------------------------------------------------------------
 
 

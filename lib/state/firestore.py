@@ -124,15 +124,20 @@ def _chunks(items: list[T], size: int = _BATCH) -> Iterator[list[T]]:
         yield items[start:start + size]
 
 
+_ACCESS_ERRORS = (
+    gexc.PermissionDenied,
+    gexc.Unauthenticated,
+    gexc.NotFound,  # the database (our documents are read before they are updated)
+    google.auth.exceptions.DefaultCredentialsError,
+    google.auth.exceptions.RefreshError,
+)
+
+
 def _failure(operation: str, exc: BaseException) -> StateStoreError:
     # The server's text can name documents (chat keys); the exception type says enough.
     name = type(exc).__name__
-    if isinstance(exc, (gexc.PermissionDenied, gexc.Unauthenticated, gexc.NotFound)) or isinstance(
-        exc, (google.auth.exceptions.DefaultCredentialsError, google.auth.exceptions.RefreshError)
-    ):
-        return StateStoreAccessError(
-            f"Firestore refused {operation}: {name}", fix=_ACCESS_FIX
-        )
+    if isinstance(exc, _ACCESS_ERRORS):
+        return StateStoreAccessError(f"Firestore refused {operation}: {name}", fix=_ACCESS_FIX)
     return StateStoreError(f"Firestore state store failed during {operation}: {name}")
 
 
