@@ -1,0 +1,138 @@
+"""The local run: the real function, served by functions-framework, against local stand-ins.
+
+No cloud account and no settings are needed. It starts a Moneypenny simulator, a Sheets API
+stand-in and a Slack Web API stand-in on 127.0.0.1, serves main.sync_chats with
+functions-framework in a child process pointed at them (state in SQLite), calls it twice as
+Cloud Scheduler would, then prints the sheet and the Slack message and saves the sheet as CSV.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for(host: str, port: int, proc: subprocess.Popen, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"functions-framework exited with code {proc.returncode}")
+        # A TCP connect, not a request: any request to the function runs a sync.
+        try:
+            with socket.create_connection((host, port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit("functions-framework did not start within 30 s")
+
+
+def _table(rows: list[list[str]], widths: tuple[int, ...] = (19, 16, 14, 22, 60)) -> str:
+    if not rows:
+        return "(empty)"
+    header, body = rows[0], rows[1:]
+    picks = [header.index(h) for h in ("Chat time", "Name", "Company", "Page URL", "Transcript")]
+
+    def cell(text: str, width: int) -> str:
+        text = " ".join(str(text).split())
+        return (text if len(text) <= width else text[: width - 1] + "…").ljust(width)
+
+    lines = [" | ".join(cell(header[i], w) for i, w in zip(picks, widths))]
+    lines.append("-+-".join("-" * w for w in widths))
+    for row in body:
+        row = row + [""] * (len(header) - len(row))
+        lines.append(" | ".join(cell(row[i], w) for i, w in zip(picks, widths)))
+    return "\n".join(lines)
+
+
+def _call(url: str, schedule_time: str) -> dict[str, Any]:
+    response = requests.post(
+        url,
+        headers={"X-CloudScheduler-JobName": "local-demo", "X-CloudScheduler-ScheduleTime": schedule_time},
+        timeout=120,
+    )
+    body = response.json()
+    print(f"  HTTP {response.status_code}: {json.dumps(body)}")
+    return body
+
+
+def main(out_dir: str = "local-run", chats: int = 8) -> int:
+    """Run the demo; return a process exit code."""
+    from .standins import StandIns
+    from .standins.samples import sample_chats
+
+    out = Path(out_dir).resolve()
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    with StandIns() as stand:
+        now = datetime.now().replace(microsecond=0)
+        stand.moneypenny.add_chats(sample_chats(chats, start=now - timedelta(hours=3), seed=7))
+        env = {
+            **os.environ,
+            **stand.env(),
+            "STATE_STORE": f"sqlite:{out / 'state.sqlite3'}",
+            "LOG_FORMAT": "text",
+            "PYTHONUNBUFFERED": "1",
+        }
+        port = _free_port()
+        command = [
+            sys.executable, "-m", "functions_framework",
+            "--target", "sync_chats", "--source", str(ROOT / "main.py"),
+            "--host", "127.0.0.1", "--port", str(port),
+        ]
+        print(f"Stand-ins: Moneypenny {stand.moneypenny.url}, Sheets {stand.sheets.url}, Slack {stand.slack.url}")
+        print(f"Serving main.sync_chats with functions-framework on http://127.0.0.1:{port}\n")
+        log_file = open(out / "function.log", "w")
+        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            _wait_for("127.0.0.1", port, proc)
+            tick = datetime.utcnow().replace(microsecond=0)
+            print(f"Call 1 (as Cloud Scheduler, {len(stand.moneypenny.all_chats())} chats waiting in Moneypenny):")
+            first = _call(url, tick.isoformat() + "Z")
+            print("Call 2 (five minutes later; nothing new, the cached token is reused):")
+            second = _call(url, (tick + timedelta(minutes=5)).isoformat() + "Z")
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            log_file.close()
+
+        sheet_rows = stand.sheets.rows(stand.env()["SHEET_ID"], "Chats")
+        print(f"\nMoneypenny logins: {stand.moneypenny.count('auth')}, chat log calls: {stand.moneypenny.count('log')}")
+        print(f"\nThe sheet (tab 'Chats', {max(len(sheet_rows) - 1, 0)} rows, some columns):\n")
+        print(_table(sheet_rows))
+        csv_path = out / "sheet.csv"
+        stand.sheets.to_csv(stand.env()["SHEET_ID"], "Chats", str(csv_path))
+        messages = stand.slack.messages()
+        print(f"\nSlack ({len(messages)} message):\n")
+        for message in messages:
+            print(textwrap.indent(stand.slack.message_text(message), "  "))
+        print(f"\nSaved the sheet as {csv_path} and the function's log as {out / 'function.log'}.")
+        ok = first.get("ok") and second.get("ok") and second.get("fetched") == 0
+        return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

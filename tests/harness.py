@@ -1,0 +1,95 @@
+"""A test harness: local stand-ins, a movable clock, settings and a real Syncer wired to them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterator
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from lib.app import build_syncer
+from lib.settings import Settings
+from lib.standins import StandIns
+from lib.standins.samples import sample_chats
+from lib.state.base import StateStore
+from lib.state.sqlite import SqliteStore
+from lib.sync import Syncer
+
+UK = "Europe/London"
+
+
+class Clock:
+    """A clock the tests move by hand; shared by the Syncer and the Moneypenny stand-in."""
+
+    def __init__(self, start: datetime | None = None):
+        self.value = start or datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
+
+    def __call__(self) -> datetime:
+        return self.value
+
+    def advance(self, **kwargs: float) -> None:
+        self.value += timedelta(**kwargs)
+
+
+@dataclass
+class Harness:
+    stand: StandIns
+    clock: Clock
+    tmp: Path
+    env_overrides: dict[str, str] = field(default_factory=dict)
+    store: StateStore | None = None
+
+    @property
+    def sheet_id(self) -> str:
+        return self.env()["SHEET_ID"]
+
+    def env(self) -> dict[str, str]:
+        return {
+            **self.stand.env(),
+            "STATE_STORE": f"sqlite:{self.tmp / 'state.sqlite3'}",
+            "HTTP_TIMEOUT_SECONDS": "2",
+            **self.env_overrides,
+        }
+
+    def settings(self) -> Settings:
+        return Settings.from_env(self.env())
+
+    def open_store(self) -> StateStore:
+        if self.store is None:
+            self.store = SqliteStore(str(self.tmp / "state.sqlite3"))
+        return self.store
+
+    def syncer(self, checkpoint: Callable[[str], None] | None = None, store: StateStore | None = None) -> Syncer:
+        # A fresh Syncer per run, as a fresh function instance would be; the store persists.
+        return build_syncer(
+            self.settings(), store=store or self.open_store(), clock=self.clock, checkpoint=checkpoint, backoff=0.01
+        )
+
+    def add_chats(self, n: int, *, seed: int = 0, start: datetime | None = None, **kw: Any) -> list[dict]:
+        local_start = start or (self.clock().astimezone(ZoneInfo(UK)).replace(tzinfo=None) - timedelta(hours=2))
+        chats = sample_chats(n, start=local_start, seed=seed, **kw)
+        self.stand.moneypenny.add_chats(chats)
+        return chats
+
+    def rows(self) -> list[list[str]]:
+        return self.stand.sheets.rows(self.sheet_id, self.settings().sheet_tab)
+
+    def data_rows(self) -> list[list[str]]:
+        return self.rows()[1:]
+
+    def sheet_keys(self) -> list[str]:
+        return [r[13] for r in self.data_rows() if len(r) > 13]
+
+
+@pytest.fixture
+def harness(tmp_path: Path) -> Iterator[Harness]:
+    """Stand-ins on 127.0.0.1, a movable clock and a SQLite store in tmp_path."""
+    clock = Clock()
+    with StandIns(clock=clock) as stand:
+        h = Harness(stand=stand, clock=clock, tmp=tmp_path)
+        yield h
+        if h.store is not None:
+            h.store.close()
