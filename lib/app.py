@@ -56,5 +56,5 @@ def build_syncer(
         settings.sheet_tab,
         identity=sheets_identity(settings),
     )
-    slack = SlackNotifier(slack_module.build_client(settings), settings.slack_channel)
+    slack = SlackNotifier(slack_module.build_client(settings, backoff=backoff), settings.slack_channel)
     return Syncer(settings, store, moneypenny, sheet, slack, clock=clock, checkpoint=checkpoint)

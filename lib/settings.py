@@ -175,7 +175,7 @@ class Settings:
         prefix = text("FIRESTORE_COLLECTION_PREFIX", "firestore_collection_prefix")
         if prefix is not None and ("/" in prefix or prefix.startswith("__")):
             problems.append("FIRESTORE_COLLECTION_PREFIX must not contain '/' or start with '__'")
-        number("HTTP_TIMEOUT_SECONDS", "http_timeout_seconds", kind=float, minimum=1, maximum=300)
+        number("HTTP_TIMEOUT_SECONDS", "http_timeout_seconds", kind=float, minimum=0.1, maximum=300)
         number("LEASE_SECONDS", "lease_seconds", minimum=60, maximum=7200)
         number("RETENTION_DAYS", "retention_days", maximum=3650)
         number("RECONCILE_DAYS", "reconcile_days", maximum=31)

@@ -145,7 +145,7 @@ def build_summary(
     return Summary(text=text, blocks=blocks, listed=listed, total=total)
 
 
-def build_client(settings: Settings):
+def build_client(settings: Settings, backoff: float = 0.5):
     """A slack-sdk WebClient with retries for rate limits, server errors and lost connections."""
     from slack_sdk import WebClient
     from slack_sdk.http_retry.builtin_handlers import (
@@ -153,15 +153,18 @@ def build_client(settings: Settings):
         RateLimitErrorRetryHandler,
         ServerErrorRetryHandler,
     )
+    from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
+
+    interval = BackoffRetryIntervalCalculator(backoff_factor=backoff)
 
     return WebClient(
         token=settings.slack_bot_token.reveal(),
         base_url=settings.slack_api_url,
-        timeout=int(settings.http_timeout_seconds),
+        timeout=settings.http_timeout_seconds,  # type: ignore[arg-type]  # urllib takes a float
         retry_handlers=[
-            ConnectionErrorRetryHandler(max_retry_count=2),
-            RateLimitErrorRetryHandler(max_retry_count=3),
-            ServerErrorRetryHandler(max_retry_count=2),
+            ConnectionErrorRetryHandler(max_retry_count=2, interval_calculator=interval),
+            RateLimitErrorRetryHandler(max_retry_count=3),  # waits for Retry-After
+            ServerErrorRetryHandler(max_retry_count=2, interval_calculator=interval),
         ],
     )
 

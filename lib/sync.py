@@ -347,6 +347,8 @@ class Syncer:
         todo = [e for e in pending if e.sheet != DONE]
         if not todo:
             return
+        # A wrong header or an unshared sheet is found before anything is marked in flight.
+        self.sheet.ensure_ready()
         attempts = 2
         for attempt in range(1, attempts + 1):
             inflight = [e for e in todo if e.sheet == INFLIGHT]
