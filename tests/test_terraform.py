@@ -547,7 +547,7 @@ def test_apis_are_enabled_and_stay_enabled(config, resources):
     services = resources["google_project_service"]["enabled"]
     assert services["disable_on_destroy"] is False
     assert ref(services["for_each"]) == "local.services"
-    listed = set(re.findall(r'"([a-z]+\.googleapis\.com)"', (TF_DIR / "apis.tf").read_text()))
+    listed = set(re.findall(r'"([a-z]+\.googleapis\.com)"', config["locals"]["services"]))
     assert {
         "cloudfunctions.googleapis.com", "run.googleapis.com", "cloudbuild.googleapis.com",
         "artifactregistry.googleapis.com", "cloudscheduler.googleapis.com", "secretmanager.googleapis.com",
