@@ -360,6 +360,11 @@ variable "firestore_location" {
   description = "Location of a new Firestore database (a region such as europe-west2 or a multi-region such as eur3). Null: region. Cannot change after creation."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.firestore_location == null || can(regex("^[a-z]+[0-9]*(-[a-z]+[0-9]+)?$", var.firestore_location))
+    error_message = "firestore_location must be a Firestore location such as europe-west2, eur3 or nam5."
+  }
 }
 
 variable "firestore_deletion_protection" {

@@ -294,7 +294,7 @@ def test_every_variable_has_description_type_and_required_ones_validation(config
     for name, body in variables.items():
         assert body.get("description", "").strip(), f"variable {name} has no description"
         assert body.get("type"), f"variable {name} has no type"
-        if body.get("type") in ("string", "number") and name not in {"labels", "source_dir", "firestore_location"}:
+        if body.get("type") in ("string", "number") and name not in {"labels", "source_dir"}:
             assert body.get("validation"), f"variable {name} has no validation"
     required = {name for name, body in variables.items() if "default" not in body}
     assert required == {"project_id", "sheet_id", "slack_channel"}
@@ -321,6 +321,7 @@ def test_example_tfvars_sets_every_required_variable(config, example_vars):
         ("http_timeout_seconds=400", "http_timeout_seconds must be from 1 to 300"),
         ("ingress_settings=ALLOW_INTERNAL_AND_GCLB", "ingress_settings must be"),
         ("name=This-Is-Not-Valid", "name must be 4 to 24 lowercase"),
+        ("firestore_location=Europe West", "firestore_location must be a Firestore location"),
     ],
 )
 def test_invalid_inputs_are_rejected(sandbox, bad_var, message):
