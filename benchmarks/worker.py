@@ -1,0 +1,164 @@
+"""The function's process in the benchmark: serves `main.sync_chats` through functions-framework.
+
+Started by benchmarks/run.py with the environment pointing at the stand-ins (which live in the
+parent process, so that their own CPU time and memory never count against the function). It
+reads one JSON command per line on stdin and answers one JSON line on stdout:
+
+    {"cmd": "run", "trace_memory": false, "profile": null}   one POST / through the function
+    {"cmd": "expire_token"}                                  make the cached token look expired
+    {"cmd": "naive"}                                         one run of the naive baseline
+    {"cmd": "quit"}
+
+Each "run" answer carries the HTTP status and body, wall and CPU time of the request, the
+tracemalloc peak when asked for, the process's ru_maxrss and the state store's round trips.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import resource
+import sys
+import time
+import tracemalloc
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+_stores: list[Any] = []
+
+
+def _track_stores() -> None:
+    """Remember every state store the function opens, to read its `round_trips`."""
+    from lib.state.sqlite import SqliteStore
+
+    classes = [SqliteStore]
+    if os.environ.get("STATE_STORE") == "firestore":
+        from lib.state.firestore import FirestoreStore
+
+        classes.append(FirestoreStore)
+    for cls in classes:
+        original = cls.__init__
+
+        def init(self, *args, __original=original, **kwargs):
+            __original(self, *args, **kwargs)
+            _stores.append(self)
+
+        cls.__init__ = init  # type: ignore[method-assign]
+
+
+def _round_trips() -> int | None:
+    if not _stores:
+        return None
+    return sum(int(getattr(s, "round_trips", 0)) for s in _stores)
+
+
+def _maxrss_kb() -> int:
+    # Linux reports kilobytes.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def _expire_token() -> dict[str, Any]:
+    """Move the cached token's expiry into the past, as if its 24 hours had run out."""
+    from lib.state.base import CachedToken
+
+    past = datetime.now(timezone.utc) - timedelta(minutes=1)
+    expired = 0
+    for store in _stores:
+        token = store.get_token()
+        if token is not None:
+            store.put_token(CachedToken(value=token.value, expires_at=past))
+            expired += 1
+    return {"expired": expired}
+
+
+def _run(client, trace_memory: bool, profile: str | None) -> dict[str, Any]:
+    gc.collect()
+    trips0 = _round_trips() or 0  # a cold instance opens its store during the request
+    profiler = None
+    if profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+    if trace_memory:
+        tracemalloc.start()
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    if profiler:
+        profiler.enable()
+    response = client.post("/")
+    if profiler:
+        profiler.disable()
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    peak = None
+    if trace_memory:
+        peak = tracemalloc.get_traced_memory()[1] - base
+        tracemalloc.stop()
+    if profiler:
+        profiler.dump_stats(profile)
+    trips1 = _round_trips()
+    return {
+        "status": response.status_code,
+        "body": response.get_json(silent=True),
+        "wall": wall,
+        "cpu": cpu,
+        "peak_bytes": peak,
+        "maxrss_kb": _maxrss_kb(),
+        "round_trips": None if trips1 is None else trips1 - trips0,
+    }
+
+
+def _naive() -> dict[str, Any]:
+    from benchmarks.naive import naive_sync
+
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    result = naive_sync(os.environ)
+    result.update(wall=time.perf_counter() - wall0, cpu=time.process_time() - cpu0, maxrss_kb=_maxrss_kb())
+    return result
+
+
+def main() -> int:
+    os.chdir(ROOT)
+    mode = sys.argv[1] if len(sys.argv) > 1 else "function"
+    client = None
+    if mode == "function":
+        _track_stores()
+        from functions_framework import create_app
+
+        client = create_app("sync_chats", str(ROOT / "main.py")).test_client()
+    out = sys.stdout
+    sys.stdout = sys.stderr  # anything else printed goes to the log, not the protocol
+    out.write(json.dumps({"ready": True, "maxrss_kb": _maxrss_kb()}) + "\n")
+    out.flush()
+    for line in sys.stdin:
+        command = json.loads(line)
+        cmd = command.get("cmd")
+        try:
+            if cmd == "quit":
+                break
+            if cmd == "run" and client is not None:
+                answer = _run(client, bool(command.get("trace_memory")), command.get("profile"))
+            elif cmd == "expire_token":
+                answer = _expire_token()
+            elif cmd == "naive":
+                answer = _naive()
+            else:
+                answer = {"error": f"unknown command {cmd!r} in mode {mode}"}
+        except Exception as exc:  # report, keep serving
+            import traceback
+
+            traceback.print_exc()
+            answer = {"error": f"{type(exc).__name__}: {exc}"}
+        out.write(json.dumps(answer, default=str) + "\n")
+        out.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
