@@ -58,3 +58,11 @@ def build_syncer(
     )
     slack = SlackNotifier(slack_module.build_client(settings, backoff=backoff), settings.slack_channel)
     return Syncer(settings, store, moneypenny, sheet, slack, clock=clock, checkpoint=checkpoint)
+
+
+def build_alerter(settings: Settings, syncer: Syncer, *, clock: Callable[[], datetime] | None = None):
+    """The failure alerter: posts to SLACK_ALERT_CHANNEL (or SLACK_CHANNEL) with the syncer's Slack client."""
+    from .alerts import Alerter
+
+    notifier = SlackNotifier(syncer.slack.client, settings.alert_channel)
+    return Alerter(syncer.store, notifier, settings, clock=clock or syncer.clock)

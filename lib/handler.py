@@ -31,6 +31,21 @@ def _syncer_for(settings: Settings):
         return _cached[1]
 
 
+def _secrets(settings: Settings) -> tuple:
+    return (settings.moneypenny_username, settings.moneypenny_password, settings.slack_bot_token)
+
+
+def _alerter_for(settings: Settings, syncer):
+    """The failure alerter, or None if it cannot be built (the run goes ahead without alerts)."""
+    from .app import build_alerter
+
+    try:
+        return build_alerter(settings, syncer)
+    except Exception as exc:
+        log.error("could not set up failure alerts", extra={"fields": {"error": type(exc).__name__}})
+        return None
+
+
 class BadRequest(SyncError):
     cause = "bad_request"
 
@@ -65,6 +80,7 @@ def handle(args: Mapping[str, str], headers: Mapping[str, str], env: Mapping[str
     200: done or skipped. 400: a bad query. 500: a permanent failure (a person must act).
     503: a transient failure (Cloud Scheduler retries). No body carries a secret or a visitor's data.
     """
+    from .alerts import run_with_alerts
     from .sync import RunFailed
 
     try:
@@ -73,7 +89,7 @@ def handle(args: Mapping[str, str], headers: Mapping[str, str], env: Mapping[str
         logs.configure("auto")
         log.error("settings are invalid", extra={"fields": {"cause": exc.cause}})
         return {"ok": False, "error": str(exc), "cause": exc.cause, "fix": exc.fix, "retryable": False}, 500
-    logs.configure(settings.log_format)
+    logs.configure(settings.log_format, secrets=_secrets(settings))
     try:
         options = parse_request(args)
     except BadRequest as exc:
@@ -81,7 +97,7 @@ def handle(args: Mapping[str, str], headers: Mapping[str, str], env: Mapping[str
     schedule_time = headers.get("X-CloudScheduler-ScheduleTime") or None
     try:
         syncer = _syncer_for(settings)
-        report = syncer.run(schedule_time=schedule_time, **options)
+        report = run_with_alerts(syncer, _alerter_for(settings, syncer), schedule_time=schedule_time, **options)
     except RunFailed as failed:
         body = {
             **failed.report.as_dict(),

@@ -1,16 +1,28 @@
 """Logging: one JSON line per event in the shape Cloud Logging reads, readable text locally.
 
 Pass structured values with `extra={"fields": {...}}`. Only counts, durations, ids and chat
-keys belong there; never a secret or a visitor's data.
+keys belong there; never a secret or a visitor's data. `context(**fields)` adds fields (a
+command name, a backfill day) to every line logged inside it.
+
+Two guards stand behind that rule:
+- third-party loggers that print request or response bodies at DEBUG (slack_sdk prints the
+  message, which lists visitors' names; requests-oauthlib prints tokens) are held at WARNING
+  whatever the root level is;
+- every line is scrubbed of the secrets we know (the settings' secrets, bearer tokens, Slack
+  tokens) before it is written.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import logging
 import os
+import re
 import sys
 from datetime import datetime, timezone
+from typing import Any, Iterable, Iterator
 
 _SEVERITY = {
     logging.DEBUG: "DEBUG",
@@ -20,46 +32,154 @@ _SEVERITY = {
     logging.CRITICAL: "CRITICAL",
 }
 
+# Loggers of libraries we call that print bodies, headers or tokens below WARNING.
+QUIET_LOGGERS = (
+    "slack_sdk",
+    "slack",
+    "urllib3",
+    "requests",
+    "requests_oauthlib",
+    "oauthlib",
+    "google",
+    "google_auth_httplib2",
+    "gspread",
+    "grpc",
+)
+
+# An Authorization header, or an access_token in a JSON or form body.
+_BEARER = re.compile(r"(?i)(\bbearer\s+|access_token[\"']?\s*[:=]\s*[\"']?)([A-Za-z0-9._~+/\-]+=*)")
+_SLACK_TOKEN = re.compile(r"\bxox[a-z]-[A-Za-z0-9\-]+")
+_MASK = "***"
+
+_context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("log_context", default={})
+_secrets: set[str] = set()
+
+
+@contextlib.contextmanager
+def context(**fields: Any) -> Iterator[None]:
+    """Add these fields to every log line written inside the block."""
+    token = _context.set({**_context.get(), **fields})
+    try:
+        yield
+    finally:
+        _context.reset(token)
+
+
+def register_secrets(values: Iterable[Any]) -> None:
+    """Remember secret values (str or settings.Secret) so that no log line can show them."""
+    for value in values:
+        text = value.reveal() if hasattr(value, "reveal") else value
+        # Very short values would mask ordinary words; no real secret is that short.
+        if isinstance(text, str) and len(text) >= 6:
+            _secrets.add(text)
+
+
+def scrub(text: str) -> str:
+    """Mask every known secret, bearer token and Slack token in a piece of text."""
+    for secret in sorted(_secrets, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, _MASK)
+    text = _BEARER.sub(lambda m: m.group(1) + _MASK, text)
+    return _SLACK_TOKEN.sub("xox?-" + _MASK, text)
+
+
+def _fields(record: logging.LogRecord) -> dict[str, Any]:
+    out = dict(_context.get())
+    fields = getattr(record, "fields", None)
+    if isinstance(fields, dict):
+        out.update(fields)
+    return out
+
 
 class JsonFormatter(logging.Formatter):
+    """One JSON object per line: Cloud Logging reads severity, message, time and labels."""
+
     def format(self, record: logging.LogRecord) -> str:
-        entry = {
+        entry: dict[str, Any] = {
             "severity": _SEVERITY.get(record.levelno, "DEFAULT"),
             "message": record.getMessage(),
             "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(),
             "logger": record.name,
         }
-        fields = getattr(record, "fields", None)
-        if isinstance(fields, dict):
-            entry.update(fields)
+        fields = _fields(record)
+        entry.update(fields)
+        labels = {k: str(fields[k]) for k in ("run_id", "command") if fields.get(k)}
+        if labels:
+            # Labels are indexed by Cloud Logging: `labels.run_id="…"` finds one run's lines.
+            entry["logging.googleapis.com/labels"] = labels
+        entry["logging.googleapis.com/sourceLocation"] = {
+            "file": record.pathname, "line": record.lineno, "function": record.funcName,
+        }
         if record.exc_info and record.exc_info[0] is not None:
             # The exception's type only: a traceback's locals or messages could carry data.
             entry["exception"] = record.exc_info[0].__name__
-        return json.dumps(entry, default=str, ensure_ascii=False)
+        return scrub(json.dumps(entry, default=str, ensure_ascii=False))
 
 
 class TextFormatter(logging.Formatter):
+    """`12:00:01 INFO    run ok  run_id=… fetched=3`, for a person at a terminal."""
+
     def format(self, record: logging.LogRecord) -> str:
-        fields = getattr(record, "fields", None)
+        fields = _fields(record)
         tail = ""
-        if isinstance(fields, dict) and fields:
-            tail = "  " + " ".join(f"{k}={v}" for k, v in fields.items())
+        if fields:
+            tail = "  " + " ".join(f"{k}={_short(v)}" for k, v in fields.items())
+        if record.exc_info and record.exc_info[0] is not None:
+            tail += f"  exception={record.exc_info[0].__name__}"
         stamp = datetime.fromtimestamp(record.created).strftime("%H:%M:%S")
-        return f"{stamp} {record.levelname:<7} {record.getMessage()}{tail}"
+        return scrub(f"{stamp} {record.levelname:<7} {record.getMessage()}{tail}")
 
 
-def configure(log_format: str = "auto", level: int = logging.INFO, stream=None) -> None:
-    """Send this package's logs to stderr in JSON (in the cloud) or text (at a terminal)."""
+def _short(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, default=str, ensure_ascii=False, separators=(",", ":"))
+    return str(value)
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time of the write (test capture swaps it)."""
+
+    def __init__(self, stream=None):
+        super().__init__(stream)
+        self._fixed = stream
+
+    @property  # type: ignore[override]
+    def stream(self):
+        return self._fixed if self._fixed is not None else sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        self._fixed = value
+
+
+def configure(
+    log_format: str = "auto",
+    level: int = logging.INFO,
+    stream=None,
+    secrets: Iterable[Any] = (),
+) -> None:
+    """Send every log line to stderr in JSON (in the cloud) or text (at a terminal).
+
+    Idempotent: calling it again replaces the handler it installed before.
+    """
     if log_format == "auto":
         # K_SERVICE is set by Cloud Run, which runs 2nd-gen Cloud Functions.
         log_format = "json" if os.environ.get("K_SERVICE") else "text"
-    handler = logging.StreamHandler(stream or sys.stderr)
+    register_secrets(secrets)
+    handler = _StderrHandler(stream)
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
-    logger = logging.getLogger("lib")
-    for old in list(logger.handlers):
-        if getattr(old, "_moneypenny_sync", False):
-            logger.removeHandler(old)
     handler._moneypenny_sync = True  # type: ignore[attr-defined]
-    logger.addHandler(handler)
-    logger.setLevel(level)
-    logger.propagate = True
+    root = logging.getLogger()
+    for logger in (root, logging.getLogger("lib")):
+        for old in list(logger.handlers):
+            if getattr(old, "_moneypenny_sync", False):
+                logger.removeHandler(old)
+    # On the root logger, so that a library's warnings come out in the same shape.
+    root.addHandler(handler)
+    if root.level == logging.NOTSET or root.level > logging.WARNING:
+        root.setLevel(logging.WARNING)
+    lib = logging.getLogger("lib")
+    lib.setLevel(level)
+    lib.propagate = True
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)

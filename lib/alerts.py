@@ -1,0 +1,253 @@
+"""Failure alerts and the recovery message, posted to Slack, once per cause per ALERT_REPEAT_MINUTES.
+
+The state lives in the store's meta document "alerts", so that every instance of the function
+(and the command line) shares it:
+
+    {"failing_since": ISO, "failed_runs": n, "last_failure": ISO, "last_cause": "...",
+     "last_error": "...", "alerted": {cause: ISO of its last alert}, "alerts_sent": n}
+
+Rules:
+- a permanent failure (a person must fix something) alerts at once;
+- a transient one (Moneypenny down, a Sheets 503) alerts only once the failing streak has
+  lasted TRANSIENT_GRACE: the scheduler retries every few minutes and most blips pass alone;
+- the same cause alerts again only after ALERT_REPEAT_MINUTES; a new cause alerts at once;
+- the first successful run after a streak that alerted posts one recovery message;
+- alerting never raises: a failure to alert is logged and the run's own outcome stands.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable
+
+from .errors import SyncError, TransientError
+from .settings import Settings
+from .slack import SlackNotifier
+from .state.base import StateStore
+from .sync import RunFailed, RunReport, Syncer
+
+log = logging.getLogger(__name__)
+
+ALERTS_DOC = "alerts"
+TRANSIENT_GRACE = timedelta(minutes=10)
+MESSAGE_LIMIT = 1500
+
+# What to do, for causes whose errors carry no fix of their own (retrying is their remedy).
+DEFAULT_FIXES = {
+    "moneypenny": "Moneypenny's API is failing or unreachable; runs keep retrying and catch up by "
+    "themselves. If it lasts for hours, ask Moneypenny support whether the live chat API is down.",
+    "sheets": "The Google Sheets API is failing; runs keep retrying. If it lasts, check "
+    "https://www.google.com/appsstatus and the project's Sheets API quota.",
+    "slack": "Slack is failing; runs keep retrying. If it lasts, check https://status.slack.com.",
+    "state_store": "The state store (Firestore) is failing; runs keep retrying. If it lasts, check "
+    "the Firestore database and the function's service account.",
+    "internal": "An unexpected error: search the function's logs for the run id below.",
+}
+GENERIC_FIX = "Run `python -m lib check` with the function's settings to see what is wrong."
+
+_MEMORY: dict[str, dict[str, Any]] = {}  # used only while the store cannot be read or written
+
+
+def _escape(text: str) -> str:
+    """Our own text made safe for mrkdwn: no accidental mention or link markup."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _cut(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@dataclass
+class Outcome:
+    """What the alerter did after a run (for logs, the CLI and tests)."""
+
+    action: str  # alerted | repeated | held | waiting | recovered | quiet | failed_to_post
+    cause: str = ""
+
+
+class Alerter:
+    """Decides whether a run's outcome is worth a Slack message, and posts it."""
+
+    def __init__(
+        self,
+        store: StateStore,
+        notifier: SlackNotifier,
+        settings: Settings,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        grace: timedelta = TRANSIENT_GRACE,
+    ):
+        self.store = store
+        self.notifier = notifier
+        self.settings = settings
+        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.repeat = timedelta(minutes=settings.alert_repeat_minutes)
+        self.grace = grace
+
+    # -- state ---------------------------------------------------------------------------------
+    def load(self) -> dict[str, Any]:
+        """The alert state ({} when all is well)."""
+        try:
+            return self.store.get_meta(ALERTS_DOC) or {}
+        except Exception as exc:
+            log.warning("could not read the alert state; using this instance's memory",
+                        extra={"fields": {"error": type(exc).__name__}})
+            return dict(_MEMORY.get(ALERTS_DOC) or {})
+
+    def _save(self, state: dict[str, Any]) -> None:
+        _MEMORY[ALERTS_DOC] = dict(state)
+        try:
+            if state:
+                self.store.put_meta(ALERTS_DOC, state)
+            else:
+                self.store.delete_meta(ALERTS_DOC)
+        except Exception as exc:
+            log.warning("could not save the alert state", extra={"fields": {"error": type(exc).__name__}})
+
+    # -- decisions -----------------------------------------------------------------------------
+    def run_failed(self, error: SyncError, report: RunReport | None = None) -> Outcome:
+        """Record a failed run; post an alert if one is due. Raises if the post fails."""
+        now = self.clock()
+        state = self.load()
+        if not state.get("failing_since"):
+            state = {"failing_since": now.isoformat(), "failed_runs": 0, "alerted": {}, "alerts_sent": 0}
+        cause = error.cause or "sync_error"
+        state["failed_runs"] = int(state.get("failed_runs") or 0) + 1
+        state.update(last_failure=now.isoformat(), last_cause=cause, last_error=_cut(str(error), 500))
+        alerted: dict[str, str] = dict(state.get("alerted") or {})
+        since = datetime.fromisoformat(state["failing_since"])
+        last = alerted.get(cause)
+        fields = {"cause": cause, "failed_runs": state["failed_runs"]}
+        if isinstance(error, TransientError) and now - since < self.grace:
+            self._save(state)
+            log.info("run failed; no alert yet (a transient failure often passes)", extra={"fields": fields})
+            return Outcome("waiting", cause)
+        if last is not None and now - datetime.fromisoformat(last) < self.repeat:
+            self._save(state)
+            log.info("run failed; alert for this cause already sent", extra={"fields": {**fields, "alerted_at": last}})
+            return Outcome("held", cause)
+        try:
+            self.notifier.post(*self._failure_message(error, state, report, repeat=last is not None))
+        except Exception:
+            # Not marked as alerted: the next failing run tries again.
+            self._save(state)
+            raise
+        alerted[cause] = now.isoformat()
+        state["alerted"] = alerted
+        state["alerts_sent"] = int(state.get("alerts_sent") or 0) + 1
+        self._save(state)
+        log.warning("alert posted", extra={"fields": {**fields, "channel": self.notifier.channel}})
+        return Outcome("repeated" if last is not None else "alerted", cause)
+
+    def run_succeeded(self, report: RunReport) -> Outcome:
+        """Close a failing streak; post the recovery message if the streak was alerted."""
+        if report.outcome != "ok":
+            return Outcome("quiet")
+        state = self.load()
+        if not state.get("failing_since"):
+            return Outcome("quiet")
+        if not state.get("alerts_sent"):
+            self._save({})
+            log.info("runs succeed again; no alert had been sent", extra={"fields": {"failed_runs": state.get("failed_runs")}})
+            return Outcome("quiet")
+        # If this post fails the state stays, and the next good run posts the recovery.
+        self.notifier.post(*self._recovery_message(state, report))
+        self._save({})
+        log.warning("recovery message posted", extra={"fields": {"failed_runs": state.get("failed_runs"),
+                                                                  "channel": self.notifier.channel}})
+        return Outcome("recovered", str(state.get("last_cause") or ""))
+
+    # -- messages ------------------------------------------------------------------------------
+    def _local(self, moment: datetime) -> str:
+        return moment.astimezone(self.settings.chat_timezone).strftime("%a %d %b %H:%M")
+
+    def _failure_message(
+        self, error: SyncError, state: dict[str, Any], report: RunReport | None, repeat: bool
+    ) -> tuple[str, list[dict[str, Any]]]:
+        cause = error.cause or "sync_error"
+        fix = error.fix or DEFAULT_FIXES.get(cause) or GENERIC_FIX
+        since = self._local(datetime.fromisoformat(state["failing_since"]))
+        runs = int(state.get("failed_runs") or 1)
+        title = "Moneypenny sync is still failing" if repeat else "Moneypenny sync is failing"
+        message = _cut(str(error))
+        pending = report.pending if report is not None else 0
+        waiting = (
+            f"{pending} chat{'s are' if pending != 1 else ' is'} kept and will be delivered once it is fixed."
+            if pending else "Chats are kept and will be delivered once it is fixed."
+        )
+        run_id = f" · run `{report.run_id}`" if report is not None else ""
+        body = (
+            f"*What went wrong:* {_escape(message)}\n"
+            f"*What to do:* {_escape(_cut(fix, 800))}\n"
+            f"*Since:* {since} ({runs} failed run{'s' if runs != 1 else ''})"
+        )
+        context = (
+            f"{waiting} Diagnose with `python -m lib check`. Cause `{_escape(cause)}`{run_id}. "
+            f"Next reminder in {self.settings.alert_repeat_minutes} min if it goes on."
+        )
+        blocks = [
+            {"type": "header", "text": {"type": "plain_text", "text": f":rotating_light: {title}"}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": body}},
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": context}]},
+        ]
+        text = f"{title} since {since}: {message} What to do: {fix}"
+        return text, blocks
+
+    def _recovery_message(self, state: dict[str, Any], report: RunReport) -> tuple[str, list[dict[str, Any]]]:
+        since = self._local(datetime.fromisoformat(state["failing_since"]))
+        now = self._local(self.clock())
+        runs = int(state.get("failed_runs") or 0)
+        caught_up = report.appended + report.posted
+        detail = (
+            f"It had been failing since {since} ({runs} failed run{'s' if runs != 1 else ''}; "
+            f"last cause `{_escape(str(state.get('last_cause') or '?'))}`)."
+        )
+        if caught_up:
+            detail += f" This run caught up: {report.appended} row(s) written, {report.posted} chat(s) posted."
+        blocks = [
+            {"type": "header", "text": {"type": "plain_text", "text": ":white_check_mark: Moneypenny sync is working again"}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": f"Runs succeed again as of {now}. {detail}"}},
+        ]
+        text = f"Moneypenny sync is working again as of {now}. {detail}"
+        return text, blocks
+
+
+def notify_failed(alerter: Alerter | None, failed: RunFailed) -> Outcome | None:
+    """Alert bookkeeping for a failed run; never raises."""
+    if alerter is None:
+        return None
+    try:
+        return alerter.run_failed(failed.error, failed.report)
+    except Exception as exc:
+        log.error("could not post the failure alert", extra={"fields": {
+            "cause": failed.error.cause, "alert_error": type(exc).__name__,
+            "alert_error_cause": getattr(exc, "cause", "internal"),
+        }})
+        return Outcome("failed_to_post", failed.error.cause)
+
+
+def notify_succeeded(alerter: Alerter | None, report: RunReport) -> Outcome | None:
+    """Recovery bookkeeping for a run that did not fail; never raises."""
+    if alerter is None or report.outcome != "ok":
+        return None
+    try:
+        return alerter.run_succeeded(report)
+    except Exception as exc:
+        log.error("could not post the recovery message", extra={"fields": {
+            "alert_error": type(exc).__name__, "alert_error_cause": getattr(exc, "cause", "internal"),
+        }})
+        return Outcome("failed_to_post")
+
+
+def run_with_alerts(syncer: Syncer, alerter: Alerter | None, **options: Any) -> RunReport:
+    """Syncer.run, then the alert bookkeeping. A failed run's RunFailed is raised unchanged."""
+    try:
+        report = syncer.run(**options)
+    except RunFailed as failed:
+        notify_failed(alerter, failed)
+        raise
+    notify_succeeded(alerter, report)
+    return report

@@ -1,0 +1,262 @@
+"""`python -m lib backfill`: read a past window from Moneypenny day by day, through the journal.
+
+Each day is one ordinary window run (Syncer.run(mode="window")), so it takes and releases the
+lease, records itself in the run history, and writes only chats the journal has not seen.
+Stopping at any point is safe, and so is running the same command again: days already done
+are read again and add nothing.
+
+Two things a plain window run would get wrong for old chats are settled between the fetch and
+the delivery, through the Syncer's step hook:
+- chats older than the journal's retention are unknown to it, though their rows may be in the
+  sheet: keys found in the sheet's Chat key column are marked delivered, not written again;
+- old chats would otherwise wait for Slack and be posted by the next scheduled run as "late":
+  chats dated before today are marked as not to be announced. Today's chats are left to the
+  usual announcement. With --notify, one summary of the backfilled chats is posted at the end.
+
+The read for day D asks for D to D+1: whether Moneypenny's endTime is inclusive is not
+documented, and the journal makes the overlap harmless.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any, Callable
+
+from . import logs
+from .chats import parse_chat, sort_chats
+from .errors import SyncError
+from .settings import Settings
+from .state.base import DONE, JournalEntry, StateStore
+from .status import BACKFILL_DOC
+from .sync import RunFailed, Syncer
+
+log = logging.getLogger(__name__)
+
+LEASE_POLL_SECONDS = 5.0
+
+
+@dataclass
+class BackfillResult:
+    """What a backfill did, summed over its days."""
+
+    start: date
+    end: date
+    days_total: int
+    days_done: int = 0
+    fetched: int = 0
+    new: int = 0
+    appended: int = 0
+    already_in_sheet: int = 0
+    not_announced: int = 0
+    posted: int = 0
+    run_ids: list[str] = field(default_factory=list)
+    stopped: str | None = None  # None (finished) | "failed" | "lease" | "interrupted"
+    failed_day: date | None = None
+    error: SyncError | None = None
+    summary_posted: bool = False
+    summary_error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.stopped is None and self.summary_error is None
+
+    def as_dict(self) -> dict[str, Any]:
+        out = {
+            "ok": self.ok,
+            "from": self.start.isoformat(),
+            "to": self.end.isoformat(),
+            "days_total": self.days_total,
+            "days_done": self.days_done,
+            "fetched": self.fetched,
+            "new": self.new,
+            "appended": self.appended,
+            "already_in_sheet": self.already_in_sheet,
+            "not_announced": self.not_announced,
+            "posted": self.posted,
+            "summary_posted": self.summary_posted,
+            "stopped": self.stopped,
+            "run_ids": self.run_ids,
+        }
+        if self.failed_day:
+            out["failed_day"] = self.failed_day.isoformat()
+        if self.error is not None:
+            out.update(error=str(self.error), cause=self.error.cause, fix=self.error.fix)
+        if self.summary_error:
+            out["summary_error"] = self.summary_error
+        return out
+
+
+class _Settle:
+    """The Syncer step hook: notes the journal before the fetch, settles new entries after it."""
+
+    def __init__(self, store: StateStore, settings: Settings, clock: Callable[[], datetime]):
+        self.store = store
+        self.settings = settings
+        self.clock = clock
+        self.syncer: Syncer | None = None
+        self.sheet_keys: set[str] | None = None
+        self.before: set[str] | None = None
+        self.already_in_sheet = 0
+        self.quiet_keys: list[str] = []
+
+    def __call__(self, step: str) -> None:
+        if step == "before_fetch":
+            self.before = {e.key for e in self.store.journal_pending()}
+        elif step == "after_journal":
+            self._settle()
+
+    def _settle(self) -> None:
+        if self.before is None:
+            log.warning("backfill could not see the journal before the fetch; old chats may be announced as late")
+            return
+        added = [e for e in self.store.journal_pending() if e.key not in self.before]
+        self.before = None
+        if not added:
+            return
+        if self.sheet_keys is None:
+            assert self.syncer is not None
+            # One read of the key column for the whole backfill: rows written since are in the journal.
+            self.sheet_keys = self.syncer.sheet.keys_present()
+        now = self.clock()
+        today = now.astimezone(self.settings.chat_timezone).date()
+        in_sheet = [e for e in added if e.key in self.sheet_keys]
+        if in_sheet:
+            self.store.journal_update(
+                [e.key for e in in_sheet], sheet=DONE, slack=DONE,
+                expires_at=now + timedelta(days=self.settings.retention_days),
+            )
+            self.already_in_sheet += len(in_sheet)
+        quiet = [
+            e for e in added
+            if e.key not in self.sheet_keys and e.slack != DONE
+            and e.chat_time.astimezone(self.settings.chat_timezone).date() < today
+        ]
+        by_sheet_state: dict[str, list[str]] = {}
+        for e in quiet:
+            by_sheet_state.setdefault(e.sheet, []).append(e.key)
+        for sheet_state, keys in by_sheet_state.items():
+            # Both states named, as the store contract asks; the sheet state is left as it is.
+            self.store.journal_update(keys, sheet=sheet_state, slack=DONE)
+        self.quiet_keys += [e.key for e in quiet]
+        log.info("backfill settled new chats", extra={"fields": {
+            "new": len(added), "already_in_sheet": len(in_sheet), "not_announced": len(quiet)}})
+
+
+def days_between(start: date, end: date) -> list[date]:
+    """Every day from start to end, both included."""
+    return [start + timedelta(days=i) for i in range((end - start).days + 1)]
+
+
+def run_backfill(
+    settings: Settings,
+    store: StateStore,
+    start: date,
+    end: date,
+    *,
+    build: Callable[..., Syncer],
+    clock: Callable[[], datetime],
+    notify: bool = False,
+    progress: Callable[[BackfillResult], None] | None = None,
+    lease_wait: float = 120.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> BackfillResult:
+    """Backfill start..end (both included), one window run per day.
+
+    `build(checkpoint=...)` returns a Syncer using `store`. Stops at the first failed day, or
+    when another run holds the lease for longer than `lease_wait` seconds.
+    """
+    days = days_between(start, end)
+    result = BackfillResult(start=start, end=end, days_total=len(days))
+    settle = _Settle(store, settings, clock)
+    syncer = build(checkpoint=settle)
+    settle.syncer = syncer
+    state = {"from": start.isoformat(), "to": end.isoformat(), "state": "running", "done_through": None,
+             "started_at": clock().isoformat()}
+    _save(store, state)
+    try:
+        for day in days:
+            today = clock().astimezone(settings.chat_timezone).date()
+            window_end = day + timedelta(days=1)
+            with logs.context(command="backfill", day=day.isoformat()):
+                report = _run_day(syncer, day, window_end, notify=window_end >= today, result=result,
+                                  lease_wait=lease_wait, sleep=sleep)
+            if report is None:
+                break
+            result.days_done += 1
+            state["done_through"] = day.isoformat()
+            _save(store, {**state, "new": result.new, "appended": result.appended})
+            if progress:
+                progress(result)
+    except KeyboardInterrupt:
+        result.stopped = "interrupted"
+        _save(store, {**state, "state": "interrupted"})
+        raise
+    finally:
+        result.already_in_sheet = settle.already_in_sheet
+        result.not_announced = len(settle.quiet_keys)
+    if result.stopped is None and notify and settle.quiet_keys:
+        _post_summary(syncer, store, settings, settle.quiet_keys, result)
+    _save(store, {**state, "state": result.stopped or "done", "new": result.new, "appended": result.appended,
+                  "finished_at": clock().isoformat()})
+    return result
+
+
+def _run_day(syncer: Syncer, day: date, window_end: date, *, notify: bool, result: BackfillResult,
+             lease_wait: float, sleep: Callable[[float], None]):
+    waited = 0.0
+    while True:
+        try:
+            report = syncer.run(mode="window", start=day, end=window_end, notify=notify)
+        except RunFailed as failed:
+            _add(result, failed.report)
+            result.stopped, result.failed_day, result.error = "failed", day, failed.error
+            return None
+        if report.outcome != "skipped":
+            _add(result, report)
+            return report
+        if waited >= lease_wait:
+            result.stopped, result.failed_day = "lease", day
+            return None
+        pause = min(LEASE_POLL_SECONDS, lease_wait - waited) if lease_wait > 0 else 0
+        log.info("another run holds the lease; waiting", extra={"fields": {"seconds": pause}})
+        sleep(pause)
+        waited += max(pause, 0.001)
+
+
+def _add(result: BackfillResult, report) -> None:
+    result.run_ids.append(report.run_id)
+    result.fetched += report.fetched
+    result.new += report.new
+    result.appended += report.appended
+    result.posted += report.posted
+
+
+def _post_summary(syncer: Syncer, store: StateStore, settings: Settings, keys: list[str],
+                  result: BackfillResult) -> None:
+    from .slack import build_summary
+
+    entries: list[JournalEntry] = [e for e in store.journal_get(keys).values() if e.sheet == DONE]
+    if not entries:
+        return
+    chats = sort_chats(
+        dataclasses.replace(parse_chat(e.chat, settings.chat_timezone), key=e.key) for e in entries
+    )
+    summary = build_summary(chats, sheet_url=settings.sheet_url, max_listed=settings.slack_max_listed,
+                            title="backfilled chat")
+    try:
+        syncer.slack.post(summary.text, summary.blocks)
+        result.summary_posted = True
+    except Exception as exc:
+        result.summary_error = str(exc) if isinstance(exc, SyncError) else type(exc).__name__
+        log.error("could not post the backfill summary", extra={"fields": {"error": type(exc).__name__}})
+
+
+def _save(store: StateStore, state: dict[str, Any]) -> None:
+    try:
+        store.put_meta(BACKFILL_DOC, state)
+    except Exception as exc:  # progress notes are for `status`; never stop a backfill for them
+        log.warning("could not note the backfill's progress", extra={"fields": {"error": type(exc).__name__}})

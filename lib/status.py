@@ -1,0 +1,157 @@
+"""`python -m lib status`: what the last runs did and what is waiting, read from the state store only."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from .state.base import DONE, StateStore
+
+BACKFILL_DOC = "backfill"
+
+
+def _parse(text: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(text))
+    except (TypeError, ValueError):
+        return None
+
+
+def ago(delta: timedelta) -> str:
+    """A duration in words a person reads at a glance: 45 s, 12 min, 3 h 20 min, 2 d 4 h."""
+    seconds = int(abs(delta.total_seconds()))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h" if hours else f"{days} d"
+
+
+def collect(store: StateStore, now: datetime, runs: int = 10) -> dict[str, Any]:
+    """Everything `status` shows, as JSON-able data (chat keys and times only, no chat content)."""
+    out: dict[str, Any] = {"now": now.isoformat()}
+    out["runs"] = store.recent_runs(runs)
+    token = store.get_token()
+    if token is None:
+        out["token"] = {"cached": False}
+    else:
+        out["token"] = {
+            "cached": True,
+            "expires_at": token.expires_at.isoformat(),
+            "valid": token.expires_at > now,
+        }
+    pending = store.journal_pending()
+    oldest = min(pending, key=lambda e: (e.chat_time, e.key)) if pending else None
+    out["journal"] = {
+        "undelivered": len(pending),
+        "sheet_pending": sum(1 for e in pending if e.sheet != DONE),
+        "slack_pending": sum(1 for e in pending if e.slack != DONE),
+        "oldest": None if oldest is None else {
+            "key": oldest.key,
+            "chat_time": oldest.chat_time.isoformat(),
+            "fetched_at": oldest.fetched_at.isoformat(),
+            "sheet": oldest.sheet,
+            "slack": oldest.slack,
+        },
+    }
+    out["quarantined"] = store.quarantine_count()
+    lease = store.get_lease()
+    out["lease"] = None if lease is None or lease.expires_at <= now else {
+        "owner": lease.owner, "expires_at": lease.expires_at.isoformat(),
+    }
+    cursor = store.get_meta("cursor") or {}
+    out["cursor"] = {"last_read": cursor.get("last_read"), "intent": cursor.get("intent")}
+    from .alerts import ALERTS_DOC
+
+    alerts = store.get_meta(ALERTS_DOC) or {}
+    out["alerts"] = {k: alerts.get(k) for k in ("failing_since", "failed_runs", "last_cause", "last_failure",
+                                                 "alerts_sent", "alerted")} if alerts.get("failing_since") else None
+    out["backfill"] = store.get_meta(BACKFILL_DOC)
+    last = out["runs"][0] if out["runs"] else None
+    out["healthy"] = last is None or last.get("outcome") != "failed"
+    return out
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(header[i]), *(len(r[i]) for r in rows)) if rows else len(header[i]) for i in range(len(header))]
+    fmt = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    return [fmt(header)] + [fmt(r) for r in rows]
+
+
+def format_status(data: dict[str, Any], tz: ZoneInfo) -> str:
+    """The status as text: a table of runs, then one line per topic."""
+    now = datetime.fromisoformat(data["now"])
+
+    def local(text: Any) -> str:
+        moment = _parse(text)
+        return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S") if moment else "?"
+
+    lines = [f"Last runs, newest first (times in {tz.key}):"]
+    rows = []
+    for run in data["runs"]:
+        cause = ""
+        if run.get("errors"):
+            cause = ", ".join(sorted({str(e.get("cause")) for e in run["errors"]}))
+        elif run.get("skipped"):
+            cause = str(run["skipped"])
+        rows.append([
+            local(run.get("started_at")), str(run.get("mode", "")), str(run.get("outcome", "")),
+            str(run.get("fetched", 0)), str(run.get("new", 0)), str(run.get("appended", 0)),
+            str(run.get("posted", 0)), f"{int(run.get('duration_ms') or 0) / 1000:.1f} s", cause,
+        ])
+    if rows:
+        lines += ["  " + line for line in _table(
+            ["TIME", "MODE", "OUTCOME", "FETCHED", "NEW", "WRITTEN", "POSTED", "DURATION", "CAUSE"], rows)]
+    else:
+        lines.append("  (no runs recorded yet)")
+    lines.append("")
+
+    topics: list[tuple[str, str]] = []
+    token = data["token"]
+    if not token["cached"]:
+        topics.append(("Moneypenny token", "none cached (the next run logs in)"))
+    else:
+        expires = datetime.fromisoformat(token["expires_at"])
+        if token["valid"]:
+            topics.append(("Moneypenny token", f"valid until {local(token['expires_at'])} (in {ago(expires - now)})"))
+        else:
+            topics.append(("Moneypenny token", f"expired at {local(token['expires_at'])} (the next run logs in again)"))
+    journal = data["journal"]
+    text = f"{journal['undelivered']} undelivered"
+    if journal["undelivered"]:
+        text += f" (waiting for the sheet: {journal['sheet_pending']}, for Slack: {journal['slack_pending']})"
+        oldest = journal["oldest"]
+        waited = ago(now - datetime.fromisoformat(oldest["fetched_at"]))
+        text += f"; oldest: chat {oldest['key'][:12]} of {local(oldest['chat_time'])}, fetched {waited} ago"
+    topics.append(("Journal", text))
+    topics.append(("Quarantine", f"{data['quarantined']} unreadable item(s) set aside" if data["quarantined"]
+                   else "empty"))
+    lease = data["lease"]
+    topics.append(("Lease", "free" if lease is None else
+                   f"held by run {lease['owner']} until {local(lease['expires_at'])}"))
+    cursor = data["cursor"]
+    text = f"last read {local(cursor['last_read'])}" if cursor.get("last_read") else "never read"
+    if cursor.get("intent"):
+        text += f"; a read since {cursor['intent'].get('since')} is still to be settled by the next run"
+    topics.append(("Moneypenny cursor", text))
+    alerts = data["alerts"]
+    if alerts:
+        topics.append(("Alerts", f"failing since {local(alerts['failing_since'])} ({alerts['failed_runs']} failed "
+                       f"runs, last cause {alerts['last_cause']}); {alerts['alerts_sent'] or 0} alert(s) sent"))
+    else:
+        topics.append(("Alerts", "quiet (no failing streak)"))
+    backfill = data.get("backfill")
+    if backfill:
+        text = f"{backfill.get('from')} to {backfill.get('to')}: {backfill.get('state')}"
+        if backfill.get("done_through"):
+            text += f", done through {backfill['done_through']}"
+        topics.append(("Last backfill", text))
+    width = max(len(name) for name, _ in topics)
+    lines += [f"{name:<{width}}  {text}" for name, text in topics]
+    return "\n".join(lines)
