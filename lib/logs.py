@@ -47,7 +47,7 @@ QUIET_LOGGERS = (
 )
 
 # An Authorization header, or an access_token in a JSON or form body.
-_BEARER = re.compile(r"(?i)(\bbearer\s+|access_token[\"']?\s*[:=]\s*[\"']?)([A-Za-z0-9._~+/\-]+=*)")
+_BEARER = re.compile(r"(?i)(\bbearer\s+|access_token\\?[\"']?\s*[:=]\s*\\?[\"']?)([\w.~+/\-]+=*)")
 _SLACK_TOKEN = re.compile(r"\bxox[a-z]-[A-Za-z0-9\-]+")
 _MASK = "***"
 
