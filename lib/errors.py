@@ -61,6 +61,10 @@ class SheetError(TransientError):
     cause = "sheets"
 
 
+class SheetNoAnswer(SheetError):
+    """A Sheets request got no answer (timeout, dropped connection): it may still land."""
+
+
 class SheetAccessError(PermanentError):
     """The sheet does not exist or this identity may not edit it."""
 

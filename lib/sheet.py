@@ -11,7 +11,7 @@ import requests
 from gspread.exceptions import APIError
 
 from .chats import Chat
-from .errors import HeaderMismatchError, PermanentError, SheetAccessError, SheetError
+from .errors import HeaderMismatchError, PermanentError, SheetAccessError, SheetError, SheetNoAnswer
 from .http import RebasedSession, mount_retry, retry_policy
 from .settings import Settings
 
@@ -149,7 +149,7 @@ class SheetWriter:
         except APIError as exc:
             raise self._translate(what, exc) from None
         except requests.RequestException as exc:
-            raise SheetError(f"Sheets API did not answer while {what} ({type(exc).__name__})") from None
+            raise SheetNoAnswer(f"Sheets API did not answer while {what} ({type(exc).__name__})") from None
 
     def _translate(self, what: str, exc: APIError) -> Exception:
         code = exc.code if isinstance(exc.code, int) and exc.code > 0 else exc.response.status_code

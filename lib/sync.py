@@ -30,7 +30,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable
 
 from .chats import Chat, parse_batch, parse_chat, sort_chats
-from .errors import PermanentError, SyncError, TransientError
+from .errors import PermanentError, SheetNoAnswer, SyncError, TransientError
 from .moneypenny import MoneypennyClient
 from .settings import Settings
 from .sheet import SheetWriter
@@ -44,6 +44,9 @@ SCHEDULE_DOC = "schedule_runs"
 SCHEDULES_KEPT = 50
 # A chat that started before a read can be handed out by the next one; look back a day more.
 RECOVERY_MARGIN = timedelta(days=1)
+# How long after an unanswered Sheets write its rows are left alone (at least twice the HTTP
+# timeout): Google may still be carrying the write out.
+SETTLE_SECONDS = 120
 
 
 def utcnow() -> datetime:
@@ -66,6 +69,7 @@ class RunReport:
     late: int = 0
     skipped_invalid: int = 0
     pending: int = 0
+    waiting: int = 0
     duration_ms: int = 0
     outcome: str = "ok"  # ok | failed | skipped
     skipped: str | None = None
@@ -83,6 +87,7 @@ class RunReport:
             "late": self.late,
             "skipped_invalid": self.skipped_invalid,
             "pending": self.pending,
+            "waiting": self.waiting,
         }
 
     def as_dict(self) -> dict[str, Any]:
@@ -173,7 +178,8 @@ class Syncer:
         report = RunReport(run_id=uuid.uuid4().hex[:12], mode=mode, started_at=started)
         if mode == "reconcile":
             today = started.astimezone(self.tz).date()
-            start, end = today - timedelta(days=self.settings.reconcile_days), today
+            # One day past today: whether endTime is inclusive is undocumented.
+            start, end = today - timedelta(days=self.settings.reconcile_days), today + timedelta(days=1)
         if mode in ("window", "reconcile") and (start is None or end is None or end < start):
             raise PermanentError("A window run needs a start date on or before its end date", cause="bad_request")
 
@@ -343,8 +349,29 @@ class Syncer:
     def _chats(self, entries: list[JournalEntry]) -> list[Chat]:
         return sort_chats(dataclasses.replace(parse_chat(e.chat, self.tz), key=e.key) for e in entries)
 
+    def _settle_time(self) -> timedelta:
+        return timedelta(seconds=max(SETTLE_SECONDS, 2 * self.settings.http_timeout_seconds))
+
     def _deliver_sheet(self, report: RunReport, pending: list[JournalEntry]) -> None:
         todo = [e for e in pending if e.sheet != DONE]
+        if not todo:
+            return
+        # A write that got no answer may still be running at Google. Rows another run left in
+        # flight are checked only once that write has surely ended (a scheduler retry comes
+        # sooner than that; the next scheduled run later).
+        now = self.clock()
+        young = {
+            e.key
+            for e in todo
+            if e.sheet == INFLIGHT and now - _batch_time(e.sheet_batch, now) < self._settle_time()
+        }
+        if young:
+            report.waiting = len(young)
+            todo = [e for e in todo if e.key not in young]
+            log.info(
+                "rows from an unanswered write are left in flight until it has surely ended",
+                extra={"fields": {"run_id": report.run_id, "rows": len(young)}},
+            )
         if not todo:
             return
         # A wrong header or an unshared sheet is found before anything is marked in flight.
@@ -361,14 +388,19 @@ class Syncer:
                 todo = [e for e in todo if e.sheet != DONE]
                 if not todo:
                     return
-            self._update(todo, sheet=INFLIGHT, sheet_batch=report.run_id)
+            self._update(todo, sheet=INFLIGHT, sheet_batch=f"{report.run_id}@{int(self.clock().timestamp())}")
             self.checkpoint("after_mark_inflight")
             try:
                 appended = self.sheet.append(self._chats(todo))
+            except SheetNoAnswer:
+                # No answer: the request may still be running at Google and land after any
+                # check made now. The rows stay in flight for a later run to check.
+                raise
             except TransientError:
                 if attempt == attempts:
                     raise
-                # The append may or may not have landed: the next pass checks the key column.
+                # Sheets answered with an error: the append has ended, landed or not, and the
+                # next pass checks the key column before writing.
                 log.info("append failed, checking the sheet before one more try", extra={"fields": {"run_id": report.run_id}})
                 continue
             self.checkpoint("after_append")
@@ -431,6 +463,14 @@ class Syncer:
             extra={"fields": {"run_id": report.run_id, "mode": report.mode, **report.counts(),
                               "duration_ms": report.duration_ms, "steps_ms": report.steps_ms}},
         )
+
+
+def _batch_time(batch: str | None, default: datetime) -> datetime:
+    """When an in-flight batch was written ("<run id>@<epoch seconds>"); `default` if unknown."""
+    try:
+        return datetime.fromtimestamp(int((batch or "").rsplit("@", 1)[1]), timezone.utc)
+    except (IndexError, ValueError, OverflowError, OSError):
+        return default - timedelta(days=365)  # no time: treat as long settled
 
 
 def _dump(item: Any) -> str:

@@ -105,6 +105,7 @@ def firestore_emulator(tmp_path_factory):
 
 
 def pytest_terminal_summary(terminalreporter):
+    _print_fault_stats(terminalreporter)
     if "start_seconds" in _EMULATOR_STATS:
         terminalreporter.write_line(
             f"Firestore emulator at {_EMULATOR_STATS['host']} was ready in "
@@ -152,3 +153,28 @@ def sqlite_store(tmp_path):
     store = SqliteStore(str(tmp_path / "state" / "state.sqlite3"))
     yield store
     store.close()
+
+
+# -- the sync harness and the fault-injection suite -------------------------------------------------
+
+from tests.harness import harness  # noqa: E402,F401  (fixture: stand-ins, clock, SQLite store)
+
+FAULT_STATS: dict[str, dict[str, int]] = {}
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--fault-schedules",
+        type=int,
+        default=300,
+        help="how many seeded random fault schedules the fault-injection suite runs (default 300)",
+    )
+
+
+def _print_fault_stats(terminalreporter) -> None:
+    for name, stats in FAULT_STATS.items():
+        terminalreporter.write_line(
+            f"fault injection ({name}): {stats['schedules']} schedules, {stats['runs']} runs, "
+            f"{stats['chats']} chats, {stats['faults']} faults tried "
+            f"({stats['crashes']} crashes, {stats['overlaps']} overlapping calls, {stats['failed_runs']} failed runs)"
+        )

@@ -9,7 +9,6 @@ import pytest
 from functions_framework import create_app
 
 from lib.standins.server import Status
-from tests.harness import harness  # noqa: F401  (fixture)
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
 

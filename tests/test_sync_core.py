@@ -11,7 +11,6 @@ from lib.sheet import CELL_LIMIT, HEADER
 from lib.standins.server import Malformed, Status
 from lib.standins.slack import FakeSlack
 from lib.sync import RunFailed
-from tests.harness import harness  # noqa: F401  (fixture)
 
 
 def all_message_text(messages: list[dict]) -> str:

@@ -84,6 +84,10 @@ class StandIns:
         for standin in self.all:
             standin.latency = seconds
 
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Wait until none of the three is handling a request."""
+        return all(standin.wait_idle(timeout) for standin in self.all)
+
     def reset_calls(self) -> None:
         """Forget the call logs of all three."""
         for standin in self.all:

@@ -158,6 +158,8 @@ class StandIn:
         self._thread: threading.Thread | None = None
         #: tracebacks of unexpected exceptions inside the stand-in (answered as 500)
         self.errors: list[str] = []
+        self._busy = 0
+        self._idle = threading.Condition()
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -304,7 +306,26 @@ class StandIn:
 
         return Handler
 
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Wait until no request is being handled (a delayed one included); False on timeout.
+
+        Between two scheduled runs minutes pass, and a request the client gave up on has long
+        been finished by then; tests call this to model that.
+        """
+        with self._idle:
+            return self._idle.wait_for(lambda: self._busy == 0, timeout=timeout)
+
     def _serve(self, h: BaseHTTPRequestHandler) -> None:
+        with self._idle:
+            self._busy += 1
+        try:
+            self._serve_one(h)
+        finally:
+            with self._idle:
+                self._busy -= 1
+                self._idle.notify_all()
+
+    def _serve_one(self, h: BaseHTTPRequestHandler) -> None:
         parts = urlsplit(h.path)
         query: dict[str, Any] = {}
         for key, values in parse_qs(parts.query, keep_blank_values=True).items():
