@@ -29,6 +29,8 @@ from .errors import InvalidChat
 KEY_VERSION = "v1"
 
 _LINE = re.compile(r"^\s*\d+\s*:\s*\[(?P<who>[^\]]*)\]\s*-\s*(?P<text>.*)$", re.S)
+_LONG_FRACTION = re.compile(r"(\.\d{6})\d+")
+_NOT_DIGIT = re.compile(r"\D")
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,8 @@ class Chat:
 
 
 def _text(value: Any) -> str:
+    if type(value) is str:  # the common case first: a run reads tens of fields per chat
+        return value.strip()
     if value is None:
         return ""
     if isinstance(value, str):
@@ -83,7 +87,7 @@ def _lines(value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         return tuple(value.splitlines())
     if isinstance(value, (list, tuple)):
-        return tuple(_text(v) for v in value)
+        return tuple([v.strip() if type(v) is str else _text(v) for v in value])
     return (_text(value),)
 
 
@@ -123,7 +127,8 @@ def parse_chat_time(value: Any, tz: ZoneInfo) -> datetime:
     if raw.endswith("Z"):
         raw = raw[:-1] + "+00:00"
     # Python 3.11 reads up to 6 fractional digits; .NET services send up to 7.
-    raw = re.sub(r"(\.\d{6})\d+", r"\1", raw)
+    if "." in raw:
+        raw = _LONG_FRACTION.sub(r"\1", raw)
     try:
         parsed = datetime.fromisoformat(raw)
     except ValueError:
@@ -135,16 +140,27 @@ def parse_chat_time(value: Any, tz: ZoneInfo) -> datetime:
 
 def chat_key(item: dict[str, Any], time: datetime) -> str:
     """The stable key of a chat (see the module docstring for the recipe)."""
-    transcript = _lines(item.get("transcript"))
-    parts = [
+    return _key(
+        time,
+        _text(item.get("name")),
+        _text(item.get("email")),
+        _text(item.get("phone")),
+        _text(item.get("entryURL")),
+        _lines(item.get("transcript")),
+    )
+
+
+def _key(time: datetime, name: str, email: str, phone: str, entry_url: str, transcript: tuple[str, ...]) -> str:
+    # The parts as the recipe names them, from fields already read by _text and _lines.
+    parts = (
         KEY_VERSION,
         time.isoformat(timespec="microseconds"),
-        _text(item.get("name")),
-        _text(item.get("email")).lower(),
-        re.sub(r"\D", "", _text(item.get("phone"))),
-        _text(item.get("entryURL")),
+        name,
+        email.lower(),
+        _NOT_DIGIT.sub("", phone),
+        entry_url,
         transcript[0].strip() if transcript else "",
-    ]
+    )
     return hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()[:32]
 
 
@@ -153,16 +169,21 @@ def parse_chat(item: Any, tz: ZoneInfo) -> Chat:
     if not isinstance(item, dict):
         raise InvalidChat(f"item is a JSON {type(item).__name__}, not an object")
     time = parse_chat_time(item.get("chatTime"), tz)
+    # Each field is read once and shared by the key and the record.
     transcript = _lines(item.get("transcript"))
+    name = _text(item.get("name"))
+    email = _text(item.get("email"))
+    phone = _text(item.get("phone"))
+    entry_url = _text(item.get("entryURL"))
     return Chat(
-        key=chat_key(item, time),
+        key=_key(time, name, email, phone, entry_url, transcript),
         time=time,
-        name=_text(item.get("name")),
+        name=name,
         company=_text(item.get("companyName")),
-        email=_text(item.get("email")),
-        phone=_text(item.get("phone")),
+        email=email,
+        phone=phone,
         page_url=_text(item.get("pageURL")),
-        entry_url=_text(item.get("entryURL")),
+        entry_url=entry_url,
         transcript=transcript,
         variables=_variables(item.get("variables")),
         tags=_tags(item.get("tags")),

@@ -50,6 +50,10 @@ def _ts(value: datetime) -> str:
     return value.astimezone(timezone.utc).isoformat(timespec="microseconds")
 
 
+# One encoder for every chat: json.dumps with options builds a new one per call.
+_json_text = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 def _dt(text: str | None) -> datetime | None:
     return None if text is None else datetime.fromisoformat(text).astimezone(timezone.utc)
 
@@ -185,26 +189,33 @@ class SqliteStore(StateStore):
     # -- journal -------------------------------------------------------------------------------
     @_guard("journal_add")
     def journal_add(self, entries: Iterable[JournalEntry]) -> list[str]:
-        rows = [
-            (
-                e.key, json.dumps(e.chat, ensure_ascii=False, separators=(",", ":")),
-                _ts(e.chat_time), _ts(e.fetched_at), e.sheet, e.sheet_batch, e.slack,
-                None if e.expires_at is None else _ts(e.expires_at),
-            )
-            for e in entries
-        ]
-        if not rows:
+        # The first entry of each key, in the given order: a later duplicate is not new.
+        first: dict[str, JournalEntry] = {}
+        for e in entries:
+            first.setdefault(e.key, e)
+        if not first:
             return []
-        added = []
+        keys = list(first)
         with self._write() as conn:
-            for row in rows:
-                cursor = conn.execute(
-                    "INSERT OR IGNORE INTO journal (key, chat, chat_time, fetched_at, sheet,"
-                    " sheet_batch, slack, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    row,
-                )
-                if cursor.rowcount == 1:
-                    added.append(row[0])
+            # One transaction holding the write lock: find the keys already present, then
+            # insert the others in one statement (one row-by-row INSERT would cost a call each).
+            present: set[str] = set()
+            for start in range(0, len(keys), _CHUNK):
+                chunk = keys[start:start + _CHUNK]
+                marks = ",".join("?" * len(chunk))
+                present.update(row[0] for row in conn.execute(f"SELECT key FROM journal WHERE key IN ({marks})", chunk))
+            added = [key for key in keys if key not in present]
+            conn.executemany(
+                "INSERT OR IGNORE INTO journal (key, chat, chat_time, fetched_at, sheet,"
+                " sheet_batch, slack, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    (
+                        e.key, _json_text(e.chat), _ts(e.chat_time), _ts(e.fetched_at), e.sheet,
+                        e.sheet_batch, e.slack, None if e.expires_at is None else _ts(e.expires_at),
+                    )
+                    for e in (first[key] for key in added)
+                ),
+            )
         return added
 
     @staticmethod
