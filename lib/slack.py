@@ -155,7 +155,7 @@ def build_client(settings: Settings, backoff: float = 0.5):
     )
     from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
 
-    interval = BackoffRetryIntervalCalculator(backoff_factor=backoff)
+    interval = BackoffRetryIntervalCalculator(backoff_factor=backoff, jitter=_proportional_jitter())
 
     return WebClient(
         token=settings.slack_bot_token.reveal(),
@@ -169,18 +169,41 @@ def build_client(settings: Settings, backoff: float = 0.5):
     )
 
 
+def _proportional_jitter():
+    """slack-sdk's default jitter adds up to a whole second to every wait; scale it instead."""
+    import random
+
+    from slack_sdk.http_retry.jitter import Jitter
+
+    class ProportionalJitter(Jitter):
+        def recalculate(self, duration: float) -> float:
+            return duration * (1 + random.random())
+
+    return ProportionalJitter()
+
+
 _AUTH_ERRORS = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired", "no_permission", "missing_scope"}
 _CHANNEL_ERRORS = {"channel_not_found", "not_in_channel", "is_archived", "restricted_action"}
 _MESSAGE_ERRORS = {"invalid_blocks", "msg_blocks_too_long", "invalid_blocks_format", "no_text", "too_many_attachments"}
 
 
 class SlackNotifier:
-    """Posts messages to one channel through a slack-sdk WebClient."""
+    """Posts messages to one channel through a slack-sdk WebClient.
+
+    `client` may be a function that makes it: then slack-sdk is loaded, and the client made,
+    only when the first message is posted (a run with nothing new posts none).
+    """
 
     def __init__(self, client: Any, channel: str):
-        self.client = client
+        self._client = client
         self.channel = channel
         self.posts = 0
+
+    @property
+    def client(self) -> Any:
+        if callable(self._client) and not hasattr(self._client, "chat_postMessage"):
+            self._client = self._client()
+        return self._client
 
     def post(self, text: str, blocks: list[dict[str, Any]] | None = None, channel: str | None = None) -> str:
         """Post a message; return its ts. Errors are sorted into transient and permanent."""

@@ -34,8 +34,8 @@ from tests.harness import Clock, Harness
 
 UK = ZoneInfo("Europe/London")
 CHECKPOINTS = ("before_fetch", "after_fetch", "after_journal", "after_mark_inflight", "after_append", "after_post")
-RUNS_PER_SCHEDULE = 10
-FAULT_TIMEOUT = "0.25"  # seconds: Delay faults longer than this are client timeouts
+RUNS_PER_SCHEDULE = 8
+FAULT_TIMEOUT = "0.2"  # seconds: Delay faults longer than this are client timeouts
 
 
 class Crash(BaseException):
@@ -49,11 +49,11 @@ def pick_fault(rng: random.Random) -> tuple[str, str, Any, int]:
         (1, lambda: ("moneypenny", "auth", Status(rng.choice([429, 500, 503])), rng.choice([1, 6]))),
         (2, lambda: ("moneypenny", "log", LostResponse(), 1)),
         (1, lambda: ("moneypenny", "log", Drop(), 1)),
-        (1, lambda: ("moneypenny", "log", Delay(0.4), 1)),
+        (1, lambda: ("moneypenny", "log", Delay(0.3), 1)),
         (1, lambda: ("moneypenny", "log", Malformed(rng.choice(['{"error": "busy"}', "<html>busy</html>", "[{"])), 1)),
         (2, lambda: ("sheets", "values.append", Status(rng.choice([429, 500, 503])), rng.choice([1, 2, 6]))),
         (3, lambda: ("sheets", "values.append", LostResponse(), rng.choice([1, 2]))),
-        (1, lambda: ("sheets", "values.append", Delay(0.4), 1)),
+        (1, lambda: ("sheets", "values.append", Delay(0.3), 1)),
         (1, lambda: ("sheets", "values.get", Status(rng.choice([429, 500, 503])), rng.choice([1, 6]))),
         (1, lambda: ("sheets", "values.get", Drop(), 1)),
         (2, lambda: ("slack", "chat.postMessage", Status(rng.choice([500, 503])), rng.choice([1, 4]))),

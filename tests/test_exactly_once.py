@@ -1,0 +1,207 @@
+"""No chat lost, none written twice (issue 4): one test per hazard, deterministic."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+
+from lib.standins import LostResponse, Status
+from lib.state.base import DONE, INFLIGHT
+from lib.sync import RunFailed
+
+
+class Crash(BaseException):
+    pass
+
+
+def crash_at(where: str):
+    def checkpoint(step: str) -> None:
+        if step == where:
+            raise Crash(step)
+
+    return checkpoint
+
+
+def assert_each_chat_once(harness, n: int) -> None:
+    keys = harness.sheet_keys()
+    assert len(keys) == n
+    assert len(set(keys)) == n
+
+
+def test_crash_between_append_and_marking_writes_no_duplicate(harness):
+    harness.add_chats(4)
+    with pytest.raises(Crash):
+        harness.syncer(checkpoint=crash_at("after_append")).run()
+    assert len(harness.data_rows()) == 4
+    assert all(e.sheet == INFLIGHT for e in harness.open_store().journal_pending())
+    harness.clock.advance(minutes=5)
+    report = harness.syncer().run()
+    assert report.already_in_sheet == 4 and report.appended == 0
+    assert_each_chat_once(harness, 4)
+    assert harness.stand.sheets.count("values.get") >= 1  # the one key-column read
+
+
+def test_unanswered_append_is_checked_only_after_it_has_surely_ended(harness):
+    harness.add_chats(3)
+    harness.stand.sheets.inject("values.append", LostResponse())
+    with pytest.raises(RunFailed) as failed:
+        harness.syncer().run()
+    assert failed.value.transient
+    # A scheduler retry 30 s later leaves the in-flight rows alone.
+    harness.clock.advance(seconds=30)
+    retry = harness.syncer().run()
+    assert retry.waiting == 3 and retry.appended == 0 and retry.already_in_sheet == 0
+    harness.clock.advance(minutes=5)
+    later = harness.syncer().run()
+    assert later.already_in_sheet == 3 and later.appended == 0
+    assert_each_chat_once(harness, 3)
+    assert harness.open_store().journal_pending() == []
+
+
+def test_append_answered_with_5xx_is_checked_and_retried_within_the_run(harness):
+    harness.add_chats(3)
+    harness.stand.sheets.inject("values.append", Status(503))
+    report = harness.syncer().run()
+    assert report.appended == 3
+    assert_each_chat_once(harness, 3)
+
+
+def test_lost_chat_log_answer_is_recovered_by_a_date_window(harness):
+    harness.add_chats(5)
+    harness.stand.moneypenny.inject("log", LostResponse())
+    with pytest.raises(RunFailed):
+        harness.syncer().run()
+    assert harness.stand.moneypenny.pending_chats() == []  # the cursor moved past them
+    harness.clock.advance(minutes=5)
+    report = harness.syncer().run()
+    assert report.recovered == 5 and report.appended == 5
+    assert_each_chat_once(harness, 5)
+
+
+def test_crash_between_fetch_and_journal_is_recovered(harness):
+    harness.add_chats(2)
+    with pytest.raises(Crash):
+        harness.syncer(checkpoint=crash_at("after_fetch")).run()
+    assert harness.open_store().journal_pending() == []
+    harness.clock.advance(minutes=5)
+    report = harness.syncer().run()
+    assert report.recovered == 2
+    assert_each_chat_once(harness, 2)
+
+
+def test_window_read_overlapping_rows_already_written_adds_none(harness):
+    harness.add_chats(4)
+    harness.syncer().run()
+    day = harness.clock().date()
+    report = harness.syncer().run(mode="window", start=day - timedelta(days=1), end=day + timedelta(days=1))
+    assert report.fetched == 4 and report.new == 0 and report.appended == 0
+    assert_each_chat_once(harness, 4)
+
+
+def test_slack_failure_never_blocks_the_sheet_and_the_next_summary_says_late(harness):
+    harness.add_chats(2)
+    harness.stand.slack.inject("chat.postMessage", Status(500), times=5)
+    with pytest.raises(RunFailed) as failed:
+        harness.syncer().run()
+    assert failed.value.report.appended == 2
+    assert harness.stand.slack.messages() == []
+    harness.clock.advance(minutes=5)
+    harness.add_chats(1, seed=2)
+    report = harness.syncer().run()
+    assert report.posted == 3 and report.late == 2
+    message = harness.stand.slack.messages()[0]
+    assert "2 of these are late" in str(message["blocks"])
+
+
+def test_a_call_while_another_holds_the_lease_is_skipped(harness):
+    store = harness.open_store()
+    now = harness.clock()
+    assert store.acquire_lease("other-run", now, now + timedelta(minutes=10))
+    harness.add_chats(2)
+    report = harness.syncer().run()
+    assert report.outcome == "skipped" and report.skipped == "another run holds the lease"
+    assert report.as_dict()["ok"] is True
+    assert harness.data_rows() == []
+    harness.clock.advance(minutes=11)  # the holder crashed: its lease expires and is taken over
+    assert harness.syncer().run().appended == 2
+
+
+def test_a_scheduler_retry_of_a_run_that_succeeded_does_nothing(harness):
+    harness.add_chats(2)
+    first = harness.syncer().run(schedule_time="2026-11-20T12:00:00Z")
+    harness.add_chats(1, seed=3)
+    retry = harness.syncer().run(schedule_time="2026-11-20T12:00:00Z")
+    assert first.appended == 2
+    assert retry.outcome == "skipped" and retry.fetched == 0
+    assert harness.syncer().run(schedule_time="2026-11-20T12:05:00Z").appended == 1
+
+
+def test_a_retry_of_a_failed_scheduled_run_runs_again(harness):
+    harness.add_chats(2)
+    harness.stand.moneypenny.inject("log", Status(503), times=10)
+    with pytest.raises(RunFailed):
+        harness.syncer().run(schedule_time="2026-11-20T12:00:00Z")
+    harness.stand.moneypenny.clear_faults()
+    assert harness.syncer().run(schedule_time="2026-11-20T12:00:00Z").appended == 2
+
+
+def test_delivered_entries_expire_after_the_retention_and_sqlite_prunes_them(harness):
+    harness.add_chats(2)
+    harness.syncer().run()
+    store = harness.open_store()
+    keys = harness.sheet_keys()
+    entries = store.journal_get(keys)
+    for entry in entries.values():
+        assert entry.sheet == DONE and entry.slack == DONE
+        assert entry.expires_at - harness.clock() == timedelta(days=30)
+    harness.clock.advance(days=31)
+    harness.syncer().run()
+    assert store.journal_get(keys) == {}
+
+
+def test_two_calls_at_once_one_processes_one_is_skipped(harness):
+    harness.add_chats(6)
+    harness.stand.set_latency(0.05)
+    barrier = threading.Barrier(2)
+    reports = []
+
+    def call():
+        syncer = harness.syncer()
+        barrier.wait()
+        reports.append(syncer.run())
+
+    threads = [threading.Thread(target=call) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    outcomes = sorted(r.outcome for r in reports)
+    assert outcomes == ["ok", "skipped"]
+    assert_each_chat_once(harness, 6)
+
+
+def test_two_calls_at_once_on_the_firestore_emulator(harness, firestore_client):
+    from lib.state.firestore import FirestoreStore
+    from tests.conftest import _emulator_client
+
+    harness.add_chats(6)
+    harness.stand.set_latency(0.05)
+    barrier = threading.Barrier(2)
+    reports = []
+
+    def call():
+        # Each call has its own client, as two function instances would.
+        syncer = harness.syncer(store=FirestoreStore(_emulator_client(), "concurrency"))
+        barrier.wait()
+        reports.append(syncer.run())
+
+    threads = [threading.Thread(target=call) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(r.outcome for r in reports) == ["ok", "skipped"]
+    assert [r.skipped for r in reports if r.outcome == "skipped"] == ["another run holds the lease"]
+    assert_each_chat_once(harness, 6)
