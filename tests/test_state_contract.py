@@ -281,7 +281,11 @@ def test_lease_race_has_one_winner(make_store):
         thread.start()
     for thread in threads:
         thread.join(60)
-    assert sorted(results.values(), key=str) == [False] * 7 + [True], results
+    # Under heavy contention a store may give up with StateStoreError (transient: the function
+    # answers 503 and the scheduler retries); it must never let two callers win.
+    assert len(results) == len(stores)
+    assert [won for won in results.values() if won is True] == [True], results
+    assert all(won is False or isinstance(won, StateStoreError) for won in results.values() if won is not True), results
     winner = next(i for i, won in results.items() if won is True)
     assert stores[0].get_lease().owner == f"run-{winner}"
 
