@@ -193,7 +193,7 @@ class Alerter:
             {"type": "section", "text": {"type": "mrkdwn", "text": body}},
             {"type": "context", "elements": [{"type": "mrkdwn", "text": context}]},
         ]
-        text = f"{title} since {since}: {message} What to do: {fix}"
+        text = f"{title} since {since}: {message} — What to do: {fix}"
         return text, blocks
 
     def _recovery_message(self, state: dict[str, Any], report: RunReport) -> tuple[str, list[dict[str, Any]]]:
