@@ -5,8 +5,7 @@ lease, records itself in the run history, and writes only chats the journal has 
 Stopping at any point is safe, and so is running the same command again: days already done
 are read again and add nothing.
 
-Two things a plain window run would get wrong for old chats are settled between the fetch and
-the delivery, through the Syncer's step hook:
+Two things a plain window run would get wrong for old chats are handled through RunOptions:
 - chats older than the journal's retention are unknown to it, though their rows may be in the
   sheet: keys found in the sheet's Chat key column are marked delivered, not written again;
 - old chats would otherwise wait for Slack and be posted by the next scheduled run as "late":
@@ -32,7 +31,7 @@ from .errors import SyncError
 from .settings import Settings
 from .state.base import DONE, JournalEntry, StateStore
 from .status import BACKFILL_DOC
-from .sync import RunFailed, Syncer
+from .sync import RunFailed, RunOptions, Syncer
 
 log = logging.getLogger(__name__)
 
@@ -90,62 +89,6 @@ class BackfillResult:
         return out
 
 
-class _Settle:
-    """The Syncer step hook: notes the journal before the fetch, settles new entries after it."""
-
-    def __init__(self, store: StateStore, settings: Settings, clock: Callable[[], datetime]):
-        self.store = store
-        self.settings = settings
-        self.clock = clock
-        self.syncer: Syncer | None = None
-        self.sheet_keys: set[str] | None = None
-        self.before: set[str] | None = None
-        self.already_in_sheet = 0
-        self.quiet_keys: list[str] = []
-
-    def __call__(self, step: str) -> None:
-        if step == "before_fetch":
-            self.before = {e.key for e in self.store.journal_pending()}
-        elif step == "after_journal":
-            self._settle()
-
-    def _settle(self) -> None:
-        if self.before is None:
-            log.warning("backfill could not see the journal before the fetch; old chats may be announced as late")
-            return
-        added = [e for e in self.store.journal_pending() if e.key not in self.before]
-        self.before = None
-        if not added:
-            return
-        if self.sheet_keys is None:
-            assert self.syncer is not None
-            # One read of the key column for the whole backfill: rows written since are in the journal.
-            self.sheet_keys = self.syncer.sheet.keys_present()
-        now = self.clock()
-        today = now.astimezone(self.settings.chat_timezone).date()
-        in_sheet = [e for e in added if e.key in self.sheet_keys]
-        if in_sheet:
-            self.store.journal_update(
-                [e.key for e in in_sheet], sheet=DONE, slack=DONE,
-                expires_at=now + timedelta(days=self.settings.retention_days),
-            )
-            self.already_in_sheet += len(in_sheet)
-        quiet = [
-            e for e in added
-            if e.key not in self.sheet_keys and e.slack != DONE
-            and e.chat_time.astimezone(self.settings.chat_timezone).date() < today
-        ]
-        by_sheet_state: dict[str, list[str]] = {}
-        for e in quiet:
-            by_sheet_state.setdefault(e.sheet, []).append(e.key)
-        for sheet_state, keys in by_sheet_state.items():
-            # Both states named, as the store contract asks; the sheet state is left as it is.
-            self.store.journal_update(keys, sheet=sheet_state, slack=DONE)
-        self.quiet_keys += [e.key for e in quiet]
-        log.info("backfill settled new chats", extra={"fields": {
-            "new": len(added), "already_in_sheet": len(in_sheet), "not_announced": len(quiet)}})
-
-
 def days_between(start: date, end: date) -> list[date]:
     """Every day from start to end, both included."""
     return [start + timedelta(days=i) for i in range((end - start).days + 1)]
@@ -166,26 +109,36 @@ def run_backfill(
 ) -> BackfillResult:
     """Backfill start..end (both included), one window run per day.
 
-    `build(checkpoint=...)` returns a Syncer using `store`. Stops at the first failed day, or
+    `build()` returns a Syncer using `store`. Stops at the first failed day, or
     when another run holds the lease for longer than `lease_wait` seconds.
     """
     days = days_between(start, end)
     result = BackfillResult(start=start, end=end, days_total=len(days))
-    settle = _Settle(store, settings, clock)
-    syncer = build(checkpoint=settle)
-    settle.syncer = syncer
+    syncer = build()
+    today = clock().astimezone(settings.chat_timezone).date()
+    # One read of the key column for the whole backfill: rows written since are in the journal.
+    sheet_keys = frozenset(syncer.sheet.keys_present())
+    quiet_keys: list[str] = []
     state = {"from": start.isoformat(), "to": end.isoformat(), "state": "running", "done_through": None,
              "started_at": clock().isoformat()}
     _save(store, state)
     try:
-        for day in days:
-            today = clock().astimezone(settings.chat_timezone).date()
-            window_end = day + timedelta(days=1)
+        for number, day in enumerate(days):
+            options = RunOptions(
+                mode="window",
+                start=day,
+                end=day + timedelta(days=1),
+                sheet_keys=sheet_keys,
+                announce_before=today,
+                # Past windows leave a fetch intent; settling it once (first day, and the next
+                # scheduled run) is enough.
+                recover=number == 0,
+            )
             with logs.context(command="backfill", day=day.isoformat()):
-                report = _run_day(syncer, day, window_end, notify=window_end >= today, result=result,
-                                  lease_wait=lease_wait, sleep=sleep)
+                report = _run_day(syncer, options, result=result, lease_wait=lease_wait, sleep=sleep)
             if report is None:
                 break
+            quiet_keys += report.new_keys
             result.days_done += 1
             state["done_through"] = day.isoformat()
             _save(store, {**state, "new": result.new, "appended": result.appended})
@@ -195,22 +148,20 @@ def run_backfill(
         result.stopped = "interrupted"
         _save(store, {**state, "state": "interrupted"})
         raise
-    finally:
-        result.already_in_sheet = settle.already_in_sheet
-        result.not_announced = len(settle.quiet_keys)
-    if result.stopped is None and notify and settle.quiet_keys:
-        _post_summary(syncer, store, settings, settle.quiet_keys, result)
+    if result.stopped is None and notify and result.not_announced:
+        _post_summary(syncer, store, settings, quiet_keys, today, result)
     _save(store, {**state, "state": result.stopped or "done", "new": result.new, "appended": result.appended,
                   "finished_at": clock().isoformat()})
     return result
 
 
-def _run_day(syncer: Syncer, day: date, window_end: date, *, notify: bool, result: BackfillResult,
+def _run_day(syncer: Syncer, options: RunOptions, *, result: BackfillResult,
              lease_wait: float, sleep: Callable[[float], None]):
+    day = options.start
     waited = 0.0
     while True:
         try:
-            report = syncer.run(mode="window", start=day, end=window_end, notify=notify)
+            report = syncer.run(options=options)
         except RunFailed as failed:
             _add(result, failed.report)
             result.stopped, result.failed_day, result.error = "failed", day, failed.error
@@ -233,13 +184,18 @@ def _add(result: BackfillResult, report) -> None:
     result.new += report.new
     result.appended += report.appended
     result.posted += report.posted
+    result.already_in_sheet += report.already_in_sheet
+    result.not_announced += report.not_announced
 
 
-def _post_summary(syncer: Syncer, store: StateStore, settings: Settings, keys: list[str],
+def _post_summary(syncer: Syncer, store: StateStore, settings: Settings, keys: list[str], today: date,
                   result: BackfillResult) -> None:
     from .slack import build_summary
 
-    entries: list[JournalEntry] = [e for e in store.journal_get(keys).values() if e.sheet == DONE]
+    tz = settings.chat_timezone
+    entries: list[JournalEntry] = [
+        e for e in store.journal_get(keys).values() if e.sheet == DONE and e.chat_time.astimezone(tz).date() < today
+    ]
     if not entries:
         return
     chats = sort_chats(

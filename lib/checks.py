@@ -120,7 +120,7 @@ def check_sheet(settings: Settings, backoff: float = 0.5) -> CheckResult:
     try:
         client = sheet_module.build_client(settings, backoff=backoff)
         writer = sheet_module.SheetWriter(client, settings.sheet_id, settings.sheet_tab, identity=identity)
-        header = writer._read_header()
+        header = writer.read_header()
     except Exception as exc:
         return _failed("sheet", exc)
     shared = f"shared with {identity}" if identity else "readable by this identity"

@@ -304,7 +304,7 @@ def _backfill(args, ctx: Context, parser) -> int:
         try:
             result = run_backfill(
                 settings, store, args.start, args.end,
-                build=lambda checkpoint: _syncer(settings, store, ctx, checkpoint=checkpoint),
+                build=lambda: _syncer(settings, store, ctx),
                 clock=ctx.clock, notify=args.notify, lease_wait=args.wait, sleep=ctx.sleep,
                 progress=(lambda r: bar.show(r.days_done, r.new, r.appended)) if bar else None,
             )

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Callable, Iterable, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence, TypeVar
 
-import gspread
 import requests
-from gspread.exceptions import APIError
 
 from .chats import Chat
 from .errors import HeaderMismatchError, PermanentError, SheetAccessError, SheetError, SheetNoAnswer
 from .http import RebasedSession, mount_retry, retry_policy
 from .settings import Settings
+
+if TYPE_CHECKING:
+    import gspread
+    from gspread.exceptions import APIError
 
 log = logging.getLogger(__name__)
 
@@ -98,8 +100,30 @@ def quote_tab(tab: str) -> str:
     return "'" + tab.replace("'", "''") + "'"
 
 
+def _api_error() -> type[APIError]:
+    # gspread is imported on first use: a run with nothing to write never loads it.
+    from gspread.exceptions import APIError
+
+    return APIError
+
+
 def build_client(settings: Settings, backoff: float = 0.5) -> gspread.Client:
     """A gspread client on a session with urllib3 retries; local stand-ins get no credentials."""
+    return client_on(build_session(settings, backoff=backoff), settings)
+
+
+def client_on(session: requests.Session, settings: Settings) -> gspread.Client:
+    """A gspread client on a session from build_session."""
+    import gspread
+
+    client = gspread.Client(None, session=session)  # type: ignore[arg-type]
+    client.set_timeout((10, settings.http_timeout_seconds))
+    return client
+
+
+def build_session(settings: Settings, backoff: float = 0.5) -> requests.Session:
+    """The Sheets API session with urllib3 retries; credentials are looked up now, so that a
+    missing one fails at start. Local stand-ins get no credentials."""
     # Appends (POST) are retried only on 429, which Google sends before doing anything: a retry
     # after a 5xx or a timeout could add the rows twice. The sync recovers those itself.
     retry = retry_policy(backoff=backoff, methods=("GET", "PUT", "POST"), statuses=(429,), read=0)
@@ -121,9 +145,7 @@ def build_client(settings: Settings, backoff: float = 0.5) -> gspread.Client:
     else:
         session = RebasedSession(GOOGLE_SHEETS_ROOT, settings.sheets_api_url)
     mount_retry(session, retry)
-    client = gspread.Client(None, session=session)  # type: ignore[arg-type]
-    client.set_timeout((10, settings.http_timeout_seconds))
-    return client
+    return session
 
 
 class SheetWriter:
@@ -133,20 +155,49 @@ class SheetWriter:
     (the append), whatever the number of chats.
     """
 
-    def __init__(self, client: gspread.Client, sheet_id: str, tab: str, identity: str = ""):
-        self.http = client.http_client
+    def __init__(
+        self,
+        client: gspread.Client | Callable[[], gspread.Client],
+        sheet_id: str,
+        tab: str,
+        identity: str | Callable[[], str] = "",
+    ):
+        # `client` may be a function that makes it: then gspread is loaded, and the client
+        # made, only when the sheet is first used (a run with nothing new never uses it).
+        # `identity` may be a function too; it is needed only to word an access error.
+        self._client = client
+        self._http: Any = None
         self.sheet_id = sheet_id
         self.tab = tab
-        self.identity = identity  # who must have access, named in the error when it has not
+        self._identity = identity  # who must have access, named in the error when it has not
         self._ready = False
         self.write_calls = 0
         self.read_calls = 0
+
+    @property
+    def http(self) -> Any:
+        """gspread's HTTP client (made on first use when a factory was given)."""
+        if self._http is None:
+            client = self._client
+            if callable(client) and not hasattr(client, "http_client"):
+                client = client()
+            self._http = client.http_client
+        return self._http
+
+    @property
+    def identity(self) -> str:
+        if callable(self._identity):
+            try:
+                self._identity = self._identity() or ""
+            except Exception:
+                self._identity = ""
+        return self._identity
 
     # -- errors --------------------------------------------------------------------------------
     def _call(self, what: str, fn: Callable[[], T]) -> T:
         try:
             return fn()
-        except APIError as exc:
+        except _api_error() as exc:
             raise self._translate(what, exc) from None
         except requests.RequestException as exc:
             raise SheetNoAnswer(f"Sheets API did not answer while {what} ({type(exc).__name__})") from None
@@ -178,7 +229,7 @@ class SheetWriter:
         """Make sure the tab exists and row 1 holds our header (creating both when missing)."""
         if self._ready:
             return
-        header = self._read_header()
+        header = self.read_header()
         if header is None:
             self._add_tab()
             header = []
@@ -204,12 +255,12 @@ class SheetWriter:
                 )
         self._ready = True
 
-    def _read_header(self) -> list[str] | None:
+    def read_header(self) -> list[str] | None:
         """Row 1, or None when the tab does not exist."""
         self.read_calls += 1
         try:
             result = self.http.values_get(self.sheet_id, self._range("1:1"))
-        except APIError as exc:
+        except _api_error() as exc:
             if exc.code == 400 and not self._tab_exists():
                 return None
             raise self._translate("reading the header", exc) from None

@@ -27,7 +27,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Collection
 
 from .chats import Chat, parse_batch, parse_chat, sort_chats
 from .errors import PermanentError, SheetNoAnswer, SyncError, TransientError
@@ -53,6 +53,25 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+@dataclass(frozen=True)
+class RunOptions:
+    """How a run reads and announces; the defaults are the scheduled run's."""
+
+    mode: str = "new"  # new | window | reconcile
+    start: date | None = None
+    end: date | None = None
+    notify: bool = True  # post the Slack summary (False leaves chats pending for Slack)
+    # Keys already in the sheet: new journal entries with these keys are not written again
+    # (a backfill past the journal's retention reads the Chat key column once and passes it).
+    sheet_keys: Collection[str] = ()
+    # New chats dated (in CHAT_TIMEZONE) before this day are entered as announced: a backfill
+    # of old days should not flood the channel.
+    announce_before: date | None = None
+    # Settle a fetch intent left by an earlier read first. A backfill turns this off for all
+    # but its first day: the intent stays, and one recovery read settles it afterwards.
+    recover: bool = True
+
+
 @dataclass
 class RunReport:
     """What one run did; the function answers with it as JSON."""
@@ -73,6 +92,8 @@ class RunReport:
     duration_ms: int = 0
     outcome: str = "ok"  # ok | failed | skipped
     skipped: str | None = None
+    not_announced: int = 0
+    new_keys: list[str] = field(default_factory=list, repr=False)
     errors: list[dict[str, Any]] = field(default_factory=list)
     steps_ms: dict[str, int] = field(default_factory=dict)
 
@@ -167,12 +188,16 @@ class Syncer:
         end: date | None = None,
         schedule_time: str | None = None,
         notify: bool = True,
+        options: RunOptions | None = None,
     ) -> RunReport:
         """One run. Returns the report, or raises RunFailed (with the report) if a step failed.
 
         mode: "new" (chats since the last call), "window" (start..end), "reconcile" (the last
-        RECONCILE_DAYS days). A run that finds the lease held returns a skipped report.
+        RECONCILE_DAYS days). `options` (RunOptions) overrides mode, start, end and notify.
+        A run that finds the lease held returns a skipped report.
         """
+        opts = options or RunOptions(mode=mode, start=start, end=end, notify=notify)
+        mode, start, end = opts.mode, opts.start, opts.end
         started = self.clock()
         t0 = time.perf_counter()
         report = RunReport(run_id=uuid.uuid4().hex[:12], mode=mode, started_at=started)
@@ -180,6 +205,7 @@ class Syncer:
             today = started.astimezone(self.tz).date()
             # One day past today: whether endTime is inclusive is undocumented.
             start, end = today - timedelta(days=self.settings.reconcile_days), today + timedelta(days=1)
+            opts = dataclasses.replace(opts, start=start, end=end)
         if mode in ("window", "reconcile") and (start is None or end is None or end < start):
             raise PermanentError("A window run needs a start date on or before its end date", cause="bad_request")
 
@@ -195,6 +221,7 @@ class Syncer:
             report.skipped = "another run holds the lease"
             report.duration_ms = int((time.perf_counter() - t0) * 1000)
             log.info("run skipped: another run holds the lease", extra={"fields": {"run_id": report.run_id}})
+            self._record(report)
             return report
 
         failure: SyncError | None = None
@@ -203,7 +230,7 @@ class Syncer:
                 report.outcome = "skipped"
                 report.skipped = "this scheduled run already succeeded"
                 return report
-            failure = self._run_steps(report, mode, start, end, notify)
+            failure = self._run_steps(report, opts)
             if failure is None and schedule_time:
                 self._mark_schedule_done(schedule_time)
         except Exception as exc:  # a failed step outside the delivery phase
@@ -219,19 +246,19 @@ class Syncer:
             raise RunFailed(report, failure)
         return report
 
-    def _run_steps(self, report: RunReport, mode: str, start: date | None, end: date | None, notify: bool):
+    def _run_steps(self, report: RunReport, opts: RunOptions) -> SyncError | None:
         now = self.clock()
         self._timed(report, "prune", lambda: self.store.journal_prune(now))
         self.checkpoint("before_fetch")
         fetch_error: SyncError | None = None
         try:
-            self._timed(report, "fetch", lambda: self._fetch(report, mode, start, end))
+            self._timed(report, "fetch", lambda: self._fetch(report, opts))
         except Exception as exc:
             # Deliver what earlier runs left behind anyway; the fetch failure still fails the run.
             report.errors.append(_error_info("fetch", exc))
             fetch_error = _as_sync_error("fetch", exc)
         self.checkpoint("after_journal")
-        errors = self._deliver(report, notify)
+        errors = self._deliver(report, opts.notify)
         if fetch_error is not None:
             errors.insert(0, fetch_error)
         if not errors:
@@ -247,15 +274,16 @@ class Syncer:
             report.steps_ms[step] = report.steps_ms.get(step, 0) + int((time.perf_counter() - t) * 1000)
 
     # -- fetch ---------------------------------------------------------------------------------
-    def _fetch(self, report: RunReport, mode: str, start: date | None, end: date | None) -> None:
+    def _fetch(self, report: RunReport, opts: RunOptions) -> None:
+        mode, start, end = opts.mode, opts.start, opts.end
         cursor = self.store.get_meta(CURSOR_DOC) or {}
         today = self.clock().astimezone(self.tz).date()
-        if cursor.get("intent"):
+        if cursor.get("intent") and opts.recover:
             # An earlier plain read may have moved Moneypenny's cursor without reaching the
             # journal: read its whole possible span again by date.
             since = date.fromisoformat(cursor["intent"]["since"])
             items = self.moneypenny.fetch_window(since, today + timedelta(days=1))
-            report.recovered += self._ingest(report, items)
+            report.recovered += self._ingest(report, items, opts)
             cursor = {"last_read": self.clock().isoformat()}
             self.store.put_meta(CURSOR_DOC, cursor)
             log.info(
@@ -270,8 +298,9 @@ class Syncer:
             datetime.fromisoformat(last_read) if last_read else read_started - timedelta(days=max(self.settings.reconcile_days, 1))
         )
         since = (since_dt.astimezone(self.tz) - RECOVERY_MARGIN).date()
-        intent = {"since": since.isoformat(), "run_id": report.run_id, "at": read_started.isoformat()}
-        self.store.put_meta(CURSOR_DOC, {**cursor, "intent": intent})
+        if not cursor.get("intent"):
+            intent = {"since": since.isoformat(), "run_id": report.run_id, "at": read_started.isoformat()}
+            self.store.put_meta(CURSOR_DOC, {**cursor, "intent": intent})
 
         if mode == "new":
             items = self.moneypenny.fetch_new()
@@ -279,22 +308,37 @@ class Syncer:
             assert start is not None and end is not None
             items = self.moneypenny.fetch_window(start, end)
         self.checkpoint("after_fetch")
-        self._ingest(report, items)
+        self._ingest(report, items, opts)
         covered_today = mode == "new" or (end is not None and end >= today)
-        if covered_today:
+        # An earlier intent carried over unsettled (recover=False) is not this read's to clear.
+        if covered_today and not cursor.get("intent"):
             self.store.put_meta(CURSOR_DOC, {"last_read": read_started.isoformat()})
         # A window that ended in the past leaves the intent: if that read moved the cursor, the
         # next run's recovery read fetches what it skipped.
 
-    def _ingest(self, report: RunReport, items: list[Any]) -> int:
+    def _ingest(self, report: RunReport, items: list[Any], opts: RunOptions) -> int:
         fetched_at = self.clock()
         chats, rejected = parse_batch(items, self.tz)
         report.fetched += len(items)
-        entries = [
-            JournalEntry(key=c.key, chat=c.raw, chat_time=c.time.astimezone(timezone.utc), fetched_at=fetched_at)
-            for c in chats
-        ]
+        expires = fetched_at + timedelta(days=self.settings.retention_days)
+        entries = []
+        for c in chats:
+            # Preset states apply only to entries new to the journal: journal_add leaves
+            # existing ones exactly as they are.
+            entry = JournalEntry(key=c.key, chat=c.raw, chat_time=c.time.astimezone(timezone.utc), fetched_at=fetched_at)
+            if c.key in opts.sheet_keys:
+                entry.sheet = DONE
+            if opts.announce_before is not None and c.time.date() < opts.announce_before:
+                entry.slack = DONE
+            if entry.delivered:
+                entry.expires_at = expires
+            entries.append(entry)
         new_keys = self.store.journal_add(entries) if entries else []
+        if opts.announce_before is not None or opts.sheet_keys:
+            fresh = set(new_keys)
+            report.already_in_sheet += sum(1 for e in entries if e.key in fresh and e.sheet == DONE)
+            report.not_announced += sum(1 for e in entries if e.key in fresh and e.slack == DONE)
+        report.new_keys.extend(new_keys)
         if rejected:
             self.store.quarantine(
                 RejectedItem(raw=_dump(r.item), reason=r.reason, fetched_at=fetched_at) for r in rejected
@@ -435,7 +479,13 @@ class Syncer:
         done = [t for t in (doc.get("done") or []) if t != schedule_time] + [schedule_time]
         self.store.put_meta(SCHEDULE_DOC, {"done": done[-SCHEDULES_KEPT:]})
 
-    def _finish(self, report: RunReport) -> None:
+    def _record(self, report: RunReport) -> None:
+        try:
+            self.store.record_run(self._record_of(report))
+        except Exception as exc:  # never let bookkeeping hide the run's own outcome
+            log.warning("could not record the run", extra={"fields": {"run_id": report.run_id, "error": type(exc).__name__}})
+
+    def _record_of(self, report: RunReport) -> dict[str, Any]:
         record = {
             "run_id": report.run_id,
             "mode": report.mode,
@@ -448,14 +498,14 @@ class Syncer:
             record["skipped"] = report.skipped
         if report.errors:
             record["errors"] = [{k: v for k, v in e.items() if k != "fix"} for e in report.errors]
-        for what, fn in (
-            ("record the run", lambda: self.store.record_run(record)),
-            ("release the lease", lambda: self.store.release_lease(report.run_id)),
-        ):
-            try:
-                fn()
-            except Exception as exc:  # never let bookkeeping hide the run's own outcome
-                log.warning(f"could not {what}", extra={"fields": {"run_id": report.run_id, "error": type(exc).__name__}})
+        return record
+
+    def _finish(self, report: RunReport) -> None:
+        self._record(report)
+        try:
+            self.store.release_lease(report.run_id)
+        except Exception as exc:  # the lease expires by itself; the run's outcome stands
+            log.warning("could not release the lease", extra={"fields": {"run_id": report.run_id, "error": type(exc).__name__}})
         level = logging.INFO if report.outcome != "failed" else logging.ERROR
         log.log(
             level,

@@ -319,8 +319,11 @@ def test_backfill_over_rows_already_written_adds_only_the_missing_ones(harness, 
     move_cursor_elsewhere(harness)  # the cursor skips them: only a window read finds them
     harness.stand.slack.clear_messages()
 
+    harness.stand.moneypenny.reset_calls()
     result = cli("backfill", "--from", str(days[0]), "--to", str(days[4]))
     assert result.code == EXIT_OK, result.out + result.err
+    # One read per day, plus at most one recovery read settling an earlier intent.
+    assert len(harness.stand.moneypenny.calls("log")) <= len(days) + 1
     keys = harness.sheet_keys()
     assert len(keys) == len(set(keys)) == 11
     assert written < set(keys)
