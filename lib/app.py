@@ -50,13 +50,16 @@ def build_syncer(
         clock=clock,
         backoff=backoff,
     )
+    # Credentials are looked up now (a missing one fails at start), but gspread and slack-sdk
+    # are loaded, and their clients made, only when a run has something to write or post.
+    session = sheet_module.build_session(settings, backoff=backoff)
     sheet = SheetWriter(
-        sheet_module.build_client(settings, backoff=backoff),
+        lambda: sheet_module.client_on(session, settings),
         settings.sheet_id,
         settings.sheet_tab,
-        identity=sheets_identity(settings),
+        identity=lambda: sheets_identity(settings),
     )
-    slack = SlackNotifier(slack_module.build_client(settings, backoff=backoff), settings.slack_channel)
+    slack = SlackNotifier(lambda: slack_module.build_client(settings, backoff=backoff), settings.slack_channel)
     return Syncer(settings, store, moneypenny, sheet, slack, clock=clock, checkpoint=checkpoint)
 
 
@@ -64,5 +67,5 @@ def build_alerter(settings: Settings, syncer: Syncer, *, clock: Callable[[], dat
     """The failure alerter: posts to SLACK_ALERT_CHANNEL (or SLACK_CHANNEL) with the syncer's Slack client."""
     from .alerts import Alerter
 
-    notifier = SlackNotifier(syncer.slack.client, settings.alert_channel)
+    notifier = SlackNotifier(lambda: syncer.slack.client, settings.alert_channel)
     return Alerter(syncer.store, notifier, settings, clock=clock or syncer.clock)
