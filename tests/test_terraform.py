@@ -34,7 +34,7 @@ TF_DIR = REPO / "terraform"
 SETTINGS_PY = REPO / "lib" / "settings.py"
 MAIN_PY = REPO / "main.py"
 EXAMPLE_TFVARS = TF_DIR / "terraform.tfvars.example"
-DEPLOY_DOC = REPO / "docs" / "deploy.md"
+DEPLOY_DOC = REPO / "README.md"
 CHECKOV = REPO / ".venv-checkov" / "bin" / "checkov"
 
 try:
@@ -600,7 +600,7 @@ def test_deploy_doc_matches_the_configuration(config, evaluated):
     ):
         assert needle in doc, needle
     for name in re.findall(r"terraform output -raw ([a-z_]+)", doc):
-        assert name in config["output"], f"docs/deploy.md reads an output that does not exist: {name}"
+        assert name in config["output"], f"the README reads an output that does not exist: {name}"
 
 
 # -- checkov ------------------------------------------------------------------------------------
