@@ -251,3 +251,22 @@ def test_slack_rate_limit_is_retried_by_slack_sdk(harness):
     report = harness.syncer().run()
     assert report.posted == 2
     assert len(harness.stand.slack.messages()) == 1
+
+
+def test_moneypenny_429_is_retried_after_retry_after_and_the_run_succeeds(harness):
+    harness.add_chats(2)
+    harness.stand.moneypenny.inject("log", Status(429, retry_after=1))
+    report = harness.syncer().run()
+    calls = harness.stand.moneypenny.calls("log")
+    assert report.appended == 2
+    assert [c.fault for c in calls] == ["Status", None]
+    assert (calls[1].at - calls[0].at) >= 0.9  # urllib3 waited as Retry-After asked
+
+
+def test_a_5xx_on_the_cursor_moving_call_is_not_retried_blindly(harness):
+    harness.add_chats(2)
+    harness.stand.moneypenny.inject("log", Status(502))
+    with pytest.raises(RunFailed):
+        harness.syncer().run()
+    # One plain call only: a retry could have come back empty after the cursor moved.
+    assert len([c for c in harness.stand.moneypenny.calls("log") if "startTime" not in c.query]) == 1
