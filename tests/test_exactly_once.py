@@ -24,6 +24,30 @@ def crash_at(where: str):
     return checkpoint
 
 
+def run_at_once(syncers) -> list:
+    """Start the syncers' runs at the same moment; return their reports (re-raising any error)."""
+    barrier = threading.Barrier(len(syncers), timeout=30)
+    results: list = []
+
+    def call(syncer) -> None:
+        barrier.wait()
+        try:
+            results.append(syncer.run())
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the test's thread
+            results.append(exc)
+
+    threads = [threading.Thread(target=call, args=(s,)) for s in syncers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(results) == len(syncers), "a concurrent run did not finish"
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results
+
+
 def assert_each_chat_once(harness, n: int) -> None:
     keys = harness.sheet_keys()
     assert len(keys) == n
@@ -164,19 +188,7 @@ def test_delivered_entries_expire_after_the_retention_and_sqlite_prunes_them(har
 def test_two_calls_at_once_one_processes_one_is_skipped(harness):
     harness.add_chats(6)
     harness.stand.set_latency(0.05)
-    barrier = threading.Barrier(2)
-    reports = []
-
-    def call():
-        syncer = harness.syncer()
-        barrier.wait()
-        reports.append(syncer.run())
-
-    threads = [threading.Thread(target=call) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    reports = run_at_once([harness.syncer(), harness.syncer()])
     outcomes = sorted(r.outcome for r in reports)
     assert outcomes == ["ok", "skipped"]
     assert_each_chat_once(harness, 6)
@@ -188,20 +200,9 @@ def test_two_calls_at_once_on_the_firestore_emulator(harness, firestore_client):
 
     harness.add_chats(6)
     harness.stand.set_latency(0.05)
-    barrier = threading.Barrier(2)
-    reports = []
-
-    def call():
-        # Each call has its own client, as two function instances would.
-        syncer = harness.syncer(store=FirestoreStore(_emulator_client(), "concurrency"))
-        barrier.wait()
-        reports.append(syncer.run())
-
-    threads = [threading.Thread(target=call) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    # Each call has its own client, as two function instances would.
+    syncers = [harness.syncer(store=FirestoreStore(_emulator_client(), "concurrency")) for _ in range(2)]
+    reports = run_at_once(syncers)
     assert sorted(r.outcome for r in reports) == ["ok", "skipped"]
     assert [r.skipped for r in reports if r.outcome == "skipped"] == ["another run holds the lease"]
     assert_each_chat_once(harness, 6)
