@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import re
@@ -563,11 +562,13 @@ def targets(results: list[FunctionResult], latency: float) -> list[Target]:
         out.append(Target("State store writes batched", None, "round trips not available for this store"))
     else:
         # The 1-chat first run does the same steps (plus a token write): a per-chat round trip
-        # would show as at least N-1 more; batches of 500 (Firestore) as a few more.
-        ok = all(main - first <= max(2, math.ceil(n / 500) * 4) for n, (main, first) in trips)
+        # would show as at least N-1 more. Firestore batches hold at most 500 writes, so its
+        # count grows by a few per 500 chats: the bar is one extra round trip per 100 chats.
+        ok = all(main - first <= max(2, n // 100) for n, (main, first) in trips)
         out.append(Target(
             "State store writes batched (no per-chat round trip)", ok,
-            ", ".join(f"N={n}: {main} round trips (1-chat run: {first})" for n, (main, first) in trips),
+            ", ".join(f"N={n}: {main} round trips (1-chat run: {first})" for n, (main, first) in trips)
+            + "; met when the N-chat run makes at most 1 more per 100 chats",
         ))
 
     big = [r for r in results if r.n >= TARGET_SIZE] or []
