@@ -178,6 +178,8 @@ class Syncer:
         # a crash at that point.
         self.checkpoint = checkpoint or (lambda step: None)
         self.tz = settings.chat_timezone
+        # Chats parsed during one delivery, by key: the sheet and the summary read the same entries.
+        self._parsed: dict[str, Chat] = {}
 
     # -- the run -------------------------------------------------------------------------------
     def run(
@@ -356,6 +358,7 @@ class Syncer:
     def _deliver(self, report: RunReport, notify: bool) -> list[SyncError]:
         errors: list[SyncError] = []
         pending = self.store.journal_pending()
+        self._parsed = {}
         for step, fn in (("sheet", self._deliver_sheet), ("slack", self._deliver_slack)):
             if step == "slack" and not notify:
                 continue
@@ -369,6 +372,7 @@ class Syncer:
                     extra={"fields": {"run_id": report.run_id, "cause": getattr(exc, "cause", "internal")}},
                 )
         report.pending = sum(1 for e in pending if not e.delivered)
+        self._parsed = {}
         return errors
 
     def _update(self, entries: list[JournalEntry], **changes: Any) -> None:
@@ -391,7 +395,17 @@ class Syncer:
             self.store.journal_update(keys, **fields)
 
     def _chats(self, entries: list[JournalEntry]) -> list[Chat]:
-        return sort_chats(dataclasses.replace(parse_chat(e.chat, self.tz), key=e.key) for e in entries)
+        chats = []
+        for e in entries:
+            chat = self._parsed.get(e.key)
+            if chat is None or chat.raw is not e.chat:
+                chat = parse_chat(e.chat, self.tz)
+                if chat.key != e.key:
+                    # The journal's key wins: it is the one already in the sheet.
+                    chat = dataclasses.replace(chat, key=e.key)
+                self._parsed[e.key] = chat
+            chats.append(chat)
+        return sort_chats(chats)
 
     def _settle_time(self) -> timedelta:
         return timedelta(seconds=max(SETTLE_SECONDS, 2 * self.settings.http_timeout_seconds))

@@ -267,7 +267,9 @@ class FirestoreStore(StateStore):
             "slack": entry.slack,
             "pending": not entry.delivered,
         }
-        _put_json(doc, "chat", entry.chat)
+        # As JSON text: one string field is far cheaper for the client to encode than a nested
+        # map, and any item Moneypenny sends fits (map keys have rules, strings do not).
+        doc["chat_json"] = json.dumps(entry.chat, ensure_ascii=False, separators=(",", ":"))
         if entry.expires_at is not None:
             doc["expires_at"] = _ts(entry.expires_at)
         return doc
