@@ -22,6 +22,7 @@ Slack is at-least-once: the summary is posted, then its chats are marked.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import time
 import uuid
@@ -286,8 +287,9 @@ class Syncer:
             since = date.fromisoformat(cursor["intent"]["since"])
             items = self.moneypenny.fetch_window(since, today + timedelta(days=1))
             report.recovered += self._ingest(report, items, opts)
+            # Settled; the store keeps the old intent until the next write below replaces it,
+            # which is safe (it only reaches further back).
             cursor = {"last_read": self.clock().isoformat()}
-            self.store.put_meta(CURSOR_DOC, cursor)
             log.info(
                 "recovered a read that had not reached the journal",
                 extra={"fields": {"run_id": report.run_id, "since": since.isoformat(), "new": report.recovered}},
@@ -538,8 +540,6 @@ def _batch_time(batch: str | None, default: datetime) -> datetime:
 
 
 def _dump(item: Any) -> str:
-    import json
-
     try:
         return json.dumps(item, ensure_ascii=False, default=str)
     except (TypeError, ValueError):
