@@ -99,14 +99,6 @@ def build_parser() -> argparse.ArgumentParser:
                         help="show the log on stderr (-v: info, -vv: debug)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    demo = commands.add_parser(
-        "demo", help="run the real function locally against built-in stand-ins (no settings needed)",
-        description="Run the real function locally against built-in stand-ins; no settings needed.",
-        epilog="exit codes:\n  0 the demo ran as expected; 1 it did not; 2 usage", formatter_class=formatter,
-    )
-    demo.add_argument("--chats", type=int, default=8, help="how many sample chats Moneypenny holds (default 8)")
-    demo.add_argument("--out", default="local-run", help="folder for the sheet CSV, state and log (default local-run)")
-
     run = commands.add_parser(
         "run", parents=[common], help="one sync now, as the scheduler would",
         description="One sync now, as the scheduler would (failure alerts and recovery messages included). "
@@ -160,10 +152,6 @@ def main(argv: list[str] | None = None, ctx: Context | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return int(exc.code or 0)
-    if args.command == "demo":
-        from .demo import main as demo
-
-        return demo(out_dir=args.out, chats=args.chats)
     commands = {"run": _run, "backfill": _backfill, "check": _check, "status": _status}
     try:
         return commands[args.command](args, ctx, parser)

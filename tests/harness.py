@@ -12,8 +12,8 @@ import pytest
 
 from lib.app import build_syncer
 from lib.settings import Settings
-from lib.standins import StandIns
-from lib.standins.samples import sample_chats
+from sandbox.standins import StandIns
+from sandbox.standins.samples import sample_chats
 from lib.state.base import StateStore
 from lib.state.sqlite import SqliteStore
 from lib.sync import Syncer

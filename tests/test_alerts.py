@@ -10,8 +10,8 @@ from functions_framework import create_app
 
 from lib.alerts import ALERTS_DOC, run_with_alerts
 from lib.app import build_alerter
-from lib.standins.server import Status
-from lib.standins.slack import FakeSlack
+from sandbox.standins.server import Status
+from sandbox.standins.slack import FakeSlack
 from lib.sync import RunFailed
 from tests.harness import harness  # noqa: F401  (fixture)
 from tests.test_logs import restore_logging  # noqa: F401  (autouse fixture)

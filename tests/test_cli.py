@@ -13,8 +13,8 @@ import requests
 
 from lib.cli import EXIT_BUSY, EXIT_FAILED, EXIT_OK, EXIT_SETTINGS, EXIT_USAGE, Context, build_parser, main
 from lib.sheet import HEADER
-from lib.standins.samples import sample_chats
-from lib.standins.server import Status
+from sandbox.standins.samples import sample_chats
+from sandbox.standins.server import Status
 from tests.harness import harness  # noqa: F401  (fixture)
 from tests.test_logs import restore_logging  # noqa: F401  (autouse fixture)
 
@@ -73,7 +73,7 @@ def move_cursor_elsewhere(harness) -> None:
 # -- the parser -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("command", [[], ["run"], ["backfill"], ["check"], ["status"], ["demo"]])
+@pytest.mark.parametrize("command", [[], ["run"], ["backfill"], ["check"], ["status"]])
 def test_every_command_has_help_with_the_exit_codes(command, capsys):
     assert main(command + ["--help"]) == 0
     text = capsys.readouterr().out
@@ -110,7 +110,7 @@ def test_a_missing_setting_exits_4_naming_it(harness, cli, command):
 
 def test_the_parser_lists_every_command():
     text = build_parser().format_help()
-    for command in ("demo", "run", "backfill", "check", "status"):
+    for command in ("run", "backfill", "check", "status"):
         assert command in text
 
 

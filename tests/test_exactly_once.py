@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from lib.standins import LostResponse, Status
+from sandbox.standins import LostResponse, Status
 from lib.state.base import DONE, INFLIGHT
 from lib.sync import RunFailed
 

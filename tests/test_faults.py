@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from lib.standins import Delay, Drop, LostResponse, Malformed, StandIns, Status, sample_chats
+from sandbox.standins import Delay, Drop, LostResponse, Malformed, StandIns, Status, sample_chats
 from lib.state.base import StateStore
 from lib.state.sqlite import SqliteStore
 from lib.sync import RunFailed

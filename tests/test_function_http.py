@@ -8,7 +8,7 @@ import logging
 import pytest
 from functions_framework import create_app
 
-from lib.standins.server import Status
+from sandbox.standins.server import Status
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
 

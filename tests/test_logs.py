@@ -13,8 +13,8 @@ import pytest
 
 from lib import logs
 from lib.cli import Context, main
-from lib.standins.samples import sample_chats, tricky_chats
-from lib.standins.server import Status
+from sandbox.standins.samples import sample_chats, tricky_chats
+from sandbox.standins.server import Status
 from tests.harness import harness  # noqa: F401  (fixture)
 
 

@@ -13,11 +13,11 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from lib.settings import Settings
-from lib.standins import (
+from sandbox.standins import (
     Delay, Drop, FakeMoneypenny, FakeSheets, FakeSlack, LostResponse, Malformed, StandIns, Status,
     sample_chats, tricky_chats,
 )
-from lib.standins.a1 import Box, RangeError, box_text, col_index, col_letters, parse_box, split_sheet
+from sandbox.standins.a1 import Box, RangeError, box_text, col_index, col_letters, parse_box, split_sheet
 
 SHEET = "sheet-under-test"
 

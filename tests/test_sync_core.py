@@ -8,8 +8,8 @@ import pytest
 
 from lib.errors import HeaderMismatchError, MoneypennyAuthError, MoneypennyError
 from lib.sheet import CELL_LIMIT, HEADER
-from lib.standins.server import Malformed, Status
-from lib.standins.slack import FakeSlack
+from sandbox.standins.server import Malformed, Status
+from sandbox.standins.slack import FakeSlack
 from lib.sync import RunFailed
 
 

@@ -536,8 +536,15 @@ def test_archive_holds_exactly_what_the_function_needs(resources, config, evalua
     assert sorted(f for f in files if f.startswith("lib/")) == expected_lib
     for f in files:
         assert f in ("main.py", "requirements.txt") or f.startswith("lib/"), f
-        assert not f.startswith(("tests/", "terraform/", ".")), f
+        assert not f.startswith(("tests/", "terraform/", "sandbox/", "benchmarks/", ".")), f
         assert "__pycache__" not in f
+    # Development code stays out of the function: no stand-in, no demo, and nothing deployed
+    # imports them.
+    assert not any("standins" in f or f.endswith("demo.py") for f in files), files
+    for f in files:
+        if f.endswith(".py"):
+            text = (REPO / f).read_text()
+            assert not re.search(r"^\s*(from|import)\s+(sandbox|benchmarks|tests)\b", text, re.M), f
 
     bucket = resources["google_storage_bucket"]["source"]
     assert bucket["public_access_prevention"] == "enforced"

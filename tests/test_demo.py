@@ -1,0 +1,32 @@
+"""The demo (`python -m sandbox`, the README's first command) runs the real function end to end."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_demo_help_lists_its_exit_codes():
+    out = subprocess.run([sys.executable, "-m", "sandbox", "--help"], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0
+    assert "usage: python -m sandbox" in out.stdout and "exit codes" in out.stdout
+
+
+@pytest.mark.timeout(180)
+def test_demo_fills_the_sheet_and_posts_one_summary(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "sandbox", "--chats", "3", "--out", str(tmp_path / "run")],
+        cwd=REPO, capture_output=True, text=True, timeout=170,
+    )
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    with open(tmp_path / "run" / "sheet.csv", newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0][0] == "Chat time" and rows[0][-1] == "Chat key"
+    assert len(rows) == 1 + 3 and len({r[-1] for r in rows[1:]}) == 3
+    assert "Slack (1 message)" in out.stdout
