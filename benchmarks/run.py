@@ -46,8 +46,8 @@ ROOT = HERE.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from lib.standins import StandIns  # noqa: E402
-from lib.standins.samples import sample_chats  # noqa: E402
+from sandbox.standins import StandIns  # noqa: E402
+from sandbox.standins.samples import sample_chats  # noqa: E402
 
 SHEETS_WRITE_QUOTA = 60  # write requests per minute per user (Google's default)
 SLACK_POSTS_PER_SECOND = 1  # chat.postMessage, per channel
