@@ -26,7 +26,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Callable
 
 from . import logs
-from .chats import parse_chat, sort_chats
+from .chats import parse_journal_chat, sort_chats
 from .errors import SyncError
 from .settings import Settings
 from .state.base import DONE, JournalEntry, StateStore
@@ -199,7 +199,7 @@ def _post_summary(syncer: Syncer, store: StateStore, settings: Settings, keys: l
     if not entries:
         return
     chats = sort_chats(
-        dataclasses.replace(parse_chat(e.chat, settings.chat_timezone), key=e.key) for e in entries
+        dataclasses.replace(parse_journal_chat(e.chat, settings.chat_timezone), key=e.key) for e in entries
     )
     summary = build_summary(chats, sheet_url=settings.sheet_url, max_listed=settings.slack_max_listed,
                             title="backfilled chat")

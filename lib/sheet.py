@@ -61,7 +61,8 @@ def fit_cell(text: str, limit: int = CELL_LIMIT) -> str:
 def chat_row(chat: Chat) -> list[str]:
     """The sheet row of a chat, in HEADER order; every cell is plain text."""
     cells = [
-        chat.time.strftime("%Y-%m-%d %H:%M:%S"),
+        # Not strftime("%Y"): it writes year 999 as "999", which sorts after "2026" as text.
+        chat.time.replace(tzinfo=None).isoformat(sep=" ", timespec="seconds"),
         chat.name,
         chat.company,
         chat.email,

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable, Collection
 
-from .chats import Chat, parse_batch, parse_chat, sort_chats
+from .chats import Chat, journal_item, json_text, parse_batch, parse_journal_chat, sort_chats
 from .errors import PermanentError, SheetNoAnswer, SyncError, TransientError
 from .moneypenny import MoneypennyClient
 from .settings import Settings
@@ -329,7 +329,10 @@ class Syncer:
         for c in chats:
             # Preset states apply only to entries new to the journal: journal_add leaves
             # existing ones exactly as they are.
-            entry = JournalEntry(key=c.key, chat=c.raw, chat_time=c.time.astimezone(timezone.utc), fetched_at=fetched_at)
+            # A chat too large for the store is kept cut to what its row and summary need.
+            entry = JournalEntry(
+                key=c.key, chat=journal_item(c), chat_time=c.time.astimezone(timezone.utc), fetched_at=fetched_at
+            )
             if c.key in opts.sheet_keys:
                 entry.sheet = DONE
             if opts.announce_before is not None and c.time.date() < opts.announce_before:
@@ -401,7 +404,7 @@ class Syncer:
         for e in entries:
             chat = self._parsed.get(e.key)
             if chat is None or chat.raw is not e.chat:
-                chat = parse_chat(e.chat, self.tz)
+                chat = parse_journal_chat(e.chat, self.tz)
                 if chat.key != e.key:
                     # The journal's key wins: it is the one already in the sheet.
                     chat = dataclasses.replace(chat, key=e.key)
@@ -539,8 +542,18 @@ def _batch_time(batch: str | None, default: datetime) -> datetime:
         return default - timedelta(days=365)  # no time: treat as long settled
 
 
+# A quarantined item is kept whole up to this many bytes of JSON (a Firestore document holds 1 MiB).
+QUARANTINE_RAW_BYTES = 900_000
+
+
 def _dump(item: Any) -> str:
+    """The item as JSON text that every store can write, cut to QUARANTINE_RAW_BYTES."""
     try:
-        return json.dumps(item, ensure_ascii=False, default=str)
-    except (TypeError, ValueError):
-        return repr(item)
+        text = json_text(item)
+    except (TypeError, ValueError, RecursionError):
+        text = ascii(item)  # never raised for what json.loads made; ascii() encodes anywhere
+    data = text.encode("utf-8")
+    if len(data) <= QUARANTINE_RAW_BYTES:
+        return text
+    kept = data[:QUARANTINE_RAW_BYTES].decode("utf-8", "ignore")
+    return f"{kept}\n… [cut: {len(data) - len(kept.encode('utf-8'))} more bytes]"

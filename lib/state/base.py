@@ -33,7 +33,8 @@ class JournalEntry:
     """One fetched chat, kept until every destination has it.
 
     `chat` is the item exactly as Moneypenny sent it (a JSON object), so that a later run can
-    rebuild the row even if the parsing code changed in between.
+    rebuild the row even if the parsing code changed in between; an item too large for the
+    store is kept cut to what its row and summary need (lib/chats.journal_item).
     """
 
     key: str

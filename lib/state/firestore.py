@@ -4,14 +4,18 @@ Layout, with `P` the collection prefix:
 
 - `P_state`: documents `token`, `lease` and `meta_<name>`.
 - `P_journal`: one document per chat, id = chat key (hashed when Firestore cannot take the key
-  as an id; the `key` field always holds it). Fields: key, chat (map), chat_time, fetched_at,
-  sheet, sheet_batch, slack, pending (not delivered to both), expires_at (absent until set). A
+  as an id; the `key` field always holds it). Fields: key, chat_json (the item as JSON text; an
+  item too large for a document is journaled cut, see lib/chats.journal_item), chat_time,
+  fetched_at, sheet, sheet_batch, slack, pending (not delivered to both), expires_at (absent until set). A
   TTL policy on `expires_at` of collection group `P_journal` deletes delivered entries.
 - `P_quarantine`: one document per unreadable item (auto id).
 - `P_runs`: run records, id and `sort_key` sortable by started_at.
 
 `journal_pending` is the single-field query `pending == True`, sorted on the client, so
 production needs no composite index.
+
+Commits hold at most 500 writes and about 3 MB of documents (Firestore takes 10 MiB a request,
+its emulator 4 MiB).
 
 `round_trips` counts server calls: one per get, get_all, commit, query, count and transaction
 attempt.
@@ -35,10 +39,14 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 from google.cloud.firestore_v1.field_path import FieldPath
 
+from ..chats import json_text
 from ..errors import StateStoreAccessError, StateStoreError
 from .base import DONE, CachedToken, JournalEntry, Lease, RejectedItem, StateStore
 
 _BATCH = 500  # Firestore's limit of writes per commit
+# Bytes of documents per commit: Firestore takes 10 MiB per request, its emulator 4 MiB (gRPC).
+_BATCH_BYTES = 3_000_000
+_DOC_OVERHEAD = 512  # field names, timestamps, states, the document name
 _JOURNAL_FIELDS = ("sheet", "sheet_batch", "slack", "expires_at")
 _TXN_ATTEMPTS = 10  # the client's default of 5 is too few for a handful of racing instances
 _OUTER_ATTEMPTS = 5  # for Aborted raised while reading inside a transaction (not retried by the client)
@@ -122,6 +130,25 @@ def _run_sort_key(started_at: Any) -> str:
 def _chunks(items: list[T], size: int = _BATCH) -> Iterator[list[T]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
+
+
+def _sized_chunks(items: list[T], size_of: Callable[[T], int]) -> Iterator[list[T]]:
+    """Chunks of at most _BATCH items and (but for a single larger item) _BATCH_BYTES."""
+    chunk: list[T] = []
+    used = 0
+    for item in items:
+        size = size_of(item) + _DOC_OVERHEAD
+        if chunk and (len(chunk) == _BATCH or used + size > _BATCH_BYTES):
+            yield chunk
+            chunk, used = [], 0
+        chunk.append(item)
+        used += size
+    if chunk:
+        yield chunk
+
+
+def _text_bytes(doc: dict[str, Any]) -> int:
+    return sum(len(v.encode("utf-8")) for v in doc.values() if isinstance(v, str))
 
 
 _ACCESS_ERRORS = (
@@ -269,7 +296,7 @@ class FirestoreStore(StateStore):
         }
         # As JSON text: one string field is far cheaper for the client to encode than a nested
         # map, and any item Moneypenny sends fits (map keys have rules, strings do not).
-        doc["chat_json"] = json.dumps(entry.chat, ensure_ascii=False, separators=(",", ":"))
+        doc["chat_json"] = json_text(entry.chat)  # a lone surrogate cannot fail the write
         if entry.expires_at is not None:
             doc["expires_at"] = _ts(entry.expires_at)
         return doc
@@ -293,8 +320,9 @@ class FirestoreStore(StateStore):
         for entry in entries:
             unique.setdefault(entry.key, entry)
         added: list[str] = []
-        for chunk in _chunks(list(unique.values())):
-            docs = {e.key: (self._journal.document(_doc_id(e.key)), self._journal_doc(e)) for e in chunk}
+        prepared = [(e, self._journal_doc(e)) for e in unique.values()]
+        for chunk in _sized_chunks(prepared, lambda pair: _text_bytes(pair[1])):
+            docs = {e.key: (self._journal.document(_doc_id(e.key)), doc) for e, doc in chunk}
             present = {s.id for s in self._get_all([ref for ref, _ in docs.values()], ["key"]) if s.exists}
             missing = [key for key, (ref, _) in docs.items() if ref.id not in present]
             if not missing:
@@ -405,7 +433,7 @@ class FirestoreStore(StateStore):
             {"raw": item.raw, "reason": item.reason, "fetched_at": _ts(item.fetched_at)}
             for item in items
         ]
-        for chunk in _chunks(docs):
+        for chunk in _sized_chunks(docs, _text_bytes):
             batch = self.client.batch()
             for doc in chunk:
                 batch.create(self._quarantine.document(), doc)

@@ -16,6 +16,7 @@ import threading
 from datetime import datetime, timezone
 from typing import Any, Iterable, Iterator
 
+from ..chats import json_text
 from ..errors import StateStoreAccessError, StateStoreError
 from .base import DONE, CachedToken, JournalEntry, Lease, RejectedItem, StateStore
 
@@ -50,8 +51,9 @@ def _ts(value: datetime) -> str:
     return value.astimezone(timezone.utc).isoformat(timespec="microseconds")
 
 
-# One encoder for every chat: json.dumps with options builds a new one per call.
-_json_text = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+# One encoder for every chat (json.dumps with options builds a new one per call); a lone
+# surrogate in the text falls back to ASCII escapes, so no item can fail the insert.
+_json_text = json_text
 
 
 def _dt(text: str | None) -> datetime | None:
