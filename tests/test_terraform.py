@@ -36,6 +36,7 @@ MAIN_PY = REPO / "main.py"
 EXAMPLE_TFVARS = TF_DIR / "terraform.tfvars.example"
 DEPLOY_DOC = REPO / "README.md"
 CHECKOV = REPO / ".venv-checkov" / "bin" / "checkov"
+INSTALL_TF_TOOLS = REPO / "scripts" / "install-tf-tools.sh"
 
 try:
     import hcl2
@@ -265,6 +266,7 @@ def test_terraform_config_loader_accepts_the_configuration():
     assert "Error" not in result.error, result.error
     assert "provider[registry.terraform.io/hashicorp/google]" in result.value
     assert "provider[registry.terraform.io/hashicorp/archive]" in result.value
+    assert "provider[registry.terraform.io/hashicorp/time]" in result.value
 
 
 def test_locals_sandbox_validates(sandbox):
@@ -287,10 +289,13 @@ def test_versions_pin_terraform_and_providers(config):
     settings = config["terraform"][0]
     assert re.fullmatch(r">= 1\.\d+\.\d+, < 2\.0\.0", settings["required_version"])
     providers = block(settings, "required_providers")
-    assert providers["google"]["source"] == "hashicorp/google"
-    assert re.fullmatch(r"~> [6-9]\.\d+", providers["google"]["version"]), providers["google"]
-    assert providers["archive"]["source"] == "hashicorp/archive"
-    assert re.fullmatch(r"~> 2\.\d+", providers["archive"]["version"])
+    # Each provider is pinned to the release line whose schema the offline schema check covers:
+    # the version that the bindings pinned in scripts/install-tf-tools.sh wrap.
+    covered = dict(re.findall(r"# hashicorp/(\w+) (\d+\.\d+\.\d+)", INSTALL_TF_TOOLS.read_text()))
+    assert set(covered) == {"google", "archive", "time"}, covered
+    for name, version in covered.items():
+        assert providers[name]["source"] == f"hashicorp/{name}"
+        assert providers[name]["version"] == f"~> {version}", (name, providers[name], version)
     used = {rtype.split("_")[0] for rtype in config["resource"]} | {dtype.split("_")[0] for dtype in config["data"]}
     assert used <= set(providers), f"resources from unpinned providers: {used - set(providers)}"
 
@@ -643,3 +648,104 @@ def test_checkov_passes_and_every_skip_has_a_reason():
         for line in path.read_text().splitlines():
             if "checkov:skip" in line:
                 assert re.search(r"#checkov:skip=CKV2?_[A-Z]+_\d+:\S.{19,}", line), f"{path.name}: {line.strip()}"
+
+
+# -- plan-clean scheduler, a first apply that does not race --------------------------------------
+
+
+def test_scheduler_retry_config_holds_values_the_api_keeps(resources):
+    # The provider leaves zero values out of the request: max_doublings = 0 becomes the API's
+    # default (5) and every plan shows a diff.
+    for name, job in resources["google_cloud_scheduler_job"].items():
+        retry = block(job, "retry_config")
+        assert isinstance(retry["max_doublings"], int) and retry["max_doublings"] > 0, (name, retry)
+
+
+def test_first_apply_waits_for_new_grants_before_using_them(resources, config):
+    sleeps = resources["time_sleep"]
+    grants = sleeps["iam_propagation"]
+    assert seconds(grants["create_duration"]) >= 60
+    triggers = json.dumps(grants["triggers"])
+    for grant in ("google_project_iam_member.build", "google_project_iam_member.runtime_firestore",
+                  "google_secret_manager_secret_iam_member.runtime"):
+        assert grant in triggers, f"the wait does not follow {grant}"
+    function = resources["google_cloudfunctions2_function"]["sync"]
+    assert "${time_sleep.iam_propagation}" in function["depends_on"]
+
+    invoker = sleeps["invoker_propagation"]
+    assert seconds(invoker["create_duration"]) >= 60
+    assert "google_cloud_run_v2_service_iam_member.scheduler_invoker" in json.dumps(invoker["triggers"])
+    for name, job in resources["google_cloud_scheduler_job"].items():
+        assert "${time_sleep.invoker_propagation}" in job["depends_on"], name
+    assert "time" in block(config["terraform"][0], "required_providers")
+
+
+def test_readme_no_longer_says_to_run_apply_again():
+    assert "run `terraform apply` again" not in DEPLOY_DOC.read_text()
+
+
+# -- the watcher ----------------------------------------------------------------------------------
+
+WATCHER_TYPES = ("google_logging_metric", "google_monitoring_alert_policy", "google_monitoring_notification_channel")
+
+
+def test_watcher_has_a_run_metric_an_absence_policy_and_an_error_policy(resources, config, evaluated):
+    metric = resources["google_logging_metric"]["runs"]
+    assert ref(metric["filter"]) == "local.run_log_filter"
+    assert ref(metric["label_extractors"]) == "local.run_metric_labels"
+    descriptor = block(metric, "metric_descriptor")
+    assert (descriptor["metric_kind"], descriptor["value_type"]) == ("DELTA", "INT64")
+    assert {label["key"] for label in descriptor["labels"]} == set(evaluated["run_metric_labels"])
+
+    policies = resources["google_monitoring_alert_policy"]
+    assert set(policies) == {"no_healthy_run", "function_errors"}
+    absent = block(block(policies["no_healthy_run"], "conditions"), "condition_absent")
+    assert absent["duration"] == "${local.watch_seconds}s"
+    assert evaluated["watch_seconds"] == 30 * 60, "watch_minutes defaults to 30"
+    assert "logging.googleapis.com/user/${google_logging_metric.runs[0].name}" in absent["filter"]
+    assert 'metric.label.outcome="ok"' in absent["filter"] and 'metric.label.healthy="true"' in absent["filter"]
+    assert block(absent, "aggregations")["cross_series_reducer"] == "REDUCE_SUM", "one series across revisions"
+
+    errors = block(block(policies["function_errors"], "conditions"), "condition_threshold")
+    assert 'metric.type="run.googleapis.com/request_count"' in errors["filter"]
+    assert 'metric.label.response_code_class="5xx"' in errors["filter"]
+    assert "google_cloudfunctions2_function.sync.name" in errors["filter"]
+    assert errors["evaluation_missing_data"] == "EVALUATION_MISSING_DATA_INACTIVE", "closes when 5xx stop"
+
+    for name, policy in policies.items():
+        assert ref(policy["notification_channels"]) == "local.watcher_channels"
+        strategy = block(policy, "alert_strategy")
+        assert "CLOSED" in strategy["notification_prompts"], f"{name}: a person hears when it closes"
+        doc = block(policy, "documentation")
+        assert doc["mime_type"] == "text/markdown" and "local.watcher_first_checks" in doc["content"], name
+        assert ref(policy["user_labels"]) == "local.watcher_labels"
+    checks = config["locals"]["watcher_first_checks"]
+    for step in ("python -m lib check", "python -m lib status", "gcloud scheduler jobs describe",
+                 "gcloud secrets versions list"):
+        assert step in checks, step
+
+    channel = resources["google_monitoring_notification_channel"]["email"]
+    assert channel["type"] == "email" and ref(channel["for_each"]) == "var.watcher_enabled ? toset(var.alert_emails) : toset([])"
+    channels = config["locals"]["watcher_channels"]
+    assert "google_monitoring_notification_channel.email" in channels and "var.alert_notification_channels" in channels
+    listed = set(re.findall(r'"([a-z]+\.googleapis\.com)"', config["locals"]["services"]))
+    assert "monitoring.googleapis.com" in listed
+
+
+def test_one_variable_turns_the_watcher_off(resources, sandbox):
+    for rtype in WATCHER_TYPES:
+        for name, body in resources[rtype].items():
+            gate = ref(body.get("count") or body.get("for_each") or "")
+            assert gate == "local.watcher_count" or "var.watcher_enabled" in gate, (rtype, name, gate)
+    result, state = sandbox_apply(sandbox, "-var=watcher_enabled=false")
+    assert result.retcode == 0, result.error
+    out = tf("output", "-json", f"-state={state}", cwd=sandbox)
+    assert json.loads(out.value)["watcher_count"]["value"] == 0, out.error
+
+
+def test_watcher_variables_are_checked(sandbox):
+    for bad, message in (("-var=watch_minutes=5", "watch_minutes must be"),
+                         ('-var=alert_emails=["not-an-address"]', "alert_emails must be"),
+                         ('-var=alert_notification_channels=["slack"]', "alert_notification_channels must be")):
+        result, _ = sandbox_apply(sandbox, bad)
+        assert result.retcode != 0 and message in " ".join((result.error + result.value).split()), (bad, result.error)
