@@ -67,7 +67,7 @@ locals {
   retry_count               = var.scheduler_retry_count
 
   # The watcher. The function logs one `run ok` or `run failed` line per run (lib/sync.py,
-  # RunReport.log_fields) as JSON on stderr; Cloud Run hands it to Cloud Logging as jsonPayload
+  # Syncer._finish) as JSON on stderr; Cloud Run hands it to Cloud Logging as jsonPayload
   # on the function's own Cloud Run service. tests/test_terraform.py matches this filter against
   # a line the function really writes.
   watcher_count  = var.watcher_enabled ? 1 : 0

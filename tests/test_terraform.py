@@ -27,6 +27,8 @@ import subprocess
 from pathlib import Path
 from typing import Any, Iterator, NamedTuple
 
+from tests.harness import harness  # noqa: F401  (fixture: stand-ins for a real run)
+
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -749,3 +751,105 @@ def test_watcher_variables_are_checked(sandbox):
                          ('-var=alert_notification_channels=["slack"]', "alert_notification_channels must be")):
         result, _ = sandbox_apply(sandbox, bad)
         assert result.retcode != 0 and message in " ".join((result.error + result.value).split()), (bad, result.error)
+
+
+# -- the watcher's metric matches what the function really logs ----------------------------------
+
+_CLAUSE = re.compile(r'^\s*([A-Za-z_][\w.]*)\s*=\s*(\(.*\)|"[^"]*"|\S+)\s*$')
+
+
+def _log_filter_matches(query: str, entry: dict[str, Any]) -> bool:
+    """Cloud Logging's query language, the part the watcher uses: `path=value` and
+    `path=("a" OR "b")` clauses, one per line or joined by AND. Anything else fails the test,
+    so that a new filter shape needs this evaluator extended first."""
+    clauses = [c for line in query.strip().splitlines() for c in re.split(r"\s+AND\s+", line) if c.strip()]
+    assert clauses, "empty filter"
+    for clause in clauses:
+        m = _CLAUSE.match(clause)
+        assert m, f"filter clause this test cannot evaluate: {clause!r}"
+        path, wanted = m.groups()
+        if wanted.startswith("("):
+            options = [o.strip() for o in wanted[1:-1].split(" OR ")]
+        else:
+            options = [wanted]
+        assert all(re.fullmatch(r'"[^"]*"|true|false|-?\d+', o) for o in options), clause
+        value: Any = entry
+        for part in path.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if value is None:
+            return False
+        as_text = json.dumps(value) if isinstance(value, bool) else str(value)
+        if not any(as_text == (o[1:-1] if o.startswith('"') else o) for o in options):
+            return False
+    return True
+
+
+def _extract(extractor: str, entry: dict[str, Any]) -> str | None:
+    m = re.fullmatch(r"EXTRACT\(([\w.]+)\)", extractor)
+    assert m, f"label extractor this test cannot evaluate: {extractor!r}"
+    value: Any = entry
+    for part in m.group(1).split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    if value is None:
+        return None
+    return json.dumps(value) if isinstance(value, bool) else str(value)
+
+
+def _as_cloud_logging_entry(line: dict[str, Any], service: str) -> dict[str, Any]:
+    """What Cloud Logging makes of a JSON line that a Cloud Run service writes to stderr."""
+    payload = {k: v for k, v in line.items() if k != "severity" and not k.startswith("logging.googleapis.com/")}
+    return {
+        "resource": {"type": "cloud_run_revision", "labels": {"service_name": service, "revision_name": f"{service}-00001-abc"}},
+        "logName": "projects/p/logs/run.googleapis.com%2Fstderr",
+        "severity": line["severity"],
+        "labels": line.get("logging.googleapis.com/labels", {}),
+        "jsonPayload": payload,
+    }
+
+
+def _absence_counts(resources, labels: dict[str, str | None]) -> bool:
+    """Whether the no-healthy-run condition counts a metric point with these labels."""
+    absent = block(block(resources["google_monitoring_alert_policy"]["no_healthy_run"], "conditions"), "condition_absent")
+    wanted = dict(re.findall(r'metric\.label\.(\w+)="([^"]*)"', absent["filter"]))
+    assert wanted, absent["filter"]
+    return all(labels.get(k) == v for k, v in wanted.items())
+
+
+def test_the_run_metric_counts_the_lines_the_function_really_writes(harness, capfd, evaluated, resources):
+    from lib.cli import Context, main
+
+    service = "moneypenny-sync"  # var.name's default; the example tfvars keeps it
+    query, extractors = evaluated["run_log_filter"], evaluated["run_metric_labels"]
+    assert "moneypenny-sync" in query, "the filter names the function's Cloud Run service"
+    ctx = Context(env={**harness.env(), "LOG_FORMAT": "json"}, clock=harness.clock, backoff=0.01)
+
+    def lines() -> list[dict[str, Any]]:
+        return [json.loads(x) for x in capfd.readouterr().err.splitlines() if x.strip()]
+
+    harness.add_chats(2)
+    assert main(["run", "-v"], ctx) == 0  # healthy
+    healthy = lines()
+    harness.stand.moneypenny.add_chats(["not an object"])
+    harness.clock.advance(minutes=5)
+    assert main(["run", "-v"], ctx) == 0  # succeeds, but an item waits in quarantine
+    unhealthy = lines()
+    harness.stand.slack.kick(harness.settings().slack_channel)
+    harness.add_chats(1, seed=3)
+    harness.clock.advance(minutes=5)
+    assert main(["run", "-v"], ctx) == 1  # fails
+    failed = lines()
+
+    def metric_points(batch):
+        entries = [_as_cloud_logging_entry(line, service) for line in batch]
+        return [{k: _extract(x, e) for k, x in extractors.items()} for e in entries if _log_filter_matches(query, e)]
+
+    # Exactly one point per run, from its run line, and no other line matches.
+    assert metric_points(healthy) == [{"outcome": "ok", "healthy": "true"}]
+    assert metric_points(unhealthy) == [{"outcome": "ok", "healthy": "false"}]
+    assert metric_points(failed) == [{"outcome": "failed", "healthy": "false"}]
+    # The absence condition counts only the healthy successful run.
+    assert [_absence_counts(resources, p) for b in (healthy, unhealthy, failed) for p in metric_points(b)] == [
+        True, False, False]
+    # Another service's lines are not counted.
+    other = [_as_cloud_logging_entry(line, "another-service") for line in healthy]
+    assert not any(_log_filter_matches(query, e) for e in other)
