@@ -599,8 +599,9 @@ def test_outputs(config):
 
 def test_deploy_doc_matches_the_configuration(config, evaluated):
     doc = DEPLOY_DOC.read_text()
+    assert "bash ../scripts/add-secrets.sh" in doc, "the deploy guide adds the secrets with the script"
     for secret_id in evaluated["secret_ids"].values():
-        assert f"gcloud secrets versions add {secret_id}" in doc, secret_id
+        assert secret_id in doc, secret_id
     for needle in (
         "gcloud auth application-default login", "terraform.tfvars.example", "terraform init",
         "terraform apply", "runtime_service_account_email", "gcloud scheduler jobs run", "terraform destroy",
@@ -853,3 +854,42 @@ def test_the_run_metric_counts_the_lines_the_function_really_writes(harness, cap
     # Another service's lines are not counted.
     other = [_as_cloud_logging_entry(line, "another-service") for line in healthy]
     assert not any(_log_filter_matches(query, e) for e in other)
+
+
+def test_the_secrets_script_adds_each_secret_terraform_made_without_a_newline(evaluated, tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "calls.jsonl"
+    fake = bin_dir / "gcloud"
+    fake.write_text(
+        "#!/usr/bin/env python3\nimport json, sys\n"
+        f"open({str(calls)!r}, 'a').write(json.dumps({{'args': sys.argv[1:], 'stdin': sys.stdin.read()}}) + '\\n')\n"
+    )
+    fake.chmod(0o755)
+    values = ["owner@example.com", "pass word with spaces", "xoxb-123-456"]
+    proc = subprocess.run(
+        ["bash", str(REPO / "scripts" / "add-secrets.sh")], input="\n".join(values) + "\n", capture_output=True,
+        text=True, timeout=30, env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    made = [json.loads(line) for line in calls.read_text().splitlines()]
+    ids = evaluated["secret_ids"]
+    assert [c["args"] for c in made] == [
+        ["secrets", "versions", "add", ids[env], "--data-file=-"]
+        for env in ("MONEYPENNY_USERNAME", "MONEYPENNY_PASSWORD", "SLACK_BOT_TOKEN")
+    ]
+    assert [c["stdin"] for c in made] == values, "each value exactly as typed, no trailing newline"
+    assert not any(v in proc.stdout + proc.stderr for v in values), "the values are never shown"
+
+
+def test_readme_shows_each_watcher_alert_as_it_arrives(resources, config):
+    doc = DEPLOY_DOC.read_text()
+    defaults = {"var.name": config["variable"]["name"]["default"],
+                "var.watch_minutes": str(config["variable"]["watch_minutes"]["default"])}
+    for name, policy in resources["google_monitoring_alert_policy"].items():
+        subject = block(policy, "documentation")["subject"]
+        for expr, value in defaults.items():
+            subject = subject.replace("${" + expr + "}", value)
+        assert "${" not in subject, subject
+        assert f"`{subject}`" in doc, f"the README does not show the {name} alert: {subject}"
+    assert "alert_emails" in doc and "watcher_enabled = false" in doc and "alert_notification_channels" in doc
