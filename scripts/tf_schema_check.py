@@ -17,6 +17,7 @@ single-item blocks (jsii does not carry them), and blocks of providers with no a
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import re
@@ -264,16 +265,21 @@ class CheckResult:
         return not self.problems
 
 
-def check_directory(tf_dir: Path, schemas: dict[str, ProviderSchema | None]) -> CheckResult:
-    """Every resource and data block of every .tf file in tf_dir, against `schemas` by provider."""
+@functools.lru_cache(maxsize=64)
+def _parse(text: str) -> dict[str, Any]:
+    """One .tf file parsed (python-hcl2, blocks marked); cached by content, parsing is slow."""
     import hcl2
     from hcl2 import SerializationOptions
 
     options = SerializationOptions(with_comments=False, explicit_blocks=True, strip_string_quotes=True)
+    return hcl2.loads(text, serialization_options=options)
+
+
+def check_directory(tf_dir: Path, schemas: dict[str, ProviderSchema | None]) -> CheckResult:
+    """Every resource and data block of every .tf file in tf_dir, against `schemas` by provider."""
     result = CheckResult([], [], [])
     for path in sorted(tf_dir.glob("*.tf")):
-        with path.open() as fh:
-            doc = hcl2.load(fh, serialization_options=options)
+        doc = _parse(path.read_text())
         for kind, label in (("resource", "resource"), ("data", "data source")):
             for entry in doc.get(kind, []):
                 for rtype, by_name in entry.items():
