@@ -26,12 +26,12 @@ from .errors import SyncError, TransientError
 from .settings import Settings
 from .slack import SlackNotifier
 from .state.base import StateStore
-from .sync import RunFailed, RunReport, Syncer
+from .sync import ALERT_GRACE, RunFailed, RunReport, Syncer
 
 log = logging.getLogger(__name__)
 
 ALERTS_DOC = "alerts"
-TRANSIENT_GRACE = timedelta(minutes=10)
+TRANSIENT_GRACE = ALERT_GRACE
 MESSAGE_LIMIT = 1500
 
 # What to do, for causes whose errors carry no fix of their own (retrying is their remedy).

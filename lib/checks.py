@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
 from typing import Any, Callable, Mapping
 
 from .errors import SyncError
@@ -86,6 +87,31 @@ def check_store(settings: Settings, open_store: Callable[[Settings], Any]) -> tu
             f"collections {settings.firestore_collection_prefix}_* answer"
         )
     return CheckResult("state store", OK, detail), store
+
+
+def check_last_run(store: Any, now: datetime) -> CheckResult:
+    """When the last run succeeded, from the run history (the same verdict `status` prints first)."""
+    from .status import collect
+
+    try:
+        data = collect(store, now, runs=1)
+    except Exception as exc:
+        return _failed("last run", exc)
+    state, _, text = data["verdict"].partition(" — ")
+    return CheckResult("last run", OK if state == "OK" else WARN, text,
+                       "" if state == "OK" else "`python -m lib status` shows the runs and what is waiting.")
+
+
+def check_watcher(settings: Settings, env: Mapping[str, str] | None) -> CheckResult:
+    """Whether the outside watcher's alert policies exist (Cloud Monitoring; needs credentials)."""
+    from .watcher import FOUND, watcher_state
+
+    state = watcher_state(settings, env)
+    if state.state == FOUND:
+        return CheckResult("watcher", OK, state.detail)
+    return CheckResult("watcher", WARN, state.detail,
+                       "Set watcher_enabled = true and alert_emails in terraform.tfvars, then `terraform apply`; "
+                       "or watch the function elsewhere.")
 
 
 def check_moneypenny(settings: Settings, backoff: float = 0.5) -> CheckResult:
@@ -251,8 +277,9 @@ def run_checks(
     *,
     open_store: Callable[[Settings], Any] | None = None,
     backoff: float = 0.5,
+    clock: Callable[[], datetime] | None = None,
 ) -> CheckReport:
-    """Every probe, in order: settings, state store, Moneypenny, sheet, Slack."""
+    """Every probe, in order: settings, state store, last run, Moneypenny, sheet, Slack, watcher."""
     if open_store is None:
         from .state import open_store as default_open_store
 
@@ -260,16 +287,21 @@ def run_checks(
     first, settings = check_settings(env)
     results = [first]
     if settings is None:
-        for name in ("state store", "moneypenny login", "sheet", "slack token", "slack channel"):
+        for name in ("state store", "last run", "moneypenny login", "sheet", "slack token", "slack channel",
+                     "watcher"):
             results.append(CheckResult(name, SKIP, "needs valid settings"))
         return CheckReport(results)
     store_result, store = check_store(settings, open_store)
     results.append(store_result)
     if store is not None:
+        results.append(check_last_run(store, (clock or (lambda: datetime.now(timezone.utc)))()))
         store.close()
+    else:
+        results.append(CheckResult("last run", SKIP, "needs the state store"))
     results.append(check_moneypenny(settings, backoff))
     results.append(check_sheet(settings, backoff))
     results.extend(check_slack(settings, backoff))
+    results.append(check_watcher(settings, env))
     return CheckReport(results)
 
 

@@ -135,12 +135,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = commands.add_parser(
         "status", parents=[common], help="the last runs, the token, what is waiting to be delivered",
-        description="The last runs (time, counts, duration, outcome), the Moneypenny token's expiry, the "
-        "journal's undelivered chats, the lease and the alert state; read from the state store only. "
-        + SETTINGS_NOTE, epilog=EXIT_CODES, formatter_class=formatter,
+        description="One line first: OK or PROBLEM, with when the last run succeeded and what is wrong. Then "
+        "the last runs (time, counts, duration, outcome), the Moneypenny token's expiry, the journal's "
+        "undelivered chats, the lease, the alert state and whether the outside watcher's alert policies "
+        "exist. Needs only the state store's settings (STATE_STORE, GOOGLE_CLOUD_PROJECT, FIRESTORE_*).",
+        epilog=EXIT_CODES, formatter_class=formatter,
     )
     status.add_argument("--runs", type=_positive, default=10, help="how many runs to list (default 10)")
     status.add_argument("--json", action="store_true", help="print everything as JSON")
+    status.add_argument("--watch-minutes", type=_positive, default=30, metavar="MINUTES",
+                        help="a problem when no run succeeded for this long (default 30, as the watcher)")
     return parser
 
 
@@ -167,15 +171,17 @@ def _print_json(ctx: Context, data: Any) -> None:
     print(json.dumps(data, indent=2, default=str, ensure_ascii=False), file=ctx.stdout)
 
 
-def _setup(args, ctx: Context):
-    """Settings, logging and the store; (None, None) and a message when they cannot be had."""
+def _setup(args, ctx: Context, store_only: bool = False):
+    """Settings, logging and the store; (None, None) and a message when they cannot be had.
+
+    store_only: read only the state store's settings (status needs nothing else)."""
     from . import logs
     from .errors import SyncError
     from .settings import Settings
     from .state import open_store
 
     try:
-        settings = Settings.from_env(ctx.env)
+        settings = Settings.for_store(ctx.env) if store_only else Settings.from_env(ctx.env)
     except SyncError as exc:
         print(f"error: {exc}\nfix: {exc.fix}", file=ctx.stderr)
         return None, None, EXIT_SETTINGS
@@ -374,7 +380,7 @@ def _check(args, ctx: Context, parser) -> int:
 
     logs.configure("text", level={0: logging.ERROR, 1: logging.INFO}.get(args.verbose, logging.DEBUG),
                    stream=ctx.err)
-    report = run_checks(ctx.env, backoff=ctx.backoff)
+    report = run_checks(ctx.env, backoff=ctx.backoff, clock=ctx.clock)
     if args.json:
         _print_json(ctx, {"ok": report.ok, "checks": [r.as_dict() for r in report.results]})
     else:
@@ -390,13 +396,15 @@ def _check(args, ctx: Context, parser) -> int:
 def _status(args, ctx: Context, parser) -> int:
     from .errors import SyncError
     from .status import collect, format_status
+    from .watcher import watcher_state
 
-    settings, store, code = _setup(args, ctx)
+    settings, store, code = _setup(args, ctx, store_only=True)
     if store is None:
         return code
     try:
         try:
-            data = collect(store, ctx.clock(), runs=args.runs)
+            data = collect(store, ctx.clock(), runs=args.runs, watch_minutes=args.watch_minutes)
+            data["watcher"] = watcher_state(settings, ctx.env).as_dict()
         except SyncError as exc:
             print(f"error: the state store cannot be read: {exc}" + (f"\nfix: {exc.fix}" if exc.fix else ""),
                   file=ctx.stderr)

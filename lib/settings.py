@@ -6,7 +6,7 @@ The variable names are a public contract (README, Terraform); keep them stable.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Mapping
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -18,6 +18,9 @@ DEFAULT_AUTH_URL = "https://api.moneypenny.com/auth/token"
 DEFAULT_CHATS_URL = "https://test-api.moneypenny.com/clientlivechat/V3/Log"
 DEFAULT_SHEETS_API_URL = "https://sheets.googleapis.com"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+# What reading the state store needs (and how to show its times): all that `status` asks for.
+STORE_VARIABLES = ("STATE_STORE", "GOOGLE_CLOUD_PROJECT", "FIRESTORE_DATABASE", "FIRESTORE_COLLECTION_PREFIX",
+                   "CHAT_TIMEZONE", "LOG_FORMAT")
 
 
 class Secret:
@@ -190,6 +193,18 @@ class Settings:
                 fix="Set the named environment variables (see the README's configuration table).",
             )
         return cls(**values)  # type: ignore[arg-type]
+
+    @classmethod
+    def for_store(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        """Only the STORE_VARIABLES, validated; the Moneypenny, sheet and Slack settings are
+        neither needed nor read (they are left empty)."""
+        env = os.environ if env is None else env
+        unused = {name: "-" for name in ("MONEYPENNY_USERNAME", "MONEYPENNY_PASSWORD", "SHEET_ID",
+                                         "SLACK_BOT_TOKEN", "SLACK_CHANNEL")}
+        settings = cls.from_env({**unused, **{k: env[k] for k in STORE_VARIABLES if k in env}})
+        empty = Secret("")
+        return replace(settings, moneypenny_username=empty, moneypenny_password=empty, slack_bot_token=empty,
+                       sheet_id="", slack_channel="")
 
     def describe(self) -> dict[str, str]:
         """Every setting as text, secrets masked: safe to print."""

@@ -9,6 +9,9 @@ from zoneinfo import ZoneInfo
 from .state.base import DONE, StateStore
 
 BACKFILL_DOC = "backfill"
+# How long without a successful run before `status` calls it a problem; the watcher's default.
+WATCH_MINUTES = 30
+RUNS_READ = 100  # the store keeps the last 100 runs: the last success is found among them
 
 
 def _parse(text: Any) -> datetime | None:
@@ -33,10 +36,14 @@ def ago(delta: timedelta) -> str:
     return f"{days} d {hours} h" if hours else f"{days} d"
 
 
-def collect(store: StateStore, now: datetime, runs: int = 10) -> dict[str, Any]:
+def collect(store: StateStore, now: datetime, runs: int = 10, watch_minutes: int = WATCH_MINUTES) -> dict[str, Any]:
     """Everything `status` shows, as JSON-able data (chat keys and times only, no chat content)."""
     out: dict[str, Any] = {"now": now.isoformat()}
-    out["runs"] = store.recent_runs(runs)
+    history = store.recent_runs(max(runs, RUNS_READ))
+    out["runs"] = history[:runs]
+    success = next((r for r in history if r.get("outcome") == "ok"), None)
+    out["last_success"] = None if success is None else {
+        k: success.get(k) for k in ("run_id", "started_at", "healthy", "unhealthy")}
     token = store.get_token()
     if token is None:
         out["token"] = {"cached": False}
@@ -73,9 +80,46 @@ def collect(store: StateStore, now: datetime, runs: int = 10) -> dict[str, Any]:
     out["alerts"] = {k: alerts.get(k) for k in ("failing_since", "failed_runs", "last_cause", "last_failure",
                                                  "alerts_sent", "alerted")} if alerts.get("failing_since") else None
     out["backfill"] = store.get_meta(BACKFILL_DOC)
-    last = out["runs"][0] if out["runs"] else None
-    out["healthy"] = last is None or last.get("outcome") != "failed"
+    out["healthy"], out["verdict"] = verdict(out, timedelta(minutes=watch_minutes))
     return out
+
+
+def verdict(data: dict[str, Any], watch: timedelta) -> tuple[bool, str]:
+    """(all well, the one line that says so): OK, PROBLEM (with the first cause) or NO RUNS YET."""
+    from .sync import ALERT_GRACE
+
+    now = datetime.fromisoformat(data["now"])
+    runs = [r for r in data["runs"] if r.get("outcome") != "skipped"] or data["runs"]
+    last = runs[0] if runs else None
+    success = data.get("last_success")
+    since = _parse(success["started_at"]) if success else None
+    if last is None and success is None:
+        return True, "NO RUNS YET — no run has been recorded (the first scheduled run records one)"
+    when = f"last successful run {ago(now - since)} ago" if since else "no successful run recorded"
+
+    problems: list[str] = []
+    journal = data["journal"]
+    oldest = journal.get("oldest")
+    if oldest and now - datetime.fromisoformat(oldest["fetched_at"]) > ALERT_GRACE:
+        problems.append(f"{journal['undelivered']} chat(s) waiting, the oldest fetched {ago(now - datetime.fromisoformat(oldest['fetched_at']))} ago")
+    if data.get("quarantined"):
+        problems.append(f"{data['quarantined']} item(s) waiting in quarantine")
+    if success and success.get("healthy") is False:
+        problems += [p for p in success.get("unhealthy") or [] if "quarantine" not in p and "undelivered" not in p]
+
+    if last is not None and last.get("outcome") == "failed":
+        errors = last.get("errors") or [{}]
+        cause = str(errors[0].get("message") or errors[0].get("cause") or "the last run failed")
+        length = f"for {ago(now - since)}" if since else "recorded"
+        return False, f"PROBLEM — no successful run {length}: {cause}"
+    if since is None or now - since > watch:
+        last_at = _parse(last.get("started_at")) if last else None
+        idle = f"; the last run was {ago(now - last_at)} ago (is the scheduler job paused?)" if last_at else ""
+        return False, f"PROBLEM — {'no successful run for ' + ago(now - since) if since else when}{idle}"
+    if problems:
+        return False, f"PROBLEM — {when}, but " + "; ".join(problems)
+    waiting = f"{journal['undelivered']} chat(s) being delivered" if journal["undelivered"] else "nothing waiting"
+    return True, f"OK — {when}, {waiting}"
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -92,7 +136,7 @@ def format_status(data: dict[str, Any], tz: ZoneInfo) -> str:
         moment = _parse(text)
         return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S") if moment else "?"
 
-    lines = [f"Last runs, newest first (times in {tz.key}):"]
+    lines = [data["verdict"], "", f"Last runs, newest first (times in {tz.key}):"]
     rows = []
     for run in data["runs"]:
         cause = ""
@@ -113,6 +157,16 @@ def format_status(data: dict[str, Any], tz: ZoneInfo) -> str:
     lines.append("")
 
     topics: list[tuple[str, str]] = []
+    success = data.get("last_success")
+    if success:
+        moment = datetime.fromisoformat(success["started_at"])
+        topics.append(("Last success", f"{local(success['started_at'])} ({ago(now - moment)} ago), run {success['run_id']}"
+                       + ("" if success.get("healthy") is not False else ", but not healthy: "
+                          + "; ".join(success.get("unhealthy") or []))))
+    else:
+        topics.append(("Last success", "none recorded"))
+    if data.get("watcher"):
+        topics.append(("Watcher", data["watcher"]["detail"]))
     token = data["token"]
     if not token["cached"]:
         topics.append(("Moneypenny token", "none cached (the next run logs in)"))

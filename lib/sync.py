@@ -32,7 +32,7 @@ from typing import Any, Callable, Collection
 
 from .chats import Chat, journal_item, json_text, parse_batch, parse_journal_chat, sort_chats
 from .errors import PermanentError, SheetNoAnswer, SyncError, TransientError
-from .moneypenny import MoneypennyClient
+from .moneypenny import REFRESH_MARGIN, MoneypennyClient
 from .settings import Settings
 from .sheet import SheetWriter
 from .slack import SlackNotifier, build_summary
@@ -48,6 +48,9 @@ RECOVERY_MARGIN = timedelta(days=1)
 # How long after an unanswered Sheets write its rows are left alone (at least twice the HTTP
 # timeout): Google may still be carrying the write out.
 SETTLE_SECONDS = 120
+# A chat still undelivered this long after it was fetched makes a run unhealthy (the same grace
+# the Slack alerts give a failure that usually passes).
+ALERT_GRACE = timedelta(minutes=10)
 
 
 def utcnow() -> datetime:
@@ -97,6 +100,11 @@ class RunReport:
     new_keys: list[str] = field(default_factory=list, repr=False)
     errors: list[dict[str, Any]] = field(default_factory=list)
     steps_ms: dict[str, int] = field(default_factory=dict)
+    # Healthy: the run did not fail and nothing is stuck (see Syncer._check_health). The outside
+    # watcher counts only healthy `run ok` lines, so it also hears runs that "succeed" while
+    # nothing reaches the sheet.
+    healthy: bool = True
+    unhealthy: list[str] = field(default_factory=list)
 
     def counts(self) -> dict[str, Any]:
         return {
@@ -121,7 +129,10 @@ class RunReport:
             **self.counts(),
             "duration_ms": self.duration_ms,
             "duration_seconds": round(self.duration_ms / 1000, 3),
+            "healthy": self.healthy,
         }
+        if self.unhealthy:
+            out["unhealthy"] = self.unhealthy
         if self.skipped:
             out["skipped"] = self.skipped
         if self.errors:
@@ -512,14 +523,42 @@ class Syncer:
             "duration_ms": report.duration_ms,
             "outcome": report.outcome,
             **report.counts(),
+            "healthy": report.healthy,
         }
+        if report.unhealthy:
+            record["unhealthy"] = report.unhealthy
         if report.skipped:
             record["skipped"] = report.skipped
         if report.errors:
             record["errors"] = [{k: v for k, v in e.items() if k != "fix"} for e in report.errors]
         return record
 
+    def _check_health(self, report: RunReport) -> None:
+        """Mark the run unhealthy if it failed or something is stuck (counts only, no chat data)."""
+        now = self.clock()
+        problems: list[str] = []
+        try:
+            if report.pending:
+                stale = [e for e in self.store.journal_pending()
+                         if not e.delivered and now - e.fetched_at > ALERT_GRACE]
+                if stale:
+                    minutes = int(ALERT_GRACE.total_seconds() // 60)
+                    problems.append(f"{len(stale)} chat(s) undelivered for over {minutes} min")
+            quarantined = self.store.quarantine_count()
+            if quarantined:
+                problems.append(f"{quarantined} item(s) waiting in quarantine")
+            # The token this run used must still serve the next one: one that is gone, or that
+            # lives less than the refresh margin, means every run logs in again.
+            token = self.store.get_token()
+            if token is None or token.expires_at - REFRESH_MARGIN <= now:
+                problems.append("no Moneypenny token cached for the next run (token renewal is not working)")
+        except Exception as exc:
+            problems.append(f"the state store could not be read ({type(exc).__name__})")
+        report.unhealthy = problems
+        report.healthy = report.outcome != "failed" and not problems
+
     def _finish(self, report: RunReport) -> None:
+        self._check_health(report)
         self._record(report)
         try:
             self.store.release_lease(report.run_id)
@@ -529,7 +568,8 @@ class Syncer:
         log.log(
             level,
             f"run {report.outcome}",
-            extra={"fields": {"run_id": report.run_id, "mode": report.mode, **report.counts(),
+            extra={"fields": {"run_id": report.run_id, "mode": report.mode, "outcome": report.outcome,
+                              "healthy": report.healthy, **report.counts(), "unhealthy": report.unhealthy,
                               "duration_ms": report.duration_ms, "steps_ms": report.steps_ms}},
         )
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Checks terraform/ offline: fmt, Terraform's config loader, the example tfvars against every
-# variable rule, the wiring to lib/settings.py and main.py, and checkov (tests/test_terraform.py).
+# variable rule, the wiring to lib/settings.py and main.py, the providers' schemas
+# (tests/test_terraform_schema.py) and checkov (tests/test_terraform.py).
 # No cloud account, terraform binary or provider download is needed.
 #
 #   scripts/check-terraform.sh          check
@@ -29,4 +30,4 @@ if result.retcode != 0:
 PY
 fi
 
-exec .venv/bin/python -m pytest -q tests/test_terraform.py
+exec .venv/bin/python -m pytest -q tests/test_terraform.py tests/test_terraform_schema.py

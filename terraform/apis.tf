@@ -10,7 +10,8 @@ locals {
     "cloudscheduler.googleapis.com",       # the schedule
     "firestore.googleapis.com",            # token cache, journal, lease
     "iam.googleapis.com",                  # service accounts
-    "logging.googleapis.com",              # build and run logs
+    "logging.googleapis.com",              # build and run logs, the watcher's log-based metric
+    "monitoring.googleapis.com",           # the watcher's alert policies and email channels
     "run.googleapis.com",                  # 2nd gen functions run on Cloud Run
     "secretmanager.googleapis.com",        # the three secrets
     "sheets.googleapis.com",               # the function appends rows to the sheet

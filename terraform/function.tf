@@ -99,9 +99,7 @@ resource "google_cloudfunctions2_function" "sync" {
 
   depends_on = [
     google_project_service.enabled,
-    google_project_iam_member.build,
-    google_project_iam_member.runtime_firestore,
-    google_secret_manager_secret_iam_member.runtime,
+    time_sleep.iam_propagation,
   ]
 }
 
@@ -113,4 +111,26 @@ resource "google_cloud_run_v2_service_iam_member" "scheduler_invoker" {
   name     = google_cloudfunctions2_function.sync.name
   role     = "roles/run.invoker"
   member   = google_service_account.scheduler.member
+}
+
+# New IAM grants take a while to reach every Google service. Without these waits a first apply
+# on a fresh project can fail (Cloud Build refusing the build account, the function refused its
+# secrets, the first scheduler call refused with 403). The provider's own 2nd gen example waits
+# 60 s the same way. They wait only when the grants are first made (or replaced).
+resource "time_sleep" "iam_propagation" {
+  create_duration = "60s"
+
+  triggers = {
+    build   = join(",", sort([for g in google_project_iam_member.build : g.id]))
+    runtime = google_project_iam_member.runtime_firestore.id
+    secrets = join(",", sort([for g in google_secret_manager_secret_iam_member.runtime : g.id]))
+  }
+}
+
+resource "time_sleep" "invoker_propagation" {
+  create_duration = "60s"
+
+  triggers = {
+    invoker = google_cloud_run_v2_service_iam_member.scheduler_invoker.id
+  }
 }

@@ -65,4 +65,24 @@ locals {
   retry_min_backoff_seconds = var.lease_seconds - var.function_timeout_seconds
   retry_max_backoff_seconds = var.lease_seconds - var.function_timeout_seconds
   retry_count               = var.scheduler_retry_count
+
+  # The watcher. The function logs one `run ok` or `run failed` line per run (lib/sync.py,
+  # Syncer._finish) as JSON on stderr; Cloud Run hands it to Cloud Logging as jsonPayload
+  # on the function's own Cloud Run service. tests/test_terraform.py matches this filter against
+  # a line the function really writes.
+  watcher_count  = var.watcher_enabled ? 1 : 0
+  run_metric     = "${var.name}/runs"
+  run_log_filter = <<-EOT
+    resource.type="cloud_run_revision"
+    resource.labels.service_name="${var.name}"
+    jsonPayload.message=("run ok" OR "run failed")
+  EOT
+  run_metric_labels = {
+    outcome = "EXTRACT(jsonPayload.outcome)"
+    healthy = "EXTRACT(jsonPayload.healthy)"
+  }
+  watch_seconds = var.watch_minutes * 60
+  # Alert policies carry this label so that `python -m lib status` and `check` can find the
+  # ones that watch the state store they read (label values: lowercase, at most 63 characters).
+  watcher_label = substr(lower(var.firestore_collection_prefix), 0, 63)
 }

@@ -32,3 +32,11 @@ output "function_name" {
   description = "Name of the function (and of its Cloud Run service), for logs and gcloud commands."
   value       = google_cloudfunctions2_function.sync.name
 }
+
+output "watcher_alert_policies" {
+  description = "The watcher's Cloud Monitoring alert policies (empty when watcher_enabled is false)."
+  value = concat(
+    google_monitoring_alert_policy.no_healthy_run[*].name,
+    google_monitoring_alert_policy.function_errors[*].name,
+  )
+}

@@ -23,7 +23,9 @@ resource "google_cloud_scheduler_job" "sync" {
     retry_count          = local.retry_count
     min_backoff_duration = "${local.retry_min_backoff_seconds}s"
     max_backoff_duration = "${local.retry_max_backoff_seconds}s"
-    max_doublings        = 0
+    # Not 0: the provider leaves zero values out of the request, so the API keeps its default
+    # (5) and every plan shows a diff. With min = max back-off, doubling changes nothing anyway.
+    max_doublings = 5
   }
 
   http_target {
@@ -38,7 +40,7 @@ resource "google_cloud_scheduler_job" "sync" {
 
   depends_on = [
     google_project_service.enabled,
-    google_cloud_run_v2_service_iam_member.scheduler_invoker,
+    time_sleep.invoker_propagation,
   ]
 }
 
@@ -58,7 +60,9 @@ resource "google_cloud_scheduler_job" "reconcile" {
     retry_count          = local.retry_count
     min_backoff_duration = "${local.retry_min_backoff_seconds}s"
     max_backoff_duration = "${local.retry_max_backoff_seconds}s"
-    max_doublings        = 0
+    # Not 0: the provider leaves zero values out of the request, so the API keeps its default
+    # (5) and every plan shows a diff. With min = max back-off, doubling changes nothing anyway.
+    max_doublings = 5
   }
 
   http_target {
@@ -73,6 +77,6 @@ resource "google_cloud_scheduler_job" "reconcile" {
 
   depends_on = [
     google_project_service.enabled,
-    google_cloud_run_v2_service_iam_member.scheduler_invoker,
+    time_sleep.invoker_propagation,
   ]
 }

@@ -383,3 +383,45 @@ variable "firestore_collection_prefix" {
     error_message = "firestore_collection_prefix must start with a letter and hold only letters, digits, _ and - (no /, not starting with __)."
   }
 }
+
+# -- The watcher (Cloud Monitoring, outside the function) ---------------------------------------
+
+variable "watcher_enabled" {
+  description = "Create the outside watcher: a log-based metric on the function's runs and two Cloud Monitoring alert policies (no healthy run for watch_minutes; function errors). Set false if you watch the function elsewhere."
+  type        = bool
+  default     = true
+}
+
+variable "watch_minutes" {
+  description = "Minutes without a healthy successful run before the watcher alerts. Longer than the longest gap between two scheduled runs (with an office-hours schedule, the night or the weekend)."
+  type        = number
+  default     = 30
+
+  validation {
+    # Cloud Monitoring takes absence windows in whole minutes, up to 24 hours.
+    condition     = var.watch_minutes >= 10 && var.watch_minutes <= 1440 && floor(var.watch_minutes) == var.watch_minutes
+    error_message = "watch_minutes must be a whole number from 10 to 1440."
+  }
+}
+
+variable "alert_emails" {
+  description = "Email addresses the watcher's alerts go to (one Cloud Monitoring email channel each)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for e in var.alert_emails : can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", e))])
+    error_message = "Each entry of alert_emails must be an email address such as sales-ops@example.com."
+  }
+}
+
+variable "alert_notification_channels" {
+  description = "Extra Cloud Monitoring notification channels for the watcher's alerts, by ID (projects/PROJECT/notificationChannels/NUMBER), e.g. a Slack channel added by hand in the console."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for c in var.alert_notification_channels : can(regex("^projects/[^/]+/notificationChannels/[0-9]+$", c))])
+    error_message = "Each entry of alert_notification_channels must be a channel ID: projects/PROJECT/notificationChannels/NUMBER."
+  }
+}

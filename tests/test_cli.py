@@ -100,12 +100,12 @@ def test_backfill_dates_in_the_wrong_order_or_in_the_future_are_usage_errors(har
     assert harness.stand.moneypenny.count() == 0
 
 
-@pytest.mark.parametrize("command", [["run"], ["status"], ["backfill", "--from", "2026-11-01", "--to", "2026-11-02"]])
+@pytest.mark.parametrize("command", [["run"], ["check"], ["backfill", "--from", "2026-11-01", "--to", "2026-11-02"]])
 def test_a_missing_setting_exits_4_naming_it(harness, cli, command):
     env = {k: v for k, v in harness.env().items() if k != "SLACK_CHANNEL"}
     result = cli(*command, env=env)
     assert result.code == EXIT_SETTINGS
-    assert "SLACK_CHANNEL is not set" in result.err
+    assert "SLACK_CHANNEL is not set" in result.err + result.out
 
 
 def test_the_parser_lists_every_command():
@@ -141,7 +141,8 @@ def test_check_on_a_sheet_that_is_not_shared(harness, cli):
     assert "not shared" in lines["sheet"]["detail"] and "SHEET_ID" in lines["sheet"]["detail"]
     assert lines["sheet"]["fix"].startswith("Share the spreadsheet")
     assert {n: c["status"] for n, c in lines.items() if n != "sheet"} == {
-        "settings": "OK", "state store": "OK", "moneypenny login": "OK", "slack token": "OK", "slack channel": "OK"}
+        "settings": "OK", "state store": "OK", "last run": "WARN", "moneypenny login": "OK", "slack token": "OK",
+        "slack channel": "OK", "watcher": "WARN"}
 
 
 def test_check_with_a_wrong_slack_token(harness, cli):
@@ -195,7 +196,7 @@ def test_check_with_invalid_settings_prints_the_table_and_exits_4(harness, cli):
     result = cli("check", env={**harness.env(), "LEASE_SECONDS": "five"})
     assert result.code == EXIT_SETTINGS
     assert "LEASE_SECONDS must be a whole number" in result.out
-    assert result.out.count("SKIP") == 5
+    assert result.out.count("SKIP") == 7
 
 
 # -- run --------------------------------------------------------------------------------------

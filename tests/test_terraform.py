@@ -27,6 +27,8 @@ import subprocess
 from pathlib import Path
 from typing import Any, Iterator, NamedTuple
 
+from tests.harness import harness  # noqa: F401  (fixture: stand-ins for a real run)
+
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,6 +38,7 @@ MAIN_PY = REPO / "main.py"
 EXAMPLE_TFVARS = TF_DIR / "terraform.tfvars.example"
 DEPLOY_DOC = REPO / "README.md"
 CHECKOV = REPO / ".venv-checkov" / "bin" / "checkov"
+INSTALL_TF_TOOLS = REPO / "scripts" / "install-tf-tools.sh"
 
 try:
     import hcl2
@@ -265,6 +268,7 @@ def test_terraform_config_loader_accepts_the_configuration():
     assert "Error" not in result.error, result.error
     assert "provider[registry.terraform.io/hashicorp/google]" in result.value
     assert "provider[registry.terraform.io/hashicorp/archive]" in result.value
+    assert "provider[registry.terraform.io/hashicorp/time]" in result.value
 
 
 def test_locals_sandbox_validates(sandbox):
@@ -287,10 +291,13 @@ def test_versions_pin_terraform_and_providers(config):
     settings = config["terraform"][0]
     assert re.fullmatch(r">= 1\.\d+\.\d+, < 2\.0\.0", settings["required_version"])
     providers = block(settings, "required_providers")
-    assert providers["google"]["source"] == "hashicorp/google"
-    assert re.fullmatch(r"~> [6-9]\.\d+", providers["google"]["version"]), providers["google"]
-    assert providers["archive"]["source"] == "hashicorp/archive"
-    assert re.fullmatch(r"~> 2\.\d+", providers["archive"]["version"])
+    # Each provider is pinned to the release line whose schema the offline schema check covers:
+    # the version that the bindings pinned in scripts/install-tf-tools.sh wrap.
+    covered = dict(re.findall(r"# hashicorp/(\w+) (\d+\.\d+\.\d+)", INSTALL_TF_TOOLS.read_text()))
+    assert set(covered) == {"google", "archive", "time"}, covered
+    for name, version in covered.items():
+        assert providers[name]["source"] == f"hashicorp/{name}"
+        assert providers[name]["version"] == f"~> {version}", (name, providers[name], version)
     used = {rtype.split("_")[0] for rtype in config["resource"]} | {dtype.split("_")[0] for dtype in config["data"]}
     assert used <= set(providers), f"resources from unpinned providers: {used - set(providers)}"
 
@@ -599,8 +606,9 @@ def test_outputs(config):
 
 def test_deploy_doc_matches_the_configuration(config, evaluated):
     doc = DEPLOY_DOC.read_text()
+    assert "bash ../scripts/add-secrets.sh" in doc, "the deploy guide adds the secrets with the script"
     for secret_id in evaluated["secret_ids"].values():
-        assert f"gcloud secrets versions add {secret_id}" in doc, secret_id
+        assert secret_id in doc, secret_id
     for needle in (
         "gcloud auth application-default login", "terraform.tfvars.example", "terraform init",
         "terraform apply", "runtime_service_account_email", "gcloud scheduler jobs run", "terraform destroy",
@@ -650,3 +658,245 @@ def test_checkov_passes_and_every_skip_has_a_reason():
         for line in path.read_text().splitlines():
             if "checkov:skip" in line:
                 assert re.search(r"#checkov:skip=CKV2?_[A-Z]+_\d+:\S.{19,}", line), f"{path.name}: {line.strip()}"
+
+
+# -- plan-clean scheduler, a first apply that does not race --------------------------------------
+
+
+def test_scheduler_retry_config_holds_values_the_api_keeps(resources):
+    # The provider leaves zero values out of the request: max_doublings = 0 becomes the API's
+    # default (5) and every plan shows a diff.
+    for name, job in resources["google_cloud_scheduler_job"].items():
+        retry = block(job, "retry_config")
+        assert isinstance(retry["max_doublings"], int) and retry["max_doublings"] > 0, (name, retry)
+
+
+def test_first_apply_waits_for_new_grants_before_using_them(resources, config):
+    sleeps = resources["time_sleep"]
+    grants = sleeps["iam_propagation"]
+    assert seconds(grants["create_duration"]) >= 60
+    triggers = json.dumps(grants["triggers"])
+    for grant in ("google_project_iam_member.build", "google_project_iam_member.runtime_firestore",
+                  "google_secret_manager_secret_iam_member.runtime"):
+        assert grant in triggers, f"the wait does not follow {grant}"
+    function = resources["google_cloudfunctions2_function"]["sync"]
+    assert "${time_sleep.iam_propagation}" in function["depends_on"]
+
+    invoker = sleeps["invoker_propagation"]
+    assert seconds(invoker["create_duration"]) >= 60
+    assert "google_cloud_run_v2_service_iam_member.scheduler_invoker" in json.dumps(invoker["triggers"])
+    for name, job in resources["google_cloud_scheduler_job"].items():
+        assert "${time_sleep.invoker_propagation}" in job["depends_on"], name
+    assert "time" in block(config["terraform"][0], "required_providers")
+
+
+def test_readme_no_longer_says_to_run_apply_again():
+    assert "run `terraform apply` again" not in DEPLOY_DOC.read_text()
+
+
+# -- the watcher ----------------------------------------------------------------------------------
+
+WATCHER_TYPES = ("google_logging_metric", "google_monitoring_alert_policy", "google_monitoring_notification_channel")
+
+
+def test_watcher_has_a_run_metric_an_absence_policy_and_an_error_policy(resources, config, evaluated):
+    metric = resources["google_logging_metric"]["runs"]
+    assert ref(metric["filter"]) == "local.run_log_filter"
+    assert ref(metric["label_extractors"]) == "local.run_metric_labels"
+    descriptor = block(metric, "metric_descriptor")
+    assert (descriptor["metric_kind"], descriptor["value_type"]) == ("DELTA", "INT64")
+    assert {label["key"] for label in descriptor["labels"]} == set(evaluated["run_metric_labels"])
+
+    policies = resources["google_monitoring_alert_policy"]
+    assert set(policies) == {"no_healthy_run", "function_errors"}
+    absent = block(block(policies["no_healthy_run"], "conditions"), "condition_absent")
+    assert absent["duration"] == "${local.watch_seconds}s"
+    assert evaluated["watch_seconds"] == 30 * 60, "watch_minutes defaults to 30"
+    assert "logging.googleapis.com/user/${google_logging_metric.runs[0].name}" in absent["filter"]
+    assert 'metric.label.outcome="ok"' in absent["filter"] and 'metric.label.healthy="true"' in absent["filter"]
+    assert block(absent, "aggregations")["cross_series_reducer"] == "REDUCE_SUM", "one series across revisions"
+
+    errors = block(block(policies["function_errors"], "conditions"), "condition_threshold")
+    assert 'metric.type="run.googleapis.com/request_count"' in errors["filter"]
+    assert 'metric.label.response_code_class="5xx"' in errors["filter"]
+    assert "google_cloudfunctions2_function.sync.name" in errors["filter"]
+    assert errors["evaluation_missing_data"] == "EVALUATION_MISSING_DATA_INACTIVE", "closes when 5xx stop"
+
+    for name, policy in policies.items():
+        assert ref(policy["notification_channels"]) == "local.watcher_channels"
+        strategy = block(policy, "alert_strategy")
+        assert "CLOSED" in strategy["notification_prompts"], f"{name}: a person hears when it closes"
+        doc = block(policy, "documentation")
+        assert doc["mime_type"] == "text/markdown" and "local.watcher_first_checks" in doc["content"], name
+        assert ref(policy["user_labels"]) == "local.watcher_labels"
+    checks = config["locals"]["watcher_first_checks"]
+    for step in ("python -m lib check", "python -m lib status", "gcloud scheduler jobs describe",
+                 "gcloud secrets versions list"):
+        assert step in checks, step
+
+    channel = resources["google_monitoring_notification_channel"]["email"]
+    assert channel["type"] == "email" and ref(channel["for_each"]) == "var.watcher_enabled ? toset(var.alert_emails) : toset([])"
+    channels = config["locals"]["watcher_channels"]
+    assert "google_monitoring_notification_channel.email" in channels and "var.alert_notification_channels" in channels
+    listed = set(re.findall(r'"([a-z]+\.googleapis\.com)"', config["locals"]["services"]))
+    assert "monitoring.googleapis.com" in listed
+
+
+def test_one_variable_turns_the_watcher_off(resources, sandbox):
+    for rtype in WATCHER_TYPES:
+        for name, body in resources[rtype].items():
+            gate = ref(body.get("count") or body.get("for_each") or "")
+            assert gate == "local.watcher_count" or "var.watcher_enabled" in gate, (rtype, name, gate)
+    result, state = sandbox_apply(sandbox, "-var=watcher_enabled=false")
+    assert result.retcode == 0, result.error
+    out = tf("output", "-json", f"-state={state}", cwd=sandbox)
+    assert json.loads(out.value)["watcher_count"]["value"] == 0, out.error
+
+
+def test_watcher_variables_are_checked(sandbox):
+    for bad, message in (("-var=watch_minutes=5", "watch_minutes must be"),
+                         ('-var=alert_emails=["not-an-address"]', "alert_emails must be"),
+                         ('-var=alert_notification_channels=["slack"]', "alert_notification_channels must be")):
+        result, _ = sandbox_apply(sandbox, bad)
+        assert result.retcode != 0 and message in " ".join((result.error + result.value).split()), (bad, result.error)
+
+
+# -- the watcher's metric matches what the function really logs ----------------------------------
+
+_CLAUSE = re.compile(r'^\s*([A-Za-z_][\w.]*)\s*=\s*(\(.*\)|"[^"]*"|\S+)\s*$')
+
+
+def _log_filter_matches(query: str, entry: dict[str, Any]) -> bool:
+    """Cloud Logging's query language, the part the watcher uses: `path=value` and
+    `path=("a" OR "b")` clauses, one per line or joined by AND. Anything else fails the test,
+    so that a new filter shape needs this evaluator extended first."""
+    clauses = [c for line in query.strip().splitlines() for c in re.split(r"\s+AND\s+", line) if c.strip()]
+    assert clauses, "empty filter"
+    for clause in clauses:
+        m = _CLAUSE.match(clause)
+        assert m, f"filter clause this test cannot evaluate: {clause!r}"
+        path, wanted = m.groups()
+        if wanted.startswith("("):
+            options = [o.strip() for o in wanted[1:-1].split(" OR ")]
+        else:
+            options = [wanted]
+        assert all(re.fullmatch(r'"[^"]*"|true|false|-?\d+', o) for o in options), clause
+        value: Any = entry
+        for part in path.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if value is None:
+            return False
+        as_text = json.dumps(value) if isinstance(value, bool) else str(value)
+        if not any(as_text == (o[1:-1] if o.startswith('"') else o) for o in options):
+            return False
+    return True
+
+
+def _extract(extractor: str, entry: dict[str, Any]) -> str | None:
+    m = re.fullmatch(r"EXTRACT\(([\w.]+)\)", extractor)
+    assert m, f"label extractor this test cannot evaluate: {extractor!r}"
+    value: Any = entry
+    for part in m.group(1).split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    if value is None:
+        return None
+    return json.dumps(value) if isinstance(value, bool) else str(value)
+
+
+def _as_cloud_logging_entry(line: dict[str, Any], service: str) -> dict[str, Any]:
+    """What Cloud Logging makes of a JSON line that a Cloud Run service writes to stderr."""
+    payload = {k: v for k, v in line.items() if k != "severity" and not k.startswith("logging.googleapis.com/")}
+    return {
+        "resource": {"type": "cloud_run_revision", "labels": {"service_name": service, "revision_name": f"{service}-00001-abc"}},
+        "logName": "projects/p/logs/run.googleapis.com%2Fstderr",
+        "severity": line["severity"],
+        "labels": line.get("logging.googleapis.com/labels", {}),
+        "jsonPayload": payload,
+    }
+
+
+def _absence_counts(resources, labels: dict[str, str | None]) -> bool:
+    """Whether the no-healthy-run condition counts a metric point with these labels."""
+    absent = block(block(resources["google_monitoring_alert_policy"]["no_healthy_run"], "conditions"), "condition_absent")
+    wanted = dict(re.findall(r'metric\.label\.(\w+)="([^"]*)"', absent["filter"]))
+    assert wanted, absent["filter"]
+    return all(labels.get(k) == v for k, v in wanted.items())
+
+
+def test_the_run_metric_counts_the_lines_the_function_really_writes(harness, capfd, evaluated, resources):
+    from lib.cli import Context, main
+
+    service = "moneypenny-sync"  # var.name's default; the example tfvars keeps it
+    query, extractors = evaluated["run_log_filter"], evaluated["run_metric_labels"]
+    assert "moneypenny-sync" in query, "the filter names the function's Cloud Run service"
+    ctx = Context(env={**harness.env(), "LOG_FORMAT": "json"}, clock=harness.clock, backoff=0.01)
+
+    def lines() -> list[dict[str, Any]]:
+        return [json.loads(x) for x in capfd.readouterr().err.splitlines() if x.strip()]
+
+    harness.add_chats(2)
+    assert main(["run", "-v"], ctx) == 0  # healthy
+    healthy = lines()
+    harness.stand.moneypenny.add_chats(["not an object"])
+    harness.clock.advance(minutes=5)
+    assert main(["run", "-v"], ctx) == 0  # succeeds, but an item waits in quarantine
+    unhealthy = lines()
+    harness.stand.slack.kick(harness.settings().slack_channel)
+    harness.add_chats(1, seed=3)
+    harness.clock.advance(minutes=5)
+    assert main(["run", "-v"], ctx) == 1  # fails
+    failed = lines()
+
+    def metric_points(batch):
+        entries = [_as_cloud_logging_entry(line, service) for line in batch]
+        return [{k: _extract(x, e) for k, x in extractors.items()} for e in entries if _log_filter_matches(query, e)]
+
+    # Exactly one point per run, from its run line, and no other line matches.
+    assert metric_points(healthy) == [{"outcome": "ok", "healthy": "true"}]
+    assert metric_points(unhealthy) == [{"outcome": "ok", "healthy": "false"}]
+    assert metric_points(failed) == [{"outcome": "failed", "healthy": "false"}]
+    # The absence condition counts only the healthy successful run.
+    assert [_absence_counts(resources, p) for b in (healthy, unhealthy, failed) for p in metric_points(b)] == [
+        True, False, False]
+    # Another service's lines are not counted.
+    other = [_as_cloud_logging_entry(line, "another-service") for line in healthy]
+    assert not any(_log_filter_matches(query, e) for e in other)
+
+
+def test_the_secrets_script_adds_each_secret_terraform_made_without_a_newline(evaluated, tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "calls.jsonl"
+    fake = bin_dir / "gcloud"
+    fake.write_text(
+        "#!/usr/bin/env python3\nimport json, sys\n"
+        f"open({str(calls)!r}, 'a').write(json.dumps({{'args': sys.argv[1:], 'stdin': sys.stdin.read()}}) + '\\n')\n"
+    )
+    fake.chmod(0o755)
+    values = ["owner@example.com", "pass word with spaces", "xoxb-123-456"]
+    proc = subprocess.run(
+        ["bash", str(REPO / "scripts" / "add-secrets.sh")], input="\n".join(values) + "\n", capture_output=True,
+        text=True, timeout=30, env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    made = [json.loads(line) for line in calls.read_text().splitlines()]
+    ids = evaluated["secret_ids"]
+    assert [c["args"] for c in made] == [
+        ["secrets", "versions", "add", ids[env], "--data-file=-"]
+        for env in ("MONEYPENNY_USERNAME", "MONEYPENNY_PASSWORD", "SLACK_BOT_TOKEN")
+    ]
+    assert [c["stdin"] for c in made] == values, "each value exactly as typed, no trailing newline"
+    assert not any(v in proc.stdout + proc.stderr for v in values), "the values are never shown"
+
+
+def test_readme_shows_each_watcher_alert_as_it_arrives(resources, config):
+    doc = DEPLOY_DOC.read_text()
+    defaults = {"var.name": config["variable"]["name"]["default"],
+                "var.watch_minutes": str(config["variable"]["watch_minutes"]["default"])}
+    for name, policy in resources["google_monitoring_alert_policy"].items():
+        subject = block(policy, "documentation")["subject"]
+        for expr, value in defaults.items():
+            subject = subject.replace("${" + expr + "}", value)
+        assert "${" not in subject, subject
+        assert f"`{subject}`" in doc, f"the README does not show the {name} alert: {subject}"
+    assert "alert_emails" in doc and "watcher_enabled = false" in doc and "alert_notification_channels" in doc

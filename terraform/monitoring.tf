@@ -1,0 +1,180 @@
+# The watcher: Cloud Monitoring watches the function from outside, so that a person hears when
+# it does not run at all (a broken deploy, a secret without a version, the scheduler job paused
+# or deleted, its invoker role removed, the Slack token revoked so the function's own alerts
+# cannot post). Email channels need no OAuth; add other channels by ID in
+# alert_notification_channels. Everything here goes with watcher_enabled = false.
+
+locals {
+  watcher_channels = concat(
+    [for c in google_monitoring_notification_channel.email : c.id],
+    var.alert_notification_channels,
+  )
+  watcher_labels = { app = var.name, watcher_for = local.watcher_label }
+
+  # What to check first, in the order that finds most causes soonest. Shown in the alert.
+  watcher_first_checks = <<-EOT
+    1. `python -m lib check` with the function's settings (README, "The command line"): the line
+       that is not OK names the problem (Moneypenny login, sheet sharing or header, Slack token).
+    2. `python -m lib status`: its first line says when the last successful run was and why
+       runs fail or what is waiting.
+    3. The scheduler job is there and ENABLED:
+       `gcloud scheduler jobs describe ${var.name} --location=${var.region} --format="value(state,status)"`
+       (resume a paused job with `gcloud scheduler jobs resume ${var.name} --location=${var.region}`).
+    4. Each secret has an enabled version:
+       `gcloud secrets versions list ${var.name}-moneypenny-password` (and `-moneypenny-username`,
+       `-slack-bot-token`).
+    5. The function's log: `gcloud functions logs read ${var.name} --region=${var.region} --gen2 --limit=50`.
+
+    Nothing is lost while runs fail: chats wait in the journal (or at Moneypenny) and go out with
+    the next good run. This alert closes by itself when runs succeed again.
+  EOT
+}
+
+resource "google_monitoring_notification_channel" "email" {
+  for_each = var.watcher_enabled ? toset(var.alert_emails) : toset([])
+
+  project      = var.project_id
+  display_name = "${var.name} watcher: ${each.value}"
+  type         = "email"
+  labels       = { email_address = each.value }
+  user_labels  = local.watcher_labels
+
+  depends_on = [google_project_service.enabled]
+}
+
+# One point per run the function logs, labelled with the run's outcome and its healthy flag.
+resource "google_logging_metric" "runs" {
+  count = local.watcher_count
+
+  project          = var.project_id
+  name             = local.run_metric
+  description      = "Runs of the ${var.name} function, by outcome (ok, failed) and healthy flag, from its `run ok` / `run failed` log lines."
+  filter           = local.run_log_filter
+  label_extractors = local.run_metric_labels
+
+  metric_descriptor {
+    metric_kind  = "DELTA"
+    value_type   = "INT64"
+    unit         = "1"
+    display_name = "${var.name} runs"
+
+    labels {
+      key         = "outcome"
+      value_type  = "STRING"
+      description = "ok or failed"
+    }
+    labels {
+      key         = "healthy"
+      value_type  = "STRING"
+      description = "true when nothing is stuck: no chat undelivered past the alert grace, nothing quarantined, a valid Moneypenny token"
+    }
+  }
+
+  depends_on = [google_project_service.enabled]
+}
+
+# Fires when no healthy successful run has been logged for watch_minutes: whatever stops the
+# function (or keeps its runs from delivering), this hears it. It needs one healthy run first
+# (Cloud Monitoring does not alert on a metric that never had data).
+resource "google_monitoring_alert_policy" "no_healthy_run" {
+  count = local.watcher_count
+
+  project               = var.project_id
+  display_name          = "${var.name}: no healthy run for ${var.watch_minutes} min"
+  combiner              = "OR"
+  severity              = "CRITICAL"
+  notification_channels = local.watcher_channels
+  user_labels           = local.watcher_labels
+
+  conditions {
+    display_name = "no `run ok` line with healthy=true for ${var.watch_minutes} min"
+
+    condition_absent {
+      filter   = "metric.type=\"logging.googleapis.com/user/${google_logging_metric.runs[0].name}\" AND resource.type=\"cloud_run_revision\" AND metric.label.outcome=\"ok\" AND metric.label.healthy=\"true\""
+      duration = "${local.watch_seconds}s"
+
+      # One series for the whole function: a new revision starts new series, which must not
+      # look like the old one going quiet.
+      aggregations {
+        alignment_period     = "300s"
+        per_series_aligner   = "ALIGN_SUM"
+        cross_series_reducer = "REDUCE_SUM"
+      }
+
+      trigger {
+        count = 1
+      }
+    }
+  }
+
+  alert_strategy {
+    auto_close           = "1800s"
+    notification_prompts = ["OPENED", "CLOSED"]
+  }
+
+  documentation {
+    subject   = "${var.name}: no healthy run for ${var.watch_minutes} minutes; chats are not reaching the sheet"
+    mime_type = "text/markdown"
+    content   = <<-EOT
+      No run of **${var.name}** has succeeded with everything delivered for ${var.watch_minutes} minutes.
+      Either the function does not run at all (deploy, secrets, scheduler, invoker role), or its runs
+      fail, or they succeed while something is stuck (chats undelivered for over 10 minutes, an item
+      in quarantine, no valid Moneypenny token).
+
+      ${local.watcher_first_checks}
+    EOT
+  }
+}
+
+# Fires when Cloud Run answers more than two 5xx (errors the function reported, crashes, timeouts)
+# within 15 minutes: a failed run and its one retry stay quiet, a streak does not.
+resource "google_monitoring_alert_policy" "function_errors" {
+  count = local.watcher_count
+
+  project               = var.project_id
+  display_name          = "${var.name}: function errors"
+  combiner              = "OR"
+  severity              = "ERROR"
+  notification_channels = local.watcher_channels
+  user_labels           = local.watcher_labels
+
+  conditions {
+    display_name = "more than 2 answers 5xx (error, crash or timeout) in 15 min"
+
+    condition_threshold {
+      filter                  = "metric.type=\"run.googleapis.com/request_count\" AND resource.type=\"cloud_run_revision\" AND resource.label.service_name=\"${google_cloudfunctions2_function.sync.name}\" AND metric.label.response_code_class=\"5xx\""
+      comparison              = "COMPARISON_GT"
+      threshold_value         = 2
+      duration                = "0s"
+      evaluation_missing_data = "EVALUATION_MISSING_DATA_INACTIVE"
+
+      aggregations {
+        alignment_period     = "900s"
+        per_series_aligner   = "ALIGN_SUM"
+        cross_series_reducer = "REDUCE_SUM"
+      }
+
+      trigger {
+        count = 1
+      }
+    }
+  }
+
+  alert_strategy {
+    auto_close           = "1800s"
+    notification_prompts = ["OPENED", "CLOSED"]
+  }
+
+  documentation {
+    subject   = "${var.name}: the function keeps failing (5xx, crashes or timeouts)"
+    mime_type = "text/markdown"
+    content   = <<-EOT
+      The **${var.name}** function answered 5xx more than twice in 15 minutes: its runs fail
+      (it names the cause in its answer and log), it crashed, or it timed out. A 503 is a failure
+      that usually passes (Moneypenny, Google or Slack down) and is retried; a 500 needs a person.
+      If Slack still works, the function has posted its own alert with the fix.
+
+      ${local.watcher_first_checks}
+    EOT
+  }
+}
