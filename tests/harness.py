@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence, TypeVar
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -19,6 +19,7 @@ from lib.state.sqlite import SqliteStore
 from lib.sync import Syncer
 
 UK = "Europe/London"
+T = TypeVar("T")
 
 
 class Clock:
@@ -80,8 +81,23 @@ class Harness:
     def data_rows(self) -> list[list[str]]:
         return self.rows()[1:]
 
+    def records(self) -> list[dict[str, str]]:
+        """The data rows as dicts keyed by the sheet's header row (see by_header)."""
+        return by_header(self.rows())
+
     def sheet_keys(self) -> list[str]:
-        return [r[13] for r in self.data_rows() if len(r) > 13]
+        return [r["Chat key"] for r in self.records() if "Chat key" in r]
+
+
+def by_header(rows: Sequence[Sequence[T]], name: Callable[[T], str] = str) -> list[dict[str, T]]:
+    """Rows after the first as dicts keyed by the first row's cells (`name` reads a header cell).
+
+    A row's missing trailing cells (Sheets leaves out empty ones) are missing from its dict.
+    """
+    if not rows:
+        return []
+    header = [name(cell) for cell in rows[0]]
+    return [dict(zip(header, row)) for row in rows[1:]]
 
 
 @pytest.fixture

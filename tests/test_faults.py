@@ -174,15 +174,15 @@ def run_schedule(seed: int, tmp: Path, stats: Stats, store_factory: Callable[[Pa
                 break
 
         context = f"seed={seed} window_moves_cursor={stand.moneypenny.window_moves_cursor} end_inclusive={stand.moneypenny.end_inclusive}"
-        rows = h.data_rows()
-        got = Counter((r[0], r[1]) for r in rows)
+        rows = h.records()
+        got = Counter((r["Chat time"], r["Name"]) for r in rows)
         want = expected.rows()
         missing = want - got
         doubled = {k: v for k, v in got.items() if v > 1}
         assert not missing, f"{context}: {sum(missing.values())} chats never reached the sheet"
         assert not doubled, f"{context}: {len(doubled)} chats are in the sheet more than once"
         assert got == want, f"{context}: the sheet holds rows that no chat explains"
-        keys = [r[13] for r in rows]
+        keys = [r["Chat key"] for r in rows]
         assert len(set(keys)) == len(keys), f"{context}: a Chat key appears twice"
         assert store.journal_pending() == [], f"{context}: entries are stuck in the journal"
         delivered = store.journal_get(keys)
