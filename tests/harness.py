@@ -1,14 +1,14 @@
-"""A test harness: local stand-ins, a movable clock, settings and a real Syncer wired to them."""
+"""The test harness (local stand-ins, a movable clock, settings and a real Syncer wired to them)
+and the helpers the tests share. The fixtures themselves are in conftest.py."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence, TypeVar
+from typing import Any, Callable, Sequence, TypeVar
 from zoneinfo import ZoneInfo
-
-import pytest
 
 from lib.app import build_syncer
 from lib.settings import Settings
@@ -100,12 +100,20 @@ def by_header(rows: Sequence[Sequence[T]], name: Callable[[T], str] = str) -> li
     return [dict(zip(header, row)) for row in rows[1:]]
 
 
-@pytest.fixture
-def harness(tmp_path: Path) -> Iterator[Harness]:
-    """Stand-ins on 127.0.0.1, a movable clock and a SQLite store in tmp_path."""
-    clock = Clock()
-    with StandIns(clock=clock) as stand:
-        h = Harness(stand=stand, clock=clock, tmp=tmp_path)
-        yield h
-        if h.store is not None:
-            h.store.close()
+class Crash(BaseException):
+    """A simulated crash: not an Exception, so no `except Exception` in the sync swallows it."""
+
+
+def crash_at(where: str) -> Callable[[str], None]:
+    """A Syncer checkpoint that crashes the run at the named step."""
+
+    def checkpoint(step: str) -> None:
+        if step == where:
+            raise Crash(step)
+
+    return checkpoint
+
+
+def slack_text(*messages: dict) -> str:
+    """The messages' fallback text and blocks (as JSON), to search for what a reader would see."""
+    return "\n".join((m.get("text") or "") + "\n" + json.dumps(m.get("blocks") or []) for m in messages)

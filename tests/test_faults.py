@@ -31,16 +31,12 @@ from lib.state.base import StateStore
 from lib.state.sqlite import SqliteStore
 from lib.sync import RunFailed
 from tests.conftest import FAULT_STATS
-from tests.harness import Clock, Harness
+from tests.harness import Clock, Crash, Harness, crash_at
 
 UK = ZoneInfo("Europe/London")
 CHECKPOINTS = ("before_fetch", "after_fetch", "after_journal", "after_mark_inflight", "after_append", "after_post")
 RUNS_PER_SCHEDULE = 8
 FAULT_TIMEOUT = "0.2"  # seconds: Delay faults longer than this are client timeouts
-
-
-class Crash(BaseException):
-    """A simulated crash: not an Exception, so no `except Exception` in the sync swallows it."""
 
 
 def pick_fault(rng: random.Random) -> tuple[str, str, Any, int]:
@@ -136,12 +132,7 @@ def run_schedule(seed: int, tmp: Path, stats: Stats, store_factory: Callable[[Pa
                 stats.faults += 1
             checkpoint = None
             if rng.random() < 0.25:
-                where = rng.choice(CHECKPOINTS)
-
-                def checkpoint(step: str, where=where) -> None:
-                    if step == where:
-                        raise Crash(step)
-
+                checkpoint = crash_at(rng.choice(CHECKPOINTS))
                 stats.faults += 1
             schedule_time = clock().isoformat()
             if rng.random() < 0.15:

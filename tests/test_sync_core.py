@@ -11,15 +11,7 @@ from lib.sheet import CELL_LIMIT, HEADER
 from sandbox.standins.server import Malformed, Status
 from sandbox.standins.slack import FakeSlack
 from lib.sync import RunFailed
-from tests.harness import by_header
-
-
-def all_message_text(messages: list[dict]) -> str:
-    parts = []
-    for m in messages:
-        parts.append(m.get("text") or "")
-        parts.append(json.dumps(m.get("blocks") or []))
-    return "\n".join(parts)
+from tests.harness import by_header, slack_text
 
 
 def test_first_run_creates_tab_and_header_and_writes_rows_in_chat_time_order(harness):
@@ -158,7 +150,7 @@ def test_mention_like_text_is_inert_in_slack(harness):
     harness.syncer().run()
     messages = harness.stand.slack.messages()
     assert len(messages) == 1
-    text = all_message_text(messages)
+    text = slack_text(*messages)
     # Our own sheet link is the one live entity allowed.
     live = [e for e in FakeSlack.live_entities(text) if not e.startswith("<" + harness.settings().sheet_url)]
     assert live == []
