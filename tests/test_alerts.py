@@ -1,4 +1,4 @@
-"""Failure alerts (issue 6): once per cause per ALERT_REPEAT_MINUTES, a recovery message once, never hiding the run's answer."""
+"""Failure alerts: once per cause per ALERT_REPEAT_MINUTES, a recovery message once, never hiding the run's answer."""
 
 from __future__ import annotations
 

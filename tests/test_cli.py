@@ -1,4 +1,4 @@
-"""The command line (issue 6): run, backfill, check, status against the local stand-ins."""
+"""The command line: run, backfill, check and status against the local stand-ins, with their exit codes."""
 
 from __future__ import annotations
 

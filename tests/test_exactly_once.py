@@ -1,4 +1,4 @@
-"""No chat lost, none written twice (issue 4): one test per hazard, deterministic."""
+"""No chat lost, none written twice: one deterministic test per hazard (crashes, lost answers, overlapping calls)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Fault injection (issue 4): seeded random faults across many runs, then clean runs.
+"""Fault injection: seeded random faults across many runs, then clean runs.
 
 Each schedule runs the real Syncer (requests, gspread, slack-sdk over HTTP) against the local
 stand-ins on one state store while new chats keep arriving. Faults: Moneypenny 401/429/5xx,

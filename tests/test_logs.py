@@ -1,4 +1,4 @@
-"""Structured logs (issue 6): the JSON shape, readable text, and no secret or visitor data in any line."""
+"""Structured logs: the JSON shape, readable text, and no secret or visitor data in any line."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The core sync (issue 3): real requests, gspread and slack-sdk against local stand-ins."""
+"""The core sync: one row per chat in chat-time order and one summary per run, with real requests,
+gspread and slack-sdk against the local stand-ins."""
 
 from __future__ import annotations
 
