@@ -157,7 +157,55 @@ def sqlite_store(tmp_path):
 
 # -- the sync harness and the fault-injection suite -------------------------------------------------
 
-from tests.harness import harness  # noqa: E402,F401  (fixture: stand-ins, clock, SQLite store)
+from sandbox.standins import StandIns  # noqa: E402
+from tests.harness import Clock, Harness  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def harness(tmp_path):
+    """Stand-ins on 127.0.0.1, a movable clock and a SQLite store in tmp_path."""
+    clock = Clock()
+    with StandIns(clock=clock) as stand:
+        h = Harness(stand=stand, clock=clock, tmp=tmp_path)
+        yield h
+        if h.store is not None:
+            h.store.close()
+
+
+@pytest.fixture
+def client(harness, monkeypatch):
+    """A test client of main.sync_chats served by the real functions-framework app, with the
+    harness's settings (and none from the outer environment) in os.environ."""
+    from functions_framework import create_app
+
+    for name in list(os.environ):
+        if name.startswith(("MONEYPENNY_", "SHEET", "SLACK_", "STATE_STORE", "FIRESTORE_", "ALERT_")):
+            monkeypatch.delenv(name, raising=False)
+    for name, value in harness.env().items():
+        monkeypatch.setenv(name, value)
+    return create_app("sync_chats", str(ROOT / "main.py")).test_client()
+
+
+@pytest.fixture(autouse=True)
+def restore_logging():
+    """Put logging back as it was after each test: commands reconfigure it process-wide."""
+    import logging
+
+    from lib import logs
+
+    root = logging.getLogger()
+    names = ("lib",) + logs.QUIET_LOGGERS
+    saved = (root.level, list(root.handlers), {n: logging.getLogger(n).level for n in names},
+             list(logging.getLogger("lib").handlers))
+    yield
+    root.setLevel(saved[0])
+    root.handlers[:] = saved[1]
+    for name, level in saved[2].items():
+        logging.getLogger(name).setLevel(level)
+    logging.getLogger("lib").handlers[:] = saved[3]
+
 
 FAULT_STATS: dict[str, dict[str, int]] = {}
 

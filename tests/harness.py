@@ -1,14 +1,14 @@
-"""A test harness: local stand-ins, a movable clock, settings and a real Syncer wired to them."""
+"""The test harness (local stand-ins, a movable clock, settings and a real Syncer wired to them)
+and the helpers the tests share. The fixtures themselves are in conftest.py."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Sequence, TypeVar
 from zoneinfo import ZoneInfo
-
-import pytest
 
 from lib.app import build_syncer
 from lib.settings import Settings
@@ -19,6 +19,7 @@ from lib.state.sqlite import SqliteStore
 from lib.sync import Syncer
 
 UK = "Europe/London"
+T = TypeVar("T")
 
 
 class Clock:
@@ -80,16 +81,39 @@ class Harness:
     def data_rows(self) -> list[list[str]]:
         return self.rows()[1:]
 
+    def records(self) -> list[dict[str, str]]:
+        """The data rows as dicts keyed by the sheet's header row (see by_header)."""
+        return by_header(self.rows())
+
     def sheet_keys(self) -> list[str]:
-        return [r[13] for r in self.data_rows() if len(r) > 13]
+        return [r["Chat key"] for r in self.records() if "Chat key" in r]
 
 
-@pytest.fixture
-def harness(tmp_path: Path) -> Iterator[Harness]:
-    """Stand-ins on 127.0.0.1, a movable clock and a SQLite store in tmp_path."""
-    clock = Clock()
-    with StandIns(clock=clock) as stand:
-        h = Harness(stand=stand, clock=clock, tmp=tmp_path)
-        yield h
-        if h.store is not None:
-            h.store.close()
+def by_header(rows: Sequence[Sequence[T]], name: Callable[[T], str] = str) -> list[dict[str, T]]:
+    """Rows after the first as dicts keyed by the first row's cells (`name` reads a header cell).
+
+    A row's missing trailing cells (Sheets leaves out empty ones) are missing from its dict.
+    """
+    if not rows:
+        return []
+    header = [name(cell) for cell in rows[0]]
+    return [dict(zip(header, row)) for row in rows[1:]]
+
+
+class Crash(BaseException):
+    """A simulated crash: not an Exception, so no `except Exception` in the sync swallows it."""
+
+
+def crash_at(where: str) -> Callable[[str], None]:
+    """A Syncer checkpoint that crashes the run at the named step."""
+
+    def checkpoint(step: str) -> None:
+        if step == where:
+            raise Crash(step)
+
+    return checkpoint
+
+
+def slack_text(*messages: dict) -> str:
+    """The messages' fallback text and blocks (as JSON), to search for what a reader would see."""
+    return "\n".join((m.get("text") or "") + "\n" + json.dumps(m.get("blocks") or []) for m in messages)

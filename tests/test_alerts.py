@@ -1,22 +1,18 @@
-"""Failure alerts (issue 6): once per cause per ALERT_REPEAT_MINUTES, a recovery message once, never hiding the run's answer."""
+"""Failure alerts: once per cause per ALERT_REPEAT_MINUTES, a recovery message once, never hiding the run's answer."""
 
 from __future__ import annotations
 
-import json
 import logging
 
 import pytest
-from functions_framework import create_app
 
 from lib.alerts import ALERTS_DOC, run_with_alerts
 from lib.app import build_alerter
 from sandbox.standins.server import Status
 from sandbox.standins.slack import FakeSlack
 from lib.sync import RunFailed
-from tests.harness import harness  # noqa: F401  (fixture)
-from tests.test_logs import restore_logging  # noqa: F401  (autouse fixture)
+from tests.harness import slack_text
 
-ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
 ALERT_CHANNEL = "C0ALERTS"
 
 
@@ -42,10 +38,6 @@ def alerts(harness) -> list[dict]:
     return harness.stand.slack.messages(ALERT_CHANNEL)
 
 
-def text_of(message: dict) -> str:
-    return message["text"] + json.dumps(message["blocks"])
-
-
 def test_an_hour_of_failing_runs_alerts_once_then_again_after_the_repeat_interval(harness, alert_channel):
     harness.add_chats(2)
     harness.stand.moneypenny.inject("log", Status(503), times=None)
@@ -62,7 +54,7 @@ def test_an_hour_of_failing_runs_alerts_once_then_again_after_the_repeat_interva
     first, second = alerts(harness)
     assert "is failing" in first["text"] and "still failing" in second["text"]
     for message in (first, second):
-        text = text_of(message)
+        text = slack_text(message)
         assert "HTTP 503" in text and "moneypenny" in text
         assert "What to do" in text and "python -m lib check" in text
         assert FakeSlack.message_live_entities(message) == []
@@ -82,7 +74,7 @@ def test_a_different_cause_alerts_at_once_and_recovery_is_posted_once(harness, a
     failed = scheduled_run(harness)  # a new cause, 5 minutes after the first alert
     assert failed.error.cause == "moneypenny_auth"
     assert len(alerts(harness)) == 2
-    second = text_of(alerts(harness)[1])
+    second = slack_text(alerts(harness)[1])
     assert "MONEYPENNY_PASSWORD" in second and "a-changed-password" not in second
     harness.clock.advance(minutes=5)
     scheduled_run(harness)  # the same cause again: held
@@ -141,13 +133,9 @@ def test_a_failed_alert_post_is_tried_again_by_the_next_failing_run(harness, ale
 
 
 @pytest.fixture
-def client(harness, alert_channel, monkeypatch):
-    for name in list(__import__("os").environ):
-        if name.startswith(("MONEYPENNY_", "SHEET", "SLACK_", "STATE_STORE", "FIRESTORE_", "ALERT_")):
-            monkeypatch.delenv(name, raising=False)
-    for name, value in harness.env().items():
-        monkeypatch.setenv(name, value)
-    return create_app("sync_chats", str(ROOT / "main.py")).test_client()
+def client(alert_channel, client):
+    """The function's test client, with SLACK_ALERT_CHANNEL in its settings."""
+    return client
 
 
 def test_slack_failing_to_take_the_alert_leaves_the_functions_5xx_answer_unchanged(harness, client, caplog, monkeypatch):

@@ -1,4 +1,4 @@
-"""The command line (issue 6): run, backfill, check, status against the local stand-ins."""
+"""The command line: run, backfill, check and status against the local stand-ins, with their exit codes."""
 
 from __future__ import annotations
 
@@ -15,8 +15,6 @@ from lib.cli import EXIT_BUSY, EXIT_FAILED, EXIT_OK, EXIT_SETTINGS, EXIT_USAGE, 
 from lib.sheet import HEADER
 from sandbox.standins.samples import sample_chats
 from sandbox.standins.server import Status
-from tests.harness import harness  # noqa: F401  (fixture)
-from tests.test_logs import restore_logging  # noqa: F401  (autouse fixture)
 
 UK = ZoneInfo("Europe/London")
 
@@ -237,16 +235,10 @@ def test_reconcile_catches_a_chat_the_cursor_skipped(harness, cli):
     assert result.json()["appended"] == len(skipped) == len(harness.data_rows())
 
 
-def test_reconcile_through_the_function(harness, monkeypatch):
-    from functions_framework import create_app
-
-    from tests.test_function_http import ROOT
-
-    for name, value in harness.env().items():
-        monkeypatch.setenv(name, value)
+def test_reconcile_through_the_function(harness, client):
     add_day_chats(harness, date.today() - timedelta(days=1), 2, seed=31)
     move_cursor_elsewhere(harness)
-    response = create_app("sync_chats", str(ROOT / "main.py")).test_client().post("/?mode=reconcile")
+    response = client.post("/?mode=reconcile")
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["mode"] == "reconcile" and response.get_json()["appended"] == 2
     assert any("startTime" in c.query for c in harness.stand.moneypenny.calls("log"))

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.harness import by_header
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -28,5 +30,5 @@ def test_demo_fills_the_sheet_and_posts_one_summary(tmp_path):
     with open(tmp_path / "run" / "sheet.csv", newline="") as f:
         rows = list(csv.reader(f))
     assert rows[0][0] == "Chat time" and rows[0][-1] == "Chat key"
-    assert len(rows) == 1 + 3 and len({r[-1] for r in rows[1:]}) == 3
+    assert len(rows) == 1 + 3 and len({r["Chat key"] for r in by_header(rows)}) == 3
     assert "Slack (1 message)" in out.stdout

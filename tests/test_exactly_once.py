@@ -1,4 +1,4 @@
-"""No chat lost, none written twice (issue 4): one test per hazard, deterministic."""
+"""No chat lost, none written twice: one deterministic test per hazard (crashes, lost answers, overlapping calls)."""
 
 from __future__ import annotations
 
@@ -10,18 +10,7 @@ import pytest
 from sandbox.standins import LostResponse, Status
 from lib.state.base import DONE, INFLIGHT
 from lib.sync import RunFailed
-
-
-class Crash(BaseException):
-    pass
-
-
-def crash_at(where: str):
-    def checkpoint(step: str) -> None:
-        if step == where:
-            raise Crash(step)
-
-    return checkpoint
+from tests.harness import Crash, crash_at
 
 
 def run_at_once(syncers) -> list:

@@ -1,4 +1,4 @@
-"""Fault injection (issue 4): seeded random faults across many runs, then clean runs.
+"""Fault injection: seeded random faults across many runs, then clean runs.
 
 Each schedule runs the real Syncer (requests, gspread, slack-sdk over HTTP) against the local
 stand-ins on one state store while new chats keep arriving. Faults: Moneypenny 401/429/5xx,
@@ -31,16 +31,12 @@ from lib.state.base import StateStore
 from lib.state.sqlite import SqliteStore
 from lib.sync import RunFailed
 from tests.conftest import FAULT_STATS
-from tests.harness import Clock, Harness
+from tests.harness import Clock, Crash, Harness, crash_at
 
 UK = ZoneInfo("Europe/London")
 CHECKPOINTS = ("before_fetch", "after_fetch", "after_journal", "after_mark_inflight", "after_append", "after_post")
 RUNS_PER_SCHEDULE = 8
 FAULT_TIMEOUT = "0.2"  # seconds: Delay faults longer than this are client timeouts
-
-
-class Crash(BaseException):
-    """A simulated crash: not an Exception, so no `except Exception` in the sync swallows it."""
 
 
 def pick_fault(rng: random.Random) -> tuple[str, str, Any, int]:
@@ -136,12 +132,7 @@ def run_schedule(seed: int, tmp: Path, stats: Stats, store_factory: Callable[[Pa
                 stats.faults += 1
             checkpoint = None
             if rng.random() < 0.25:
-                where = rng.choice(CHECKPOINTS)
-
-                def checkpoint(step: str, where=where) -> None:
-                    if step == where:
-                        raise Crash(step)
-
+                checkpoint = crash_at(rng.choice(CHECKPOINTS))
                 stats.faults += 1
             schedule_time = clock().isoformat()
             if rng.random() < 0.15:
@@ -174,15 +165,15 @@ def run_schedule(seed: int, tmp: Path, stats: Stats, store_factory: Callable[[Pa
                 break
 
         context = f"seed={seed} window_moves_cursor={stand.moneypenny.window_moves_cursor} end_inclusive={stand.moneypenny.end_inclusive}"
-        rows = h.data_rows()
-        got = Counter((r[0], r[1]) for r in rows)
+        rows = h.records()
+        got = Counter((r["Chat time"], r["Name"]) for r in rows)
         want = expected.rows()
         missing = want - got
         doubled = {k: v for k, v in got.items() if v > 1}
         assert not missing, f"{context}: {sum(missing.values())} chats never reached the sheet"
         assert not doubled, f"{context}: {len(doubled)} chats are in the sheet more than once"
         assert got == want, f"{context}: the sheet holds rows that no chat explains"
-        keys = [r[13] for r in rows]
+        keys = [r["Chat key"] for r in rows]
         assert len(set(keys)) == len(keys), f"{context}: a Chat key appears twice"
         assert store.journal_pending() == [], f"{context}: entries are stuck in the journal"
         delivered = store.journal_get(keys)

@@ -6,22 +6,8 @@ import json
 import logging
 
 import pytest
-from functions_framework import create_app
 
 from sandbox.standins.server import Status
-
-ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def client(harness, monkeypatch):
-    for name in list(__import__("os").environ):
-        if name.startswith(("MONEYPENNY_", "SHEET", "SLACK_", "STATE_STORE", "FIRESTORE_")):
-            monkeypatch.delenv(name, raising=False)
-    for name, value in harness.env().items():
-        monkeypatch.setenv(name, value)
-    app = create_app("sync_chats", str(ROOT / "main.py"))
-    return app.test_client()
 
 
 def test_a_run_answers_200_with_counts_and_duration(harness, client):

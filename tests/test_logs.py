@@ -1,4 +1,4 @@
-"""Structured logs (issue 6): the JSON shape, readable text, and no secret or visitor data in any line."""
+"""Structured logs: the JSON shape, readable text, and no secret or visitor data in any line."""
 
 from __future__ import annotations
 
@@ -9,28 +9,10 @@ import re
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
-import pytest
-
 from lib import logs
 from lib.cli import Context, main
 from sandbox.standins.samples import sample_chats, tricky_chats
 from sandbox.standins.server import Status
-from tests.harness import harness  # noqa: F401  (fixture)
-
-
-@pytest.fixture(autouse=True)
-def restore_logging():
-    """Put logging back as it was: commands reconfigure it process-wide."""
-    root = logging.getLogger()
-    names = ("lib",) + logs.QUIET_LOGGERS
-    saved = (root.level, list(root.handlers), {n: logging.getLogger(n).level for n in names},
-             list(logging.getLogger("lib").handlers))
-    yield
-    root.setLevel(saved[0])
-    root.handlers[:] = saved[1]
-    for name, level in saved[2].items():
-        logging.getLogger(name).setLevel(level)
-    logging.getLogger("lib").handlers[:] = saved[3]
 
 
 def _visitor_data(chats: list) -> set[str]:

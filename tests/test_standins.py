@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import gspread
 import pytest
@@ -18,6 +18,7 @@ from sandbox.standins import (
     sample_chats, tricky_chats,
 )
 from sandbox.standins.a1 import Box, RangeError, box_text, col_index, col_letters, parse_box, split_sheet
+from tests.harness import Clock
 
 SHEET = "sheet-under-test"
 
@@ -31,14 +32,6 @@ class RewritingSession(requests.Session):
 
     def request(self, method, url, *args, **kwargs):
         return super().request(method, url.replace("https://sheets.googleapis.com", self.root), *args, **kwargs)
-
-
-class Clock:
-    def __init__(self):
-        self.now = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -401,9 +394,9 @@ def test_token_flow(mp):
 
 def test_tokens_expire_with_the_clock_or_on_demand(mp, clock):
     headers = login(mp)
-    clock.now += timedelta(hours=23, minutes=59)
+    clock.advance(hours=23, minutes=59)
     assert requests.get(mp.chats_url, headers=headers, timeout=5).status_code == 200
-    clock.now += timedelta(minutes=2)
+    clock.advance(minutes=2)
     assert requests.get(mp.chats_url, headers=headers, timeout=5).status_code == 401
     headers = login(mp)
     mp.expire_tokens()

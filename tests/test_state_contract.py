@@ -23,17 +23,11 @@ from lib.state import (
 )
 from lib.settings import Secret, Settings
 from lib.state.sqlite import SqliteStore
+from tests.conftest import _emulator_client as emulator_client
 
 UTC = timezone.utc
 T0 = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def emulator_client():
-    from google.auth.credentials import AnonymousCredentials
-    from google.cloud import firestore
-
-    return firestore.Client(project="demo-test", credentials=AnonymousCredentials())
 
 
 def settings(**overrides) -> Settings:

@@ -1,4 +1,5 @@
-"""The core sync (issue 3): real requests, gspread and slack-sdk against local stand-ins."""
+"""The core sync: one row per chat in chat-time order and one summary per run, with real requests,
+gspread and slack-sdk against the local stand-ins."""
 
 from __future__ import annotations
 
@@ -11,14 +12,7 @@ from lib.sheet import CELL_LIMIT, HEADER
 from sandbox.standins.server import Malformed, Status
 from sandbox.standins.slack import FakeSlack
 from lib.sync import RunFailed
-
-
-def all_message_text(messages: list[dict]) -> str:
-    parts = []
-    for m in messages:
-        parts.append(m.get("text") or "")
-        parts.append(json.dumps(m.get("blocks") or []))
-    return "\n".join(parts)
+from tests.harness import by_header, slack_text
 
 
 def test_first_run_creates_tab_and_header_and_writes_rows_in_chat_time_order(harness):
@@ -27,9 +21,9 @@ def test_first_run_creates_tab_and_header_and_writes_rows_in_chat_time_order(har
     assert report.fetched == 5 and report.new == 5 and report.appended == 5 and report.posted == 5
     rows = harness.rows()
     assert rows[0] == list(HEADER)
-    times = [r[0] for r in rows[1:]]
+    times = [r["Chat time"] for r in by_header(rows)]
     assert times == sorted(times)
-    names = sorted(r[1] for r in rows[1:])
+    names = sorted(r["Name"] for r in by_header(rows))
     assert names == sorted((c.get("name") or "").strip() for c in chats)
 
 
@@ -124,8 +118,8 @@ def test_missing_and_null_fields_are_tolerated(harness):
     )
     report = harness.syncer().run()
     assert report.appended == 1 and report.skipped_invalid == 0
-    row = harness.data_rows()[0]
-    assert row[0] == "2026-11-20 10:00:00"
+    row = harness.records()[0]
+    assert row["Chat time"] == "2026-11-20 10:00:00"
 
 
 def test_formula_like_text_lands_as_text(harness):
@@ -139,10 +133,10 @@ def test_formula_like_text_lands_as_text(harness):
     )
     harness.syncer().run()
     cells = harness.stand.sheets.cells(harness.sheet_id, "Chats")
-    data = cells[1:]
+    data = by_header(cells, name=lambda c: c.value)
     assert len(data) == len(payloads)
     assert not any(c.formula for row in cells for c in row)
-    assert sorted(row[1].value for row in data) == sorted(payloads)
+    assert sorted(row["Name"].value for row in data) == sorted(payloads)
 
 
 def test_mention_like_text_is_inert_in_slack(harness):
@@ -157,7 +151,7 @@ def test_mention_like_text_is_inert_in_slack(harness):
     harness.syncer().run()
     messages = harness.stand.slack.messages()
     assert len(messages) == 1
-    text = all_message_text(messages)
+    text = slack_text(*messages)
     # Our own sheet link is the one live entity allowed.
     live = [e for e in FakeSlack.live_entities(text) if not e.startswith("<" + harness.settings().sheet_url)]
     assert live == []
@@ -172,7 +166,7 @@ def test_60000_character_transcript_is_cut_with_a_marker(harness):
     )
     report = harness.syncer().run()
     assert report.appended == 1
-    cell = harness.data_rows()[0][7]
+    cell = harness.records()[0]["Transcript"]
     assert len(cell) <= CELL_LIMIT
     assert "[cut:" in cell and cell.startswith("1: [Visitor] - hi")
 
@@ -204,7 +198,7 @@ def test_header_on_an_existing_empty_tab_is_written_and_extra_columns_are_kept(h
     harness.syncer().run()
     after = harness.rows()
     assert after[0][-1] == "Owner"
-    assert [r[-1] for r in after[1:3]] == ["Sam", "Sam"]
+    assert [r["Owner"] for r in by_header(after)[:2]] == ["Sam", "Sam"]
     assert len(after) == 4 and len(after[3]) <= len(HEADER) + 1
 
 
@@ -217,7 +211,7 @@ def test_rows_keep_landing_at_the_bottom_after_a_hand_sort(harness):
     harness.syncer().run()
     rows = harness.rows()
     assert len(rows) == 7
-    assert all(len(r) >= len(HEADER) and r[13] for r in rows[1:])
+    assert all(len(r) >= len(HEADER) and r["Chat key"] for r in by_header(rows))
     assert len(set(harness.sheet_keys())) == 6
 
 

@@ -1,4 +1,4 @@
-"""Offline checks of terraform/ (issue #5): no terraform binary, no provider, no cloud.
+"""Offline checks of terraform/: no terraform binary, no provider, no cloud.
 
 What runs here:
 - `terraform fmt -check` and Terraform's own config loader (`terraform providers`), through
