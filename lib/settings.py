@@ -5,6 +5,7 @@ The variable names are a public contract (README, Terraform); keep them stable.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field, fields
 from typing import Mapping
@@ -18,6 +19,11 @@ DEFAULT_AUTH_URL = "https://api.moneypenny.com/auth/token"
 DEFAULT_CHATS_URL = "https://test-api.moneypenny.com/clientlivechat/V3/Log"
 DEFAULT_SHEETS_API_URL = "https://sheets.googleapis.com"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+
+
+def _cut(text: str, limit: int = 100) -> str:
+    """At most `limit` characters of a bad value, for an error message."""
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 class Secret:
@@ -139,11 +145,15 @@ class Settings:
             try:
                 value = kind(raw)
             except ValueError:
-                problems.append(f"{name} must be a {'whole ' if kind is int else ''}number, got {raw!r}")
+                problems.append(f"{name} must be a {'whole ' if kind is int else ''}number, got {_cut(raw)!r}")
+                return
+            if not math.isfinite(value):
+                # float() takes nan and inf, and nan passes every comparison below.
+                problems.append(f"{name} must be a finite number, got {_cut(raw)!r}")
                 return
             if value < minimum or (maximum is not None and value > maximum):
                 bounds = f"from {minimum} to {maximum}" if maximum is not None else f"at least {minimum}"
-                problems.append(f"{name} must be {bounds}, got {raw!r}")
+                problems.append(f"{name} must be {bounds}, got {_cut(raw)!r}")
                 return
             values[attr] = value
 

@@ -87,3 +87,13 @@ def test_answers_and_logs_carry_no_secret(harness, client, capfd, caplog, monkey
         for secret in secrets:
             assert secret not in text
     assert "MONEYPENNY_PASSWORD" in bodies[1]
+
+
+def test_a_non_finite_timeout_answers_500_naming_it_and_reads_nothing(harness, client, monkeypatch):
+    harness.add_chats(2)
+    monkeypatch.setenv("HTTP_TIMEOUT_SECONDS", "nan")
+    response = client.post("/")
+    body = response.get_json()
+    assert response.status_code == 500 and body["cause"] == "settings"
+    assert "HTTP_TIMEOUT_SECONDS must be a finite number" in body["error"]
+    assert harness.stand.moneypenny.count() == 0 and harness.stand.sheets.count_writes() == 0
