@@ -22,9 +22,8 @@ def _syncer_for(settings: Settings):
     global _cached
     from .app import build_syncer
 
-    key = tuple(sorted(settings.describe().items())) + (
-        settings.moneypenny_username, settings.moneypenny_password, settings.slack_bot_token,
-    )
+    # Settings compare by every value (secrets and whole URLs included): describe() shows less.
+    key = (settings,)
     with _lock:
         if _cached is None or _cached[0] != key:
             _cached = (key, build_syncer(settings))
