@@ -133,3 +133,38 @@ def test_a_url_is_named_only_by_scheme_host_and_port_in_the_answer_the_run_recor
         assert parts.path not in text and "t-4f9a-private" not in text, where
     described = Settings.from_env(harness.env() | {"MONEYPENNY_AUTH_URL": auth_url}).describe()
     assert described["moneypenny_auth_url"] == shown
+
+
+@pytest.mark.parametrize("method", ["OPTIONS", "HEAD", "PUT", "DELETE", "PATCH"])
+def test_only_get_and_post_start_a_sync_other_methods_get_405_and_read_nothing(harness, client, method):
+    harness.add_chats(3)
+    response = client.open("/", method=method, headers={"Origin": "https://example.com",
+                                                        "Access-Control-Request-Method": "POST"})
+    assert response.status_code == 405
+    assert {m.strip() for m in response.headers["Allow"].split(",")} == {"GET", "POST"}
+    assert harness.stand.moneypenny.count() == 0
+    assert harness.stand.sheets.count_reads() == harness.stand.sheets.count_writes() == 0
+    assert harness.stand.slack.messages() == []
+    assert not (harness.tmp / "state.sqlite3").exists()  # the store was never opened
+    assert len(harness.stand.moneypenny.pending_chats()) == 3
+
+
+def test_a_bad_mode_lists_every_mode_and_echoes_at_most_100_characters(harness, client):
+    response = client.get("/?mode=" + "sideways" + "x" * 5000)
+    error = response.get_json()["error"]
+    assert response.status_code == 400
+    for mode in ("new", "reconcile", "window"):
+        assert mode in error
+    assert "sideways" in error and "x" * 101 not in error and len(error) < 300
+    assert harness.stand.moneypenny.count() == 0
+
+
+@pytest.mark.parametrize("mode", ["reconcile", "new"])
+def test_a_mode_with_dates_is_a_400_not_a_silent_window(harness, client, mode):
+    harness.add_chats(2)
+    day = harness.clock().date().isoformat()
+    response = client.post(f"/?mode={mode}&start={day}&end={day}")
+    assert response.status_code == 400
+    assert f"mode={mode}" in response.get_json()["error"] and "mode=window" in response.get_json()["error"]
+    assert harness.stand.moneypenny.count() == 0
+    assert client.post(f"/?mode=window&start={day}&end={day}").status_code == 200
