@@ -74,7 +74,7 @@ def move_cursor_elsewhere(harness) -> None:
 # -- the parser -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("command", [[], ["run"], ["backfill"], ["check"], ["status"], ["demo"]])
+@pytest.mark.parametrize("command", [[], ["run"], ["backfill"], ["check"], ["status"], ["quarantine"], ["demo"]])
 def test_every_command_has_help_with_the_exit_codes(command, capsys):
     assert main(command + ["--help"]) == 0
     text = capsys.readouterr().out
@@ -111,7 +111,7 @@ def test_a_missing_setting_exits_4_naming_it(harness, cli, command):
 
 def test_the_parser_lists_every_command():
     text = build_parser().format_help()
-    for command in ("demo", "run", "backfill", "check", "status"):
+    for command in ("demo", "run", "backfill", "check", "status", "quarantine"):
         assert command in text
 
 
@@ -509,3 +509,34 @@ def test_items_set_aside_by_a_run_expire_after_the_retention_and_status_shows_th
     assert cli("run").code == EXIT_OK
     assert harness.open_store().quarantine_count() == 0
     assert re.search(r"Quarantine +empty", cli("status").out)
+
+
+def test_quarantine_retry_of_a_chat_already_in_the_sheet_past_the_journals_retention_writes_nothing(harness, cli):
+    [chat] = harness.add_chats(1, seed=65)
+    assert cli("run").code == EXIT_OK and len(harness.data_rows()) == 1
+    harness.clock.advance(days=31)
+    assert cli("run").code == EXIT_OK
+    assert harness.open_store().journal_get(harness.sheet_keys()) == {}  # pruned from the journal
+    set_aside_by_an_older_version(harness, [chat])
+    result = cli("quarantine", "--retry", "--json")
+    assert result.code == EXIT_OK
+    assert result.json()["retry"]["already_in_sheet"] == 1 and result.json()["count"] == 0
+    assert len(harness.data_rows()) == 1
+
+
+def test_quarantine_retry_on_firestore(harness, firestore_client):
+    from lib.state.base import RejectedItem
+    from lib.state.firestore import FirestoreStore
+    from lib.sync import RunOptions
+
+    store = FirestoreStore(firestore_client, "retry")
+    [fixed] = sample_chats(1, start=datetime(2026, 11, 20, 9, 0), seed=66)
+    now = harness.clock()
+    store.quarantine(RejectedItem(json.dumps(c), "old parser", now, expires_at=now + timedelta(days=30))
+                     for c in (fixed, fixed, {"chatTime": 7}))
+    report = harness.syncer(store=store).run(options=RunOptions(mode="quarantine"))
+    assert (report.recovered, report.new, report.appended, report.skipped_invalid) == (2, 1, 1, 1)
+    assert [json.loads(i.raw) for i in store.quarantine_list()] == [{"chatTime": 7}]
+    assert harness.sheet_keys() == list(store.journal_get(harness.sheet_keys()))
+    assert harness.syncer(store=store).run(options=RunOptions(mode="quarantine")).appended == 0
+    assert len(harness.data_rows()) == 1 and harness.data_rows()[0][1] == fixed["name"]
