@@ -2,11 +2,14 @@
 
 import functions_framework
 
-from lib.handler import handle
+from lib.handler import handle, refuse_method
 
 
 @functions_framework.http
 def sync_chats(request):
     """HTTP entry: one sync run; JSON counts, or a JSON error with a 4xx/5xx status."""
+    refused = refuse_method(request.method)
+    if refused is not None:
+        return refused
     body, status = handle(request.args, request.headers)
     return body, status, {"Cache-Control": "no-store"}

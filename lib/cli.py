@@ -145,6 +145,21 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="print everything as JSON")
     status.add_argument("--watch-minutes", type=_positive, default=30, metavar="MINUTES",
                         help="a problem when no run succeeded for this long (default 30, as the watcher)")
+
+    quarantine = commands.add_parser(
+        "quarantine", parents=[common], help="list the unreadable chat items set aside; --retry reads them again",
+        description="List the chat items that could not be read and were set aside (time, reason, size; the "
+        "content only with --show, as it holds a visitor's data). They expire after RETENTION_DAYS. --retry reads "
+        "them again with this version's parser (after an upgrade that fixed it): each item that now reads goes "
+        "through the journal to the sheet and Slack, once, and leaves the quarantine; the others stay. --retry "
+        "takes the run lease, so it is safe while the scheduled sync runs. " + SETTINGS_NOTE,
+        epilog=EXIT_CODES, formatter_class=formatter,
+    )
+    quarantine.add_argument("--show", action="store_true",
+                            help="print each item's content too (it may hold a visitor's personal data)")
+    quarantine.add_argument("--retry", action="store_true",
+                            help="read every item again; deliver those that now read, once")
+    quarantine.add_argument("--json", action="store_true", help="print the result as JSON")
     return parser
 
 
@@ -156,7 +171,7 @@ def main(argv: list[str] | None = None, ctx: Context | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return int(exc.code or 0)
-    commands = {"run": _run, "backfill": _backfill, "check": _check, "status": _status}
+    commands = {"run": _run, "backfill": _backfill, "check": _check, "status": _status, "quarantine": _quarantine}
     try:
         return commands[args.command](args, ctx, parser)
     except KeyboardInterrupt:
@@ -416,6 +431,99 @@ def _status(args, ctx: Context, parser) -> int:
         return EXIT_OK if data["healthy"] else EXIT_FAILED
     finally:
         store.close()
+
+
+# -- quarantine ---------------------------------------------------------------------------------
+
+
+def _quarantine(args, ctx: Context, parser) -> int:
+    from .errors import SyncError
+
+    settings, store, code = _setup(args, ctx)
+    if store is None:
+        return code
+    try:
+        result: dict[str, Any] = {}
+        code = EXIT_OK
+        if args.retry:
+            code, result = _retry_quarantine(settings, store, ctx)
+        try:
+            items = store.quarantine_list()
+        except SyncError as exc:
+            print(f"error: the state store cannot be read: {exc}", file=ctx.stderr)
+            return EXIT_FAILED
+        listed = [_quarantined(item, args.show) for item in items]
+        if args.json:
+            _print_json(ctx, {**result, "count": len(listed), "items": listed})
+            return code
+        if result.get("line"):
+            print(result["line"], file=ctx.stdout)
+        _print_quarantine(ctx, items, listed, settings, args.show)
+        return code
+    finally:
+        store.close()
+
+
+def _retry_quarantine(settings, store, ctx: Context) -> tuple[int, dict[str, Any]]:
+    from .sync import RunFailed, RunOptions
+
+    syncer = _syncer(settings, store, ctx)
+    try:
+        report = syncer.run(options=RunOptions(mode="quarantine"))
+    except RunFailed as failed:
+        body = {**failed.report.as_dict(), "ok": False, "error": str(failed.error), "fix": failed.error.fix}
+        line = f"{_retry_line(failed.report)}\nerror: {failed.error}"
+        if failed.error.fix:
+            line += f"\nfix: {failed.error.fix}"
+        return EXIT_FAILED, {"retry": body, "line": line}
+    if report.outcome == "skipped":
+        return EXIT_BUSY, {"retry": report.as_dict(),
+                           "line": f"retry skipped: {report.skipped}; run the same command again in a few minutes"}
+    return EXIT_OK, {"retry": report.as_dict(), "line": _retry_line(report)}
+
+
+def _retry_line(report) -> str:
+    return (
+        f"retry {report.run_id}: {report.fetched} item(s) read again, {report.recovered} now readable "
+        f"({report.new} new in the journal, {report.already_in_sheet} already in the sheet), "
+        f"{report.skipped_invalid} still unreadable; written {report.appended}, posted {report.posted}"
+    )
+
+
+def _quarantined(item, show: bool) -> dict[str, Any]:
+    out = {
+        "id": item.id,
+        "fetched_at": item.fetched_at.isoformat(),
+        "expires_at": item.expires_at.isoformat() if item.expires_at else None,
+        "reason": item.reason,
+        "size": len(item.raw.encode("utf-8", "replace")),
+    }
+    if show:
+        out["raw"] = item.raw
+    return out
+
+
+def _print_quarantine(ctx: Context, items, listed, settings, show: bool) -> None:
+    tz = settings.chat_timezone
+    if not items:
+        print("The quarantine is empty.", file=ctx.stdout)
+        return
+
+    def local(moment) -> str:
+        return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S") if moment else "never"
+
+    print(f"{len(items)} unreadable item(s) set aside, oldest first (times in {tz.key}):", file=ctx.stdout)
+    header = ["FETCHED", "EXPIRES", "SIZE", "REASON"]
+    rows = [[local(i.fetched_at), local(i.expires_at), f"{d['size']} B", i.reason] for i, d in zip(items, listed)]
+    widths = [max(len(header[c]), *(len(r[c]) for r in rows)) for c in range(len(header))]
+    print("  " + "  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip(), file=ctx.stdout)
+    for item, row in zip(items, rows):
+        print("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip(), file=ctx.stdout)
+        if show:
+            print(f"    {item.raw}", file=ctx.stdout)
+    if not show:
+        print("Content not shown (it may hold a visitor's data): add --show. After an upgrade that reads them, "
+              "--retry delivers them.", file=ctx.stdout)
 
 
 if __name__ == "__main__":

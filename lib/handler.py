@@ -22,9 +22,8 @@ def _syncer_for(settings: Settings):
     global _cached
     from .app import build_syncer
 
-    key = tuple(sorted(settings.describe().items())) + (
-        settings.moneypenny_username, settings.moneypenny_password, settings.slack_bot_token,
-    )
+    # Settings compare by every value (secrets and whole URLs included): describe() shows less.
+    key = (settings,)
     with _lock:
         if _cached is None or _cached[0] != key:
             _cached = (key, build_syncer(settings))
@@ -50,13 +49,42 @@ class BadRequest(SyncError):
     cause = "bad_request"
 
 
+ALLOWED_METHODS = ("GET", "POST")
+MODES = ("new", "reconcile", "window")
+ECHO_LIMIT = 100  # characters of a bad query value shown back
+
+
+def _echo(value: str) -> str:
+    return repr(value if len(value) <= ECHO_LIMIT else value[:ECHO_LIMIT] + "…")
+
+
+def refuse_method(method: str) -> tuple[dict[str, Any], int, dict[str, str]] | None:
+    """A 405 answer for any method but GET and POST (a CORS preflight must not start a sync), else None.
+
+    It is decided before anything is read: no settings, no store, no Moneypenny.
+    """
+    if method.upper() in ALLOWED_METHODS:
+        return None
+    allow = ", ".join(ALLOWED_METHODS)
+    body = {"ok": False, "error": f"method {_echo(method)} is not allowed; a sync is started by {' or '.join(ALLOWED_METHODS)}",
+            "cause": "method_not_allowed", "retryable": False}
+    return body, 405, {"Allow": allow, "Cache-Control": "no-store"}
+
+
 def parse_request(args: Mapping[str, str]) -> dict[str, Any]:
     """The run's options from the query string: mode, start, end (ISO dates)."""
-    mode = (args.get("mode") or "").strip() or "new"
+    given = (args.get("mode") or "").strip()
+    mode = given or "new"
     start_raw, end_raw = (args.get("start") or "").strip(), (args.get("end") or "").strip()
-    if mode not in ("new", "reconcile", "window"):
-        raise BadRequest(f"query parameter 'mode' must be new or reconcile, got {mode!r}")
+    if mode not in MODES:
+        raise BadRequest(f"query parameter 'mode' must be one of {', '.join(MODES)}, got {_echo(mode)}")
     options: dict[str, Any] = {"mode": mode}
+    if (start_raw or end_raw) and given in ("new", "reconcile"):
+        # A window would silently replace the mode asked for.
+        raise BadRequest(
+            f"mode={given} takes no 'start' or 'end'; for a date window use mode=window (or no mode) "
+            "with 'start' and 'end'"
+        )
     if start_raw or end_raw:
         if not (start_raw and end_raw):
             raise BadRequest("query parameters 'start' and 'end' go together (ISO dates, YYYY-MM-DD)")

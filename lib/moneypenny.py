@@ -7,13 +7,12 @@ import logging
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable
-from urllib.parse import urlsplit
 
 import requests
 
 from .errors import MoneypennyAuthError, MoneypennyError
 from .http import mount_retry, retry_policy
-from .settings import Secret
+from .settings import Secret, show_url
 from .state.base import CachedToken, StateStore
 
 log = logging.getLogger(__name__)
@@ -28,8 +27,7 @@ def utcnow() -> datetime:
 
 
 def _where(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.netloc}{parts.path}"
+    return show_url(url)
 
 
 @dataclass

@@ -5,10 +5,11 @@ The variable names are a public contract (README, Terraform); keep them stable.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field, fields, replace
 from typing import Mapping
-from urllib.parse import urlparse
+from urllib.parse import urlparse, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import SettingsError
@@ -21,6 +22,32 @@ DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 # What reading the state store needs (and how to show its times): all that `status` asks for.
 STORE_VARIABLES = ("STATE_STORE", "GOOGLE_CLOUD_PROJECT", "FIRESTORE_DATABASE", "FIRESTORE_COLLECTION_PREFIX",
                    "CHAT_TIMEZONE", "LOG_FORMAT")
+
+
+URL_SETTINGS = ("moneypenny_auth_url", "moneypenny_chats_url", "sheets_api_url", "slack_api_url")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def show_url(url: str) -> str:
+    """A URL as `scheme://host:port`, the only form in which a URL is ever shown.
+
+    User, password, path and query are left out: any of them can carry a secret.
+    """
+    parts = urlsplit(str(url))
+    host = parts.hostname or "?"
+    if ":" in host:  # IPv6
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    port = port or _DEFAULT_PORTS.get(parts.scheme)
+    return f"{parts.scheme or '?'}://{host}" + (f":{port}" if port else "")
+
+
+def _cut(text: str, limit: int = 100) -> str:
+    """At most `limit` characters of a bad value, for an error message."""
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 class Secret:
@@ -134,6 +161,19 @@ class Settings:
             if parsed.scheme not in ("http", "https") or not parsed.hostname:
                 problems.append(f"{name} must be an http(s) URL with a host")
                 values.pop(attr, None)
+            elif "@" in parsed.netloc:
+                # The value is not echoed: it holds a password.
+                problems.append(
+                    f"{name} must not carry a user name or password (user:password@host); "
+                    "give the URL without them"
+                )
+                values.pop(attr, None)
+            else:
+                try:
+                    parsed.port
+                except ValueError:
+                    problems.append(f"{name} has a port that is not a number from 0 to 65535")
+                    values.pop(attr, None)
 
         def number(name: str, attr: str, kind=int, minimum: float = 1, maximum: float | None = None):
             raw = env.get(name, "").strip()
@@ -142,11 +182,15 @@ class Settings:
             try:
                 value = kind(raw)
             except ValueError:
-                problems.append(f"{name} must be a {'whole ' if kind is int else ''}number, got {raw!r}")
+                problems.append(f"{name} must be a {'whole ' if kind is int else ''}number, got {_cut(raw)!r}")
+                return
+            if not math.isfinite(value):
+                # float() takes nan and inf, and nan passes every comparison below.
+                problems.append(f"{name} must be a finite number, got {_cut(raw)!r}")
                 return
             if value < minimum or (maximum is not None and value > maximum):
                 bounds = f"from {minimum} to {maximum}" if maximum is not None else f"at least {minimum}"
-                problems.append(f"{name} must be {bounds}, got {raw!r}")
+                problems.append(f"{name} must be {bounds}, got {_cut(raw)!r}")
                 return
             values[attr] = value
 
@@ -211,5 +255,10 @@ class Settings:
         out = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            out[f.name] = "***" if isinstance(value, Secret) else str(value)
+            if isinstance(value, Secret):
+                out[f.name] = "***"
+            elif f.name in URL_SETTINGS:
+                out[f.name] = show_url(value)
+            else:
+                out[f.name] = str(value)
         return out

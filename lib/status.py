@@ -68,6 +68,8 @@ def collect(store: StateStore, now: datetime, runs: int = 10, watch_minutes: int
         },
     }
     out["quarantined"] = store.quarantine_count()
+    oldest_set_aside = store.quarantine_oldest() if out["quarantined"] else None
+    out["quarantine_oldest"] = None if oldest_set_aside is None else oldest_set_aside.isoformat()
     lease = store.get_lease()
     out["lease"] = None if lease is None or lease.expires_at <= now else {
         "owner": lease.owner, "expires_at": lease.expires_at.isoformat(),
@@ -184,8 +186,14 @@ def format_status(data: dict[str, Any], tz: ZoneInfo) -> str:
         waited = ago(now - datetime.fromisoformat(oldest["fetched_at"]))
         text += f"; oldest: chat {oldest['key'][:12]} of {local(oldest['chat_time'])}, fetched {waited} ago"
     topics.append(("Journal", text))
-    topics.append(("Quarantine", f"{data['quarantined']} unreadable item(s) set aside" if data["quarantined"]
-                   else "empty"))
+    text = "empty"
+    if data["quarantined"]:
+        text = f"{data['quarantined']} unreadable item(s) set aside"
+        if data.get("quarantine_oldest"):
+            oldest_at = datetime.fromisoformat(data["quarantine_oldest"])
+            text += f", the oldest fetched {local(data['quarantine_oldest'])} ({ago(now - oldest_at)} ago)"
+        text += "; review with `python -m lib quarantine`"
+    topics.append(("Quarantine", text))
     lease = data["lease"]
     topics.append(("Lease", "free" if lease is None else
                    f"held by run {lease['owner']} until {local(lease['expires_at'])}"))

@@ -61,7 +61,7 @@ def utcnow() -> datetime:
 class RunOptions:
     """How a run reads and announces; the defaults are the scheduled run's."""
 
-    mode: str = "new"  # new | window | reconcile
+    mode: str = "new"  # new | window | reconcile | quarantine (read the quarantine again, not Moneypenny)
     start: date | None = None
     end: date | None = None
     notify: bool = True  # post the Slack summary (False leaves chats pending for Slack)
@@ -265,8 +265,9 @@ class Syncer:
         self._timed(report, "prune", lambda: self.store.journal_prune(now))
         self.checkpoint("before_fetch")
         fetch_error: SyncError | None = None
+        fetch = self._retry_quarantine if opts.mode == "quarantine" else self._fetch
         try:
-            self._timed(report, "fetch", lambda: self._fetch(report, opts))
+            self._timed(report, "fetch", lambda: fetch(report, opts))
         except Exception as exc:
             # Deliver what earlier runs left behind anyway; the fetch failure still fails the run.
             report.errors.append(_error_info("fetch", exc))
@@ -359,7 +360,8 @@ class Syncer:
         report.new_keys.extend(new_keys)
         if rejected:
             self.store.quarantine(
-                RejectedItem(raw=_dump(r.item), reason=r.reason, fetched_at=fetched_at) for r in rejected
+                RejectedItem(raw=_dump(r.item), reason=r.reason, fetched_at=fetched_at, expires_at=expires)
+                for r in rejected
             )
             report.skipped_invalid += len(rejected)
             for r in rejected:
@@ -369,6 +371,49 @@ class Syncer:
                 )
         report.new += len(new_keys)
         return len(new_keys)
+
+    def _retry_quarantine(self, report: RunReport, opts: RunOptions) -> None:
+        """Parse the quarantined items again (after a parser fix) into the journal.
+
+        An item that now reads is journaled by its key (a key already in the journal is left
+        as it is; one already in the sheet is marked delivered, not written again) and only
+        then removed from quarantine; a crash in between leaves it to a later retry, which
+        finds the key journaled. Items that still do not read stay. Moneypenny is not called.
+        """
+        items = self.store.quarantine_list()
+        report.fetched = len(items)
+        readable: list[tuple[RejectedItem, Chat]] = []
+        for item in items:
+            try:
+                chats, _ = parse_batch([json.loads(item.raw)], self.tz)
+            except Exception:  # noqa: BLE001  an item that still cannot be read stays where it is
+                chats = []
+            if chats:
+                readable.append((item, chats[0]))
+        report.skipped_invalid = len(items) - len(readable)
+        if not readable:
+            return
+        in_sheet = self.sheet.keys_present()
+        now = self.clock()
+        expires = now + timedelta(days=self.settings.retention_days)
+        entries = []
+        for item, chat in readable:
+            # Fetched when it was first read: Slack counts it as late.
+            entry = JournalEntry(key=chat.key, chat=chat.raw, chat_time=chat.time.astimezone(timezone.utc),
+                                 fetched_at=item.fetched_at)
+            if chat.key in in_sheet:
+                entry.sheet, entry.slack, entry.expires_at = DONE, DONE, expires
+                report.already_in_sheet += 1
+            entries.append(entry)
+        new_keys = self.store.journal_add(entries)
+        report.new_keys.extend(new_keys)
+        report.new += len(new_keys)
+        self.checkpoint("after_quarantine_journal")
+        self.store.quarantine_remove(item.id for item, _ in readable)
+        report.recovered = len(readable)
+        log.info("quarantined items read again", extra={"fields": {
+            "run_id": report.run_id, "items": len(items), "journaled": len(readable), "new": len(new_keys),
+            "still_unreadable": report.skipped_invalid}})
 
     # -- deliver -------------------------------------------------------------------------------
     def _deliver(self, report: RunReport, notify: bool) -> list[SyncError]:

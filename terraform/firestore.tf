@@ -1,4 +1,4 @@
-# Firestore keeps the token cache, the chat journal and the run lease.
+# Firestore keeps the token cache, the chat journal, the quarantine and the run lease.
 
 resource "google_firestore_database" "main" {
   count = var.create_firestore_database ? 1 : 0
@@ -23,6 +23,19 @@ resource "google_firestore_field" "journal_ttl" {
   database   = var.firestore_database
   collection = local.journal_collection
   field      = local.journal_ttl_field
+
+  ttl_config {}
+
+  depends_on = [google_firestore_database.main, google_project_service.enabled]
+}
+
+# Quarantined (unreadable) items hold a visitor's raw data; they carry expires_at too
+# (RETENTION_DAYS after they were fetched) and this policy deletes them like the journal's.
+resource "google_firestore_field" "quarantine_ttl" {
+  project    = var.project_id
+  database   = var.firestore_database
+  collection = local.quarantine_collection
+  field      = local.quarantine_ttl_field
 
   ttl_config {}
 

@@ -16,9 +16,11 @@ locals {
     ],
   ))
 
-  firestore_location = coalesce(var.firestore_location, var.region)
-  journal_collection = "${var.firestore_collection_prefix}_journal"
-  journal_ttl_field  = "expires_at"
+  firestore_location    = coalesce(var.firestore_location, var.region)
+  journal_collection    = "${var.firestore_collection_prefix}_journal"
+  journal_ttl_field     = "expires_at"
+  quarantine_collection = "${var.firestore_collection_prefix}_quarantine"
+  quarantine_ttl_field  = "expires_at"
 
   # Environment variable => Secret Manager secret ID. Values are added with gcloud, never here.
   secret_ids = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -71,7 +72,7 @@ def move_cursor_elsewhere(harness) -> None:
 # -- the parser -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("command", [[], ["run"], ["backfill"], ["check"], ["status"]])
+@pytest.mark.parametrize("command", [[], ["run"], ["backfill"], ["check"], ["status"], ["quarantine"]])
 def test_every_command_has_help_with_the_exit_codes(command, capsys):
     assert main(command + ["--help"]) == 0
     text = capsys.readouterr().out
@@ -108,7 +109,7 @@ def test_a_missing_setting_exits_4_naming_it(harness, cli, command):
 
 def test_the_parser_lists_every_command():
     text = build_parser().format_help()
-    for command in ("run", "backfill", "check", "status"):
+    for command in ("run", "backfill", "check", "status", "quarantine"):
         assert command in text
 
 
@@ -400,3 +401,135 @@ def test_backfill_stops_at_a_failing_day_and_a_second_run_finishes(harness, cli)
     assert len(harness.sheet_keys()) == len(set(harness.sheet_keys())) == 6
     status = cli("status", "--json").json()
     assert status["backfill"]["state"] == "done" and status["backfill"]["done_through"] == str(start + timedelta(days=2))
+
+
+# -- quarantine -------------------------------------------------------------------------------
+
+
+def set_aside_by_an_older_version(harness, chats: list[dict]) -> None:
+    """Items an older parser could not read: as that version left them in the store."""
+    from lib.state.base import RejectedItem
+
+    now = harness.clock()
+    harness.open_store().quarantine(
+        RejectedItem(raw=json.dumps(chat), reason="chatTime is not an ISO 8601 date-time", fetched_at=now,
+                     expires_at=now + timedelta(days=30))
+        for chat in chats
+    )
+
+
+def test_quarantine_lists_time_reason_and_size_and_shows_content_only_when_asked(harness, cli):
+    [chat] = sample_chats(1, start=datetime(2026, 11, 20, 9, 0), seed=60)
+    set_aside_by_an_older_version(harness, [chat])
+    listed = cli("quarantine")
+    assert listed.code == EXIT_OK
+    assert "1 unreadable item(s) set aside" in listed.out and "chatTime is not an ISO 8601 date-time" in listed.out
+    assert f"{len(json.dumps(chat).encode())} B" in listed.out and "2026-11-20 12:00:00" in listed.out
+    assert chat["name"] not in listed.out and chat["email"] not in listed.out
+    data = cli("quarantine", "--json").json()
+    assert data["count"] == 1 and "raw" not in data["items"][0]
+    assert data["items"][0]["expires_at"] == (harness.clock() + timedelta(days=30)).isoformat()
+    shown = cli("quarantine", "--show")
+    assert chat["name"] in shown.out and chat["email"] in shown.out
+
+
+def test_quarantine_retry_delivers_what_now_reads_exactly_once_and_keeps_the_rest(harness, cli):
+    fixed, known = sample_chats(2, start=datetime(2026, 11, 20, 9, 0), seed=61)
+    harness.stand.moneypenny.add_chats([known])
+    assert cli("run").code == EXIT_OK and len(harness.data_rows()) == 1
+    unreadable = {**fixed, "chatTime": "last Tuesday"}
+    # The fixed chat twice (a window read set it aside again), one already delivered, one still unreadable.
+    set_aside_by_an_older_version(harness, [fixed, known, fixed, unreadable])
+    log_calls = harness.stand.moneypenny.count("log")
+    posts = len(harness.stand.slack.messages())
+
+    result = cli("quarantine", "--retry")
+    assert result.code == EXIT_OK, result.out
+    assert "4 item(s) read again, 3 now readable (1 new in the journal" in result.out
+    assert "1 still unreadable" in result.out
+    assert len(harness.sheet_keys()) == len(set(harness.sheet_keys()))  # no chat twice
+    assert len(harness.data_rows()) == 2 and fixed["name"] in {r[1] for r in harness.data_rows()}
+    assert len(harness.stand.slack.messages()) == posts + 1
+    assert harness.stand.moneypenny.count("log") == log_calls  # Moneypenny is not read
+    left = harness.open_store().quarantine_list()
+    assert [json.loads(i.raw)["chatTime"] for i in left] == ["last Tuesday"]
+
+    again = cli("quarantine", "--retry", "--json")
+    assert again.code == EXIT_OK and again.json()["count"] == 1
+    assert len(harness.data_rows()) == 2 and len(harness.stand.slack.messages()) == posts + 1
+    assert harness.open_store().recent_runs(1)[0]["mode"] == "quarantine"
+
+
+def test_quarantine_retry_after_a_crash_between_journal_and_removal_writes_the_row_once(harness, cli):
+    from lib.sync import RunFailed, RunOptions
+
+    [fixed] = sample_chats(1, start=datetime(2026, 11, 20, 9, 0), seed=62)
+    set_aside_by_an_older_version(harness, [fixed])
+
+    def crash(step: str) -> None:
+        if step == "after_quarantine_journal":
+            raise RuntimeError("instance died")
+
+    with pytest.raises(RunFailed):
+        harness.syncer(checkpoint=crash).run(options=RunOptions(mode="quarantine"))
+    assert harness.open_store().quarantine_count() == 1  # still there: nothing is lost
+    assert cli("quarantine", "--retry").code == EXIT_OK
+    assert harness.open_store().quarantine_count() == 0
+    assert len(harness.data_rows()) == 1
+
+
+def test_quarantine_retry_waits_its_turn_while_a_run_holds_the_lease(harness, cli):
+    [fixed] = sample_chats(1, start=datetime(2026, 11, 20, 9, 0), seed=63)
+    set_aside_by_an_older_version(harness, [fixed])
+    now = harness.clock()
+    assert harness.open_store().acquire_lease("scheduled-run", now, now + timedelta(minutes=10))
+    result = cli("quarantine", "--retry")
+    assert result.code == EXIT_BUSY and "another run holds the lease" in result.out
+    assert harness.open_store().quarantine_count() == 1 and harness.data_rows() == []
+
+
+def test_items_set_aside_by_a_run_expire_after_the_retention_and_status_shows_the_oldest(harness, cli):
+    [good] = harness.add_chats(1, seed=64)
+    harness.stand.moneypenny.add_chats([{"name": "No Time", "email": "no.time@example.com"}])
+    assert cli("run").code == EXIT_OK
+    [item] = harness.open_store().quarantine_list()
+    assert item.expires_at == harness.clock() + timedelta(days=30)
+    status = cli("status")
+    assert re.search(r"Quarantine +1 unreadable item\(s\) set aside, the oldest fetched 2026-11-20 12:00:00", status.out)
+    assert "python -m lib quarantine" in status.out and "no.time@example.com" not in status.out
+    assert cli("status", "--json").json()["quarantine_oldest"] == harness.clock().isoformat()
+    harness.clock.advance(days=30, seconds=1)
+    assert cli("run").code == EXIT_OK
+    assert harness.open_store().quarantine_count() == 0
+    assert re.search(r"Quarantine +empty", cli("status").out)
+
+
+def test_quarantine_retry_of_a_chat_already_in_the_sheet_past_the_journals_retention_writes_nothing(harness, cli):
+    [chat] = harness.add_chats(1, seed=65)
+    assert cli("run").code == EXIT_OK and len(harness.data_rows()) == 1
+    harness.clock.advance(days=31)
+    assert cli("run").code == EXIT_OK
+    assert harness.open_store().journal_get(harness.sheet_keys()) == {}  # pruned from the journal
+    set_aside_by_an_older_version(harness, [chat])
+    result = cli("quarantine", "--retry", "--json")
+    assert result.code == EXIT_OK
+    assert result.json()["retry"]["already_in_sheet"] == 1 and result.json()["count"] == 0
+    assert len(harness.data_rows()) == 1
+
+
+def test_quarantine_retry_on_firestore(harness, firestore_client):
+    from lib.state.base import RejectedItem
+    from lib.state.firestore import FirestoreStore
+    from lib.sync import RunOptions
+
+    store = FirestoreStore(firestore_client, "retry")
+    [fixed] = sample_chats(1, start=datetime(2026, 11, 20, 9, 0), seed=66)
+    now = harness.clock()
+    store.quarantine(RejectedItem(json.dumps(c), "old parser", now, expires_at=now + timedelta(days=30))
+                     for c in (fixed, fixed, {"chatTime": 7}))
+    report = harness.syncer(store=store).run(options=RunOptions(mode="quarantine"))
+    assert (report.recovered, report.new, report.appended, report.skipped_invalid) == (2, 1, 1, 1)
+    assert [json.loads(i.raw) for i in store.quarantine_list()] == [{"chatTime": 7}]
+    assert harness.sheet_keys() == list(store.journal_get(harness.sheet_keys()))
+    assert harness.syncer(store=store).run(options=RunOptions(mode="quarantine")).appended == 0
+    assert len(harness.data_rows()) == 1 and harness.data_rows()[0][1] == fixed["name"]

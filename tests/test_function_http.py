@@ -73,3 +73,84 @@ def test_answers_and_logs_carry_no_secret(harness, client, capfd, caplog, monkey
         for secret in secrets:
             assert secret not in text
     assert "MONEYPENNY_PASSWORD" in bodies[1]
+
+
+def test_a_non_finite_timeout_answers_500_naming_it_and_reads_nothing(harness, client, monkeypatch):
+    harness.add_chats(2)
+    monkeypatch.setenv("HTTP_TIMEOUT_SECONDS", "nan")
+    response = client.post("/")
+    body = response.get_json()
+    assert response.status_code == 500 and body["cause"] == "settings"
+    assert "HTTP_TIMEOUT_SECONDS must be a finite number" in body["error"]
+    assert harness.stand.moneypenny.count() == 0 and harness.stand.sheets.count_writes() == 0
+
+
+@pytest.mark.parametrize("name", ["MONEYPENNY_AUTH_URL", "MONEYPENNY_CHATS_URL", "SHEETS_API_URL", "SLACK_API_URL"])
+def test_a_url_setting_with_a_user_and_password_is_refused_without_echoing_them(harness, client, monkeypatch, name):
+    url = harness.env()[name].replace("http://", "http://someone:hunter2-pw@", 1)
+    monkeypatch.setenv(name, url)
+    response = client.post("/")
+    body = response.get_json()
+    assert response.status_code == 500 and body["cause"] == "settings"
+    assert f"{name} must not carry a user name or password" in body["error"]
+    assert "hunter2" not in response.get_data(as_text=True) and "someone" not in response.get_data(as_text=True)
+    assert harness.stand.moneypenny.count() == 0
+
+
+def test_a_url_is_named_only_by_scheme_host_and_port_in_the_answer_the_run_record_and_the_alert(
+        harness, client, monkeypatch):
+    from urllib.parse import urlsplit
+
+    from lib.settings import Settings
+
+    auth_url = harness.env()["MONEYPENNY_AUTH_URL"] + "?tenant=t-4f9a-private"
+    monkeypatch.setenv("MONEYPENNY_AUTH_URL", auth_url)
+    monkeypatch.setenv("MONEYPENNY_PASSWORD", "a-wrong-password")
+    parts = urlsplit(auth_url)
+    shown = f"http://{parts.hostname}:{parts.port}"
+    response = client.post("/")
+    assert response.status_code == 500
+    error = response.get_json()["error"]
+    record = harness.open_store().recent_runs(1)[0]
+    alert = harness.stand.slack.messages()[-1]
+    texts = {"answer": error, "run record": json.dumps(record), "alert": json.dumps(alert)}
+    for where, text in texts.items():
+        assert shown in text, where
+        assert parts.path not in text and "t-4f9a-private" not in text, where
+    described = Settings.from_env(harness.env() | {"MONEYPENNY_AUTH_URL": auth_url}).describe()
+    assert described["moneypenny_auth_url"] == shown
+
+
+@pytest.mark.parametrize("method", ["OPTIONS", "HEAD", "PUT", "DELETE", "PATCH"])
+def test_only_get_and_post_start_a_sync_other_methods_get_405_and_read_nothing(harness, client, method):
+    harness.add_chats(3)
+    response = client.open("/", method=method, headers={"Origin": "https://example.com",
+                                                        "Access-Control-Request-Method": "POST"})
+    assert response.status_code == 405
+    assert {m.strip() for m in response.headers["Allow"].split(",")} == {"GET", "POST"}
+    assert harness.stand.moneypenny.count() == 0
+    assert harness.stand.sheets.count_reads() == harness.stand.sheets.count_writes() == 0
+    assert harness.stand.slack.messages() == []
+    assert not (harness.tmp / "state.sqlite3").exists()  # the store was never opened
+    assert len(harness.stand.moneypenny.pending_chats()) == 3
+
+
+def test_a_bad_mode_lists_every_mode_and_echoes_at_most_100_characters(harness, client):
+    response = client.get("/?mode=" + "sideways" + "x" * 5000)
+    error = response.get_json()["error"]
+    assert response.status_code == 400
+    for mode in ("new", "reconcile", "window"):
+        assert mode in error
+    assert "sideways" in error and "x" * 101 not in error and len(error) < 300
+    assert harness.stand.moneypenny.count() == 0
+
+
+@pytest.mark.parametrize("mode", ["reconcile", "new"])
+def test_a_mode_with_dates_is_a_400_not_a_silent_window(harness, client, mode):
+    harness.add_chats(2)
+    day = harness.clock().date().isoformat()
+    response = client.post(f"/?mode={mode}&start={day}&end={day}")
+    assert response.status_code == 400
+    assert f"mode={mode}" in response.get_json()["error"] and "mode=window" in response.get_json()["error"]
+    assert harness.stand.moneypenny.count() == 0
+    assert client.post(f"/?mode=window&start={day}&end={day}").status_code == 200

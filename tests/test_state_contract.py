@@ -237,6 +237,56 @@ def test_quarantine(store):
     assert store.quarantine_count() == 3
 
 
+def test_quarantine_lists_oldest_first_and_removes_by_id(store):
+    assert store.quarantine_list() == [] and store.quarantine_oldest() is None
+    store.quarantine([
+        RejectedItem('{"b": 1}', "chatTime missing", T0 + timedelta(minutes=5), expires_at=T0 + timedelta(days=30)),
+        RejectedItem('[1, 2]', "item is a JSON list, not an object", T0),
+    ])
+    items = store.quarantine_list()
+    assert [(i.raw, i.reason, i.fetched_at) for i in items] == [
+        ("[1, 2]", "item is a JSON list, not an object", T0),
+        ('{"b": 1}', "chatTime missing", T0 + timedelta(minutes=5)),
+    ]
+    assert items[0].expires_at is None and items[1].expires_at == T0 + timedelta(days=30)
+    assert all(i.id for i in items) and len({i.id for i in items}) == 2
+    assert store.quarantine_oldest() == T0
+    store.quarantine_remove([items[0].id, "no-such-id"])
+    store.quarantine_remove([])
+    assert [i.raw for i in store.quarantine_list()] == ['{"b": 1}']
+    assert store.quarantine_count() == 1 and store.quarantine_oldest() == T0 + timedelta(minutes=5)
+
+
+def test_quarantined_items_expire_with_the_journals_retention(store):
+    store.quarantine([
+        RejectedItem('{"old": 1}', "chatTime missing", T0 - timedelta(days=31), expires_at=T0 - timedelta(days=1)),
+        RejectedItem('{"young": 1}', "chatTime missing", T0, expires_at=T0 + timedelta(days=30)),
+    ])
+    store.journal_prune(T0)
+    left = [i.raw for i in store.quarantine_list()]
+    if is_firestore(store):
+        # Firestore's TTL policy deletes them: the field it reads must be a timestamp on each document.
+        docs = [snap.to_dict() for snap in store._quarantine.stream()]
+        assert sorted(d["expires_at"] for d in docs) == [T0 - timedelta(days=1), T0 + timedelta(days=30)]
+    else:
+        assert left == ['{"young": 1}']
+
+
+def test_sqlite_adds_the_quarantine_expiry_to_an_older_file(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE quarantine (id INTEGER PRIMARY KEY AUTOINCREMENT, raw TEXT NOT NULL,"
+                     " reason TEXT NOT NULL, fetched_at TEXT NOT NULL)")
+        conn.execute("INSERT INTO quarantine (raw, reason, fetched_at) VALUES ('[]', 'r', ?)", (T0.isoformat(),))
+    store = SqliteStore(str(path))
+    store.quarantine([RejectedItem("{}", "r", T0, expires_at=T0 - timedelta(days=1))])
+    store.journal_prune(T0)
+    assert [(i.raw, i.expires_at) for i in store.quarantine_list()] == [("[]", None)]
+    store.close()
+
+
 # -- lease ----------------------------------------------------------------------------------------
 
 

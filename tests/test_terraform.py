@@ -576,7 +576,7 @@ def test_apis_are_enabled_and_stay_enabled(config, resources):
     } <= listed
 
 
-def test_firestore_native_database_and_journal_ttl(config, resources, evaluated):
+def test_firestore_native_database_and_journal_and_quarantine_ttl(config, resources, evaluated):
     from lib.settings import Settings
 
     db = resources["google_firestore_database"]["main"]
@@ -591,6 +591,14 @@ def test_firestore_native_database_and_journal_ttl(config, resources, evaluated)
     prefix = evaluated["runtime_environment"]["FIRESTORE_COLLECTION_PREFIX"]
     assert evaluated["journal_collection"] == f"{prefix}_journal"
     assert evaluated["journal_ttl_field"] == "expires_at"
+    # Quarantined items (a visitor's raw data) expire the same way.
+    qttl = resources["google_firestore_field"]["quarantine_ttl"]
+    assert block(qttl, "ttl_config") == {}
+    assert ref(qttl["collection"]) == "local.quarantine_collection"
+    assert ref(qttl["field"]) == "local.quarantine_ttl_field"
+    assert ref(qttl["database"]) == "var.firestore_database"
+    assert evaluated["quarantine_collection"] == f"{prefix}_quarantine"
+    assert evaluated["quarantine_ttl_field"] == "expires_at"
     assert config["variable"]["firestore_collection_prefix"]["default"] == Settings.firestore_collection_prefix
     assert config["variable"]["firestore_database"]["default"] == Settings.firestore_database
 

@@ -58,6 +58,10 @@ class RejectedItem:
     raw: str = field(repr=False)  # the item as JSON text; may hold personal data, never logged
     reason: str  # names the field at fault, never its value
     fetched_at: datetime
+    # Set aside items expire like delivered journal entries (RETENTION_DAYS): Firestore's TTL
+    # policy deletes them, the SQLite store prunes them with the journal. None: kept.
+    expires_at: datetime | None = None
+    id: str = ""  # given by the store; names the item for `quarantine_remove`
 
 
 @dataclass(frozen=True)
@@ -110,7 +114,8 @@ class StateStore(abc.ABC):
     def journal_prune(self, now: datetime) -> int:
         """Delete delivered entries whose expires_at has passed; return how many.
 
-        Firestore leaves this to its TTL policy and may return 0.
+        Quarantined items whose expires_at has passed go too (not counted). Firestore leaves
+        both to its TTL policies and may return 0.
         """
 
     # -- quarantine ----------------------------------------------------------------------------
@@ -121,6 +126,18 @@ class StateStore(abc.ABC):
     @abc.abstractmethod
     def quarantine_count(self) -> int:
         """How many items are in quarantine."""
+
+    @abc.abstractmethod
+    def quarantine_oldest(self) -> datetime | None:
+        """When the oldest item in quarantine was fetched, or None when it is empty."""
+
+    @abc.abstractmethod
+    def quarantine_list(self) -> list[RejectedItem]:
+        """Every item in quarantine with its id, oldest fetched first (then id)."""
+
+    @abc.abstractmethod
+    def quarantine_remove(self, ids: Iterable[str]) -> None:
+        """Delete these items from quarantine (unknown ids are ignored), in batches."""
 
     # -- lease ---------------------------------------------------------------------------------
     @abc.abstractmethod

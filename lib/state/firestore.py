@@ -8,7 +8,8 @@ Layout, with `P` the collection prefix:
   item too large for a document is journaled cut, see lib/chats.journal_item), chat_time,
   fetched_at, sheet, sheet_batch, slack, pending (not delivered to both), expires_at (absent until set). A
   TTL policy on `expires_at` of collection group `P_journal` deletes delivered entries.
-- `P_quarantine`: one document per unreadable item (auto id).
+- `P_quarantine`: one document per unreadable item (auto id): raw, reason, fetched_at and
+  expires_at, which a TTL policy on collection group `P_quarantine` honours.
 - `P_runs`: run records, id and `sort_key` sortable by started_at.
 
 `journal_pending` is the single-field query `pending == True`, sorted on the client, so
@@ -431,6 +432,7 @@ class FirestoreStore(StateStore):
     def quarantine(self, items: Iterable[RejectedItem]) -> None:
         docs = [
             {"raw": item.raw, "reason": item.reason, "fetched_at": _ts(item.fetched_at)}
+            | ({} if item.expires_at is None else {"expires_at": _ts(item.expires_at)})
             for item in items
         ]
         for chunk in _sized_chunks(docs, _text_bytes):
@@ -444,6 +446,33 @@ class FirestoreStore(StateStore):
         self.round_trips += 1
         result = self._quarantine.count().get(**self._rpc)
         return int(result[0][0].value)
+
+    @_guard("quarantine_oldest")
+    def quarantine_oldest(self) -> datetime | None:
+        query = self._quarantine.order_by("fetched_at").limit(1).select(["fetched_at"])
+        snaps = self._stream(query)
+        return _dt(snaps[0].to_dict().get("fetched_at")) if snaps else None
+
+    @_guard("quarantine_list")
+    def quarantine_list(self) -> list[RejectedItem]:
+        items = [
+            RejectedItem(
+                raw=doc.get("raw", ""), reason=doc.get("reason", ""), fetched_at=_dt(doc.get("fetched_at")),
+                expires_at=_dt(doc.get("expires_at")), id=snap.id,
+            )
+            for snap in self._stream(self._quarantine)
+            for doc in (snap.to_dict(),)
+        ]
+        items.sort(key=lambda item: (item.fetched_at, item.id))
+        return items
+
+    @_guard("quarantine_remove")
+    def quarantine_remove(self, ids: Iterable[str]) -> None:
+        for chunk in _chunks([i for i in dict.fromkeys(ids) if i and "/" not in i]):
+            batch = self.client.batch()
+            for doc_id in chunk:
+                batch.delete(self._quarantine.document(doc_id))
+            self._commit(batch)
 
     # -- lease ---------------------------------------------------------------------------------
     @_guard("acquire_lease")

@@ -34,7 +34,7 @@ CREATE INDEX IF NOT EXISTS journal_pending ON journal (chat_time, key)
     WHERE NOT (sheet = '{DONE}' AND slack = '{DONE}');
 CREATE TABLE IF NOT EXISTS quarantine (
     id INTEGER PRIMARY KEY AUTOINCREMENT, raw TEXT NOT NULL, reason TEXT NOT NULL,
-    fetched_at TEXT NOT NULL);
+    fetched_at TEXT NOT NULL, expires_at TEXT);
 CREATE TABLE IF NOT EXISTS lease (
     id INTEGER PRIMARY KEY CHECK (id = 1), owner TEXT NOT NULL, expires_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -159,6 +159,10 @@ class SqliteStore(StateStore):
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
+            # Files made before quarantined items expired have no expires_at column.
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(quarantine)")}
+            if "expires_at" not in columns:
+                conn.execute("ALTER TABLE quarantine ADD COLUMN expires_at TEXT")
 
     def close(self) -> None:
         """Close every connection this store opened."""
@@ -290,6 +294,7 @@ class SqliteStore(StateStore):
                 " AND sheet = ? AND slack = ?",
                 (_ts(now), DONE, DONE),
             ).rowcount
+            conn.execute("DELETE FROM quarantine WHERE expires_at IS NOT NULL AND expires_at < ?", (_ts(now),))
             if self.retention is not None:
                 self._trim_runs(conn, self.retention)
         return deleted
@@ -297,17 +302,42 @@ class SqliteStore(StateStore):
     # -- quarantine ----------------------------------------------------------------------------
     @_guard("quarantine")
     def quarantine(self, items: Iterable[RejectedItem]) -> None:
-        rows = [(item.raw, item.reason, _ts(item.fetched_at)) for item in items]
+        rows = [
+            (item.raw, item.reason, _ts(item.fetched_at), None if item.expires_at is None else _ts(item.expires_at))
+            for item in items
+        ]
         if not rows:
             return
         with self._write() as conn:
             conn.executemany(
-                "INSERT INTO quarantine (raw, reason, fetched_at) VALUES (?, ?, ?)", rows
+                "INSERT INTO quarantine (raw, reason, fetched_at, expires_at) VALUES (?, ?, ?, ?)", rows
             )
 
     @_guard("quarantine_count")
     def quarantine_count(self) -> int:
         return self._read("SELECT COUNT(*) FROM quarantine")[0][0]
+
+    @_guard("quarantine_oldest")
+    def quarantine_oldest(self) -> datetime | None:
+        return _dt(self._read("SELECT MIN(fetched_at) FROM quarantine")[0][0])
+
+    @_guard("quarantine_list")
+    def quarantine_list(self) -> list[RejectedItem]:
+        rows = self._read("SELECT id, raw, reason, fetched_at, expires_at FROM quarantine ORDER BY fetched_at, id")
+        return [
+            RejectedItem(raw=raw, reason=reason, fetched_at=_dt(fetched_at), expires_at=_dt(expires_at), id=str(rid))
+            for rid, raw, reason, fetched_at, expires_at in rows
+        ]
+
+    @_guard("quarantine_remove")
+    def quarantine_remove(self, ids: Iterable[str]) -> None:
+        numbers = [int(i) for i in dict.fromkeys(ids) if str(i).isdigit()]
+        if not numbers:
+            return
+        with self._write() as conn:
+            for start in range(0, len(numbers), _CHUNK):
+                chunk = numbers[start:start + _CHUNK]
+                conn.execute(f"DELETE FROM quarantine WHERE id IN ({','.join('?' * len(chunk))})", chunk)
 
     # -- lease ---------------------------------------------------------------------------------
     @_guard("acquire_lease")
