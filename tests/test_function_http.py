@@ -87,3 +87,16 @@ def test_answers_and_logs_carry_no_secret(harness, client, capfd, caplog, monkey
         for secret in secrets:
             assert secret not in text
     assert "MONEYPENNY_PASSWORD" in bodies[1]
+
+
+def test_a_column_inserted_before_a_between_two_calls_to_one_instance_answers_500(harness, client):
+    harness.add_chats(2)
+    assert client.post("/").status_code == 200
+    harness.stand.sheets.insert_columns(harness.sheet_id, "Chats", "A")
+    harness.stand.sheets.set_cell(harness.sheet_id, "Chats", "A1", "Owner")
+    harness.add_chats(1, seed=2)
+    response = client.post("/")  # the same process: its Syncer and SheetWriter are reused
+    body = response.get_json()
+    assert response.status_code == 500 and body["cause"] == "sheets_header", body
+    assert "SHEET_TAB" in body["error"] and body["fix"]
+    assert len(harness.rows()) == 3  # header and the first two rows; nothing under "Owner"

@@ -174,6 +174,19 @@ def test_append_lands_below_the_table_after_a_hand_sort_and_notes_to_the_right(c
     assert res["updates"]["updatedRange"] == "Chats!A10:B10"
 
 
+def test_inserting_a_column_shifts_cells_right_and_deleting_it_shifts_them_back(chats_tab, sheets):
+    sheets.set_rows(SHEET, "Chats", [["Key", "Value"], ["k1", "a"]])
+    sheets.insert_columns(SHEET, "Chats", "A")
+    sheets.set_cell(SHEET, "Chats", "A1", "Owner")
+    assert sheets.rows(SHEET, "Chats") == [["Owner", "Key", "Value"], ["", "k1", "a"]]
+    assert sheets.grid_size(SHEET, "Chats") == (100, 6)
+    # gspread reads what a person would see after the insert.
+    assert chats_tab.row_values(1) == ["Owner", "Key", "Value"]
+    sheets.delete_columns(SHEET, "Chats", 0)
+    assert sheets.rows(SHEET, "Chats") == [["Key", "Value"], ["k1", "a"]]
+    assert sheets.grid_size(SHEET, "Chats") == (100, 5)
+
+
 def test_reads_trim_like_google_and_accept_quoted_names(gc, sheets):
     book = gc.open_by_key(SHEET)
     ws = book.add_worksheet("Bob's chats", rows=20, cols=5)
