@@ -481,7 +481,9 @@ class Syncer:
             max_listed=self.settings.slack_max_listed,
             late=late,
         )
-        self.slack.post(summary.text, summary.blocks)
+        # A summary Slack refuses for its size or shape is replaced at once by a short one:
+        # otherwise it would be refused again, with more chats, on every later run.
+        self.slack.post_summary(summary)
         self.checkpoint("after_post")
         self._update(todo, slack=DONE)
         report.posted += len(todo)

@@ -362,6 +362,20 @@ def test_slack_block_limits(web, slack):
     assert [len(m["text"]) for m in slack.messages()] == [1, 40_000]
 
 
+def test_slack_limits_count_emoji_as_two_and_escaped_json_for_the_total(web, slack):
+    post = lambda blocks: web.chat_postMessage(channel="C0DEMO", text="t", blocks=blocks)  # noqa: E731
+    # 501 emoji and 1,999 letters are 2,500 code points but 3,001 UTF-16 units: over a
+    # section's 3,000 "characters".
+    assert _slack_error(lambda: post([_section("😀" * 501 + "x" * 1999)])) == "invalid_blocks"
+    post([_section("😀" * 500 + "x" * 2000)])
+    # 2,100 CJK letters fit a section, but as escaped JSON (6 each) the blocks pass 12,000.
+    assert _slack_error(lambda: post([_section("中" * 2100)])) == "msg_blocks_too_long"
+    assert FakeSlack.message_problem("t", [_section("中" * 2100)]) == "msg_blocks_too_long"
+    assert FakeSlack.message_problem("t", [_section("中" * 1900)]) is None
+    assert FakeSlack.message_problem("", []) == "no_text"
+    assert len(slack.messages()) == 1
+
+
 def test_slack_auth_and_channel_errors(web, slack):
     bad = WebClient(token="xoxb-wrong", base_url=slack.api_url)
     assert _slack_error(lambda: bad.chat_postMessage(channel="C0DEMO", text="x")) == "invalid_auth"
