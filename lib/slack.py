@@ -34,6 +34,12 @@ _LINKY = re.compile(
     r"|(?:\b(?:[a-z0-9\-]+\.)+[a-z]{2,}\b(?:/\S*)?)",
     re.IGNORECASE,
 )
+# Bidi embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069) and the marks
+# (LRM, RLM, ALM): in visitor text they would reorder the rest of the summary line.
+_BIDI_CONTROLS = dict.fromkeys([0x200E, 0x200F, 0x061C, *range(0x202A, 0x202F), *range(0x2066, 0x206A)])
+# mrkdwn's format markers, shown as look-alikes: a name holding `*` inside our own `*…*` would
+# make `**` and bold (or unbold) the wrong text.
+_MARKERS = str.maketrans({"*": "∗", "_": "ˍ", "~": "˜"})
 
 
 def slack_size(text: str) -> int:
@@ -48,15 +54,24 @@ def _json_size(obj: Any) -> int:
 
 
 def inert(text: str) -> str:
-    """Visitor text made safe for mrkdwn: no mention, no channel ping, no link.
+    """Visitor text made safe for mrkdwn: no mention, no channel ping, no link, no formatting.
 
     `&`, `<`, `>` are escaped (so `<!channel>`, `<@U…>`, `<http://x|y>` cannot form), and
-    anything Slack would auto-link is shown as inline code, which Slack never links.
+    anything Slack would auto-link is shown as inline code, which Slack never links. Bidi
+    controls are removed, and `*`, `_`, `~` outside those code spans become look-alikes.
     """
+    text = text.translate(_BIDI_CONTROLS)
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     text = text.replace("`", "ˋ")  # a backtick could close our code span early
     text = " ".join(text.split())  # newlines would break the one-line-per-chat layout
-    return _LINKY.sub(lambda m: f"`{m.group(0)}`", text)
+    out: list[str] = []
+    pos = 0
+    for match in _LINKY.finditer(text):
+        out.append(text[pos:match.start()].translate(_MARKERS))
+        out.append(f"`{match.group(0)}`")
+        pos = match.end()
+    out.append(text[pos:].translate(_MARKERS))
+    return "".join(out)
 
 
 def trim(text: str, limit: int) -> str:

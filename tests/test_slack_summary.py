@@ -117,3 +117,47 @@ def test_a_refused_summary_is_replaced_at_once_by_a_short_one_and_nothing_stays_
     assert after.posted == 0 and after.late == 0
     assert harness.open_store().journal_pending() == []
     assert len(harness.stand.slack.messages()) == 1
+
+
+BIDI_CONTROLS = [chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))]
+
+
+def visitor_chat(name: str = "Sam", company: str = "", page: str = "", message: str = "hello"):
+    return parse_chat({"chatTime": "2026-11-20T09:30:00", "name": name, "companyName": company, "pageURL": page,
+                       "transcript": [f"1: [Visitor] - {message}"]}, UK)
+
+
+@pytest.mark.parametrize("control", BIDI_CONTROLS, ids=lambda c: f"U+{ord(c):04X}")
+def test_bidi_controls_in_visitor_text_cannot_reorder_the_summary_line(control):
+    chat = visitor_chat(name=f"Eve{control}lyn", company=f"{control}Acme Ltd", message=f"call me {control}today")
+    line = chat_line(chat)
+    assert not any(c in line for c in BIDI_CONTROLS)
+    assert line == "*09:30* · *Evelyn* · Acme Ltd — _call me today_"
+
+
+def test_a_name_of_bidi_controls_only_is_shown_as_no_name():
+    assert chat_line(visitor_chat(name="\u202e\u2066\u2069", message="")) == "*09:30* · *(no name)*"
+
+
+def test_bidi_controls_never_reach_slack(harness):
+    harness.stand.moneypenny.add_chats([chat_item(i, f"\u202e{i} Ali\u2067", "\u202bCo\u202c", "\u2068hi\u2069")
+                                        for i in range(3)])
+    harness.syncer().run()
+    [message] = harness.stand.slack.messages()
+    texts = FakeSlack.mrkdwn_texts(message) + [message["blocks"][0]["text"]["text"]]
+    assert not any(c in text for text in texts for c in BIDI_CONTROLS)
+
+
+@pytest.mark.parametrize("marker", ["*", "_", "~"])
+def test_format_markers_in_visitor_text_are_escaped_so_none_is_doubled(marker):
+    m = marker
+    line = chat_line(visitor_chat(name=f"{m}Bob{m}", company=f"{m}{m}Big{m}{m} Co", message=f"{m}urgent{m} please"))
+    assert m * 2 not in line
+    # Only our own markers are left: bold time and name, italic preview.
+    assert line.count("*") == 4 and line.count("_") == 2 and "~" not in line
+    assert "Bob" in line and "Big" in line and "urgent" in line
+
+
+def test_markers_inside_links_shown_as_code_are_kept_as_typed():
+    line = chat_line(visitor_chat(page="https://example.com/my_page*1", message="see www.example.com/a_b"))
+    assert "`https://example.com/my_page*1`" in line and "`www.example.com/a_b`" in line
