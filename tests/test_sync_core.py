@@ -297,7 +297,18 @@ def test_a_warm_instance_rereads_the_header_and_refuses_a_column_inserted_before
 
 
 def test_a_warm_instance_checks_the_header_before_reading_the_key_column(harness):
-    syncer = harness.syncer()
+    _warm_instance_checks_the_header_before_the_key_column(harness, harness.syncer())
+
+
+def test_a_warm_instance_on_firestore_checks_the_header_before_reading_the_key_column(harness, firestore_client):
+    from lib.state.firestore import FirestoreStore
+
+    _warm_instance_checks_the_header_before_the_key_column(
+        harness, harness.syncer(store=FirestoreStore(firestore_client, "warm_header"))
+    )
+
+
+def _warm_instance_checks_the_header_before_the_key_column(harness, syncer):
     syncer.run()  # the tab and its header exist; this instance has seen them
     harness.add_chats(3, seed=15)
     harness.stand.sheets.inject("values.append", LostResponse())
@@ -315,6 +326,7 @@ def test_a_warm_instance_checks_the_header_before_reading_the_key_column(harness
     report = syncer.run()
     assert report.already_in_sheet == 3 and report.appended == 0
     assert len(harness.sheet_keys()) == len(set(harness.sheet_keys())) == 3
+    assert syncer.store.journal_pending() == []
 
 
 def test_every_writing_run_reads_row_1_once(harness):
