@@ -204,7 +204,7 @@ def _post_summary(syncer: Syncer, store: StateStore, settings: Settings, keys: l
     summary = build_summary(chats, sheet_url=settings.sheet_url, max_listed=settings.slack_max_listed,
                             title="backfilled chat")
     try:
-        syncer.slack.post(summary.text, summary.blocks)
+        syncer.slack.post_summary(summary)
         result.summary_posted = True
     except Exception as exc:
         result.summary_error = str(exc) if isinstance(exc, SyncError) else type(exc).__name__

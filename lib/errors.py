@@ -89,6 +89,16 @@ class SlackConfigError(PermanentError):
     cause = "slack_config"
 
 
+class SlackMessageRejected(PermanentError):
+    """Slack refused a message for its shape or size (`error` holds Slack's code)."""
+
+    cause = "slack_message"
+
+    def __init__(self, message: str, *, error: str, **kwargs):
+        super().__init__(message, **kwargs)
+        self.error = error
+
+
 class StateStoreError(TransientError):
     """The state store (Firestore or SQLite) failed."""
 

@@ -153,7 +153,8 @@ class SheetWriter:
     """Appends chat rows to one worksheet and reads its Chat key column.
 
     Uses gspread's low-level calls so that a run costs one read (the header) and one write
-    (the append), whatever the number of chats.
+    (the append), whatever the number of chats. Row 1 is read again by every ensure_ready:
+    a person can insert or move a column between two runs of the same warm instance.
     """
 
     def __init__(
@@ -171,7 +172,6 @@ class SheetWriter:
         self.sheet_id = sheet_id
         self.tab = tab
         self._identity = identity  # who must have access, named in the error when it has not
-        self._ready = False
         self.write_calls = 0
         self.read_calls = 0
 
@@ -227,9 +227,10 @@ class SheetWriter:
         return f"{quote_tab(self.tab)}!{a1}"
 
     def ensure_ready(self) -> None:
-        """Make sure the tab exists and row 1 holds our header (creating both when missing)."""
-        if self._ready:
-            return
+        """Make sure the tab exists and row 1 holds our header (creating both when missing).
+
+        Reads row 1 every time, never from an earlier call: the header is a person's to change.
+        """
         header = self.read_header()
         if header is None:
             self._add_tab()
@@ -254,7 +255,6 @@ class SheetWriter:
                     fix="Restore the header in row 1 (extra columns to the right are fine), "
                     "or point SHEET_TAB at a new or empty tab.",
                 )
-        self._ready = True
 
     def read_header(self) -> list[str] | None:
         """Row 1, or None when the tab does not exist."""
@@ -293,12 +293,16 @@ class SheetWriter:
         log.info("created the worksheet tab", extra={"fields": {"tab": self.tab}})
 
     # -- rows ----------------------------------------------------------------------------------
-    def append(self, chats: Iterable[Chat]) -> int:
-        """Append one row per chat, in the given order; one call unless the payload is huge."""
+    def append(self, chats: Iterable[Chat], *, header_checked: bool = False) -> int:
+        """Append one row per chat, in the given order; one call unless the payload is huge.
+
+        The header is checked first, unless the caller did so in this same run (header_checked).
+        """
         rows = [chat_row(c) for c in chats]
         if not rows:
             return 0
-        self.ensure_ready()
+        if not header_checked:
+            self.ensure_ready()
         for chunk in chunk_rows(rows):
             self.write_calls += 1
             self._call(
@@ -314,9 +318,11 @@ class SheetWriter:
             )
         return len(rows)
 
-    def keys_present(self) -> set[str]:
-        """Every value of the Chat key column (one read)."""
-        self.ensure_ready()
+    def keys_present(self, *, header_checked: bool = False) -> set[str]:
+        """Every value of the Chat key column (one read, after the header check unless the
+        caller did it in this same run: header_checked)."""
+        if not header_checked:
+            self.ensure_ready()
         self.read_calls += 1
         result = self._call(
             "reading the Chat key column",

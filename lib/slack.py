@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from .chats import Chat
-from .errors import PermanentError, SlackConfigError, SlackError
+from .errors import SlackConfigError, SlackError, SlackMessageRejected
 from .settings import Settings
+
+log = logging.getLogger(__name__)
 
 MAX_BLOCKS = 50
 SECTION_LIMIT = 3000
@@ -17,8 +20,11 @@ HEADER_LIMIT = 150
 # Slack rejects messages whose blocks add up to about 12-13k characters (msg_blocks_too_long);
 # stay clear of it whatever the chats hold.
 BLOCKS_BUDGET = 10_000
-LINE_LIMIT = 280
+# A chat's line, by slack_size: at most this, less when many chats share the message.
+LINE_LIMIT = 400
+MIN_LINE = 100
 MESSAGE_PREVIEW = 120
+ELLIPSIS = "…"
 
 # Text that Slack clients would turn into a link: URLs, bare domains, e-mail addresses.
 _LINKY = re.compile(
@@ -28,23 +34,59 @@ _LINKY = re.compile(
     r"|(?:\b(?:[a-z0-9\-]+\.)+[a-z]{2,}\b(?:/\S*)?)",
     re.IGNORECASE,
 )
+# Bidi embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069) and the marks
+# (LRM, RLM, ALM): in visitor text they would reorder the rest of the summary line.
+_BIDI_CONTROLS = dict.fromkeys([0x200E, 0x200F, 0x061C, *range(0x202A, 0x202F), *range(0x2066, 0x206A)])
+# mrkdwn's format markers, shown as look-alikes: a name holding `*` inside our own `*…*` would
+# make `**` and bold (or unbold) the wrong text.
+_MARKERS = str.maketrans({"*": "∗", "_": "ˍ", "~": "˜"})
+
+
+def slack_size(text: str) -> int:
+    """What a text counts against Slack's limits, measured as this module and the Slack stand-in
+    both measure: its length as ASCII-escaped JSON (a CJK letter or a combining accent counts 6,
+    an emoji 12). Never less than the characters, code points or UTF-16 units Slack may count."""
+    return len(json.dumps(text)) - 2
+
+
+def _json_size(obj: Any) -> int:
+    return len(json.dumps(obj))
 
 
 def inert(text: str) -> str:
-    """Visitor text made safe for mrkdwn: no mention, no channel ping, no link.
+    """Visitor text made safe for mrkdwn: no mention, no channel ping, no link, no formatting.
 
     `&`, `<`, `>` are escaped (so `<!channel>`, `<@U…>`, `<http://x|y>` cannot form), and
-    anything Slack would auto-link is shown as inline code, which Slack never links.
+    anything Slack would auto-link is shown as inline code, which Slack never links. Bidi
+    controls are removed, and `*`, `_`, `~` outside those code spans become look-alikes.
     """
+    text = text.translate(_BIDI_CONTROLS)
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     text = text.replace("`", "ˋ")  # a backtick could close our code span early
     text = " ".join(text.split())  # newlines would break the one-line-per-chat layout
-    return _LINKY.sub(lambda m: f"`{m.group(0)}`", text)
+    out: list[str] = []
+    pos = 0
+    for match in _LINKY.finditer(text):
+        out.append(text[pos:match.start()].translate(_MARKERS))
+        out.append(f"`{match.group(0)}`")
+        pos = match.end()
+    out.append(text[pos:].translate(_MARKERS))
+    return "".join(out)
 
 
 def trim(text: str, limit: int) -> str:
+    """The text on one line, cut with "…" to at most `limit` by slack_size."""
     text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+    if slack_size(text) <= limit:
+        return text
+    room = limit - slack_size(ELLIPSIS)
+    kept: list[str] = []
+    for ch in text:
+        room -= slack_size(ch)
+        if room < 0:
+            break
+        kept.append(ch)
+    return "".join(kept).rstrip() + ELLIPSIS
 
 
 def _span(chats: Sequence[Chat]) -> str:
@@ -55,23 +97,30 @@ def _span(chats: Sequence[Chat]) -> str:
     return f"{first:%d %b %H:%M} – {last:%d %b %H:%M}"
 
 
-def chat_line(chat: Chat) -> str:
-    """One mrkdwn line for a chat: local time, name, company, page, first message."""
-    parts = [f"*{chat.time:%H:%M}*"]
-    who = trim(chat.name, 60) or "(no name)"
-    parts.append(f"*{inert(who)}*")
-    if chat.company:
-        parts.append(inert(trim(chat.company, 60)))
-    if chat.page_url:
-        parts.append(inert(trim(chat.page_url, 80)))
+# Limits (by slack_size, before escaping) of name, company, page and first message in a line,
+# tried in turn until the line fits its limit: escaping can make a short text long.
+_LINE_LAYOUTS = ((60, 60, 80, MESSAGE_PREVIEW), (60, 0, 0, 60), (30, 0, 0, 30), (15, 0, 0, 0))
+
+
+def chat_line(chat: Chat, limit: int = LINE_LIMIT) -> str:
+    """One mrkdwn line for a chat (at most `limit` by slack_size): local time, name, company,
+    page, first message."""
+    for layout in _LINE_LAYOUTS:
+        line = _chat_line(chat, *layout)
+        if slack_size(line) <= limit:
+            return line
+    return f"*{chat.time:%H:%M}*"
+
+
+def _chat_line(chat: Chat, name: int, company: int, page: int, message: int) -> str:
+    parts = [f"*{chat.time:%H:%M}*", f"*{inert(trim(chat.name, name)) or '(no name)'}*"]
+    for text, limit in ((chat.company, company), (chat.page_url, page)):
+        shown = inert(trim(text, limit)) if limit else ""
+        if shown:
+            parts.append(shown)
     line = " · ".join(parts)
-    message = chat.first_visitor_message
-    if message:
-        line += f" — _{inert(trim(message, MESSAGE_PREVIEW))}_"
-    if len(line) > LINE_LIMIT:
-        # Cutting escaped text could split an entity or a code span; rebuild with less text.
-        line = " · ".join(parts[:2]) + (f" — _{inert(trim(message, 60))}_" if message else "")
-    return line
+    preview = inert(trim(chat.first_visitor_message, message)) if message else ""
+    return line + f" — _{preview}_" if preview else line
 
 
 @dataclass
@@ -80,6 +129,12 @@ class Summary:
     blocks: list[dict[str, Any]] = field(default_factory=list)
     listed: int = 0
     total: int = 0
+    # Posted instead when Slack refuses the summary: counts, time span and the sheet link only.
+    fallback: str = ""
+
+
+_SECTION_OVERHEAD = _json_size({"type": "section", "text": {"type": "mrkdwn", "text": ""}}) + 2  # + ", "
+_NEWLINE = slack_size("\n")
 
 
 def build_summary(
@@ -90,7 +145,7 @@ def build_summary(
     late: int = 0,
     title: str = "new chat",
 ) -> Summary:
-    """One message for the chats of a run, always inside Slack's limits."""
+    """One message for the chats of a run, always inside Slack's limits (measured by slack_size)."""
     chats = sorted(chats, key=lambda c: (c.time, c.key))
     total = len(chats)
     noun = title if total == 1 else title + "s"
@@ -111,29 +166,36 @@ def build_summary(
             }
         )
     # Room for the closing context block and its link, whatever the sheet URL is.
-    reserve = 400 + len(sheet_url)
-    used = len(json.dumps(blocks))
+    reserve = 400 + slack_size(sheet_url)
+    used = _json_size(blocks)
     listed = 0
     section: list[str] = []
+    section_size = 0  # slack_size of the section's text so far
 
     def flush() -> None:
-        nonlocal used
+        nonlocal used, section_size
         if section:
             block = {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(section)}}
             blocks.append(block)
-            used += len(json.dumps(block))
+            used += _json_size(block) + 2
             section.clear()
+            section_size = 0
 
+    # Each line gets an equal share of the room, so that heavy text shortens lines, not the list.
+    room = BLOCKS_BUDGET - reserve - used - 3 * _SECTION_OVERHEAD
+    line_limit = max(MIN_LINE, min(LINE_LIMIT, room // max(1, min(total, max_listed)) - _NEWLINE))
     for chat in chats[:max_listed]:
-        line = chat_line(chat)
-        section_len = sum(len(s) + 1 for s in section)
-        if section and section_len + len(line) > SECTION_LIMIT - 100:
+        line = chat_line(chat, line_limit)
+        size = slack_size(line)
+        if section and section_size + _NEWLINE + size > SECTION_LIMIT - 100:
             flush()
-        if used + section_len + len(json.dumps(line)) + 80 + reserve > BLOCKS_BUDGET:
+        grown = section_size + (_NEWLINE if section else 0) + size
+        if used + _SECTION_OVERHEAD + grown + reserve > BLOCKS_BUDGET:
             break
         if len(blocks) + (1 if section else 0) >= MAX_BLOCKS - 2:
             break
         section.append(line)
+        section_size = grown
         listed += 1
     flush()
     more = total - listed
@@ -141,7 +203,8 @@ def build_summary(
     closing = f"…and {more} more. {link}" if more else link
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": closing}]})
     text = f"{total} {noun} from Moneypenny ({span}). Open the sheet: {sheet_url}"
-    return Summary(text=text, blocks=blocks, listed=listed, total=total)
+    fallback = f"{total} {noun} from Moneypenny ({span}); the list could not be shown here. Open the sheet: {sheet_url}"
+    return Summary(text=text, blocks=blocks, listed=listed, total=total, fallback=fallback)
 
 
 def build_client(settings: Settings, backoff: float = 0.5):
@@ -183,7 +246,10 @@ def _proportional_jitter():
 
 _AUTH_ERRORS = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired", "no_permission", "missing_scope"}
 _CHANNEL_ERRORS = {"channel_not_found", "not_in_channel", "is_archived", "restricted_action"}
-_MESSAGE_ERRORS = {"invalid_blocks", "msg_blocks_too_long", "invalid_blocks_format", "no_text", "too_many_attachments"}
+# Refusals of the message itself (its shape or size): posting it again can never succeed.
+_MESSAGE_ERRORS = {
+    "invalid_blocks", "msg_blocks_too_long", "msg_too_long", "invalid_blocks_format", "no_text", "too_many_attachments",
+}
 
 
 class SlackNotifier:
@@ -225,6 +291,21 @@ class SlackNotifier:
             raise SlackError(f"Slack did not answer chat.postMessage ({type(exc).__name__})") from None
         return str(response.get("ts", ""))
 
+    def post_summary(self, summary: Summary) -> bool:
+        """Post a run's summary. When Slack refuses it for its shape or size, post its short
+        fallback (counts, time span, sheet link) at once, so that its chats are announced and
+        the next run does not carry them into a larger message. True if the fallback was posted."""
+        try:
+            self.post(summary.text, summary.blocks)
+            return False
+        except SlackMessageRejected as exc:
+            log.warning(
+                "Slack refused the summary; posting the short fallback instead",
+                extra={"fields": {"error": exc.error, "chats": summary.total, "listed": summary.listed}},
+            )
+        self.post(summary.fallback or summary.text)
+        return True
+
     def _translate(self, exc: Any, channel: str) -> Exception:
         error = str(exc.response.get("error", "")) if exc.response is not None else ""
         status = exc.response.status_code if exc.response is not None else 0
@@ -239,5 +320,5 @@ class SlackNotifier:
                 fix="Check SLACK_CHANNEL and invite the bot to the channel (/invite @your-bot).",
             )
         if error in _MESSAGE_ERRORS:
-            return PermanentError(f"Slack rejected the message ({error})", cause="slack_message")
+            return SlackMessageRejected(f"Slack rejected the message ({error})", error=error)
         return SlackError(f"Slack answered chat.postMessage with HTTP {status} {error}".strip())

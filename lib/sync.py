@@ -494,12 +494,14 @@ class Syncer:
         if not todo:
             return
         # A wrong header or an unshared sheet is found before anything is marked in flight.
+        # Row 1 is read on every such run: a column inserted since the last one would put
+        # every cell under the wrong heading and hide the Chat key column from the check below.
         self.sheet.ensure_ready()
         attempts = 2
         for attempt in range(1, attempts + 1):
             inflight = [e for e in todo if e.sheet == INFLIGHT]
             if inflight:
-                present = self.sheet.keys_present()
+                present = self.sheet.keys_present(header_checked=True)
                 found = [e for e in inflight if e.key in present]
                 self._update(found, sheet=DONE)
                 self._update([e for e in inflight if e.key not in present], sheet=PENDING, sheet_batch=None)
@@ -510,7 +512,7 @@ class Syncer:
             self._update(todo, sheet=INFLIGHT, sheet_batch=f"{report.run_id}@{int(self.clock().timestamp())}")
             self.checkpoint("after_mark_inflight")
             try:
-                appended = self.sheet.append(self._chats(todo))
+                appended = self.sheet.append(self._chats(todo), header_checked=True)
             except SheetNoAnswer:
                 # No answer: the request may still be running at Google and land after any
                 # check made now. The rows stay in flight for a later run to check.
@@ -538,7 +540,9 @@ class Syncer:
             max_listed=self.settings.slack_max_listed,
             late=late,
         )
-        self.slack.post(summary.text, summary.blocks)
+        # A summary Slack refuses for its size or shape is replaced at once by a short one:
+        # otherwise it would be refused again, with more chats, on every later run.
+        self.slack.post_summary(summary)
         self.checkpoint("after_post")
         self._update(todo, slack=DONE)
         report.posted += len(todo)

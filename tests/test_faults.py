@@ -184,7 +184,8 @@ def run_schedule(seed: int, tmp: Path, stats: Stats, store_factory: Callable[[Pa
 
 
 def _summary_count(message: dict) -> int:
-    header = (message.get("blocks") or [{}])[0].get("text", {}).get("text", "")
+    # A summary's header block, or the text of the short fallback posted when Slack refused one.
+    header = (message.get("blocks") or [{}])[0].get("text", {}).get("text", "") or message.get("text") or ""
     match = re.match(r"(\d+) new chats?", header)
     return int(match.group(1)) if match else 0
 

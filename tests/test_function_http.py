@@ -154,3 +154,16 @@ def test_a_mode_with_dates_is_a_400_not_a_silent_window(harness, client, mode):
     assert f"mode={mode}" in response.get_json()["error"] and "mode=window" in response.get_json()["error"]
     assert harness.stand.moneypenny.count() == 0
     assert client.post(f"/?mode=window&start={day}&end={day}").status_code == 200
+
+
+def test_a_column_inserted_before_a_between_two_calls_to_one_instance_answers_500(harness, client):
+    harness.add_chats(2)
+    assert client.post("/").status_code == 200
+    harness.stand.sheets.insert_columns(harness.sheet_id, "Chats", "A")
+    harness.stand.sheets.set_cell(harness.sheet_id, "Chats", "A1", "Owner")
+    harness.add_chats(1, seed=2)
+    response = client.post("/")  # the same process: its Syncer and SheetWriter are reused
+    body = response.get_json()
+    assert response.status_code == 500 and body["cause"] == "sheets_header", body
+    assert "SHEET_TAB" in body["error"] and body["fix"]
+    assert len(harness.rows()) == 3  # header and the first two rows; nothing under "Owner"

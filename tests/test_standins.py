@@ -167,6 +167,19 @@ def test_append_lands_below_the_table_after_a_hand_sort_and_notes_to_the_right(c
     assert res["updates"]["updatedRange"] == "Chats!A10:B10"
 
 
+def test_inserting_a_column_shifts_cells_right_and_deleting_it_shifts_them_back(chats_tab, sheets):
+    sheets.set_rows(SHEET, "Chats", [["Key", "Value"], ["k1", "a"]])
+    sheets.insert_columns(SHEET, "Chats", "A")
+    sheets.set_cell(SHEET, "Chats", "A1", "Owner")
+    assert sheets.rows(SHEET, "Chats") == [["Owner", "Key", "Value"], ["", "k1", "a"]]
+    assert sheets.grid_size(SHEET, "Chats") == (100, 6)
+    # gspread reads what a person would see after the insert.
+    assert chats_tab.row_values(1) == ["Owner", "Key", "Value"]
+    sheets.delete_columns(SHEET, "Chats", 0)
+    assert sheets.rows(SHEET, "Chats") == [["Key", "Value"], ["k1", "a"]]
+    assert sheets.grid_size(SHEET, "Chats") == (100, 5)
+
+
 def test_reads_trim_like_google_and_accept_quoted_names(gc, sheets):
     book = gc.open_by_key(SHEET)
     ws = book.add_worksheet("Bob's chats", rows=20, cols=5)
@@ -340,6 +353,20 @@ def test_slack_block_limits(web, slack):
     post(blocks=[_section("x" * 3000)] * 3 + [{"type": "header", "text": {"type": "plain_text", "text": "h" * 150}}])
     web.chat_postMessage(channel="C0DEMO", text="y" * 40_050)
     assert [len(m["text"]) for m in slack.messages()] == [1, 40_000]
+
+
+def test_slack_limits_count_emoji_as_two_and_escaped_json_for_the_total(web, slack):
+    post = lambda blocks: web.chat_postMessage(channel="C0DEMO", text="t", blocks=blocks)  # noqa: E731
+    # 501 emoji and 1,999 letters are 2,500 code points but 3,001 UTF-16 units: over a
+    # section's 3,000 "characters".
+    assert _slack_error(lambda: post([_section("😀" * 501 + "x" * 1999)])) == "invalid_blocks"
+    post([_section("😀" * 500 + "x" * 2000)])
+    # 2,100 CJK letters fit a section, but as escaped JSON (6 each) the blocks pass 12,000.
+    assert _slack_error(lambda: post([_section("中" * 2100)])) == "msg_blocks_too_long"
+    assert FakeSlack.message_problem("t", [_section("中" * 2100)]) == "msg_blocks_too_long"
+    assert FakeSlack.message_problem("t", [_section("中" * 1900)]) is None
+    assert FakeSlack.message_problem("", []) == "no_text"
+    assert len(slack.messages()) == 1
 
 
 def test_slack_auth_and_channel_errors(web, slack):

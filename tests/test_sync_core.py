@@ -4,12 +4,13 @@ gspread and slack-sdk against the local stand-ins."""
 from __future__ import annotations
 
 import json
+from urllib.parse import unquote
 
 import pytest
 
 from lib.errors import HeaderMismatchError, MoneypennyAuthError, MoneypennyError
 from lib.sheet import CELL_LIMIT, HEADER
-from sandbox.standins.server import Malformed, Status
+from sandbox.standins.server import LostResponse, Malformed, Status
 from sandbox.standins.slack import FakeSlack
 from lib.sync import RunFailed
 from tests.harness import by_header, slack_text
@@ -264,3 +265,76 @@ def test_a_5xx_on_the_cursor_moving_call_is_not_retried_blindly(harness):
         harness.syncer().run()
     # One plain call only: a retry could have come back empty after the cursor moved.
     assert len([c for c in harness.stand.moneypenny.calls("log") if "startTime" not in c.query]) == 1
+
+
+def test_a_warm_instance_rereads_the_header_and_refuses_a_column_inserted_before_a(harness):
+    syncer = harness.syncer()  # one Syncer for every run, as on a warm function instance
+    harness.add_chats(2, seed=13)
+    syncer.run()
+    harness.stand.sheets.insert_columns(harness.sheet_id, "Chats", "A")
+    harness.stand.sheets.set_cell(harness.sheet_id, "Chats", "A1", "Owner")
+    before = harness.rows()
+    harness.add_chats(2, seed=14)
+    harness.clock.advance(minutes=5)
+    with pytest.raises(RunFailed) as failed:
+        syncer.run()
+    assert isinstance(failed.value.error, HeaderMismatchError)
+    assert harness.rows() == before  # nothing written under the shifted header
+    assert len(harness.open_store().journal_pending()) == 2
+    # The column is removed again: the same instance writes the waiting chats, each once.
+    harness.stand.sheets.delete_columns(harness.sheet_id, "Chats", "A")
+    harness.clock.advance(minutes=5)
+    report = syncer.run()
+    assert report.appended == 2
+    assert harness.rows()[0] == list(HEADER)
+    assert len(harness.sheet_keys()) == len(set(harness.sheet_keys())) == 4
+
+
+def test_a_warm_instance_checks_the_header_before_reading_the_key_column(harness):
+    _warm_instance_checks_the_header_before_the_key_column(harness, harness.syncer())
+
+
+def test_a_warm_instance_on_firestore_checks_the_header_before_reading_the_key_column(harness, firestore_client):
+    from lib.state.firestore import FirestoreStore
+
+    _warm_instance_checks_the_header_before_the_key_column(
+        harness, harness.syncer(store=FirestoreStore(firestore_client, "warm_header"))
+    )
+
+
+def _warm_instance_checks_the_header_before_the_key_column(harness, syncer):
+    syncer.run()  # the tab and its header exist; this instance has seen them
+    harness.add_chats(3, seed=15)
+    harness.stand.sheets.inject("values.append", LostResponse())
+    with pytest.raises(RunFailed):
+        syncer.run()  # the rows landed, the answer was lost: they stay in flight
+    harness.stand.sheets.insert_columns(harness.sheet_id, "Chats", "A")
+    harness.clock.advance(minutes=5)
+    with pytest.raises(RunFailed) as failed:
+        syncer.run()
+    # Column N now holds "UTM term": read as the key column it would find none and write all again.
+    assert isinstance(failed.value.error, HeaderMismatchError)
+    assert len(harness.rows()) == 4
+    harness.stand.sheets.delete_columns(harness.sheet_id, "Chats", "A")
+    harness.clock.advance(minutes=5)
+    report = syncer.run()
+    assert report.already_in_sheet == 3 and report.appended == 0
+    assert len(harness.sheet_keys()) == len(set(harness.sheet_keys())) == 3
+    assert syncer.store.journal_pending() == []
+
+
+def test_every_writing_run_reads_row_1_once(harness):
+    syncer = harness.syncer()
+    harness.add_chats(2, seed=16)
+    syncer.run()
+    for seed in (17, 18):
+        harness.add_chats(1, seed=seed)
+        harness.clock.advance(minutes=5)
+        harness.stand.sheets.reset_calls()
+        syncer.run()
+        gets = harness.stand.sheets.calls("values.get")
+        assert len(gets) == 1 and unquote(gets[0].path).endswith("!1:1")
+    harness.clock.advance(minutes=5)
+    harness.stand.sheets.reset_calls()
+    syncer.run()  # nothing new: the sheet is not read at all
+    assert harness.stand.sheets.count_reads() == 0

@@ -340,6 +340,23 @@ class FakeSheets(StandIn):
             del sheet.rows[start_row - 1:start_row - 1 + count]
             sheet.row_count = max(1, sheet.row_count - count)
 
+    def insert_columns(self, spreadsheet_id: str, tab: str, before: int | str, count: int = 1) -> None:
+        """Insert empty columns before one column (0-based index or letters), shifting the rest
+        right, as a person might (Insert > Column left)."""
+        c = col_index(before) if isinstance(before, str) else before
+        with self._lock:
+            sheet = self._tab(spreadsheet_id, tab)
+            self._req_insertDimension(self._book(spreadsheet_id), {"range": {
+                "sheetId": sheet.sheet_id, "dimension": "COLUMNS", "startIndex": c, "endIndex": c + count}}, 0)
+
+    def delete_columns(self, spreadsheet_id: str, tab: str, start: int | str, count: int = 1) -> None:
+        """Delete columns (0-based index or letters), shifting the rest left, as a person might."""
+        c = col_index(start) if isinstance(start, str) else start
+        with self._lock:
+            sheet = self._tab(spreadsheet_id, tab)
+            self._req_deleteDimension(self._book(spreadsheet_id), {"range": {
+                "sheetId": sheet.sheet_id, "dimension": "COLUMNS", "startIndex": c, "endIndex": c + count}}, 0)
+
     def to_csv(self, spreadsheet_id: str, tab: str, path: str) -> None:
         """Write the tab's shown values to a CSV file."""
         rows = self.rows(spreadsheet_id, tab)

@@ -1,7 +1,10 @@
 """A stand-in for the Slack Web API methods the sync uses, with Slack's own validation.
 
 Errors come back as HTTP 200 {"ok": false, "error": ...} like Slack, except rate limiting
-(HTTP 429 with Retry-After). Message limits follow Slack's published and observed numbers.
+(HTTP 429 with Retry-After). Message limits follow Slack's published and observed numbers,
+each counted the larger way Slack might count it: a text object's "characters" as UTF-16 code
+units (an emoji counts 2), and the blocks' total as their ASCII-escaped JSON (a CJK letter
+counts 6, an emoji 12), which is how slack_sdk sends them.
 """
 
 from __future__ import annotations
@@ -108,6 +111,16 @@ class FakeSlack(StandIn):
     def message_live_entities(cls, message: Mapping[str, Any]) -> list[str]:
         """`live_entities` over every mrkdwn string of a message."""
         return [e for text in cls.mrkdwn_texts(message) for e in cls.live_entities(text)]
+
+    @staticmethod
+    def message_problem(text: str | None, blocks: list[Any] | None) -> str | None:
+        """The error chat.postMessage would answer for this content (invalid_blocks,
+        msg_blocks_too_long, no_text, ...), or None when it would be accepted."""
+        try:
+            _validated_content({"text": text, "blocks": blocks})
+        except SlackFail as fail:
+            return fail.error
+        return None
 
     @staticmethod
     def message_text(message: Mapping[str, Any]) -> str:
@@ -360,9 +373,13 @@ def _text_problems(obj: Any, limit: int, where: str) -> list[str]:
     text = obj.get("text")
     if not isinstance(text, str) or not text:
         return [f"must be more than 0 characters [json-pointer:{where}/text]"]
-    if len(text) > limit:
+    if _utf16_units(text) > limit:
         return [f"must be less than {limit + 1} characters [json-pointer:{where}/text]"]
     return []
+
+
+def _utf16_units(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
 
 
 def _text_objects(blocks: list[Any]) -> Iterable[dict[str, Any]]:
