@@ -190,6 +190,7 @@ class Syncer:
         start: date | None = None,
         end: date | None = None,
         schedule_time: str | None = None,
+        schedule_job: str | None = None,
         notify: bool = True,
         options: RunOptions | None = None,
     ) -> RunReport:
@@ -197,7 +198,9 @@ class Syncer:
 
         mode: "new" (chats since the last call), "window" (start..end), "reconcile" (the last
         RECONCILE_DAYS days). `options` (RunOptions) overrides mode, start, end and notify.
-        A run that finds the lease held returns a skipped report.
+        A run that finds the lease held returns a skipped report. `schedule_time` and
+        `schedule_job` (Cloud Scheduler's headers) name one scheduled run: once it succeeded,
+        a retry of it is skipped.
         """
         opts = options or RunOptions(mode=mode, start=start, end=end, notify=notify)
         mode, start, end = opts.mode, opts.start, opts.end
@@ -228,14 +231,15 @@ class Syncer:
             return report
 
         failure: SyncError | None = None
+        schedule = _schedule_key(schedule_job, mode, schedule_time)
         try:
-            if schedule_time and self._schedule_done(schedule_time):
+            if schedule and self._schedule_done(schedule):
                 report.outcome = "skipped"
                 report.skipped = "this scheduled run already succeeded"
                 return report
             failure = self._run_steps(report, opts)
-            if failure is None and schedule_time:
-                self._mark_schedule_done(schedule_time)
+            if failure is None and schedule:
+                self._mark_schedule_done(schedule)
         except Exception as exc:  # a failed step outside the delivery phase
             failure = _as_sync_error("run", exc)
             if not report.errors:
@@ -529,6 +533,16 @@ class Syncer:
             extra={"fields": {"run_id": report.run_id, "mode": report.mode, **report.counts(),
                               "duration_ms": report.duration_ms, "steps_ms": report.steps_ms}},
         )
+
+
+def _schedule_key(job: str | None, mode: str, schedule_time: str | None) -> str | None:
+    """The name of one scheduled run. Two jobs that fire in the same minute (the sync and the
+    daily reconcile) send the same ScheduleTime, so the job name is part of it; without one,
+    the mode stands in for it."""
+    if not schedule_time:
+        return None
+    job = (job or "").strip()
+    return f"{job or 'mode=' + mode} {schedule_time}"
 
 
 def _batch_time(batch: str | None, default: datetime) -> datetime:
