@@ -48,6 +48,9 @@ RECOVERY_MARGIN = timedelta(days=1)
 # How long after an unanswered Sheets write its rows are left alone (at least twice the HTTP
 # timeout): Google may still be carrying the write out.
 SETTLE_SECONDS = 120
+# Ends the in-flight batch of an append that Sheets answered with an error (instead of the
+# epoch seconds of an append that may still be running): its rows are checked at once.
+ANSWERED = "answered"
 
 
 def utcnow() -> datetime:
@@ -427,7 +430,9 @@ class Syncer:
         young = {
             e.key
             for e in todo
-            if e.sheet == INFLIGHT and now - _batch_time(e.sheet_batch, now) < self._settle_time()
+            if e.sheet == INFLIGHT
+            and not _batch_answered(e.sheet_batch)
+            and now - _batch_time(e.sheet_batch, now) < self._settle_time()
         }
         if young:
             report.waiting = len(young)
@@ -460,11 +465,13 @@ class Syncer:
                 # No answer: the request may still be running at Google and land after any
                 # check made now. The rows stay in flight for a later run to check.
                 raise
-            except TransientError:
-                if attempt == attempts:
+            except SyncError as exc:
+                # Sheets answered with an error: the append has ended, landed or not. The rows
+                # stay in flight, marked so that the next pass (this run's or the very next
+                # run's, a scheduler retry included) checks the key column without waiting.
+                self._update(todo, sheet_batch=f"{report.run_id}@{ANSWERED}")
+                if attempt == attempts or not isinstance(exc, TransientError):
                     raise
-                # Sheets answered with an error: the append has ended, landed or not, and the
-                # next pass checks the key column before writing.
                 log.info("append failed, checking the sheet before one more try", extra={"fields": {"run_id": report.run_id}})
                 continue
             self.checkpoint("after_append")
@@ -543,6 +550,11 @@ def _schedule_key(job: str | None, mode: str, schedule_time: str | None) -> str 
         return None
     job = (job or "").strip()
     return f"{job or 'mode=' + mode} {schedule_time}"
+
+
+def _batch_answered(batch: str | None) -> bool:
+    """Whether Sheets answered the batch's append (with an error): nothing of it still runs."""
+    return (batch or "").endswith(f"@{ANSWERED}")
 
 
 def _batch_time(batch: str | None, default: datetime) -> datetime:

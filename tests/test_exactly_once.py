@@ -92,6 +92,39 @@ def test_append_answered_with_5xx_is_checked_and_retried_within_the_run(harness)
     assert_each_chat_once(harness, 3)
 
 
+def test_rows_of_an_append_sheets_answered_with_an_error_are_written_by_the_next_call(harness):
+    harness.add_chats(3)
+    # Both appends of the run are answered 503: the requests have ended, nothing is still running.
+    harness.stand.sheets.inject("values.append", Status(503), times=2)
+    with pytest.raises(RunFailed):
+        harness.syncer().run()
+    assert harness.data_rows() == []
+    harness.clock.advance(seconds=20)  # a scheduler retry, far sooner than the settle time
+    retry = harness.syncer().run()
+    assert retry.waiting == 0 and retry.appended == 3
+    assert_each_chat_once(harness, 3)
+    assert harness.open_store().journal_pending() == []
+
+
+def test_rows_of_an_answered_append_wait_for_no_settle_time_when_the_key_check_failed_too(harness):
+    harness.add_chats(3)
+    harness.stand.sheets.inject("values.append", Status(503))
+
+    def key_check_fails(step: str) -> None:
+        # Marked in flight before the first try: the read of the key column before the
+        # second try is answered 503 as well.
+        if step == "after_mark_inflight":
+            harness.stand.sheets.inject("values.get", Status(503))
+
+    with pytest.raises(RunFailed):
+        harness.syncer(checkpoint=key_check_fails).run()
+    assert harness.stand.sheets.count("values.append") == 1
+    harness.clock.advance(seconds=20)
+    retry = harness.syncer().run()
+    assert retry.waiting == 0 and retry.appended == 3
+    assert_each_chat_once(harness, 3)
+
+
 def test_lost_chat_log_answer_is_recovered_by_a_date_window(harness):
     harness.add_chats(5)
     harness.stand.moneypenny.inject("log", LostResponse())
