@@ -6,8 +6,9 @@ Moneypenny's plain log call moves its cursor when it answers. Before making it, 
 *fetch intent* to the state store; only once every chat of the answer is in the journal is the
 intent cleared. An intent that is still there at the start of a run (the answer was lost, the
 body was bad, the run crashed) is settled first by a date-window read that covers everything
-since the last read that reached the journal. Window reads are safe to repeat: the journal adds
-only keys it has not seen.
+since the last read that reached the journal. A plain call that fails is not retried: the same
+run makes that window read instead. Window reads are safe to repeat: the journal adds only keys
+it has not seen.
 
 Why it cannot write a row twice
 -------------------------------
@@ -31,7 +32,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable, Collection
 
 from .chats import Chat, parse_batch, parse_chat, sort_chats
-from .errors import PermanentError, SheetNoAnswer, SyncError, TransientError
+from .errors import MoneypennyError, MoneypennyNoAnswer, PermanentError, SheetNoAnswer, SyncError, TransientError
 from .moneypenny import MoneypennyClient
 from .settings import Settings
 from .sheet import SheetWriter
@@ -309,12 +310,17 @@ class Syncer:
             datetime.fromisoformat(last_read) if last_read else read_started - timedelta(days=max(self.settings.reconcile_days, 1))
         )
         since = (since_dt.astimezone(self.tz) - RECOVERY_MARGIN).date()
-        if not cursor.get("intent"):
+        intent = cursor.get("intent")
+        if not intent:
             intent = {"since": since.isoformat(), "run_id": report.run_id, "at": read_started.isoformat()}
             self.store.put_meta(CURSOR_DOC, {**cursor, "intent": intent})
 
         if mode == "new":
-            items = self.moneypenny.fetch_new()
+            try:
+                items = self.moneypenny.fetch_new()
+            except MoneypennyError as exc:
+                self._read_instead(report, opts, exc, date.fromisoformat(intent["since"]), today, read_started)
+                return
         else:
             assert start is not None and end is not None
             items = self.moneypenny.fetch_window(start, end)
@@ -326,6 +332,25 @@ class Syncer:
             self.store.put_meta(CURSOR_DOC, {"last_read": read_started.isoformat()})
         # A window that ended in the past leaves the intent: if that read moved the cursor, the
         # next run's recovery read fetches what it skipped.
+
+    def _read_instead(
+        self, report: RunReport, opts: RunOptions, failed: MoneypennyError, since: date, today: date, read_started: datetime
+    ) -> None:
+        # The plain call failed, and may have moved the cursor. The window read that the fetch
+        # intent allows fetches the same chats in this run, so one blip costs no failed run.
+        log.warning(
+            "the chat log call failed; reading the fetch intent's window instead",
+            extra={"fields": {"run_id": report.run_id, "cause": failed.cause, "error": str(failed), "since": since.isoformat()}},
+        )
+        items = self.moneypenny.fetch_window(since, today + timedelta(days=1))
+        self.checkpoint("after_fetch")
+        report.recovered += self._ingest(report, items, opts)
+        if not isinstance(failed, MoneypennyNoAnswer):
+            # Answered: the call has ended, whatever it did to the cursor, and the window read
+            # covers its whole span.
+            self.store.put_meta(CURSOR_DOC, {"last_read": read_started.isoformat()})
+        # Unanswered, it may still be running at Moneypenny and move the cursor after the window
+        # read: the intent stays, and the next run reads its span again.
 
     def _ingest(self, report: RunReport, items: list[Any], opts: RunOptions) -> int:
         fetched_at = self.clock()

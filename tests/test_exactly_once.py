@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from lib.standins import LostResponse, Status
+from lib.standins import Delay, Drop, LostResponse, Status
 from lib.state.base import DONE, INFLIGHT
 from lib.sync import RunFailed
 
@@ -125,12 +125,76 @@ def test_rows_of_an_answered_append_wait_for_no_settle_time_when_the_key_check_f
     assert_each_chat_once(harness, 3)
 
 
-def test_lost_chat_log_answer_is_recovered_by_a_date_window(harness):
+def _intent(harness):
+    return (harness.open_store().get_meta("cursor") or {}).get("intent")
+
+
+def test_a_5xx_on_the_chat_log_call_is_recovered_by_a_date_window_in_the_same_run(harness):
+    harness.add_chats(4)
+    harness.stand.moneypenny.inject("log", Status(503))
+    report = harness.syncer().run()
+    assert report.outcome == "ok" and report.recovered == 4 and report.appended == 4
+    assert_each_chat_once(harness, 4)
+    # The failed call was answered, so it has ended: the window read settled everything.
+    assert _intent(harness) is None
+    harness.clock.advance(minutes=5)
+    harness.stand.moneypenny.reset_calls()
+    harness.syncer().run()
+    assert [c.query for c in harness.stand.moneypenny.calls("log")] == [{}]
+
+
+def test_a_lost_chat_log_answer_is_recovered_by_a_date_window_in_the_same_run(harness):
     harness.add_chats(5)
     harness.stand.moneypenny.inject("log", LostResponse())
+    report = harness.syncer().run()
+    assert harness.stand.moneypenny.pending_chats() == []  # the cursor moved past them
+    assert report.outcome == "ok" and report.recovered == 5 and report.appended == 5
+    assert_each_chat_once(harness, 5)
+    harness.clock.advance(minutes=5)
+    harness.add_chats(1, seed=6)
+    later = harness.syncer().run()
+    assert later.appended == 1
+    assert_each_chat_once(harness, 6)
+
+
+def test_a_dropped_chat_log_call_is_read_by_date_window_and_the_next_plain_call_adds_nothing_twice(harness):
+    harness.add_chats(3)
+    harness.stand.moneypenny.inject("log", Drop())
+    report = harness.syncer().run()
+    assert report.outcome == "ok" and report.appended == 3
+    assert len(harness.stand.moneypenny.pending_chats()) == 3  # the dropped call moved nothing
+    harness.clock.advance(minutes=5)
+    later = harness.syncer().run()
+    assert later.fetched >= 3 and later.new == 0 and later.appended == 0
+    assert_each_chat_once(harness, 3)
+
+
+def test_a_timed_out_chat_log_call_that_moves_the_cursor_later_loses_nothing(harness):
+    harness.env_overrides["HTTP_TIMEOUT_SECONDS"] = "0.2"
+    harness.add_chats(2)
+    # The call times out; Moneypenny carries it out a second later and moves the cursor.
+    harness.stand.moneypenny.inject("log", Delay(1.5))
+    report = harness.syncer().run()
+    assert report.outcome == "ok" and report.appended == 2
+    # A chat arrives after this run's window read, before the late call moves the cursor past it.
+    late = harness.add_chats(1, seed=7)
+    assert harness.stand.wait_idle()
+    assert harness.stand.moneypenny.pending_chats() == []
+    assert _intent(harness) is not None  # the call may still have been running: not settled
+    harness.clock.advance(minutes=5)
+    harness.syncer().run()
+    assert_each_chat_once(harness, 3)
+    assert late[0]["name"].strip() in {r[1] for r in harness.data_rows()}
+
+
+def test_when_the_window_read_fails_too_the_next_run_recovers_the_lost_answer(harness):
+    harness.add_chats(5)
+    harness.stand.moneypenny.inject("log", LostResponse())
+    harness.stand.moneypenny.inject("log", Status(503), times=10)
     with pytest.raises(RunFailed):
         harness.syncer().run()
-    assert harness.stand.moneypenny.pending_chats() == []  # the cursor moved past them
+    harness.stand.moneypenny.clear_faults()
+    assert harness.data_rows() == []
     harness.clock.advance(minutes=5)
     report = harness.syncer().run()
     assert report.recovered == 5 and report.appended == 5
