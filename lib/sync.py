@@ -326,12 +326,10 @@ class Syncer:
             items = self.moneypenny.fetch_window(start, end)
         self.checkpoint("after_fetch")
         self._ingest(report, items, opts)
-        covered_today = mode == "new" or (end is not None and end >= today)
-        # An earlier intent carried over unsettled (recover=False) is not this read's to clear.
-        if covered_today and not cursor.get("intent"):
+        if _read_settles(intent, opts, today, carried=bool(cursor.get("intent"))):
             self.store.put_meta(CURSOR_DOC, {"last_read": read_started.isoformat()})
-        # A window that ended in the past leaves the intent: if that read moved the cursor, the
-        # next run's recovery read fetches what it skipped.
+        # Otherwise the intent stays: if this read moved the cursor, the next run's recovery
+        # read fetches what it skipped.
 
     def _read_instead(
         self, report: RunReport, opts: RunOptions, failed: MoneypennyError, since: date, today: date, read_started: datetime
@@ -565,6 +563,18 @@ class Syncer:
             extra={"fields": {"run_id": report.run_id, "mode": report.mode, **report.counts(),
                               "duration_ms": report.duration_ms, "steps_ms": report.steps_ms}},
         )
+
+
+def _read_settles(intent: dict[str, Any], opts: RunOptions, today: date, *, carried: bool) -> bool:
+    """Whether a read that reached the journal settles the fetch intent."""
+    if opts.mode == "new":
+        # A plain call returns everything since the previous plain call: it settles the intent
+        # written just before it, not one an earlier read left (whose answer it cannot return).
+        return not carried
+    # A window read settles only an intent it covers, from its `since` through today. Whether
+    # endTime is inclusive is undocumented, so only a window ending after today covers today.
+    assert opts.start is not None and opts.end is not None
+    return opts.start <= date.fromisoformat(intent["since"]) and opts.end > today
 
 
 def _schedule_key(job: str | None, mode: str, schedule_time: str | None) -> str | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -210,6 +210,48 @@ def test_crash_between_fetch_and_journal_is_recovered(harness):
     report = harness.syncer().run()
     assert report.recovered == 2
     assert_each_chat_once(harness, 2)
+
+
+def test_a_window_read_that_starts_after_the_fetch_intent_does_not_settle_it(harness):
+    harness.stand.moneypenny.window_moves_cursor = True
+    harness.syncer().run()  # the last plain read: two days ago
+    harness.clock.advance(days=2)
+    today = harness.clock().date()
+    yesterday = harness.add_chats(3, start=datetime(today.year, today.month, today.day, 10) - timedelta(days=1))
+    # A window from today on moves the cursor past yesterday's chats without returning them.
+    report = harness.syncer().run(mode="window", start=today, end=today + timedelta(days=1))
+    assert report.fetched == 0 and harness.stand.moneypenny.pending_chats() == []
+    harness.clock.advance(minutes=5)
+    later = harness.syncer().run()
+    assert later.recovered == 3
+    assert {c["name"].strip() for c in yesterday} <= {r[1] for r in harness.data_rows()}
+    assert_each_chat_once(harness, 3)
+
+
+def test_a_window_read_ending_today_does_not_settle_the_intent_when_end_time_is_exclusive(harness):
+    harness.stand.moneypenny.window_moves_cursor = True
+    harness.stand.moneypenny.end_inclusive = False
+    today = harness.clock().date()
+    harness.add_chats(2)  # today's
+    report = harness.syncer().run(mode="window", start=today - timedelta(days=5), end=today)
+    assert report.fetched == 0 and harness.stand.moneypenny.pending_chats() == []
+    harness.clock.advance(minutes=5)
+    later = harness.syncer().run()
+    assert later.recovered == 2
+    assert_each_chat_once(harness, 2)
+
+
+def test_a_window_read_that_covers_the_intent_through_today_settles_it(harness):
+    harness.syncer().run()
+    harness.clock.advance(minutes=5)
+    harness.add_chats(2)
+    report = harness.syncer().run(mode="reconcile")
+    assert report.appended == 2
+    assert _intent(harness) is None
+    harness.clock.advance(minutes=5)
+    harness.stand.moneypenny.reset_calls()
+    harness.syncer().run()
+    assert [c.query for c in harness.stand.moneypenny.calls("log")] == [{}]
 
 
 def test_window_read_overlapping_rows_already_written_adds_none(harness):
