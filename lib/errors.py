@@ -48,6 +48,10 @@ class MoneypennyError(TransientError):
     cause = "moneypenny"
 
 
+class MoneypennyNoAnswer(MoneypennyError):
+    """A Moneypenny call got no answer (timeout, dropped connection): it may still be running."""
+
+
 class MoneypennyAuthError(PermanentError):
     """Moneypenny refused the credentials (or a fresh token) ."""
 

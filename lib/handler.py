@@ -123,9 +123,12 @@ def handle(args: Mapping[str, str], headers: Mapping[str, str], env: Mapping[str
     except BadRequest as exc:
         return {"ok": False, "error": str(exc), "cause": exc.cause, "retryable": False}, 400
     schedule_time = headers.get("X-CloudScheduler-ScheduleTime") or None
+    schedule_job = headers.get("X-CloudScheduler-JobName") or None
     try:
         syncer = _syncer_for(settings)
-        report = run_with_alerts(syncer, _alerter_for(settings, syncer), schedule_time=schedule_time, **options)
+        report = run_with_alerts(
+            syncer, _alerter_for(settings, syncer), schedule_time=schedule_time, schedule_job=schedule_job, **options
+        )
     except RunFailed as failed:
         body = {
             **failed.report.as_dict(),

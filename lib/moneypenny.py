@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 import requests
 
-from .errors import MoneypennyAuthError, MoneypennyError
+from .errors import MoneypennyAuthError, MoneypennyError, MoneypennyNoAnswer
 from .http import mount_retry, retry_policy
 from .settings import Secret, show_url
 from .state.base import CachedToken, StateStore
@@ -143,7 +143,7 @@ class MoneypennyClient:
                     timeout=self.timeout,
                 )
             except requests.RequestException as exc:
-                raise MoneypennyError(
+                raise MoneypennyNoAnswer(
                     f"Moneypenny chat log {_where(self.chats_url)} did not answer ({type(exc).__name__})"
                 ) from None
             if response.status_code == 401:

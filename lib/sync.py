@@ -6,8 +6,9 @@ Moneypenny's plain log call moves its cursor when it answers. Before making it, 
 *fetch intent* to the state store; only once every chat of the answer is in the journal is the
 intent cleared. An intent that is still there at the start of a run (the answer was lost, the
 body was bad, the run crashed) is settled first by a date-window read that covers everything
-since the last read that reached the journal. Window reads are safe to repeat: the journal adds
-only keys it has not seen.
+since the last read that reached the journal. A plain call that fails is not retried: the same
+run makes that window read instead. Window reads are safe to repeat: the journal adds only keys
+it has not seen.
 
 Why it cannot write a row twice
 -------------------------------
@@ -31,7 +32,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable, Collection
 
 from .chats import Chat, journal_item, json_text, parse_batch, parse_journal_chat, sort_chats
-from .errors import PermanentError, SheetNoAnswer, SyncError, TransientError
+from .errors import MoneypennyError, MoneypennyNoAnswer, PermanentError, SheetNoAnswer, SyncError, TransientError
 from .moneypenny import REFRESH_MARGIN, MoneypennyClient
 from .settings import Settings
 from .sheet import SheetWriter
@@ -51,6 +52,9 @@ SETTLE_SECONDS = 120
 # A chat still undelivered this long after it was fetched makes a run unhealthy (the same grace
 # the Slack alerts give a failure that usually passes).
 ALERT_GRACE = timedelta(minutes=10)
+# Ends the in-flight batch of an append that Sheets answered with an error (instead of the
+# epoch seconds of an append that may still be running): its rows are checked at once.
+ANSWERED = "answered"
 
 
 def utcnow() -> datetime:
@@ -201,6 +205,7 @@ class Syncer:
         start: date | None = None,
         end: date | None = None,
         schedule_time: str | None = None,
+        schedule_job: str | None = None,
         notify: bool = True,
         options: RunOptions | None = None,
     ) -> RunReport:
@@ -208,7 +213,9 @@ class Syncer:
 
         mode: "new" (chats since the last call), "window" (start..end), "reconcile" (the last
         RECONCILE_DAYS days). `options` (RunOptions) overrides mode, start, end and notify.
-        A run that finds the lease held returns a skipped report.
+        A run that finds the lease held returns a skipped report. `schedule_time` and
+        `schedule_job` (Cloud Scheduler's headers) name one scheduled run: once it succeeded,
+        a retry of it is skipped.
         """
         opts = options or RunOptions(mode=mode, start=start, end=end, notify=notify)
         mode, start, end = opts.mode, opts.start, opts.end
@@ -239,14 +246,15 @@ class Syncer:
             return report
 
         failure: SyncError | None = None
+        schedule = _schedule_key(schedule_job, mode, schedule_time)
         try:
-            if schedule_time and self._schedule_done(schedule_time):
+            if schedule and self._schedule_done(schedule):
                 report.outcome = "skipped"
                 report.skipped = "this scheduled run already succeeded"
                 return report
             failure = self._run_steps(report, opts)
-            if failure is None and schedule_time:
-                self._mark_schedule_done(schedule_time)
+            if failure is None and schedule:
+                self._mark_schedule_done(schedule)
         except Exception as exc:  # a failed step outside the delivery phase
             failure = _as_sync_error("run", exc)
             if not report.errors:
@@ -314,23 +322,45 @@ class Syncer:
             datetime.fromisoformat(last_read) if last_read else read_started - timedelta(days=max(self.settings.reconcile_days, 1))
         )
         since = (since_dt.astimezone(self.tz) - RECOVERY_MARGIN).date()
-        if not cursor.get("intent"):
+        intent = cursor.get("intent")
+        if not intent:
             intent = {"since": since.isoformat(), "run_id": report.run_id, "at": read_started.isoformat()}
             self.store.put_meta(CURSOR_DOC, {**cursor, "intent": intent})
 
         if mode == "new":
-            items = self.moneypenny.fetch_new()
+            try:
+                items = self.moneypenny.fetch_new()
+            except MoneypennyError as exc:
+                self._read_instead(report, opts, exc, date.fromisoformat(intent["since"]), today, read_started)
+                return
         else:
             assert start is not None and end is not None
             items = self.moneypenny.fetch_window(start, end)
         self.checkpoint("after_fetch")
         self._ingest(report, items, opts)
-        covered_today = mode == "new" or (end is not None and end >= today)
-        # An earlier intent carried over unsettled (recover=False) is not this read's to clear.
-        if covered_today and not cursor.get("intent"):
+        if _read_settles(intent, opts, today, carried=bool(cursor.get("intent"))):
             self.store.put_meta(CURSOR_DOC, {"last_read": read_started.isoformat()})
-        # A window that ended in the past leaves the intent: if that read moved the cursor, the
-        # next run's recovery read fetches what it skipped.
+        # Otherwise the intent stays: if this read moved the cursor, the next run's recovery
+        # read fetches what it skipped.
+
+    def _read_instead(
+        self, report: RunReport, opts: RunOptions, failed: MoneypennyError, since: date, today: date, read_started: datetime
+    ) -> None:
+        # The plain call failed, and may have moved the cursor. The window read that the fetch
+        # intent allows fetches the same chats in this run, so one blip costs no failed run.
+        log.warning(
+            "the chat log call failed; reading the fetch intent's window instead",
+            extra={"fields": {"run_id": report.run_id, "cause": failed.cause, "error": str(failed), "since": since.isoformat()}},
+        )
+        items = self.moneypenny.fetch_window(since, today + timedelta(days=1))
+        self.checkpoint("after_fetch")
+        report.recovered += self._ingest(report, items, opts)
+        if not isinstance(failed, MoneypennyNoAnswer):
+            # Answered: the call has ended, whatever it did to the cursor, and the window read
+            # covers its whole span.
+            self.store.put_meta(CURSOR_DOC, {"last_read": read_started.isoformat()})
+        # Unanswered, it may still be running at Moneypenny and move the cursor after the window
+        # read: the intent stays, and the next run reads its span again.
 
     def _ingest(self, report: RunReport, items: list[Any], opts: RunOptions) -> int:
         fetched_at = self.clock()
@@ -482,7 +512,9 @@ class Syncer:
         young = {
             e.key
             for e in todo
-            if e.sheet == INFLIGHT and now - _batch_time(e.sheet_batch, now) < self._settle_time()
+            if e.sheet == INFLIGHT
+            and not _batch_answered(e.sheet_batch)
+            and now - _batch_time(e.sheet_batch, now) < self._settle_time()
         }
         if young:
             report.waiting = len(young)
@@ -517,11 +549,13 @@ class Syncer:
                 # No answer: the request may still be running at Google and land after any
                 # check made now. The rows stay in flight for a later run to check.
                 raise
-            except TransientError:
-                if attempt == attempts:
+            except SyncError as exc:
+                # Sheets answered with an error: the append has ended, landed or not. The rows
+                # stay in flight, marked so that the next pass (this run's or the very next
+                # run's, a scheduler retry included) checks the key column without waiting.
+                self._update(todo, sheet_batch=f"{report.run_id}@{ANSWERED}")
+                if attempt == attempts or not isinstance(exc, TransientError):
                     raise
-                # Sheets answered with an error: the append has ended, landed or not, and the
-                # next pass checks the key column before writing.
                 log.info("append failed, checking the sheet before one more try", extra={"fields": {"run_id": report.run_id}})
                 continue
             self.checkpoint("after_append")
@@ -621,6 +655,33 @@ class Syncer:
                               "healthy": report.healthy, **report.counts(), "unhealthy": report.unhealthy,
                               "duration_ms": report.duration_ms, "steps_ms": report.steps_ms}},
         )
+
+
+def _read_settles(intent: dict[str, Any], opts: RunOptions, today: date, *, carried: bool) -> bool:
+    """Whether a read that reached the journal settles the fetch intent."""
+    if opts.mode == "new":
+        # A plain call returns everything since the previous plain call: it settles the intent
+        # written just before it, not one an earlier read left (whose answer it cannot return).
+        return not carried
+    # A window read settles only an intent it covers, from its `since` through today. Whether
+    # endTime is inclusive is undocumented, so only a window ending after today covers today.
+    assert opts.start is not None and opts.end is not None
+    return opts.start <= date.fromisoformat(intent["since"]) and opts.end > today
+
+
+def _schedule_key(job: str | None, mode: str, schedule_time: str | None) -> str | None:
+    """The name of one scheduled run. Two jobs that fire in the same minute (the sync and the
+    daily reconcile) send the same ScheduleTime, so the job name is part of it; without one,
+    the mode stands in for it."""
+    if not schedule_time:
+        return None
+    job = (job or "").strip()
+    return f"{job or 'mode=' + mode} {schedule_time}"
+
+
+def _batch_answered(batch: str | None) -> bool:
+    """Whether Sheets answered the batch's append (with an error): nothing of it still runs."""
+    return (batch or "").endswith(f"@{ANSWERED}")
 
 
 def _batch_time(batch: str | None, default: datetime) -> datetime:

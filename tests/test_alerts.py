@@ -111,7 +111,8 @@ def test_a_permanent_failure_alerts_at_once_in_the_main_channel_when_no_alert_ch
 
 
 def test_a_blip_that_passes_within_the_grace_period_posts_nothing(harness, alert_channel):
-    harness.stand.moneypenny.inject("log", Status(503), times=5)  # one run's worth of retries
+    # One run's worth: the plain call, then the window read instead and its four retries.
+    harness.stand.moneypenny.inject("log", Status(503), times=6)
     assert isinstance(scheduled_run(harness), RunFailed)
     harness.clock.advance(minutes=5)
     assert scheduled_run(harness).outcome == "ok"

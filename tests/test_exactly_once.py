@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
-from sandbox.standins import LostResponse, Status
+from sandbox.standins import Delay, Drop, LostResponse, Status
 from lib.state.base import DONE, INFLIGHT
 from lib.sync import RunFailed
 from tests.harness import Crash, crash_at
@@ -81,12 +81,109 @@ def test_append_answered_with_5xx_is_checked_and_retried_within_the_run(harness)
     assert_each_chat_once(harness, 3)
 
 
-def test_lost_chat_log_answer_is_recovered_by_a_date_window(harness):
-    harness.add_chats(5)
-    harness.stand.moneypenny.inject("log", LostResponse())
+def test_rows_of_an_append_sheets_answered_with_an_error_are_written_by_the_next_call(harness):
+    harness.add_chats(3)
+    # Both appends of the run are answered 503: the requests have ended, nothing is still running.
+    harness.stand.sheets.inject("values.append", Status(503), times=2)
     with pytest.raises(RunFailed):
         harness.syncer().run()
+    assert harness.data_rows() == []
+    harness.clock.advance(seconds=20)  # a scheduler retry, far sooner than the settle time
+    retry = harness.syncer().run()
+    assert retry.waiting == 0 and retry.appended == 3
+    assert_each_chat_once(harness, 3)
+    assert harness.open_store().journal_pending() == []
+
+
+def test_rows_of_an_answered_append_wait_for_no_settle_time_when_the_key_check_failed_too(harness):
+    harness.add_chats(3)
+    harness.stand.sheets.inject("values.append", Status(503))
+
+    def key_check_fails(step: str) -> None:
+        # Marked in flight before the first try: the read of the key column before the
+        # second try is answered 503 as well.
+        if step == "after_mark_inflight":
+            harness.stand.sheets.inject("values.get", Status(503))
+
+    with pytest.raises(RunFailed):
+        harness.syncer(checkpoint=key_check_fails).run()
+    assert harness.stand.sheets.count("values.append") == 1
+    harness.clock.advance(seconds=20)
+    retry = harness.syncer().run()
+    assert retry.waiting == 0 and retry.appended == 3
+    assert_each_chat_once(harness, 3)
+
+
+def _intent(harness):
+    return (harness.open_store().get_meta("cursor") or {}).get("intent")
+
+
+def test_a_5xx_on_the_chat_log_call_is_recovered_by_a_date_window_in_the_same_run(harness):
+    harness.add_chats(4)
+    harness.stand.moneypenny.inject("log", Status(503))
+    report = harness.syncer().run()
+    assert report.outcome == "ok" and report.recovered == 4 and report.appended == 4
+    assert_each_chat_once(harness, 4)
+    # The failed call was answered, so it has ended: the window read settled everything.
+    assert _intent(harness) is None
+    harness.clock.advance(minutes=5)
+    harness.stand.moneypenny.reset_calls()
+    harness.syncer().run()
+    assert [c.query for c in harness.stand.moneypenny.calls("log")] == [{}]
+
+
+def test_a_lost_chat_log_answer_is_recovered_by_a_date_window_in_the_same_run(harness):
+    harness.add_chats(5)
+    harness.stand.moneypenny.inject("log", LostResponse())
+    report = harness.syncer().run()
     assert harness.stand.moneypenny.pending_chats() == []  # the cursor moved past them
+    assert report.outcome == "ok" and report.recovered == 5 and report.appended == 5
+    assert_each_chat_once(harness, 5)
+    harness.clock.advance(minutes=5)
+    harness.add_chats(1, seed=6)
+    later = harness.syncer().run()
+    assert later.appended == 1
+    assert_each_chat_once(harness, 6)
+
+
+def test_a_dropped_chat_log_call_is_read_by_date_window_and_the_next_plain_call_adds_nothing_twice(harness):
+    harness.add_chats(3)
+    harness.stand.moneypenny.inject("log", Drop())
+    report = harness.syncer().run()
+    assert report.outcome == "ok" and report.appended == 3
+    assert len(harness.stand.moneypenny.pending_chats()) == 3  # the dropped call moved nothing
+    harness.clock.advance(minutes=5)
+    later = harness.syncer().run()
+    assert later.fetched >= 3 and later.new == 0 and later.appended == 0
+    assert_each_chat_once(harness, 3)
+
+
+def test_a_timed_out_chat_log_call_that_moves_the_cursor_later_loses_nothing(harness):
+    harness.env_overrides["HTTP_TIMEOUT_SECONDS"] = "0.2"
+    harness.add_chats(2)
+    # The call times out; Moneypenny carries it out a second later and moves the cursor.
+    harness.stand.moneypenny.inject("log", Delay(1.5))
+    report = harness.syncer().run()
+    assert report.outcome == "ok" and report.appended == 2
+    # A chat arrives after this run's window read, before the late call moves the cursor past it.
+    late = harness.add_chats(1, seed=7)
+    assert harness.stand.wait_idle()
+    assert harness.stand.moneypenny.pending_chats() == []
+    assert _intent(harness) is not None  # the call may still have been running: not settled
+    harness.clock.advance(minutes=5)
+    harness.syncer().run()
+    assert_each_chat_once(harness, 3)
+    assert late[0]["name"].strip() in {r[1] for r in harness.data_rows()}
+
+
+def test_when_the_window_read_fails_too_the_next_run_recovers_the_lost_answer(harness):
+    harness.add_chats(5)
+    harness.stand.moneypenny.inject("log", LostResponse())
+    harness.stand.moneypenny.inject("log", Status(503), times=10)
+    with pytest.raises(RunFailed):
+        harness.syncer().run()
+    harness.stand.moneypenny.clear_faults()
+    assert harness.data_rows() == []
     harness.clock.advance(minutes=5)
     report = harness.syncer().run()
     assert report.recovered == 5 and report.appended == 5
@@ -102,6 +199,48 @@ def test_crash_between_fetch_and_journal_is_recovered(harness):
     report = harness.syncer().run()
     assert report.recovered == 2
     assert_each_chat_once(harness, 2)
+
+
+def test_a_window_read_that_starts_after_the_fetch_intent_does_not_settle_it(harness):
+    harness.stand.moneypenny.window_moves_cursor = True
+    harness.syncer().run()  # the last plain read: two days ago
+    harness.clock.advance(days=2)
+    today = harness.clock().date()
+    yesterday = harness.add_chats(3, start=datetime(today.year, today.month, today.day, 10) - timedelta(days=1))
+    # A window from today on moves the cursor past yesterday's chats without returning them.
+    report = harness.syncer().run(mode="window", start=today, end=today + timedelta(days=1))
+    assert report.fetched == 0 and harness.stand.moneypenny.pending_chats() == []
+    harness.clock.advance(minutes=5)
+    later = harness.syncer().run()
+    assert later.recovered == 3
+    assert {c["name"].strip() for c in yesterday} <= {r[1] for r in harness.data_rows()}
+    assert_each_chat_once(harness, 3)
+
+
+def test_a_window_read_ending_today_does_not_settle_the_intent_when_end_time_is_exclusive(harness):
+    harness.stand.moneypenny.window_moves_cursor = True
+    harness.stand.moneypenny.end_inclusive = False
+    today = harness.clock().date()
+    harness.add_chats(2)  # today's
+    report = harness.syncer().run(mode="window", start=today - timedelta(days=5), end=today)
+    assert report.fetched == 0 and harness.stand.moneypenny.pending_chats() == []
+    harness.clock.advance(minutes=5)
+    later = harness.syncer().run()
+    assert later.recovered == 2
+    assert_each_chat_once(harness, 2)
+
+
+def test_a_window_read_that_covers_the_intent_through_today_settles_it(harness):
+    harness.syncer().run()
+    harness.clock.advance(minutes=5)
+    harness.add_chats(2)
+    report = harness.syncer().run(mode="reconcile")
+    assert report.appended == 2
+    assert _intent(harness) is None
+    harness.clock.advance(minutes=5)
+    harness.stand.moneypenny.reset_calls()
+    harness.syncer().run()
+    assert [c.query for c in harness.stand.moneypenny.calls("log")] == [{}]
 
 
 def test_window_read_overlapping_rows_already_written_adds_none(harness):

@@ -167,3 +167,40 @@ def test_a_column_inserted_before_a_between_two_calls_to_one_instance_answers_50
     assert response.status_code == 500 and body["cause"] == "sheets_header", body
     assert "SHEET_TAB" in body["error"] and body["fix"]
     assert len(harness.rows()) == 3  # header and the first two rows; nothing under "Owner"
+
+
+def _scheduled(job: str | None, at: str) -> dict[str, str]:
+    headers = {"X-CloudScheduler-ScheduleTime": at}
+    if job is not None:
+        headers["X-CloudScheduler-JobName"] = job
+    return headers
+
+
+def test_the_sync_and_the_reconcile_firing_at_the_same_schedule_time_both_run(harness, client):
+    at = "2026-11-20T03:15:00Z"
+    harness.add_chats(2)
+    sync = client.post("/", headers=_scheduled("moneypenny-sync", at))
+    reconcile = client.post("/?mode=reconcile", headers=_scheduled("moneypenny-sync-reconcile", at))
+    assert sync.status_code == 200 and "skipped" not in sync.get_json()
+    body = reconcile.get_json()
+    assert reconcile.status_code == 200, body
+    assert body["mode"] == "reconcile" and "skipped" not in body, body
+    assert any("startTime" in c.query for c in harness.stand.moneypenny.calls("log"))
+
+
+def test_a_retry_of_one_job_at_one_schedule_time_does_nothing(harness, client):
+    at = "2026-11-20T03:15:00Z"
+    assert "skipped" not in client.post("/", headers=_scheduled("moneypenny-sync", at)).get_json()
+    calls = harness.stand.moneypenny.count("log")
+    retry = client.post("/", headers=_scheduled("moneypenny-sync", at)).get_json()
+    assert retry["skipped"] == "this scheduled run already succeeded"
+    assert harness.stand.moneypenny.count("log") == calls
+
+
+def test_without_a_job_name_the_mode_tells_two_scheduled_runs_apart(harness, client):
+    at = "2026-11-20T03:15:00Z"
+    assert "skipped" not in client.post("/", headers=_scheduled(None, at)).get_json()
+    reconcile = client.post("/?mode=reconcile", headers=_scheduled(None, at)).get_json()
+    assert reconcile["mode"] == "reconcile" and "skipped" not in reconcile, reconcile
+    again = client.post("/?mode=reconcile", headers=_scheduled(None, at)).get_json()
+    assert again["skipped"] == "this scheduled run already succeeded"

@@ -467,6 +467,14 @@ def test_scheduler_targets_the_function_url_with_matching_audience(config, resou
         assert "oauth_token" not in target
 
 
+def test_the_two_scheduler_jobs_have_different_names(resources):
+    """The function tells scheduled runs apart by job name and schedule time: the sync and the
+    daily reconcile both fire at 03:15, so their names must differ."""
+    jobs = resources["google_cloud_scheduler_job"]
+    assert ref(jobs["sync"]["name"]) == "var.name"
+    assert jobs["reconcile"]["name"] == "${var.name}-reconcile"
+
+
 def test_only_the_scheduler_account_may_invoke_the_function(config, resources):
     invoker_roles = {"roles/run.invoker", "roles/cloudfunctions.invoker"}
     grants = [
