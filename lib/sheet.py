@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence, TypeVar
 import requests
 
 from .chats import Chat
+from .counters import SheetCounters
 from .errors import HeaderMismatchError, PermanentError, SheetAccessError, SheetError, SheetNoAnswer
 from .http import RebasedSession, mount_retry, retry_policy
 from .settings import Settings
@@ -152,7 +153,8 @@ class SheetWriter:
     """Appends chat rows to one worksheet and reads its Chat key column.
 
     Uses gspread's low-level calls so that a run costs one read (the header) and one write
-    (the append), whatever the number of chats.
+    (the append), whatever the number of chats. `counters` (`lib.counters.SheetCounters`)
+    counts the requests sent and the rows appended.
     """
 
     def __init__(
@@ -171,8 +173,7 @@ class SheetWriter:
         self.tab = tab
         self._identity = identity  # who must have access, named in the error when it has not
         self._ready = False
-        self.write_calls = 0
-        self.read_calls = 0
+        self.counters = SheetCounters()
 
     @property
     def http(self) -> Any:
@@ -234,7 +235,7 @@ class SheetWriter:
             self._add_tab()
             header = []
         if not any(cell.strip() for cell in header):
-            self.write_calls += 1
+            self.counters.writes += 1
             self._call(
                 "writing the header",
                 lambda: self.http.values_update(
@@ -257,7 +258,7 @@ class SheetWriter:
 
     def read_header(self) -> list[str] | None:
         """Row 1, or None when the tab does not exist."""
-        self.read_calls += 1
+        self.counters.reads += 1
         try:
             result = self.http.values_get(self.sheet_id, self._range("1:1"))
         except _api_error() as exc:
@@ -270,12 +271,12 @@ class SheetWriter:
         return [str(v) for v in values[0]]
 
     def _tab_exists(self) -> bool:
-        self.read_calls += 1
+        self.counters.reads += 1
         meta = self._call("reading the spreadsheet", lambda: self.http.fetch_sheet_metadata(self.sheet_id))
         return any(s.get("properties", {}).get("title") == self.tab for s in meta.get("sheets", []))
 
     def _add_tab(self) -> None:
-        self.write_calls += 1
+        self.counters.writes += 1
         body = {
             "requests": [
                 {
@@ -299,7 +300,8 @@ class SheetWriter:
             return 0
         self.ensure_ready()
         for chunk in chunk_rows(rows):
-            self.write_calls += 1
+            self.counters.writes += 1
+            self.counters.appends += 1
             self._call(
                 "appending rows",
                 lambda: self.http.values_append(
@@ -311,12 +313,13 @@ class SheetWriter:
                     body={"values": chunk, "majorDimension": "ROWS"},
                 ),
             )
+            self.counters.rows_written += len(chunk)
         return len(rows)
 
     def keys_present(self) -> set[str]:
         """Every value of the Chat key column (one read)."""
         self.ensure_ready()
-        self.read_calls += 1
+        self.counters.reads += 1
         result = self._call(
             "reading the Chat key column",
             lambda: self.http.values_get(
