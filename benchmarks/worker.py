@@ -10,7 +10,8 @@ reads one JSON command per line on stdin and answers one JSON line on stdout:
     {"cmd": "quit"}
 
 Each "run" answer carries the HTTP status and body, wall and CPU time of the request, the
-tracemalloc peak when asked for, the process's ru_maxrss and the state store's round trips.
+tracemalloc peak when asked for, the process's ru_maxrss, and the state store's round trips
+and document reads, writes and deletes in the request (its public `counters`).
 """
 
 from __future__ import annotations
@@ -30,32 +31,17 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-_stores: list[Any] = []
+def _store() -> Any:
+    """The state store of the function's warm Syncer (None before the first request)."""
+    from lib.handler import warm_syncer
+
+    syncer = warm_syncer()
+    return None if syncer is None else syncer.store
 
 
-def _track_stores() -> None:
-    """Remember every state store the function opens, to read its `round_trips`."""
-    from lib.state.sqlite import SqliteStore
-
-    classes = [SqliteStore]
-    if os.environ.get("STATE_STORE") == "firestore":
-        from lib.state.firestore import FirestoreStore
-
-        classes.append(FirestoreStore)
-    for cls in classes:
-        original = cls.__init__
-
-        def init(self, *args, __original=original, **kwargs):
-            __original(self, *args, **kwargs)
-            _stores.append(self)
-
-        cls.__init__ = init  # type: ignore[method-assign]
-
-
-def _round_trips() -> int | None:
-    if not _stores:
-        return None
-    return sum(int(getattr(s, "round_trips", 0)) for s in _stores)
+def _store_counters() -> Any:
+    store = _store()
+    return None if store is None else store.counters.snapshot()
 
 
 def _maxrss_kb() -> int:
@@ -68,18 +54,16 @@ def _expire_token() -> dict[str, Any]:
     from lib.state.base import CachedToken
 
     past = datetime.now(timezone.utc) - timedelta(minutes=1)
-    expired = 0
-    for store in _stores:
-        token = store.get_token()
-        if token is not None:
-            store.put_token(CachedToken(value=token.value, expires_at=past))
-            expired += 1
-    return {"expired": expired}
+    store = _store()
+    token = None if store is None else store.get_token()
+    if token is not None:
+        store.put_token(CachedToken(value=token.value, expires_at=past))
+    return {"expired": int(token is not None)}
 
 
 def _run(client, trace_memory: bool, profile: str | None) -> dict[str, Any]:
     gc.collect()
-    trips0 = _round_trips() or 0  # a cold instance opens its store during the request
+    before = _store_counters()  # None: a cold instance opens its store during the request
     profiler = None
     if profile:
         import cProfile
@@ -102,7 +86,8 @@ def _run(client, trace_memory: bool, profile: str | None) -> dict[str, Any]:
         tracemalloc.stop()
     if profiler:
         profiler.dump_stats(profile)
-    trips1 = _round_trips()
+    after = _store_counters()
+    used = None if after is None else (after.since(before) if before is not None else after)
     return {
         "status": response.status_code,
         "body": response.get_json(silent=True),
@@ -110,7 +95,8 @@ def _run(client, trace_memory: bool, profile: str | None) -> dict[str, Any]:
         "cpu": cpu,
         "peak_bytes": peak,
         "maxrss_kb": _maxrss_kb(),
-        "round_trips": None if trips1 is None else trips1 - trips0,
+        "round_trips": None if used is None else used.round_trips,
+        "store": None if used is None else used.as_dict(),
     }
 
 
@@ -128,7 +114,6 @@ def main() -> int:
     mode = sys.argv[1] if len(sys.argv) > 1 else "function"
     client = None
     if mode == "function":
-        _track_stores()
         from functions_framework import create_app
 
         client = create_app("sync_chats", str(ROOT / "main.py")).test_client()

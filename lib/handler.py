@@ -30,6 +30,16 @@ def _syncer_for(settings: Settings):
         return _cached[1]
 
 
+def warm_syncer():
+    """The Syncer that this process reuses between requests, or None before the first request.
+
+    Its `store.counters`, `moneypenny.counters`, `sheet.counters` and `slack.counters` say what
+    the requests served so far have cost.
+    """
+    with _lock:
+        return None if _cached is None else _cached[1]
+
+
 def _secrets(settings: Settings) -> tuple:
     return (settings.moneypenny_username, settings.moneypenny_password, settings.slack_bot_token)
 

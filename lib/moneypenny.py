@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable
 
 import requests
 
+from .counters import MoneypennyCounters
 from .errors import MoneypennyAuthError, MoneypennyError, MoneypennyNoAnswer
 from .http import mount_retry, retry_policy
 from .settings import Secret, show_url
@@ -30,19 +30,13 @@ def _where(url: str) -> str:
     return show_url(url)
 
 
-@dataclass
-class CallCounts:
-    logins: int = 0
-    log_calls: int = 0
-
-
 class MoneypennyClient:
     """Logs in, keeps the token in the state store, and reads the chat log.
 
     Two sessions on purpose: the plain log call moves Moneypenny's cursor, so a retry after a
     read timeout or a 5xx could return nothing where the lost answer held chats. That call is
     retried only where the request surely did nothing (connection refused, 429); everything else
-    is retried freely.
+    is retried freely. `counters` (`lib.counters.MoneypennyCounters`) counts the requests sent.
     """
 
     def __init__(
@@ -72,7 +66,7 @@ class MoneypennyClient:
         self.cursor_session = cursor_session or mount_retry(
             requests.Session(), retry_policy(backoff=backoff, statuses=(429,), methods=("GET",), read=0)
         )
-        self.counts = CallCounts()
+        self.counters = MoneypennyCounters()
 
     # -- token ---------------------------------------------------------------------------------
     def token(self) -> str:
@@ -84,7 +78,7 @@ class MoneypennyClient:
 
     def login(self) -> str:
         """Ask for a new token and cache it."""
-        self.counts.logins += 1
+        self.counters.auth += 1
         body = {"username": self._username.reveal(), "password": self._password.reveal()}
         try:
             response = self.session.post(self.auth_url, json=body, timeout=self.timeout)
@@ -134,7 +128,10 @@ class MoneypennyClient:
     def _get_log(self, params: dict[str, str] | None, session: requests.Session) -> list[Any]:
         for attempt in (1, 2):
             token = self.token()
-            self.counts.log_calls += 1
+            if params is None:
+                self.counters.log += 1
+            else:
+                self.counters.window += 1
             try:
                 response = session.get(
                     self.chats_url,

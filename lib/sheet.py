@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence, TypeVar
 import requests
 
 from .chats import Chat
+from .counters import SheetCounters
 from .errors import HeaderMismatchError, PermanentError, SheetAccessError, SheetError, SheetNoAnswer
 from .http import RebasedSession, mount_retry, retry_policy
 from .settings import Settings
@@ -155,6 +156,7 @@ class SheetWriter:
     Uses gspread's low-level calls so that a run costs one read (the header) and one write
     (the append), whatever the number of chats. Row 1 is read again by every ensure_ready:
     a person can insert or move a column between two runs of the same warm instance.
+    `counters` (`lib.counters.SheetCounters`) counts the requests sent and the rows appended.
     """
 
     def __init__(
@@ -172,8 +174,7 @@ class SheetWriter:
         self.sheet_id = sheet_id
         self.tab = tab
         self._identity = identity  # who must have access, named in the error when it has not
-        self.write_calls = 0
-        self.read_calls = 0
+        self.counters = SheetCounters()
 
     @property
     def http(self) -> Any:
@@ -236,7 +237,7 @@ class SheetWriter:
             self._add_tab()
             header = []
         if not any(cell.strip() for cell in header):
-            self.write_calls += 1
+            self.counters.writes += 1
             self._call(
                 "writing the header",
                 lambda: self.http.values_update(
@@ -258,7 +259,7 @@ class SheetWriter:
 
     def read_header(self) -> list[str] | None:
         """Row 1, or None when the tab does not exist."""
-        self.read_calls += 1
+        self.counters.reads += 1
         try:
             result = self.http.values_get(self.sheet_id, self._range("1:1"))
         except _api_error() as exc:
@@ -271,12 +272,12 @@ class SheetWriter:
         return [str(v) for v in values[0]]
 
     def _tab_exists(self) -> bool:
-        self.read_calls += 1
+        self.counters.reads += 1
         meta = self._call("reading the spreadsheet", lambda: self.http.fetch_sheet_metadata(self.sheet_id))
         return any(s.get("properties", {}).get("title") == self.tab for s in meta.get("sheets", []))
 
     def _add_tab(self) -> None:
-        self.write_calls += 1
+        self.counters.writes += 1
         body = {
             "requests": [
                 {
@@ -304,7 +305,8 @@ class SheetWriter:
         if not header_checked:
             self.ensure_ready()
         for chunk in chunk_rows(rows):
-            self.write_calls += 1
+            self.counters.writes += 1
+            self.counters.appends += 1
             self._call(
                 "appending rows",
                 lambda: self.http.values_append(
@@ -316,6 +318,7 @@ class SheetWriter:
                     body={"values": chunk, "majorDimension": "ROWS"},
                 ),
             )
+            self.counters.rows_written += len(chunk)
         return len(rows)
 
     def keys_present(self, *, header_checked: bool = False) -> set[str]:
@@ -323,7 +326,7 @@ class SheetWriter:
         caller did it in this same run: header_checked)."""
         if not header_checked:
             self.ensure_ready()
-        self.read_calls += 1
+        self.counters.reads += 1
         result = self._call(
             "reading the Chat key column",
             lambda: self.http.values_get(

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from .chats import Chat
+from .counters import SlackCounters
 from .errors import SlackConfigError, SlackError, SlackMessageRejected
 from .settings import Settings
 
@@ -256,13 +257,14 @@ class SlackNotifier:
     """Posts messages to one channel through a slack-sdk WebClient.
 
     `client` may be a function that makes it: then slack-sdk is loaded, and the client made,
-    only when the first message is posted (a run with nothing new posts none).
+    only when the first message is posted (a run with nothing new posts none). `counters`
+    (`lib.counters.SlackCounters`) counts the posts.
     """
 
     def __init__(self, client: Any, channel: str):
         self._client = client
         self.channel = channel
-        self.posts = 0
+        self.counters = SlackCounters()
 
     @property
     def client(self) -> Any:
@@ -275,7 +277,7 @@ class SlackNotifier:
         from slack_sdk.errors import SlackApiError, SlackClientError
 
         target = channel or self.channel
-        self.posts += 1
+        self.counters.posts += 1
         try:
             response = self.client.chat_postMessage(
                 channel=target,

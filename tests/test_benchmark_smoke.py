@@ -8,7 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from benchmarks.run import FunctionResult, Run, targets
+from benchmarks.measure import Run
+from benchmarks.report import targets
+from benchmarks.scenarios import FunctionResult
 
 ROOT = Path(__file__).resolve().parent.parent
 

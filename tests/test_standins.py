@@ -585,3 +585,13 @@ def test_the_undocumented_window_behaviours_can_be_switched(mp):
     got = requests.get(mp.chats_url, headers=headers, params=window, timeout=5).json()
     assert {c["chatTime"][:10] for c in got} == {"2024-02-06"}
     assert requests.get(mp.chats_url, headers=headers, timeout=5).json() == []
+
+
+def test_busy_seconds_sum_the_time_spent_answering_and_reset_with_the_call_log(mp):
+    mp.latency = 0.05
+    login(mp)
+    login(mp)
+    busy = mp.busy_seconds
+    assert 2 * 0.05 <= busy < 2 * 0.05 + 1.0  # the latency of each answer, and a little work
+    mp.reset_calls()
+    assert mp.busy_seconds == 0.0 and mp.count() == 0

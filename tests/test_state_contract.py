@@ -409,6 +409,60 @@ def test_round_trips_increase(store):
     assert all(b > a for a, b in zip(counts, counts[1:])), counts
 
 
+def _billed(store, step) -> tuple[int, int, int]:
+    before = store.counters.snapshot()
+    step()
+    used = store.counters.since(before)
+    assert used.round_trips >= 1
+    return used.reads, used.writes, used.deletes
+
+
+def test_counters_read_what_firestore_bills_for_each_operation(store):
+    """Reads, writes and deletes per call as Firestore bills documents; SQLite counts rows alike."""
+    item = RejectedItem("{}", "no chatTime", T0)
+    steps = [  # (call, (reads, writes, deletes))
+        (lambda: store.put_token(CachedToken("t", T0)), (0, 1, 0)),
+        (lambda: store.get_token(), (1, 0, 0)),
+        (lambda: store.journal_add([entry("a"), entry("b"), entry("c")]), (3, 3, 0)),
+        (lambda: store.journal_add([entry("c"), entry("d", minutes=1)]), (2, 1, 0)),  # every key looked up
+        (lambda: store.journal_get(["a", "b", "nothing"]), (3, 0, 0)),  # a missing document is a read too
+        (lambda: store.journal_update(["a", "b", "c"], sheet=DONE, slack=DONE), (0, 3, 0)),
+        (lambda: store.journal_pending(), (1, 0, 0)),  # one document found
+        (lambda: store.quarantine([item, item]), (0, 2, 0)),
+        (lambda: store.quarantine_count(), (1, 0, 0)),
+        (lambda: store.acquire_lease("me", T0, T0 + timedelta(minutes=5)), (1, 1, 0)),
+        (lambda: store.acquire_lease("other", T0, T0 + timedelta(minutes=5)), (1, 0, 0)),  # held: no write
+        (lambda: store.get_lease(), (1, 0, 0)),
+        (lambda: store.release_lease("me"), (1, 0, 1)),
+        (lambda: store.put_meta("m", {"v": 1}), (0, 1, 0)),
+        (lambda: store.get_meta("m"), (1, 0, 0)),
+        (lambda: store.get_meta("absent"), (1, 0, 0)),
+        (lambda: store.delete_meta("m"), (0, 0, 1)),
+        (lambda: store.clear_token(), (0, 0, 1)),
+        (lambda: store.recent_runs(), (1, 0, 0)),  # a query that finds nothing still costs a read
+    ]
+    for number, (step, billed) in enumerate(steps):
+        assert _billed(store, step) == billed, number
+    totals = tuple(sum(billed[i] for _, billed in steps) for i in range(3))
+    assert (store.counters.reads, store.counters.writes, store.counters.deletes) == totals  # since opened
+
+
+def test_counters_bill_the_documents_a_trimming_offset_skips(store):
+    """Trimming the run history to `keep` reads the `keep` documents its offset skips, plus those it deletes."""
+    for minute in range(3):
+        store.record_run({"started_at": (T0 + timedelta(minutes=minute)).isoformat()}, keep=2)
+    assert _billed(store, lambda: store.record_run({"started_at": (T0 + timedelta(minutes=9)).isoformat()}, keep=2)) \
+        == (2 + 1, 1, 1)
+    assert len(store.recent_runs()) == 2
+
+
+def test_a_count_costs_one_read_per_thousand_documents(store):
+    items = [RejectedItem("{}", "no chatTime", T0)] * 1001
+    assert _billed(store, lambda: store.quarantine(items)) == (0, 1001, 0)
+    assert store.quarantine_count() == 1001
+    assert _billed(store, store.quarantine_count) == (2, 0, 0)
+
+
 # -- factory --------------------------------------------------------------------------------------
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Iterable
 
+from ..counters import StoreCounters
+
 # Journal per-destination states.
 PENDING = "pending"
 INFLIGHT = "inflight"  # sheet only: an append was started and not yet confirmed
@@ -71,7 +73,18 @@ class Lease:
 
 
 class StateStore(abc.ABC):
-    """Where the sync keeps everything that must outlive one run."""
+    """Where the sync keeps everything that must outlive one run.
+
+    `counters` (a `lib.counters.StoreCounters`) counts round trips and the documents read,
+    written and deleted, as Firestore bills them, since the store was opened.
+    """
+
+    counters: StoreCounters
+
+    @property
+    def round_trips(self) -> int:
+        """Server round trips so far (the same as `counters.round_trips`)."""
+        return self.counters.round_trips
 
     # -- token cache ---------------------------------------------------------------------------
     @abc.abstractmethod

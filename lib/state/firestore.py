@@ -18,8 +18,8 @@ production needs no composite index.
 Commits hold at most 500 writes and about 3 MB of documents (Firestore takes 10 MiB a request,
 its emulator 4 MiB).
 
-`round_trips` counts server calls: one per get, get_all, commit, query, count and transaction
-attempt.
+`counters` (`lib.counters.StoreCounters`) counts server calls (one per get, get_all, commit,
+query, count and transaction attempt) and the documents read, written and deleted as billed.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 from google.cloud.firestore_v1.field_path import FieldPath
 
 from ..chats import json_text
+from ..counters import StoreCounters
 from ..errors import StateStoreAccessError, StateStoreError
 from .base import DONE, CachedToken, JournalEntry, Lease, RejectedItem, StateStore
 
@@ -211,7 +212,7 @@ class FirestoreStore(StateStore):
     ):
         self.client = client
         self.prefix = prefix
-        self.round_trips = 0
+        self.counters = StoreCounters()
         self._rpc: dict[str, Any] = {"retry": retry, "timeout": timeout}
         self._state = client.collection(f"{prefix}_state")
         self._journal = client.collection(f"{prefix}_journal")
@@ -220,26 +221,34 @@ class FirestoreStore(StateStore):
 
     # -- plumbing ------------------------------------------------------------------------------
     def _get(self, ref) -> Any:
-        self.round_trips += 1
+        self.counters.round_trips += 1
+        self.counters.reads += 1
         return ref.get(**self._rpc)
 
     def _get_all(self, refs: list, field_paths: list[str] | None = None) -> list:
-        self.round_trips += 1
+        self.counters.round_trips += 1
+        self.counters.reads += len(refs)  # each document asked for, found or not
         return list(self.client.get_all(refs, field_paths=field_paths, **self._rpc))
 
-    def _stream(self, query) -> list:
-        self.round_trips += 1
-        return list(query.stream(**self._rpc))
+    def _stream(self, query, offset: int = 0) -> list:
+        self.counters.round_trips += 1
+        found = list(query.stream(**self._rpc))
+        # At least one read per query, plus the documents the offset skipped (all of it when
+        # the query returned any: the most Firestore bills when it returned none).
+        self.counters.reads += max(1, len(found) + offset)
+        return found
 
-    def _commit(self, batch) -> None:
-        self.round_trips += 1
+    def _commit(self, batch, writes: int = 0, deletes: int = 0) -> None:
+        self.counters.round_trips += 1
         batch.commit(**self._rpc)
+        self.counters.writes += writes
+        self.counters.deletes += deletes
 
     def _transaction(self, body: Callable[[Any], T]) -> T:
         # A fresh @transactional per call: the wrapper keeps per-run state (transaction ids),
         # so sharing one between threads would mix their retries.
         def attempt(transaction):
-            self.round_trips += 1
+            self.counters.round_trips += 1
             return body(transaction)
 
         for tries in range(_OUTER_ATTEMPTS):
@@ -275,13 +284,13 @@ class FirestoreStore(StateStore):
         batch.set(self._state.document("token"), {
             "value": token.value, "expires_at": _ts(token.expires_at),
         })
-        self._commit(batch)
+        self._commit(batch, writes=1)
 
     @_guard("clear_token")
     def clear_token(self) -> None:
         batch = self.client.batch()
         batch.delete(self._state.document("token"))
-        self._commit(batch)
+        self._commit(batch, deletes=1)
 
     # -- journal -------------------------------------------------------------------------------
     @staticmethod
@@ -332,7 +341,7 @@ class FirestoreStore(StateStore):
             for key in missing:
                 batch.create(*docs[key])
             try:
-                self._commit(batch)
+                self._commit(batch, writes=len(missing))
                 added.extend(missing)
             except gexc.AlreadyExists:
                 # Another writer created one of them since our read: the batch wrote nothing,
@@ -340,8 +349,9 @@ class FirestoreStore(StateStore):
                 for key in missing:
                     ref, data = docs[key]
                     try:
-                        self.round_trips += 1
+                        self.counters.round_trips += 1
                         ref.create(data, **self._rpc)
+                        self.counters.writes += 1
                         added.append(key)
                     except gexc.AlreadyExists:
                         pass
@@ -393,7 +403,7 @@ class FirestoreStore(StateStore):
                 for ref in refs:
                     batch.update(ref, data)
                 try:
-                    self._commit(batch)
+                    self._commit(batch, writes=len(refs))
                     continue
                 except gexc.NotFound:
                     pass  # some key is missing: nothing was written; the checked path skips it
@@ -416,7 +426,7 @@ class FirestoreStore(StateStore):
             if not writes:
                 return
             try:
-                self._commit(batch)
+                self._commit(batch, writes=writes)
                 return
             except (gexc.FailedPrecondition, gexc.NotFound):
                 continue  # changed or deleted since our read: read again
@@ -439,13 +449,15 @@ class FirestoreStore(StateStore):
             batch = self.client.batch()
             for doc in chunk:
                 batch.create(self._quarantine.document(), doc)
-            self._commit(batch)
+            self._commit(batch, writes=len(chunk))
 
     @_guard("quarantine_count")
     def quarantine_count(self) -> int:
-        self.round_trips += 1
+        self.counters.round_trips += 1
         result = self._quarantine.count().get(**self._rpc)
-        return int(result[0][0].value)
+        count = int(result[0][0].value)
+        self.counters.reads += max(1, -(-count // 1000))  # billed per 1,000 index entries
+        return count
 
     @_guard("quarantine_oldest")
     def quarantine_oldest(self) -> datetime | None:
@@ -482,6 +494,7 @@ class FirestoreStore(StateStore):
 
         def body(transaction) -> bool:
             snap = ref.get(transaction=transaction)
+            self.counters.reads += 1
             if snap.exists:
                 held = snap.to_dict()
                 if held.get("owner") != owner and _dt(held.get("expires_at")) > now:
@@ -489,18 +502,23 @@ class FirestoreStore(StateStore):
             transaction.set(ref, {"owner": owner, "expires_at": until})
             return True
 
-        return self._transaction(body)
+        taken = self._transaction(body)
+        self.counters.writes += taken
+        return taken
 
     @_guard("release_lease")
     def release_lease(self, owner: str) -> None:
         ref = self._state.document("lease")
 
-        def body(transaction) -> None:
+        def body(transaction) -> bool:
             snap = ref.get(transaction=transaction)
+            self.counters.reads += 1
             if snap.exists and snap.to_dict().get("owner") == owner:
                 transaction.delete(ref)
+                return True
+            return False
 
-        self._transaction(body)
+        self.counters.deletes += self._transaction(body)
 
     @_guard("get_lease")
     def get_lease(self) -> Lease | None:
@@ -527,13 +545,13 @@ class FirestoreStore(StateStore):
         _put_json(doc, "value", value)
         batch = self.client.batch()
         batch.set(self._meta_ref(name), doc)
-        self._commit(batch)
+        self._commit(batch, writes=1)
 
     @_guard("delete_meta")
     def delete_meta(self, name: str) -> None:
         batch = self.client.batch()
         batch.delete(self._meta_ref(name))
-        self._commit(batch)
+        self._commit(batch, deletes=1)
 
     # -- run history ---------------------------------------------------------------------------
     @_guard("record_run")
@@ -543,17 +561,17 @@ class FirestoreStore(StateStore):
         _put_json(doc, "record", record)
         batch = self.client.batch()
         batch.create(self._runs.document(f"{sort_key}_{uuid.uuid4().hex[:8]}"), doc)
-        self._commit(batch)
+        self._commit(batch, writes=1)
         stale = (
             self._runs.order_by("sort_key", direction=firestore.Query.DESCENDING)
             .offset(max(keep, 0))
             .select([FieldPath.document_id()])
         )
-        for chunk in _chunks(self._stream(stale)):
+        for chunk in _chunks(self._stream(stale, offset=max(keep, 0))):
             batch = self.client.batch()
             for snap in chunk:
                 batch.delete(snap.reference)
-            self._commit(batch)
+            self._commit(batch, deletes=len(chunk))
 
     @_guard("recent_runs")
     def recent_runs(self, limit: int = 20) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from typing import Any, Iterable, Iterator
 
 from ..chats import json_text
+from ..counters import StoreCounters
 from ..errors import StateStoreAccessError, StateStoreError
 from .base import DONE, CachedToken, JournalEntry, Lease, RejectedItem, StateStore
 
@@ -98,13 +99,14 @@ class SqliteStore(StateStore):
     """The state store in a SQLite file at `path` (parent folders are created).
 
     `retention`: when set, `journal_prune` also trims the run history to the newest
-    `retention` records (record_run already trims to its own `keep`).
+    `retention` records (record_run already trims to its own `keep`). `counters` counts rows
+    as Firestore would bill documents (`lib.counters.StoreCounters`).
     """
 
     def __init__(self, path: str, retention: int | None = None):
         self.path = path
         self.retention = retention
-        self.round_trips = 0
+        self.counters = StoreCounters()
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
@@ -139,7 +141,7 @@ class SqliteStore(StateStore):
         # BEGIN IMMEDIATE takes the write lock up front: no other writer can slip in
         # between our reads and writes, and lock waits go through the busy timeout.
         conn = self._conn()
-        self.round_trips += 1
+        self.counters.round_trips += 1
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
@@ -150,8 +152,10 @@ class SqliteStore(StateStore):
             raise
 
     def _read(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
-        self.round_trips += 1
-        return self._conn().execute(sql, tuple(params)).fetchall()
+        self.counters.round_trips += 1
+        rows = self._conn().execute(sql, tuple(params)).fetchall()
+        self.counters.reads += max(1, len(rows))  # as a Firestore query: at least one read
+        return rows
 
     @_guard("open")
     def _init_schema(self) -> None:
@@ -186,11 +190,13 @@ class SqliteStore(StateStore):
                 "INSERT OR REPLACE INTO token (id, value, expires_at) VALUES (1, ?, ?)",
                 (token.value, _ts(token.expires_at)),
             )
+        self.counters.writes += 1
 
     @_guard("clear_token")
     def clear_token(self) -> None:
         with self._write() as conn:
             conn.execute("DELETE FROM token")
+        self.counters.deletes += 1
 
     # -- journal -------------------------------------------------------------------------------
     @_guard("journal_add")
@@ -222,6 +228,8 @@ class SqliteStore(StateStore):
                     for e in (first[key] for key in added)
                 ),
             )
+        self.counters.reads += len(keys)  # each key looked up
+        self.counters.writes += len(added)
         return added
 
     @staticmethod
@@ -249,7 +257,8 @@ class SqliteStore(StateStore):
         found: dict[str, JournalEntry] = {}
         if not keys:
             return found
-        self.round_trips += 1
+        self.counters.round_trips += 1
+        self.counters.reads += len(keys)  # each key looked up, found or not
         conn = self._conn()
         # One read transaction, so that the chunks see one snapshot.
         conn.execute("BEGIN")
@@ -280,10 +289,10 @@ class SqliteStore(StateStore):
             for start in range(0, len(keys), _CHUNK):
                 chunk = keys[start:start + _CHUNK]
                 marks = ",".join("?" * len(chunk))
-                conn.execute(
+                self.counters.writes += conn.execute(
                     f"UPDATE journal SET {assignments} WHERE key IN ({marks})",
                     [*values.values(), *chunk],
-                )
+                ).rowcount
 
     @_guard("journal_prune")
     def journal_prune(self, now: datetime) -> int:
@@ -297,6 +306,7 @@ class SqliteStore(StateStore):
             conn.execute("DELETE FROM quarantine WHERE expires_at IS NOT NULL AND expires_at < ?", (_ts(now),))
             if self.retention is not None:
                 self._trim_runs(conn, self.retention)
+        self.counters.deletes += deleted
         return deleted
 
     # -- quarantine ----------------------------------------------------------------------------
@@ -312,10 +322,13 @@ class SqliteStore(StateStore):
             conn.executemany(
                 "INSERT INTO quarantine (raw, reason, fetched_at, expires_at) VALUES (?, ?, ?, ?)", rows
             )
+        self.counters.writes += len(rows)
 
     @_guard("quarantine_count")
     def quarantine_count(self) -> int:
-        return self._read("SELECT COUNT(*) FROM quarantine")[0][0]
+        count = self._read("SELECT COUNT(*) FROM quarantine")[0][0]
+        self.counters.reads += max(0, (count - 1) // 1000)  # as a Firestore count: 1 read per 1,000
+        return count
 
     @_guard("quarantine_oldest")
     def quarantine_oldest(self) -> datetime | None:
@@ -344,18 +357,22 @@ class SqliteStore(StateStore):
     def acquire_lease(self, owner: str, now: datetime, expires_at: datetime) -> bool:
         with self._write() as conn:
             row = conn.execute("SELECT owner, expires_at FROM lease WHERE id = 1").fetchone()
+            self.counters.reads += 1
             if row is not None and row[0] != owner and _dt(row[1]) > now:
                 return False
             conn.execute(
                 "INSERT OR REPLACE INTO lease (id, owner, expires_at) VALUES (1, ?, ?)",
                 (owner, _ts(expires_at)),
             )
+        self.counters.writes += 1
         return True
 
     @_guard("release_lease")
     def release_lease(self, owner: str) -> None:
         with self._write() as conn:
-            conn.execute("DELETE FROM lease WHERE id = 1 AND owner = ?", (owner,))
+            deleted = conn.execute("DELETE FROM lease WHERE id = 1 AND owner = ?", (owner,)).rowcount
+        self.counters.reads += 1  # the lease row, read to match its owner
+        self.counters.deletes += deleted
 
     @_guard("get_lease")
     def get_lease(self) -> Lease | None:
@@ -373,20 +390,24 @@ class SqliteStore(StateStore):
         text = json.dumps(value, ensure_ascii=False)
         with self._write() as conn:
             conn.execute("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", (name, text))
+        self.counters.writes += 1
 
     @_guard("delete_meta")
     def delete_meta(self, name: str) -> None:
         with self._write() as conn:
             conn.execute("DELETE FROM meta WHERE name = ?", (name,))
+        self.counters.deletes += 1
 
     # -- run history ---------------------------------------------------------------------------
-    @staticmethod
-    def _trim_runs(conn: sqlite3.Connection, keep: int) -> None:
-        conn.execute(
+    def _trim_runs(self, conn: sqlite3.Connection, keep: int) -> None:
+        deleted = conn.execute(
             "DELETE FROM runs WHERE id NOT IN"
             " (SELECT id FROM runs ORDER BY started_at DESC, id DESC LIMIT ?)",
             (max(keep, 0),),
-        )
+        ).rowcount
+        # Counted as Firestore's trim query is billed: the rows kept are skipped by its offset.
+        self.counters.reads += max(1, max(keep, 0) + deleted)
+        self.counters.deletes += deleted
 
     @_guard("record_run")
     def record_run(self, record: dict[str, Any], keep: int = 100) -> None:
@@ -396,6 +417,7 @@ class SqliteStore(StateStore):
                 "INSERT INTO runs (started_at, record) VALUES (?, ?)",
                 (_run_sort_key(record.get("started_at", "")), text),
             )
+            self.counters.writes += 1
             self._trim_runs(conn, keep)
 
     @_guard("recent_runs")

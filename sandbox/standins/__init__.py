@@ -88,8 +88,13 @@ class StandIns:
         """Wait until none of the three is handling a request."""
         return all(standin.wait_idle(timeout) for standin in self.all)
 
+    @property
+    def busy_seconds(self) -> float:
+        """Seconds the three spent answering since their last `reset_calls` (latency included)."""
+        return sum(standin.busy_seconds for standin in self.all)
+
     def reset_calls(self) -> None:
-        """Forget the call logs of all three."""
+        """Forget the call logs (and busy times) of all three."""
         for standin in self.all:
             standin.reset_calls()
 

@@ -158,6 +158,9 @@ class StandIn:
         self._thread: threading.Thread | None = None
         #: tracebacks of unexpected exceptions inside the stand-in (answered as 500)
         self.errors: list[str] = []
+        #: seconds spent answering requests (the added latency included), summed over requests;
+        #: `reset_calls` sets it back to 0. The benchmark reads it to tell the stand-ins' own time.
+        self.busy_seconds = 0.0
         self._busy = 0
         self._idle = threading.Condition()
 
@@ -225,9 +228,11 @@ class StandIn:
         return out
 
     def reset_calls(self) -> None:
-        """Forget the call log (faults and data are kept)."""
+        """Forget the call log and the busy time (faults and data are kept)."""
         with self._log_lock:
             self._calls.clear()
+        with self._idle:
+            self.busy_seconds = 0.0
 
     # ----------------------------------------------------------------- faults
 
@@ -318,10 +323,12 @@ class StandIn:
     def _serve(self, h: BaseHTTPRequestHandler) -> None:
         with self._idle:
             self._busy += 1
+        started = time.perf_counter()
         try:
             self._serve_one(h)
         finally:
             with self._idle:
+                self.busy_seconds += time.perf_counter() - started
                 self._busy -= 1
                 self._idle.notify_all()
 
