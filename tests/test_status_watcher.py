@@ -16,7 +16,6 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from lib.cli import EXIT_FAILED, EXIT_OK, Context, main
-from tests.harness import harness  # noqa: F401  (fixture)
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -27,7 +27,6 @@ import subprocess
 from pathlib import Path
 from typing import Any, Iterator, NamedTuple
 
-from tests.harness import harness  # noqa: F401  (fixture: stand-ins for a real run)
 
 import pytest
 

@@ -12,7 +12,6 @@ import json
 
 from lib.cli import Context, main
 from lib.sync import ALERT_GRACE
-from tests.harness import harness  # noqa: F401  (fixture)
 
 
 def _run_line(capfd) -> dict:
