@@ -21,8 +21,6 @@ from lib.handler import BadRequest, parse_request
      {"mode": "window", "start": date(2026, 11, 20), "end": date(2026, 11, 20)}),
     ({"mode": "window", "start": "2026-11-01", "end": "2026-11-02"},
      {"mode": "window", "start": date(2026, 11, 1), "end": date(2026, 11, 2)}),
-    ({"mode": "reconcile", "start": "2026-11-01", "end": "2026-11-02"},  # a date window wins
-     {"mode": "window", "start": date(2026, 11, 1), "end": date(2026, 11, 2)}),
     ({"start": "2024-01-01", "end": "2025-01-01"},  # 366 days, the longest window
      {"mode": "window", "start": date(2024, 1, 1), "end": date(2025, 1, 1)}),
     ({"start": "", "end": ""}, {"mode": "new"}),
@@ -33,8 +31,9 @@ def test_a_good_query_gives_the_runs_options(args, options):
 
 
 @pytest.mark.parametrize("args, message", [
-    ({"mode": "sideways"}, "query parameter 'mode' must be new or reconcile, got 'sideways'"),
-    ({"mode": "NEW"}, "query parameter 'mode' must be new or reconcile, got 'NEW'"),
+    ({"mode": "sideways"}, "query parameter 'mode' must be one of new, reconcile, window, got 'sideways'"),
+    ({"mode": "NEW"}, "query parameter 'mode' must be one of new, reconcile, window, got 'NEW'"),
+    ({"mode": "reconcile", "start": "2026-11-01", "end": "2026-11-02"}, "mode=window"),  # never a silent window
     ({"mode": "window"}, "mode=window needs 'start' and 'end'"),
     ({"start": "2026-11-01"}, "query parameters 'start' and 'end' go together"),
     ({"end": "2026-11-01"}, "query parameters 'start' and 'end' go together"),
