@@ -115,7 +115,8 @@ def pytest_terminal_summary(terminalreporter):
 
 def _clear_emulator(host: str) -> None:
     url = f"http://{host}/emulator/v1/projects/{EMULATOR_PROJECT}/databases/(default)/documents"
-    with urllib.request.urlopen(urllib.request.Request(url, method="DELETE"), timeout=10):
+    # A freshly started emulator on a busy machine can take well over 10 s to answer the first call.
+    with urllib.request.urlopen(urllib.request.Request(url, method="DELETE"), timeout=60):
         pass
 
 
