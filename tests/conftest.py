@@ -115,7 +115,8 @@ def pytest_terminal_summary(terminalreporter):
 
 def _clear_emulator(host: str) -> None:
     url = f"http://{host}/emulator/v1/projects/{EMULATOR_PROJECT}/databases/(default)/documents"
-    with urllib.request.urlopen(urllib.request.Request(url, method="DELETE"), timeout=10):
+    # A cold emulator on a loaded machine can take well over 10 s to answer its first request.
+    with urllib.request.urlopen(urllib.request.Request(url, method="DELETE"), timeout=60):
         pass
 
 
