@@ -433,8 +433,8 @@ class Syncer:
                                  fetched_at=item.fetched_at)
             if chat.key in in_sheet:
                 entry.sheet, entry.slack, entry.expires_at = DONE, DONE, expires
-                report.already_in_sheet += 1
             entries.append(entry)
+        report.already_in_sheet += len({chat.key for _, chat in readable if chat.key in in_sheet})
         new_keys = self.store.journal_add(entries)
         report.new_keys.extend(new_keys)
         report.new += len(new_keys)
