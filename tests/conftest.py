@@ -1,4 +1,5 @@
-"""Shared fixtures: the Firestore emulator (one per session) and fresh state stores."""
+"""Shared fixtures (the only place for them): the Firestore emulator (one per session), fresh state
+stores, the sync harness, the function's test client, and logging put back after every test."""
 
 from __future__ import annotations
 

@@ -14,6 +14,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lib.chats import chat_key, parse_chat, parse_chat_time
 
@@ -171,3 +173,32 @@ def test_a_phone_without_digits_is_empty_and_non_ascii_text_is_hashed_as_utf8():
 def test_the_key_is_32_lower_case_hex_digits():
     assert re.fullmatch(r"[0-9a-f]{32}", key_of(GUIDE_CHAT))
     assert parse_chat_time(GUIDE_CHAT["chatTime"], UK) == datetime(2024, 2, 6, 13, 2, 9, 877000, tzinfo=UK)
+
+
+# -- the normalisations, for any text -------------------------------------------------------------
+
+ASCII = st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=30)
+SPACE = st.text(alphabet=" \t\r\n", max_size=3)
+
+
+@settings(max_examples=100, deadline=None)
+@given(name=ASCII, before=SPACE, after=SPACE)
+def test_surrounding_whitespace_never_changes_the_key(name, before, after):
+    assert key_of(with_fields(name=before + name + after)) == key_of(with_fields(name=name))
+
+
+@settings(max_examples=100, deadline=None)
+@given(email=ASCII)
+def test_the_emails_letter_case_never_changes_the_key(email):
+    assert key_of(with_fields(email=email.upper())) == key_of(with_fields(email=email.lower()))
+
+
+@settings(max_examples=100, deadline=None)
+@given(digits=st.text(alphabet="0123456789", max_size=15), noise=st.lists(st.text(alphabet=" -()+./x", max_size=2)))
+def test_only_the_phones_digits_count(digits, noise):
+    mixed = "".join(d + (noise[i] if i < len(noise) else "") for i, d in enumerate(digits))
+    assert key_of(with_fields(phone=mixed)) == key_of(with_fields(phone=digits))
+    assert key_of(with_fields(phone=digits)) == by_hand(
+        "2024-02-06T13:02:09.877000+00:00", "A Gentleman", "someone@example.com", digits,
+        "https://a-gentleman.co.uk", GUIDE_CHAT["transcript"][0],
+    )

@@ -3,9 +3,12 @@ split into appends by their JSON size in UTF-8, never losing, splitting or reord
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lib.sheet import CELL_LIMIT, MAX_APPEND_BYTES, chunk_rows, fit_cell
 
@@ -106,3 +109,36 @@ def test_a_typical_run_is_one_append():
     rows = [["2026-11-20 09:00:00", "Ann", "", "ann@example.com", "", "", "", "1: [Visitor] - hi " * 20,
              "", "", "", "", "", "0" * 32]] * 1000
     assert len(chunk_rows(rows)) == 1
+
+
+# -- the same, for any text -----------------------------------------------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(max_size=400), limit=st.integers(min_value=64, max_value=300))
+def test_any_text_fits_its_cell_and_the_marker_accounts_for_every_character(text, limit):
+    cell = fit_cell(text, limit=limit)
+    assert len(cell) <= limit
+    if len(text) <= limit:
+        assert cell == text
+    else:
+        kept, cut = cut_parts(cell)
+        assert text.startswith(kept) and len(kept) + cut == len(text)
+
+
+def utf8_json_size(row: list[str]) -> int:
+    """What the README's 1.5 MB budget counts: the row's JSON in UTF-8, plus one byte."""
+    return len(json.dumps(row, ensure_ascii=False).encode("utf-8")) + 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=st.lists(st.lists(st.text(max_size=30), max_size=4), max_size=30),
+       max_bytes=st.integers(min_value=1, max_value=200))
+def test_any_rows_are_kept_once_in_order_in_appends_within_the_budget(rows, max_bytes):
+    chunks = chunk_rows(rows, max_bytes=max_bytes)
+    assert [row for chunk in chunks for row in chunk] == rows
+    for chunk in chunks:
+        assert chunk and (len(chunk) == 1 or sum(utf8_json_size(r) for r in chunk) <= max_bytes)
+    # As few appends as the budget allows: no two neighbours would have fitted together.
+    for a, b in zip(chunks, chunks[1:]):
+        assert sum(utf8_json_size(r) for r in a) + utf8_json_size(b[0]) > max_bytes
