@@ -116,7 +116,8 @@ def pytest_terminal_summary(terminalreporter):
 
 def _clear_emulator(host: str) -> None:
     url = f"http://{host}/emulator/v1/projects/{EMULATOR_PROJECT}/databases/(default)/documents"
-    with urllib.request.urlopen(urllib.request.Request(url, method="DELETE"), timeout=10):
+    # The first request to a freshly started emulator can take well over 10 s on a loaded machine.
+    with urllib.request.urlopen(urllib.request.Request(url, method="DELETE"), timeout=60):
         pass
 
 
