@@ -219,6 +219,12 @@ def pytest_addoption(parser):
         default=300,
         help="how many seeded random fault schedules the fault-injection suite runs (default 300)",
     )
+    parser.addoption(
+        "--hypothesis-more",
+        action="store_true",
+        default=os.environ.get("HYPOTHESIS_MORE", "") not in ("", "0"),
+        help="the property-based suites draw ten times as many examples (also HYPOTHESIS_MORE=1)",
+    )
 
 
 def _print_fault_stats(terminalreporter) -> None:
