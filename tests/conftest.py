@@ -176,5 +176,11 @@ def _print_fault_stats(terminalreporter) -> None:
         terminalreporter.write_line(
             f"fault injection ({name}): {stats['schedules']} schedules, {stats['runs']} runs, "
             f"{stats['chats']} chats, {stats['faults']} faults tried "
-            f"({stats['crashes']} crashes, {stats['overlaps']} overlapping calls, {stats['failed_runs']} failed runs)"
+            f"({stats['crashes']} crashes, {stats['overlaps']} overlapping calls, {stats['failed_runs']} failed runs), "
+            f"{stats['poison']} odd items ({stats['quarantined']} set aside)"
+        )
+        terminalreporter.write_line(
+            f"fault injection ({name}): after answered faults cleared, worst recovery {stats['worst_answered']} "
+            f"run(s) ({stats['recoveries_answered']} recoveries); after crashes or unanswered calls, worst "
+            f"{stats['worst_other']} run(s) ({stats['recoveries_other']} recoveries)"
         )
