@@ -180,7 +180,7 @@ def _print_fault_stats(terminalreporter) -> None:
             f"{stats['poison']} odd items ({stats['quarantined']} set aside)"
         )
         terminalreporter.write_line(
-            f"fault injection ({name}): after answered faults cleared, worst recovery {stats['worst_answered']} "
-            f"run(s) ({stats['recoveries_answered']} recoveries); after crashes or unanswered calls, worst "
-            f"{stats['worst_other']} run(s) ({stats['recoveries_other']} recoveries)"
+            f"fault injection ({name}): recovery, in runs after the faults cleared (0: before): worst "
+            f"{stats['worst_answered']} after answered faults ({stats['recoveries_answered']} recoveries), worst "
+            f"{stats['worst_other']} after crashes or unanswered calls ({stats['recoveries_other']} recoveries)"
         )

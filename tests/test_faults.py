@@ -214,14 +214,18 @@ def run_schedule(seed: int, tmp: Path, stats: Stats, store_factory: Callable[[Pa
 
         def measured(run: Callable[[], None], *, crash: bool = False, overlap: bool = False) -> None:
             queued = [f for standin in stand.all for f in standin.queued_faults()]
-            unanswered = crash or any(not isinstance(f, ANSWERED) for f in queued)
-            recovery.before(faulty=bool(queued) or crash or overlap, unanswered=unanswered)
+            unanswered_fault = crash or any(not isinstance(f, ANSWERED) for f in queued)
+            recovery.before(faulty=bool(queued) or crash or overlap, unanswered=unanswered_fault)
             outcomes.clear()
+            unanswered.clear()
             run()
             assert stand.wait_idle(), f"seed={seed}: a stand-in request never finished"
+            if unanswered:
+                recovery.before(faulty=True, unanswered=True)
             recovery.after(delivered(), f"seed={seed} run={stats.runs} ({'; '.join(outcomes)})")
 
         outcomes: list[str] = []  # of the last measured run, for the failure message
+        unanswered: list[str] = []  # calls of the last measured run that got no answer
 
         def one_run(checkpoint=None, schedule_time=None) -> None:
             stats.runs += 1
@@ -230,7 +234,10 @@ def run_schedule(seed: int, tmp: Path, stats: Stats, store_factory: Callable[[Pa
                 outcomes.append(f"{report.outcome} appended={report.appended} waiting={report.waiting}")
             except RunFailed as failed:
                 stats.failed_runs += 1
-                outcomes.append(f"failed: {[e['message'] for e in failed.report.errors]}")
+                messages = [e["message"] for e in failed.report.errors]
+                outcomes.append(f"failed: {messages}")
+                # A call that timed out by itself (a loaded machine) is an unanswered fault too.
+                unanswered.extend(m for m in messages if "did not answer" in m)
             except Crash:
                 stats.crashes += 1
                 if rng.random() < 0.5:
@@ -255,6 +262,7 @@ def run_schedule(seed: int, tmp: Path, stats: Stats, store_factory: Callable[[Pa
 
                 stats.faults += 1
             schedule_time = clock().isoformat()
+            failed_before = stats.failed_runs
             if rng.random() < 0.15:
                 # Two calls at once (a scheduler retry overlapping a slow run).
                 stats.overlaps += 1
@@ -271,7 +279,11 @@ def run_schedule(seed: int, tmp: Path, stats: Stats, store_factory: Callable[[Pa
                 measured(overlapping, overlap=True)
             else:
                 measured(lambda: one_run(checkpoint, schedule_time), crash=checkpoint is not None)
-            if rng.random() < 0.1:
+            if stats.failed_runs > failed_before and rng.random() < 0.5:
+                # Cloud Scheduler retries a failed run, here 20 seconds later.
+                clock.advance(seconds=20)
+                measured(lambda: one_run(None, schedule_time))
+            elif rng.random() < 0.1:
                 # A scheduler retry of the same schedule time, seconds after the run ended.
                 measured(lambda: one_run(None, schedule_time))
             clock.advance(minutes=5)
