@@ -232,5 +232,11 @@ def _print_fault_stats(terminalreporter) -> None:
         terminalreporter.write_line(
             f"fault injection ({name}): {stats['schedules']} schedules, {stats['runs']} runs, "
             f"{stats['chats']} chats, {stats['faults']} faults tried "
-            f"({stats['crashes']} crashes, {stats['overlaps']} overlapping calls, {stats['failed_runs']} failed runs)"
+            f"({stats['crashes']} crashes, {stats['overlaps']} overlapping calls, {stats['failed_runs']} failed runs), "
+            f"{stats['poison']} odd items ({stats['quarantined']} set aside)"
+        )
+        terminalreporter.write_line(
+            f"fault injection ({name}): recovery, in runs after the faults cleared (0: before): worst "
+            f"{stats['worst_answered']} after answered faults ({stats['recoveries_answered']} recoveries), worst "
+            f"{stats['worst_other']} after crashes or unanswered calls ({stats['recoveries_other']} recoveries)"
         )

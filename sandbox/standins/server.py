@@ -258,6 +258,11 @@ class StandIn:
         with self._log_lock:
             return sum(1 if q.remaining is None else q.remaining for q in self._faults)
 
+    def queued_faults(self) -> list[Fault]:
+        """The faults still queued, in the order they apply."""
+        with self._log_lock:
+            return [q.fault for q in self._faults]
+
     def _take_fault(self, endpoint: str) -> Fault | None:
         with self._log_lock:
             for queued in self._faults:
