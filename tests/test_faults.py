@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
-import pytest
 
 from sandbox.standins import Delay, Drop, LostResponse, Malformed, StandIns, Status, chat_time_text, sample_chats
 from lib.state.base import StateStore
@@ -318,8 +317,8 @@ def run_schedule(seed: int, tmp: Path, stats: Stats, store_factory: Callable[[Pa
         keys = [r["Chat key"] for r in rows]
         assert len(set(keys)) == len(keys), f"{context}: a Chat key appears twice"
         assert store.journal_pending() == [], f"{context}: entries are stuck in the journal"
-        delivered = store.journal_get(keys)
-        assert len(delivered) == len(keys) and all(e.slack == "done" for e in delivered.values()), context
+        entries = store.journal_get(keys)
+        assert len(entries) == len(keys) and all(e.slack == "done" for e in entries.values()), context
         announced = sum(_summary_count(m) for m in stand.slack.messages())
         assert announced >= len(expected.chats), f"{context}: Slack summaries cover {announced} of {len(expected.chats)} chats"
         stats.schedules += 1

@@ -7,7 +7,7 @@ import hashlib
 import json
 import re
 import sqlite3
-from datetime import datetime, timedelta
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
