@@ -88,19 +88,39 @@ edge_time = st.one_of(
 bad_time = st.one_of(
     st.none(), st.just(""), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False),
     st.lists(leaf, max_size=3), st.dictionaries(text, leaf, max_size=3),
-    text.filter(lambda s: not s.strip()[:1].isdigit()),
+    text.map(lambda s: "~" + s if s.strip()[:1].isdigit() else s),  # cannot start a date
+)
+
+
+# Strategies are built once: building them inside a draw costs more than the test itself.
+_coin = st.booleans()
+_field_dicts = st.dictionaries(st.sampled_from(FIELDS) | text, json_value, max_size=6)
+_transcript_lines = st.lists(
+    st.builds(lambda n, who, t: f"{n}: [{who}] - {t}", st.integers(0, 99),
+              st.sampled_from(["Visitor", "Operator", "visitor", ""]), text),
+    max_size=5,
 )
 
 
 @st.composite
 def fields(draw) -> dict[str, Any]:
-    item = draw(st.dictionaries(st.sampled_from(FIELDS) | text, json_value, max_size=6))
-    if draw(st.booleans()):  # a transcript shaped like Moneypenny's, with odd lines in it
-        lines = draw(st.lists(st.builds(lambda n, who, t: f"{n}: [{who}] - {t}", st.integers(0, 99),
-                                        st.sampled_from(["Visitor", "Operator", "visitor", ""]), text), max_size=5))
-        item["transcript"] = "\r\n".join(lines) if draw(st.booleans()) else lines
+    item = draw(_field_dicts)
+    if draw(_coin):  # a transcript shaped like Moneypenny's, with odd lines in it
+        lines = draw(_transcript_lines)
+        item["transcript"] = "\r\n".join(lines) if draw(_coin) else lines
     item.pop("chatTime", None)
     return item
+
+
+_fields = fields()
+_bad_items = st.one_of(
+    leaf, st.lists(json_value, max_size=3),  # not an object
+    _fields,  # no chatTime
+    st.builds(lambda f, t: {**f, "chatTime": t}, _fields, bad_time),
+)
+_good_time = good_time()
+_kinds = st.sampled_from("gggeb")
+_one_in_ten = st.integers(0, 9)
 
 
 def as_sent(item: Any) -> Any:
@@ -125,25 +145,21 @@ class Body:
 def bodies(draw, max_items: int = 6) -> Body:
     body = Body()
     for n in range(draw(st.integers(0, max_items))):
-        kind = draw(st.sampled_from("gggeb"))
+        kind = draw(_kinds)
         if kind == "b":
-            body.items.append(as_sent(draw(st.one_of(
-                leaf, st.lists(json_value, max_size=3),  # not an object
-                fields(),  # no chatTime
-                st.builds(lambda f, t: {**f, "chatTime": t}, fields(), bad_time),
-            ))))
+            body.items.append(as_sent(draw(_bad_items)))
             body.tags.append(None)
             body.bad += 1
             continue
-        item = draw(fields())
+        item = draw(_fields)
         tag = f"#{kind}{n}#"
         item["name"] = tag + draw(text)
-        item["chatTime"] = draw(good_time() if kind == "g" else edge_time)
+        item["chatTime"] = draw(_good_time if kind == "g" else edge_time)
         (body.good if kind == "g" else body.either).add(tag)
         item = as_sent(item)
         body.items.append(item)
         body.tags.append(tag)
-        if draw(st.integers(0, 9)) == 0:
+        if draw(_one_in_ten) == 0:
             body.items.append(as_sent(item))  # the same chat twice in one body
             body.tags.append(tag)
     return body
