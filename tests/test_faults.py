@@ -56,7 +56,8 @@ class Poison:
     quarantined: bool = True
 
 
-# One line per kind. A kind that is written to the sheet must carry a string `name` and `chatTime`.
+# One line per kind. A kind that is written to the sheet must carry a string `name` and `chatTime`
+# (kept clean: the suite finds its row by them; the oddity sits in the other fields).
 POISON: tuple[Poison, ...] = (
     Poison("a string, not an object", lambda n, t: f"chat {n}"),
     Poison("a number, not an object", lambda n, t: n),
@@ -71,6 +72,15 @@ POISON: tuple[Poison, ...] = (
     Poison("fields of the wrong JSON types", lambda n, t: {
         "chatTime": t, "name": f"Odd types #{n}", "email": n, "phone": 1234567, "transcript": 42,
         "variables": "x", "tags": {"a": n}, "companyName": [1, 2], "entryURL": None,
+    }, quarantined=False),
+    Poison("a lone surrogate, bidi and control characters in the text", lambda n, t: {
+        "chatTime": t, "name": f"Odd text #{n}", "companyName": "Sur\ud800rogate \u202eevil\u202c \x00\x07",
+        "transcript": ["1: [Visitor] - \udfff hi \x1b[31m"],
+    }, quarantined=False),
+    Poison("chatTime in year 9999, past UTC's end", lambda n, t: {"chatTime": "9999-12-31T23:59:59-05:00", "name": f"Y9999 #{n}"}),
+    Poison("chatTime in year 1, before UTC's start", lambda n, t: {"chatTime": "0001-01-01T00:00:00+01:00", "name": f"Y1 #{n}"}),
+    Poison("a transcript over a megabyte", lambda n, t: {
+        "chatTime": t, "name": f"Long talk #{n}", "transcript": [f"{i}: [Visitor] - " + "x" * 1000 for i in range(1100)],
     }, quarantined=False),
 )
 
