@@ -35,7 +35,7 @@ from .errors import SyncError
 from .settings import Settings
 from .state.base import DONE, JournalEntry, StateStore
 from .status import BACKFILL_DOC
-from .sync import RunFailed, RunOptions, Syncer
+from .sync import RunFailed, RunOptions, RunReport, Syncer
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +160,7 @@ def run_backfill(
 
 
 def _run_day(syncer: Syncer, options: RunOptions, *, result: BackfillResult,
-             lease_wait: float, sleep: Callable[[float], None]):
+             lease_wait: float, sleep: Callable[[float], None]) -> RunReport | None:
     day = options.start
     waited = 0.0
     while True:
@@ -182,7 +182,7 @@ def _run_day(syncer: Syncer, options: RunOptions, *, result: BackfillResult,
         waited += max(pause, 0.001)
 
 
-def _add(result: BackfillResult, report) -> None:
+def _add(result: BackfillResult, report: RunReport) -> None:
     result.run_ids.append(report.run_id)
     result.fetched += report.fetched
     result.new += report.new

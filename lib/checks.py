@@ -19,6 +19,7 @@ from .clock import utcnow
 from .command import EXIT_FAILED, EXIT_OK, EXIT_SETTINGS, Context, log_level, print_json, table
 from .errors import SlackConfigError, SlackError, SyncError
 from .settings import Settings
+from .state.base import CachedToken
 
 OK, WARN, FAIL, SKIP = "OK", "WARN", "FAIL", "SKIP"
 
@@ -48,10 +49,10 @@ def _failed(name: str, exc: BaseException, fix: str = "") -> CheckResult:
 class _ScratchTokens:
     """Takes the token of the check's login and forgets it: check changes no state."""
 
-    def get_token(self):
+    def get_token(self) -> CachedToken | None:
         return None
 
-    def put_token(self, token) -> None:
+    def put_token(self, token: CachedToken) -> None:
         pass
 
     def clear_token(self) -> None:
