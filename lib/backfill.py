@@ -24,7 +24,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, Callable, TextIO
+from typing import TYPE_CHECKING, Any, Callable, TextIO
 
 from . import logs
 from .chats import parse_journal_chat, sort_chats
@@ -35,11 +35,14 @@ from .errors import SyncError
 from .settings import Settings
 from .state.base import DONE, JournalEntry, StateStore
 from .status import BACKFILL_DOC
-from .sync import RunFailed, RunOptions, RunReport, Syncer
+from .sync import RunFailed, RunOptions, Syncer
 
 log = logging.getLogger(__name__)
 
 LEASE_POLL_SECONDS = 5.0
+
+if TYPE_CHECKING:
+    from .sync import RunReport
 
 
 @dataclass

@@ -13,17 +13,19 @@ import logging
 import re
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from .clock import utcnow
 from .command import EXIT_FAILED, EXIT_OK, EXIT_SETTINGS, Context, log_level, print_json, table
 from .errors import SlackConfigError, SlackError, SyncError
 from .settings import Settings
-from .state.base import CachedToken
 
 OK, WARN, FAIL, SKIP = "OK", "WARN", "FAIL", "SKIP"
 
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{6,}$")
+
+if TYPE_CHECKING:
+    from .state.base import CachedToken
 
 
 @dataclass
