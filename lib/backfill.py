@@ -24,12 +24,13 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Callable, TextIO
+from typing import TYPE_CHECKING, Any, Callable
 
 from . import logs
 from .chats import parse_journal_chat, sort_chats
 from .command import (
-    EXIT_BUSY, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Context, build_syncer, print_json, setup,
+    EXIT_BUSY, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Context, ProgressBar, build_syncer, print_json,
+    setup,
 )
 from .errors import SyncError
 from .settings import Settings
@@ -241,7 +242,7 @@ def command(args: argparse.Namespace, ctx: Context) -> int:
         if args.end > today:
             ctx.warn(f"error: --to {args.end} is in the future (today is {today} in {settings.chat_timezone.key})")
             return EXIT_USAGE
-        bar = None if args.json else ProgressBar(ctx.stderr, len(days_between(args.start, args.end)))
+        bar = None if args.json else ProgressBar(ctx.stderr, len(days_between(args.start, args.end)), "days")
         if bar:
             bar.show(0, 0, 0)
         try:
@@ -249,7 +250,7 @@ def command(args: argparse.Namespace, ctx: Context) -> int:
                 settings, store, args.start, args.end,
                 build=lambda: build_syncer(settings, store, ctx),
                 clock=ctx.clock, notify=args.notify, lease_wait=args.wait, sleep=ctx.sleep,
-                progress=bar.update if bar else None,
+                progress=(lambda r: bar.show(r.days_done, r.new, r.appended)) if bar else None,
             )
         except KeyboardInterrupt:
             if bar:
@@ -291,32 +292,3 @@ def _lines(result: BackfillResult, store: StateStore) -> list[str]:
         out.append(f"stopped at {result.failed_day}: another run holds the lease{holder}. "
                    "Run the same command again later, or raise --wait.")
     return out
-
-
-class ProgressBar:
-    """`[#####          ] 12/30 days, 143 new chats, 140 written` on stderr; plain lines when not a terminal."""
-
-    WIDTH = 24
-
-    def __init__(self, stream: TextIO, total: int):
-        self.stream = stream
-        self.total = max(total, 1)
-        self.tty = bool(getattr(stream, "isatty", lambda: False)())
-
-    def update(self, result: BackfillResult) -> None:
-        """Show how far a backfill has got."""
-        self.show(result.days_done, result.new, result.appended)
-
-    def show(self, done: int, new: int, written: int) -> None:
-        """Draw the bar (over the last one on a terminal)."""
-        filled = round(self.WIDTH * done / self.total)
-        line = (f"[{'#' * filled}{' ' * (self.WIDTH - filled)}] {done}/{self.total} days, "
-                f"{new} new chats, {written} written")
-        self.stream.write("\r" + line if self.tty else line + "\n")
-        self.stream.flush()
-
-    def done(self) -> None:
-        """End the bar's line on a terminal."""
-        if self.tty:
-            self.stream.write("\n")
-            self.stream.flush()

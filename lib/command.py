@@ -114,3 +114,28 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
 
     return [line(header)] + [line(row) for row in rows]
 
+
+class ProgressBar:
+    """`[#####          ] 12/30 days, 143 new chats, 140 written` on stderr; plain lines when not a terminal."""
+
+    WIDTH = 24
+
+    def __init__(self, stream: TextIO, total: int, unit: str):
+        self.stream = stream
+        self.total = max(total, 1)
+        self.unit = unit
+        self.tty = bool(getattr(stream, "isatty", lambda: False)())
+
+    def show(self, done: int, new: int, written: int) -> None:
+        """Draw the bar (over the last one on a terminal)."""
+        filled = round(self.WIDTH * done / self.total)
+        line = (f"[{'#' * filled}{' ' * (self.WIDTH - filled)}] {done}/{self.total} {self.unit}, "
+                f"{new} new chats, {written} written")
+        self.stream.write("\r" + line if self.tty else line + "\n")
+        self.stream.flush()
+
+    def done(self) -> None:
+        """End the bar's line on a terminal."""
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
