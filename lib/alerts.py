@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Callable
 
+from .clock import utcnow
 from .errors import SyncError, TransientError
 from .settings import Settings
 from .slack import SlackNotifier
@@ -83,7 +84,7 @@ class Alerter:
         self.store = store
         self.notifier = notifier
         self.settings = settings
-        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.clock = clock or utcnow
         self.repeat = timedelta(minutes=settings.alert_repeat_minutes)
         self.grace = grace
 

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from . import sheet as sheet_module
 from . import slack as slack_module
-from .moneypenny import MoneypennyClient, utcnow
+from .clock import utcnow
+from .moneypenny import MoneypennyClient
 from .settings import Settings
 from .sheet import SheetWriter
 from .slack import SlackNotifier
 from .state import open_store
 from .state.base import StateStore
 from .sync import Syncer
+
+if TYPE_CHECKING:
+    from .alerts import Alerter
 
 
 def sheets_identity(settings: Settings) -> str:
@@ -63,7 +67,7 @@ def build_syncer(
     return Syncer(settings, store, moneypenny, sheet, slack, clock=clock, checkpoint=checkpoint)
 
 
-def build_alerter(settings: Settings, syncer: Syncer, *, clock: Callable[[], datetime] | None = None):
+def build_alerter(settings: Settings, syncer: Syncer, *, clock: Callable[[], datetime] | None = None) -> Alerter:
     """The failure alerter: posts to SLACK_ALERT_CHANNEL (or SLACK_CHANNEL) with the syncer's Slack client."""
     from .alerts import Alerter
 

@@ -18,15 +18,20 @@ documented, and the journal makes the overlap harmless.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from . import logs
 from .chats import parse_journal_chat, sort_chats
+from .command import (
+    EXIT_BUSY, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Context, ProgressBar, build_syncer, print_json,
+    setup,
+)
 from .errors import SyncError
 from .settings import Settings
 from .state.base import DONE, JournalEntry, StateStore
@@ -36,6 +41,9 @@ from .sync import RunFailed, RunOptions, Syncer
 log = logging.getLogger(__name__)
 
 LEASE_POLL_SECONDS = 5.0
+
+if TYPE_CHECKING:
+    from .sync import RunReport
 
 
 @dataclass
@@ -156,7 +164,7 @@ def run_backfill(
 
 
 def _run_day(syncer: Syncer, options: RunOptions, *, result: BackfillResult,
-             lease_wait: float, sleep: Callable[[float], None]):
+             lease_wait: float, sleep: Callable[[float], None]) -> RunReport | None:
     day = options.start
     waited = 0.0
     while True:
@@ -178,7 +186,7 @@ def _run_day(syncer: Syncer, options: RunOptions, *, result: BackfillResult,
         waited += max(pause, 0.001)
 
 
-def _add(result: BackfillResult, report) -> None:
+def _add(result: BackfillResult, report: RunReport) -> None:
     result.run_ids.append(report.run_id)
     result.fetched += report.fetched
     result.new += report.new
@@ -216,3 +224,71 @@ def _save(store: StateStore, state: dict[str, Any]) -> None:
         store.put_meta(BACKFILL_DOC, state)
     except Exception as exc:  # progress notes are for `status`; never stop a backfill for them
         log.warning("could not note the backfill's progress", extra={"fields": {"error": type(exc).__name__}})
+
+
+# -- `python -m lib backfill` -------------------------------------------------------------------
+
+
+def command(args: argparse.Namespace, ctx: Context) -> int:
+    """Backfill --from..--to with a progress bar on stderr; the result as lines or JSON."""
+    if args.start > args.end:
+        ctx.warn("error: --from is after --to")
+        return EXIT_USAGE
+    settings, store, code = setup(args, ctx)
+    if settings is None or store is None:
+        return code
+    try:
+        today = ctx.clock().astimezone(settings.chat_timezone).date()
+        if args.end > today:
+            ctx.warn(f"error: --to {args.end} is in the future (today is {today} in {settings.chat_timezone.key})")
+            return EXIT_USAGE
+        bar = None if args.json else ProgressBar(ctx.stderr, len(days_between(args.start, args.end)), "days")
+        if bar:
+            bar.show(0, 0, 0)
+        try:
+            result = run_backfill(
+                settings, store, args.start, args.end,
+                build=lambda: build_syncer(settings, store, ctx),
+                clock=ctx.clock, notify=args.notify, lease_wait=args.wait, sleep=ctx.sleep,
+                progress=(lambda r: bar.show(r.days_done, r.new, r.appended)) if bar else None,
+            )
+        except KeyboardInterrupt:
+            if bar:
+                bar.done()
+            ctx.warn("Interrupted. Days already done are in place; run the same command again to finish "
+                     "(done days are read again and add nothing).")
+            return EXIT_INTERRUPTED
+        if bar:
+            bar.done()
+        if args.json:
+            print_json(ctx, result.as_dict())
+        else:
+            ctx.say(*_lines(result, store))
+        if result.stopped == "lease":
+            return EXIT_BUSY
+        return EXIT_OK if result.ok else EXIT_FAILED
+    finally:
+        store.close()
+
+
+def _lines(result: BackfillResult, store: StateStore) -> list[str]:
+    out = [
+        f"backfill {result.start} to {result.end}: {result.days_done} of {result.days_total} days done; "
+        f"fetched {result.fetched}, new {result.new}, written {result.appended}, "
+        f"already in the sheet {result.already_in_sheet}, not announced {result.not_announced}"
+    ]
+    if result.summary_posted:
+        out.append("one summary of the backfilled chats was posted to Slack")
+    if result.summary_error:
+        out.append(f"error: the Slack summary could not be posted: {result.summary_error}")
+    if result.stopped == "failed":
+        out.append(f"stopped at {result.failed_day}: {result.error}")
+        if result.error is not None and result.error.fix:
+            out.append(f"fix: {result.error.fix}")
+        out.append("Days before it are done; fix the cause and run the same command again.")
+    elif result.stopped == "lease":
+        lease = store.get_lease()
+        holder = f" (run {lease.owner}, until {lease.expires_at:%H:%M:%S} UTC)" if lease else ""
+        out.append(f"stopped at {result.failed_day}: another run holds the lease{holder}. "
+                   "Run the same command again later, or raise --wait.")
+    return out

@@ -8,17 +8,24 @@ chat log is never read (a read can move Moneypenny's cursor).
 
 from __future__ import annotations
 
+import argparse
+import logging
 import re
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
-from typing import Any, Callable, Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-from .errors import SyncError
+from .clock import utcnow
+from .command import EXIT_FAILED, EXIT_OK, EXIT_SETTINGS, Context, log_level, print_json, table
+from .errors import SlackConfigError, SlackError, SyncError
 from .settings import Settings
 
 OK, WARN, FAIL, SKIP = "OK", "WARN", "FAIL", "SKIP"
 
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{6,}$")
+
+if TYPE_CHECKING:
+    from .state.base import CachedToken
 
 
 @dataclass
@@ -44,10 +51,10 @@ def _failed(name: str, exc: BaseException, fix: str = "") -> CheckResult:
 class _ScratchTokens:
     """Takes the token of the check's login and forgets it: check changes no state."""
 
-    def get_token(self):
+    def get_token(self) -> CachedToken | None:
         return None
 
-    def put_token(self, token) -> None:
+    def put_token(self, token: CachedToken) -> None:
         pass
 
     def clear_token(self) -> None:
@@ -138,7 +145,8 @@ def check_moneypenny(settings: Settings, backoff: float = 0.5) -> CheckResult:
 
 
 def check_sheet(settings: Settings, backoff: float = 0.5) -> CheckResult:
-    """Read row 1 of the tab: the sheet exists, this identity may read it, the header is ours."""
+    """Read row 1 of the tab: the sheet exists, this identity may read it, the header is ours
+    (judged by the sheet's own header check, the one every run makes)."""
     from . import sheet as sheet_module
     from .app import sheets_identity
 
@@ -146,64 +154,45 @@ def check_sheet(settings: Settings, backoff: float = 0.5) -> CheckResult:
     try:
         client = sheet_module.build_client(settings, backoff=backoff)
         writer = sheet_module.SheetWriter(client, settings.sheet_id, settings.sheet_tab, identity=identity)
-        header = writer.read_header()
+        found = writer.inspect_header()
     except Exception as exc:
         return _failed("sheet", exc)
     shared = f"shared with {identity}" if identity else "readable by this identity"
-    if header is None:
-        return CheckResult(
-            "sheet", OK, f"{shared}; tab {settings.sheet_tab!r} does not exist yet: the first run creates it"
-        )
-    cells = [c.strip() for c in header[: len(sheet_module.HEADER)]]
-    if not any(cells):
-        return CheckResult("sheet", OK, f"{shared}; tab {settings.sheet_tab!r} is empty: the first run writes the header")
-    if cells != list(sheet_module.HEADER):
-        wrong = next(
-            (i for i, (have, want) in enumerate(zip(cells + [""] * len(sheet_module.HEADER), sheet_module.HEADER))
-             if have != want),
-            0,
-        )
-        column = chr(ord("A") + wrong)
+    tab = f"tab {settings.sheet_tab!r}"
+    if not found.tab_exists:
+        return CheckResult("sheet", OK, f"{shared}; {tab} does not exist yet: the first run creates it")
+    if found.blank:
+        return CheckResult("sheet", OK, f"{shared}; {tab} is empty: the first run writes the header")
+    if found.wrong_column is not None:
         return CheckResult(
             "sheet", FAIL,
-            f"row 1 of tab {settings.sheet_tab!r} (SHEET_TAB) is not this tool's header: column {column} "
-            f"should read {sheet_module.HEADER[wrong]!r}",
+            f"row 1 of {tab} (SHEET_TAB) is not this tool's header: column {chr(ord('A') + found.wrong_column)} "
+            f"should read {sheet_module.HEADER[found.wrong_column]!r}",
             "Restore the header in row 1 (columns A to N; extra columns to the right are fine), "
             "or point SHEET_TAB at a new or empty tab.",
         )
     note = " (edit access is proven by the first append)" if not identity else ""
-    return CheckResult("sheet", OK, f"{shared}; tab {settings.sheet_tab!r} has the right header{note}")
+    return CheckResult("sheet", OK, f"{shared}; {tab} has the right header{note}")
 
 
-def _slack_error(exc: Exception) -> str:
-    response = getattr(exc, "response", None)
-    if response is not None:
-        try:
-            return str(response.get("error") or f"HTTP {response.status_code}")
-        except Exception:
-            pass
-    return type(exc).__name__
+TOKEN_FIX = ("Set SLACK_BOT_TOKEN to the app's Bot User OAuth Token (xoxb-…), from the app's "
+             "OAuth & Permissions page; reinstall the app if it was revoked.")
 
 
 def check_slack(settings: Settings, backoff: float = 0.5) -> list[CheckResult]:
-    """auth.test for the token, conversations.info for each channel the sync posts to."""
-    from slack_sdk.errors import SlackApiError
-
+    """auth.test for the token, conversations.info for each channel the sync posts to (their
+    errors sorted as the sync's own posts sort them)."""
     from . import slack as slack_module
 
     client = slack_module.build_client(settings, backoff=backoff)
     try:
-        me = client.auth_test()
-    except SlackApiError as exc:
-        error = _slack_error(exc)
-        results = [CheckResult(
-            "slack token", FAIL, f"Slack refused SLACK_BOT_TOKEN ({error})",
-            "Set SLACK_BOT_TOKEN to the app's Bot User OAuth Token (xoxb-…), from the app's "
-            "OAuth & Permissions page; reinstall the app if it was revoked.",
-        )]
+        me = slack_module.call("auth.test", client.auth_test)
+    except SlackConfigError as exc:
+        results = [CheckResult("slack token", FAIL, str(exc), TOKEN_FIX)]
         return results + [CheckResult(n, SKIP, "needs a valid token") for n in _channel_checks(settings)]
     except Exception as exc:
-        return [CheckResult("slack token", FAIL, f"Slack did not answer auth.test ({type(exc).__name__})",
+        detail = str(exc) if isinstance(exc, SyncError) else f"Slack did not answer auth.test ({type(exc).__name__})"
+        return [CheckResult("slack token", FAIL, detail,
                             "Check SLACK_API_URL and the network; https://status.slack.com shows outages.")]
     bot = str(me.get("user") or "the bot")
     results = [CheckResult("slack token", OK, f"valid: bot @{bot} in workspace {me.get('team') or '?'}")]
@@ -220,41 +209,46 @@ def _channel_checks(settings: Settings) -> dict[str, tuple[str, str]]:
 
 
 def _check_channel(client: Any, name: str, variable: str, channel: str, bot: str) -> CheckResult:
-    from slack_sdk.errors import SlackApiError
+    from . import slack as slack_module
 
-    invite = f"In Slack, open the channel and type /invite @{bot}."
     try:
-        info = client.conversations_info(channel=channel)
-    except SlackApiError as exc:
-        error = _slack_error(exc)
-        if error == "channel_not_found":
-            if not _CHANNEL_ID.match(channel):
-                return CheckResult(
-                    name, FAIL, f"{variable}={channel!r} is not a channel id, and Slack finds no channel by it",
-                    "Use the channel id (C…): channel name > About, at the bottom. For a private "
-                    f"channel, invite the bot first: /invite @{bot}.",
-                )
-            return CheckResult(
-                name, FAIL, f"no channel {channel} ({variable}) that the bot can see",
-                f"Check {variable}; for a private channel, invite the bot first: /invite @{bot}.",
-            )
-        if error == "missing_scope":
-            return CheckResult(
-                name, WARN, f"cannot check {variable}: the token lacks channels:read (groups:read for private channels)",
-                f"Add those scopes to see this line OK, or make sure yourself that @{bot} is in the channel.",
-            )
-        return CheckResult(name, FAIL, f"Slack answered conversations.info with {error}",
-                           f"Check {variable} and SLACK_BOT_TOKEN.")
+        info = slack_module.call("conversations.info", lambda: client.conversations_info(channel=channel), channel)
+    except (SlackConfigError, SlackError) as exc:
+        return _channel_refused(name, variable, channel, bot, exc)
     except Exception as exc:
-        return CheckResult(name, FAIL, f"Slack did not answer conversations.info ({type(exc).__name__})",
-                           "Check SLACK_API_URL and the network.")
+        return _failed(name, exc, "Check SLACK_API_URL and the network.")
     data = info.get("channel") or {}
     label = f"#{data.get('name')} ({channel})" if data.get("name") else channel
     if data.get("is_archived"):
         return CheckResult(name, FAIL, f"{label} is archived", f"Unarchive it or set {variable} to another channel.")
     if not data.get("is_member"):
-        return CheckResult(name, FAIL, f"the bot @{bot} is not in {label}", invite)
+        return CheckResult(name, FAIL, f"the bot @{bot} is not in {label}",
+                           f"In Slack, open the channel and type /invite @{bot}.")
     return CheckResult(name, OK, f"the bot is in {label}")
+
+
+def _channel_refused(
+    name: str, variable: str, channel: str, bot: str, exc: SlackConfigError | SlackError
+) -> CheckResult:
+    if exc.error == "channel_not_found":
+        if not _CHANNEL_ID.match(channel):
+            return CheckResult(
+                name, FAIL, f"{variable}={channel!r} is not a channel id, and Slack finds no channel by it",
+                "Use the channel id (C…): channel name > About, at the bottom. For a private "
+                f"channel, invite the bot first: /invite @{bot}.",
+            )
+        return CheckResult(
+            name, FAIL, f"no channel {channel} ({variable}) that the bot can see",
+            f"Check {variable}; for a private channel, invite the bot first: /invite @{bot}.",
+        )
+    if exc.error == "missing_scope":
+        return CheckResult(
+            name, WARN, f"cannot check {variable}: the token lacks channels:read (groups:read for private channels)",
+            f"Add those scopes to see this line OK, or make sure yourself that @{bot} is in the channel.",
+        )
+    if isinstance(exc, SlackError) and not exc.error:  # no answer
+        return CheckResult(name, FAIL, str(exc), "Check SLACK_API_URL and the network.")
+    return CheckResult(name, FAIL, str(exc), f"Check {variable} and SLACK_BOT_TOKEN.")
 
 
 @dataclass
@@ -294,7 +288,7 @@ def run_checks(
     store_result, store = check_store(settings, open_store)
     results.append(store_result)
     if store is not None:
-        results.append(check_last_run(store, (clock or (lambda: datetime.now(timezone.utc)))()))
+        results.append(check_last_run(store, (clock or utcnow)()))
         store.close()
     else:
         results.append(CheckResult("last run", SKIP, "needs the state store"))
@@ -305,13 +299,26 @@ def run_checks(
     return CheckReport(results)
 
 
-def format_table(results: list[CheckResult], width: int = 100) -> str:
+def format_table(results: list[CheckResult]) -> str:
     """The check lines as an aligned table; a fix goes on its own line under its check."""
-    name_w = max(len("CHECK"), *(len(r.name) for r in results))
-    lines = [f"{'CHECK':<{name_w}}  {'RESULT':<6}  DETAIL"]
+    rows: list[list[str]] = []
     for r in results:
-        lines.append(f"{r.name:<{name_w}}  {r.status:<6}  {r.detail}")
+        rows.append([r.name, r.status, r.detail])
         if r.fix and r.status != OK:
-            lines.append(f"{'':<{name_w}}  {'':<6}  fix: {r.fix}")
-    return "\n".join(lines)
+            rows.append(["", "", f"fix: {r.fix}"])
+    return "\n".join(table(["CHECK", "RESULT", "DETAIL"], rows))
 
+
+def command(args: argparse.Namespace, ctx: Context) -> int:
+    """`python -m lib check`: every probe as a table (or JSON); 4 for bad settings, 1 for a failure."""
+    from . import logs
+
+    logs.configure("text", level=log_level(args.verbose, quiet=logging.ERROR), stream=ctx.err)
+    report = run_checks(ctx.env, backoff=ctx.backoff, clock=ctx.clock)
+    if args.json:
+        print_json(ctx, {"ok": report.ok, "checks": [r.as_dict() for r in report.results]})
+    else:
+        ctx.say(format_table(report.results))
+    if not report.settings_ok:
+        return EXIT_SETTINGS
+    return EXIT_OK if report.ok else EXIT_FAILED

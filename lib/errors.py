@@ -82,15 +82,23 @@ class HeaderMismatchError(PermanentError):
 
 
 class SlackError(TransientError):
-    """Slack failed in a way that may pass."""
+    """Slack failed in a way that may pass (`error` holds Slack's code, if it answered one)."""
 
     cause = "slack"
 
+    def __init__(self, message: str, *, error: str = "", cause: str | None = None, fix: str | None = None):
+        super().__init__(message, cause=cause, fix=fix)
+        self.error = error
+
 
 class SlackConfigError(PermanentError):
-    """Slack refused the token or the channel."""
+    """Slack refused the token or the channel (`error` holds Slack's code)."""
 
     cause = "slack_config"
+
+    def __init__(self, message: str, *, error: str = "", cause: str | None = None, fix: str | None = None):
+        super().__init__(message, cause=cause, fix=fix)
+        self.error = error
 
 
 class SlackMessageRejected(PermanentError):

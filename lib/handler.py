@@ -5,32 +5,36 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import date
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from .errors import SettingsError, SyncError
 from .settings import Settings
 from . import logs
 
+if TYPE_CHECKING:
+    from .runner import RunResult
+    from .sync import Syncer
+
 log = logging.getLogger(__name__)
 
 _lock = threading.Lock()
-_cached: tuple[tuple, Any] | None = None
+_cached: tuple[tuple[Settings], Syncer] | None = None
 
 
-def _syncer_for(settings: Settings):
+def _syncer_for(settings: Settings) -> Syncer:
     """One Syncer per process and settings, so warm instances reuse sessions and clients."""
     global _cached
     from .app import build_syncer
 
     # Settings compare by every value (secrets and whole URLs included): describe() shows less.
-    key = (settings,)
+    key: tuple[Settings] = (settings,)
     with _lock:
         if _cached is None or _cached[0] != key:
             _cached = (key, build_syncer(settings))
         return _cached[1]
 
 
-def warm_syncer():
+def warm_syncer() -> Syncer | None:
     """The Syncer that this process reuses between requests, or None before the first request.
 
     Its `store.counters`, `moneypenny.counters`, `sheet.counters` and `slack.counters` say what
@@ -38,21 +42,6 @@ def warm_syncer():
     """
     with _lock:
         return None if _cached is None else _cached[1]
-
-
-def _secrets(settings: Settings) -> tuple:
-    return (settings.moneypenny_username, settings.moneypenny_password, settings.slack_bot_token)
-
-
-def _alerter_for(settings: Settings, syncer):
-    """The failure alerter, or None if it cannot be built (the run goes ahead without alerts)."""
-    from .app import build_alerter
-
-    try:
-        return build_alerter(settings, syncer)
-    except Exception as exc:
-        log.error("could not set up failure alerts", extra={"fields": {"error": type(exc).__name__}})
-        return None
 
 
 class BadRequest(SyncError):
@@ -118,8 +107,8 @@ def handle(args: Mapping[str, str], headers: Mapping[str, str], env: Mapping[str
     200: done or skipped. 400: a bad query. 500: a permanent failure (a person must act).
     503: a transient failure (Cloud Scheduler retries). No body carries a secret or a visitor's data.
     """
-    from .alerts import run_with_alerts
-    from .sync import RunFailed
+    from .runner import run_and_report
+    from .sync import RunOptions
 
     try:
         settings = Settings.from_env(env)
@@ -127,35 +116,26 @@ def handle(args: Mapping[str, str], headers: Mapping[str, str], env: Mapping[str
         logs.configure("auto")
         log.error("settings are invalid", extra={"fields": {"cause": exc.cause}})
         return {"ok": False, "error": str(exc), "cause": exc.cause, "fix": exc.fix, "retryable": False}, 500
-    logs.configure(settings.log_format, secrets=_secrets(settings))
+    logs.configure(settings.log_format, secrets=settings.secrets())
     try:
         options = parse_request(args)
     except BadRequest as exc:
         return {"ok": False, "error": str(exc), "cause": exc.cause, "retryable": False}, 400
-    schedule_time = headers.get("X-CloudScheduler-ScheduleTime") or None
-    schedule_job = headers.get("X-CloudScheduler-JobName") or None
-    try:
-        syncer = _syncer_for(settings)
-        report = run_with_alerts(
-            syncer, _alerter_for(settings, syncer), schedule_time=schedule_time, schedule_job=schedule_job, **options
-        )
-    except RunFailed as failed:
-        body = {
-            **failed.report.as_dict(),
-            "ok": False,
-            "error": str(failed.error),
-            "cause": failed.error.cause,
-            "retryable": failed.transient,
-        }
-        if failed.error.fix:
-            body["fix"] = failed.error.fix
-        return body, 503 if failed.transient else 500
-    except SyncError as exc:
-        body = {"ok": False, "error": str(exc), "cause": exc.cause, "retryable": False}
-        if exc.fix:
-            body["fix"] = exc.fix
-        return body, 500
-    except Exception as exc:  # the message of an unexpected error may hold anything
-        log.exception("unexpected error", extra={"fields": {"error": type(exc).__name__}})
-        return {"ok": False, "error": f"internal error ({type(exc).__name__})", "cause": "internal", "retryable": True}, 500
-    return report.as_dict(), 200
+    result = run_and_report(
+        settings, RunOptions(**options), lambda: _syncer_for(settings),
+        schedule_time=headers.get("X-CloudScheduler-ScheduleTime") or None,
+        schedule_job=headers.get("X-CloudScheduler-JobName") or None,
+    )
+    return answer(result), result.http_status
+
+
+def answer(result: RunResult) -> dict[str, Any]:
+    """The JSON body for a run's result: its report, and for a failure the error, cause,
+    retryable and fix (when there is one)."""
+    body: dict[str, Any] = result.report.as_dict() if result.report is not None else {}
+    if result.error is None:
+        return body
+    body.update(ok=False, error=str(result.error), cause=result.error.cause, retryable=result.retryable)
+    if result.error.fix:
+        body["fix"] = result.error.fix
+    return body

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from typing import Any, Callable
 
 import requests
 
+from .clock import utcnow
 from .counters import MoneypennyCounters
 from .errors import MoneypennyAuthError, MoneypennyError, MoneypennyNoAnswer
 from .http import mount_retry, retry_policy
@@ -20,10 +21,6 @@ log = logging.getLogger(__name__)
 DEFAULT_TOKEN_LIFETIME = timedelta(hours=24)
 # Renew a little before expiry so that a token never dies in the middle of a run.
 REFRESH_MARGIN = timedelta(minutes=10)
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def _where(url: str) -> str:

@@ -126,6 +126,10 @@ class Settings:
     def alert_channel(self) -> str:
         return self.slack_alert_channel or self.slack_channel
 
+    def secrets(self) -> tuple[Secret, Secret, Secret]:
+        """The values that must never reach a log line (the logs mask them)."""
+        return (self.moneypenny_username, self.moneypenny_password, self.slack_bot_token)
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
         """Read and validate every setting; one SettingsError lists every variable at fault."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence, TypeVar
 
 import requests
@@ -150,6 +151,32 @@ def build_session(settings: Settings, backoff: float = 0.5) -> requests.Session:
     return session
 
 
+@dataclass(frozen=True)
+class HeaderCheck:
+    """What row 1 of the tab holds, as ensure_ready sees it."""
+
+    tab_exists: bool
+    blank: bool  # no cell of row 1 holds anything: the first run writes the header
+    wrong_column: int | None = None  # 0-based: the first of columns A to N that is not ours
+
+    @classmethod
+    def of(cls, header: Sequence[str] | None) -> HeaderCheck:
+        """Judge row 1 (None: the tab does not exist). Extra columns to the right are fine."""
+        if header is None:
+            return cls(tab_exists=False, blank=True)
+        if not any(cell.strip() for cell in header):
+            return cls(tab_exists=True, blank=True)
+        ours = [cell.strip() for cell in header[: len(HEADER)]]
+        ours += [""] * (len(HEADER) - len(ours))
+        wrong = next((i for i, (have, want) in enumerate(zip(ours, HEADER)) if have != want), None)
+        return cls(tab_exists=True, blank=False, wrong_column=wrong)
+
+    @property
+    def ours(self) -> bool:
+        """Row 1 holds this tool's header."""
+        return not self.blank and self.wrong_column is None
+
+
 class SheetWriter:
     """Appends chat rows to one worksheet and reads its Chat key column.
 
@@ -232,11 +259,10 @@ class SheetWriter:
 
         Reads row 1 every time, never from an earlier call: the header is a person's to change.
         """
-        header = self.read_header()
-        if header is None:
+        found = self.inspect_header()
+        if not found.tab_exists:
             self._add_tab()
-            header = []
-        if not any(cell.strip() for cell in header):
+        if found.blank:
             self.counters.writes += 1
             self._call(
                 "writing the header",
@@ -247,15 +273,17 @@ class SheetWriter:
                     body={"values": [list(HEADER)], "majorDimension": "ROWS"},
                 ),
             )
-        else:
-            ours = [cell.strip() for cell in header[: len(HEADER)]]
-            if ours != list(HEADER):
-                raise HeaderMismatchError(
-                    f"Row 1 of tab {self.tab!r} (SHEET_TAB) is not this tool's header: columns A to "
-                    f"{LAST_COLUMN} must read {', '.join(HEADER)}",
-                    fix="Restore the header in row 1 (extra columns to the right are fine), "
-                    "or point SHEET_TAB at a new or empty tab.",
-                )
+        elif not found.ours:
+            raise HeaderMismatchError(
+                f"Row 1 of tab {self.tab!r} (SHEET_TAB) is not this tool's header: columns A to "
+                f"{LAST_COLUMN} must read {', '.join(HEADER)}",
+                fix="Restore the header in row 1 (extra columns to the right are fine), "
+                "or point SHEET_TAB at a new or empty tab.",
+            )
+
+    def inspect_header(self) -> HeaderCheck:
+        """Read row 1 and say what ensure_ready would do with it; writes nothing."""
+        return HeaderCheck.of(self.read_header())
 
     def read_header(self) -> list[str] | None:
         """Row 1, or None when the tab does not exist."""

@@ -6,14 +6,16 @@ import json
 import logging
 import re
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence, TypeVar
 
 from .chats import Chat
 from .counters import SlackCounters
-from .errors import SlackConfigError, SlackError, SlackMessageRejected
+from .errors import SlackConfigError, SlackError, SlackMessageRejected, SyncError
 from .settings import Settings
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 MAX_BLOCKS = 50
 SECTION_LIMIT = 3000
@@ -274,23 +276,20 @@ class SlackNotifier:
 
     def post(self, text: str, blocks: list[dict[str, Any]] | None = None, channel: str | None = None) -> str:
         """Post a message; return its ts. Errors are sorted into transient and permanent."""
-        from slack_sdk.errors import SlackApiError, SlackClientError
-
         target = channel or self.channel
         self.counters.posts += 1
-        try:
-            response = self.client.chat_postMessage(
+        response = call(
+            "chat.postMessage",
+            lambda: self.client.chat_postMessage(
                 channel=target,
                 text=text,
                 blocks=blocks,
                 unfurl_links=False,
                 unfurl_media=False,
                 link_names=False,
-            )
-        except SlackApiError as exc:
-            raise self._translate(exc, target) from None
-        except (SlackClientError, OSError) as exc:
-            raise SlackError(f"Slack did not answer chat.postMessage ({type(exc).__name__})") from None
+            ),
+            channel=target,
+        )
         return str(response.get("ts", ""))
 
     def post_summary(self, summary: Summary) -> bool:
@@ -308,19 +307,37 @@ class SlackNotifier:
         self.post(summary.fallback or summary.text)
         return True
 
-    def _translate(self, exc: Any, channel: str) -> Exception:
-        error = str(exc.response.get("error", "")) if exc.response is not None else ""
-        status = exc.response.status_code if exc.response is not None else 0
-        if error in _AUTH_ERRORS:
-            return SlackConfigError(
-                f"Slack refused SLACK_BOT_TOKEN ({error})",
-                fix="Check SLACK_BOT_TOKEN: a bot token (xoxb-…) with the chat:write scope.",
-            )
-        if error in _CHANNEL_ERRORS:
-            return SlackConfigError(
-                f"Slack cannot post to the channel {channel!r} ({error})",
-                fix="Check SLACK_CHANNEL and invite the bot to the channel (/invite @your-bot).",
-            )
-        if error in _MESSAGE_ERRORS:
-            return SlackMessageRejected(f"Slack rejected the message ({error})", error=error)
-        return SlackError(f"Slack answered chat.postMessage with HTTP {status} {error}".strip())
+
+def call(method: str, fn: Callable[[], T], channel: str = "") -> T:
+    """Call the Web API method `method` (`fn` makes the call); its errors sorted by sort_error,
+    or a SlackError when Slack did not answer."""
+    from slack_sdk.errors import SlackApiError, SlackClientError
+
+    try:
+        return fn()
+    except SlackApiError as exc:
+        raise sort_error(exc, channel, method) from None
+    except (SlackClientError, OSError) as exc:
+        raise SlackError(f"Slack did not answer {method} ({type(exc).__name__})") from None
+
+
+def sort_error(exc: Any, channel: str, method: str = "chat.postMessage") -> SyncError:
+    """A SlackApiError as what to do about it: the token or the channel (SlackConfigError), the
+    message itself (SlackMessageRejected), or a failure that may pass (SlackError)."""
+    error = str(exc.response.get("error", "")) if exc.response is not None else ""
+    status = exc.response.status_code if exc.response is not None else 0
+    if error in _AUTH_ERRORS:
+        return SlackConfigError(
+            f"Slack refused SLACK_BOT_TOKEN ({error})",
+            fix="Check SLACK_BOT_TOKEN: a bot token (xoxb-…) with the chat:write scope.",
+            error=error,
+        )
+    if error in _CHANNEL_ERRORS:
+        return SlackConfigError(
+            f"Slack cannot post to the channel {channel!r} ({error})",
+            fix="Check SLACK_CHANNEL and invite the bot to the channel (/invite @your-bot).",
+            error=error,
+        )
+    if error in _MESSAGE_ERRORS:
+        return SlackMessageRejected(f"Slack rejected the message ({error})", error=error)
+    return SlackError(f"Slack answered {method} with HTTP {status} {error}".strip(), error=error)

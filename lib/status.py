@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from .command import EXIT_FAILED, EXIT_OK, Context, print_json, setup, table, with_fix
 from .state.base import DONE, StateStore
 
 BACKFILL_DOC = "backfill"
@@ -124,12 +126,6 @@ def verdict(data: dict[str, Any], watch: timedelta) -> tuple[bool, str]:
     return True, f"OK — {when}, {waiting}"
 
 
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    widths = [max(len(header[i]), *(len(r[i]) for r in rows)) if rows else len(header[i]) for i in range(len(header))]
-    fmt = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
-    return [fmt(header)] + [fmt(r) for r in rows]
-
-
 def format_status(data: dict[str, Any], tz: ZoneInfo) -> str:
     """The status as text: a table of runs, then one line per topic."""
     now = datetime.fromisoformat(data["now"])
@@ -152,7 +148,7 @@ def format_status(data: dict[str, Any], tz: ZoneInfo) -> str:
             str(run.get("posted", 0)), f"{int(run.get('duration_ms') or 0) / 1000:.1f} s", cause,
         ])
     if rows:
-        lines += ["  " + line for line in _table(
+        lines += ["  " + line for line in table(
             ["TIME", "MODE", "OUTCOME", "FETCHED", "NEW", "WRITTEN", "POSTED", "DURATION", "CAUSE"], rows)]
     else:
         lines.append("  (no runs recorded yet)")
@@ -217,3 +213,27 @@ def format_status(data: dict[str, Any], tz: ZoneInfo) -> str:
     width = max(len(name) for name, _ in topics)
     lines += [f"{name:<{width}}  {text}" for name, text in topics]
     return "\n".join(lines)
+
+
+def command(args: argparse.Namespace, ctx: Context) -> int:
+    """`python -m lib status`: the verdict, the runs and the rest; exit 1 when not healthy."""
+    from .errors import SyncError
+    from .watcher import watcher_state
+
+    settings, store, code = setup(args, ctx, store_only=True)
+    if settings is None or store is None:
+        return code
+    try:
+        try:
+            data = collect(store, ctx.clock(), runs=args.runs, watch_minutes=args.watch_minutes)
+            data["watcher"] = watcher_state(settings, ctx.env).as_dict()
+        except SyncError as exc:
+            ctx.warn(with_fix(f"error: the state store cannot be read: {exc}", exc.fix))
+            return EXIT_FAILED
+        if args.json:
+            print_json(ctx, data)
+        else:
+            ctx.say(format_status(data, settings.chat_timezone))
+        return EXIT_OK if data["healthy"] else EXIT_FAILED
+    finally:
+        store.close()

@@ -1,0 +1,13 @@
+"""The wall clock: the one default `now` of every part that takes a clock (tests pass their own)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Callable
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    """Now, as an aware datetime in UTC."""
+    return datetime.now(timezone.utc)

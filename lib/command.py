@@ -1,0 +1,141 @@
+"""What every command of `python -m lib` shares: exit codes, its context, its settings and store,
+JSON output and the aligned text table. Each command lives in its own module (see lib/cli.py)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, TextIO
+
+from .clock import Clock, utcnow
+
+if TYPE_CHECKING:
+    from .settings import Settings
+    from .state.base import StateStore
+    from .sync import Syncer
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_BUSY = 3
+EXIT_SETTINGS = 4
+EXIT_INTERRUPTED = 130
+
+
+@dataclass
+class Context:
+    """What a command needs from outside: environment, clock, streams; tests pass their own."""
+
+    env: Mapping[str, str] | None = None
+    clock: Clock = utcnow
+    out: TextIO | None = None
+    err: TextIO | None = None
+    sleep: Callable[[float], None] = time.sleep
+    backoff: float = 0.5
+
+    @property
+    def stdout(self) -> TextIO:
+        return self.out or sys.stdout
+
+    @property
+    def stderr(self) -> TextIO:
+        return self.err or sys.stderr
+
+    def say(self, *lines: str) -> None:
+        """Print lines on stdout."""
+        for line in lines:
+            print(line, file=self.stdout)
+
+    def warn(self, *lines: str) -> None:
+        """Print lines on stderr."""
+        for line in lines:
+            print(line, file=self.stderr)
+
+
+def print_json(ctx: Context, data: Any) -> None:
+    """The command's result as indented JSON on stdout."""
+    print(json.dumps(data, indent=2, default=str, ensure_ascii=False), file=ctx.stdout)
+
+
+def log_level(verbose: int, quiet: int = logging.WARNING) -> int:
+    """The log level of -v (info) and -vv (debug); `quiet` without either."""
+    return {0: quiet, 1: logging.INFO}.get(verbose, logging.DEBUG)
+
+
+def with_fix(message: str, fix: str) -> str:
+    """A message, and under it its fix when there is one."""
+    return message + (f"\nfix: {fix}" if fix else "")
+
+
+def setup(
+    args: argparse.Namespace, ctx: Context, store_only: bool = False
+) -> tuple[Settings | None, StateStore | None, int]:
+    """Settings, logging and the store; a None and the exit code, with a message, when they cannot be had.
+
+    store_only: read only the state store's settings (status needs nothing else)."""
+    from . import logs
+    from .errors import SyncError
+    from .settings import Settings
+    from .state import open_store
+
+    try:
+        settings = Settings.for_store(ctx.env) if store_only else Settings.from_env(ctx.env)
+    except SyncError as exc:
+        ctx.warn(f"error: {exc}\nfix: {exc.fix}")
+        return None, None, EXIT_SETTINGS
+    logs.configure(settings.log_format, level=log_level(args.verbose), stream=ctx.err, secrets=settings.secrets())
+    try:
+        store = open_store(settings)
+    except SyncError as exc:
+        ctx.warn(with_fix(f"error: the state store cannot be opened: {exc}", exc.fix))
+        return settings, None, EXIT_FAILED
+    return settings, store, EXIT_OK
+
+
+def build_syncer(
+    settings: Settings, store: StateStore, ctx: Context, checkpoint: Callable[[str], None] | None = None
+) -> Syncer:
+    """The Syncer of a command: the context's clock and backoff, the command's store."""
+    from .app import build_syncer as build
+
+    return build(settings, store=store, clock=ctx.clock, checkpoint=checkpoint, backoff=ctx.backoff)
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """Rows as aligned text lines under their header, two spaces between columns, no trailing space."""
+    widths = [max([len(name), *(len(row[i]) for row in rows)]) for i, name in enumerate(header)]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(cell.ljust(width) for cell, width in zip(cells, widths)).rstrip()
+
+    return [line(header)] + [line(row) for row in rows]
+
+
+class ProgressBar:
+    """`[#####          ] 12/30 days, 143 new chats, 140 written` on stderr; plain lines when not a terminal."""
+
+    WIDTH = 24
+
+    def __init__(self, stream: TextIO, total: int, unit: str):
+        self.stream = stream
+        self.total = max(total, 1)
+        self.unit = unit
+        self.tty = bool(getattr(stream, "isatty", lambda: False)())
+
+    def show(self, done: int, new: int, written: int) -> None:
+        """Draw the bar (over the last one on a terminal)."""
+        filled = round(self.WIDTH * done / self.total)
+        line = (f"[{'#' * filled}{' ' * (self.WIDTH - filled)}] {done}/{self.total} {self.unit}, "
+                f"{new} new chats, {written} written")
+        self.stream.write("\r" + line if self.tty else line + "\n")
+        self.stream.flush()
+
+    def done(self) -> None:
+        """End the bar's line on a terminal."""
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
