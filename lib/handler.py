@@ -119,7 +119,7 @@ def handle(args: Mapping[str, str], headers: Mapping[str, str], env: Mapping[str
     503: a transient failure (Cloud Scheduler retries). No body carries a secret or a visitor's data.
     """
     from .alerts import run_with_alerts
-    from .sync import RunFailed
+    from .sync import RunFailed, RunOptions
 
     try:
         settings = Settings.from_env(env)
@@ -136,9 +136,8 @@ def handle(args: Mapping[str, str], headers: Mapping[str, str], env: Mapping[str
     schedule_job = headers.get("X-CloudScheduler-JobName") or None
     try:
         syncer = _syncer_for(settings)
-        report = run_with_alerts(
-            syncer, _alerter_for(settings, syncer), schedule_time=schedule_time, schedule_job=schedule_job, **options
-        )
+        run = RunOptions(**options, schedule_time=schedule_time, schedule_job=schedule_job)
+        report = run_with_alerts(syncer, _alerter_for(settings, syncer), options=run)
     except RunFailed as failed:
         body = {
             **failed.report.as_dict(),
