@@ -52,6 +52,7 @@ class Journal:
             self._preset(entry, r, opts, expires)
             entries.append(entry)
         new_keys = self.store.journal_add(entries) if entries else []
+        self._remember(whole, new_keys)
         if opts.announce_before is not None or opts.sheet_keys:
             fresh = set(new_keys)
             report.already_in_sheet += sum(1 for e in entries if e.key in fresh and e.sheet == DONE)
@@ -123,6 +124,7 @@ class Journal:
             entries.append(entry)
         report.already_in_sheet += len({record.key for _, record in readable if record.key in present})
         new_keys = self.store.journal_add(entries)
+        self._remember({record.key: record for _, record in readable}, new_keys)
         report.new_keys.extend(new_keys)
         report.new += len(new_keys)
         checkpoint("after_quarantine_journal")
@@ -153,7 +155,14 @@ class Journal:
 
     def records_of(self, entries: list[JournalEntry]) -> list[Record]:
         """The entries' records in time order (then key), each parsed at most once per run."""
-        return sort_records(self.records.of(e.key, e.chat) for e in entries)
+        records = []
+        for e in entries:
+            record = self.records.of(e.key, e.chat)
+            # The same item either way (a remembered record's raw form is exactly what the
+            # journal holds): keeping one copy keeps the run's memory what it was.
+            e.chat = record.raw
+            records.append(record)
+        return sort_records(records)
 
 
 def dump(item: Any) -> str:
