@@ -14,14 +14,14 @@ from .fetch import CURSOR_DOC, RECOVERY_MARGIN, FetchLog, read_settles
 from .journal import QUARANTINE_RAW_BYTES, Journal
 from .options import Mode, RunFailed, RunOptions, RunReport
 from .record import ALERT_GRACE, check_health, run_record
-from .run import Syncer
+from .run import RunProtocols, Syncer
 from .schedule import SCHEDULE_DOC, SCHEDULES_KEPT, ScheduleLog, schedule_key
 from .sheet_delivery import ANSWERED, SETTLE_SECONDS, SheetDelivery, settle_time
 from .slack_delivery import SlackDelivery
 
 __all__ = [
     "ALERT_GRACE", "ANSWERED", "CURSOR_DOC", "QUARANTINE_RAW_BYTES", "RECOVERY_MARGIN", "SCHEDULE_DOC",
-    "SCHEDULES_KEPT", "SETTLE_SECONDS", "FetchLog", "Journal", "Mode", "RunFailed", "RunOptions", "RunReport",
-    "ScheduleLog", "SheetDelivery", "SlackDelivery", "Syncer", "check_health", "read_settles", "run_record",
-    "schedule_key", "settle_time",
+    "SCHEDULES_KEPT", "SETTLE_SECONDS", "FetchLog", "Journal", "Mode", "RunFailed", "RunOptions", "RunProtocols",
+    "RunReport", "ScheduleLog", "SheetDelivery", "SlackDelivery", "Syncer", "check_health", "read_settles",
+    "run_record", "schedule_key", "settle_time",
 ]

@@ -37,8 +37,8 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class _Steps:
-    """The protocols of one run, sharing the run's parsed records."""
+class RunProtocols:
+    """The protocols of one run, sharing the run's parsed records (made by Syncer.protocols)."""
 
     journal: Journal
     fetch: FetchLog
@@ -150,12 +150,15 @@ class Syncer:
             raise PermanentError("A window run needs a start date on or before its end date", cause="bad_request")
         return opts
 
-    def _steps(self) -> _Steps:
-        # Made for each run: the parsed records are valid for this run only.
+    def protocols(self) -> RunProtocols:
+        """A fresh set of the run's protocols, wired to this Syncer's store, clients and clock.
+
+        Made for each run: the records they parse are valid for that run only.
+        """
         s = self.settings
         journal = Journal(self.store, RunRecords(self.source, self.tz), clock=self.clock,
                           retention=timedelta(days=s.retention_days))
-        return _Steps(
+        return RunProtocols(
             journal=journal,
             fetch=FetchLog(self.store, self.moneypenny, journal, clock=self.clock, tz=self.tz,
                            reconcile_days=s.reconcile_days, checkpoint=self.checkpoint),
@@ -166,7 +169,7 @@ class Syncer:
         )
 
     def _run_steps(self, report: RunReport, opts: RunOptions) -> SyncError | None:
-        steps = self._steps()
+        steps = self.protocols()
         now = self.clock()
         self._timed(report, "prune", lambda: self.store.journal_prune(now))
         self.checkpoint("before_fetch")
@@ -187,7 +190,7 @@ class Syncer:
             errors.insert(0, fetch_error)
         return first_error(errors)
 
-    def _deliver(self, report: RunReport, steps: _Steps, notify: bool) -> list[SyncError]:
+    def _deliver(self, report: RunReport, steps: RunProtocols, notify: bool) -> list[SyncError]:
         errors: list[SyncError] = []
         pending = self.store.journal_pending()
         deliveries = [("sheet", steps.sheet.deliver)] + ([("slack", steps.slack.deliver)] if notify else [])
