@@ -16,6 +16,7 @@ second key once it has more lines.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -25,6 +26,7 @@ from typing import Any, Iterable, Sequence
 from zoneinfo import ZoneInfo
 
 from .errors import InvalidChat
+from .records import Source
 
 KEY_VERSION = "v1"
 
@@ -59,6 +61,18 @@ class Chat:
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, hash=False)
     # The first visitor message, when the transcript no longer holds it (a cut journal item).
     preview: str | None = field(default=None, repr=False, compare=False, hash=False)
+
+    def row(self) -> list[str]:
+        """The chat's sheet row (lib.sheet.chat_row)."""
+        from .sheet import chat_row
+
+        return chat_row(self)
+
+    def summary_line(self, limit: int) -> str:
+        """The chat's line in a Slack summary (lib.slack.chat_line)."""
+        from .slack import chat_line
+
+        return chat_line(self, limit)
 
     @property
     def first_visitor_message(self) -> str:
@@ -344,3 +358,17 @@ def parse_journal_chat(item: Any, tz: ZoneInfo) -> Chat:
         raw=item,
         preview=safe_text(preview) if isinstance(preview := cut.get("visitorMessage"), str) else "",
     )
+
+
+def _with_key(chat: Chat, key: str) -> Chat:
+    return dataclasses.replace(chat, key=key)
+
+
+# The live chats as the sync core sees them (lib/records.py).
+CHATS = Source(
+    name="chat",
+    parse_batch=parse_batch,
+    journal_item=journal_item,
+    from_journal=parse_journal_chat,
+    with_key=_with_key,
+)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence, TypeVar
 import requests
 
 from .chats import Chat
+from .records import Record
 from .counters import SheetCounters
 from .errors import HeaderMismatchError, PermanentError, SheetAccessError, SheetError, SheetNoAnswer
 from .http import RebasedSession, mount_retry, retry_policy
@@ -322,12 +323,12 @@ class SheetWriter:
         log.info("created the worksheet tab", extra={"fields": {"tab": self.tab}})
 
     # -- rows ----------------------------------------------------------------------------------
-    def append(self, chats: Iterable[Chat], *, header_checked: bool = False) -> int:
-        """Append one row per chat, in the given order; one call unless the payload is huge.
+    def append(self, records: Iterable[Record], *, header_checked: bool = False) -> int:
+        """Append one row per record (a chat), in the given order; one call unless the payload is huge.
 
         The header is checked first, unless the caller did so in this same run (header_checked).
         """
-        rows = [chat_row(c) for c in chats]
+        rows = [r.row() for r in records]
         if not rows:
             return 0
         if not header_checked:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence, TypeVar
 
 from .chats import Chat
+from .records import Record
 from .counters import SlackCounters
 from .errors import SlackConfigError, SlackError, SlackMessageRejected, SyncError
 from .settings import Settings
@@ -92,7 +93,7 @@ def trim(text: str, limit: int) -> str:
     return "".join(kept).rstrip() + ELLIPSIS
 
 
-def _span(chats: Sequence[Chat]) -> str:
+def _span(chats: Sequence[Record]) -> str:
     first, last = chats[0].time, chats[-1].time
     if first.date() == last.date():
         day = first.strftime("%a %d %b")
@@ -141,14 +142,15 @@ _NEWLINE = slack_size("\n")
 
 
 def build_summary(
-    chats: Sequence[Chat],
+    chats: Sequence[Record],
     *,
     sheet_url: str,
     max_listed: int = 20,
     late: int = 0,
     title: str = "new chat",
 ) -> Summary:
-    """One message for the chats of a run, always inside Slack's limits (measured by slack_size)."""
+    """One message for the records (chats) of a run, always inside Slack's limits (measured by
+    slack_size); each listed record gives its own line (Record.summary_line)."""
     chats = sorted(chats, key=lambda c: (c.time, c.key))
     total = len(chats)
     noun = title if total == 1 else title + "s"
@@ -188,7 +190,7 @@ def build_summary(
     room = BLOCKS_BUDGET - reserve - used - 3 * _SECTION_OVERHEAD
     line_limit = max(MIN_LINE, min(LINE_LIMIT, room // max(1, min(total, max_listed)) - _NEWLINE))
     for chat in chats[:max_listed]:
-        line = chat_line(chat, line_limit)
+        line = chat.summary_line(line_limit)
         size = slack_size(line)
         if section and section_size + _NEWLINE + size > SECTION_LIMIT - 100:
             flush()

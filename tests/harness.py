@@ -16,7 +16,7 @@ from sandbox.standins import StandIns
 from sandbox.standins.samples import sample_chats
 from lib.state.base import StateStore
 from lib.state.sqlite import SqliteStore
-from lib.sync import Syncer
+from lib.sync import RunProtocols, RunReport, Syncer
 
 UK = "Europe/London"
 T = TypeVar("T")
@@ -68,6 +68,15 @@ class Harness:
         return build_syncer(
             self.settings(), store=store or self.open_store(), clock=self.clock, checkpoint=checkpoint, backoff=0.01
         )
+
+    def protocols(self, checkpoint: Callable[[str], None] | None = None) -> RunProtocols:
+        """One run's protocols (fetch log, journal, sheet and Slack delivery), as Syncer.run
+        makes them, on the real clients, the stand-ins, this store and this clock."""
+        return self.syncer(checkpoint=checkpoint).protocols()
+
+    def report(self, run_id: str = "run") -> RunReport:
+        """An empty report of a run starting now (the protocols add to it)."""
+        return RunReport(run_id=run_id, mode="new", started_at=self.clock())
 
     def add_chats(self, n: int, *, seed: int = 0, start: datetime | None = None, **kw: Any) -> list[dict]:
         local_start = start or (self.clock().astimezone(ZoneInfo(UK)).replace(tzinfo=None) - timedelta(hours=2))

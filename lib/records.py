@@ -1,0 +1,96 @@
+"""What the sync core knows of the records it carries: nothing that makes them chats.
+
+The journal, the sheet delivery and the Slack summary handle `Record`s: a record has a stable
+key, a time, its sheet row, its summary line and its raw form (what the journal keeps). A
+`Source` says how one kind of record is read from a batch and from the journal; lib/chats.py
+gives the live chats' source (`CHATS`). A second source (call messages) is another `Source`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Callable, Iterable, Protocol, Sequence
+from zoneinfo import ZoneInfo
+
+
+class Record(Protocol):
+    """One item carried to the sheet and Slack."""
+
+    @property
+    def key(self) -> str:
+        """Stable across reads of the same item: how the journal and the sheet know it."""
+
+    @property
+    def time(self) -> datetime:
+        """When it happened, timezone-aware: the order of rows and summary lines."""
+
+    @property
+    def raw(self) -> dict[str, Any]:
+        """The item as the source sent it."""
+
+    def row(self) -> list[str]:
+        """Its sheet row, every cell plain text."""
+
+    def summary_line(self, limit: int) -> str:
+        """Its line in a Slack summary, at most `limit` by lib.slack.slack_size."""
+
+
+class Rejection(Protocol):
+    """An item of a batch that could not be read: where it stood, why, and the item."""
+
+    index: int
+    reason: str
+    item: Any
+
+
+@dataclass(frozen=True)
+class Source:
+    """How the core reads one kind of record.
+
+    `parse_batch(items, tz)` gives the readable records (one per key, in time order) and the
+    rejected items; `journal_item(record)` is what the journal keeps of a record;
+    `from_journal(item, tz)` reads that back.
+    """
+
+    name: str
+    parse_batch: Callable[[Sequence[Any], ZoneInfo], tuple[Sequence[Record], Sequence[Rejection]]]
+    journal_item: Callable[[Any], dict[str, Any]]
+    from_journal: Callable[[Any, ZoneInfo], Record]
+    with_key: Callable[[Any, str], Record]
+
+
+def sort_records(records: Iterable[Record]) -> list[Record]:
+    """Time order, then key: the order of rows in the sheet and lines in a summary."""
+    return sorted(records, key=lambda r: (r.time, r.key))
+
+
+class RunRecords:
+    """Each journal entry's record, parsed once per run.
+
+    A record read in this run (fetched and newly journaled whole, or read back from the
+    journal) is kept by its key for the rest of the run; the journal's copy of a key never
+    changes within a run. A new RunRecords is made for every run: nothing outlives it.
+    """
+
+    def __init__(self, source: Source, tz: ZoneInfo):
+        self.source = source
+        self.tz = tz
+        self._by_key: dict[str, Record] = {}
+        self.parsed = 0  # journal items parsed by this run (fetched ones not counted)
+
+    def remember(self, record: Record) -> None:
+        """Keep a record whose journal item is exactly `source.journal_item(record)` == its raw form."""
+        self._by_key[record.key] = record
+
+    def of(self, key: str, item: dict[str, Any]) -> Record:
+        """The record of the journal entry `key` holding `item`."""
+        record = self._by_key.get(key)
+        if record is None:
+            record = self.source.from_journal(item, self.tz)
+            self.parsed += 1
+            if record.key != key:
+                # The journal's key wins: it is the one already in the sheet.
+                record = self.source.with_key(record, key)
+            self._by_key[key] = record
+        return record

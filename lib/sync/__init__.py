@@ -1,0 +1,27 @@
+"""The sync run, one module per protocol (see the README's Development section):
+
+- options.py: RunOptions and Mode (how a run is described), RunReport, RunFailed
+- fetch.py: the fetch log (Moneypenny's cursor, the fetch intent, the recovery read)
+- journal.py: a batch into journal entries and quarantine; delivery states written back
+- sheet_delivery.py: exactly-once rows (in-flight marks, settle, key-column check, one retry)
+- slack_delivery.py: the at-least-once summary and its marks
+- schedule.py: a scheduler retry of a run that succeeded does nothing
+- record.py: the run's health flag and its run-history record
+- run.py: Syncer, which sequences them (lease, steps, timing, report)
+"""
+
+from .fetch import CURSOR_DOC, RECOVERY_MARGIN, FetchLog, read_settles
+from .journal import QUARANTINE_RAW_BYTES, Journal
+from .options import Mode, RunFailed, RunOptions, RunReport
+from .record import ALERT_GRACE, check_health, run_record
+from .run import RunProtocols, Syncer
+from .schedule import SCHEDULE_DOC, SCHEDULES_KEPT, ScheduleLog, schedule_key
+from .sheet_delivery import ANSWERED, SETTLE_SECONDS, SheetDelivery, settle_time
+from .slack_delivery import SlackDelivery
+
+__all__ = [
+    "ALERT_GRACE", "ANSWERED", "CURSOR_DOC", "QUARANTINE_RAW_BYTES", "RECOVERY_MARGIN", "SCHEDULE_DOC",
+    "SCHEDULES_KEPT", "SETTLE_SECONDS", "FetchLog", "Journal", "Mode", "RunFailed", "RunOptions", "RunProtocols",
+    "RunReport", "ScheduleLog", "SheetDelivery", "SlackDelivery", "Syncer", "check_health", "read_settles",
+    "run_record", "schedule_key", "settle_time",
+]

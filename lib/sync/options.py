@@ -1,0 +1,159 @@
+"""How a run is described (RunOptions, Mode), what it did (RunReport), and how it fails (RunFailed)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Collection
+
+from ..errors import PermanentError, SyncError, TransientError
+
+
+class Mode(enum.StrEnum):
+    """What a run reads. A StrEnum: `Mode.NEW == "new"`, and it is written to JSON as its value."""
+
+    NEW = "new"  # the chats since the last call (Moneypenny's cursor)
+    WINDOW = "window"  # the dates start..end
+    RECONCILE = "reconcile"  # the last RECONCILE_DAYS days
+    QUARANTINE = "quarantine"  # the quarantine read again, not Moneypenny
+
+    @classmethod
+    def parse(cls, value: str) -> Mode:
+        """The mode named `value`, or a PermanentError (cause bad_request) that lists the modes."""
+        try:
+            return cls(value)
+        except ValueError:
+            modes = ", ".join(m.value for m in cls)
+            raise PermanentError(f"a run's mode must be one of {modes}, got {value!r}", cause="bad_request") from None
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How a run reads and announces; the defaults are the scheduled run's.
+
+    The one way to describe a run: the HTTP handler, the CLI and the backfill all build one.
+    """
+
+    mode: Mode = Mode.NEW
+    start: date | None = None
+    end: date | None = None
+    notify: bool = True  # post the Slack summary (False leaves chats pending for Slack)
+    # Keys already in the sheet: new journal entries with these keys are not written again
+    # (a backfill past the journal's retention reads the Chat key column once and passes it).
+    sheet_keys: Collection[str] = ()
+    # New chats dated (in CHAT_TIMEZONE) before this day are entered as announced: a backfill
+    # of old days should not flood the channel.
+    announce_before: date | None = None
+    # Settle a fetch intent left by an earlier read first. A backfill turns this off for all
+    # but its first day: the intent stays, and one recovery read settles it afterwards.
+    recover: bool = True
+    # Cloud Scheduler's X-CloudScheduler-ScheduleTime and -JobName: they name one scheduled
+    # run, and a retry of one that already succeeded is skipped (lib/sync/schedule.py).
+    schedule_time: str | None = None
+    schedule_job: str | None = None
+
+    def __post_init__(self) -> None:
+        # A mode given as its name ("new") is read as the Mode it names.
+        if not isinstance(self.mode, Mode):
+            object.__setattr__(self, "mode", Mode.parse(self.mode))
+
+
+@dataclass
+class RunReport:
+    """What one run did; the function answers with it as JSON."""
+
+    run_id: str
+    mode: str
+    started_at: datetime
+    fetched: int = 0
+    new: int = 0
+    recovered: int = 0
+    appended: int = 0
+    already_in_sheet: int = 0
+    posted: int = 0
+    late: int = 0
+    skipped_invalid: int = 0
+    pending: int = 0
+    waiting: int = 0
+    duration_ms: int = 0
+    outcome: str = "ok"  # ok | failed | skipped
+    skipped: str | None = None
+    not_announced: int = 0
+    new_keys: list[str] = field(default_factory=list, repr=False)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    steps_ms: dict[str, int] = field(default_factory=dict)
+    # Healthy: the run did not fail and nothing is stuck (see lib/sync/record.check_health).
+    # The outside watcher counts only healthy `run ok` lines, so it also hears runs that
+    # "succeed" while nothing reaches the sheet.
+    healthy: bool = True
+    unhealthy: list[str] = field(default_factory=list)
+
+    def counts(self) -> dict[str, Any]:
+        return {
+            "fetched": self.fetched,
+            "new": self.new,
+            "recovered": self.recovered,
+            "appended": self.appended,
+            "already_in_sheet": self.already_in_sheet,
+            "posted": self.posted,
+            "late": self.late,
+            "skipped_invalid": self.skipped_invalid,
+            "pending": self.pending,
+            "waiting": self.waiting,
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "ok": self.outcome != "failed",
+            "run_id": self.run_id,
+            "mode": self.mode,
+            "outcome": self.outcome,
+            **self.counts(),
+            "duration_ms": self.duration_ms,
+            "duration_seconds": round(self.duration_ms / 1000, 3),
+            "healthy": self.healthy,
+        }
+        if self.unhealthy:
+            out["unhealthy"] = self.unhealthy
+        if self.skipped:
+            out["skipped"] = self.skipped
+        if self.errors:
+            out["errors"] = self.errors
+        return out
+
+
+class RunFailed(SyncError):
+    """Raised by Syncer.run when a step failed; carries the report and the first error."""
+
+    def __init__(self, report: RunReport, error: SyncError):
+        super().__init__(str(error), cause=error.cause, fix=error.fix)
+        self.report = report
+        self.error = error
+        self.transient = isinstance(error, TransientError)
+
+
+def error_info(step: str, exc: BaseException) -> dict[str, Any]:
+    """What the report says of a failed step: never more than a SyncError's own message."""
+    if isinstance(exc, SyncError):
+        info = {"step": step, "cause": exc.cause, "message": str(exc), "retryable": isinstance(exc, TransientError)}
+        if exc.fix:
+            info["fix"] = exc.fix
+        return info
+    # An unexpected exception: its message may hold anything, so only its type is reported.
+    return {"step": step, "cause": "internal", "message": f"unexpected {type(exc).__name__}", "retryable": True}
+
+
+def as_sync_error(step: str, exc: BaseException) -> SyncError:
+    """The exception as a SyncError: an unexpected one becomes a transient "internal" error."""
+    if isinstance(exc, SyncError):
+        return exc
+    return TransientError(f"unexpected {type(exc).__name__} during {step}", cause="internal")
+
+
+def first_error(errors: list[SyncError]) -> SyncError | None:
+    """The error a run fails with: the first permanent one (a person must act), else the first."""
+    if not errors:
+        return None
+    permanent = [e for e in errors if not isinstance(e, TransientError)]
+    return (permanent or errors)[0]

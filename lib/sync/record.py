@@ -1,0 +1,57 @@
+"""After a run: whether it is healthy (the watcher's signal) and what the run history keeps of it."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from ..moneypenny import REFRESH_MARGIN
+from ..state.base import StateStore
+from .options import RunReport
+
+# A chat still undelivered this long after it was fetched makes a run unhealthy (the same grace
+# the Slack alerts give a failure that usually passes).
+ALERT_GRACE = timedelta(minutes=10)
+
+
+def check_health(report: RunReport, store: StateStore, now: datetime) -> None:
+    """Mark the run unhealthy if it failed or something is stuck (counts only, no chat data)."""
+    problems: list[str] = []
+    try:
+        if report.pending:
+            stale = [e for e in store.journal_pending() if not e.delivered and now - e.fetched_at > ALERT_GRACE]
+            if stale:
+                minutes = int(ALERT_GRACE.total_seconds() // 60)
+                problems.append(f"{len(stale)} chat(s) undelivered for over {minutes} min")
+        quarantined = store.quarantine_count()
+        if quarantined:
+            problems.append(f"{quarantined} item(s) waiting in quarantine")
+        # The token this run used must still serve the next one: one that is gone, or that
+        # lives less than the refresh margin, means every run logs in again.
+        token = store.get_token()
+        if token is None or token.expires_at - REFRESH_MARGIN <= now:
+            problems.append("no Moneypenny token cached for the next run (token renewal is not working)")
+    except Exception as exc:
+        problems.append(f"the state store could not be read ({type(exc).__name__})")
+    report.unhealthy = problems
+    report.healthy = report.outcome != "failed" and not problems
+
+
+def run_record(report: RunReport) -> dict[str, Any]:
+    """The run history's record of a run: counts and causes, no `fix`, no chat data."""
+    record = {
+        "run_id": report.run_id,
+        "mode": report.mode,
+        "started_at": report.started_at.isoformat(),
+        "duration_ms": report.duration_ms,
+        "outcome": report.outcome,
+        **report.counts(),
+        "healthy": report.healthy,
+    }
+    if report.unhealthy:
+        record["unhealthy"] = report.unhealthy
+    if report.skipped:
+        record["skipped"] = report.skipped
+    if report.errors:
+        record["errors"] = [{k: v for k, v in e.items() if k != "fix"} for e in report.errors]
+    return record

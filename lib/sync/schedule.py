@@ -1,0 +1,39 @@
+"""Scheduler-retry dedupe: a retry of a scheduled run that already succeeded does nothing.
+
+A scheduled run is named by Cloud Scheduler's job name and ScheduleTime (the sync and the daily
+reconcile both fire at 03:15 with the same ScheduleTime), or by the mode and the ScheduleTime
+when the job name is missing. The names of the last SCHEDULES_KEPT successful runs are kept.
+"""
+
+from __future__ import annotations
+
+from ..state.base import StateStore
+
+SCHEDULE_DOC = "schedule_runs"
+SCHEDULES_KEPT = 50
+
+
+def schedule_key(job: str | None, mode: str, schedule_time: str | None) -> str | None:
+    """The name of one scheduled run, or None for a run the scheduler did not start."""
+    if not schedule_time:
+        return None
+    job = (job or "").strip()
+    return f"{job or 'mode=' + mode} {schedule_time}"
+
+
+class ScheduleLog:
+    """Which scheduled runs already succeeded."""
+
+    def __init__(self, store: StateStore):
+        self.store = store
+
+    def done(self, key: str) -> bool:
+        """Whether the scheduled run named `key` already succeeded."""
+        doc = self.store.get_meta(SCHEDULE_DOC) or {}
+        return key in (doc.get("done") or [])
+
+    def mark_done(self, key: str) -> None:
+        """Note that the scheduled run named `key` succeeded (the newest SCHEDULES_KEPT are kept)."""
+        doc = self.store.get_meta(SCHEDULE_DOC) or {}
+        done = [t for t in (doc.get("done") or []) if t != key] + [key]
+        self.store.put_meta(SCHEDULE_DOC, {"done": done[-SCHEDULES_KEPT:]})

@@ -1,0 +1,127 @@
+"""Exactly-once rows: in-flight marks, the key-column check, settling unanswered writes, one retry.
+
+Rows are written from the journal. A batch is marked *in flight* before the append and *done*
+after it. A run that finds entries still in flight (a crash or an ambiguous failure between the
+two) reads the sheet's Chat key column once and marks the keys it finds as done before writing
+anything, so only the missing rows are appended. An append that got no answer may still be
+running at Google: its rows are checked only once it has surely ended (SETTLE_SECONDS). An
+append Sheets answered with an error has ended: its rows are checked by the next pass at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta, timezone
+from typing import Callable
+
+from ..errors import SheetNoAnswer, SyncError, TransientError
+from ..sheet import SheetWriter
+from ..state.base import DONE, INFLIGHT, PENDING, JournalEntry
+from .journal import Journal
+from .options import RunReport
+
+log = logging.getLogger(__name__)
+
+# How long after an unanswered Sheets write its rows are left alone (at least twice the HTTP
+# timeout): Google may still be carrying the write out.
+SETTLE_SECONDS = 120
+# Ends the in-flight batch of an append that Sheets answered with an error (instead of the
+# epoch seconds of an append that may still be running): its rows are checked at once.
+ANSWERED = "answered"
+ATTEMPTS = 2  # passes of check-and-append in one run: the second follows an answered transient error
+
+
+def settle_time(http_timeout_seconds: float) -> timedelta:
+    """How long an unanswered append may still be running at Google."""
+    return timedelta(seconds=max(SETTLE_SECONDS, 2 * http_timeout_seconds))
+
+
+class SheetDelivery:
+    """Appends the journal's undelivered records to the sheet, each row exactly once."""
+
+    def __init__(self, sheet: SheetWriter, journal: Journal, *, clock: Callable[[], datetime],
+                 http_timeout_seconds: float, checkpoint: Callable[[str], None] = lambda step: None):
+        self.sheet = sheet
+        self.journal = journal
+        self.clock = clock
+        self.settle = settle_time(http_timeout_seconds)
+        self.checkpoint = checkpoint
+
+    def deliver(self, report: RunReport, pending: list[JournalEntry]) -> None:
+        """Write the rows of the entries not yet in the sheet (raises if Sheets fails)."""
+        todo = self._settled([e for e in pending if e.sheet != DONE], report)
+        if not todo:
+            return
+        # A wrong header or an unshared sheet is found before anything is marked in flight.
+        # Row 1 is read on every such run: a column inserted since the last one would put
+        # every cell under the wrong heading and hide the Chat key column from the check below.
+        self.sheet.ensure_ready()
+        for attempt in range(1, ATTEMPTS + 1):
+            todo = self._check_inflight(todo, report)
+            if not todo:
+                return
+            self.journal.mark(todo, sheet=INFLIGHT, sheet_batch=f"{report.run_id}@{int(self.clock().timestamp())}")
+            self.checkpoint("after_mark_inflight")
+            try:
+                appended = self.sheet.append(self.journal.records_of(todo), header_checked=True)
+            except SheetNoAnswer:
+                # No answer: the request may still be running at Google and land after any
+                # check made now. The rows stay in flight for a later run to check.
+                raise
+            except SyncError as exc:
+                # Sheets answered with an error: the append has ended, landed or not. The rows
+                # stay in flight, marked so that the next pass (this run's or the very next
+                # run's, a scheduler retry included) checks the key column without waiting.
+                self.journal.mark(todo, sheet_batch=f"{report.run_id}@{ANSWERED}")
+                if attempt == ATTEMPTS or not isinstance(exc, TransientError):
+                    raise
+                log.info("append failed, checking the sheet before one more try", extra={"fields": {"run_id": report.run_id}})
+                continue
+            self.checkpoint("after_append")
+            self.journal.mark(todo, sheet=DONE)
+            report.appended += appended
+            return
+
+    def _settled(self, todo: list[JournalEntry], report: RunReport) -> list[JournalEntry]:
+        # A write that got no answer may still be running at Google. Rows another run left in
+        # flight are checked only once that write has surely ended (a scheduler retry comes
+        # sooner than that; the next scheduled run later).
+        now = self.clock()
+        young = {
+            e.key
+            for e in todo
+            if e.sheet == INFLIGHT and not batch_answered(e.sheet_batch) and now - batch_time(e.sheet_batch, now) < self.settle
+        }
+        if not young:
+            return todo
+        report.waiting = len(young)
+        log.info(
+            "rows from an unanswered write are left in flight until it has surely ended",
+            extra={"fields": {"run_id": report.run_id, "rows": len(young)}},
+        )
+        return [e for e in todo if e.key not in young]
+
+    def _check_inflight(self, todo: list[JournalEntry], report: RunReport) -> list[JournalEntry]:
+        # Rows in flight may be in the sheet already: one read of the Chat key column says.
+        inflight = [e for e in todo if e.sheet == INFLIGHT]
+        if not inflight:
+            return todo
+        present = self.sheet.keys_present(header_checked=True)
+        found = [e for e in inflight if e.key in present]
+        self.journal.mark(found, sheet=DONE)
+        self.journal.mark([e for e in inflight if e.key not in present], sheet=PENDING, sheet_batch=None)
+        report.already_in_sheet += len(found)
+        return [e for e in todo if e.sheet != DONE]
+
+
+def batch_answered(batch: str | None) -> bool:
+    """Whether Sheets answered the batch's append (with an error): nothing of it still runs."""
+    return (batch or "").endswith(f"@{ANSWERED}")
+
+
+def batch_time(batch: str | None, default: datetime) -> datetime:
+    """When an in-flight batch was written ("<run id>@<epoch seconds>"); `default` if unknown."""
+    try:
+        return datetime.fromtimestamp(int((batch or "").rsplit("@", 1)[1]), timezone.utc)
+    except (IndexError, ValueError, OverflowError, OSError):
+        return default - timedelta(days=365)  # no time: treat as long settled

@@ -1,0 +1,47 @@
+"""At-least-once Slack: one summary of the journal's unannounced records, then they are marked.
+
+A post that fails leaves them for the next run's summary, which says how many are late. A
+summary Slack refuses for its size or shape is replaced at once by its short fallback
+(SlackNotifier.post_summary): otherwise it would be refused again, with more records, on every
+later run.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from ..slack import SlackNotifier, build_summary
+from ..state.base import DONE, JournalEntry
+from .journal import Journal
+from .options import RunReport
+
+
+class SlackDelivery:
+    """Posts the run's summary and marks its records announced."""
+
+    def __init__(self, slack: SlackNotifier, journal: Journal, *, sheet_url: str, max_listed: int,
+                 checkpoint: Callable[[str], None] = lambda step: None):
+        self.slack = slack
+        self.journal = journal
+        self.sheet_url = sheet_url
+        self.max_listed = max_listed
+        self.checkpoint = checkpoint
+
+    def deliver(self, report: RunReport, pending: list[JournalEntry]) -> None:
+        """Announce the entries not yet in a posted summary (raises if Slack fails)."""
+        todo = [e for e in pending if e.slack != DONE]
+        if not todo:
+            return
+        # Fetched before this run started: an earlier run could not post them.
+        late = sum(1 for e in todo if e.fetched_at < report.started_at)
+        summary = build_summary(
+            self.journal.records_of(todo),
+            sheet_url=self.sheet_url,
+            max_listed=self.max_listed,
+            late=late,
+        )
+        self.slack.post_summary(summary)
+        self.checkpoint("after_post")
+        self.journal.mark(todo, slack=DONE)
+        report.posted += len(todo)
+        report.late += late

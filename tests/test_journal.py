@@ -1,0 +1,103 @@
+"""The journal (lib/sync/journal.py): "Journal first", unreadable items set aside, retention, and
+each entry parsed once per run. Real SQLite store, the harness's clock, no outside service."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from lib.state.base import DONE, PENDING
+from lib.sync import RunOptions
+from sandbox.standins.samples import sample_chats
+
+
+def items(harness, n: int, seed: int = 0) -> list[dict]:
+    local = harness.clock().astimezone(harness.settings().chat_timezone).replace(tzinfo=None)
+    return sample_chats(n, start=local - timedelta(hours=2), seed=seed)
+
+
+def test_every_fetched_chat_is_one_journal_entry_by_key_and_fetching_it_again_changes_nothing(harness):
+    """Journal first: one entry per chat key; a chat fetched again leaves its entry exactly as it is."""
+    store, batch = harness.open_store(), items(harness, 3)
+    journal = harness.protocols().journal
+    report = harness.report()
+    assert journal.ingest(report, batch + batch[:1], RunOptions()) == 3
+    assert report.fetched == 4 and report.new == 3 and len(report.new_keys) == 3
+    [first, *_] = store.journal_pending()
+    journal.mark([first], sheet=DONE)
+    harness.clock.advance(minutes=5)
+    again = harness.report("again")
+    assert harness.protocols().journal.ingest(again, batch, RunOptions()) == 0
+    kept = store.journal_get([first.key])[first.key]
+    assert kept.sheet == DONE and kept.fetched_at == first.fetched_at and again.new == 0
+
+
+def test_unreadable_items_are_set_aside_counted_and_the_rest_of_the_batch_goes_on(harness):
+    """An item that is not an object or has no usable chatTime is quarantined (its reason
+    names the field, never its value); the readable ones are journaled."""
+    store = harness.open_store()
+    report = harness.report()
+    harness.protocols().journal.ingest(report, ["not an object", {"name": "No Time"}, *items(harness, 2)], RunOptions())
+    assert report.skipped_invalid == 2 and report.new == 2
+    reasons = sorted(q.reason for q in store.quarantine_list())
+    assert reasons == ["chatTime is missing", "item is a JSON str, not an object"]
+    assert all(q.expires_at == harness.clock() + timedelta(days=harness.settings().retention_days)
+               for q in store.quarantine_list())
+
+
+def test_entries_delivered_to_both_destinations_get_their_expiry_and_others_none(harness):
+    """Retention: an entry done in the sheet and Slack carries expires_at = now + RETENTION_DAYS."""
+    store, journal = harness.open_store(), harness.protocols().journal
+    journal.ingest(harness.report(), items(harness, 2), RunOptions())
+    one, two = store.journal_pending()
+    journal.mark([one, two], sheet=DONE)
+    assert all(e.expires_at is None for e in store.journal_get([one.key, two.key]).values())
+    journal.mark([one], slack=DONE)
+    got = store.journal_get([one.key, two.key])
+    assert got[one.key].expires_at == harness.clock() + timedelta(days=harness.settings().retention_days)
+    assert got[two.key].expires_at is None and got[two.key].slack == PENDING
+    assert [e.key for e in store.journal_pending()] == [two.key]
+
+
+def test_a_backfill_presets_keys_in_the_sheet_as_written_and_old_days_as_announced(harness):
+    """sheet_keys and announce_before apply to entries new to the journal only."""
+    store, batch = harness.open_store(), items(harness, 2)
+    journal = harness.protocols().journal
+    report = harness.report()
+    local_day = harness.clock().astimezone(harness.settings().chat_timezone).date()
+    first_key = harness.syncer().source.parse_batch(batch, harness.settings().chat_timezone)[0][0].key
+    opts = RunOptions(mode="window", start=local_day, end=local_day, sheet_keys={first_key},
+                      announce_before=local_day + timedelta(days=1))
+    journal.ingest(report, batch, opts)
+    assert report.already_in_sheet == 1 and report.not_announced == 2
+    entry = store.journal_get([first_key])[first_key]
+    assert entry.sheet == DONE and entry.slack == DONE and entry.expires_at is not None
+
+
+def test_a_chat_journaled_by_this_run_is_not_parsed_again_for_its_delivery(harness):
+    """Parse once: the records of entries this run journaled are the ones parsed at fetch time."""
+    store, journal = harness.open_store(), harness.protocols().journal
+    journal.ingest(harness.report(), items(harness, 5), RunOptions())
+    pending = store.journal_pending()
+    records = journal.records_of(pending)
+    assert journal.records.parsed == 0
+    assert [r.key for r in records] == [e.key for e in pending]
+
+
+def test_an_entry_read_back_from_an_earlier_run_is_parsed_once_for_both_destinations(harness):
+    """Parse once: an entry an earlier run left is parsed on its first use; the sheet rows and
+    the summary (two uses, two reads of the journal) share that one parse."""
+    store = harness.open_store()
+    harness.protocols().journal.ingest(harness.report(), items(harness, 4), RunOptions())
+    journal = harness.protocols().journal  # the next run
+    first = journal.records_of(store.journal_pending())
+    second = journal.records_of(store.journal_pending())  # fresh objects from the store
+    assert journal.records.parsed == 4
+    assert [r.row() for r in first] == [r.row() for r in second]
+
+
+def test_records_come_in_chat_time_order_whatever_the_order_of_the_entries(harness):
+    """Rows and summary lines follow chat time (then key)."""
+    store, journal = harness.open_store(), harness.protocols().journal
+    journal.ingest(harness.report(), items(harness, 6, seed=3), RunOptions())
+    records = journal.records_of(list(reversed(store.journal_pending())))
+    assert [(r.time, r.key) for r in records] == sorted((r.time, r.key) for r in records)
