@@ -1,12 +1,15 @@
 """Cloud Function entry point. All logic lives in lib/."""
 
+from typing import Any
+
+import flask
 import functions_framework
 
 from lib.handler import handle, refuse_method
 
 
 @functions_framework.http
-def sync_chats(request):
+def sync_chats(request: flask.Request) -> Any:
     """HTTP entry: one sync run; JSON counts, or a JSON error with a 4xx/5xx status."""
     refused = refuse_method(request.method)
     if refused is not None:

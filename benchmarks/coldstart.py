@@ -8,8 +8,9 @@ import re
 import statistics
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from benchmarks.measure import FUNCTION_VARS, ROOT
 

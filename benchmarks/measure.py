@@ -71,7 +71,7 @@ class Worker:
     """benchmarks/worker.py in a child process, talking JSON lines."""
 
     def __init__(self, env: dict[str, str], mode: str, log_path: Path):
-        self.log = open(log_path, "ab")
+        self.log = open(log_path, "ab")  # noqa: SIM115 (closed in close(), outlives this call)
         self.proc = subprocess.Popen(
             [sys.executable, str(HERE / "worker.py"), mode],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
@@ -112,7 +112,7 @@ class Worker:
         self.proc.stdin.write(json.dumps({"cmd": "quit"}) + "\n")
         self.proc.stdin.flush()
 
-    def __enter__(self) -> "Worker":
+    def __enter__(self) -> Worker:
         return self
 
     def __exit__(self, *exc) -> None:

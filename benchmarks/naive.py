@@ -13,7 +13,8 @@ first error, as such scripts do; the benchmark reports how far it got.
 from __future__ import annotations
 
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import gspread
 import requests

@@ -132,7 +132,7 @@ def _calls_text(c: dict[str, Any]) -> list[str]:
 def report(args, facts, results, naive, quota, imports) -> str:
     latency = args.latency_ms / 1000
     out: list[str] = []
-    out.append(f"Moneypenny sync benchmark, {datetime.now().strftime('%Y-%m-%d %H:%M')}")
+    out.append(f"Moneypenny sync benchmark, {datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}")
     out.append(f"Machine: {facts['cpu']}, {facts['cores']} cores ({facts['usable_cores']} usable), "
                f"{facts['memory']} RAM, {facts['os']}, {facts['implementation']} {facts['python']}")
     out.append(f"Latency: {args.latency_ms:g} ms added before every answer of every stand-in. "

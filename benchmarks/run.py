@@ -47,7 +47,6 @@ from benchmarks.measure import machine  # noqa: E402
 from benchmarks.report import as_data, report  # noqa: E402
 from benchmarks.scenarios import FunctionResult, NaiveResult, measure_function, measure_naive, measure_quota  # noqa: E402
 
-
 # --------------------------------------------------------------------------- main
 
 

@@ -23,7 +23,7 @@ import resource
 import sys
 import time
 import tracemalloc
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,7 @@ def _expire_token() -> dict[str, Any]:
     """Move the cached token's expiry into the past, as if its 24 hours had run out."""
     from lib.state.base import CachedToken
 
-    past = datetime.now(timezone.utc) - timedelta(minutes=1)
+    past = datetime.now(UTC) - timedelta(minutes=1)
     store = _store()
     token = None if store is None else store.get_token()
     if token is not None:

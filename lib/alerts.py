@@ -18,9 +18,10 @@ Rules:
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any
 
 from .clock import utcnow
 from .errors import SyncError, TransientError
@@ -189,7 +190,7 @@ class Alerter:
             f"{waiting} Diagnose with `python -m lib check`. Cause `{_escape(cause)}`{run_id}. "
             f"Next reminder in {self.settings.alert_repeat_minutes} min if it goes on."
         )
-        blocks = [
+        blocks: list[dict[str, Any]] = [
             {"type": "header", "text": {"type": "plain_text", "text": f":rotating_light: {title}"}},
             {"type": "section", "text": {"type": "mrkdwn", "text": body}},
             {"type": "context", "elements": [{"type": "mrkdwn", "text": context}]},

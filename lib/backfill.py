@@ -22,21 +22,30 @@ import argparse
 import dataclasses
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from . import logs
 from .chats import parse_journal_chat, sort_chats
 from .command import (
-    EXIT_BUSY, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Context, ProgressBar, build_syncer, print_json,
+    EXIT_BUSY,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    Context,
+    ProgressBar,
+    build_syncer,
+    print_json,
     setup,
 )
 from .errors import SyncError
 from .settings import Settings
 from .state.base import DONE, JournalEntry, StateStore
 from .status import BACKFILL_DOC
-from .sync import RunFailed, RunOptions, Syncer
+from .sync import Mode, RunFailed, RunOptions, Syncer
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +142,7 @@ def run_backfill(
     try:
         for number, day in enumerate(days):
             options = RunOptions(
-                mode="window",
+                mode=Mode.WINDOW,
                 start=day,
                 end=day + timedelta(days=1),
                 sheet_keys=sheet_keys,

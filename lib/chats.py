@@ -20,9 +20,10 @@ import dataclasses
 import hashlib
 import json
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from .errors import InvalidChat
@@ -173,7 +174,7 @@ def parse_chat_time(value: Any, tz: ZoneInfo) -> datetime:
     try:
         # The journal keeps the time in UTC and the sheet shows it in `tz`: a time at the edge
         # of the calendar (9999-12-31 west of UTC, 0001-01-01 east of it) fits in only one.
-        parsed.astimezone(timezone.utc)
+        parsed.astimezone(UTC)
         return parsed.astimezone(tz)
     except (OverflowError, ValueError):
         raise InvalidChat("chatTime is outside the years 1 to 9999 in UTC or CHAT_TIMEZONE") from None
@@ -309,7 +310,7 @@ def journal_item(chat: Chat, max_bytes: int = JOURNAL_ITEM_BYTES) -> dict[str, A
 
 
 def _cut_item(chat: Chat, max_bytes: int) -> dict[str, Any]:
-    from .sheet import HEADER, CELL_LIMIT, chat_row, fit_cell  # the sheet's own cell rules
+    from .sheet import CELL_LIMIT, HEADER, chat_row, fit_cell  # the sheet's own cell rules
 
     row = chat_row(chat)
     cells = {name: row[HEADER.index(column)] for column, name in _CUT_COLUMNS}

@@ -11,9 +11,10 @@ from __future__ import annotations
 import argparse
 import logging
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from .clock import utcnow
 from .command import EXIT_FAILED, EXIT_OK, EXIT_SETTINGS, Context, log_level, print_json, table
@@ -67,7 +68,7 @@ def check_settings(env: Mapping[str, str] | None) -> tuple[CheckResult, Settings
         settings = Settings.from_env(env)
     except SyncError as exc:
         return _failed("settings", exc), None
-    where = settings.sqlite_path and f"SQLite {settings.sqlite_path}" or "Firestore"
+    where = (settings.sqlite_path and f"SQLite {settings.sqlite_path}") or "Firestore"
     detail = (
         f"read; state in {where}, sheet tab {settings.sheet_tab!r}, chat times in {settings.chat_timezone.key}"
     )

@@ -26,7 +26,7 @@ class Counters:
 
     def since(self: C, earlier: C) -> C:
         """What was counted after `earlier` (a snapshot of this object)."""
-        return type(self)(**{  # type: ignore[call-arg]
+        return type(self)(**{
             f.name: getattr(self, f.name) - getattr(earlier, f.name) for f in dataclasses.fields(self)  # type: ignore[arg-type]
         })
 
@@ -37,7 +37,7 @@ class Counters:
 
     def as_dict(self) -> dict[str, int]:
         """The figures by name."""
-        return dataclasses.asdict(self)  # type: ignore[call-overload]
+        return {f.name: int(getattr(self, f.name)) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
 
 
 @dataclass

@@ -7,6 +7,8 @@ Messages never carry a secret or a visitor's personal data.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class SyncError(Exception):
     """Base of every error this package raises on purpose."""
@@ -106,7 +108,7 @@ class SlackMessageRejected(PermanentError):
 
     cause = "slack_message"
 
-    def __init__(self, message: str, *, error: str, **kwargs):
+    def __init__(self, message: str, *, error: str, **kwargs: Any):
         super().__init__(message, **kwargs)
         self.error = error
 

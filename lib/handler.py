@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Mapping
 from datetime import date
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
+from . import logs
 from .errors import SettingsError, SyncError
 from .settings import Settings
-from . import logs
 
 if TYPE_CHECKING:
     from .runner import RunResult

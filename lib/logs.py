@@ -21,8 +21,9 @@ import logging
 import os
 import re
 import sys
-from datetime import datetime, timezone
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from typing import Any
 
 _SEVERITY = {
     logging.DEBUG: "DEBUG",
@@ -51,7 +52,7 @@ _BEARER = re.compile(r"(?i)(\bbearer\s+|access_token\\?[\"']?\s*[:=]\s*\\?[\"']?
 _SLACK_TOKEN = re.compile(r"\bxox[a-z]-[A-Za-z0-9\-]+")
 _MASK = "***"
 
-_context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("log_context", default={})
+_context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("log_context", default={})  # noqa: B039 (never mutated: context() sets a new dict)
 _secrets: set[str] = set()
 
 
@@ -98,7 +99,7 @@ class JsonFormatter(logging.Formatter):
         entry: dict[str, Any] = {
             "severity": _SEVERITY.get(record.levelno, "DEFAULT"),
             "message": record.getMessage(),
-            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(),
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
             "logger": record.name,
         }
         fields = _fields(record)
@@ -126,7 +127,7 @@ class TextFormatter(logging.Formatter):
             tail = "  " + " ".join(f"{k}={_short(v)}" for k, v in fields.items())
         if record.exc_info and record.exc_info[0] is not None:
             tail += f"  exception={record.exc_info[0].__name__}"
-        stamp = datetime.fromtimestamp(record.created).strftime("%H:%M:%S")
+        stamp = datetime.fromtimestamp(record.created).astimezone().strftime("%H:%M:%S")
         return scrub(f"{stamp} {record.levelname:<7} {record.getMessage()}{tail}")
 
 
@@ -136,26 +137,26 @@ def _short(value: Any) -> str:
     return str(value)
 
 
-class _StderrHandler(logging.StreamHandler):
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes to whatever sys.stderr is at the time of the write (test capture swaps it)."""
 
-    def __init__(self, stream=None):
+    def __init__(self, stream: Any = None) -> None:
         super().__init__(stream)
         self._fixed = stream
 
-    @property  # type: ignore[override]
-    def stream(self):
+    @property
+    def stream(self) -> Any:
         return self._fixed if self._fixed is not None else sys.stderr
 
     @stream.setter
-    def stream(self, value) -> None:
+    def stream(self, value: Any) -> None:
         self._fixed = value
 
 
 def configure(
     log_format: str = "auto",
     level: int = logging.INFO,
-    stream=None,
+    stream: Any = None,
     secrets: Iterable[Any] = (),
 ) -> None:
     """Send every log line to stderr in JSON (in the cloud) or text (at a terminal).

@@ -16,7 +16,7 @@ from .errors import SyncError
 from .runner import Ending, run_and_report
 from .settings import Settings
 from .state.base import RejectedItem, StateStore
-from .sync import RunOptions, RunReport
+from .sync import Mode, RunOptions, RunReport
 
 NOT_SHOWN = ("Content not shown (it may hold a visitor's data): add --show. After an upgrade that reads them, "
              "--retry delivers them.")
@@ -50,7 +50,7 @@ def command(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _retry(settings: Settings, store: StateStore, ctx: Context) -> tuple[int, dict[str, Any]]:
-    run = run_and_report(settings, RunOptions(mode="quarantine"), lambda: build_syncer(settings, store, ctx),
+    run = run_and_report(settings, RunOptions(mode=Mode.QUARANTINE), lambda: build_syncer(settings, store, ctx),
                          alerts=False)
     if run.error is not None:
         return run.exit_code, _failed(run.report, run.error)

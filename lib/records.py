@@ -8,9 +8,10 @@ gives the live chats' source (`CHATS`). A second source (call messages) is anoth
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable, Iterable, Protocol, Sequence
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 
@@ -39,9 +40,14 @@ class Record(Protocol):
 class Rejection(Protocol):
     """An item of a batch that could not be read: where it stood, why, and the item."""
 
-    index: int
-    reason: str
-    item: Any
+    @property
+    def index(self) -> int: ...
+
+    @property
+    def reason(self) -> str: ...
+
+    @property
+    def item(self) -> Any: ...
 
 
 @dataclass(frozen=True)

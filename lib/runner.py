@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Callable
+from typing import Any
 
 from .alerts import Alerter, Outcome, notify_failed, notify_succeeded
 from .command import EXIT_BUSY, EXIT_FAILED, EXIT_OK, Context, build_syncer, print_json, setup

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
-from typing import Mapping
 from urllib.parse import urlparse, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -131,33 +131,33 @@ class Settings:
         return (self.moneypenny_username, self.moneypenny_password, self.slack_bot_token)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read and validate every setting; one SettingsError lists every variable at fault."""
         env = os.environ if env is None else env
         problems: list[str] = []
         values: dict[str, object] = {}
 
-        def text(name: str, attr: str, *, required: bool = False, default: str | None = None):
+        def text(name: str, attr: str, *, required: bool = False, default: str | None = None) -> str | None:
             raw = env.get(name, "")
             raw = raw.strip() if raw is not None else ""
             if not raw:
                 if required:
                     problems.append(f"{name} is not set")
-                    return
+                    return None
                 if default is None:
-                    return
+                    return None
                 raw = default
             values[attr] = raw
             return raw
 
-        def secret(name: str, attr: str):
+        def secret(name: str, attr: str) -> None:
             raw = env.get(name, "")
             if not raw or not raw.strip():
                 problems.append(f"{name} is not set")
                 return
             values[attr] = Secret(raw.strip())
 
-        def url(name: str, attr: str):
+        def url(name: str, attr: str) -> None:
             raw = text(name, attr)
             if raw is None:
                 return
@@ -174,12 +174,13 @@ class Settings:
                 values.pop(attr, None)
             else:
                 try:
-                    parsed.port
+                    _ = parsed.port  # urllib parses the port only when asked
                 except ValueError:
                     problems.append(f"{name} has a port that is not a number from 0 to 65535")
                     values.pop(attr, None)
 
-        def number(name: str, attr: str, kind=int, minimum: float = 1, maximum: float | None = None):
+        def number(name: str, attr: str, kind: type[int] | type[float] = int, minimum: float = 1,
+                   maximum: float | None = None) -> None:
             raw = env.get(name, "").strip()
             if not raw:
                 return
@@ -218,9 +219,10 @@ class Settings:
         url("SLACK_API_URL", "slack_api_url")
         number("SLACK_MAX_LISTED", "slack_max_listed", maximum=40)
         store = text("STATE_STORE", "state_store")
-        if store is not None and store != "firestore":
-            if not store.startswith("sqlite:") or not store[len("sqlite:"):]:
-                problems.append(f"STATE_STORE must be 'firestore' or 'sqlite:PATH', got {store!r}")
+        if store is not None and store != "firestore" and (
+            not store.startswith("sqlite:") or not store[len("sqlite:"):]
+        ):
+            problems.append(f"STATE_STORE must be 'firestore' or 'sqlite:PATH', got {store!r}")
         text("GOOGLE_CLOUD_PROJECT", "google_cloud_project")
         text("FIRESTORE_DATABASE", "firestore_database")
         prefix = text("FIRESTORE_COLLECTION_PREFIX", "firestore_collection_prefix")
@@ -243,7 +245,7 @@ class Settings:
         return cls(**values)  # type: ignore[arg-type]
 
     @classmethod
-    def for_store(cls, env: Mapping[str, str] | None = None) -> "Settings":
+    def for_store(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Only the STORE_VARIABLES, validated; the Moneypenny, sheet and Slack settings are
         neither needed nor read (they are left empty)."""
         env = os.environ if env is None else env

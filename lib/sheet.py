@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import requests
 
 from .chats import Chat
-from .records import Record
 from .counters import SheetCounters
 from .errors import HeaderMismatchError, PermanentError, SheetAccessError, SheetError, SheetNoAnswer
 from .http import RebasedSession, mount_retry, retry_policy
+from .records import Record
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -143,7 +144,7 @@ def build_session(settings: Settings, backoff: float = 0.5) -> requests.Session:
                 cause="sheets_credentials",
                 fix="Run `gcloud auth application-default login` locally, or give the function a service account.",
             ) from None
-        session: requests.Session = AuthorizedSession(credentials)
+        session: requests.Session = AuthorizedSession(credentials)  # type: ignore[no-untyped-call]
         if settings.sheets_api_url.rstrip("/") != GOOGLE_SHEETS_ROOT:
             raise PermanentError("SHEETS_API_URL must be https://sheets.googleapis.com for Google hosts")
     else:
@@ -338,7 +339,7 @@ class SheetWriter:
             self.counters.appends += 1
             self._call(
                 "appending rows",
-                lambda: self.http.values_append(
+                lambda: self.http.values_append(  # noqa: B023 (called at once, inside the loop)
                     self.sheet_id,
                     # Anchored at A1 so that Sheets' table detection finds our table, not a
                     # stray cell, and never shifts the columns.

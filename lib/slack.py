@@ -5,13 +5,18 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .chats import Chat
-from .records import Record
 from .counters import SlackCounters
 from .errors import SlackConfigError, SlackError, SlackMessageRejected, SyncError
+from .records import Record
+
+if TYPE_CHECKING:
+    from slack_sdk import WebClient
+    from slack_sdk.http_retry.jitter import Jitter
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -212,7 +217,7 @@ def build_summary(
     return Summary(text=text, blocks=blocks, listed=listed, total=total, fallback=fallback)
 
 
-def build_client(settings: Settings, backoff: float = 0.5):
+def build_client(settings: Settings, backoff: float = 0.5) -> WebClient:
     """A slack-sdk WebClient with retries for rate limits, server errors and lost connections."""
     from slack_sdk import WebClient
     from slack_sdk.http_retry.builtin_handlers import (
@@ -236,7 +241,7 @@ def build_client(settings: Settings, backoff: float = 0.5):
     )
 
 
-def _proportional_jitter():
+def _proportional_jitter() -> Jitter:
     """slack-sdk's default jitter adds up to a whole second to every wait; scale it instead."""
     import random
 

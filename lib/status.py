@@ -105,7 +105,8 @@ def verdict(data: dict[str, Any], watch: timedelta) -> tuple[bool, str]:
     journal = data["journal"]
     oldest = journal.get("oldest")
     if oldest and now - datetime.fromisoformat(oldest["fetched_at"]) > ALERT_GRACE:
-        problems.append(f"{journal['undelivered']} chat(s) waiting, the oldest fetched {ago(now - datetime.fromisoformat(oldest['fetched_at']))} ago")
+        waited = ago(now - datetime.fromisoformat(oldest["fetched_at"]))
+        problems.append(f"{journal['undelivered']} chat(s) waiting, the oldest fetched {waited} ago")
     if data.get("quarantined"):
         problems.append(f"{data['quarantined']} item(s) waiting in quarantine")
     if success and success.get("healthy") is False:

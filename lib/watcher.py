@@ -11,8 +11,9 @@ without credentials.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import urlparse
 
 import requests
@@ -75,7 +76,7 @@ def _session(base_url: str) -> tuple[requests.Session | None, str, str]:
         credentials, project = google.auth.default(scopes=[SCOPE])
     except Exception:
         return None, "", "no credentials"
-    return AuthorizedSession(credentials), project or "", ""
+    return AuthorizedSession(credentials), project or "", ""  # type: ignore[no-untyped-call]
 
 
 def watcher_state(settings: Settings, env: Mapping[str, str] | None = None,

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -57,8 +57,8 @@ def _table(rows: list[list[str]], widths: tuple[int, ...] = (19, 16, 14, 22, 60)
 
     lines = [" | ".join(cell(header[i], w) for i, w in zip(picks, widths))]
     lines.append("-+-".join("-" * w for w in widths))
-    for row in body:
-        row = row + [""] * (len(header) - len(row))
+    for short in body:
+        row = short + [""] * (len(header) - len(short))
         lines.append(" | ".join(cell(row[i], w) for i, w in zip(picks, widths)))
     return "\n".join(lines)
 
@@ -101,12 +101,12 @@ def main(out_dir: str = "local-run", chats: int = 8) -> int:
         ]
         print(f"Stand-ins: Moneypenny {stand.moneypenny.url}, Sheets {stand.sheets.url}, Slack {stand.slack.url}")
         print(f"Serving main.sync_chats with functions-framework on http://127.0.0.1:{port}\n")
-        log_file = open(out / "function.log", "w")
+        log_file = open(out / "function.log", "w")  # noqa: SIM115 (closed after the child stops)
         proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)
         try:
             url = f"http://127.0.0.1:{port}"
             _wait_for("127.0.0.1", port, proc)
-            tick = datetime.utcnow().replace(microsecond=0)
+            tick = datetime.now(UTC).replace(microsecond=0, tzinfo=None)
             print(f"Call 1 (as Cloud Scheduler, {len(stand.moneypenny.all_chats())} chats waiting in Moneypenny):")
             first = _call(url, tick.isoformat() + "Z")
             print("Call 2 (five minutes later; nothing new, the cached token is reused):")

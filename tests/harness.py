@@ -4,19 +4,20 @@ and the helpers the tests share. The fixtures themselves are in conftest.py."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from lib.app import build_syncer
 from lib.settings import Settings
-from sandbox.standins import StandIns
-from sandbox.standins.samples import sample_chats
 from lib.state.base import StateStore
 from lib.state.sqlite import SqliteStore
 from lib.sync import RunProtocols, RunReport, Syncer
+from sandbox.standins import StandIns
+from sandbox.standins.samples import sample_chats
 
 UK = "Europe/London"
 T = TypeVar("T")
@@ -26,7 +27,7 @@ class Clock:
     """A clock the tests move by hand; shared by the Syncer and the Moneypenny stand-in."""
 
     def __init__(self, start: datetime | None = None):
-        self.value = start or datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
+        self.value = start or datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
     def __call__(self) -> datetime:
         return self.value

@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from sandbox.standins import Delay, Drop, LostResponse, Status
 from lib.state.base import DONE, INFLIGHT
 from lib.sync import RunFailed
+from sandbox.standins import Delay, Drop, LostResponse, Status
 from tests.harness import Crash, crash_at
 
 
@@ -22,7 +22,7 @@ def run_at_once(syncers) -> list:
         barrier.wait()
         try:
             results.append(syncer.run())
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the test's thread
+        except BaseException as exc:
             results.append(exc)
 
     threads = [threading.Thread(target=call, args=(s,)) for s in syncers]

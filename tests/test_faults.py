@@ -23,19 +23,19 @@ from __future__ import annotations
 import random
 import re
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from zoneinfo import ZoneInfo
 
-
-from sandbox.standins import Delay, Drop, LostResponse, Malformed, StandIns, Status, chat_time_text, sample_chats
 from lib.state.base import StateStore
 from lib.state.sqlite import SqliteStore
 from lib.sync import RunFailed
+from sandbox.standins import Delay, Drop, LostResponse, Malformed, StandIns, Status, chat_time_text, sample_chats
 from tests.conftest import FAULT_STATS
 from tests.harness import Clock, Crash, Harness, crash_at
 
@@ -371,8 +371,8 @@ def test_no_chat_lost_or_doubled_under_random_faults_on_sqlite(tmp_path, request
 
 
 def test_no_chat_lost_or_doubled_under_random_faults_on_firestore(tmp_path, request, firestore_emulator):
-    from tests.conftest import _clear_emulator, _emulator_client
     from lib.state.firestore import FirestoreStore
+    from tests.conftest import _clear_emulator, _emulator_client
 
     schedules = max(10, request.config.getoption("--fault-schedules") // 15)
     stats = Stats()

@@ -22,7 +22,7 @@ import json
 import re
 import sqlite3
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -205,7 +205,7 @@ def test_the_parser_delivers_every_well_formed_chat_once_and_sets_aside_the_rest
                 assert_safe(cell)
             assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", row[0])
             assert re.fullmatch(r"[0-9a-f]{32}", chat.key)
-            chat.time.astimezone(timezone.utc)
+            chat.time.astimezone(UTC)
             # What the journal keeps reads back as the same row and key, in both forms.
             stored = json.loads(json_text(journal_item(chat)).encode("utf-8"))
             assert parse_chat(stored, tz).key == chat.key

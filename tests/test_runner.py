@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
-from typing import Any, Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -37,7 +38,7 @@ def _new_chats(harness: Any) -> dict[str, str]:
 
 def _lease_held(harness: Any) -> dict[str, str]:
     # Held far past both clocks: the function's (the wall clock) and the harness's.
-    now = max(harness.clock(), datetime.now(timezone.utc))
+    now = max(harness.clock(), datetime.now(UTC))
     harness.open_store().acquire_lease("scheduled-run", now, now + timedelta(days=400))
     return {}
 
@@ -75,7 +76,7 @@ def _same_run(body: dict[str, Any]) -> dict[str, Any]:
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
 def test_the_function_and_the_command_line_give_the_same_report_for_the_same_run(
         harness, client, monkeypatch, scenario):
-    harness.clock.value = datetime.now(timezone.utc)  # the function runs on the wall clock
+    harness.clock.value = datetime.now(UTC)  # the function runs on the wall clock
     overrides = scenario.prepare(harness)
     for name, value in overrides.items():
         monkeypatch.setenv(name, value)

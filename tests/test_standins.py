@@ -14,8 +14,17 @@ from slack_sdk.errors import SlackApiError
 
 from lib.settings import Settings
 from sandbox.standins import (
-    Delay, Drop, FakeMoneypenny, FakeSheets, FakeSlack, LostResponse, Malformed, StandIns, Status,
-    sample_chats, tricky_chats,
+    Delay,
+    Drop,
+    FakeMoneypenny,
+    FakeSheets,
+    FakeSlack,
+    LostResponse,
+    Malformed,
+    StandIns,
+    Status,
+    sample_chats,
+    tricky_chats,
 )
 from sandbox.standins.a1 import Box, RangeError, box_text, col_index, col_letters, parse_box, split_sheet
 from tests.harness import Clock

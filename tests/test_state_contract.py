@@ -6,12 +6,13 @@ import socket
 import subprocess
 import sys
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from lib.errors import PermanentError, StateStoreAccessError, StateStoreError, TransientError
+from lib.settings import Secret, Settings
 from lib.state import (
     DONE,
     INFLIGHT,
@@ -21,11 +22,10 @@ from lib.state import (
     RejectedItem,
     open_store,
 )
-from lib.settings import Secret, Settings
 from lib.state.sqlite import SqliteStore
 from tests.conftest import _emulator_client as emulator_client
 
-UTC = timezone.utc
+UTC = UTC
 T0 = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -317,7 +317,7 @@ def test_lease_race_has_one_winner(make_store):
         start.wait()
         try:
             results[i] = stores[i].acquire_lease(f"run-{i}", T0, T0 + timedelta(minutes=10))
-        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+        except Exception as exc:
             results[i] = exc
 
     threads = [threading.Thread(target=race, args=(i,)) for i in range(len(stores))]

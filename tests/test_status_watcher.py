@@ -103,7 +103,7 @@ class _Monitoring:
         stand = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 - stdlib hook
+            def do_GET(self):
                 url = urlparse(self.path)
                 stand.requests.append(url.path)
                 page = int((parse_qs(url.query).get("pageToken") or ["0"])[0])

@@ -10,9 +10,9 @@ import pytest
 
 from lib.errors import HeaderMismatchError, MoneypennyAuthError, MoneypennyError
 from lib.sheet import CELL_LIMIT, HEADER
+from lib.sync import RunFailed
 from sandbox.standins.server import LostResponse, Malformed, Status
 from sandbox.standins.slack import FakeSlack
-from lib.sync import RunFailed
 from tests.harness import by_header, slack_text
 
 

@@ -24,9 +24,9 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator, NamedTuple
-
+from typing import Any, NamedTuple
 
 import pytest
 

@@ -12,8 +12,9 @@ it has not seen.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from typing import Any, Callable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..errors import MoneypennyError, MoneypennyNoAnswer

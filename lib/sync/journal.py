@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Collection
+from collections.abc import Callable, Collection
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from ..chats import json_text
 from ..records import Record, RunRecords, sort_records
@@ -48,7 +49,7 @@ class Journal:
             item = self.source.journal_item(r)
             if item is r.raw:
                 whole[r.key] = r
-            entry = JournalEntry(key=r.key, chat=item, chat_time=r.time.astimezone(timezone.utc), fetched_at=fetched_at)
+            entry = JournalEntry(key=r.key, chat=item, chat_time=r.time.astimezone(UTC), fetched_at=fetched_at)
             self._preset(entry, r, opts, expires)
             entries.append(entry)
         new_keys = self.store.journal_add(entries) if entries else []
@@ -105,7 +106,7 @@ class Journal:
         for item in items:
             try:
                 records, _ = self.source.parse_batch([json.loads(item.raw)], self.records.tz)
-            except Exception:  # noqa: BLE001  an item that still cannot be read stays where it is
+            except Exception:
                 records = []
             if records:
                 readable.append((item, records[0]))
@@ -117,7 +118,7 @@ class Journal:
         entries = []
         for item, record in readable:
             # Fetched when it was first read: Slack counts it as late.
-            entry = JournalEntry(key=record.key, chat=record.raw, chat_time=record.time.astimezone(timezone.utc),
+            entry = JournalEntry(key=record.key, chat=record.raw, chat_time=record.time.astimezone(UTC),
                                  fetched_at=item.fetched_at)
             if record.key in present:
                 entry.sheet, entry.slack, entry.expires_at = DONE, DONE, expires

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Collection
+from typing import Any
 
 from ..errors import PermanentError, SyncError, TransientError
 
@@ -55,8 +56,7 @@ class RunOptions:
 
     def __post_init__(self) -> None:
         # A mode given as its name ("new") is read as the Mode it names.
-        if not isinstance(self.mode, Mode):
-            object.__setattr__(self, "mode", Mode.parse(self.mode))
+        object.__setattr__(self, "mode", Mode.parse(self.mode))
 
 
 @dataclass

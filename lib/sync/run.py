@@ -13,13 +13,15 @@ import dataclasses
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Callable
+from typing import Any
 
 from ..chats import CHATS
 from ..errors import PermanentError, SyncError
-from ..moneypenny import MoneypennyClient, utcnow
+from ..clock import utcnow
+from ..moneypenny import MoneypennyClient
 from ..records import RunRecords, Source
 from ..settings import Settings
 from ..sheet import SheetWriter
@@ -196,7 +198,7 @@ class Syncer:
         deliveries = [("sheet", steps.sheet.deliver)] + ([("slack", steps.slack.deliver)] if notify else [])
         for step, deliver in deliveries:
             try:
-                self._timed(report, step, lambda: deliver(report, pending))
+                self._timed(report, step, lambda: deliver(report, pending))  # noqa: B023 (called at once)
             except Exception as exc:
                 report.errors.append(error_info(step, exc))
                 errors.append(as_sync_error(step, exc))

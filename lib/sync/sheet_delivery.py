@@ -11,8 +11,8 @@ append Sheets answered with an error has ended: its rows are checked by the next
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
-from typing import Callable
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 from ..errors import SheetNoAnswer, SyncError, TransientError
 from ..sheet import SheetWriter
@@ -122,6 +122,6 @@ def batch_answered(batch: str | None) -> bool:
 def batch_time(batch: str | None, default: datetime) -> datetime:
     """When an in-flight batch was written ("<run id>@<epoch seconds>"); `default` if unknown."""
     try:
-        return datetime.fromtimestamp(int((batch or "").rsplit("@", 1)[1]), timezone.utc)
+        return datetime.fromtimestamp(int((batch or "").rsplit("@", 1)[1]), UTC)
     except (IndexError, ValueError, OverflowError, OSError):
         return default - timedelta(days=365)  # no time: treat as long settled

@@ -8,7 +8,7 @@ later run.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from ..slack import SlackNotifier, build_summary
 from ..state.base import DONE, JournalEntry

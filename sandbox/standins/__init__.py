@@ -6,8 +6,8 @@ Used by the local demo, the test suite (including fault injection) and the bench
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Callable
 
 from .moneypenny import FakeMoneypenny
 from .samples import chat_time_text, sample_chats, tricky_chats
@@ -21,9 +21,27 @@ DEMO_CHANNEL_ID = "C0DEMO"
 DEMO_CHANNEL_NAME = "sales-chats"
 
 __all__ = [
-    "Call", "Cell", "Delay", "Drop", "EMPTY", "Fault", "FakeMoneypenny", "FakeSheets", "FakeSlack",
-    "LostResponse", "Malformed", "StandIn", "StandIns", "Status", "chat_time_text", "sample_chats",
-    "tricky_chats", "DEMO_SHEET_ID", "DEMO_SLACK_TOKEN", "DEMO_CHANNEL_ID", "DEMO_CHANNEL_NAME",
+    "DEMO_CHANNEL_ID",
+    "DEMO_CHANNEL_NAME",
+    "DEMO_SHEET_ID",
+    "DEMO_SLACK_TOKEN",
+    "EMPTY",
+    "Call",
+    "Cell",
+    "Delay",
+    "Drop",
+    "FakeMoneypenny",
+    "FakeSheets",
+    "FakeSlack",
+    "Fault",
+    "LostResponse",
+    "Malformed",
+    "StandIn",
+    "StandIns",
+    "Status",
+    "chat_time_text",
+    "sample_chats",
+    "tricky_chats",
 ]
 
 
@@ -44,7 +62,7 @@ class StandIns:
     def all(self) -> tuple[StandIn, StandIn, StandIn]:
         return (self.moneypenny, self.sheets, self.slack)
 
-    def start(self) -> "StandIns":
+    def start(self) -> StandIns:
         """Start all three servers; returns self."""
         for standin in self.all:
             standin.start()
@@ -55,7 +73,7 @@ class StandIns:
         for standin in self.all:
             standin.stop()
 
-    def __enter__(self) -> "StandIns":
+    def __enter__(self) -> StandIns:
         try:
             return self.start()
         except BaseException:

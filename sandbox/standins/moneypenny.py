@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import copy
 import secrets
-from datetime import date, datetime, timedelta, timezone
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from .server import Request, Response, StandIn
 
@@ -19,7 +20,7 @@ LOG_PATH = "/clientlivechat/V3/Log"
 
 
 def _utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class FakeMoneypenny(StandIn):

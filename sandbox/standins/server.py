@@ -9,6 +9,7 @@ is talking to the server see a consistent state.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -133,7 +134,7 @@ class _QuietServer(ThreadingHTTPServer):
     # Tests start and stop many servers quickly; never wait for TIME_WAIT.
     allow_reuse_address = True
 
-    def handle_error(self, request, client_address):  # noqa: D401 - stdlib hook
+    def handle_error(self, request, client_address):
         # Clients that time out and hang up are part of the tests, not errors.
         pass
 
@@ -166,7 +167,7 @@ class StandIn:
 
     # ----------------------------------------------------------------- lifecycle
 
-    def start(self) -> "StandIn":
+    def start(self) -> StandIn:
         """Bind 127.0.0.1 and serve in a daemon thread; returns self."""
         if self._server is not None:
             return self
@@ -302,7 +303,7 @@ class StandIn:
             # keep-alive connection that the client reuses later.
             protocol_version = "HTTP/1.0"
 
-            def log_message(self, format, *args):  # noqa: A002 - stdlib signature
+            def log_message(self, format, *args):
                 pass
 
             def do_GET(self):
@@ -416,10 +417,8 @@ def _read_body(h: BaseHTTPRequestHandler, length: int, keep: bool) -> bytes:
 
 def _hang_up(h: BaseHTTPRequestHandler) -> None:
     h.close_connection = True
-    try:
+    with contextlib.suppress(OSError):
         h.connection.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
 
 
 def _seconds_text(seconds: float) -> str:

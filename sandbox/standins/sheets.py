@@ -15,9 +15,10 @@ import csv
 import re
 import time
 from collections import deque
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any, Iterable, Sequence
+from typing import Any
 from urllib.parse import unquote
 
 from .a1 import Box, RangeError, box_text, col_index, col_letters, parse_box, split_sheet

@@ -14,7 +14,8 @@ import itertools
 import json
 import re
 import time
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 from urllib.parse import parse_qs
 
 from .server import Request, Response, StandIn
