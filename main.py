@@ -14,5 +14,5 @@ def sync_chats(request: flask.Request) -> Any:
     refused = refuse_method(request.method)
     if refused is not None:
         return refused
-    body, status = handle(request.args, request.headers)
+    body, status = handle(request.args, dict(request.headers))
     return body, status, {"Cache-Control": "no-store"}

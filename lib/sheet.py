@@ -339,13 +339,13 @@ class SheetWriter:
             self.counters.appends += 1
             self._call(
                 "appending rows",
-                lambda: self.http.values_append(  # noqa: B023 (called at once, inside the loop)
+                lambda: self.http.values_append(
                     self.sheet_id,
                     # Anchored at A1 so that Sheets' table detection finds our table, not a
                     # stray cell, and never shifts the columns.
                     self._range("A1"),
                     params={"valueInputOption": "RAW", "insertDataOption": "INSERT_ROWS"},
-                    body={"values": chunk, "majorDimension": "ROWS"},
+                    body={"values": chunk, "majorDimension": "ROWS"},  # noqa: B023 (called at once)
                 ),
             )
             self.counters.rows_written += len(chunk)

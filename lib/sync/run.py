@@ -19,8 +19,8 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from ..chats import CHATS
-from ..errors import PermanentError, SyncError
 from ..clock import utcnow
+from ..errors import PermanentError, SyncError
 from ..moneypenny import MoneypennyClient
 from ..records import RunRecords, Source
 from ..settings import Settings
