@@ -1,6 +1,7 @@
 """Cloud Function entry point. All logic lives in lib/."""
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, cast
 
 import flask
 import functions_framework
@@ -14,5 +15,6 @@ def sync_chats(request: flask.Request) -> Any:
     refused = refuse_method(request.method)
     if refused is not None:
         return refused
-    body, status = handle(request.args, dict(request.headers))
+    # werkzeug's Headers: a case-insensitive mapping of str to str.
+    body, status = handle(request.args, cast(Mapping[str, str], request.headers))
     return body, status, {"Cache-Control": "no-store"}

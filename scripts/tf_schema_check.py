@@ -23,9 +23,10 @@ import json
 import re
 import sys
 import tarfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 VENV = REPO / ".venv-cdktn"
@@ -48,13 +49,13 @@ class Block:
     """A block's schema: its arguments and nested blocks, each required or not."""
 
     arguments: dict[str, bool] = field(default_factory=dict)  # name -> required
-    blocks: dict[str, "NestedBlock"] = field(default_factory=dict)
+    blocks: dict[str, NestedBlock] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         return {"arguments": self.arguments, "blocks": {k: v.as_json() for k, v in self.blocks.items()}}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "Block":
+    def from_json(cls, data: dict[str, Any]) -> Block:
         return cls(dict(data["arguments"]), {k: NestedBlock.from_json(v) for k, v in data["blocks"].items()})
 
 
@@ -68,7 +69,7 @@ class NestedBlock:
         return {"required": self.required, "single": self.single, "block": self.block.as_json()}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "NestedBlock":
+    def from_json(cls, data: dict[str, Any]) -> NestedBlock:
         return cls(data["required"], data["single"], Block.from_json(data["block"]))
 
 
