@@ -24,13 +24,12 @@ query, count and transaction attempt) and the documents read, written and delete
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import random
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 import google.auth.exceptions
@@ -43,13 +42,14 @@ from google.cloud.firestore_v1.field_path import FieldPath
 from ..chats import json_text
 from ..counters import StoreCounters
 from ..errors import StateStoreAccessError, StateStoreError
-from .base import DONE, CachedToken, JournalEntry, Lease, RejectedItem, StateStore
+from .base import CachedToken, JournalEntry, Lease, RejectedItem, StoreBase, delivered
+from .common import chunks, first_of_each_key, guard, journal_changes, started_at_utc, stored_time, unique
+from .common import utc as _ts
 
 _BATCH = 500  # Firestore's limit of writes per commit
 # Bytes of documents per commit: Firestore takes 10 MiB per request, its emulator 4 MiB (gRPC).
 _BATCH_BYTES = 3_000_000
 _DOC_OVERHEAD = 512  # field names, timestamps, states, the document name
-_JOURNAL_FIELDS = ("sheet", "sheet_batch", "slack", "expires_at")
 _TXN_ATTEMPTS = 10  # the client's default of 5 is too few for a handful of racing instances
 _OUTER_ATTEMPTS = 5  # for Aborted raised while reading inside a transaction (not retried by the client)
 _UPDATE_ATTEMPTS = 5
@@ -63,17 +63,12 @@ _ACCESS_FIX = (
 )
 
 
-def _ts(value: datetime) -> datetime:
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError("the state store takes timezone-aware datetimes only")
-    return value.astimezone(timezone.utc)
-
-
-def _dt(value: Any) -> datetime | None:
-    # Firestore hands back DatetimeWithNanoseconds; callers get a plain aware datetime.
-    if value is None:
-        return None
-    return datetime(*value.utctimetuple()[:6], value.microsecond, tzinfo=timezone.utc)
+def _dt(value: Any) -> datetime:
+    # Firestore hands back DatetimeWithNanoseconds; callers get a plain aware datetime. Only
+    # for fields every document has; `stored_time` for the others.
+    moment = stored_time(value)
+    assert moment is not None
+    return moment
 
 
 def _storable(value: Any, depth: int = 0) -> bool:
@@ -120,18 +115,14 @@ def _doc_id(key: str) -> str:
 
 
 def _run_sort_key(started_at: Any) -> str:
-    try:
-        parsed = datetime.fromisoformat(str(started_at))
-    except ValueError:
+    parsed = started_at_utc(started_at)
+    if parsed is None:
         return str(started_at).replace("/", "_")
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return parsed.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _chunks(items: list[T], size: int = _BATCH) -> Iterator[list[T]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
+    return chunks(items, size)
 
 
 def _sized_chunks(items: list[T], size_of: Callable[[T], int]) -> Iterator[list[T]]:
@@ -170,33 +161,20 @@ def _failure(operation: str, exc: BaseException) -> StateStoreError:
     return StateStoreError(f"Firestore state store failed during {operation}: {name}")
 
 
-def _guard(operation: str):
-    """Turn Google API failures into StateStoreError naming the operation (no data)."""
-
-    def wrap(method):
-        @functools.wraps(method)
-        def inner(self, *args, **kwargs):
-            try:
-                return method(self, *args, **kwargs)
-            except StateStoreError:
-                raise
-            except (gexc.GoogleAPIError, google.auth.exceptions.GoogleAuthError) as exc:
-                raise _failure(operation, exc) from None
-            except ValueError as exc:
-                # The client reports exhausted transaction retries as a ValueError chained to
-                # the last API error; anything else is a programming error and stays as it is.
-                if isinstance(exc.__cause__, gexc.GoogleAPIError):
-                    raise StateStoreError(
-                        f"Firestore state store failed during {operation}: contention"
-                    ) from None
-                raise
-
-        return inner
-
-    return wrap
+def _translate(store: Any, operation: str, exc: Exception) -> None:
+    """Raise StateStoreError naming the operation for a Google API failure (no data)."""
+    if isinstance(exc, (gexc.GoogleAPIError, google.auth.exceptions.GoogleAuthError)):
+        raise _failure(operation, exc) from None
+    # The client reports exhausted transaction retries as a ValueError chained to the last API
+    # error; anything else is a programming error and stays as it is.
+    if isinstance(exc, ValueError) and isinstance(exc.__cause__, gexc.GoogleAPIError):
+        raise StateStoreError(f"Firestore state store failed during {operation}: contention") from None
 
 
-class FirestoreStore(StateStore):
+_guard = guard(_translate)
+
+
+class FirestoreStore(StoreBase):
     """The state store in Firestore collections named `{prefix}_…`.
 
     `timeout` and `retry` are passed to every call that takes them (library defaults if unset).
@@ -209,7 +187,7 @@ class FirestoreStore(StateStore):
         *,
         timeout: float | None = None,
         retry: Any = gapic_v1.method.DEFAULT,
-    ):
+    ) -> None:
         self.client = client
         self.prefix = prefix
         self.counters = StoreCounters()
@@ -220,17 +198,17 @@ class FirestoreStore(StateStore):
         self._runs = client.collection(f"{prefix}_runs")
 
     # -- plumbing ------------------------------------------------------------------------------
-    def _get(self, ref) -> Any:
+    def _get(self, ref: Any) -> Any:
         self.counters.round_trips += 1
         self.counters.reads += 1
         return ref.get(**self._rpc)
 
-    def _get_all(self, refs: list, field_paths: list[str] | None = None) -> list:
+    def _get_all(self, refs: list[Any], field_paths: list[str] | None = None) -> list[Any]:
         self.counters.round_trips += 1
         self.counters.reads += len(refs)  # each document asked for, found or not
         return list(self.client.get_all(refs, field_paths=field_paths, **self._rpc))
 
-    def _stream(self, query, offset: int = 0) -> list:
+    def _stream(self, query: Any, offset: int = 0) -> list[Any]:
         self.counters.round_trips += 1
         found = list(query.stream(**self._rpc))
         # At least one read per query, plus the documents the offset skipped (all of it when
@@ -238,7 +216,7 @@ class FirestoreStore(StateStore):
         self.counters.reads += max(1, len(found) + offset)
         return found
 
-    def _commit(self, batch, writes: int = 0, deletes: int = 0) -> None:
+    def _commit(self, batch: Any, writes: int = 0, deletes: int = 0) -> None:
         self.counters.round_trips += 1
         batch.commit(**self._rpc)
         self.counters.writes += writes
@@ -247,7 +225,7 @@ class FirestoreStore(StateStore):
     def _transaction(self, body: Callable[[Any], T]) -> T:
         # A fresh @transactional per call: the wrapper keeps per-run state (transaction ids),
         # so sharing one between threads would mix their retries.
-        def attempt(transaction):
+        def attempt(transaction: Any) -> T:
             self.counters.round_trips += 1
             return body(transaction)
 
@@ -302,7 +280,7 @@ class FirestoreStore(StateStore):
             "sheet": entry.sheet,
             "sheet_batch": entry.sheet_batch,
             "slack": entry.slack,
-            "pending": not entry.delivered,
+            "pending": not delivered(entry.sheet, entry.slack),
         }
         # As JSON text: one string field is far cheaper for the client to encode than a nested
         # map, and any item Moneypenny sends fits (map keys have rules, strings do not).
@@ -321,16 +299,14 @@ class FirestoreStore(StateStore):
             sheet=doc["sheet"],
             sheet_batch=doc.get("sheet_batch"),
             slack=doc["slack"],
-            expires_at=_dt(doc.get("expires_at")),
+            expires_at=stored_time(doc.get("expires_at")),
         )
 
     @_guard("journal_add")
     def journal_add(self, entries: Iterable[JournalEntry]) -> list[str]:
-        unique: dict[str, JournalEntry] = {}
-        for entry in entries:
-            unique.setdefault(entry.key, entry)
+        first = first_of_each_key(entries)
         added: list[str] = []
-        prepared = [(e, self._journal_doc(e)) for e in unique.values()]
+        prepared = [(e, self._journal_doc(e)) for e in first.values()]
         for chunk in _sized_chunks(prepared, lambda pair: _text_bytes(pair[1])):
             docs = {e.key: (self._journal.document(_doc_id(e.key)), doc) for e, doc in chunk}
             present = {s.id for s in self._get_all([ref for ref, _ in docs.values()], ["key"]) if s.exists}
@@ -367,7 +343,7 @@ class FirestoreStore(StateStore):
     @_guard("journal_get")
     def journal_get(self, keys: Iterable[str]) -> dict[str, JournalEntry]:
         found: dict[str, JournalEntry] = {}
-        for chunk in _chunks(list(dict.fromkeys(keys))):
+        for chunk in _chunks(unique(keys)):
             for snap in self._get_all([self._journal.document(_doc_id(k)) for k in chunk]):
                 if snap.exists:
                     entry = self._entry(snap.to_dict())
@@ -384,9 +360,9 @@ class FirestoreStore(StateStore):
         last-update-time precondition per document, so that a concurrent change fails the
         batch, which is then read and written again: `pending` never goes stale.
         """
-        fields = {name: changes[name] for name in _JOURNAL_FIELDS if name in changes}
-        keys = list(dict.fromkeys(keys))
-        if not fields or not keys:
+        fields = journal_changes(changes)
+        wanted = unique(keys)
+        if not fields or not wanted:
             return
         data = dict(fields)
         if "expires_at" in data:
@@ -395,8 +371,8 @@ class FirestoreStore(StateStore):
             data["expires_at"] = firestore.DELETE_FIELD if expires is None else _ts(expires)
         blind = ("sheet" in fields) == ("slack" in fields)
         if blind and "sheet" in fields:
-            data["pending"] = not (fields["sheet"] == DONE and fields["slack"] == DONE)
-        for chunk in _chunks(keys):
+            data["pending"] = not delivered(fields["sheet"], fields["slack"])
+        for chunk in _chunks(wanted):
             refs = [self._journal.document(_doc_id(k)) for k in chunk]
             if blind:
                 batch = self.client.batch()
@@ -409,7 +385,7 @@ class FirestoreStore(StateStore):
                     pass  # some key is missing: nothing was written; the checked path skips it
             self._update_checked(refs, fields, data)
 
-    def _update_checked(self, refs: list, fields: dict[str, Any], data: dict[str, Any]) -> None:
+    def _update_checked(self, refs: list[Any], fields: dict[str, Any], data: dict[str, Any]) -> None:
         for _ in range(_UPDATE_ATTEMPTS):
             batch = self.client.batch()
             writes = 0
@@ -419,7 +395,7 @@ class FirestoreStore(StateStore):
                 now = snap.to_dict()
                 sheet = fields.get("sheet", now.get("sheet"))
                 slack = fields.get("slack", now.get("slack"))
-                pending = not (sheet == DONE and slack == DONE)
+                pending = not delivered(sheet, slack)
                 option = self.client.write_option(last_update_time=snap.update_time)
                 batch.update(snap.reference, {**data, "pending": pending}, option=option)
                 writes += 1
@@ -463,14 +439,14 @@ class FirestoreStore(StateStore):
     def quarantine_oldest(self) -> datetime | None:
         query = self._quarantine.order_by("fetched_at").limit(1).select(["fetched_at"])
         snaps = self._stream(query)
-        return _dt(snaps[0].to_dict().get("fetched_at")) if snaps else None
+        return stored_time(snaps[0].to_dict().get("fetched_at")) if snaps else None
 
     @_guard("quarantine_list")
     def quarantine_list(self) -> list[RejectedItem]:
         items = [
             RejectedItem(
                 raw=doc.get("raw", ""), reason=doc.get("reason", ""), fetched_at=_dt(doc.get("fetched_at")),
-                expires_at=_dt(doc.get("expires_at")), id=snap.id,
+                expires_at=stored_time(doc.get("expires_at")), id=snap.id,
             )
             for snap in self._stream(self._quarantine)
             for doc in (snap.to_dict(),)
@@ -480,7 +456,7 @@ class FirestoreStore(StateStore):
 
     @_guard("quarantine_remove")
     def quarantine_remove(self, ids: Iterable[str]) -> None:
-        for chunk in _chunks([i for i in dict.fromkeys(ids) if i and "/" not in i]):
+        for chunk in _chunks([i for i in unique(ids) if i and "/" not in i]):
             batch = self.client.batch()
             for doc_id in chunk:
                 batch.delete(self._quarantine.document(doc_id))
@@ -492,7 +468,7 @@ class FirestoreStore(StateStore):
         now, until = _ts(now), _ts(expires_at)
         ref = self._state.document("lease")
 
-        def body(transaction) -> bool:
+        def body(transaction: Any) -> bool:
             snap = ref.get(transaction=transaction)
             self.counters.reads += 1
             if snap.exists:
@@ -510,7 +486,7 @@ class FirestoreStore(StateStore):
     def release_lease(self, owner: str) -> None:
         ref = self._state.document("lease")
 
-        def body(transaction) -> bool:
+        def body(transaction: Any) -> bool:
             snap = ref.get(transaction=transaction)
             self.counters.reads += 1
             if snap.exists and snap.to_dict().get("owner") == owner:
@@ -529,7 +505,7 @@ class FirestoreStore(StateStore):
         return Lease(doc["owner"], _dt(doc["expires_at"]))
 
     # -- small named documents -----------------------------------------------------------------
-    def _meta_ref(self, name: str):
+    def _meta_ref(self, name: str) -> Any:
         if not name or "/" in name:
             raise ValueError("meta names must be non-empty and free of '/'")
         return self._state.document(f"meta_{name}")
