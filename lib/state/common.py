@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 from datetime import datetime, timezone
-from typing import Any, Callable, Concatenate, Iterable, Iterator, ParamSpec, TypeVar
+from typing import Any, Callable, Iterable, Iterator, ParamSpec, TypeVar
 
 from ..errors import StateStoreError
 from .base import JournalEntry
@@ -17,7 +17,6 @@ from .base import JournalEntry
 JOURNAL_FIELDS = ("sheet", "sheet_batch", "slack", "expires_at")
 
 T = TypeVar("T")
-S = TypeVar("S")
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -88,26 +87,25 @@ def chunks(items: list[T], size: int) -> Iterator[list[T]]:
         yield items[start:start + size]
 
 
-Method = Callable[Concatenate[S, P], R]
 Translate = Callable[[Any, str, Exception], None]
 
 
-def guard(translate: Translate) -> Callable[[str], Callable[[Method[S, P, R]], Method[S, P, R]]]:
+def guard(translate: Translate) -> Callable[[str], Callable[[Callable[P, R]], Callable[P, R]]]:
     """A decorator factory: `@guard(translate)(operation)` runs the method and, when it raises,
     lets `translate(store, operation, exc)` raise a StateStoreError instead (inside the
     `except` block, so it picks its own chaining); when translate returns, the exception
     goes on unchanged. A StateStoreError raised by the method itself goes on unchanged."""
 
-    def for_operation(operation: str) -> Callable[[Method[S, P, R]], Method[S, P, R]]:
-        def wrap(method: Method[S, P, R]) -> Method[S, P, R]:
+    def for_operation(operation: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+        def wrap(method: Callable[P, R]) -> Callable[P, R]:
             @functools.wraps(method)
-            def inner(self: S, /, *args: P.args, **kwargs: P.kwargs) -> R:
+            def inner(*args: P.args, **kwargs: P.kwargs) -> R:
                 try:
-                    return method(self, *args, **kwargs)
+                    return method(*args, **kwargs)
                 except StateStoreError:
                     raise
                 except Exception as exc:
-                    translate(self, operation, exc)
+                    translate(args[0], operation, exc)  # args[0]: the store (self)
                     raise
 
             return inner

@@ -153,7 +153,7 @@ _ACCESS_ERRORS = (
 )
 
 
-def _failure(operation: str, exc: BaseException) -> StateStoreError:
+def _failure(operation: str, exc: BaseException) -> StateStoreError | StateStoreAccessError:
     # The server's text can name documents (chat keys); the exception type says enough.
     name = type(exc).__name__
     if isinstance(exc, _ACCESS_ERRORS):
@@ -232,7 +232,8 @@ class FirestoreStore(StoreBase):
         for tries in range(_OUTER_ATTEMPTS):
             try:
                 run = firestore.transactional(attempt)
-                return run(self.client.transaction(max_attempts=_TXN_ATTEMPTS))
+                result: T = run(self.client.transaction(max_attempts=_TXN_ATTEMPTS))
+                return result
             except gexc.Aborted:
                 # Contention met on a read, which the client does not retry itself.
                 if tries == _OUTER_ATTEMPTS - 1:
@@ -245,7 +246,7 @@ class FirestoreStore(StoreBase):
         api = getattr(self.client, "_firestore_api_internal", None)
         if api is not None:
             api.transport.close()
-        self.client.close()
+        self.client.close()  # type: ignore[no-untyped-call]
 
     # -- token cache ---------------------------------------------------------------------------
     @_guard("get_token")
@@ -430,7 +431,7 @@ class FirestoreStore(StoreBase):
     @_guard("quarantine_count")
     def quarantine_count(self) -> int:
         self.counters.round_trips += 1
-        result = self._quarantine.count().get(**self._rpc)
+        result = self._quarantine.count().get(**self._rpc)  # type: ignore[no-untyped-call]
         count = int(result[0][0].value)
         self.counters.reads += max(1, -(-count // 1000))  # billed per 1,000 index entries
         return count
@@ -472,7 +473,7 @@ class FirestoreStore(StoreBase):
             snap = ref.get(transaction=transaction)
             self.counters.reads += 1
             if snap.exists:
-                held = snap.to_dict()
+                held = snap.to_dict() or {}
                 if held.get("owner") != owner and _dt(held.get("expires_at")) > now:
                     return False
             transaction.set(ref, {"owner": owner, "expires_at": until})
@@ -489,7 +490,7 @@ class FirestoreStore(StoreBase):
         def body(transaction: Any) -> bool:
             snap = ref.get(transaction=transaction)
             self.counters.reads += 1
-            if snap.exists and snap.to_dict().get("owner") == owner:
+            if snap.exists and (snap.to_dict() or {}).get("owner") == owner:
                 transaction.delete(ref)
                 return True
             return False
