@@ -18,21 +18,21 @@ production needs no composite index.
 Commits hold at most 500 writes and about 3 MB of documents (Firestore takes 10 MiB a request,
 its emulator 4 MiB).
 
+How values become fields, ids and batches, and which errors mean "no access", is in
+`firestore_layout`.
+
 `counters` (`lib.counters.StoreCounters`) counts server calls (one per get, get_all, commit,
 query, count and transaction attempt) and the documents read, written and deleted as billed.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import random
 import time
 import uuid
 from datetime import datetime
-from typing import Any, Callable, Iterable, Iterator, TypeVar
+from typing import Any, Callable, Iterable, TypeVar
 
-import google.auth.exceptions
 from google.api_core import exceptions as gexc
 from google.api_core import gapic_v1
 from google.cloud import firestore
@@ -41,135 +41,25 @@ from google.cloud.firestore_v1.field_path import FieldPath
 
 from ..chats import json_text
 from ..counters import StoreCounters
-from ..errors import StateStoreAccessError, StateStoreError
+from ..errors import StateStoreError
 from .base import CachedToken, JournalEntry, Lease, RejectedItem, StoreBase, delivered
-from .common import chunks, first_of_each_key, guard, journal_changes, started_at_utc, stored_time, unique
+from .common import first_of_each_key, guard, journal_changes, stored_time, unique
 from .common import utc as _ts
+from .firestore_layout import batches as _chunks
+from .firestore_layout import doc_id as _doc_id
+from .firestore_layout import dt as _dt
+from .firestore_layout import get_json as _get_json
+from .firestore_layout import put_json as _put_json
+from .firestore_layout import run_sort_key as _run_sort_key
+from .firestore_layout import sized_batches as _sized_chunks
+from .firestore_layout import text_bytes as _text_bytes
+from .firestore_layout import translate as _translate
 
-_BATCH = 500  # Firestore's limit of writes per commit
-# Bytes of documents per commit: Firestore takes 10 MiB per request, its emulator 4 MiB (gRPC).
-_BATCH_BYTES = 3_000_000
-_DOC_OVERHEAD = 512  # field names, timestamps, states, the document name
 _TXN_ATTEMPTS = 10  # the client's default of 5 is too few for a handful of racing instances
 _OUTER_ATTEMPTS = 5  # for Aborted raised while reading inside a transaction (not retried by the client)
 _UPDATE_ATTEMPTS = 5
-_MAX_DEPTH = 16  # Firestore allows 20 levels of nesting; stay clear of it
 
 T = TypeVar("T")
-
-_ACCESS_FIX = (
-    "Check that the Firestore database exists in Native mode (FIRESTORE_DATABASE, "
-    "GOOGLE_CLOUD_PROJECT) and that the function's service account has roles/datastore.user."
-)
-
-
-def _dt(value: Any) -> datetime:
-    # Firestore hands back DatetimeWithNanoseconds; callers get a plain aware datetime. Only
-    # for fields every document has; `stored_time` for the others.
-    moment = stored_time(value)
-    assert moment is not None
-    return moment
-
-
-def _storable(value: Any, depth: int = 0) -> bool:
-    """Whether Firestore can hold this JSON value as native fields (else it is kept as text)."""
-    if depth > _MAX_DEPTH:
-        return False
-    if value is None or isinstance(value, (bool, str, float)):
-        return True
-    if isinstance(value, int):
-        return -(2**63) <= value < 2**63
-    if isinstance(value, dict):
-        return all(
-            isinstance(k, str) and k and not (k.startswith("__") and k.endswith("__"))
-            and _storable(v, depth + 1)
-            for k, v in value.items()
-        )
-    if isinstance(value, list):
-        # Firestore refuses an array directly inside an array.
-        return all(not isinstance(v, list) and _storable(v, depth + 1) for v in value)
-    return False
-
-
-def _put_json(doc: dict[str, Any], name: str, value: Any) -> None:
-    if _storable(value):
-        doc[name] = value
-    else:
-        doc[name + "_json"] = json.dumps(value, ensure_ascii=False)
-
-
-def _get_json(doc: dict[str, Any], name: str) -> Any:
-    text = doc.get(name + "_json")
-    return json.loads(text) if text is not None else doc.get(name)
-
-
-def _doc_id(key: str) -> str:
-    # Firestore ids cannot hold '/', be '.' or '..', match __.*__ or pass 1,500 bytes. Raw keys
-    # starting with '__' are hashed too, so a hashed id ('__k_…') never equals a raw key.
-    if (
-        key and "/" not in key and key not in (".", "..") and not key.startswith("__")
-        and len(key.encode()) <= 1500
-    ):
-        return key
-    return "__k_" + hashlib.sha256(key.encode()).hexdigest()
-
-
-def _run_sort_key(started_at: Any) -> str:
-    parsed = started_at_utc(started_at)
-    if parsed is None:
-        return str(started_at).replace("/", "_")
-    return parsed.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _chunks(items: list[T], size: int = _BATCH) -> Iterator[list[T]]:
-    return chunks(items, size)
-
-
-def _sized_chunks(items: list[T], size_of: Callable[[T], int]) -> Iterator[list[T]]:
-    """Chunks of at most _BATCH items and (but for a single larger item) _BATCH_BYTES."""
-    chunk: list[T] = []
-    used = 0
-    for item in items:
-        size = size_of(item) + _DOC_OVERHEAD
-        if chunk and (len(chunk) == _BATCH or used + size > _BATCH_BYTES):
-            yield chunk
-            chunk, used = [], 0
-        chunk.append(item)
-        used += size
-    if chunk:
-        yield chunk
-
-
-def _text_bytes(doc: dict[str, Any]) -> int:
-    return sum(len(v.encode("utf-8")) for v in doc.values() if isinstance(v, str))
-
-
-_ACCESS_ERRORS = (
-    gexc.PermissionDenied,
-    gexc.Unauthenticated,
-    gexc.NotFound,  # the database (our documents are read before they are updated)
-    google.auth.exceptions.DefaultCredentialsError,
-    google.auth.exceptions.RefreshError,
-)
-
-
-def _failure(operation: str, exc: BaseException) -> StateStoreError | StateStoreAccessError:
-    # The server's text can name documents (chat keys); the exception type says enough.
-    name = type(exc).__name__
-    if isinstance(exc, _ACCESS_ERRORS):
-        return StateStoreAccessError(f"Firestore refused {operation}: {name}", fix=_ACCESS_FIX)
-    return StateStoreError(f"Firestore state store failed during {operation}: {name}")
-
-
-def _translate(store: Any, operation: str, exc: Exception) -> None:
-    """Raise StateStoreError naming the operation for a Google API failure (no data)."""
-    if isinstance(exc, (gexc.GoogleAPIError, google.auth.exceptions.GoogleAuthError)):
-        raise _failure(operation, exc) from None
-    # The client reports exhausted transaction retries as a ValueError chained to the last API
-    # error; anything else is a programming error and stays as it is.
-    if isinstance(exc, ValueError) and isinstance(exc.__cause__, gexc.GoogleAPIError):
-        raise StateStoreError(f"Firestore state store failed during {operation}: contention") from None
-
 
 _guard = guard(_translate)
 
