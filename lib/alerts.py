@@ -1,10 +1,8 @@
 """Failure alerts and the recovery message, posted to Slack, once per cause per ALERT_REPEAT_MINUTES.
 
-The state lives in the store's meta document "alerts", so that every instance of the function
-(and the command line) shares it:
-
-    {"failing_since": ISO, "failed_runs": n, "last_failure": ISO, "last_cause": "...",
-     "last_error": "...", "alerted": {cause: ISO of its last alert}, "alerts_sent": n}
+The state lives in the store's named document "alerts" (lib/state/documents.AlertState: since
+when the runs fail, how many did, the last failure and cause, when each cause last alerted, how
+many alerts were sent), so that every instance of the function (and the command line) shares it.
 
 Rules:
 - a permanent failure (a person must fix something) alerts at once;
@@ -17,6 +15,7 @@ Rules:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,11 +27,12 @@ from .errors import SyncError, TransientError
 from .settings import Settings
 from .slack import SlackNotifier
 from .state.base import StateStore
+from .state.documents import ALERTS_DOC as ALERTS_DOC  # named here before lib/state/documents
+from .state.documents import AlertState
 from .sync import ALERT_GRACE, RunFailed, RunReport, Syncer
 
 log = logging.getLogger(__name__)
 
-ALERTS_DOC = "alerts"
 TRANSIENT_GRACE = ALERT_GRACE
 MESSAGE_LIMIT = 1500
 
@@ -49,7 +49,11 @@ DEFAULT_FIXES = {
 }
 GENERIC_FIX = "Run `python -m lib check` with the function's settings to see what is wrong."
 
-_MEMORY: dict[str, dict[str, Any]] = {}  # used only while the store cannot be read or written
+_MEMORY: dict[str, AlertState | None] = {}  # used only while the store cannot be read or written
+
+
+def _copy(state: AlertState | None) -> AlertState | None:
+    return None if state is None else dataclasses.replace(state, alerted=dict(state.alerted))
 
 
 def _escape(text: str) -> str:
@@ -81,7 +85,7 @@ class Alerter:
         *,
         clock: Callable[[], datetime] | None = None,
         grace: timedelta = TRANSIENT_GRACE,
-    ):
+    ) -> None:
         self.store = store
         self.notifier = notifier
         self.settings = settings
@@ -90,22 +94,22 @@ class Alerter:
         self.grace = grace
 
     # -- state ---------------------------------------------------------------------------------
-    def load(self) -> dict[str, Any]:
-        """The alert state ({} when all is well)."""
+    def load(self) -> AlertState | None:
+        """The failing streak's state (None when all is well)."""
         try:
-            return self.store.get_meta(ALERTS_DOC) or {}
+            return self.store.read_doc(AlertState)
         except Exception as exc:
             log.warning("could not read the alert state; using this instance's memory",
                         extra={"fields": {"error": type(exc).__name__}})
-            return dict(_MEMORY.get(ALERTS_DOC) or {})
+            return _copy(_MEMORY.get(ALERTS_DOC))
 
-    def _save(self, state: dict[str, Any]) -> None:
-        _MEMORY[ALERTS_DOC] = dict(state)
+    def _save(self, state: AlertState | None) -> None:
+        _MEMORY[ALERTS_DOC] = _copy(state)
         try:
-            if state:
-                self.store.put_meta(ALERTS_DOC, state)
+            if state is not None:
+                self.store.write_doc(state)
             else:
-                self.store.delete_meta(ALERTS_DOC)
+                self.store.delete_doc(AlertState)
         except Exception as exc:
             log.warning("could not save the alert state", extra={"fields": {"error": type(exc).__name__}})
 
@@ -113,23 +117,20 @@ class Alerter:
     def run_failed(self, error: SyncError, report: RunReport | None = None) -> Outcome:
         """Record a failed run; post an alert if one is due. Raises if the post fails."""
         now = self.clock()
-        state = self.load()
-        if not state.get("failing_since"):
-            state = {"failing_since": now.isoformat(), "failed_runs": 0, "alerted": {}, "alerts_sent": 0}
+        state = self.load() or AlertState(failing_since=now)
         cause = error.cause or "sync_error"
-        state["failed_runs"] = int(state.get("failed_runs") or 0) + 1
-        state.update(last_failure=now.isoformat(), last_cause=cause, last_error=_cut(str(error), 500))
-        alerted: dict[str, str] = dict(state.get("alerted") or {})
-        since = datetime.fromisoformat(state["failing_since"])
-        last = alerted.get(cause)
-        fields = {"cause": cause, "failed_runs": state["failed_runs"]}
-        if isinstance(error, TransientError) and now - since < self.grace:
+        state.failed_runs += 1
+        state.last_failure, state.last_cause, state.last_error = now, cause, _cut(str(error), 500)
+        last = state.alerted.get(cause)
+        fields = {"cause": cause, "failed_runs": state.failed_runs}
+        if isinstance(error, TransientError) and now - state.failing_since < self.grace:
             self._save(state)
             log.info("run failed; no alert yet (a transient failure often passes)", extra={"fields": fields})
             return Outcome("waiting", cause)
-        if last is not None and now - datetime.fromisoformat(last) < self.repeat:
+        if last is not None and now - last < self.repeat:
             self._save(state)
-            log.info("run failed; alert for this cause already sent", extra={"fields": {**fields, "alerted_at": last}})
+            log.info("run failed; alert for this cause already sent",
+                     extra={"fields": {**fields, "alerted_at": last.isoformat()}})
             return Outcome("held", cause)
         try:
             self.notifier.post(*self._failure_message(error, state, report, repeat=last is not None))
@@ -137,9 +138,8 @@ class Alerter:
             # Not marked as alerted: the next failing run tries again.
             self._save(state)
             raise
-        alerted[cause] = now.isoformat()
-        state["alerted"] = alerted
-        state["alerts_sent"] = int(state.get("alerts_sent") or 0) + 1
+        state.alerted[cause] = now
+        state.alerts_sent += 1
         self._save(state)
         log.warning("alert posted", extra={"fields": {**fields, "channel": self.notifier.channel}})
         return Outcome("repeated" if last is not None else "alerted", cause)
@@ -149,30 +149,30 @@ class Alerter:
         if report.outcome != "ok":
             return Outcome("quiet")
         state = self.load()
-        if not state.get("failing_since"):
+        if state is None:
             return Outcome("quiet")
-        if not state.get("alerts_sent"):
-            self._save({})
-            log.info("runs succeed again; no alert had been sent", extra={"fields": {"failed_runs": state.get("failed_runs")}})
+        if not state.alerts_sent:
+            self._save(None)
+            log.info("runs succeed again; no alert had been sent", extra={"fields": {"failed_runs": state.failed_runs}})
             return Outcome("quiet")
         # If this post fails the state stays, and the next good run posts the recovery.
         self.notifier.post(*self._recovery_message(state, report))
-        self._save({})
-        log.warning("recovery message posted", extra={"fields": {"failed_runs": state.get("failed_runs"),
+        self._save(None)
+        log.warning("recovery message posted", extra={"fields": {"failed_runs": state.failed_runs,
                                                                   "channel": self.notifier.channel}})
-        return Outcome("recovered", str(state.get("last_cause") or ""))
+        return Outcome("recovered", state.last_cause or "")
 
     # -- messages ------------------------------------------------------------------------------
     def _local(self, moment: datetime) -> str:
         return moment.astimezone(self.settings.chat_timezone).strftime("%a %d %b %H:%M")
 
     def _failure_message(
-        self, error: SyncError, state: dict[str, Any], report: RunReport | None, repeat: bool
+        self, error: SyncError, state: AlertState, report: RunReport | None, repeat: bool
     ) -> tuple[str, list[dict[str, Any]]]:
         cause = error.cause or "sync_error"
         fix = error.fix or DEFAULT_FIXES.get(cause) or GENERIC_FIX
-        since = self._local(datetime.fromisoformat(state["failing_since"]))
-        runs = int(state.get("failed_runs") or 1)
+        since = self._local(state.failing_since)
+        runs = state.failed_runs or 1
         title = "Moneypenny sync is still failing" if repeat else "Moneypenny sync is failing"
         message = _cut(str(error))
         pending = report.pending if report is not None else 0
@@ -198,14 +198,14 @@ class Alerter:
         text = f"{title} since {since}: {message} — What to do: {fix}"
         return text, blocks
 
-    def _recovery_message(self, state: dict[str, Any], report: RunReport) -> tuple[str, list[dict[str, Any]]]:
-        since = self._local(datetime.fromisoformat(state["failing_since"]))
+    def _recovery_message(self, state: AlertState, report: RunReport) -> tuple[str, list[dict[str, Any]]]:
+        since = self._local(state.failing_since)
         now = self._local(self.clock())
-        runs = int(state.get("failed_runs") or 0)
+        runs = state.failed_runs
         caught_up = report.appended + report.posted
         detail = (
             f"It had been failing since {since} ({runs} failed run{'s' if runs != 1 else ''}; "
-            f"last cause `{_escape(str(state.get('last_cause') or '?'))}`)."
+            f"last cause `{_escape(state.last_cause or '?')}`)."
         )
         if caught_up:
             detail += f" This run caught up: {report.appended} row(s) written, {report.posted} chat(s) posted."

@@ -44,7 +44,7 @@ from .command import (
 from .errors import SyncError
 from .settings import Settings
 from .state.base import DONE, JournalEntry, StateStore
-from .status import BACKFILL_DOC
+from .state.documents import BackfillDoc
 from .sync import Mode, RunFailed, RunOptions, Syncer
 
 log = logging.getLogger(__name__)
@@ -136,9 +136,8 @@ def run_backfill(
     # One read of the key column for the whole backfill: rows written since are in the journal.
     sheet_keys = frozenset(syncer.sheet.keys_present())
     quiet_keys: list[str] = []
-    state = {"from": start.isoformat(), "to": end.isoformat(), "state": "running", "done_through": None,
-             "started_at": clock().isoformat()}
-    _save(store, state)
+    note = BackfillDoc(start=start, end=end, state="running", started_at=clock())
+    _save(store, note)
     try:
         for number, day in enumerate(days):
             options = RunOptions(
@@ -157,18 +156,18 @@ def run_backfill(
                 break
             quiet_keys += report.new_keys
             result.days_done += 1
-            state["done_through"] = day.isoformat()
-            _save(store, {**state, "new": result.new, "appended": result.appended})
+            note = dataclasses.replace(note, done_through=day)
+            _save(store, dataclasses.replace(note, new=result.new, appended=result.appended))
             if progress:
                 progress(result)
     except KeyboardInterrupt:
         result.stopped = "interrupted"
-        _save(store, {**state, "state": "interrupted"})
+        _save(store, dataclasses.replace(note, state="interrupted"))
         raise
     if result.stopped is None and notify and result.not_announced:
         _post_summary(syncer, store, settings, quiet_keys, today, result)
-    _save(store, {**state, "state": result.stopped or "done", "new": result.new, "appended": result.appended,
-                  "finished_at": clock().isoformat()})
+    _save(store, dataclasses.replace(note, state=result.stopped or "done", new=result.new, appended=result.appended,
+                                     finished_at=clock()))
     return result
 
 
@@ -228,9 +227,9 @@ def _post_summary(syncer: Syncer, store: StateStore, settings: Settings, keys: l
         log.error("could not post the backfill summary", extra={"fields": {"error": type(exc).__name__}})
 
 
-def _save(store: StateStore, state: dict[str, Any]) -> None:
+def _save(store: StateStore, note: BackfillDoc) -> None:
     try:
-        store.put_meta(BACKFILL_DOC, state)
+        store.write_doc(note)
     except Exception as exc:  # progress notes are for `status`; never stop a backfill for them
         log.warning("could not note the backfill's progress", extra={"fields": {"error": type(exc).__name__}})
 

@@ -20,6 +20,7 @@ from .clock import utcnow
 from .command import EXIT_FAILED, EXIT_OK, EXIT_SETTINGS, Context, log_level, print_json, table
 from .errors import SlackConfigError, SlackError, SyncError
 from .settings import Settings
+from .state.documents import CURSOR_DOC
 
 OK, WARN, FAIL, SKIP = "OK", "WARN", "FAIL", "SKIP"
 
@@ -82,7 +83,7 @@ def check_store(settings: Settings, open_store: Callable[[Settings], Any]) -> tu
     except Exception as exc:
         return _failed("state store", exc), None
     try:
-        store.get_meta("cursor")
+        store.get_meta(CURSOR_DOC)  # raw: this checks that the store answers, not the document
     except Exception as exc:
         store.close()
         return _failed("state store", exc), None

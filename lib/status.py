@@ -9,8 +9,9 @@ from zoneinfo import ZoneInfo
 
 from .command import EXIT_FAILED, EXIT_OK, Context, print_json, setup, table, with_fix
 from .state.base import DONE, StateStore
+from .state.documents import BACKFILL_DOC as BACKFILL_DOC  # named here before lib/state/documents
+from .state.documents import AlertState, BackfillDoc, CursorDoc
 
-BACKFILL_DOC = "backfill"
 # How long without a successful run before `status` calls it a problem; the watcher's default.
 WATCH_MINUTES = 30
 RUNS_READ = 100  # the store keeps the last 100 runs: the last success is found among them
@@ -76,14 +77,15 @@ def collect(store: StateStore, now: datetime, runs: int = 10, watch_minutes: int
     out["lease"] = None if lease is None or lease.expires_at <= now else {
         "owner": lease.owner, "expires_at": lease.expires_at.isoformat(),
     }
-    cursor = store.get_meta("cursor") or {}
+    cursor_doc = store.read_doc(CursorDoc)
+    cursor = {} if cursor_doc is None else cursor_doc.to_dict()
     out["cursor"] = {"last_read": cursor.get("last_read"), "intent": cursor.get("intent")}
-    from .alerts import ALERTS_DOC
-
-    alerts = store.get_meta(ALERTS_DOC) or {}
+    alert_state = store.read_doc(AlertState)
+    alerts = {} if alert_state is None else alert_state.to_dict()
     out["alerts"] = {k: alerts.get(k) for k in ("failing_since", "failed_runs", "last_cause", "last_failure",
-                                                 "alerts_sent", "alerted")} if alerts.get("failing_since") else None
-    out["backfill"] = store.get_meta(BACKFILL_DOC)
+                                                 "alerts_sent", "alerted")} if alerts else None
+    backfill = store.read_doc(BackfillDoc)
+    out["backfill"] = None if backfill is None else backfill.to_dict()
     out["healthy"], out["verdict"] = verdict(out, timedelta(minutes=watch_minutes))
     return out
 

@@ -20,9 +20,24 @@ from lib.state import (
     CachedToken,
     JournalEntry,
     RejectedItem,
+    UnknownJournalField,
     open_store,
 )
 from lib.state.sqlite import SqliteStore
+from lib.state.base import delivered, expiry_for
+from lib.state.documents import (
+    ALERTS_DOC,
+    BACKFILL_DOC,
+    CURSOR_DOC,
+    SCHEDULE_DOC,
+    SCHEDULES_KEPT,
+    AlertState,
+    BackfillDoc,
+    CursorDoc,
+    DocumentError,
+    FetchIntent,
+    ScheduleDoc,
+)
 from tests.conftest import _emulator_client as emulator_client
 
 UTC = UTC
@@ -154,7 +169,7 @@ def test_journal_pending_order(store):
 
 def test_journal_update_and_delivery(store):
     store.journal_add([entry("a"), entry("b", minutes=1), entry("c", minutes=2)])
-    store.journal_update(["a", "b"], sheet=INFLIGHT, sheet_batch="batch-1", bogus=1)
+    store.journal_update(["a", "b"], sheet=INFLIGHT, sheet_batch="batch-1")
     store.journal_update(["a", "b", "missing"], sheet=DONE)
     assert [e.key for e in store.journal_pending()] == ["a", "b", "c"]
     store.journal_update(["a"], slack=DONE, expires_at=T0 + timedelta(days=30))
@@ -171,6 +186,17 @@ def test_journal_update_and_delivery(store):
     assert [e.key for e in store.journal_pending()] == ["a", "b", "c"]
     store.journal_update([], sheet=DONE)
     store.journal_update(["a"])
+
+
+def test_journal_update_refuses_an_unknown_field_and_writes_nothing(store):
+    store.journal_add([entry("a")])
+    before = store.counters.snapshot()
+    for keys in (["a"], []):
+        with pytest.raises(UnknownJournalField, match="journal_update cannot set bogus") as caught:
+            store.journal_update(keys, sheet=DONE, slack=DONE, bogus=1)
+        assert isinstance(caught.value, ValueError) and "sheet_batch" in str(caught.value)  # names what it takes
+    assert store.counters.since(before).round_trips == 0
+    assert store.journal_get(["a"])["a"] == entry("a")
 
 
 def test_journal_update_naming_both_states_skips_missing_keys(store):
@@ -377,6 +403,96 @@ def test_run_history(store):
     assert [r["n"] for r in store.recent_runs(limit=2)] == [4, 3]
     assert store.recent_runs()[0] == {"started_at": (T0 + timedelta(minutes=4)).isoformat(),
                                       "n": 4, "counts": {"new": 4}}
+
+
+# -- typed documents ------------------------------------------------------------------------------
+
+# Each document as lib/sync, lib/alerts and lib/backfill write it with put_meta today.
+STORED_SHAPES = [
+    (CursorDoc, {"last_read": "2026-11-20T09:30:00.123456+00:00"}),
+    (CursorDoc, {"intent": {"since": "2026-11-18", "run_id": "r1", "at": "2026-11-20T09:30:00+00:00"}}),
+    (CursorDoc, {"last_read": "2026-11-20T09:00:00+00:00",
+                 "intent": {"since": "2026-11-19", "run_id": "r2", "at": "2026-11-20T10:30:00+01:00"}}),
+    (ScheduleDoc, {"done": ["2026-11-20T09:30:00Z", "Fri, 20 Nov 2026 09:35:00 GMT"]}),
+    (AlertState, {"failing_since": "2026-11-20T09:30:00+00:00", "failed_runs": 3, "alerted": {},
+                  "alerts_sent": 0, "last_failure": "2026-11-20T09:40:00+00:00", "last_cause": "moneypenny",
+                  "last_error": "Moneypenny answered 503"}),
+    (AlertState, {"failing_since": "2026-11-20T09:30:00+00:00", "failed_runs": 1,
+                  "alerted": {"sheets": "2026-11-20T09:31:00+00:00"}, "alerts_sent": 1,
+                  "last_failure": "2026-11-20T09:30:00+00:00", "last_cause": "sheets", "last_error": "no access"}),
+    (BackfillDoc, {"from": "2026-11-01", "to": "2026-11-03", "state": "running", "done_through": None,
+                   "started_at": "2026-11-20T09:30:00+00:00"}),
+    (BackfillDoc, {"from": "2026-11-01", "to": "2026-11-03", "state": "done", "done_through": "2026-11-03",
+                   "started_at": "2026-11-20T09:30:00+00:00", "new": 4, "appended": 3,
+                   "finished_at": "2026-11-20T09:31:00+00:00"}),
+]
+
+
+@pytest.mark.parametrize("kind, stored", STORED_SHAPES, ids=lambda v: getattr(v, "__name__", ""))
+def test_typed_documents_read_the_shapes_written_as_dicts(store, kind, stored):
+    """A document put as a dict under its name reads back typed, and writes back the same dict."""
+    store.put_meta(kind.NAME, stored)
+    doc = store.read_doc(kind)
+    assert isinstance(doc, kind)
+    assert doc.to_dict() == stored
+    store.write_doc(doc)
+    assert store.get_meta(kind.NAME) == stored
+    assert store.read_doc(kind) == doc
+
+
+def test_typed_documents_round_trip_at_the_cost_of_the_raw_calls(store):
+    docs = [
+        CursorDoc(last_read=T0, intent=FetchIntent(T0.date(), "run-1", T0 + timedelta(seconds=1))),
+        ScheduleDoc(("a", "b")),
+        AlertState(failing_since=T0, failed_runs=2, alerted={"slack": T0}, alerts_sent=1, last_cause="slack"),
+        BackfillDoc(start=T0.date(), end=T0.date() + timedelta(days=2), state="failed", started_at=T0,
+                    done_through=T0.date(), new=0, appended=0, finished_at=T0 + timedelta(hours=1)),
+    ]
+    for doc in docs:
+        kind = type(doc)
+        assert _billed(store, lambda: store.read_doc(kind)) == (1, 0, 0)
+        assert store.read_doc(kind) is None
+        assert _billed(store, lambda: store.write_doc(doc)) == (0, 1, 0)
+        assert store.read_doc(kind) == doc
+        assert store.get_meta(kind.NAME) == doc.to_dict()
+    names = {CURSOR_DOC, SCHEDULE_DOC, ALERTS_DOC, BACKFILL_DOC}
+    assert {type(doc).NAME for doc in docs} == names and len(names) == 4
+    for doc in docs:
+        assert _billed(store, lambda: store.delete_doc(type(doc))) == (0, 0, 1)
+        assert store.read_doc(type(doc)) is None
+
+
+@pytest.mark.parametrize("kind, stored, field", [
+    (CursorDoc, {"last_read": "yesterday-ish"}, "last_read"),
+    (CursorDoc, {"intent": {"since": "2026-11-18", "at": "2026-11-20T09:30:00+00:00"}}, "run_id"),
+    (AlertState, {"failed_runs": 2}, "failing_since"),
+    (AlertState, {"failing_since": "2026-11-20T09:30:00+00:00", "failed_runs": "two"}, "failed_runs"),
+    (ScheduleDoc, {"done": "2026-11-20T09:30:00Z"}, "done"),
+    (BackfillDoc, {"from": "2026-11-01", "to": "Nov 3", "state": "done", "started_at": T0.isoformat()}, "to"),
+])
+def test_a_malformed_document_is_refused_naming_its_field(store, kind, stored, field):
+    store.put_meta(kind.NAME, stored)
+    with pytest.raises(DocumentError, match=f"'{kind.NAME}.*'{field}'") as caught:
+        store.read_doc(kind)
+    assert "yesterday-ish" not in str(caught.value) and "Nov 3" not in str(caught.value)
+
+
+def test_the_schedule_log_keeps_the_newest_times_once_each():
+    log = ScheduleDoc()
+    for number in range(SCHEDULES_KEPT + 5):
+        log = log.with_done(f"t{number}")
+    log = log.with_done("t10")
+    assert len(log.done) == SCHEDULES_KEPT and log.done[-1] == "t10" and log.done.count("t10") == 1
+    assert log.has("t10") and not log.has("t4") and log.done[0] == "t5"
+
+
+def test_an_entry_is_delivered_and_expires_only_once_both_destinations_are_done():
+    for sheet in (PENDING, INFLIGHT, DONE):
+        for slack in (PENDING, DONE):
+            both = sheet == DONE and slack == DONE
+            assert delivered(sheet, slack) is both
+            assert JournalEntry("k", {}, T0, T0, sheet=sheet, slack=slack).delivered is both
+            assert expiry_for(sheet, slack, T0, 30) == (T0 + timedelta(days=30) if both else None)
 
 
 # -- datetimes and accounting ---------------------------------------------------------------------

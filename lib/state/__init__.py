@@ -1,4 +1,5 @@
-"""The state store: its contract (`base`) and `open_store`, which picks an implementation.
+"""The state store: its contract (`contract`, `base`), typed documents (`documents`) and
+`open_store`, which picks an implementation.
 
 The implementations are imported on demand: loading google.cloud.firestore costs cold-start
 time that a SQLite run should not pay.
@@ -19,6 +20,7 @@ from .base import (
     RejectedItem,
     StateStore,
 )
+from .common import UnknownJournalField
 
 if TYPE_CHECKING:
     from ..settings import Settings
@@ -32,11 +34,12 @@ __all__ = [
     "Lease",
     "RejectedItem",
     "StateStore",
+    "UnknownJournalField",
     "open_store",
 ]
 
 
-def open_store(settings: "Settings") -> StateStore:
+def open_store(settings: Settings) -> StateStore:
     """The store that STATE_STORE names: `sqlite:PATH` or `firestore`."""
     path = settings.sqlite_path
     if path:

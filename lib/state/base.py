@@ -1,25 +1,42 @@
-"""The state store contract: token cache, chat journal, quarantine, lease, run history, metadata.
+"""What the state store holds (tokens, journal entries, set-aside items, the lease), the
+delivered/expiry rule, and `StoreBase`, the part both stores share.
 
-Two implementations keep the same contract: `SqliteStore` (local runs, tests) and
-`FirestoreStore` (the cloud). The contract tests in tests/test_state_contract.py run against both.
-
-All datetimes passed in and returned are timezone-aware (UTC is stored). Callers pass `now`
-explicitly so that tests can move the clock.
+The contract itself, one protocol per concern, is in `contract` (`StateStore` is re-exported
+here). Two implementations keep it: `SqliteStore` (local runs, tests) and `FirestoreStore`
+(the cloud). The contract tests in tests/test_state_contract.py run against both.
 """
 
 from __future__ import annotations
 
-import abc
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Iterable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
-from ..counters import StoreCounters
+from .contract import Documents, Journal, Leases, Quarantine, RunLog, StateStore, TokenCache
+
+if TYPE_CHECKING:
+    from .documents import D, Document
+
+__all__ = [
+    "DONE", "INFLIGHT", "PENDING", "CachedToken", "Documents", "Journal", "JournalEntry", "Lease",
+    "Leases", "Quarantine", "RejectedItem", "RunLog", "StateStore", "StoreBase", "TokenCache",
+    "delivered", "expiry_for",
+]
 
 # Journal per-destination states.
 PENDING = "pending"
 INFLIGHT = "inflight"  # sheet only: an append was started and not yet confirmed
 DONE = "done"
+
+
+def delivered(sheet: str, slack: str) -> bool:
+    """The one rule: an entry is delivered once both destinations are done (then it may expire)."""
+    return sheet == DONE and slack == DONE
+
+
+def expiry_for(sheet: str, slack: str, now: datetime, retention_days: int) -> datetime | None:
+    """When an entry in these states expires: `retention_days` after `now` once delivered, else None."""
+    return now + timedelta(days=retention_days) if delivered(sheet, slack) else None
 
 
 @dataclass(frozen=True)
@@ -50,7 +67,7 @@ class JournalEntry:
 
     @property
     def delivered(self) -> bool:
-        return self.sheet == DONE and self.slack == DONE
+        return delivered(self.sheet, self.slack)
 
 
 @dataclass(frozen=True)
@@ -72,120 +89,30 @@ class Lease:
     expires_at: datetime
 
 
-class StateStore(abc.ABC):
-    """Where the sync keeps everything that must outlive one run.
+class StoreBase(StateStore):
+    """What both stores share on top of their own methods: `round_trips` and typed documents.
 
-    `counters` (a `lib.counters.StoreCounters`) counts round trips and the documents read,
-    written and deleted, as Firestore bills them, since the store was opened.
+    The typed documents are built once here on get_meta/put_meta/delete_meta, so they cost the
+    same round trips and billed documents as the raw calls.
     """
-
-    counters: StoreCounters
 
     @property
     def round_trips(self) -> int:
         """Server round trips so far (the same as `counters.round_trips`)."""
         return self.counters.round_trips
 
-    # -- token cache ---------------------------------------------------------------------------
-    @abc.abstractmethod
-    def get_token(self) -> CachedToken | None:
-        """The cached Moneypenny token, or None."""
+    def read_doc(self, kind: type[D]) -> D | None:
+        """The document of this class (under its NAME), or None; DocumentError if malformed."""
+        data = self.get_meta(kind.NAME)
+        return None if data is None else kind.from_dict(data)
 
-    @abc.abstractmethod
-    def put_token(self, token: CachedToken) -> None:
-        """Replace the cached token."""
+    def write_doc(self, doc: Document) -> None:
+        """Replace the document under its class's NAME with `doc.to_dict()`."""
+        self.put_meta(doc.NAME, doc.to_dict())
 
-    @abc.abstractmethod
-    def clear_token(self) -> None:
-        """Forget the cached token (after Moneypenny refused it)."""
-
-    # -- journal -------------------------------------------------------------------------------
-    @abc.abstractmethod
-    def journal_add(self, entries: Iterable[JournalEntry]) -> list[str]:
-        """Insert entries whose key is not yet in the journal, in batches; return the new keys.
-
-        An entry whose key is already present is left exactly as it is (whatever its state),
-        so fetching the same chat again changes nothing.
-        """
-
-    @abc.abstractmethod
-    def journal_pending(self) -> list[JournalEntry]:
-        """Every entry not yet delivered to both destinations, oldest chat first (then key)."""
-
-    @abc.abstractmethod
-    def journal_get(self, keys: Iterable[str]) -> dict[str, JournalEntry]:
-        """The entries with these keys that exist (delivered or not)."""
-
-    @abc.abstractmethod
-    def journal_update(self, keys: Iterable[str], **changes: Any) -> None:
-        """Set fields on existing entries, in batches.
-
-        Allowed fields: sheet, sheet_batch, slack, expires_at. Unknown keys are ignored.
-        """
-
-    @abc.abstractmethod
-    def journal_prune(self, now: datetime) -> int:
-        """Delete delivered entries whose expires_at has passed; return how many.
-
-        Quarantined items whose expires_at has passed go too (not counted). Firestore leaves
-        both to its TTL policies and may return 0.
-        """
-
-    # -- quarantine ----------------------------------------------------------------------------
-    @abc.abstractmethod
-    def quarantine(self, items: Iterable[RejectedItem]) -> None:
-        """Keep unreadable items so that nothing fetched is lost."""
-
-    @abc.abstractmethod
-    def quarantine_count(self) -> int:
-        """How many items are in quarantine."""
-
-    @abc.abstractmethod
-    def quarantine_oldest(self) -> datetime | None:
-        """When the oldest item in quarantine was fetched, or None when it is empty."""
-
-    @abc.abstractmethod
-    def quarantine_list(self) -> list[RejectedItem]:
-        """Every item in quarantine with its id, oldest fetched first (then id)."""
-
-    @abc.abstractmethod
-    def quarantine_remove(self, ids: Iterable[str]) -> None:
-        """Delete these items from quarantine (unknown ids are ignored), in batches."""
-
-    # -- lease ---------------------------------------------------------------------------------
-    @abc.abstractmethod
-    def acquire_lease(self, owner: str, now: datetime, expires_at: datetime) -> bool:
-        """Take the run lease atomically if it is free or expired (or already ours)."""
-
-    @abc.abstractmethod
-    def release_lease(self, owner: str) -> None:
-        """Give the lease back if `owner` still holds it."""
-
-    @abc.abstractmethod
-    def get_lease(self) -> Lease | None:
-        """The current lease, expired or not, or None."""
-
-    # -- small named documents -----------------------------------------------------------------
-    @abc.abstractmethod
-    def get_meta(self, name: str) -> dict[str, Any] | None:
-        """A small JSON-able document by name, or None."""
-
-    @abc.abstractmethod
-    def put_meta(self, name: str, value: dict[str, Any]) -> None:
-        """Replace a small named document (values: str, int, float, bool, None, lists, dicts)."""
-
-    @abc.abstractmethod
-    def delete_meta(self, name: str) -> None:
-        """Remove a named document if present."""
-
-    # -- run history ---------------------------------------------------------------------------
-    @abc.abstractmethod
-    def record_run(self, record: dict[str, Any], keep: int = 100) -> None:
-        """Append a run record (it has a `started_at` ISO string); keep only the newest `keep`."""
-
-    @abc.abstractmethod
-    def recent_runs(self, limit: int = 20) -> list[dict[str, Any]]:
-        """The newest run records first."""
+    def delete_doc(self, kind: type[Document]) -> None:
+        """Remove the document of this class if present."""
+        self.delete_meta(kind.NAME)
 
     def close(self) -> None:
         """Release connections."""

@@ -18,22 +18,22 @@ production needs no composite index.
 Commits hold at most 500 writes and about 3 MB of documents (Firestore takes 10 MiB a request,
 its emulator 4 MiB).
 
+How values become fields, ids and batches, and which errors mean "no access", is in
+`firestore_layout`.
+
 `counters` (`lib.counters.StoreCounters`) counts server calls (one per get, get_all, commit,
 query, count and transaction attempt) and the documents read, written and deleted as billed.
 """
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import json
 import random
 import time
 import uuid
-from datetime import datetime, timezone
-from typing import Any, Callable, Iterable, Iterator, TypeVar
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any, TypeVar
 
-import google.auth.exceptions
 from google.api_core import exceptions as gexc
 from google.api_core import gapic_v1
 from google.cloud import firestore
@@ -42,161 +42,30 @@ from google.cloud.firestore_v1.field_path import FieldPath
 
 from ..chats import json_text
 from ..counters import StoreCounters
-from ..errors import StateStoreAccessError, StateStoreError
-from .base import DONE, CachedToken, JournalEntry, Lease, RejectedItem, StateStore
+from ..errors import StateStoreError
+from .base import CachedToken, JournalEntry, Lease, RejectedItem, StoreBase, delivered
+from .common import first_of_each_key, guard, journal_changes, stored_time, unique
+from .common import utc as _ts
+from .firestore_layout import batches as _chunks
+from .firestore_layout import doc_id as _doc_id
+from .firestore_layout import dt as _dt
+from .firestore_layout import get_json as _get_json
+from .firestore_layout import put_json as _put_json
+from .firestore_layout import run_sort_key as _run_sort_key
+from .firestore_layout import sized_batches as _sized_chunks
+from .firestore_layout import text_bytes as _text_bytes
+from .firestore_layout import translate as _translate
 
-_BATCH = 500  # Firestore's limit of writes per commit
-# Bytes of documents per commit: Firestore takes 10 MiB per request, its emulator 4 MiB (gRPC).
-_BATCH_BYTES = 3_000_000
-_DOC_OVERHEAD = 512  # field names, timestamps, states, the document name
-_JOURNAL_FIELDS = ("sheet", "sheet_batch", "slack", "expires_at")
 _TXN_ATTEMPTS = 10  # the client's default of 5 is too few for a handful of racing instances
 _OUTER_ATTEMPTS = 5  # for Aborted raised while reading inside a transaction (not retried by the client)
 _UPDATE_ATTEMPTS = 5
-_MAX_DEPTH = 16  # Firestore allows 20 levels of nesting; stay clear of it
 
 T = TypeVar("T")
 
-_ACCESS_FIX = (
-    "Check that the Firestore database exists in Native mode (FIRESTORE_DATABASE, "
-    "GOOGLE_CLOUD_PROJECT) and that the function's service account has roles/datastore.user."
-)
+_guard = guard(_translate)
 
 
-def _ts(value: datetime) -> datetime:
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError("the state store takes timezone-aware datetimes only")
-    return value.astimezone(timezone.utc)
-
-
-def _dt(value: Any) -> datetime | None:
-    # Firestore hands back DatetimeWithNanoseconds; callers get a plain aware datetime.
-    if value is None:
-        return None
-    return datetime(*value.utctimetuple()[:6], value.microsecond, tzinfo=timezone.utc)
-
-
-def _storable(value: Any, depth: int = 0) -> bool:
-    """Whether Firestore can hold this JSON value as native fields (else it is kept as text)."""
-    if depth > _MAX_DEPTH:
-        return False
-    if value is None or isinstance(value, (bool, str, float)):
-        return True
-    if isinstance(value, int):
-        return -(2**63) <= value < 2**63
-    if isinstance(value, dict):
-        return all(
-            isinstance(k, str) and k and not (k.startswith("__") and k.endswith("__"))
-            and _storable(v, depth + 1)
-            for k, v in value.items()
-        )
-    if isinstance(value, list):
-        # Firestore refuses an array directly inside an array.
-        return all(not isinstance(v, list) and _storable(v, depth + 1) for v in value)
-    return False
-
-
-def _put_json(doc: dict[str, Any], name: str, value: Any) -> None:
-    if _storable(value):
-        doc[name] = value
-    else:
-        doc[name + "_json"] = json.dumps(value, ensure_ascii=False)
-
-
-def _get_json(doc: dict[str, Any], name: str) -> Any:
-    text = doc.get(name + "_json")
-    return json.loads(text) if text is not None else doc.get(name)
-
-
-def _doc_id(key: str) -> str:
-    # Firestore ids cannot hold '/', be '.' or '..', match __.*__ or pass 1,500 bytes. Raw keys
-    # starting with '__' are hashed too, so a hashed id ('__k_…') never equals a raw key.
-    if (
-        key and "/" not in key and key not in (".", "..") and not key.startswith("__")
-        and len(key.encode()) <= 1500
-    ):
-        return key
-    return "__k_" + hashlib.sha256(key.encode()).hexdigest()
-
-
-def _run_sort_key(started_at: Any) -> str:
-    try:
-        parsed = datetime.fromisoformat(str(started_at))
-    except ValueError:
-        return str(started_at).replace("/", "_")
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _chunks(items: list[T], size: int = _BATCH) -> Iterator[list[T]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
-
-
-def _sized_chunks(items: list[T], size_of: Callable[[T], int]) -> Iterator[list[T]]:
-    """Chunks of at most _BATCH items and (but for a single larger item) _BATCH_BYTES."""
-    chunk: list[T] = []
-    used = 0
-    for item in items:
-        size = size_of(item) + _DOC_OVERHEAD
-        if chunk and (len(chunk) == _BATCH or used + size > _BATCH_BYTES):
-            yield chunk
-            chunk, used = [], 0
-        chunk.append(item)
-        used += size
-    if chunk:
-        yield chunk
-
-
-def _text_bytes(doc: dict[str, Any]) -> int:
-    return sum(len(v.encode("utf-8")) for v in doc.values() if isinstance(v, str))
-
-
-_ACCESS_ERRORS = (
-    gexc.PermissionDenied,
-    gexc.Unauthenticated,
-    gexc.NotFound,  # the database (our documents are read before they are updated)
-    google.auth.exceptions.DefaultCredentialsError,
-    google.auth.exceptions.RefreshError,
-)
-
-
-def _failure(operation: str, exc: BaseException) -> StateStoreError:
-    # The server's text can name documents (chat keys); the exception type says enough.
-    name = type(exc).__name__
-    if isinstance(exc, _ACCESS_ERRORS):
-        return StateStoreAccessError(f"Firestore refused {operation}: {name}", fix=_ACCESS_FIX)
-    return StateStoreError(f"Firestore state store failed during {operation}: {name}")
-
-
-def _guard(operation: str):
-    """Turn Google API failures into StateStoreError naming the operation (no data)."""
-
-    def wrap(method):
-        @functools.wraps(method)
-        def inner(self, *args, **kwargs):
-            try:
-                return method(self, *args, **kwargs)
-            except StateStoreError:
-                raise
-            except (gexc.GoogleAPIError, google.auth.exceptions.GoogleAuthError) as exc:
-                raise _failure(operation, exc) from None
-            except ValueError as exc:
-                # The client reports exhausted transaction retries as a ValueError chained to
-                # the last API error; anything else is a programming error and stays as it is.
-                if isinstance(exc.__cause__, gexc.GoogleAPIError):
-                    raise StateStoreError(
-                        f"Firestore state store failed during {operation}: contention"
-                    ) from None
-                raise
-
-        return inner
-
-    return wrap
-
-
-class FirestoreStore(StateStore):
+class FirestoreStore(StoreBase):
     """The state store in Firestore collections named `{prefix}_…`.
 
     `timeout` and `retry` are passed to every call that takes them (library defaults if unset).
@@ -209,7 +78,7 @@ class FirestoreStore(StateStore):
         *,
         timeout: float | None = None,
         retry: Any = gapic_v1.method.DEFAULT,
-    ):
+    ) -> None:
         self.client = client
         self.prefix = prefix
         self.counters = StoreCounters()
@@ -220,17 +89,17 @@ class FirestoreStore(StateStore):
         self._runs = client.collection(f"{prefix}_runs")
 
     # -- plumbing ------------------------------------------------------------------------------
-    def _get(self, ref) -> Any:
+    def _get(self, ref: Any) -> Any:
         self.counters.round_trips += 1
         self.counters.reads += 1
         return ref.get(**self._rpc)
 
-    def _get_all(self, refs: list, field_paths: list[str] | None = None) -> list:
+    def _get_all(self, refs: list[Any], field_paths: list[str] | None = None) -> list[Any]:
         self.counters.round_trips += 1
         self.counters.reads += len(refs)  # each document asked for, found or not
         return list(self.client.get_all(refs, field_paths=field_paths, **self._rpc))
 
-    def _stream(self, query, offset: int = 0) -> list:
+    def _stream(self, query: Any, offset: int = 0) -> list[Any]:
         self.counters.round_trips += 1
         found = list(query.stream(**self._rpc))
         # At least one read per query, plus the documents the offset skipped (all of it when
@@ -238,7 +107,7 @@ class FirestoreStore(StateStore):
         self.counters.reads += max(1, len(found) + offset)
         return found
 
-    def _commit(self, batch, writes: int = 0, deletes: int = 0) -> None:
+    def _commit(self, batch: Any, writes: int = 0, deletes: int = 0) -> None:
         self.counters.round_trips += 1
         batch.commit(**self._rpc)
         self.counters.writes += writes
@@ -247,14 +116,15 @@ class FirestoreStore(StateStore):
     def _transaction(self, body: Callable[[Any], T]) -> T:
         # A fresh @transactional per call: the wrapper keeps per-run state (transaction ids),
         # so sharing one between threads would mix their retries.
-        def attempt(transaction):
+        def attempt(transaction: Any) -> T:
             self.counters.round_trips += 1
             return body(transaction)
 
         for tries in range(_OUTER_ATTEMPTS):
             try:
                 run = firestore.transactional(attempt)
-                return run(self.client.transaction(max_attempts=_TXN_ATTEMPTS))
+                result: T = run(self.client.transaction(max_attempts=_TXN_ATTEMPTS))
+                return result
             except gexc.Aborted:
                 # Contention met on a read, which the client does not retry itself.
                 if tries == _OUTER_ATTEMPTS - 1:
@@ -267,7 +137,7 @@ class FirestoreStore(StateStore):
         api = getattr(self.client, "_firestore_api_internal", None)
         if api is not None:
             api.transport.close()
-        self.client.close()
+        self.client.close()  # type: ignore[no-untyped-call]
 
     # -- token cache ---------------------------------------------------------------------------
     @_guard("get_token")
@@ -302,7 +172,7 @@ class FirestoreStore(StateStore):
             "sheet": entry.sheet,
             "sheet_batch": entry.sheet_batch,
             "slack": entry.slack,
-            "pending": not entry.delivered,
+            "pending": not delivered(entry.sheet, entry.slack),
         }
         # As JSON text: one string field is far cheaper for the client to encode than a nested
         # map, and any item Moneypenny sends fits (map keys have rules, strings do not).
@@ -321,16 +191,14 @@ class FirestoreStore(StateStore):
             sheet=doc["sheet"],
             sheet_batch=doc.get("sheet_batch"),
             slack=doc["slack"],
-            expires_at=_dt(doc.get("expires_at")),
+            expires_at=stored_time(doc.get("expires_at")),
         )
 
     @_guard("journal_add")
     def journal_add(self, entries: Iterable[JournalEntry]) -> list[str]:
-        unique: dict[str, JournalEntry] = {}
-        for entry in entries:
-            unique.setdefault(entry.key, entry)
+        first = first_of_each_key(entries)
         added: list[str] = []
-        prepared = [(e, self._journal_doc(e)) for e in unique.values()]
+        prepared = [(e, self._journal_doc(e)) for e in first.values()]
         for chunk in _sized_chunks(prepared, lambda pair: _text_bytes(pair[1])):
             docs = {e.key: (self._journal.document(_doc_id(e.key)), doc) for e, doc in chunk}
             present = {s.id for s in self._get_all([ref for ref, _ in docs.values()], ["key"]) if s.exists}
@@ -367,7 +235,7 @@ class FirestoreStore(StateStore):
     @_guard("journal_get")
     def journal_get(self, keys: Iterable[str]) -> dict[str, JournalEntry]:
         found: dict[str, JournalEntry] = {}
-        for chunk in _chunks(list(dict.fromkeys(keys))):
+        for chunk in _chunks(unique(keys)):
             for snap in self._get_all([self._journal.document(_doc_id(k)) for k in chunk]):
                 if snap.exists:
                     entry = self._entry(snap.to_dict())
@@ -384,9 +252,9 @@ class FirestoreStore(StateStore):
         last-update-time precondition per document, so that a concurrent change fails the
         batch, which is then read and written again: `pending` never goes stale.
         """
-        fields = {name: changes[name] for name in _JOURNAL_FIELDS if name in changes}
-        keys = list(dict.fromkeys(keys))
-        if not fields or not keys:
+        fields = journal_changes(changes)
+        wanted = unique(keys)
+        if not fields or not wanted:
             return
         data = dict(fields)
         if "expires_at" in data:
@@ -395,8 +263,8 @@ class FirestoreStore(StateStore):
             data["expires_at"] = firestore.DELETE_FIELD if expires is None else _ts(expires)
         blind = ("sheet" in fields) == ("slack" in fields)
         if blind and "sheet" in fields:
-            data["pending"] = not (fields["sheet"] == DONE and fields["slack"] == DONE)
-        for chunk in _chunks(keys):
+            data["pending"] = not delivered(fields["sheet"], fields["slack"])
+        for chunk in _chunks(wanted):
             refs = [self._journal.document(_doc_id(k)) for k in chunk]
             if blind:
                 batch = self.client.batch()
@@ -409,7 +277,7 @@ class FirestoreStore(StateStore):
                     pass  # some key is missing: nothing was written; the checked path skips it
             self._update_checked(refs, fields, data)
 
-    def _update_checked(self, refs: list, fields: dict[str, Any], data: dict[str, Any]) -> None:
+    def _update_checked(self, refs: list[Any], fields: dict[str, Any], data: dict[str, Any]) -> None:
         for _ in range(_UPDATE_ATTEMPTS):
             batch = self.client.batch()
             writes = 0
@@ -419,7 +287,7 @@ class FirestoreStore(StateStore):
                 now = snap.to_dict()
                 sheet = fields.get("sheet", now.get("sheet"))
                 slack = fields.get("slack", now.get("slack"))
-                pending = not (sheet == DONE and slack == DONE)
+                pending = not delivered(sheet, slack)
                 option = self.client.write_option(last_update_time=snap.update_time)
                 batch.update(snap.reference, {**data, "pending": pending}, option=option)
                 writes += 1
@@ -454,7 +322,7 @@ class FirestoreStore(StateStore):
     @_guard("quarantine_count")
     def quarantine_count(self) -> int:
         self.counters.round_trips += 1
-        result = self._quarantine.count().get(**self._rpc)
+        result = self._quarantine.count().get(**self._rpc)  # type: ignore[no-untyped-call]
         count = int(result[0][0].value)
         self.counters.reads += max(1, -(-count // 1000))  # billed per 1,000 index entries
         return count
@@ -463,14 +331,14 @@ class FirestoreStore(StateStore):
     def quarantine_oldest(self) -> datetime | None:
         query = self._quarantine.order_by("fetched_at").limit(1).select(["fetched_at"])
         snaps = self._stream(query)
-        return _dt(snaps[0].to_dict().get("fetched_at")) if snaps else None
+        return stored_time(snaps[0].to_dict().get("fetched_at")) if snaps else None
 
     @_guard("quarantine_list")
     def quarantine_list(self) -> list[RejectedItem]:
         items = [
             RejectedItem(
                 raw=doc.get("raw", ""), reason=doc.get("reason", ""), fetched_at=_dt(doc.get("fetched_at")),
-                expires_at=_dt(doc.get("expires_at")), id=snap.id,
+                expires_at=stored_time(doc.get("expires_at")), id=snap.id,
             )
             for snap in self._stream(self._quarantine)
             for doc in (snap.to_dict(),)
@@ -480,7 +348,7 @@ class FirestoreStore(StateStore):
 
     @_guard("quarantine_remove")
     def quarantine_remove(self, ids: Iterable[str]) -> None:
-        for chunk in _chunks([i for i in dict.fromkeys(ids) if i and "/" not in i]):
+        for chunk in _chunks([i for i in unique(ids) if i and "/" not in i]):
             batch = self.client.batch()
             for doc_id in chunk:
                 batch.delete(self._quarantine.document(doc_id))
@@ -492,11 +360,11 @@ class FirestoreStore(StateStore):
         now, until = _ts(now), _ts(expires_at)
         ref = self._state.document("lease")
 
-        def body(transaction) -> bool:
+        def body(transaction: Any) -> bool:
             snap = ref.get(transaction=transaction)
             self.counters.reads += 1
             if snap.exists:
-                held = snap.to_dict()
+                held = snap.to_dict() or {}
                 if held.get("owner") != owner and _dt(held.get("expires_at")) > now:
                     return False
             transaction.set(ref, {"owner": owner, "expires_at": until})
@@ -510,10 +378,10 @@ class FirestoreStore(StateStore):
     def release_lease(self, owner: str) -> None:
         ref = self._state.document("lease")
 
-        def body(transaction) -> bool:
+        def body(transaction: Any) -> bool:
             snap = ref.get(transaction=transaction)
             self.counters.reads += 1
-            if snap.exists and snap.to_dict().get("owner") == owner:
+            if snap.exists and (snap.to_dict() or {}).get("owner") == owner:
                 transaction.delete(ref)
                 return True
             return False
@@ -529,7 +397,7 @@ class FirestoreStore(StateStore):
         return Lease(doc["owner"], _dt(doc["expires_at"]))
 
     # -- small named documents -----------------------------------------------------------------
-    def _meta_ref(self, name: str):
+    def _meta_ref(self, name: str) -> Any:
         if not name or "/" in name:
             raise ValueError("meta names must be non-empty and free of '/'")
         return self._state.document(f"meta_{name}")

@@ -8,22 +8,25 @@ transaction so that read-then-write sequences (the lease) are atomic.
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import os
 import sqlite3
 import threading
-from datetime import datetime, timezone
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import Any
 
 from ..chats import json_text
 from ..counters import StoreCounters
 from ..errors import StateStoreAccessError, StateStoreError
-from .base import DONE, CachedToken, JournalEntry, Lease, RejectedItem, StateStore
+from .base import DONE, CachedToken, JournalEntry, Lease, RejectedItem, StoreBase
+from .common import chunks, first_of_each_key, guard, journal_changes, started_at_utc, stored_time, unique
+from .common import utc_text as _ts
 
 _BUSY_TIMEOUT_SECONDS = 30.0
 _CHUNK = 500  # keys per `IN (...)`, well below SQLite's bound-variable limit
-_JOURNAL_FIELDS = ("sheet", "sheet_batch", "slack", "expires_at")
+# The delivered rule (lib/state/base.delivered) in SQL, as literals so that the partial index applies.
+_DELIVERED = f"(sheet = '{DONE}' AND slack = '{DONE}')"
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS token (
@@ -32,7 +35,7 @@ CREATE TABLE IF NOT EXISTS journal (
     key TEXT PRIMARY KEY, chat TEXT NOT NULL, chat_time TEXT NOT NULL, fetched_at TEXT NOT NULL,
     sheet TEXT NOT NULL, sheet_batch TEXT, slack TEXT NOT NULL, expires_at TEXT);
 CREATE INDEX IF NOT EXISTS journal_pending ON journal (chat_time, key)
-    WHERE NOT (sheet = '{DONE}' AND slack = '{DONE}');
+    WHERE NOT {_DELIVERED};
 CREATE TABLE IF NOT EXISTS quarantine (
     id INTEGER PRIMARY KEY AUTOINCREMENT, raw TEXT NOT NULL, reason TEXT NOT NULL,
     fetched_at TEXT NOT NULL, expires_at TEXT);
@@ -45,57 +48,46 @@ CREATE INDEX IF NOT EXISTS runs_started ON runs (started_at, id);
 """
 
 
-def _ts(value: datetime) -> str:
-    # Fixed-width UTC text, so that text order is time order in SQL.
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError("the state store takes timezone-aware datetimes only")
-    return value.astimezone(timezone.utc).isoformat(timespec="microseconds")
-
-
 # One encoder for every chat (json.dumps with options builds a new one per call); a lone
 # surrogate in the text falls back to ASCII escapes, so no item can fail the insert.
 _json_text = json_text
 
 
-def _dt(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text).astimezone(timezone.utc)
+def _dt(text: str | None) -> datetime:
+    # Only for columns that are NOT NULL; `stored_time` for the others.
+    value = stored_time(text)
+    assert value is not None
+    return value
+
+
+def _ts_or_none(value: datetime | None) -> str | None:
+    return None if value is None else _ts(value)
 
 
 def _run_sort_key(started_at: Any) -> str:
     # Normalise parseable ISO times to UTC so that offsets do not disturb the order.
-    try:
-        parsed = datetime.fromisoformat(str(started_at))
-    except ValueError:
-        return str(started_at)
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return _ts(parsed)
+    parsed = started_at_utc(started_at)
+    return str(started_at) if parsed is None else _ts(parsed)
 
 
-def _guard(operation: str):
-    """Turn sqlite3 failures into StateStoreError naming the operation (no data)."""
-
-    def wrap(method):
-        @functools.wraps(method)
-        def inner(self, *args, **kwargs):
-            try:
-                return method(self, *args, **kwargs)
-            except sqlite3.Error as exc:
-                text = str(exc).lower()
-                # SQLite messages name the failure, never bound values, so they are safe to show.
-                message = f"SQLite state store failed during {operation}: {type(exc).__name__}: {exc}"
-                if "readonly" in text or "unable to open" in text or "not authorized" in text:
-                    raise StateStoreAccessError(
-                        message, fix=f"Make {self.path} (and its folder) writable by this user."
-                    ) from exc
-                raise StateStoreError(message) from exc
-
-        return inner
-
-    return wrap
+def _translate(store: Any, operation: str, exc: Exception) -> None:
+    """Raise StateStoreError naming the operation for a sqlite3 failure (no data)."""
+    if not isinstance(exc, sqlite3.Error):
+        return
+    text = str(exc).lower()
+    # SQLite messages name the failure, never bound values, so they are safe to show.
+    message = f"SQLite state store failed during {operation}: {type(exc).__name__}: {exc}"
+    if "readonly" in text or "unable to open" in text or "not authorized" in text:
+        raise StateStoreAccessError(
+            message, fix=f"Make {store.path} (and its folder) writable by this user."
+        ) from exc
+    raise StateStoreError(message) from exc
 
 
-class SqliteStore(StateStore):
+_guard = guard(_translate)
+
+
+class SqliteStore(StoreBase):
     """The state store in a SQLite file at `path` (parent folders are created).
 
     `retention`: when set, `journal_prune` also trims the run history to the newest
@@ -103,7 +95,7 @@ class SqliteStore(StateStore):
     as Firestore would bill documents (`lib.counters.StoreCounters`).
     """
 
-    def __init__(self, path: str, retention: int | None = None):
+    def __init__(self, path: str, retention: int | None = None) -> None:
         self.path = path
         self.retention = retention
         self.counters = StoreCounters()
@@ -151,7 +143,7 @@ class SqliteStore(StateStore):
                 conn.execute("ROLLBACK")
             raise
 
-    def _read(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
+    def _read(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
         self.counters.round_trips += 1
         rows = self._conn().execute(sql, tuple(params)).fetchall()
         self.counters.reads += max(1, len(rows))  # as a Firestore query: at least one read
@@ -201,10 +193,7 @@ class SqliteStore(StateStore):
     # -- journal -------------------------------------------------------------------------------
     @_guard("journal_add")
     def journal_add(self, entries: Iterable[JournalEntry]) -> list[str]:
-        # The first entry of each key, in the given order: a later duplicate is not new.
-        first: dict[str, JournalEntry] = {}
-        for e in entries:
-            first.setdefault(e.key, e)
+        first = first_of_each_key(entries)
         if not first:
             return []
         keys = list(first)
@@ -212,8 +201,7 @@ class SqliteStore(StateStore):
             # One transaction holding the write lock: find the keys already present, then
             # insert the others in one statement (one row-by-row INSERT would cost a call each).
             present: set[str] = set()
-            for start in range(0, len(keys), _CHUNK):
-                chunk = keys[start:start + _CHUNK]
+            for chunk in chunks(keys, _CHUNK):
                 marks = ",".join("?" * len(chunk))
                 present.update(row[0] for row in conn.execute(f"SELECT key FROM journal WHERE key IN ({marks})", chunk))
             added = [key for key in keys if key not in present]
@@ -223,7 +211,7 @@ class SqliteStore(StateStore):
                 (
                     (
                         e.key, _json_text(e.chat), _ts(e.chat_time), _ts(e.fetched_at), e.sheet,
-                        e.sheet_batch, e.slack, None if e.expires_at is None else _ts(e.expires_at),
+                        e.sheet_batch, e.slack, _ts_or_none(e.expires_at),
                     )
                     for e in (first[key] for key in added)
                 ),
@@ -233,11 +221,11 @@ class SqliteStore(StateStore):
         return added
 
     @staticmethod
-    def _entry(row: tuple) -> JournalEntry:
+    def _entry(row: tuple[Any, ...]) -> JournalEntry:
         key, chat, chat_time, fetched_at, sheet, sheet_batch, slack, expires_at = row
         return JournalEntry(
             key=key, chat=json.loads(chat), chat_time=_dt(chat_time), fetched_at=_dt(fetched_at),
-            sheet=sheet, sheet_batch=sheet_batch, slack=slack, expires_at=_dt(expires_at),
+            sheet=sheet, sheet_batch=sheet_batch, slack=slack, expires_at=stored_time(expires_at),
         )
 
     _COLUMNS = "key, chat, chat_time, fetched_at, sheet, sheet_batch, slack, expires_at"
@@ -245,26 +233,23 @@ class SqliteStore(StateStore):
     @_guard("journal_pending")
     def journal_pending(self) -> list[JournalEntry]:
         rows = self._read(
-            f"SELECT {self._COLUMNS} FROM journal WHERE NOT (sheet = ? AND slack = ?)"
-            " ORDER BY chat_time, key",
-            (DONE, DONE),
+            f"SELECT {self._COLUMNS} FROM journal WHERE NOT {_DELIVERED} ORDER BY chat_time, key"
         )
         return [self._entry(row) for row in rows]
 
     @_guard("journal_get")
     def journal_get(self, keys: Iterable[str]) -> dict[str, JournalEntry]:
-        keys = list(dict.fromkeys(keys))
+        wanted = unique(keys)
         found: dict[str, JournalEntry] = {}
-        if not keys:
+        if not wanted:
             return found
         self.counters.round_trips += 1
-        self.counters.reads += len(keys)  # each key looked up, found or not
+        self.counters.reads += len(wanted)  # each key looked up, found or not
         conn = self._conn()
         # One read transaction, so that the chunks see one snapshot.
         conn.execute("BEGIN")
         try:
-            for start in range(0, len(keys), _CHUNK):
-                chunk = keys[start:start + _CHUNK]
+            for chunk in chunks(wanted, _CHUNK):
                 marks = ",".join("?" * len(chunk))
                 for row in conn.execute(
                     f"SELECT {self._COLUMNS} FROM journal WHERE key IN ({marks})", chunk
@@ -276,18 +261,15 @@ class SqliteStore(StateStore):
 
     @_guard("journal_update")
     def journal_update(self, keys: Iterable[str], **changes: Any) -> None:
-        values: dict[str, Any] = {}
-        for name in _JOURNAL_FIELDS:
-            if name in changes:
-                value = changes[name]
-                values[name] = _ts(value) if name == "expires_at" and value is not None else value
-        keys = list(dict.fromkeys(keys))
-        if not values or not keys:
+        values = journal_changes(changes)
+        if "expires_at" in values:
+            values["expires_at"] = _ts_or_none(values["expires_at"])
+        wanted = unique(keys)
+        if not values or not wanted:
             return
         assignments = ", ".join(f"{name} = ?" for name in values)
         with self._write() as conn:
-            for start in range(0, len(keys), _CHUNK):
-                chunk = keys[start:start + _CHUNK]
+            for chunk in chunks(wanted, _CHUNK):
                 marks = ",".join("?" * len(chunk))
                 self.counters.writes += conn.execute(
                     f"UPDATE journal SET {assignments} WHERE key IN ({marks})",
@@ -299,9 +281,8 @@ class SqliteStore(StateStore):
         with self._write() as conn:
             # Only delivered entries go, even if expires_at was set early by mistake.
             deleted = conn.execute(
-                "DELETE FROM journal WHERE expires_at IS NOT NULL AND expires_at < ?"
-                " AND sheet = ? AND slack = ?",
-                (_ts(now), DONE, DONE),
+                f"DELETE FROM journal WHERE expires_at IS NOT NULL AND expires_at < ? AND {_DELIVERED}",
+                (_ts(now),),
             ).rowcount
             conn.execute("DELETE FROM quarantine WHERE expires_at IS NOT NULL AND expires_at < ?", (_ts(now),))
             if self.retention is not None:
@@ -313,7 +294,7 @@ class SqliteStore(StateStore):
     @_guard("quarantine")
     def quarantine(self, items: Iterable[RejectedItem]) -> None:
         rows = [
-            (item.raw, item.reason, _ts(item.fetched_at), None if item.expires_at is None else _ts(item.expires_at))
+            (item.raw, item.reason, _ts(item.fetched_at), _ts_or_none(item.expires_at))
             for item in items
         ]
         if not rows:
@@ -326,30 +307,30 @@ class SqliteStore(StateStore):
 
     @_guard("quarantine_count")
     def quarantine_count(self) -> int:
-        count = self._read("SELECT COUNT(*) FROM quarantine")[0][0]
+        count: int = self._read("SELECT COUNT(*) FROM quarantine")[0][0]
         self.counters.reads += max(0, (count - 1) // 1000)  # as a Firestore count: 1 read per 1,000
         return count
 
     @_guard("quarantine_oldest")
     def quarantine_oldest(self) -> datetime | None:
-        return _dt(self._read("SELECT MIN(fetched_at) FROM quarantine")[0][0])
+        return stored_time(self._read("SELECT MIN(fetched_at) FROM quarantine")[0][0])
 
     @_guard("quarantine_list")
     def quarantine_list(self) -> list[RejectedItem]:
         rows = self._read("SELECT id, raw, reason, fetched_at, expires_at FROM quarantine ORDER BY fetched_at, id")
         return [
-            RejectedItem(raw=raw, reason=reason, fetched_at=_dt(fetched_at), expires_at=_dt(expires_at), id=str(rid))
+            RejectedItem(raw=raw, reason=reason, fetched_at=_dt(fetched_at), expires_at=stored_time(expires_at),
+                         id=str(rid))
             for rid, raw, reason, fetched_at, expires_at in rows
         ]
 
     @_guard("quarantine_remove")
     def quarantine_remove(self, ids: Iterable[str]) -> None:
-        numbers = [int(i) for i in dict.fromkeys(ids) if str(i).isdigit()]
+        numbers = [int(i) for i in unique(ids) if str(i).isdigit()]
         if not numbers:
             return
         with self._write() as conn:
-            for start in range(0, len(numbers), _CHUNK):
-                chunk = numbers[start:start + _CHUNK]
+            for chunk in chunks(numbers, _CHUNK):
                 conn.execute(f"DELETE FROM quarantine WHERE id IN ({','.join('?' * len(chunk))})", chunk)
 
     # -- lease ---------------------------------------------------------------------------------
@@ -383,7 +364,8 @@ class SqliteStore(StateStore):
     @_guard("get_meta")
     def get_meta(self, name: str) -> dict[str, Any] | None:
         rows = self._read("SELECT value FROM meta WHERE name = ?", (name,))
-        return json.loads(rows[0][0]) if rows else None
+        value: dict[str, Any] | None = json.loads(rows[0][0]) if rows else None
+        return value
 
     @_guard("put_meta")
     def put_meta(self, name: str, value: dict[str, Any]) -> None:
@@ -425,4 +407,5 @@ class SqliteStore(StateStore):
         rows = self._read(
             "SELECT record FROM runs ORDER BY started_at DESC, id DESC LIMIT ?", (max(limit, 0),)
         )
-        return [json.loads(row[0]) for row in rows]
+        records: list[dict[str, Any]] = [json.loads(row[0]) for row in rows]
+        return records

@@ -1,0 +1,172 @@
+"""The state store's contract, one small protocol per concern; `StateStore` is all of them.
+
+Code that needs one concern can ask for just that protocol (a `TokenCache` for the Moneypenny
+client, `Documents` for the alert state); both stores satisfy every one. The methods are
+abstract, so that a store that forgets one cannot be made.
+
+All datetimes passed in and returned are timezone-aware (UTC is stored). Callers pass `now`
+explicitly so that tests can move the clock.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from ..counters import StoreCounters
+    from .base import CachedToken, JournalEntry, Lease, RejectedItem
+    from .documents import D, Document
+
+
+class TokenCache(Protocol):
+    """The Moneypenny bearer token, shared by every instance for its 24 hours."""
+
+    @abstractmethod
+    def get_token(self) -> CachedToken | None:
+        """The cached Moneypenny token, or None."""
+
+    @abstractmethod
+    def put_token(self, token: CachedToken) -> None:
+        """Replace the cached token."""
+
+    @abstractmethod
+    def clear_token(self) -> None:
+        """Forget the cached token (after Moneypenny refused it)."""
+
+
+class Journal(Protocol):
+    """Every fetched chat, with its state per destination, until it is delivered and expires."""
+
+    @abstractmethod
+    def journal_add(self, entries: Iterable[JournalEntry]) -> list[str]:
+        """Insert entries whose key is not yet in the journal, in batches; return the new keys.
+
+        An entry whose key is already present is left exactly as it is (whatever its state),
+        so fetching the same chat again changes nothing.
+        """
+
+    @abstractmethod
+    def journal_pending(self) -> list[JournalEntry]:
+        """Every entry not yet delivered to both destinations, oldest chat first (then key)."""
+
+    @abstractmethod
+    def journal_get(self, keys: Iterable[str]) -> dict[str, JournalEntry]:
+        """The entries with these keys that exist (delivered or not)."""
+
+    @abstractmethod
+    def journal_update(self, keys: Iterable[str], **changes: Any) -> None:
+        """Set fields on existing entries (missing keys are skipped), in batches.
+
+        Allowed fields: sheet, sheet_batch, slack, expires_at; any other raises
+        `UnknownJournalField` (a ValueError naming it) before anything is written.
+        """
+
+    @abstractmethod
+    def journal_prune(self, now: datetime) -> int:
+        """Delete delivered entries whose expires_at has passed; return how many.
+
+        Quarantined items whose expires_at has passed go too (not counted). Firestore leaves
+        both to its TTL policies and may return 0.
+        """
+
+
+class Quarantine(Protocol):
+    """Items that could not be read, kept for a person to look at."""
+
+    @abstractmethod
+    def quarantine(self, items: Iterable[RejectedItem]) -> None:
+        """Keep unreadable items so that nothing fetched is lost."""
+
+    @abstractmethod
+    def quarantine_count(self) -> int:
+        """How many items are in quarantine."""
+
+    @abstractmethod
+    def quarantine_oldest(self) -> datetime | None:
+        """When the oldest item in quarantine was fetched, or None when it is empty."""
+
+    @abstractmethod
+    def quarantine_list(self) -> list[RejectedItem]:
+        """Every item in quarantine with its id, oldest fetched first (then id)."""
+
+    @abstractmethod
+    def quarantine_remove(self, ids: Iterable[str]) -> None:
+        """Delete these items from quarantine (unknown ids are ignored), in batches."""
+
+
+class Leases(Protocol):
+    """The one run lease: at most one run works on the journal at a time."""
+
+    @abstractmethod
+    def acquire_lease(self, owner: str, now: datetime, expires_at: datetime) -> bool:
+        """Take the run lease atomically if it is free or expired (or already ours)."""
+
+    @abstractmethod
+    def release_lease(self, owner: str) -> None:
+        """Give the lease back if `owner` still holds it."""
+
+    @abstractmethod
+    def get_lease(self) -> Lease | None:
+        """The current lease, expired or not, or None."""
+
+
+class Documents(Protocol):
+    """Small named documents: raw JSON-able dicts by name, or typed (lib/state/documents.py)."""
+
+    @abstractmethod
+    def get_meta(self, name: str) -> dict[str, Any] | None:
+        """A small JSON-able document by name, or None."""
+
+    @abstractmethod
+    def put_meta(self, name: str, value: dict[str, Any]) -> None:
+        """Replace a small named document (values: str, int, float, bool, None, lists, dicts)."""
+
+    @abstractmethod
+    def delete_meta(self, name: str) -> None:
+        """Remove a named document if present."""
+
+    @abstractmethod
+    def read_doc(self, kind: type[D]) -> D | None:
+        """The document of this class (under its NAME), or None; DocumentError if malformed."""
+
+    @abstractmethod
+    def write_doc(self, doc: Document) -> None:
+        """Replace the document under its class's NAME with `doc.to_dict()`."""
+
+    @abstractmethod
+    def delete_doc(self, kind: type[Document]) -> None:
+        """Remove the document of this class if present."""
+
+
+class RunLog(Protocol):
+    """The history of runs, newest first, trimmed to a fixed number."""
+
+    @abstractmethod
+    def record_run(self, record: dict[str, Any], keep: int = 100) -> None:
+        """Append a run record (it has a `started_at` ISO string); keep only the newest `keep`."""
+
+    @abstractmethod
+    def recent_runs(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The newest run records first."""
+
+
+class StateStore(TokenCache, Journal, Quarantine, Leases, Documents, RunLog, Protocol):
+    """Where the sync keeps everything that must outlive one run.
+
+    `counters` (a `lib.counters.StoreCounters`) counts round trips and the documents read,
+    written and deleted, as Firestore bills them, since the store was opened.
+    """
+
+    counters: StoreCounters
+
+    @property
+    @abstractmethod
+    def round_trips(self) -> int:
+        """Server round trips so far (the same as `counters.round_trips`)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections."""
