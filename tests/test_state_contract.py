@@ -23,7 +23,6 @@ from lib.state import (
     UnknownJournalField,
     open_store,
 )
-from lib.state.sqlite import SqliteStore
 from lib.state.base import delivered, expiry_for
 from lib.state.documents import (
     ALERTS_DOC,
@@ -38,6 +37,7 @@ from lib.state.documents import (
     FetchIntent,
     ScheduleDoc,
 )
+from lib.state.sqlite import SqliteStore
 from tests.conftest import _emulator_client as emulator_client
 
 UTC = UTC
