@@ -33,7 +33,7 @@ from lib.chats import journal_item, json_text, parse_batch, parse_chat, parse_jo
 from lib.sheet import HEADER, chat_row
 from lib.slack import build_summary
 from lib.state.sqlite import SqliteStore
-from lib.sync import _dump
+from lib.sync.journal import dump
 
 PARSER_BODIES = 1_000
 RUN_BODIES = 100
@@ -212,7 +212,7 @@ def test_the_parser_delivers_every_well_formed_chat_once_and_sets_aside_the_rest
             cut = json.loads(json_text(journal_item(chat, max_bytes=0)))
             assert chat_row(parse_journal_chat(cut, tz)) == row
         for reject in rejected:
-            _dump(reject.item).encode("utf-8")
+            dump(reject.item).encode("utf-8")
             assert "chatTime" in reject.reason or "not an object" in reject.reason
         if chats:
             summary = build_summary(chats, sheet_url="https://docs.google.com/spreadsheets/d/x")

@@ -14,18 +14,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..errors import MoneypennyError, MoneypennyNoAnswer
 from ..moneypenny import MoneypennyClient
 from ..state.base import StateStore
+from ..state.documents import CURSOR_DOC, CursorDoc, FetchIntent
 from .journal import Journal
 from .options import Mode, RunOptions, RunReport
 
 log = logging.getLogger(__name__)
 
-CURSOR_DOC = "cursor"
+__all__ = ["CURSOR_DOC", "RECOVERY_MARGIN", "FetchLog", "read_settles"]
+
 # A chat that started before a read can be handed out by the next one; look back a day more.
 RECOVERY_MARGIN = timedelta(days=1)
 
@@ -46,46 +47,42 @@ class FetchLog:
 
     def read(self, report: RunReport, opts: RunOptions) -> None:
         """The run's read (plain or by window), after settling an intent left behind."""
-        cursor = self.store.get_meta(CURSOR_DOC) or {}
+        cursor = self.store.read_doc(CursorDoc) or CursorDoc()
         today = self.clock().astimezone(self.tz).date()
-        if cursor.get("intent") and opts.recover:
-            cursor = self._recover(report, opts, cursor, today)
+        if cursor.intent is not None and opts.recover:
+            cursor = self._recover(report, opts, cursor.intent, today)
 
         # Whether a window read moves the cursor is undocumented, so every read is guarded.
         read_started = self.clock()
-        intent = cursor.get("intent")
-        if not intent:
-            intent = {"since": self._since(cursor, read_started).isoformat(), "run_id": report.run_id,
-                      "at": read_started.isoformat()}
-            self.store.put_meta(CURSOR_DOC, {**cursor, "intent": intent})
+        intent = cursor.intent
+        if intent is None:
+            intent = FetchIntent(since=self._since(cursor, read_started), run_id=report.run_id, at=read_started)
+            self.store.write_doc(CursorDoc(last_read=cursor.last_read, intent=intent))
 
         if opts.mode == Mode.NEW:
             try:
                 items = self.moneypenny.fetch_new()
             except MoneypennyError as exc:
-                self._read_instead(report, opts, exc, date.fromisoformat(intent["since"]), today, read_started)
+                self._read_instead(report, opts, exc, intent.since, today, read_started)
                 return
         else:
             assert opts.start is not None and opts.end is not None
             items = self.moneypenny.fetch_window(opts.start, opts.end)
         self.checkpoint("after_fetch")
         self.journal.ingest(report, items, opts)
-        if read_settles(intent, opts, today, carried=bool(cursor.get("intent"))):
-            self.store.put_meta(CURSOR_DOC, {"last_read": read_started.isoformat()})
+        if read_settles(intent, opts, today, carried=cursor.intent is not None):
+            self.store.write_doc(CursorDoc(last_read=read_started))
         # Otherwise the intent stays: if this read moved the cursor, the next run's recovery
         # read fetches what it skipped.
 
-    def _since(self, cursor: dict[str, Any], read_started: datetime) -> date:
-        last_read = cursor.get("last_read")
-        since_dt = (
-            datetime.fromisoformat(last_read) if last_read else read_started - timedelta(days=max(self.reconcile_days, 1))
-        )
+    def _since(self, cursor: CursorDoc, read_started: datetime) -> date:
+        since_dt = cursor.last_read or read_started - timedelta(days=max(self.reconcile_days, 1))
         return (since_dt.astimezone(self.tz) - RECOVERY_MARGIN).date()
 
-    def _recover(self, report: RunReport, opts: RunOptions, cursor: dict[str, Any], today: date) -> dict[str, Any]:
+    def _recover(self, report: RunReport, opts: RunOptions, left: FetchIntent, today: date) -> CursorDoc:
         # An earlier plain read may have moved Moneypenny's cursor without reaching the
         # journal: read its whole possible span again by date.
-        since = date.fromisoformat(cursor["intent"]["since"])
+        since = left.since
         items = self.moneypenny.fetch_window(since, today + timedelta(days=1))
         report.recovered += self.journal.ingest(report, items, opts)
         log.info(
@@ -94,7 +91,7 @@ class FetchLog:
         )
         # Settled; the store keeps the old intent until the next write replaces it, which is
         # safe (it only reaches further back).
-        return {"last_read": self.clock().isoformat()}
+        return CursorDoc(last_read=self.clock())
 
     def _read_instead(
         self, report: RunReport, opts: RunOptions, failed: MoneypennyError, since: date, today: date, read_started: datetime
@@ -111,12 +108,12 @@ class FetchLog:
         if not isinstance(failed, MoneypennyNoAnswer):
             # Answered: the call has ended, whatever it did to the cursor, and the window read
             # covers its whole span.
-            self.store.put_meta(CURSOR_DOC, {"last_read": read_started.isoformat()})
+            self.store.write_doc(CursorDoc(last_read=read_started))
         # Unanswered, it may still be running at Moneypenny and move the cursor after the window
         # read: the intent stays, and the next run reads its span again.
 
 
-def read_settles(intent: dict[str, Any], opts: RunOptions, today: date, *, carried: bool) -> bool:
+def read_settles(intent: FetchIntent, opts: RunOptions, today: date, *, carried: bool) -> bool:
     """Whether a read that reached the journal settles the fetch intent."""
     if opts.mode == Mode.NEW:
         # A plain call returns everything since the previous plain call: it settles the intent
@@ -125,4 +122,4 @@ def read_settles(intent: dict[str, Any], opts: RunOptions, today: date, *, carri
     # A window read settles only an intent it covers, from its `since` through today. Whether
     # endTime is inclusive is undocumented, so only a window ending after today covers today.
     assert opts.start is not None and opts.end is not None
-    return opts.start <= date.fromisoformat(intent["since"]) and opts.end > today
+    return opts.start <= intent.since and opts.end > today

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..chats import json_text
 from ..records import Record, RunRecords, sort_records
-from ..state.base import DONE, JournalEntry, RejectedItem, StateStore
+from ..state.base import DONE, JournalEntry, RejectedItem, StateStore, delivered
 from .options import RunOptions, RunReport
 
 log = logging.getLogger(__name__)
@@ -150,7 +150,7 @@ class Journal:
             groups.setdefault((entry.sheet, entry.slack), []).append(entry.key)
         for (sheet, slack), keys in groups.items():
             fields = {**changes, "sheet": sheet, "slack": slack}
-            if sheet == DONE and slack == DONE:
+            if delivered(sheet, slack):
                 fields["expires_at"] = self.clock() + self.retention
             self.store.journal_update(keys, **fields)
 

@@ -8,9 +8,9 @@ when the job name is missing. The names of the last SCHEDULES_KEPT successful ru
 from __future__ import annotations
 
 from ..state.base import StateStore
+from ..state.documents import SCHEDULE_DOC, SCHEDULES_KEPT, ScheduleDoc
 
-SCHEDULE_DOC = "schedule_runs"
-SCHEDULES_KEPT = 50
+__all__ = ["SCHEDULES_KEPT", "SCHEDULE_DOC", "ScheduleLog", "schedule_key"]
 
 
 def schedule_key(job: str | None, mode: str, schedule_time: str | None) -> str | None:
@@ -29,11 +29,9 @@ class ScheduleLog:
 
     def done(self, key: str) -> bool:
         """Whether the scheduled run named `key` already succeeded."""
-        doc = self.store.get_meta(SCHEDULE_DOC) or {}
-        return key in (doc.get("done") or [])
+        return (self.store.read_doc(ScheduleDoc) or ScheduleDoc()).has(key)
 
     def mark_done(self, key: str) -> None:
         """Note that the scheduled run named `key` succeeded (the newest SCHEDULES_KEPT are kept)."""
-        doc = self.store.get_meta(SCHEDULE_DOC) or {}
-        done = [t for t in (doc.get("done") or []) if t != key] + [key]
-        self.store.put_meta(SCHEDULE_DOC, {"done": done[-SCHEDULES_KEPT:]})
+        doc = self.store.read_doc(ScheduleDoc) or ScheduleDoc()
+        self.store.write_doc(doc.with_done(key))
