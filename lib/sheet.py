@@ -42,7 +42,6 @@ HEADER = (
     "UTM term",
     "Chat key",
 )
-KEY_COLUMN = len(HEADER)  # 1-based index of "Chat key"
 LAST_COLUMN = "N"
 
 CELL_LIMIT = 50_000
