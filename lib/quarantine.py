@@ -24,7 +24,8 @@ NOT_SHOWN = ("Content not shown (it may hold a visitor's data): add --show. Afte
 
 def command(args: argparse.Namespace, ctx: Context) -> int:
     """List the quarantine (after a retry with --retry); the exit code of the retry, if any."""
-    settings, store, code = setup(args, ctx)
+    # Listing reads only the state store; a retry writes to the sheet and Slack, so it needs all.
+    settings, store, code = setup(args, ctx, store_only=not args.retry)
     if settings is None or store is None:
         return code
     try:

@@ -196,3 +196,18 @@ def test_check_says_when_the_last_run_succeeded(harness):
     harness.clock.advance(minutes=40)
     later = {c["name"]: c for c in json.loads(_cli(harness, "check", "--json")[1])["checks"]}
     assert later["last run"]["status"] == "WARN" and "no successful run for 44 min" in later["last run"]["detail"]
+
+
+def test_quarantine_listing_needs_only_the_state_store_settings_and_a_retry_needs_all(harness, tmp_path):
+    harness.stand.moneypenny.add_chats(["not a chat"])
+    harness.syncer().run()
+    harness.open_store().close()
+    harness.store = None
+    env = {"PATH": os.environ["PATH"], "STATE_STORE": harness.env()["STATE_STORE"], "HOME": str(tmp_path)}
+    listed = subprocess.run([sys.executable, "-m", "lib", "quarantine"], cwd=REPO, env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert listed.returncode == EXIT_OK, listed.stderr
+    assert "is not set" not in listed.stderr and "not a chat" not in listed.stdout
+    retried = subprocess.run([sys.executable, "-m", "lib", "quarantine", "--retry"], cwd=REPO, env=env,
+                             capture_output=True, text=True, timeout=60)
+    assert retried.returncode == 4 and "SHEET_ID is not set" in retried.stderr
