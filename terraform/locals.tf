@@ -68,7 +68,7 @@ locals {
   retry_max_backoff_seconds = var.lease_seconds - var.function_timeout_seconds
   retry_count               = var.scheduler_retry_count
 
-  # The watcher. The function logs one `run ok` or `run failed` line per run (lib/sync.py,
+  # The watcher. The function logs one `run ok` or `run failed` line per run (lib/sync/run.py,
   # Syncer._finish) as JSON on stderr; Cloud Run hands it to Cloud Logging as jsonPayload
   # on the function's own Cloud Run service. tests/test_terraform.py matches this filter against
   # a line the function really writes.
