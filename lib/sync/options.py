@@ -104,7 +104,7 @@ class RunReport:
         }
 
     def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
+        return {
             "ok": self.outcome != "failed",
             "run_id": self.run_id,
             "mode": self.mode,
@@ -113,7 +113,12 @@ class RunReport:
             "duration_ms": self.duration_ms,
             "duration_seconds": round(self.duration_ms / 1000, 3),
             "healthy": self.healthy,
+            **self.notes(),
         }
+
+    def notes(self) -> dict[str, Any]:
+        """The parts a report has only sometimes: why it is unhealthy, why it was skipped, its errors."""
+        out: dict[str, Any] = {}
         if self.unhealthy:
             out["unhealthy"] = self.unhealthy
         if self.skipped:

@@ -47,11 +47,8 @@ def run_record(report: RunReport) -> dict[str, Any]:
         "outcome": report.outcome,
         **report.counts(),
         "healthy": report.healthy,
+        **report.notes(),
     }
-    if report.unhealthy:
-        record["unhealthy"] = report.unhealthy
-    if report.skipped:
-        record["skipped"] = report.skipped
     if report.errors:
         record["errors"] = [{k: v for k, v in e.items() if k != "fix"} for e in report.errors]
     return record
