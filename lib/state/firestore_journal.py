@@ -1,0 +1,226 @@
+"""The Firestore store's journal and quarantine: one document per chat, one per unreadable item."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from google.api_core import exceptions as gexc
+from google.cloud import firestore
+from google.cloud.firestore_v1.base_query import FieldFilter
+
+from ..chats import json_text
+from ..errors import StateStoreError
+from .base import JournalEntry, RejectedItem, delivered
+from .common import first_of_each_key, guard, journal_changes, stored_time, unique
+from .common import utc as _ts
+from .firestore_base import FirestoreBase
+from .firestore_layout import batches as _chunks
+from .firestore_layout import doc_id as _doc_id
+from .firestore_layout import dt as _dt
+from .firestore_layout import get_json as _get_json
+from .firestore_layout import sized_batches as _sized_chunks
+from .firestore_layout import text_bytes as _text_bytes
+from .firestore_layout import translate as _translate
+
+_UPDATE_ATTEMPTS = 5
+
+
+_guard = guard(_translate)
+
+
+class FirestoreJournalStore(FirestoreBase):
+    """The journal and the quarantine (the store's per-item collections)."""
+
+    # -- journal -------------------------------------------------------------------------------
+    @staticmethod
+    def _journal_doc(entry: JournalEntry) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "key": entry.key,
+            "chat_time": _ts(entry.chat_time),
+            "fetched_at": _ts(entry.fetched_at),
+            "sheet": entry.sheet,
+            "sheet_batch": entry.sheet_batch,
+            "slack": entry.slack,
+            "pending": not delivered(entry.sheet, entry.slack),
+        }
+        # As JSON text: one string field is far cheaper for the client to encode than a nested
+        # map, and any item Moneypenny sends fits (map keys have rules, strings do not).
+        doc["chat_json"] = json_text(entry.chat)  # a lone surrogate cannot fail the write
+        if entry.expires_at is not None:
+            doc["expires_at"] = _ts(entry.expires_at)
+        return doc
+
+    @staticmethod
+    def _entry(doc: dict[str, Any]) -> JournalEntry:
+        return JournalEntry(
+            key=doc["key"],
+            chat=_get_json(doc, "chat"),
+            chat_time=_dt(doc["chat_time"]),
+            fetched_at=_dt(doc["fetched_at"]),
+            sheet=doc["sheet"],
+            sheet_batch=doc.get("sheet_batch"),
+            slack=doc["slack"],
+            expires_at=stored_time(doc.get("expires_at")),
+        )
+
+    @_guard("journal_add")
+    def journal_add(self, entries: Iterable[JournalEntry]) -> list[str]:
+        first = first_of_each_key(entries)
+        added: list[str] = []
+        prepared = [(e, self._journal_doc(e)) for e in first.values()]
+        for chunk in _sized_chunks(prepared, lambda pair: _text_bytes(pair[1])):
+            docs = {e.key: (self._journal.document(_doc_id(e.key)), doc) for e, doc in chunk}
+            present = {s.id for s in self._get_all([ref for ref, _ in docs.values()], ["key"]) if s.exists}
+            missing = [key for key, (ref, _) in docs.items() if ref.id not in present]
+            if not missing:
+                continue
+            batch = self.client.batch()
+            for key in missing:
+                batch.create(*docs[key])
+            try:
+                self._commit(batch, writes=len(missing))
+                added.extend(missing)
+            except gexc.AlreadyExists:
+                # Another writer created one of them since our read: the batch wrote nothing,
+                # so create one by one and leave theirs alone.
+                for key in missing:
+                    ref, data = docs[key]
+                    try:
+                        self.counters.round_trips += 1
+                        ref.create(data, **self._rpc)
+                        self.counters.writes += 1
+                        added.append(key)
+                    except gexc.AlreadyExists:
+                        pass
+        return added
+
+    @_guard("journal_pending")
+    def journal_pending(self) -> list[JournalEntry]:
+        query = self._journal.where(filter=FieldFilter("pending", "==", True))
+        entries = [self._entry(snap.to_dict()) for snap in self._stream(query)]
+        entries.sort(key=lambda e: (e.chat_time, e.key))
+        return entries
+
+    @_guard("journal_get")
+    def journal_get(self, keys: Iterable[str]) -> dict[str, JournalEntry]:
+        found: dict[str, JournalEntry] = {}
+        for chunk in _chunks(unique(keys)):
+            for snap in self._get_all([self._journal.document(_doc_id(k)) for k in chunk]):
+                if snap.exists:
+                    entry = self._entry(snap.to_dict())
+                    found[entry.key] = entry
+        return found
+
+    @_guard("journal_update")
+    def journal_update(self, keys: Iterable[str], **changes: Any) -> None:
+        """Set fields on existing entries (missing keys are skipped), keeping `pending` right.
+
+        `pending` follows from sheet and slack. When a change names both (the pipeline always
+        does) or neither, each chunk of ≤500 is one blind batch of updates. When it names
+        only one, the chunk is read first (sheet and slack only) and written with a
+        last-update-time precondition per document, so that a concurrent change fails the
+        batch, which is then read and written again: `pending` never goes stale.
+        """
+        fields = journal_changes(changes)
+        wanted = unique(keys)
+        if not fields or not wanted:
+            return
+        data = dict(fields)
+        if "expires_at" in data:
+            # Absent rather than null, as the TTL policy expects.
+            expires = data["expires_at"]
+            data["expires_at"] = firestore.DELETE_FIELD if expires is None else _ts(expires)
+        blind = ("sheet" in fields) == ("slack" in fields)
+        if blind and "sheet" in fields:
+            data["pending"] = not delivered(fields["sheet"], fields["slack"])
+        for chunk in _chunks(wanted):
+            refs = [self._journal.document(_doc_id(k)) for k in chunk]
+            if blind:
+                batch = self.client.batch()
+                for ref in refs:
+                    batch.update(ref, data)
+                try:
+                    self._commit(batch, writes=len(refs))
+                    continue
+                except gexc.NotFound:
+                    pass  # some key is missing: nothing was written; the checked path skips it
+            self._update_checked(refs, fields, data)
+
+    def _update_checked(self, refs: list[Any], fields: dict[str, Any], data: dict[str, Any]) -> None:
+        for _ in range(_UPDATE_ATTEMPTS):
+            batch = self.client.batch()
+            writes = 0
+            for snap in self._get_all(refs, ["sheet", "slack"]):
+                if not snap.exists:
+                    continue
+                now = snap.to_dict()
+                sheet = fields.get("sheet", now.get("sheet"))
+                slack = fields.get("slack", now.get("slack"))
+                pending = not delivered(sheet, slack)
+                option = self.client.write_option(last_update_time=snap.update_time)
+                batch.update(snap.reference, {**data, "pending": pending}, option=option)
+                writes += 1
+            if not writes:
+                return
+            try:
+                self._commit(batch, writes=writes)
+                return
+            except (gexc.FailedPrecondition, gexc.NotFound):
+                continue  # changed or deleted since our read: read again
+        raise StateStoreError("Firestore state store failed during journal_update: concurrent changes")
+
+    def journal_prune(self, now: datetime) -> int:
+        """Return 0: the TTL policy on `expires_at` deletes delivered entries in Firestore."""
+        _ts(now)
+        return 0
+
+    # -- quarantine ----------------------------------------------------------------------------
+    @_guard("quarantine")
+    def quarantine(self, items: Iterable[RejectedItem]) -> None:
+        docs = [
+            {"raw": item.raw, "reason": item.reason, "fetched_at": _ts(item.fetched_at)}
+            | ({} if item.expires_at is None else {"expires_at": _ts(item.expires_at)})
+            for item in items
+        ]
+        for chunk in _sized_chunks(docs, _text_bytes):
+            batch = self.client.batch()
+            for doc in chunk:
+                batch.create(self._quarantine.document(), doc)
+            self._commit(batch, writes=len(chunk))
+
+    @_guard("quarantine_count")
+    def quarantine_count(self) -> int:
+        self.counters.round_trips += 1
+        result = self._quarantine.count().get(**self._rpc)  # type: ignore[no-untyped-call]
+        count = int(result[0][0].value)
+        self.counters.reads += max(1, -(-count // 1000))  # billed per 1,000 index entries
+        return count
+
+    @_guard("quarantine_oldest")
+    def quarantine_oldest(self) -> datetime | None:
+        query = self._quarantine.order_by("fetched_at").limit(1).select(["fetched_at"])
+        snaps = self._stream(query)
+        return stored_time(snaps[0].to_dict().get("fetched_at")) if snaps else None
+
+    @_guard("quarantine_list")
+    def quarantine_list(self) -> list[RejectedItem]:
+        items = [
+            RejectedItem(
+                raw=doc.get("raw", ""), reason=doc.get("reason", ""), fetched_at=_dt(doc.get("fetched_at")),
+                expires_at=stored_time(doc.get("expires_at")), id=snap.id,
+            )
+            for snap in self._stream(self._quarantine)
+            for doc in (snap.to_dict(),)
+        ]
+        items.sort(key=lambda item: (item.fetched_at, item.id))
+        return items
+
+    @_guard("quarantine_remove")
+    def quarantine_remove(self, ids: Iterable[str]) -> None:
+        for chunk in _chunks([i for i in unique(ids) if i and "/" not in i]):
+            batch = self.client.batch()
+            for doc_id in chunk:
+                batch.delete(self._quarantine.document(doc_id))
+            self._commit(batch)

@@ -1,0 +1,160 @@
+"""The SQLite store's journal and quarantine tables."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from .base import JournalEntry, RejectedItem
+from .common import chunks, first_of_each_key, journal_changes, stored_time, unique
+from .common import utc_text as _ts
+from .sqlite_base import _CHUNK, _DELIVERED, SqliteBase, _dt, _guard, _json_text, _ts_or_none
+
+
+class SqliteJournalStore(SqliteBase):
+    """The journal and the quarantine (the store's per-item tables)."""
+
+    # -- journal -------------------------------------------------------------------------------
+    @_guard("journal_add")
+    def journal_add(self, entries: Iterable[JournalEntry]) -> list[str]:
+        first = first_of_each_key(entries)
+        if not first:
+            return []
+        keys = list(first)
+        with self._write() as conn:
+            # One transaction holding the write lock: find the keys already present, then
+            # insert the others in one statement (one row-by-row INSERT would cost a call each).
+            present: set[str] = set()
+            for chunk in chunks(keys, _CHUNK):
+                marks = ",".join("?" * len(chunk))
+                present.update(row[0] for row in conn.execute(f"SELECT key FROM journal WHERE key IN ({marks})", chunk))
+            added = [key for key in keys if key not in present]
+            conn.executemany(
+                "INSERT OR IGNORE INTO journal (key, chat, chat_time, fetched_at, sheet,"
+                " sheet_batch, slack, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    (
+                        e.key, _json_text(e.chat), _ts(e.chat_time), _ts(e.fetched_at), e.sheet,
+                        e.sheet_batch, e.slack, _ts_or_none(e.expires_at),
+                    )
+                    for e in (first[key] for key in added)
+                ),
+            )
+        self.counters.reads += len(keys)  # each key looked up
+        self.counters.writes += len(added)
+        return added
+
+    @staticmethod
+    def _entry(row: tuple[Any, ...]) -> JournalEntry:
+        key, chat, chat_time, fetched_at, sheet, sheet_batch, slack, expires_at = row
+        return JournalEntry(
+            key=key, chat=json.loads(chat), chat_time=_dt(chat_time), fetched_at=_dt(fetched_at),
+            sheet=sheet, sheet_batch=sheet_batch, slack=slack, expires_at=stored_time(expires_at),
+        )
+
+    _COLUMNS = "key, chat, chat_time, fetched_at, sheet, sheet_batch, slack, expires_at"
+
+    @_guard("journal_pending")
+    def journal_pending(self) -> list[JournalEntry]:
+        rows = self._read(
+            f"SELECT {self._COLUMNS} FROM journal WHERE NOT {_DELIVERED} ORDER BY chat_time, key"
+        )
+        return [self._entry(row) for row in rows]
+
+    @_guard("journal_get")
+    def journal_get(self, keys: Iterable[str]) -> dict[str, JournalEntry]:
+        wanted = unique(keys)
+        found: dict[str, JournalEntry] = {}
+        if not wanted:
+            return found
+        self.counters.round_trips += 1
+        self.counters.reads += len(wanted)  # each key looked up, found or not
+        conn = self._conn()
+        # One read transaction, so that the chunks see one snapshot.
+        conn.execute("BEGIN")
+        try:
+            for chunk in chunks(wanted, _CHUNK):
+                marks = ",".join("?" * len(chunk))
+                for row in conn.execute(
+                    f"SELECT {self._COLUMNS} FROM journal WHERE key IN ({marks})", chunk
+                ):
+                    found[row[0]] = self._entry(row)
+        finally:
+            conn.execute("COMMIT")
+        return found
+
+    @_guard("journal_update")
+    def journal_update(self, keys: Iterable[str], **changes: Any) -> None:
+        values = journal_changes(changes)
+        if "expires_at" in values:
+            values["expires_at"] = _ts_or_none(values["expires_at"])
+        wanted = unique(keys)
+        if not values or not wanted:
+            return
+        assignments = ", ".join(f"{name} = ?" for name in values)
+        with self._write() as conn:
+            for chunk in chunks(wanted, _CHUNK):
+                marks = ",".join("?" * len(chunk))
+                self.counters.writes += conn.execute(
+                    f"UPDATE journal SET {assignments} WHERE key IN ({marks})",
+                    [*values.values(), *chunk],
+                ).rowcount
+
+    @_guard("journal_prune")
+    def journal_prune(self, now: datetime) -> int:
+        with self._write() as conn:
+            # Only delivered entries go, even if expires_at was set early by mistake.
+            deleted = conn.execute(
+                f"DELETE FROM journal WHERE expires_at IS NOT NULL AND expires_at < ? AND {_DELIVERED}",
+                (_ts(now),),
+            ).rowcount
+            conn.execute("DELETE FROM quarantine WHERE expires_at IS NOT NULL AND expires_at < ?", (_ts(now),))
+            if self.retention is not None:
+                self._trim_runs(conn, self.retention)
+        self.counters.deletes += deleted
+        return deleted
+
+    # -- quarantine ----------------------------------------------------------------------------
+    @_guard("quarantine")
+    def quarantine(self, items: Iterable[RejectedItem]) -> None:
+        rows = [
+            (item.raw, item.reason, _ts(item.fetched_at), _ts_or_none(item.expires_at))
+            for item in items
+        ]
+        if not rows:
+            return
+        with self._write() as conn:
+            conn.executemany(
+                "INSERT INTO quarantine (raw, reason, fetched_at, expires_at) VALUES (?, ?, ?, ?)", rows
+            )
+        self.counters.writes += len(rows)
+
+    @_guard("quarantine_count")
+    def quarantine_count(self) -> int:
+        count: int = self._read("SELECT COUNT(*) FROM quarantine")[0][0]
+        self.counters.reads += max(0, (count - 1) // 1000)  # as a Firestore count: 1 read per 1,000
+        return count
+
+    @_guard("quarantine_oldest")
+    def quarantine_oldest(self) -> datetime | None:
+        return stored_time(self._read("SELECT MIN(fetched_at) FROM quarantine")[0][0])
+
+    @_guard("quarantine_list")
+    def quarantine_list(self) -> list[RejectedItem]:
+        rows = self._read("SELECT id, raw, reason, fetched_at, expires_at FROM quarantine ORDER BY fetched_at, id")
+        return [
+            RejectedItem(raw=raw, reason=reason, fetched_at=_dt(fetched_at), expires_at=stored_time(expires_at),
+                         id=str(rid))
+            for rid, raw, reason, fetched_at, expires_at in rows
+        ]
+
+    @_guard("quarantine_remove")
+    def quarantine_remove(self, ids: Iterable[str]) -> None:
+        numbers = [int(i) for i in unique(ids) if str(i).isdigit()]
+        if not numbers:
+            return
+        with self._write() as conn:
+            for chunk in chunks(numbers, _CHUNK):
+                conn.execute(f"DELETE FROM quarantine WHERE id IN ({','.join('?' * len(chunk))})", chunk)
