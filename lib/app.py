@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from . import sheet as sheet_module
+from . import sheet_client as sheet_module
 from . import slack as slack_module
 from .clock import utcnow
 from .moneypenny import MoneypennyClient

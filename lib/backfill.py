@@ -28,7 +28,8 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from . import logs
-from .chats import parse_journal_chat, sort_chats
+from .chat_source import parse_journal_chat
+from .chats import sort_chats
 from .command import (
     EXIT_BUSY,
     EXIT_FAILED,
@@ -206,7 +207,7 @@ def _add(result: BackfillResult, report: RunReport) -> None:
 
 def _post_summary(syncer: Syncer, store: StateStore, settings: Settings, keys: list[str], today: date,
                   result: BackfillResult) -> None:
-    from .slack import build_summary
+    from .slack_summary import build_summary
 
     tz = settings.chat_timezone
     entries: list[JournalEntry] = [

@@ -16,7 +16,6 @@ second key once it has more lines.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import re
@@ -27,17 +26,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from .errors import InvalidChat
-from .records import Source
+from .text import safe_text
 
 KEY_VERSION = "v1"
 
 _LINE = re.compile(r"^\s*\d+\s*:\s*\[(?P<who>[^\]]*)\]\s*-\s*(?P<text>.*)$", re.S)
 _LONG_FRACTION = re.compile(r"(\.\d{6})\d+")
 _NOT_DIGIT = re.compile(r"\D")
-# Text no store, encoder or sheet can be trusted with: C0/C1 control characters (and DEL) other
-# than newline and tab, and lone UTF-16 surrogates (valid JSON escapes that no UTF-8 encoder takes).
-_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
-_REPLACEMENT = "\ufffd"
 
 
 @dataclass(frozen=True)
@@ -64,14 +59,14 @@ class Chat:
     preview: str | None = field(default=None, repr=False, compare=False, hash=False)
 
     def row(self) -> list[str]:
-        """The chat's sheet row (lib.sheet.chat_row)."""
-        from .sheet import chat_row
+        """The chat's sheet row (lib.sheet_cells.chat_row)."""
+        from .sheet_cells import chat_row
 
         return chat_row(self)
 
     def summary_line(self, limit: int) -> str:
-        """The chat's line in a Slack summary (lib.slack.chat_line)."""
-        from .slack import chat_line
+        """The chat's line in a Slack summary (lib.slack_summary.chat_line)."""
+        from .slack_summary import chat_line
 
         return chat_line(self, limit)
 
@@ -90,18 +85,6 @@ class Chat:
             if text:
                 return text
         return ""
-
-
-def _unsafe_char(match: re.Match[str]) -> str:
-    return _REPLACEMENT if match.group(0) >= "\ud800" else ""
-
-
-def safe_text(text: str) -> str:
-    """Text with lone surrogates replaced by U+FFFD and control characters other than newline
-    and tab dropped: what every encoder, the sheet and Slack can take, the same on every read."""
-    if text.isprintable():  # the common case, checked in C: nothing to replace
-        return text
-    return _UNSAFE.sub(_unsafe_char, text)
 
 
 def _text(value: Any) -> str:
@@ -261,115 +244,3 @@ def parse_batch(items: Sequence[Any], tz: ZoneInfo) -> tuple[list[Chat], list[Re
 
 def sort_chats(chats: Iterable[Chat]) -> list[Chat]:
     return sorted(chats, key=lambda c: (c.time, c.key))
-
-
-# -- the journal's copy -------------------------------------------------------------------------
-
-# A chat whose JSON takes more bytes than this is journaled cut (a Firestore document holds at
-# most 1 MiB, key and states included).
-JOURNAL_ITEM_BYTES = 900_000
-# Marks a cut journal item; it holds the key of the full chat and its first visitor message.
-CUT_FIELD = "__moneypenny_sync_cut__"
-PREVIEW_CHARS = 1_000  # of the first visitor message, whitespace collapsed; Slack shows far less
-_MIN_CELL = 1_000
-# Sheet column → the item field that holds its cell in a cut journal item.
-_CUT_COLUMNS = (
-    ("Name", "name"), ("Company", "companyName"), ("Email", "email"), ("Phone", "phone"),
-    ("Page URL", "pageURL"), ("Entry URL", "entryURL"), ("Transcript", "transcript"),
-    ("Variables", "variables"), ("Tags", "tags"), ("UTM source", "utM_Source"),
-    ("UTM medium", "utM_Medium"), ("UTM term", "utM_Term"),
-)
-_ascii_json = json.JSONEncoder(separators=(",", ":")).encode
-_utf8_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-
-
-def json_text(value: Any) -> str:
-    """Compact JSON that any UTF-8 store takes: non-ASCII kept as is, unless a lone surrogate
-    is there (then everything is escaped, which reads back the same)."""
-    text = _utf8_json(value)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return _ascii_json(value)
-    return text
-
-
-def journal_item(chat: Chat, max_bytes: int = JOURNAL_ITEM_BYTES) -> dict[str, Any]:
-    """What the journal keeps of a chat: the item as Moneypenny sent it, or, when that takes more
-    than `max_bytes` as JSON, only what its sheet row and its summary line need.
-
-    The cut item holds the row's cells (each already cut at the sheet's cell limit, so the row
-    is the one the full chat gives), the first visitor message and the key of the full chat.
-    `parse_journal_chat` reads both forms.
-    """
-    raw = chat.raw
-    # ASCII-escaped JSON is never shorter than what a store writes, whatever the encoding.
-    if CUT_FIELD not in raw and len(_ascii_json(raw)) <= max_bytes:
-        return raw
-    return _cut_item(chat, max_bytes)
-
-
-def _cut_item(chat: Chat, max_bytes: int) -> dict[str, Any]:
-    from .sheet import CELL_LIMIT, HEADER, chat_row, fit_cell  # the sheet's own cell rules
-
-    row = chat_row(chat)
-    cells = {name: row[HEADER.index(column)] for column, name in _CUT_COLUMNS}
-    preview = " ".join(chat.first_visitor_message.split())[:PREVIEW_CHARS]
-    limit = CELL_LIMIT
-    while True:
-        item = {
-            "chatTime": chat.time.isoformat(timespec="microseconds"),
-            **cells,
-            CUT_FIELD: {"key": chat.key, "visitorMessage": preview},
-        }
-        if len(json_text(item).encode("utf-8")) <= max_bytes or limit <= _MIN_CELL:
-            return item
-        # Only cells of wide characters at the limit get here: cut them further, row and all.
-        limit = max(limit // 2, _MIN_CELL)
-        cells = {name: fit_cell(text, limit) for name, text in cells.items()}
-
-
-def parse_journal_chat(item: Any, tz: ZoneInfo) -> Chat:
-    """A chat from the journal: a whole item as parse_chat reads it, or a cut one (journal_item)."""
-    cut = item.get(CUT_FIELD) if isinstance(item, dict) else None
-    if not isinstance(cut, dict):
-        return parse_chat(item, tz)
-    time = parse_chat_time(item.get("chatTime"), tz)
-
-    def cell(name: str) -> str:
-        value = item.get(name)
-        return safe_text(value) if isinstance(value, str) else _text(value)
-
-    transcript, variables, tags = cell("transcript"), cell("variables"), cell("tags")
-    return Chat(
-        key=_text(cut.get("key")) or chat_key(item, time),
-        time=time,
-        name=cell("name"),
-        company=cell("companyName"),
-        email=cell("email"),
-        phone=cell("phone"),
-        page_url=cell("pageURL"),
-        entry_url=cell("entryURL"),
-        transcript=(transcript,) if transcript else (),
-        variables=(("", variables),) if variables else (),
-        tags=(tags,) if tags else (),
-        utm_source=cell("utM_Source"),
-        utm_medium=cell("utM_Medium"),
-        utm_term=cell("utM_Term"),
-        raw=item,
-        preview=safe_text(preview) if isinstance(preview := cut.get("visitorMessage"), str) else "",
-    )
-
-
-def _with_key(chat: Chat, key: str) -> Chat:
-    return dataclasses.replace(chat, key=key)
-
-
-# The live chats as the sync core sees them (lib/records.py).
-CHATS = Source(
-    name="chat",
-    parse_batch=parse_batch,
-    journal_item=journal_item,
-    from_journal=parse_journal_chat,
-    with_key=_with_key,
-)

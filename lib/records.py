@@ -34,7 +34,7 @@ class Record(Protocol):
         """Its sheet row, every cell plain text."""
 
     def summary_line(self, limit: int) -> str:
-        """Its line in a Slack summary, at most `limit` by lib.slack.slack_size."""
+        """Its line in a Slack summary, at most `limit` by lib.slack_summary.slack_size."""
 
 
 class Rejection(Protocol):

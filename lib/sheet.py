@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -10,12 +9,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import requests
 
-from .chats import Chat
 from .counters import SheetCounters
 from .errors import HeaderMismatchError, PermanentError, SheetAccessError, SheetError, SheetNoAnswer
-from .http import RebasedSession, mount_retry, retry_policy
 from .records import Record
-from .settings import Settings
+from .sheet_cells import HEADER, LAST_COLUMN, chunk_rows, quote_tab
+from .sheet_client import _api_error
 
 if TYPE_CHECKING:
     import gspread
@@ -23,133 +21,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-GOOGLE_SHEETS_ROOT = "https://sheets.googleapis.com"
-SCOPES = ("https://www.googleapis.com/auth/spreadsheets",)
-
-HEADER = (
-    "Chat time",
-    "Name",
-    "Company",
-    "Email",
-    "Phone",
-    "Page URL",
-    "Entry URL",
-    "Transcript",
-    "Variables",
-    "Tags",
-    "UTM source",
-    "UTM medium",
-    "UTM term",
-    "Chat key",
-)
-LAST_COLUMN = "N"
-
-CELL_LIMIT = 50_000
-CUT_MARKER = "\n… [cut: {n} more characters]"
-# Google recommends request bodies of at most about 2 MB; stay well inside it.
-MAX_APPEND_BYTES = 1_500_000
-
 T = TypeVar("T")
-
-
-def fit_cell(text: str, limit: int = CELL_LIMIT) -> str:
-    """Cut text that would exceed the Sheets cell limit, with a visible marker."""
-    if len(text) <= limit:
-        return text
-    # Sized with the whole length's digits, the marker is never shorter than the one shown.
-    keep = limit - len(CUT_MARKER.format(n=len(text)))
-    return text[:keep] + CUT_MARKER.format(n=len(text) - keep)
-
-
-def chat_row(chat: Chat) -> list[str]:
-    """The sheet row of a chat, in HEADER order; every cell is plain text."""
-    cells = [
-        # Not strftime("%Y"): it writes year 999 as "999", which sorts after "2026" as text.
-        chat.time.replace(tzinfo=None).isoformat(sep=" ", timespec="seconds"),
-        chat.name,
-        chat.company,
-        chat.email,
-        chat.phone,
-        chat.page_url,
-        chat.entry_url,
-        "\n".join(chat.transcript),
-        "\n".join(f"{name}: {value}" if name else value for name, value in chat.variables),
-        ", ".join(chat.tags),
-        chat.utm_source,
-        chat.utm_medium,
-        chat.utm_term,
-        chat.key,
-    ]
-    return [fit_cell(c) for c in cells]
-
-
-def chunk_rows(rows: Sequence[list[str]], max_bytes: int = MAX_APPEND_BYTES) -> list[list[list[str]]]:
-    """Split rows into as few appends as the payload guidance allows (one, nearly always)."""
-    chunks: list[list[list[str]]] = []
-    current: list[list[str]] = []
-    size = 0
-    for row in rows:
-        row_size = len(json.dumps(row, ensure_ascii=False).encode("utf-8")) + 1
-        if current and size + row_size > max_bytes:
-            chunks.append(current)
-            current, size = [], 0
-        current.append(row)
-        size += row_size
-    if current:
-        chunks.append(current)
-    return chunks
-
-
-def quote_tab(tab: str) -> str:
-    return "'" + tab.replace("'", "''") + "'"
-
-
-def _api_error() -> type[APIError]:
-    # gspread is imported on first use: a run with nothing to write never loads it.
-    from gspread.exceptions import APIError
-
-    return APIError
-
-
-def build_client(settings: Settings, backoff: float = 0.5) -> gspread.Client:
-    """A gspread client on a session with urllib3 retries; local stand-ins get no credentials."""
-    return client_on(build_session(settings, backoff=backoff), settings)
-
-
-def client_on(session: requests.Session, settings: Settings) -> gspread.Client:
-    """A gspread client on a session from build_session."""
-    import gspread
-
-    client = gspread.Client(None, session=session)  # type: ignore[arg-type]
-    client.set_timeout((10, settings.http_timeout_seconds))
-    return client
-
-
-def build_session(settings: Settings, backoff: float = 0.5) -> requests.Session:
-    """The Sheets API session with urllib3 retries; credentials are looked up now, so that a
-    missing one fails at start. Local stand-ins get no credentials."""
-    # Appends (POST) are retried only on 429, which Google sends before doing anything: a retry
-    # after a 5xx or a timeout could add the rows twice. The sync recovers those itself.
-    retry = retry_policy(backoff=backoff, methods=("GET", "PUT", "POST"), statuses=(429,), read=0)
-    if settings.sheets_is_google:
-        import google.auth
-        from google.auth.transport.requests import AuthorizedSession
-
-        try:
-            credentials, _ = google.auth.default(scopes=SCOPES)
-        except google.auth.exceptions.DefaultCredentialsError:
-            raise PermanentError(
-                "No Google credentials found for the Sheets API",
-                cause="sheets_credentials",
-                fix="Run `gcloud auth application-default login` locally, or give the function a service account.",
-            ) from None
-        session: requests.Session = AuthorizedSession(credentials)  # type: ignore[no-untyped-call]
-        if settings.sheets_api_url.rstrip("/") != GOOGLE_SHEETS_ROOT:
-            raise PermanentError("SHEETS_API_URL must be https://sheets.googleapis.com for Google hosts")
-    else:
-        session = RebasedSession(GOOGLE_SHEETS_ROOT, settings.sheets_api_url)
-    mount_retry(session, retry)
-    return session
 
 
 @dataclass(frozen=True)

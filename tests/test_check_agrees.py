@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from lib.cli import Context, main
-from lib.sheet import HEADER
+from lib. sheet_cells import HEADER
 from lib.sync import RunFailed
 from sandbox.standins.server import Status
 

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from lib.cli import EXIT_BUSY, EXIT_FAILED, EXIT_OK, EXIT_SETTINGS, EXIT_USAGE, Context, build_parser, main
-from lib.sheet import HEADER
+from lib. sheet_cells import HEADER
 from sandbox.standins.samples import sample_chats
 from sandbox.standins.server import Status
 

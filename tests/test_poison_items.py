@@ -12,10 +12,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from lib.chats import JOURNAL_ITEM_BYTES, journal_item, parse_chat, parse_chat_time, parse_journal_chat
+from lib.chat_source import JOURNAL_ITEM_BYTES, journal_item, parse_journal_chat
+from lib.chats import parse_chat, parse_chat_time
 from lib.errors import InvalidChat
-from lib.sheet import chat_row
-from lib.slack import build_summary
+from lib. sheet_cells import chat_row
+from lib. slack_summary import build_summary
 
 UK = ZoneInfo("Europe/London")
 CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")

@@ -29,11 +29,13 @@ from zoneinfo import ZoneInfo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lib.chats import journal_item, json_text, parse_batch, parse_chat, parse_journal_chat
-from lib.sheet import HEADER, chat_row
-from lib.slack import build_summary
+from lib.chat_source import journal_item, parse_journal_chat
+from lib.chats import parse_batch, parse_chat
+from lib. sheet_cells import HEADER, chat_row
+from lib. slack_summary import build_summary
 from lib.state.sqlite import SqliteStore
 from lib.sync.journal import dump
+from lib.text import json_text
 
 PARSER_BODIES = 1_000
 RUN_BODIES = 100

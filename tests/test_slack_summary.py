@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from lib.chats import parse_chat
-from lib.slack import build_summary, chat_line
+from lib. slack_summary import build_summary, chat_line
 from sandbox.standins.server import Status
 from sandbox.standins.slack import FakeSlack
 

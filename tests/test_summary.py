@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from lib.chats import parse_chat
-from lib.slack import build_summary, inert
+from lib. slack_summary import build_summary, inert
 from sandbox.standins.slack import FakeSlack
 from tests.harness import UK
 

@@ -9,7 +9,7 @@ from urllib.parse import unquote
 import pytest
 
 from lib.errors import HeaderMismatchError, MoneypennyAuthError, MoneypennyError
-from lib.sheet import CELL_LIMIT, HEADER
+from lib. sheet_cells import CELL_LIMIT, HEADER
 from lib.sync import RunFailed
 from sandbox.standins.server import LostResponse, Malformed, Status
 from sandbox.standins.slack import FakeSlack

@@ -53,7 +53,7 @@ class JournalEntry:
 
     `chat` is the item exactly as Moneypenny sent it (a JSON object), so that a later run can
     rebuild the row even if the parsing code changed in between; an item too large for the
-    store is kept cut to what its row and summary need (lib/chats.journal_item).
+    store is kept cut to what its row and summary need (lib/chat_source.journal_item).
     """
 
     key: str

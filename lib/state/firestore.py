@@ -5,7 +5,7 @@ Layout, with `P` the collection prefix:
 - `P_state`: documents `token`, `lease` and `meta_<name>`.
 - `P_journal`: one document per chat, id = chat key (hashed when Firestore cannot take the key
   as an id; the `key` field always holds it). Fields: key, chat_json (the item as JSON text; an
-  item too large for a document is journaled cut, see lib/chats.journal_item), chat_time,
+  item too large for a document is journaled cut, see lib/chat_source.journal_item), chat_time,
   fetched_at, sheet, sheet_batch, slack, pending (not delivered to both), expires_at (absent until set). A
   TTL policy on `expires_at` of collection group `P_journal` deletes delivered entries.
 - `P_quarantine`: one document per unreadable item (auto id): raw, reason, fetched_at and

@@ -10,8 +10,8 @@ from google.api_core import exceptions as gexc
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from ..chats import json_text
 from ..errors import StateStoreError
+from ..text import json_text
 from .base import JournalEntry, RejectedItem, delivered
 from .common import first_of_each_key, guard, journal_changes, stored_time, unique
 from .common import utc as _ts

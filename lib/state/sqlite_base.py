@@ -10,9 +10,9 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
-from ..chats import json_text
 from ..counters import StoreCounters
 from ..errors import StateStoreAccessError, StateStoreError
+from ..text import json_text
 from .base import DONE, StoreBase
 from .common import guard, started_at_utc, stored_time
 from .common import utc_text as _ts

@@ -12,9 +12,9 @@ from collections.abc import Callable, Collection
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ..chats import json_text
 from ..records import Record, RunRecords, sort_records
 from ..state.base import DONE, JournalEntry, RejectedItem, StateStore, delivered
+from ..text import json_text
 from .options import RunOptions, RunReport
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from ..chats import CHATS
+from ..chat_source import CHATS
 from ..clock import utcnow
 from ..errors import PermanentError, SyncError
 from ..moneypenny import MoneypennyClient

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..slack import SlackNotifier, build_summary
+from ..slack import SlackNotifier
+from ..slack_summary import build_summary
 from ..state.base import DONE, JournalEntry
 from .journal import Journal
 from .options import RunReport

@@ -1,0 +1,68 @@
+"""The Sheets API session and gspread client: urllib3 retries, Google credentials or a local
+stand-in's base URL.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import requests
+
+from .errors import PermanentError
+from .http import RebasedSession, mount_retry, retry_policy
+from .settings import Settings
+
+if TYPE_CHECKING:
+    import gspread
+    from gspread.exceptions import APIError
+
+GOOGLE_SHEETS_ROOT = "https://sheets.googleapis.com"
+SCOPES = ("https://www.googleapis.com/auth/spreadsheets",)
+
+
+def _api_error() -> type[APIError]:
+    # gspread is imported on first use: a run with nothing to write never loads it.
+    from gspread.exceptions import APIError
+
+    return APIError
+
+
+def build_client(settings: Settings, backoff: float = 0.5) -> gspread.Client:
+    """A gspread client on a session with urllib3 retries; local stand-ins get no credentials."""
+    return client_on(build_session(settings, backoff=backoff), settings)
+
+
+def client_on(session: requests.Session, settings: Settings) -> gspread.Client:
+    """A gspread client on a session from build_session."""
+    import gspread
+
+    client = gspread.Client(None, session=session)  # type: ignore[arg-type]
+    client.set_timeout((10, settings.http_timeout_seconds))
+    return client
+
+
+def build_session(settings: Settings, backoff: float = 0.5) -> requests.Session:
+    """The Sheets API session with urllib3 retries; credentials are looked up now, so that a
+    missing one fails at start. Local stand-ins get no credentials."""
+    # Appends (POST) are retried only on 429, which Google sends before doing anything: a retry
+    # after a 5xx or a timeout could add the rows twice. The sync recovers those itself.
+    retry = retry_policy(backoff=backoff, methods=("GET", "PUT", "POST"), statuses=(429,), read=0)
+    if settings.sheets_is_google:
+        import google.auth
+        from google.auth.transport.requests import AuthorizedSession
+
+        try:
+            credentials, _ = google.auth.default(scopes=SCOPES)
+        except google.auth.exceptions.DefaultCredentialsError:
+            raise PermanentError(
+                "No Google credentials found for the Sheets API",
+                cause="sheets_credentials",
+                fix="Run `gcloud auth application-default login` locally, or give the function a service account.",
+            ) from None
+        session: requests.Session = AuthorizedSession(credentials)  # type: ignore[no-untyped-call]
+        if settings.sheets_api_url.rstrip("/") != GOOGLE_SHEETS_ROOT:
+            raise PermanentError("SHEETS_API_URL must be https://sheets.googleapis.com for Google hosts")
+    else:
+        session = RebasedSession(GOOGLE_SHEETS_ROOT, settings.sheets_api_url)
+    mount_retry(session, retry)
+    return session
