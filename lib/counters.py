@@ -54,6 +54,8 @@ class StoreCounters(Counters):
     - `writes`: documents created, set or updated by a commit that succeeded.
     - `deletes`: documents deleted by a commit that succeeded (a delete by name counts even
       when nothing was there, as Firestore bills it).
+    - `offset_reads`: the part of `reads` billed for documents a query's `offset` skipped
+      (read and thrown away: the cost a query without an offset avoids).
 
     SQLite counts its rows the same way (a row for a document), so a local run shows what the
     same run would cost on Firestore. Firestore's TTL deletes happen outside the store and are
@@ -64,6 +66,7 @@ class StoreCounters(Counters):
     reads: int = 0
     writes: int = 0
     deletes: int = 0
+    offset_reads: int = 0
 
 
 @dataclass

@@ -36,7 +36,7 @@ def test_a_snapshot_gives_what_was_counted_since_and_reset_starts_from_zero():
     counters.deletes += 1
     assert counters.since(before) == StoreCounters(round_trips=2, reads=7, writes=0, deletes=1)
     assert before == StoreCounters(round_trips=3, reads=10, writes=2)  # the snapshot did not move
-    assert counters.as_dict() == {"round_trips": 5, "reads": 17, "writes": 2, "deletes": 1}
+    assert counters.as_dict() == {"round_trips": 5, "reads": 17, "writes": 2, "deletes": 1, "offset_reads": 0}
     counters.reset()
     assert counters == StoreCounters()
     sheet = SheetCounters(reads=1, rows_written=4)

@@ -57,6 +57,7 @@ class FirestoreBase(StoreBase):
         # At least one read per query, plus the documents the offset skipped (all of it when
         # the query returned any: the most Firestore bills when it returned none).
         self.counters.reads += max(1, len(found) + offset)
+        self.counters.offset_reads += offset
         return found
 
     def _commit(self, batch: Any, writes: int = 0, deletes: int = 0) -> None:

@@ -166,4 +166,5 @@ class SqliteBase(StoreBase):
         ).rowcount
         # Counted as Firestore's trim query is billed: the rows kept are skipped by its offset.
         self.counters.reads += max(1, max(keep, 0) + deleted)
+        self.counters.offset_reads += max(keep, 0)
         self.counters.deletes += deleted

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from ..counters import StoreCounters
 from ..errors import PermanentError, SyncError, TransientError
 
 
@@ -88,6 +89,17 @@ class RunReport:
     # "succeed" while nothing reaches the sheet.
     healthy: bool = True
     unhealthy: list[str] = field(default_factory=list)
+    # What the state store billed for this run, in Firestore's units (StoreCounters.as_dict():
+    # reads, writes, deletes, offset_reads, round_trips), counted from before the lease. The
+    # run history's copy is taken just before the record is written, so it leaves out the
+    # record's own write and the lease release that the JSON answer includes.
+    store: dict[str, int] = field(default_factory=dict)
+    store_from: StoreCounters | None = field(default=None, repr=False, compare=False)
+
+    def count_store(self, counters: StoreCounters) -> None:
+        """Set `store` to what `counters` (the run's store's) counted since `store_from`."""
+        if self.store_from is not None:
+            self.store = counters.since(self.store_from).as_dict()
 
     def counts(self) -> dict[str, Any]:
         return {
@@ -114,6 +126,7 @@ class RunReport:
             "duration_seconds": round(self.duration_ms / 1000, 3),
             "healthy": self.healthy,
             **self.notes(),
+            "store": self.store,
         }
 
     def notes(self) -> dict[str, Any]:

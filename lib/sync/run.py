@@ -100,7 +100,8 @@ class Syncer:
             opts = dataclasses.replace(opts, schedule_time=schedule_time, schedule_job=schedule_job)
         started = self.clock()
         t0 = time.perf_counter()
-        report = RunReport(run_id=uuid.uuid4().hex[:12], mode=opts.mode.value, started_at=started)
+        report = RunReport(run_id=uuid.uuid4().hex[:12], mode=opts.mode.value, started_at=started,
+                           store_from=self.store.counters.snapshot())
         opts = self._window(opts, started)
 
         lease_until = started + timedelta(seconds=self.settings.lease_seconds)
@@ -109,6 +110,7 @@ class Syncer:
         except SyncError as exc:
             report.outcome = "failed"
             report.errors.append(error_info("lease", exc))
+            report.count_store(self.store.counters)
             raise RunFailed(report, exc) from None
         if not got:
             report.outcome = "skipped"
@@ -116,6 +118,7 @@ class Syncer:
             report.duration_ms = int((time.perf_counter() - t0) * 1000)
             log.info("run skipped: another run holds the lease", extra={"fields": {"run_id": report.run_id}})
             self._record(report)
+            report.count_store(self.store.counters)
             return report
 
         failure: SyncError | None = None
@@ -137,6 +140,7 @@ class Syncer:
             if failure is not None:
                 report.outcome = "failed"
             self._finish(report)
+            report.count_store(self.store.counters)  # the whole run's, record and release included
         if failure is not None:
             raise RunFailed(report, failure)
         return report
@@ -218,6 +222,7 @@ class Syncer:
 
     # -- bookkeeping ---------------------------------------------------------------------------
     def _record(self, report: RunReport) -> None:
+        report.count_store(self.store.counters)  # the run history's copy: all but the record itself
         try:
             self.store.record_run(run_record(report))
         except Exception as exc:  # never let bookkeeping hide the run's own outcome
