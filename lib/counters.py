@@ -16,6 +16,10 @@ from typing import TypeVar
 
 C = TypeVar("C", bound="Counters")
 
+# Firestore's free tier, per day, for the (default) database (named databases bill from the
+# first document; TTL deletes are never free).
+FREE_TIER_PER_DAY = {"reads": 50_000, "writes": 20_000, "deletes": 20_000}
+
 
 class Counters:
     """snapshot / since / reset / as_dict for the counter dataclasses below (int fields only)."""

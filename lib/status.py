@@ -8,6 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from .command import EXIT_FAILED, EXIT_OK, Context, print_json, setup, table, with_fix
+from .counters import FREE_TIER_PER_DAY
 from .state.base import DONE, StateStore
 from .state.documents import BACKFILL_DOC as BACKFILL_DOC  # named here before lib/state/documents
 from .state.documents import AlertState, BackfillDoc, CursorDoc
@@ -86,8 +87,29 @@ def collect(store: StateStore, now: datetime, runs: int = 10, watch_minutes: int
                                                  "alerts_sent", "alerted")} if alerts else None
     backfill = store.read_doc(BackfillDoc)
     out["backfill"] = None if backfill is None else backfill.to_dict()
+    out["store_cost"] = store_cost(history, now)
     out["healthy"], out["verdict"] = verdict(out, timedelta(minutes=watch_minutes))
     return out
+
+
+def store_cost(history: list[dict[str, Any]], now: datetime) -> dict[str, Any] | None:
+    """What the recorded runs cost the store in Firestore's units, over the last 24 hours when
+    the history reaches that far back, else over what it holds and scaled to a day; with each
+    figure's share of the free tier. None when no recorded run carries its counts."""
+    day = timedelta(days=1)
+    dated = [(moment, r) for r in history if (moment := _parse(r.get("started_at"))) is not None]
+    counted = [(moment, r["store"]) for moment, r in dated if isinstance(r.get("store"), dict) and now - moment <= day]
+    if not counted:
+        return None
+    oldest = min(moment for moment, _ in dated)
+    whole_day = now - oldest >= day
+    span = day if whole_day else max(now - min(moment for moment, _ in counted), timedelta(minutes=5))
+    totals = {k: sum(int(c.get(k) or 0) for _, c in counted) for k in ("reads", "writes", "deletes", "offset_reads")}
+    scale = day / span
+    per_day = {k: round(v * scale) for k, v in totals.items()}
+    return {"runs": len(counted), "hours": round(span.total_seconds() / 3600, 2), "whole_day": whole_day,
+            **totals, "per_day": per_day,
+            "free_tier_share": {k: round(100 * per_day[k] / limit, 1) for k, limit in FREE_TIER_PER_DAY.items()}}
 
 
 def verdict(data: dict[str, Any], watch: timedelta) -> tuple[bool, str]:
@@ -148,11 +170,11 @@ def format_status(data: dict[str, Any], tz: ZoneInfo) -> str:
         rows.append([
             local(run.get("started_at")), str(run.get("mode", "")), str(run.get("outcome", "")),
             str(run.get("fetched", 0)), str(run.get("new", 0)), str(run.get("appended", 0)),
-            str(run.get("posted", 0)), f"{int(run.get('duration_ms') or 0) / 1000:.1f} s", cause,
+            str(run.get("posted", 0)), f"{int(run.get('duration_ms') or 0) / 1000:.1f} s", _billed(run), cause,
         ])
     if rows:
         lines += ["  " + line for line in table(
-            ["TIME", "MODE", "OUTCOME", "FETCHED", "NEW", "WRITTEN", "POSTED", "DURATION", "CAUSE"], rows)]
+            ["TIME", "MODE", "OUTCOME", "FETCHED", "NEW", "WRITTEN", "POSTED", "DURATION", "STORE R/W/D", "CAUSE"], rows)]
     else:
         lines.append("  (no runs recorded yet)")
     lines.append("")
@@ -193,6 +215,8 @@ def format_status(data: dict[str, Any], tz: ZoneInfo) -> str:
             text += f", the oldest fetched {local(data['quarantine_oldest'])} ({ago(now - oldest_at)} ago)"
         text += "; review with `python -m lib quarantine`"
     topics.append(("Quarantine", text))
+    if data.get("store_cost"):
+        topics.append(("Store cost", cost_text(data["store_cost"])))
     lease = data["lease"]
     topics.append(("Lease", "free" if lease is None else
                    f"held by run {lease['owner']} until {local(lease['expires_at'])}"))
@@ -216,6 +240,23 @@ def format_status(data: dict[str, Any], tz: ZoneInfo) -> str:
     width = max(len(name) for name, _ in topics)
     lines += [f"{name:<{width}}  {text}" for name, text in topics]
     return "\n".join(lines)
+
+
+def _billed(run: dict[str, Any]) -> str:
+    billed = run.get("store")
+    if not isinstance(billed, dict):
+        return "-"
+    return "/".join(str(billed.get(k, 0)) for k in ("reads", "writes", "deletes"))
+
+
+def cost_text(cost: dict[str, Any]) -> str:
+    """The store-cost line: reads, writes, deletes of a day and their shares of the free tier."""
+    runs = f"{cost['runs']} run" + ("" if cost["runs"] == 1 else "s")
+    head = f"last 24 h ({runs} runs):" if cost["whole_day"] else f"{runs} runs in {cost['hours']:g} h, a day at this rate:"
+    day, share = cost["per_day"], cost["free_tier_share"]
+    parts = [f"{day[k]:,} {k} ({share[k]:g}% of the free {limit:,})" for k, limit in FREE_TIER_PER_DAY.items()]
+    offset = f"; {day['offset_reads']:,} of the reads skipped by a query's offset" if day["offset_reads"] else ""
+    return f"{head} {', '.join(parts)}{offset} (each run's record write and lease release not included)"
 
 
 def command(args: argparse.Namespace, ctx: Context) -> int:

@@ -41,3 +41,60 @@ def test_a_snapshot_gives_what_was_counted_since_and_reset_starts_from_zero():
     assert counters == StoreCounters()
     sheet = SheetCounters(reads=1, rows_written=4)
     assert sheet.since(SheetCounters(rows_written=1)) == SheetCounters(reads=1, rows_written=3)
+
+
+def test_a_runs_report_and_its_record_carry_what_the_store_billed_for_the_run(harness):
+    """The JSON report's `store` is the store's counters across the whole run; the run
+    history's copy stops just before the record's own write (and the lease release)."""
+    harness.add_chats(3)
+    store = harness.open_store()
+    harness.syncer().run()  # sets up: the run measured below is a plain one
+    harness.add_chats(4, seed=9)
+    harness.clock.advance(minutes=5)
+    before = store.counters.snapshot()
+    report = harness.syncer().run()
+    billed = store.counters.since(before).as_dict()
+    assert report.as_dict()["store"] == billed
+    assert billed["writes"] >= 4 and billed["reads"] > 0  # the new chats were journaled, the lease read
+
+    recorded = store.recent_runs(1)[0]["store"]
+    assert recorded["writes"] < billed["writes"]  # its own write is after it
+    assert all(recorded[k] <= billed[k] for k in billed)
+    assert recorded["reads"] > 0
+
+
+def test_status_shows_each_runs_billed_documents_and_a_days_share_of_the_free_tier(harness):
+    """Within a day of history the cost is scaled to a day; once the history reaches back a
+    day, only the last 24 hours are summed."""
+    import io
+    import json
+
+    from lib.cli import Context, main
+
+    def status(*extra: str) -> str:
+        out = io.StringIO()
+        main(["status", *extra], Context(env=harness.env(), clock=harness.clock, out=out, err=io.StringIO()))
+        return out.getvalue()
+
+    harness.add_chats(2)
+    harness.syncer().run()
+    harness.clock.advance(hours=23)
+    harness.add_chats(2, seed=5)
+    harness.syncer().run()
+    harness.clock.advance(minutes=30)
+    records = harness.open_store().recent_runs(10)
+    data = json.loads(status("--json"))["store_cost"]
+    assert data["whole_day"] is False and data["runs"] == 2
+    assert data["reads"] == sum(r["store"]["reads"] for r in records)
+    assert data["per_day"]["writes"] == round(sum(r["store"]["writes"] for r in records) * 24 / 23.5)
+    assert data["free_tier_share"]["reads"] == round(100 * data["per_day"]["reads"] / 50_000, 1)
+    text = status()
+    newest = records[0]["store"]
+    assert f"{newest['reads']}/{newest['writes']}/{newest['deletes']}" in text
+    assert "a day at this rate" in text and "% of the free 50,000" in text
+
+    harness.clock.advance(hours=1)  # the first run is now 24.5 h old: outside the day
+    data = json.loads(status("--json"))["store_cost"]
+    assert data["whole_day"] is True and data["runs"] == 1
+    assert data["writes"] == data["per_day"]["writes"] == records[0]["store"]["writes"]
+    assert "last 24 h (1 run)" in status()
