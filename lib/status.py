@@ -252,7 +252,7 @@ def _billed(run: dict[str, Any]) -> str:
 def cost_text(cost: dict[str, Any]) -> str:
     """The store-cost line: reads, writes, deletes of a day and their shares of the free tier."""
     runs = f"{cost['runs']} run" + ("" if cost["runs"] == 1 else "s")
-    head = f"last 24 h ({runs} runs):" if cost["whole_day"] else f"{runs} runs in {cost['hours']:g} h, a day at this rate:"
+    head = f"last 24 h ({runs}):" if cost["whole_day"] else f"{runs} in {cost['hours']:g} h, a day at this rate:"
     day, share = cost["per_day"], cost["free_tier_share"]
     parts = [f"{day[k]:,} {k} ({share[k]:g}% of the free {limit:,})" for k, limit in FREE_TIER_PER_DAY.items()]
     offset = f"; {day['offset_reads']:,} of the reads skipped by a query's offset" if day["offset_reads"] else ""
