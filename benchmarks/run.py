@@ -22,6 +22,15 @@ per-user write quota (60 a minute, as Google's) and runs both ways under it.
 Cold start: `python -X importtime` of the function module, of what a run imports on demand, and
 of each library alone (median of --import-repeats fresh processes).
 
+With --day it runs the production-day scenario instead (benchmarks/production_day.py): 288
+scheduled runs a day, the 03:15 reconcile and 50 chats over office hours on a movable clock,
+counting what the store bills and the calls per day (--store both: Firestore, then SQLite).
+
+    .venv/bin/python benchmarks/run.py --day --store both     # two days on each store, ~a minute
+
+--store firestore uses the emulator FIRESTORE_EMULATOR_HOST names, or starts one
+(benchmarks/emulator.py).
+
 This file is the command line; the work is in benchmarks/scenarios.py (what runs),
 benchmarks/measure.py (one measured request and the worker process), benchmarks/coldstart.py
 (import times) and benchmarks/report.py (targets, tables, JSON).
@@ -30,11 +39,13 @@ benchmarks/measure.py (one measured request and the worker process), benchmarks/
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
 import sys
 import tempfile
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +54,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.coldstart import measure_imports  # noqa: E402
+from benchmarks.emulator import emulator_script, firestore_emulator  # noqa: E402
 from benchmarks.measure import machine  # noqa: E402
 from benchmarks.report import as_data, report  # noqa: E402
 from benchmarks.scenarios import FunctionResult, NaiveResult, measure_function, measure_naive, measure_quota  # noqa: E402
@@ -65,8 +77,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quota-chats", type=int, default=None,
                         help="chats for the run under Sheets' write quota (default min(largest size, naive limit); "
                         "0 skips it)")
-    parser.add_argument("--store", choices=("sqlite", "firestore"), default="sqlite",
-                        help="state store (firestore needs FIRESTORE_EMULATOR_HOST)")
+    parser.add_argument("--store", choices=("sqlite", "firestore", "both"), default="sqlite",
+                        help="state store: firestore uses FIRESTORE_EMULATOR_HOST or starts the emulator; both "
+                        "(Firestore, then SQLite) with --day only")
+    parser.add_argument("--day", action="store_true",
+                        help="run the production-day scenario instead (scheduled runs, reconcile, chats over a day)")
+    parser.add_argument("--days", type=int, default=2, help="with --day: days simulated (default 2)")
+    parser.add_argument("--day-chats", type=int, default=50, help="with --day: chats a day (default 50)")
+    parser.add_argument("--day-runs", type=int, default=288,
+                        help="with --day: scheduled runs a day, 5 min apart from midnight (default 288)")
     parser.add_argument("--import-repeats", type=int, default=5,
                         help="fresh processes per import-time measurement (default 5; 0 skips it)")
     parser.add_argument("--seed", type=int, default=7, help="seed of the sample chats")
@@ -82,9 +101,36 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--sizes needs at least one size of 1 or more")
     if args.latency_ms < 0:
         parser.error("--latency-ms cannot be negative")
-    if args.store == "firestore" and not os.environ.get("FIRESTORE_EMULATOR_HOST"):
-        parser.error("--store firestore needs FIRESTORE_EMULATOR_HOST (a running Firestore emulator)")
+    if args.store == "both" and not args.day:
+        parser.error("--store both goes with --day")
+    if args.day and (args.days < 1 or args.day_chats < 0 or not 1 <= args.day_runs <= 288):
+        parser.error("--days needs 1 or more, --day-chats 0 or more, --day-runs 1 to 288")
+    if args.store in ("firestore", "both") and not (os.environ.get("FIRESTORE_EMULATOR_HOST") or emulator_script()):
+        parser.error("--store firestore needs FIRESTORE_EMULATOR_HOST or Google's Firestore emulator installed")
     return args
+
+
+def run_day(args: argparse.Namespace) -> dict[str, Any]:
+    """The production-day scenario on each store asked for (Firestore first)."""
+    from benchmarks.production_day import day_data, day_text, run_days
+
+    kinds = ["firestore", "sqlite"] if args.store == "both" else [args.store]
+    tmp = Path(tempfile.mkdtemp(prefix="mp-day-"))
+    results = []
+    try:
+        for kind in kinds:
+            with firestore_emulator() if kind == "firestore" else contextlib.nullcontext():
+                results.append(run_days(kind, tmp, days=args.days, chats_per_day=args.day_chats,
+                                        runs_per_day=args.day_runs, seed=args.seed,
+                                        progress=lambda text, kind=kind: print(f"... {kind}: {text}", file=sys.stderr)))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    facts = machine()
+    head = (f"Moneypenny sync benchmark, production day, {datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}\n"
+            f"Machine: {facts['cpu']}, {facts['cores']} cores ({facts['usable_cores']} usable), {facts['memory']} RAM, "
+            f"{facts['os']}, {facts['implementation']} {facts['python']}\n")
+    text = head + day_text(results)
+    return {"machine": facts, **day_data(results), "text": text}
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -125,7 +171,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    data = run(args)
+    if args.day:
+        data = run_day(args)
+    elif args.store == "firestore":
+        with firestore_emulator():
+            data = run(args)
+    else:
+        data = run(args)
     print(data["text"])
     if args.json:
         Path(args.json).write_text(json.dumps(data, indent=2, default=str))
