@@ -179,7 +179,8 @@ def simulate(stand: StandIns, settings: Any, store: Any, clock: MovableClock, *,
     rows = stand.sheets.rows(stand.sheet_id, settings.sheet_tab)
     column = rows[0].index("Chat key") if rows else 0
     keys = [row[column] for row in rows[1:] if len(row) > column]
-    return DayResult(store_kind="", chats_per_day=chats_per_day, runs_per_day=runs_per_day, days=out,
+    kind = "firestore" if "firestore" in type(store).__name__.lower() else "sqlite"
+    return DayResult(store_kind=kind, chats_per_day=chats_per_day, runs_per_day=runs_per_day, days=out,
                      sheet_rows=len(keys), unique_keys=len(set(keys)), chats_added=added, failed_runs=failed)
 
 
@@ -203,7 +204,6 @@ def run_days(store_kind: str, tmp: Path, *, days: int = 2, chats_per_day: int = 
                               runs_per_day=runs_per_day, seed=seed, progress=progress)
         finally:
             store.close()
-    result.store_kind = store_kind
     return result
 
 

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from benchmarks.measure import Run
+from benchmarks.production_day import DayResult, day_targets
 from benchmarks.report import targets
 from benchmarks.scenarios import FunctionResult
 
@@ -78,3 +79,79 @@ def test_targets_report_calls_that_grow_with_the_chats():
     assert writes.met is False and "N=500: 500" in writes.detail
     batched = next(t for name, t in bad.items() if name.startswith("State store writes batched"))
     assert batched.met is False and "514 round trips" in batched.detail
+
+
+def test_a_production_day_prints_the_store_counters_and_the_calls_it_made(tmp_path):
+    """The day scenario walks every scheduled run of a day and the reconcile through the
+    function's run path; the figures it prints are the store's own counters and the requests
+    the stand-ins received."""
+    from datetime import UTC, datetime
+
+    from benchmarks.production_day import RECONCILE_JOB, UK, MovableClock, day_targets, day_text, simulate
+    from lib.settings import Settings
+    from lib.state.sqlite import SqliteStore
+    from sandbox.standins import StandIns
+
+    clock = MovableClock(datetime(2026, 11, 20, tzinfo=UK).astimezone(UTC))
+    with StandIns(clock=clock) as stand:
+        settings = Settings.from_env({**stand.env(), "STATE_STORE": f"sqlite:{tmp_path / 'day.sqlite3'}"})
+        store = SqliteStore(str(tmp_path / "day.sqlite3"))
+        before = store.counters.snapshot()
+        result = simulate(stand, settings, store, clock, days=1, chats_per_day=5, runs_per_day=288, seed=3)
+        counted = store.counters.since(before).as_dict()
+        received = {"moneypenny": stand.moneypenny.count(), "slack": stand.slack.count(),
+                    "sheets_writes": stand.sheets.count_writes()}
+        store.close()
+
+    day = result.days[0]
+    assert day.store == counted and counted["reads"] > 0 and counted["writes"] > 0
+    assert {k: day.calls[k] for k in received} == received
+    assert len(day.runs) == 289 and [r.at for r in day.runs if r.job == RECONCILE_JOB] == ["03:15"]
+    assert {k: sum(r.store[k] for r in day.runs) for k in counted} == counted  # the runs are the whole day
+    for run in day.runs:  # each run's own JSON report saw no more than was counted around it
+        assert all(run.reported[k] <= run.store[k] for k in run.reported)
+    assert result.failed_runs == 0 and result.sheet_rows == result.unique_keys == result.chats_added == 5
+
+    text = day_text([result])
+    row = next(line for line in text.splitlines() if line.startswith("  1 "))
+    for figure in (counted["reads"], counted["offset_reads"], counted["writes"], counted["deletes"],
+                   counted["round_trips"], received["moneypenny"], received["slack"]):
+        assert f" {figure:,} " in f"{row} ", figure
+    verdicts = {t.name: t.met for t in day_targets(result)}
+    assert verdicts["A production day: <= 2,000 document reads (sqlite)"] is (counted["reads"] <= 2_000)
+    assert "[MET    ]" in text or "[NOT MET]" in text
+
+
+def test_the_day_option_runs_a_short_day_and_writes_its_figures(tmp_path):
+    out = tmp_path / "day.json"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--day", "--days", "1", "--day-runs", "12",
+         "--day-chats", "0", "--json", str(out)],
+        capture_output=True, text=True, cwd=str(ROOT), timeout=180,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "A production day on sqlite" in proc.stdout and "Targets (issue #12" in proc.stdout
+    data = json.loads(out.read_text())["day"][0]
+    assert data["store"] == "sqlite" and len(data["days"][0]["runs"]) == 12
+    assert data["days"][0]["store"]["reads"] == sum(r["store"]["reads"] for r in data["days"][0]["runs"])
+
+
+def _day(reads: int, writes: int, idle: dict) -> DayResult:
+    from benchmarks.production_day import SYNC_JOB, DayCost, RunCost
+
+    calls = {"moneypenny": 1, "moneypenny_login": 0, "sheets_reads": 0, "sheets_writes": 0, "slack": 0}
+    runs = [RunCost(at=f"00:{5 * i:02d}", job=SYNC_JOB, outcome="ok", fetched=0, appended=0, posted=0, logins=0,
+                    store={"round_trips": 3, "deletes": 0, "offset_reads": 0, **idle}, calls=calls, reported={})
+            for i in range(3)]
+    cost = DayCost(1, "2026-11-20", 0, {"reads": reads, "writes": writes, "deletes": 0, "offset_reads": 0,
+                                        "round_trips": 9}, calls, 0.1, 0.1, runs)
+    return DayResult("firestore", 0, 3, [cost], 0, 0, 0, 0)
+
+
+def test_day_targets_are_met_within_the_limits_and_not_met_past_them():
+    good = day_targets(_day(2_000, 1_000, {"reads": 4, "writes": 3}))
+    assert [t.met for t in good] == [True] * 5, [t.line() for t in good]
+    bad = {t.name: t for t in day_targets(_day(2_001, 1_001, {"reads": 5, "writes": 4, "offset_reads": 100}))}
+    assert [t.met for t in bad.values()] == [False] * 5
+    assert "day 1: 2,001" in bad["A production day: <= 2,000 document reads (firestore)"].detail
+    assert "max 100" in bad["An idle run: 0 offset reads (firestore)"].detail
