@@ -129,7 +129,7 @@ def _calls_text(c: dict[str, Any]) -> list[str]:
     return [f"{c['moneypenny']:g}", f"{c['sheets_reads']:g}/{c['sheets_writes']:g}", f"{c['slack']:g}", f"{c['total']:g}"]
 
 
-def report(args, facts, results, naive, quota, imports) -> str:
+def report(args, facts, results, naive, quota, imports, day_results=(), backfill=None) -> str:
     latency = args.latency_ms / 1000
     out: list[str] = []
     out.append(f"Moneypenny sync benchmark, {datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}")
@@ -156,11 +156,13 @@ def report(args, facts, results, naive, quota, imports) -> str:
                 _mb(r.runs["memory"].peak_bytes) if key == "main" else "",
                 f"{run.maxrss_kb / 1024:.0f}" if key == "main" else "",
                 *_calls_text(run.calls), "-" if run.round_trips is None else str(run.round_trips),
+                "-" if not run.store else f"{run.store['reads']}/{run.store['writes']}/{run.store['deletes']}",
             ])
     out.append(_table(
         ["N", "run", "wall s", "waits s", "beyond s", "stand-ins s", "CPU s", "peak MB", "RSS MB", "MP", "Sheets r/w", "Slack",
-         "calls", "store rt"], rows))
-    out.append("  MP = Moneypenny requests (login + log); store rt = state store round trips in the run.")
+         "calls", "store rt", "store r/w/d"], rows))
+    out.append("  MP = Moneypenny requests (login + log); store rt = state store round trips in the run; store r/w/d = "
+               "the documents it read (offset-skipped ones included), wrote and deleted, as Firestore bills them.")
     out.append("")
 
     if naive:
@@ -226,13 +228,28 @@ def report(args, facts, results, naive, quota, imports) -> str:
                    f"never by a SQLite run: {', '.join(im['heavy_never']) or 'none'}")
         out.append("")
 
+    if day_results:
+        from benchmarks.production_day import day_text
+
+        out.append(day_text(list(day_results), with_targets=False))
+        out.append("")
     out.append("Targets (issue #7)")
     out.extend(t.line() for t in targets(results, latency))
+    out.append("Targets (issue #12: what the state store costs)")
+    out.extend(t.line() for t in store_targets(args, results, day_results, backfill))
     return "\n".join(out)
 
 
+def store_targets(args, results, day_results=(), backfill=None) -> list[Target]:
+    """Issue #12's targets: the per-run ones on these results, the day's, the backfill's (a hook:
+    benchmarks/backfill_year.py's Targets, else n/a lines naming them)."""
+    from benchmarks.store_targets import day_and_backfill_targets, run_targets
+
+    return run_targets(results, args.latency_ms / 1000, args.store) + day_and_backfill_targets(list(day_results), backfill)
+
+
 def as_data(args, facts, results: list[FunctionResult], naive: list[NaiveResult], quota: QuotaResult | None,
-            imports: dict[str, Any] | None, text: str) -> dict[str, Any]:
+            imports: dict[str, Any] | None, text: str, day_results=(), backfill=None) -> dict[str, Any]:
     """Every figure, for --json."""
     latency = args.latency_ms / 1000
     return {
@@ -249,5 +266,6 @@ def as_data(args, facts, results: list[FunctionResult], naive: list[NaiveResult]
                                             "ours": vars(quota.ours) if quota.ours else None},
         "imports": imports,
         "targets": [vars(t) for t in targets(results, latency)],
+        "store_targets": [vars(t) for t in store_targets(args, results, day_results, backfill)],
         "text": text,
     }

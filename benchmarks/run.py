@@ -82,7 +82,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "(Firestore, then SQLite) with --day only")
     parser.add_argument("--day", action="store_true",
                         help="run the production-day scenario instead (scheduled runs, reconcile, chats over a day)")
-    parser.add_argument("--days", type=int, default=2, help="with --day: days simulated (default 2)")
+    parser.add_argument("--days", type=int, default=2,
+                        help="production days simulated, with --day or after the runs (default 2; 0 skips them)")
     parser.add_argument("--day-chats", type=int, default=50, help="with --day: chats a day (default 50)")
     parser.add_argument("--day-runs", type=int, default=288,
                         help="with --day: scheduled runs a day, 5 min apart from midnight (default 288)")
@@ -103,8 +104,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--latency-ms cannot be negative")
     if args.store == "both" and not args.day:
         parser.error("--store both goes with --day")
-    if args.day and (args.days < 1 or args.day_chats < 0 or not 1 <= args.day_runs <= 288):
-        parser.error("--days needs 1 or more, --day-chats 0 or more, --day-runs 1 to 288")
+    if args.days < (1 if args.day else 0) or args.day_chats < 0 or not 1 <= args.day_runs <= 288:
+        parser.error("--days needs 0 or more (1 or more with --day), --day-chats 0 or more, --day-runs 1 to 288")
     if args.store in ("firestore", "both") and not (os.environ.get("FIRESTORE_EMULATOR_HOST") or emulator_script()):
         parser.error("--store firestore needs FIRESTORE_EMULATOR_HOST or Google's Firestore emulator installed")
     return args
@@ -144,6 +145,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     naive: list[NaiveResult] = []
     quota = None
     imports = None
+    days = []
     try:
         for n in args.size_list:
             print(f"... function, N={n}", file=sys.stderr, flush=True)
@@ -157,6 +159,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if quota_chats > 0:
             print(f"... under the Sheets write quota, {quota_chats} chats", file=sys.stderr, flush=True)
             quota = measure_quota(quota_chats, latency, args.store, tmp, args.seed)
+        if args.days > 0:
+            from benchmarks.production_day import run_days
+
+            days.append(run_days(args.store, tmp, days=args.days, chats_per_day=args.day_chats,
+                                 runs_per_day=args.day_runs, seed=args.seed,
+                                 progress=lambda text: print(f"... production day: {text}", file=sys.stderr)))
         if args.import_repeats > 0:
             print("... import times", file=sys.stderr, flush=True)
             imports = measure_imports(args.import_repeats, tmp)
@@ -165,8 +173,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             print(f"(temporary files kept in {tmp})", file=sys.stderr)
         else:
             shutil.rmtree(tmp, ignore_errors=True)
-    text = report(args, facts, results, naive, quota, imports)
-    return as_data(args, facts, results, naive, quota, imports, text)
+    text = report(args, facts, results, naive, quota, imports, days)
+    return as_data(args, facts, results, naive, quota, imports, text, days)
 
 
 def main(argv: list[str] | None = None) -> int:

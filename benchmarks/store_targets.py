@@ -1,0 +1,74 @@
+"""The targets of issue #12 (what the state store costs), judged on the measured runs: each
+line MET, NOT MET, or n/a when this invocation did not measure it (and how to)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from benchmarks.report import TARGET_SIZE, Target
+
+CPU_SECONDS = 3.0  # the 10,000-chat run's function CPU
+BEYOND_SECONDS = 2.0  # SQLite's 10,000-chat run, beyond network waits
+PER_CHAT_READS, PER_CHAT_WRITES = 1, 2  # a chat's document operations over its life (TTL delete aside)
+# The 365-day backfill's targets, judged by benchmarks/backfill_year.py (pass its Targets in).
+BACKFILL_TARGETS = ("365-day backfill: finishes under the 60 writes/min quota with <= 20 Sheets writes",
+                    "365-day backfill: <= 30 s at 50 ms latency on SQLite",
+                    "365-day backfill: <= 2 store writes per chat on Firestore")
+
+
+def _billed(run: Any) -> dict[str, int] | None:
+    return run.store if getattr(run, "store", None) else None
+
+
+def run_targets(results: list[Any], latency: float, store: str) -> list[Target]:
+    """The per-run targets: the 10,000-chat run's CPU and time, a chat's document operations, an idle run."""
+    out: list[Target] = []
+    big = [r for r in results if r.n >= TARGET_SIZE]
+    how = f"run with --sizes {TARGET_SIZE} (the default)"
+    cpu = [(r.n, r.runs["main"].cpu) for r in big]
+    out.append(Target(f"{TARGET_SIZE:,}-chat run: function CPU <= {CPU_SECONDS:g} s ({store})",
+                      all(c <= CPU_SECONDS for _, c in cpu) if cpu else None,
+                      ", ".join(f"N={n}: {c:.2f} s" for n, c in cpu) or f"not measured: {how}"))
+    if store == "sqlite":
+        beyond = [(r.n, r.runs["main"].beyond(latency)) for r in big]
+        out.append(Target(f"SQLite {TARGET_SIZE:,}-chat run: < {BEYOND_SECONDS:g} s beyond network waits",
+                          all(b < BEYOND_SECONDS for _, b in beyond) if beyond else None,
+                          ", ".join(f"N={n}: {b:.2f} s" for n, b in beyond) or f"not measured: {how}"))
+
+    per_chat = []
+    for r in results:
+        main, idle = _billed(r.runs["main"]), _billed(r.runs["idle"])
+        if main and idle and r.n:
+            # The N-chat run less an idle run's fixed cost (lease, cursor, record), per chat.
+            per_chat.append((r.n, (main["reads"] - idle["reads"]) / r.n, (main["writes"] - idle["writes"]) / r.n))
+    out.append(Target(
+        f"Document operations per chat: <= {PER_CHAT_READS} read + {PER_CHAT_WRITES} writes ({store})",
+        all(rd <= PER_CHAT_READS and wr <= PER_CHAT_WRITES for _, rd, wr in per_chat) if per_chat else None,
+        ", ".join(f"N={n}: {rd:.2f} reads + {wr:.2f} writes" for n, rd, wr in per_chat)
+        + "; the N-chat run less an idle run, per chat (Firestore's TTL delete comes later, unbilled here)"
+        if per_chat else "not measured (the store's counters were not available)",
+    ))
+    idle = [(r.n, _billed(r.runs["idle"])) for r in results if _billed(r.runs["idle"])]
+    limits = (("reads", 4), ("writes", 3), ("offset_reads", 0))
+    for what, limit in limits:
+        out.append(Target(
+            f"An idle run ('nothing new' above, no scheduler headers): "
+            f"{'0 offset reads' if what == 'offset_reads' else f'<= {limit} {what}'} ({store})",
+            all(b[what] <= limit for _, b in idle) if idle else None,
+            ", ".join(f"N={n}: {b[what]}" for n, b in idle) or "not measured",
+        ))
+    return out
+
+
+def day_and_backfill_targets(day_results: list[Any], backfill: list[Target] | None) -> list[Target]:
+    """The production day's targets (from benchmarks/production_day.py) and the backfill's."""
+    from benchmarks.production_day import day_targets
+
+    out = [t for r in day_results for t in day_targets(r)]
+    if not day_results:
+        out.append(Target("A production day: <= 2,000 reads, <= 1,000 writes", None, "not measured: --days 1 or more"))
+    if backfill:
+        out += backfill
+    else:
+        out += [Target(name, None, "measured by benchmarks/backfill_year.py") for name in BACKFILL_TARGETS]
+    return out
