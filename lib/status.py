@@ -256,7 +256,7 @@ def cost_text(cost: dict[str, Any]) -> str:
     day, share = cost["per_day"], cost["free_tier_share"]
     parts = [f"{day[k]:,} {k} ({share[k]:g}% of the free {limit:,})" for k, limit in FREE_TIER_PER_DAY.items()]
     offset = f"; {day['offset_reads']:,} of the reads skipped by a query's offset" if day["offset_reads"] else ""
-    return f"{head} {', '.join(parts)}{offset} (each run's record write and lease release not included)"
+    return f"{head} {', '.join(parts)}{offset}"
 
 
 def command(args: argparse.Namespace, ctx: Context) -> int:

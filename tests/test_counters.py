@@ -44,8 +44,8 @@ def test_a_snapshot_gives_what_was_counted_since_and_reset_starts_from_zero():
 
 
 def test_a_runs_report_and_its_record_carry_what_the_store_billed_for_the_run(harness):
-    """The JSON report's `store` is the store's counters across the whole run; the run
-    history's copy stops just before the record's own write (and the lease release)."""
+    """The JSON report's `store` is the store's counters across the whole run; a fresh
+    instance's first record counts up to just before its own write (and the lease release)."""
     harness.add_chats(3)
     store = harness.open_store()
     harness.syncer().run()  # sets up: the run measured below is a plain one
@@ -61,6 +61,21 @@ def test_a_runs_report_and_its_record_carry_what_the_store_billed_for_the_run(ha
     assert recorded["writes"] < billed["writes"]  # its own write is after it
     assert all(recorded[k] <= billed[k] for k in billed)
     assert recorded["reads"] > 0
+
+
+def test_a_warm_instances_records_carry_what_the_previous_record_left_out(harness):
+    """On one Syncer each record counts from the previous record: its write, the trim and the
+    lease release after it are in the next one, so two alike idle runs record what they billed."""
+    harness.add_chats(2)
+    syncer = harness.syncer()
+    syncer.run()
+    reports = []
+    for _ in range(3):
+        harness.clock.advance(minutes=5)
+        reports.append(syncer.run())
+    records = {r["run_id"]: r["store"] for r in harness.open_store().recent_runs(4)}
+    for report in reports[1:]:
+        assert records[report.run_id] == report.as_dict()["store"]
 
 
 def test_status_shows_each_runs_billed_documents_and_a_days_share_of_the_free_tier(harness):

@@ -90,11 +90,15 @@ class RunReport:
     healthy: bool = True
     unhealthy: list[str] = field(default_factory=list)
     # What the state store billed for this run, in Firestore's units (StoreCounters.as_dict():
-    # reads, writes, deletes, offset_reads, round_trips), counted from before the lease. The
-    # run history's copy is taken just before the record is written, so it leaves out the
-    # record's own write and the lease release that the JSON answer includes.
+    # reads, writes, deletes, offset_reads, round_trips), from before the lease to after its
+    # release: the JSON answer's `store`.
     store: dict[str, int] = field(default_factory=dict)
     store_from: StoreCounters | None = field(default=None, repr=False, compare=False)
+    # The run history's `store`: what the store billed since the previous record this process
+    # wrote (that record's own write, its lease release and alert bookkeeping included), else
+    # since this run began. A warm instance's records so add up to all it billed; a record
+    # cannot count its own write, which the next one does.
+    store_recorded: dict[str, int] = field(default_factory=dict, repr=False)
 
     def count_store(self, counters: StoreCounters) -> None:
         """Set `store` to what `counters` (the run's store's) counted since `store_from`."""

@@ -48,7 +48,7 @@ def run_record(report: RunReport) -> dict[str, Any]:
         **report.counts(),
         "healthy": report.healthy,
         **report.notes(),
-        "store": report.store,
+        "store": report.store_recorded,
     }
     if report.errors:
         record["errors"] = [{k: v for k, v in e.items() if k != "fix"} for e in report.errors]

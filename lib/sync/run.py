@@ -20,6 +20,7 @@ from typing import Any
 
 from ..chat_source import CHATS
 from ..clock import utcnow
+from ..counters import StoreCounters
 from ..errors import PermanentError, SyncError
 from ..moneypenny import MoneypennyClient
 from ..records import RunRecords, Source
@@ -75,6 +76,7 @@ class Syncer:
         self.tz = settings.chat_timezone
         self.source = source
         self.schedules = ScheduleLog(store)
+        self._recorded_at: StoreCounters | None = None  # the store's counters at this Syncer's last record
 
     # -- the run -------------------------------------------------------------------------------
     def run(
@@ -222,7 +224,9 @@ class Syncer:
 
     # -- bookkeeping ---------------------------------------------------------------------------
     def _record(self, report: RunReport) -> None:
-        report.count_store(self.store.counters)  # the run history's copy: all but the record itself
+        counted = self.store.counters.snapshot()
+        report.store_recorded = counted.since(self._recorded_at or report.store_from or counted).as_dict()
+        self._recorded_at = counted
         try:
             self.store.record_run(run_record(report))
         except Exception as exc:  # never let bookkeeping hide the run's own outcome
