@@ -259,7 +259,8 @@ def test_status_shows_runs_token_and_the_oldest_undelivered_chat(harness, cli):
     assert result.code == EXIT_FAILED  # the last run failed
     lines = result.out.splitlines()
     header = next(line for line in lines if line.strip().startswith("TIME"))
-    assert header.split() == ["TIME", "MODE", "OUTCOME", "FETCHED", "NEW", "WRITTEN", "POSTED", "DURATION", "CAUSE"]
+    assert header.split() == ["TIME", "MODE", "OUTCOME", "FETCHED", "NEW", "WRITTEN", "POSTED", "DURATION", "STORE",
+                              "R/W/D", "CAUSE"]
     runs = lines[lines.index(header) + 1:lines.index(header) + 3]
     assert runs[0].split()[2:5] == ["new", "failed", "2"] and runs[0].rstrip().endswith("slack_config")
     assert runs[1].split()[2:4] == ["new", "ok"]

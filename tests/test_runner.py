@@ -19,7 +19,7 @@ from lib.sync import RunOptions
 from sandbox.standins.server import Status
 
 # What differs between two runs of the same work: their id and how long they took.
-PER_RUN = {"run_id", "duration_ms", "duration_seconds"}
+PER_RUN = {"run_id", "duration_ms", "duration_seconds", "store"}  # store: what this run billed
 
 
 @dataclass(frozen=True)
