@@ -1,9 +1,16 @@
-"""`python -m lib backfill`: read a past window from Moneypenny day by day, through the journal.
+"""`python -m lib backfill`: read a past window from Moneypenny, through the journal, then deliver once.
 
-Each day is one ordinary window run (Syncer.run(mode="window")), so it takes and releases the
-lease, records itself in the run history, and writes only chats the journal has not seen.
-Stopping at any point is safe, and so is running the same command again: days already done
-are read again and add nothing.
+The window is read in spans of WINDOW_DAYS days (Moneypenny's startTime/endTime window call),
+each span one ordinary window run (Syncer.run with RunOptions) that takes and releases the
+lease and records itself in the run history. Every span but the last only journals what it
+read (RunOptions.deliver=False); the last one delivers everything the backfill journaled in
+one sheet delivery (appends split only by payload size) and one Slack summary. So a year costs
+about 12 Moneypenny reads and a handful of Sheets writes, not one run per day.
+
+Stopping at any point is safe, and so is running the same command again: spans already read
+are read again and add nothing (the journal adds only keys it has not seen), and what a stopped
+backfill journaled is delivered by the next run that delivers (the backfill's or a scheduled
+one), exactly once.
 
 Two things a plain window run would get wrong for old chats are handled through RunOptions:
 - chats older than the journal's retention are unknown to it, though their rows may be in the
@@ -12,8 +19,12 @@ Two things a plain window run would get wrong for old chats are handled through 
   chats dated before today are marked as not to be announced. Today's chats are left to the
   usual announcement. With --notify, one summary of the backfilled chats is posted at the end.
 
-The read for day D asks for D to D+1: whether Moneypenny's endTime is inclusive is not
+A span's read for days A..B asks for A to B+1: whether Moneypenny's endTime is inclusive is not
 documented, and the journal makes the overlap harmless.
+
+Sheets' quota (60 writes a minute per user) is waited out by the Sheets session's retries
+(lib/sheet.py); the backfill's session may wait longer than a scheduled run's
+(BACKFILL_QUOTA_WAIT_SECONDS).
 """
 
 from __future__ import annotations
@@ -51,6 +62,14 @@ from .sync import Mode, RunFailed, RunOptions, Syncer
 log = logging.getLogger(__name__)
 
 LEASE_POLL_SECONDS = 5.0
+# Days per Moneypenny window read. Nothing documents a longest window (nor pagination) for the
+# chat log's startTime/endTime: a month is a guess that keeps one answer to a month of chats
+# and a year to 12 reads. Lower it if Moneypenny ever refuses or cuts a month.
+WINDOW_DAYS = 31
+# How long, in all, the backfill's Sheets session waits out 429 answers (quota) of one request:
+# five rolling minutes of the 60 writes/min/user quota. A scheduled run waits less (lib/sheet.py),
+# to end inside the function's timeout.
+BACKFILL_QUOTA_WAIT_SECONDS = 300.0
 
 if TYPE_CHECKING:
     from .sync import RunReport
@@ -58,12 +77,13 @@ if TYPE_CHECKING:
 
 @dataclass
 class BackfillResult:
-    """What a backfill did, summed over its days."""
+    """What a backfill did, summed over its reads."""
 
     start: date
     end: date
     days_total: int
     days_done: int = 0
+    reads: int = 0
     fetched: int = 0
     new: int = 0
     appended: int = 0
@@ -88,6 +108,7 @@ class BackfillResult:
             "to": self.end.isoformat(),
             "days_total": self.days_total,
             "days_done": self.days_done,
+            "reads": self.reads,
             "fetched": self.fetched,
             "new": self.new,
             "appended": self.appended,
@@ -112,6 +133,19 @@ def days_between(start: date, end: date) -> list[date]:
     return [start + timedelta(days=i) for i in range((end - start).days + 1)]
 
 
+def spans(start: date, end: date, days: int = WINDOW_DAYS) -> list[tuple[date, date]]:
+    """start..end cut into spans of at most `days` whole days: (first, last), both included."""
+    if days < 1:
+        raise ValueError("a span has at least one day")
+    out = []
+    first = start
+    while first <= end:
+        last = min(first + timedelta(days=days - 1), end)
+        out.append((first, last))
+        first = last + timedelta(days=1)
+    return out
+
+
 def run_backfill(
     settings: Settings,
     store: StateStore,
@@ -124,14 +158,15 @@ def run_backfill(
     progress: Callable[[BackfillResult], None] | None = None,
     lease_wait: float = 120.0,
     sleep: Callable[[float], None] = time.sleep,
+    window_days: int = WINDOW_DAYS,
 ) -> BackfillResult:
-    """Backfill start..end (both included), one window run per day.
+    """Backfill start..end (both included): read it span by span into the journal, then deliver once.
 
-    `build()` returns a Syncer using `store`. Stops at the first failed day, or
-    when another run holds the lease for longer than `lease_wait` seconds.
+    `build()` returns a Syncer using `store`. Stops at the first failed run, or when another
+    run holds the lease for longer than `lease_wait` seconds.
     """
-    days = days_between(start, end)
-    result = BackfillResult(start=start, end=end, days_total=len(days))
+    windows = spans(start, end, window_days)
+    result = BackfillResult(start=start, end=end, days_total=(end - start).days + 1)
     syncer = build()
     today = clock().astimezone(settings.chat_timezone).date()
     # One read of the key column for the whole backfill: rows written since are in the journal.
@@ -140,24 +175,27 @@ def run_backfill(
     note = BackfillDoc(start=start, end=end, state="running", started_at=clock())
     _save(store, note)
     try:
-        for number, day in enumerate(days):
+        for number, (first, last) in enumerate(windows):
             options = RunOptions(
                 mode=Mode.WINDOW,
-                start=day,
-                end=day + timedelta(days=1),
+                start=first,
+                end=last + timedelta(days=1),
                 sheet_keys=sheet_keys,
                 announce_before=today,
-                # Past windows leave a fetch intent; settling it once (first day, and the next
+                # Past windows leave a fetch intent; settling it once (first read, and the next
                 # scheduled run) is enough.
                 recover=number == 0,
+                # Only the last read delivers: everything the backfill journaled, at once.
+                deliver=number == len(windows) - 1,
             )
-            with logs.context(command="backfill", day=day.isoformat()):
-                report = _run_day(syncer, options, result=result, lease_wait=lease_wait, sleep=sleep)
+            with logs.context(command="backfill", day=first.isoformat()):
+                report = _run_leased(syncer, options, result=result, lease_wait=lease_wait, sleep=sleep)
             if report is None:
                 break
             quiet_keys += report.new_keys
-            result.days_done += 1
-            note = dataclasses.replace(note, done_through=day)
+            result.days_done += (last - first).days + 1
+            result.reads += 1
+            note = dataclasses.replace(note, done_through=last)
             _save(store, dataclasses.replace(note, new=result.new, appended=result.appended))
             if progress:
                 progress(result)
@@ -172,8 +210,8 @@ def run_backfill(
     return result
 
 
-def _run_day(syncer: Syncer, options: RunOptions, *, result: BackfillResult,
-             lease_wait: float, sleep: Callable[[float], None]) -> RunReport | None:
+def _run_leased(syncer: Syncer, options: RunOptions, *, result: BackfillResult,
+                lease_wait: float, sleep: Callable[[float], None]) -> RunReport | None:
     day = options.start
     waited = 0.0
     while True:

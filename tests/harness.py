@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -127,3 +127,15 @@ def crash_at(where: str) -> Callable[[str], None]:
 def slack_text(*messages: dict) -> str:
     """The messages' fallback text and blocks (as JSON), to search for what a reader would see."""
     return "\n".join((m.get("text") or "") + "\n" + json.dumps(m.get("blocks") or []) for m in messages)
+
+
+def days_read_by_window(calls: Sequence[Any]) -> set[date]:
+    """Every day that the Moneypenny stand-in's window calls asked for (startTime..endTime, both included)."""
+    days: set[date] = set()
+    for call in calls:
+        if "startTime" not in call.query:
+            continue
+        first = datetime.strptime(call.query["startTime"], "%m/%d/%Y").date()
+        last = datetime.strptime(call.query["endTime"], "%m/%d/%Y").date()
+        days.update(first + timedelta(days=i) for i in range((last - first).days + 1))
+    return days
