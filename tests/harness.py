@@ -135,7 +135,13 @@ def days_read_by_window(calls: Sequence[Any]) -> set[date]:
     for call in calls:
         if "startTime" not in call.query:
             continue
-        first = datetime.strptime(call.query["startTime"], "%m/%d/%Y").date()
-        last = datetime.strptime(call.query["endTime"], "%m/%d/%Y").date()
+        first = us_date(call.query["startTime"])
+        last = us_date(call.query["endTime"])
         days.update(first + timedelta(days=i) for i in range((last - first).days + 1))
     return days
+
+
+def us_date(text: str) -> date:
+    """A date written mm/dd/yyyy, as Moneypenny's window calls take it."""
+    month, day, year = (int(part) for part in text.split("/"))
+    return date(year, month, day)
