@@ -23,7 +23,7 @@ A span's read for days A..B asks for A to B+1: whether Moneypenny's endTime is i
 documented, and the journal makes the overlap harmless.
 
 Sheets' quota (60 writes a minute per user) is waited out by the Sheets session's retries
-(lib/sheet.py); the backfill's session may wait longer than a scheduled run's
+(lib/sheet_client.py); the backfill's session may wait longer than a scheduled run's
 (BACKFILL_QUOTA_WAIT_SECONDS).
 """
 
@@ -67,7 +67,7 @@ LEASE_POLL_SECONDS = 5.0
 # and a year to 12 reads. Lower it if Moneypenny ever refuses or cuts a month.
 WINDOW_DAYS = 31
 # How long, in all, the backfill's Sheets session waits out 429 answers (quota) of one request:
-# five rolling minutes of the 60 writes/min/user quota. A scheduled run waits less (lib/sheet.py),
+# five rolling minutes of the 60 writes/min/user quota. A scheduled run waits less (lib/sheet_client.py),
 # to end inside the function's timeout.
 BACKFILL_QUOTA_WAIT_SECONDS = 300.0
 
@@ -295,7 +295,8 @@ def command(args: argparse.Namespace, ctx: Context) -> int:
         try:
             result = run_backfill(
                 settings, store, args.start, args.end,
-                build=lambda: build_syncer(settings, store, ctx),
+                build=lambda: build_syncer(settings, store, ctx, sheets_quota_wait=ctx.sheets_quota_wait
+                                           or BACKFILL_QUOTA_WAIT_SECONDS),
                 clock=ctx.clock, notify=args.notify, lease_wait=args.wait, sleep=ctx.sleep,
                 progress=(lambda r: bar.show(r.days_done, r.new, r.appended)) if bar else None,
             )

@@ -37,6 +37,7 @@ class Context:
     err: TextIO | None = None
     sleep: Callable[[float], None] = time.sleep
     backoff: float = 0.5
+    sheets_quota_wait: float | None = None  # None: each command's own (tests pass a short one)
 
     @property
     def stdout(self) -> TextIO:
@@ -98,12 +99,15 @@ def setup(
 
 
 def build_syncer(
-    settings: Settings, store: StateStore, ctx: Context, checkpoint: Callable[[str], None] | None = None
+    settings: Settings, store: StateStore, ctx: Context, checkpoint: Callable[[str], None] | None = None,
+    sheets_quota_wait: float | None = None,
 ) -> Syncer:
-    """The Syncer of a command: the context's clock and backoff, the command's store."""
+    """The Syncer of a command: the context's clock and backoff, the command's store
+    (`sheets_quota_wait`: a longer wait for Sheets' quota than a scheduled run's)."""
     from .app import build_syncer as build
 
-    return build(settings, store=store, clock=ctx.clock, checkpoint=checkpoint, backoff=ctx.backoff)
+    extra = {} if sheets_quota_wait is None else {"sheets_quota_wait": sheets_quota_wait}
+    return build(settings, store=store, clock=ctx.clock, checkpoint=checkpoint, backoff=ctx.backoff, **extra)
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
