@@ -145,3 +145,14 @@ def us_date(text: str) -> date:
     """A date written mm/dd/yyyy, as Moneypenny's window calls take it."""
     month, day, year = (int(part) for part in text.split("/"))
     return date(year, month, day)
+
+
+def move_cursor_elsewhere(harness: Harness) -> None:
+    """Another client of the API (or a lost answer) moves Moneypenny's cursor past every chat."""
+    import requests
+
+    env = harness.env()
+    token = requests.post(env["MONEYPENNY_AUTH_URL"], json={
+        "username": env["MONEYPENNY_USERNAME"], "password": env["MONEYPENNY_PASSWORD"]}, timeout=5).json()
+    requests.get(env["MONEYPENNY_CHATS_URL"], headers={"Authorization": f"Bearer {token['access_token']}"}, timeout=5)
+    assert harness.stand.moneypenny.pending_chats() == []

@@ -10,13 +10,12 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-import requests
 
 from lib.cli import EXIT_BUSY, EXIT_FAILED, EXIT_OK, EXIT_SETTINGS, EXIT_USAGE, Context, build_parser, main
 from lib. sheet_cells import HEADER
 from sandbox.standins.samples import sample_chats
 from sandbox.standins.server import Status
-from tests.harness import days_read_by_window
+from tests.harness import days_read_by_window, move_cursor_elsewhere
 
 UK = ZoneInfo("Europe/London")
 
@@ -59,15 +58,6 @@ def add_day_chats(harness, day: date, n: int, seed: int) -> list[dict]:
     chats = sample_chats(n, start=datetime(day.year, day.month, day.day, 9, 0), seed=seed, spacing=timedelta(hours=1))
     harness.stand.moneypenny.add_chats(chats)
     return chats
-
-
-def move_cursor_elsewhere(harness) -> None:
-    """Another client of the API (or a lost answer) moves Moneypenny's cursor past every chat."""
-    env = harness.env()
-    token = requests.post(env["MONEYPENNY_AUTH_URL"], json={
-        "username": env["MONEYPENNY_USERNAME"], "password": env["MONEYPENNY_PASSWORD"]}, timeout=5).json()
-    requests.get(env["MONEYPENNY_CHATS_URL"], headers={"Authorization": f"Bearer {token['access_token']}"}, timeout=5)
-    assert harness.stand.moneypenny.pending_chats() == []
 
 
 # -- the parser -------------------------------------------------------------------------------
