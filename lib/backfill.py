@@ -1,4 +1,5 @@
-"""`python -m lib backfill`: read a past window from Moneypenny, through the journal, then deliver once.
+"""The backfill (`python -m lib backfill`, lib/backfill_command.py): read a past window from Moneypenny,
+through the journal, then deliver once.
 
 The window is read in spans of WINDOW_DAYS days (Moneypenny's startTime/endTime window call),
 each span one ordinary window run (Syncer.run with RunOptions) that takes and releases the
@@ -29,7 +30,6 @@ Sheets' quota (60 writes a minute per user) is waited out by the Sheets session'
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import logging
 import time
@@ -41,18 +41,6 @@ from typing import TYPE_CHECKING, Any
 from . import logs
 from .chat_source import parse_journal_chat
 from .chats import sort_chats
-from .command import (
-    EXIT_BUSY,
-    EXIT_FAILED,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_USAGE,
-    Context,
-    ProgressBar,
-    build_syncer,
-    print_json,
-    setup,
-)
 from .errors import SyncError
 from .settings import Settings
 from .state.base import DONE, JournalEntry, StateStore
@@ -159,15 +147,18 @@ def run_backfill(
     lease_wait: float = 120.0,
     sleep: Callable[[float], None] = time.sleep,
     window_days: int = WINDOW_DAYS,
+    on_rows: Callable[[int], None] | None = None,
 ) -> BackfillResult:
     """Backfill start..end (both included): read it span by span into the journal, then deliver once.
 
     `build()` returns a Syncer using `store`. Stops at the first failed run, or when another
-    run holds the lease for longer than `lease_wait` seconds.
+    run holds the lease for longer than `lease_wait` seconds. `progress` is called after each
+    read, `on_rows` with the rows of each append as it lands.
     """
     windows = spans(start, end, window_days)
     result = BackfillResult(start=start, end=end, days_total=(end - start).days + 1)
     syncer = build()
+    syncer.sheet.on_rows = on_rows
     today = clock().astimezone(settings.chat_timezone).date()
     # One read of the key column for the whole backfill: rows written since are in the journal.
     sheet_keys = frozenset(syncer.sheet.keys_present())
@@ -271,72 +262,3 @@ def _save(store: StateStore, note: BackfillDoc) -> None:
         store.write_doc(note)
     except Exception as exc:  # progress notes are for `status`; never stop a backfill for them
         log.warning("could not note the backfill's progress", extra={"fields": {"error": type(exc).__name__}})
-
-
-# -- `python -m lib backfill` -------------------------------------------------------------------
-
-
-def command(args: argparse.Namespace, ctx: Context) -> int:
-    """Backfill --from..--to with a progress bar on stderr; the result as lines or JSON."""
-    if args.start > args.end:
-        ctx.warn("error: --from is after --to")
-        return EXIT_USAGE
-    settings, store, code = setup(args, ctx)
-    if settings is None or store is None:
-        return code
-    try:
-        today = ctx.clock().astimezone(settings.chat_timezone).date()
-        if args.end > today:
-            ctx.warn(f"error: --to {args.end} is in the future (today is {today} in {settings.chat_timezone.key})")
-            return EXIT_USAGE
-        bar = None if args.json else ProgressBar(ctx.stderr, len(days_between(args.start, args.end)), "days")
-        if bar:
-            bar.show(0, 0, 0)
-        try:
-            result = run_backfill(
-                settings, store, args.start, args.end,
-                build=lambda: build_syncer(settings, store, ctx, sheets_quota_wait=ctx.sheets_quota_wait
-                                           or BACKFILL_QUOTA_WAIT_SECONDS),
-                clock=ctx.clock, notify=args.notify, lease_wait=args.wait, sleep=ctx.sleep,
-                progress=(lambda r: bar.show(r.days_done, r.new, r.appended)) if bar else None,
-            )
-        except KeyboardInterrupt:
-            if bar:
-                bar.done()
-            ctx.warn("Interrupted. Days already done are in place; run the same command again to finish "
-                     "(done days are read again and add nothing).")
-            return EXIT_INTERRUPTED
-        if bar:
-            bar.done()
-        if args.json:
-            print_json(ctx, result.as_dict())
-        else:
-            ctx.say(*_lines(result, store))
-        if result.stopped == "lease":
-            return EXIT_BUSY
-        return EXIT_OK if result.ok else EXIT_FAILED
-    finally:
-        store.close()
-
-
-def _lines(result: BackfillResult, store: StateStore) -> list[str]:
-    out = [
-        f"backfill {result.start} to {result.end}: {result.days_done} of {result.days_total} days done; "
-        f"fetched {result.fetched}, new {result.new}, written {result.appended}, "
-        f"already in the sheet {result.already_in_sheet}, not announced {result.not_announced}"
-    ]
-    if result.summary_posted:
-        out.append("one summary of the backfilled chats was posted to Slack")
-    if result.summary_error:
-        out.append(f"error: the Slack summary could not be posted: {result.summary_error}")
-    if result.stopped == "failed":
-        out.append(f"stopped at {result.failed_day}: {result.error}")
-        if result.error is not None and result.error.fix:
-            out.append(f"fix: {result.error.fix}")
-        out.append("Days before it are done; fix the cause and run the same command again.")
-    elif result.stopped == "lease":
-        lease = store.get_lease()
-        holder = f" (run {lease.owner}, until {lease.expires_at:%H:%M:%S} UTC)" if lease else ""
-        out.append(f"stopped at {result.failed_day}: another run holds the lease{holder}. "
-                   "Run the same command again later, or raise --wait.")
-    return out

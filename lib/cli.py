@@ -1,5 +1,5 @@
 """The command line, `python -m lib COMMAND`: it parses the arguments and hands off to the command's
-module (lib/runner.py, backfill.py, checks.py, status.py, quarantine.py); every command uses the
+module (lib/runner.py, backfill_command.py, checks.py, status.py, quarantine.py); every command uses the
 same settings as the function. What the commands share is in lib/command.py."""
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ SETTINGS_NOTE = (
 )
 
 # Each command's module has `command(args, ctx) -> exit code`; imported only when it runs.
-COMMANDS = {"run": "runner", "backfill": "backfill", "check": "checks", "status": "status",
+COMMANDS = {"run": "runner", "backfill": "backfill_command", "check": "checks", "status": "status",
             "quarantine": "quarantine"}
 
 

@@ -313,7 +313,10 @@ def test_backfill_over_rows_already_written_adds_only_the_missing_ones(harness, 
     assert len(keys) == len(set(keys)) == 11
     assert written < set(keys)
     assert "5 of 5 days done" in result.out and "new 6, written 6" in result.out
-    assert "[########################] 5/5 days, 6 new chats, 6 written" in result.err
+    # The progress: a bar over the days read, then the rows written.
+    assert re.search(r"days read: 100%\|#+\| 5/5 ", result.err)
+    assert "rows written: 6 rows" in result.err
+    assert result.err.index("days read: 100%") < result.err.index("rows written: 6 rows")
     assert days_read_by_window(harness.stand.moneypenny.calls("log")) >= set(days)
     assert harness.stand.slack.messages() == []  # old chats are not announced one by one
     assert harness.open_store().journal_pending() == []  # nor left for the next run to post as late
