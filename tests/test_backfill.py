@@ -183,3 +183,28 @@ def test_a_scheduled_runs_wait_for_the_quota_is_bounded_and_the_next_run_writes_
     assert harness.syncer().run().outcome == "ok"
     keys = harness.sheet_keys()
     assert len(keys) == len(set(keys)) == 5
+
+
+def test_a_backfill_on_firestore_reads_every_span_then_writes_the_sheet_once_and_resumes(harness, firestore_client):
+    from lib.state.firestore import FirestoreStore
+
+    store = FirestoreStore(firestore_client, "backfill")
+    start = today(harness) - timedelta(days=40)
+    end = today(harness) - timedelta(days=1)
+    chats = add_daily_chats(harness, start, 40, 2, seed=700)
+    move_cursor_elsewhere(harness)
+    appends_after_each_read: list[int] = []
+
+    def run(**kw) -> BackfillResult:
+        return run_backfill(harness.settings(), store, start, end, build=lambda: harness.syncer(store=store),
+                            clock=harness.clock, sleep=lambda s: None, **kw)
+
+    result = run(progress=lambda r: appends_after_each_read.append(harness.stand.sheets.count("values.append")))
+    assert result.ok and result.reads == 2 and appends_after_each_read == [0, 1]
+    keys = harness.sheet_keys()
+    assert len(keys) == len(set(keys)) == chats
+    assert store.journal_pending() == []
+    writes = harness.stand.sheets.count_writes()
+    again = run()
+    assert again.ok and (again.new, again.appended) == (0, 0)
+    assert harness.stand.sheets.count_writes() == writes and len(harness.sheet_keys()) == chats
