@@ -208,3 +208,25 @@ def test_a_backfill_on_firestore_reads_every_span_then_writes_the_sheet_once_and
     again = run()
     assert again.ok and (again.new, again.appended) == (0, 0)
     assert harness.stand.sheets.count_writes() == writes and len(harness.sheet_keys()) == chats
+
+
+def test_the_year_benchmark_runs_small_and_reports_every_chat_once(tmp_path):
+    """benchmarks/backfill_year.py on a small window: its figures come from the stand-ins and the store."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    out = tmp_path / "backfill.json"
+    proc = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "backfill_year.py"), "--days", "35", "--per-day", "2",
+         "--latency-ms", "0", "--json", str(out)],
+        capture_output=True, text=True, cwd=str(root), timeout=180,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "met (every chat once)" in proc.stdout and "Sheets writes" in proc.stdout
+    data = json.loads(out.read_text())
+    assert data["ok"] and data["rows"] == data["unique_rows"] == data["chats"] == 70
+    assert data["reads"] == 2 and data["calls"]["sheets_appends"] == 1 and data["quota_refusals"] == 0
+    assert data["store_counts"]["round_trips"] > 0
