@@ -93,6 +93,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--json", metavar="PATH", help="also write every figure to this JSON file")
     parser.add_argument("--profile", metavar="DIR", help="write a cProfile of each measured run to DIR")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (worker logs, state)")
+    parser.add_argument("--backfill-year", action="store_true",
+                        help="then a year's backfill under the Sheets quota (benchmarks/backfill_year.py)")
     args = parser.parse_args(argv)
     try:
         args.size_list = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
@@ -187,6 +189,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         data = run(args)
     print(data["text"])
+    if args.backfill_year:
+        from benchmarks.backfill_year import main as backfill_year
+        backfill_year(["--store", args.store, "--latency-ms", str(args.latency_ms)])
     if args.json:
         Path(args.json).write_text(json.dumps(data, indent=2, default=str))
     return 0

@@ -1,9 +1,17 @@
-"""`python -m lib backfill`: read a past window from Moneypenny day by day, through the journal.
+"""The backfill (`python -m lib backfill`, lib/backfill_command.py): read a past window from Moneypenny,
+through the journal, then deliver once.
 
-Each day is one ordinary window run (Syncer.run(mode="window")), so it takes and releases the
-lease, records itself in the run history, and writes only chats the journal has not seen.
-Stopping at any point is safe, and so is running the same command again: days already done
-are read again and add nothing.
+The window is read in spans of WINDOW_DAYS days (Moneypenny's startTime/endTime window call),
+each span one ordinary window run (Syncer.run with RunOptions) that takes and releases the
+lease and records itself in the run history. Every span but the last only journals what it
+read (RunOptions.deliver=False); the last one delivers everything the backfill journaled in
+one sheet delivery (appends split only by payload size) and one Slack summary. So a year costs
+about 12 Moneypenny reads and a handful of Sheets writes, not one run per day.
+
+Stopping at any point is safe, and so is running the same command again: spans already read
+are read again and add nothing (the journal adds only keys it has not seen), and what a stopped
+backfill journaled is delivered by the next run that delivers (the backfill's or a scheduled
+one), exactly once.
 
 Two things a plain window run would get wrong for old chats are handled through RunOptions:
 - chats older than the journal's retention are unknown to it, though their rows may be in the
@@ -12,13 +20,16 @@ Two things a plain window run would get wrong for old chats are handled through 
   chats dated before today are marked as not to be announced. Today's chats are left to the
   usual announcement. With --notify, one summary of the backfilled chats is posted at the end.
 
-The read for day D asks for D to D+1: whether Moneypenny's endTime is inclusive is not
+A span's read for days A..B asks for A to B+1: whether Moneypenny's endTime is inclusive is not
 documented, and the journal makes the overlap harmless.
+
+Sheets' quota (60 writes a minute per user) is waited out by the Sheets session's retries
+(lib/sheet_client.py); the backfill's session may wait longer than a scheduled run's
+(BACKFILL_QUOTA_WAIT_SECONDS).
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import logging
 import time
@@ -30,18 +41,6 @@ from typing import TYPE_CHECKING, Any
 from . import logs
 from .chat_source import parse_journal_chat
 from .chats import sort_chats
-from .command import (
-    EXIT_BUSY,
-    EXIT_FAILED,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_USAGE,
-    Context,
-    ProgressBar,
-    build_syncer,
-    print_json,
-    setup,
-)
 from .errors import SyncError
 from .settings import Settings
 from .state.base import DONE, JournalEntry, StateStore
@@ -51,6 +50,14 @@ from .sync import Mode, RunFailed, RunOptions, Syncer
 log = logging.getLogger(__name__)
 
 LEASE_POLL_SECONDS = 5.0
+# Days per Moneypenny window read. Nothing documents a longest window (nor pagination) for the
+# chat log's startTime/endTime: a month is a guess that keeps one answer to a month of chats
+# and a year to 12 reads. Lower it if Moneypenny ever refuses or cuts a month.
+WINDOW_DAYS = 31
+# How long, in all, the backfill's Sheets session waits out 429 answers (quota) of one request:
+# five rolling minutes of the 60 writes/min/user quota. A scheduled run waits less (lib/sheet_client.py),
+# to end inside the function's timeout.
+BACKFILL_QUOTA_WAIT_SECONDS = 300.0
 
 if TYPE_CHECKING:
     from .sync import RunReport
@@ -58,12 +65,13 @@ if TYPE_CHECKING:
 
 @dataclass
 class BackfillResult:
-    """What a backfill did, summed over its days."""
+    """What a backfill did, summed over its reads."""
 
     start: date
     end: date
     days_total: int
     days_done: int = 0
+    reads: int = 0
     fetched: int = 0
     new: int = 0
     appended: int = 0
@@ -88,6 +96,7 @@ class BackfillResult:
             "to": self.end.isoformat(),
             "days_total": self.days_total,
             "days_done": self.days_done,
+            "reads": self.reads,
             "fetched": self.fetched,
             "new": self.new,
             "appended": self.appended,
@@ -112,6 +121,19 @@ def days_between(start: date, end: date) -> list[date]:
     return [start + timedelta(days=i) for i in range((end - start).days + 1)]
 
 
+def spans(start: date, end: date, days: int = WINDOW_DAYS) -> list[tuple[date, date]]:
+    """start..end cut into spans of at most `days` whole days: (first, last), both included."""
+    if days < 1:
+        raise ValueError("a span has at least one day")
+    out = []
+    first = start
+    while first <= end:
+        last = min(first + timedelta(days=days - 1), end)
+        out.append((first, last))
+        first = last + timedelta(days=1)
+    return out
+
+
 def run_backfill(
     settings: Settings,
     store: StateStore,
@@ -124,15 +146,19 @@ def run_backfill(
     progress: Callable[[BackfillResult], None] | None = None,
     lease_wait: float = 120.0,
     sleep: Callable[[float], None] = time.sleep,
+    window_days: int = WINDOW_DAYS,
+    on_rows: Callable[[int], None] | None = None,
 ) -> BackfillResult:
-    """Backfill start..end (both included), one window run per day.
+    """Backfill start..end (both included): read it span by span into the journal, then deliver once.
 
-    `build()` returns a Syncer using `store`. Stops at the first failed day, or
-    when another run holds the lease for longer than `lease_wait` seconds.
+    `build()` returns a Syncer using `store`. Stops at the first failed run, or when another
+    run holds the lease for longer than `lease_wait` seconds. `progress` is called after each
+    read, `on_rows` with the rows of each append as it lands.
     """
-    days = days_between(start, end)
-    result = BackfillResult(start=start, end=end, days_total=len(days))
+    windows = spans(start, end, window_days)
+    result = BackfillResult(start=start, end=end, days_total=(end - start).days + 1)
     syncer = build()
+    syncer.sheet.on_rows = on_rows
     today = clock().astimezone(settings.chat_timezone).date()
     # One read of the key column for the whole backfill: rows written since are in the journal.
     sheet_keys = frozenset(syncer.sheet.keys_present())
@@ -140,24 +166,27 @@ def run_backfill(
     note = BackfillDoc(start=start, end=end, state="running", started_at=clock())
     _save(store, note)
     try:
-        for number, day in enumerate(days):
+        for number, (first, last) in enumerate(windows):
             options = RunOptions(
                 mode=Mode.WINDOW,
-                start=day,
-                end=day + timedelta(days=1),
+                start=first,
+                end=last + timedelta(days=1),
                 sheet_keys=sheet_keys,
                 announce_before=today,
-                # Past windows leave a fetch intent; settling it once (first day, and the next
+                # Past windows leave a fetch intent; settling it once (first read, and the next
                 # scheduled run) is enough.
                 recover=number == 0,
+                # Only the last read delivers: everything the backfill journaled, at once.
+                deliver=number == len(windows) - 1,
             )
-            with logs.context(command="backfill", day=day.isoformat()):
-                report = _run_day(syncer, options, result=result, lease_wait=lease_wait, sleep=sleep)
+            with logs.context(command="backfill", day=first.isoformat()):
+                report = _run_leased(syncer, options, result=result, lease_wait=lease_wait, sleep=sleep)
             if report is None:
                 break
             quiet_keys += report.new_keys
-            result.days_done += 1
-            note = dataclasses.replace(note, done_through=day)
+            result.days_done += (last - first).days + 1
+            result.reads += 1
+            note = dataclasses.replace(note, done_through=last)
             _save(store, dataclasses.replace(note, new=result.new, appended=result.appended))
             if progress:
                 progress(result)
@@ -172,8 +201,8 @@ def run_backfill(
     return result
 
 
-def _run_day(syncer: Syncer, options: RunOptions, *, result: BackfillResult,
-             lease_wait: float, sleep: Callable[[float], None]) -> RunReport | None:
+def _run_leased(syncer: Syncer, options: RunOptions, *, result: BackfillResult,
+                lease_wait: float, sleep: Callable[[float], None]) -> RunReport | None:
     day = options.start
     waited = 0.0
     while True:
@@ -233,71 +262,3 @@ def _save(store: StateStore, note: BackfillDoc) -> None:
         store.write_doc(note)
     except Exception as exc:  # progress notes are for `status`; never stop a backfill for them
         log.warning("could not note the backfill's progress", extra={"fields": {"error": type(exc).__name__}})
-
-
-# -- `python -m lib backfill` -------------------------------------------------------------------
-
-
-def command(args: argparse.Namespace, ctx: Context) -> int:
-    """Backfill --from..--to with a progress bar on stderr; the result as lines or JSON."""
-    if args.start > args.end:
-        ctx.warn("error: --from is after --to")
-        return EXIT_USAGE
-    settings, store, code = setup(args, ctx)
-    if settings is None or store is None:
-        return code
-    try:
-        today = ctx.clock().astimezone(settings.chat_timezone).date()
-        if args.end > today:
-            ctx.warn(f"error: --to {args.end} is in the future (today is {today} in {settings.chat_timezone.key})")
-            return EXIT_USAGE
-        bar = None if args.json else ProgressBar(ctx.stderr, len(days_between(args.start, args.end)), "days")
-        if bar:
-            bar.show(0, 0, 0)
-        try:
-            result = run_backfill(
-                settings, store, args.start, args.end,
-                build=lambda: build_syncer(settings, store, ctx),
-                clock=ctx.clock, notify=args.notify, lease_wait=args.wait, sleep=ctx.sleep,
-                progress=(lambda r: bar.show(r.days_done, r.new, r.appended)) if bar else None,
-            )
-        except KeyboardInterrupt:
-            if bar:
-                bar.done()
-            ctx.warn("Interrupted. Days already done are in place; run the same command again to finish "
-                     "(done days are read again and add nothing).")
-            return EXIT_INTERRUPTED
-        if bar:
-            bar.done()
-        if args.json:
-            print_json(ctx, result.as_dict())
-        else:
-            ctx.say(*_lines(result, store))
-        if result.stopped == "lease":
-            return EXIT_BUSY
-        return EXIT_OK if result.ok else EXIT_FAILED
-    finally:
-        store.close()
-
-
-def _lines(result: BackfillResult, store: StateStore) -> list[str]:
-    out = [
-        f"backfill {result.start} to {result.end}: {result.days_done} of {result.days_total} days done; "
-        f"fetched {result.fetched}, new {result.new}, written {result.appended}, "
-        f"already in the sheet {result.already_in_sheet}, not announced {result.not_announced}"
-    ]
-    if result.summary_posted:
-        out.append("one summary of the backfilled chats was posted to Slack")
-    if result.summary_error:
-        out.append(f"error: the Slack summary could not be posted: {result.summary_error}")
-    if result.stopped == "failed":
-        out.append(f"stopped at {result.failed_day}: {result.error}")
-        if result.error is not None and result.error.fix:
-            out.append(f"fix: {result.error.fix}")
-        out.append("Days before it are done; fix the cause and run the same command again.")
-    elif result.stopped == "lease":
-        lease = store.get_lease()
-        holder = f" (run {lease.owner}, until {lease.expires_at:%H:%M:%S} UTC)" if lease else ""
-        out.append(f"stopped at {result.failed_day}: another run holds the lease{holder}. "
-                   "Run the same command again later, or raise --wait.")
-    return out

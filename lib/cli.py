@@ -1,5 +1,5 @@
 """The command line, `python -m lib COMMAND`: it parses the arguments and hands off to the command's
-module (lib/runner.py, backfill.py, checks.py, status.py, quarantine.py); every command uses the
+module (lib/runner.py, backfill_command.py, checks.py, status.py, quarantine.py); every command uses the
 same settings as the function. What the commands share is in lib/command.py."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ __all__ = ["EXIT_BUSY", "EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_SETT
 EXIT_CODES = """\
 exit codes:
   0    done: the run or backfill succeeded, every check passed, the last run did not fail
-  1    failed: a run or a backfill day failed, a check found a problem, or the last run failed
+  1    failed: a run, a backfill's read or its delivery failed, a check found a problem, or the last run failed
   2    usage: a bad command line (unknown option, bad date, --from after --to)
   3    busy: another run holds the lease (run: skipped; backfill: still held after --wait)
   4    settings: an environment variable is missing or malformed (the message names it)
@@ -30,7 +30,7 @@ SETTINGS_NOTE = (
 )
 
 # Each command's module has `command(args, ctx) -> exit code`; imported only when it runs.
-COMMANDS = {"run": "runner", "backfill": "backfill", "check": "checks", "status": "status",
+COMMANDS = {"run": "runner", "backfill": "backfill_command", "check": "checks", "status": "status",
             "quarantine": "quarantine"}
 
 
@@ -85,9 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print the run report as JSON")
 
     backfill = commands.add_parser(
-        "backfill", parents=[common], help="read a past window from Moneypenny, day by day, into the sheet",
-        description="Read a past window from Moneypenny day by day through the journal: chats already in the "
-        "sheet are not written again, and chats from before today are not announced one by one in Slack. "
+        "backfill", parents=[common], help="read a past window from Moneypenny into the journal, then write it to the sheet once",
+        description="Read a past window from Moneypenny, a month per call, into the journal, then deliver it "
+        "once (waiting out Sheets' quota): chats already in the sheet are not written again, and chats "
+        "from before today are not announced one by one in Slack. "
         "Safe to stop (Ctrl-C) and run again. " + SETTINGS_NOTE,
         epilog=EXIT_CODES, formatter_class=formatter,
     )

@@ -37,6 +37,7 @@ class Context:
     err: TextIO | None = None
     sleep: Callable[[float], None] = time.sleep
     backoff: float = 0.5
+    sheets_quota_wait: float | None = None  # None: each command's own (tests pass a short one)
 
     @property
     def stdout(self) -> TextIO:
@@ -98,12 +99,15 @@ def setup(
 
 
 def build_syncer(
-    settings: Settings, store: StateStore, ctx: Context, checkpoint: Callable[[str], None] | None = None
+    settings: Settings, store: StateStore, ctx: Context, checkpoint: Callable[[str], None] | None = None,
+    sheets_quota_wait: float | None = None,
 ) -> Syncer:
-    """The Syncer of a command: the context's clock and backoff, the command's store."""
+    """The Syncer of a command: the context's clock and backoff, the command's store
+    (`sheets_quota_wait`: a longer wait for Sheets' quota than a scheduled run's)."""
     from .app import build_syncer as build
 
-    return build(settings, store=store, clock=ctx.clock, checkpoint=checkpoint, backoff=ctx.backoff)
+    extra = {} if sheets_quota_wait is None else {"sheets_quota_wait": sheets_quota_wait}
+    return build(settings, store=store, clock=ctx.clock, checkpoint=checkpoint, backoff=ctx.backoff, **extra)
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
@@ -117,26 +121,32 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
 
 
 class ProgressBar:
-    """`[#####          ] 12/30 days, 143 new chats, 140 written` on stderr; plain lines when not a terminal."""
+    """A tqdm bar on stderr: `days read: 100%|████| 365/365 [00:08, 43.1 days/s, new=10950, written=0]`.
 
-    WIDTH = 24
+    `total` None counts without a bar (`rows written: 10950 rows [00:03, …]`). On a terminal it
+    redraws in place; elsewhere (a log, CI) it writes only when it closes, one line.
+    """
 
-    def __init__(self, stream: TextIO, total: int, unit: str):
-        self.stream = stream
-        self.total = max(total, 1)
-        self.unit = unit
-        self.tty = bool(getattr(stream, "isatty", lambda: False)())
+    def __init__(self, stream: TextIO, total: int | None, unit: str, desc: str | None = None):
+        from tqdm import tqdm
 
-    def show(self, done: int, new: int, written: int) -> None:
-        """Draw the bar (over the last one on a terminal)."""
-        filled = round(self.WIDTH * done / self.total)
-        line = (f"[{'#' * filled}{' ' * (self.WIDTH - filled)}] {done}/{self.total} {self.unit}, "
-                f"{new} new chats, {written} written")
-        self.stream.write("\r" + line if self.tty else line + "\n")
-        self.stream.flush()
+        tty = bool(getattr(stream, "isatty", lambda: False)())
+        self.bar = tqdm(total=total, unit=f" {unit}", desc=desc or unit, file=stream, ascii=not tty or None,
+                        dynamic_ncols=tty, ncols=None if tty else 100, leave=True,
+                        # Not a terminal: no redraws into the file, one line at the end.
+                        mininterval=0.2 if tty else float("inf"))
+
+    def show(self, done: int, new: int | None = None, written: int | None = None) -> None:
+        """Move the bar to `done`, with the counts beside it."""
+        counts = {name: value for name, value in (("new", new), ("written", written)) if value is not None}
+        if counts:
+            self.bar.set_postfix(counts, refresh=False)
+        self.bar.update(done - self.bar.n)
+
+    def add(self, n: int) -> None:
+        """Move the bar `n` further."""
+        self.bar.update(n)
 
     def done(self) -> None:
-        """End the bar's line on a terminal."""
-        if self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
+        """Draw the bar's last state and end its line."""
+        self.bar.close()

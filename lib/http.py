@@ -2,14 +2,61 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterable
 from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import InvalidHeader
+from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
+log = logging.getLogger(__name__)
+
 TRANSIENT_STATUSES = (429, 500, 502, 503, 504)
+# The longest single back-off between two tries (Retry-After may ask for longer, up to the budget).
+BACKOFF_MAX_SECONDS = 30
+
+
+class BudgetRetry(Retry):
+    """urllib3's Retry whose waits (back-off or Retry-After) add up to at most `budget` seconds.
+
+    Retry bounds the number of tries, not the time they take: a quota that frees up only after
+    a minute needs a bound in seconds. The last wait is cut to what is left of the budget; once
+    it is spent, the retry is exhausted and the last answer (a 429) is returned.
+    """
+
+    def __init__(self, *args: Any, budget: float | None = None, waited: float = 0.0, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.budget = budget
+        self.waited = waited
+
+    def new(self, **kw: Any) -> BudgetRetry:
+        return super().new(**{"budget": self.budget, "waited": self.waited, **kw})
+
+    def is_exhausted(self) -> bool:
+        return super().is_exhausted() or (self.budget is not None and self.waited >= self.budget)
+
+    def sleep(self, response: BaseHTTPResponse | None = None) -> None:
+        wait: float | None = None
+        if self.respect_retry_after_header and response is not None:
+            try:
+                wait = self.get_retry_after(response)
+            except InvalidHeader:
+                wait = None
+        if not wait:
+            wait = self.get_backoff_time()
+        if self.budget is not None:
+            wait = min(wait, max(self.budget - self.waited, 0.0))
+        if wait <= 0:
+            return
+        status = response.status if response is not None else "no answer"
+        log.info("waiting before a retry", extra={"fields": {
+            "status": status, "seconds": round(wait, 2), "waited": round(self.waited, 2), "budget": self.budget}})
+        time.sleep(wait)
+        self.waited += wait
 
 
 def retry_policy(
@@ -19,21 +66,26 @@ def retry_policy(
     statuses: Iterable[int] = TRANSIENT_STATUSES,
     methods: Iterable[str] = ("GET", "PUT", "DELETE", "HEAD", "OPTIONS"),
     read: int | None = None,
+    status_tries: int | None = None,
+    wait_budget: float | None = None,
 ) -> Retry:
     """A Retry that backs off exponentially and honours Retry-After.
 
     `methods` decides which requests are retried after a read error or a listed status; a
     request that may have changed something on the server (an append, a cursor move) must
-    not be listed, or a retry could repeat it.
+    not be listed, or a retry could repeat it. `status_tries` (default `total`) retries after a
+    listed status; `wait_budget` bounds the seconds all waits of one request add up to.
     """
-    return Retry(
-        total=total,
+    statuses_left = total if status_tries is None else status_tries
+    return BudgetRetry(
+        total=max(total, statuses_left),
         connect=total,
         read=total if read is None else read,
-        status=total,
+        status=statuses_left,
         other=0,
+        budget=wait_budget,
         backoff_factor=backoff,
-        backoff_max=30,
+        backoff_max=BACKOFF_MAX_SECONDS,
         status_forcelist=tuple(statuses),
         allowed_methods=frozenset(m.upper() for m in methods),
         respect_retry_after_header=True,

@@ -2,7 +2,7 @@
 
 Pass structured values with `extra={"fields": {...}}`. Only counts, durations, ids and chat
 keys belong there; never a secret or a visitor's data. `context(**fields)` adds fields (a
-command name, a backfill day) to every line logged inside it.
+command name, a backfill read's first day) to every line logged inside it.
 
 Two guards stand behind that rule:
 - third-party loggers that print request or response bodies at DEBUG (slack_sdk prints the

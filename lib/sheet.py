@@ -75,6 +75,8 @@ class SheetWriter:
         self.tab = tab
         self._identity = identity  # who must have access, named in the error when it has not
         self.counters = SheetCounters()
+        # Told the number of rows of each append once it landed (the backfill's progress bar).
+        self.on_rows: Callable[[int], None] | None = None
 
     @property
     def http(self) -> Any:
@@ -220,6 +222,8 @@ class SheetWriter:
                 ),
             )
             self.counters.rows_written += len(chunk)
+            if self.on_rows is not None:
+                self.on_rows(len(chunk))
         return len(rows)
 
     def keys_present(self, *, header_checked: bool = False) -> set[str]:

@@ -17,6 +17,14 @@ if TYPE_CHECKING:
     from gspread.exceptions import APIError
 
 GOOGLE_SHEETS_ROOT = "https://sheets.googleapis.com"
+# How long one Sheets request waits out 429 answers in all (back-off, or Retry-After when sent)
+# before the run fails with a transient error. Sheets' quota is 60 writes a minute per user over
+# a rolling minute, so a minute without our writes frees it whole: 65 s covers that with a
+# margin. Sized for a scheduled run: its appends (at most two passes) then still end inside the
+# function's timeout (300 s by default). The backfill passes a longer wait.
+SHEETS_QUOTA_WAIT_SECONDS = 65.0
+# Enough tries for the back-off to reach the wait above (1, 2, 4, … capped at 30 s each).
+QUOTA_TRIES = 16
 SCOPES = ("https://www.googleapis.com/auth/spreadsheets",)
 
 
@@ -27,9 +35,9 @@ def _api_error() -> type[APIError]:
     return APIError
 
 
-def build_client(settings: Settings, backoff: float = 0.5) -> gspread.Client:
+def build_client(settings: Settings, backoff: float = 0.5, quota_wait: float = SHEETS_QUOTA_WAIT_SECONDS) -> gspread.Client:
     """A gspread client on a session with urllib3 retries; local stand-ins get no credentials."""
-    return client_on(build_session(settings, backoff=backoff), settings)
+    return client_on(build_session(settings, backoff=backoff, quota_wait=quota_wait), settings)
 
 
 def client_on(session: requests.Session, settings: Settings) -> gspread.Client:
@@ -41,12 +49,17 @@ def client_on(session: requests.Session, settings: Settings) -> gspread.Client:
     return client
 
 
-def build_session(settings: Settings, backoff: float = 0.5) -> requests.Session:
+def build_session(settings: Settings, backoff: float = 0.5,
+                  quota_wait: float = SHEETS_QUOTA_WAIT_SECONDS) -> requests.Session:
     """The Sheets API session with urllib3 retries; credentials are looked up now, so that a
-    missing one fails at start. Local stand-ins get no credentials."""
+    missing one fails at start. Local stand-ins get no credentials.
+
+    A 429 (quota) is waited out, backing off exponentially (or as Retry-After says), for up to
+    `quota_wait` seconds in all per request."""
     # Appends (POST) are retried only on 429, which Google sends before doing anything: a retry
     # after a 5xx or a timeout could add the rows twice. The sync recovers those itself.
-    retry = retry_policy(backoff=backoff, methods=("GET", "PUT", "POST"), statuses=(429,), read=0)
+    retry = retry_policy(backoff=backoff, methods=("GET", "PUT", "POST"), statuses=(429,), read=0,
+                         status_tries=QUOTA_TRIES, wait_budget=quota_wait)
     if settings.sheets_is_google:
         import google.auth
         from google.auth.transport.requests import AuthorizedSession

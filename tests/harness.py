@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -127,3 +127,32 @@ def crash_at(where: str) -> Callable[[str], None]:
 def slack_text(*messages: dict) -> str:
     """The messages' fallback text and blocks (as JSON), to search for what a reader would see."""
     return "\n".join((m.get("text") or "") + "\n" + json.dumps(m.get("blocks") or []) for m in messages)
+
+
+def days_read_by_window(calls: Sequence[Any]) -> set[date]:
+    """Every day that the Moneypenny stand-in's window calls asked for (startTime..endTime, both included)."""
+    days: set[date] = set()
+    for call in calls:
+        if "startTime" not in call.query:
+            continue
+        first = us_date(call.query["startTime"])
+        last = us_date(call.query["endTime"])
+        days.update(first + timedelta(days=i) for i in range((last - first).days + 1))
+    return days
+
+
+def us_date(text: str) -> date:
+    """A date written mm/dd/yyyy, as Moneypenny's window calls take it."""
+    month, day, year = (int(part) for part in text.split("/"))
+    return date(year, month, day)
+
+
+def move_cursor_elsewhere(harness: Harness) -> None:
+    """Another client of the API (or a lost answer) moves Moneypenny's cursor past every chat."""
+    import requests
+
+    env = harness.env()
+    token = requests.post(env["MONEYPENNY_AUTH_URL"], json={
+        "username": env["MONEYPENNY_USERNAME"], "password": env["MONEYPENNY_PASSWORD"]}, timeout=5).json()
+    requests.get(env["MONEYPENNY_CHATS_URL"], headers={"Authorization": f"Bearer {token['access_token']}"}, timeout=5)
+    assert harness.stand.moneypenny.pending_chats() == []

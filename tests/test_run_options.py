@@ -46,3 +46,18 @@ def test_keyword_arguments_and_options_describe_the_same_run(harness):
     by_options = harness.syncer().run(options=RunOptions(mode=Mode.RECONCILE, notify=False))
     assert (by_keywords.mode, by_keywords.new, by_keywords.posted) == ("reconcile", 2, 0)
     assert (by_options.mode, by_options.new, by_options.posted) == ("reconcile", 0, 0)
+
+
+def test_a_journal_only_run_reads_into_the_journal_and_the_next_run_delivers_it_once(harness):
+    """deliver=False journals the read and touches neither the sheet nor Slack; a delivering run
+    (whatever it reads itself) then writes those chats once."""
+    harness.add_chats(4)
+    harness.stand.sheets.reset_calls()
+    report = harness.syncer().run(options=RunOptions(deliver=False))
+    assert (report.outcome, report.new, report.appended, report.posted) == ("ok", 4, 0, 0)
+    assert harness.stand.sheets.count() == 0 and harness.stand.slack.messages() == []
+    assert len(harness.open_store().journal_pending()) == 4
+    delivered = harness.syncer().run()
+    assert (delivered.new, delivered.appended, delivered.posted) == (0, 4, 4)
+    keys = harness.sheet_keys()
+    assert len(keys) == len(set(keys)) == 4

@@ -297,6 +297,43 @@ def test_sheets_write_quota_answers_429(chats_tab, sheets):
         chats_tab.update([["c"]], "A4")
     assert err.value.response.status_code == 429
     chats_tab.col_values(1)  # reads have their own quota
+    assert chats_tab.col_values(1) == ["Key", "a", "b"]  # the refused write did nothing
+
+
+def test_sheets_quota_defaults_to_60_writes_a_minute_and_answers_like_google(sheets):
+    sheets.set_quota()
+    assert (sheets.write_quota, sheets.read_quota, sheets.quota_window) == (60, None, 60)
+    url = f"{sheets.url}/v4/spreadsheets/{SHEET}/values/Sheet1!A1:append"
+    answers = [requests.post(url, params={"valueInputOption": "RAW"}, json={"values": [[str(i)]]}, timeout=5)
+               for i in range(61)]
+    assert [a.status_code for a in answers[:60]] == [200] * 60
+    refused = answers[60]
+    assert refused.status_code == 429 and "Retry-After" not in refused.headers
+    error = refused.json()["error"]
+    assert (error["code"], error["status"]) == (429, "RESOURCE_EXHAUSTED")
+    assert "'Write requests per minute per user'" in error["message"]
+    info = next(d for d in error["details"] if d["@type"].endswith("ErrorInfo"))
+    assert info["reason"] == "RATE_LIMIT_EXCEEDED"
+    assert info["metadata"]["quota_limit"] == "WriteRequestsPerMinutePerUser"
+    assert info["metadata"]["quota_limit_value"] == "60"
+    assert len(sheets.rows(SHEET, "Sheet1")) == 60 and sheets.quota_refusals == 1
+
+
+def test_sheets_quota_is_per_user_and_frees_up_as_the_window_rolls(sheets):
+    sheets.set_quota(writes=2, window=1.0, retry_after=True)
+    url = f"{sheets.url}/v4/spreadsheets/{SHEET}/values/Sheet1!A1:append"
+
+    def append(user: str) -> requests.Response:
+        return requests.post(url, params={"valueInputOption": "RAW"}, json={"values": [[user]]},
+                             headers={"Authorization": f"Bearer {user}"}, timeout=5)
+
+    assert [append("ann").status_code for _ in range(3)] == [200, 200, 429]
+    assert append("bob").status_code == 200  # another user has a quota of their own
+    refused = append("ann")
+    assert refused.status_code == 429 and refused.headers["Retry-After"] == "1"
+    time.sleep(1.05)
+    assert append("ann").status_code == 200
+    assert sorted(r[0] for r in sheets.rows(SHEET, "Sheet1")) == ["ann", "ann", "ann", "bob"]
 
 
 def test_update_refuses_to_spill_out_of_a_bounded_range(chats_tab):

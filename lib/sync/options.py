@@ -41,6 +41,9 @@ class RunOptions:
     start: date | None = None
     end: date | None = None
     notify: bool = True  # post the Slack summary (False leaves chats pending for Slack)
+    # Deliver after the read. False journals the read only (a backfill reads its whole window
+    # this way, then delivers once): its chats wait in the journal for a delivering run.
+    deliver: bool = True
     # Keys already in the sheet: new journal entries with these keys are not written again
     # (a backfill past the journal's retention reads the Chat key column once and passes it).
     sheet_keys: Collection[str] = ()

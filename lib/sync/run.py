@@ -193,6 +193,9 @@ class Syncer:
             report.errors.append(error_info("fetch", exc))
             fetch_error = as_sync_error("fetch", exc)
         self.checkpoint("after_journal")
+        if not opts.deliver:
+            # A journal-only read: what it journaled waits for a delivering run.
+            return fetch_error
         errors = self._deliver(report, steps, opts.notify)
         if fetch_error is not None:
             errors.insert(0, fetch_error)

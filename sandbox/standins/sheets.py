@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import math
 import re
 import time
 from collections import deque
@@ -61,6 +62,10 @@ _MESSAGES = {
     503: "The service is currently unavailable.",
     504: "The service is currently unavailable.",
 }
+
+# Google's per-user quota of the Sheets API (requests per minute per user per project).
+DEFAULT_QUOTA_PER_MINUTE = 60
+QUOTA_LIMITS = {"read": "ReadRequestsPerMinutePerUser", "write": "WriteRequestsPerMinutePerUser"}
 
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 # "+"/"-" openers that the Sheets UI turns into formulas (=+1+2, =-SUM(..), =-A1).
@@ -205,8 +210,12 @@ class FakeSheets(StandIn):
     "values.batchGet" (reads); "values.append", "values.update", "values.batchUpdate",
     "values.clear", "values.batchClear", "batchUpdate" (writes).
 
-    `read_quota` / `write_quota` (requests per rolling minute, None = unlimited) answer 429
-    RESOURCE_EXHAUSTED beyond the limit, like Google's per-user quota."""
+    Quotas, like Google's per-user ones (`set_quota`, off by default): `write_quota` and
+    `read_quota` requests per user (the Authorization header; anonymous callers are one user)
+    in any rolling `quota_window` seconds (60), None = unlimited. Past one, the request is
+    answered 429 RESOURCE_EXHAUSTED with Google's error body (an ErrorInfo naming the quota
+    limit) and does nothing; it does not count against the quota. Google sends no Retry-After
+    with it; `quota_retry_after = True` adds one (the seconds until a request frees up)."""
 
     ENDPOINTS = READ_ENDPOINTS | WRITE_ENDPOINTS
 
@@ -215,7 +224,19 @@ class FakeSheets(StandIn):
         self._books: dict[str, Spreadsheet] = {}
         self.read_quota: int | None = None
         self.write_quota: int | None = None
-        self._recent: dict[str, deque[float]] = {"read": deque(), "write": deque()}
+        self.quota_window = 60.0
+        self.quota_retry_after = False
+        self._recent: dict[tuple[str, str], deque[float]] = {}
+        #: requests answered 429 by the quota (not by injected faults)
+        self.quota_refusals = 0
+
+    def set_quota(self, writes: int | None = DEFAULT_QUOTA_PER_MINUTE, reads: int | None = None, *,
+                  window: float = 60.0, retry_after: bool = False) -> None:
+        """Enforce a per-user quota: `writes` (and `reads`) requests per `window` seconds."""
+        with self._lock:
+            self.write_quota, self.read_quota = writes, reads
+            self.quota_window, self.quota_retry_after = window, retry_after
+            self._recent.clear()
 
     @property
     def api_root(self) -> str:
@@ -408,7 +429,8 @@ class FakeSheets(StandIn):
 
     def handle(self, request: Request) -> Response:
         try:
-            return self._handle(request)
+            refused = self._check_quota(request)
+            return refused or self._handle(request)
         except SheetsError as e:
             return _error(e.code, e.message)
 
@@ -417,7 +439,6 @@ class FakeSheets(StandIn):
             raise SheetsError(404, "Requested entity was not found.")
         if request.too_large:
             raise SheetsError(400, f"Request payload size exceeds the limit: {self.MAX_BODY} bytes.")
-        self._check_quota(request.endpoint)
         rest = request.path[len(API_PREFIX):]
         sid_part, _, tail = rest.partition("/")
         sid = unquote(sid_part.split(":", 1)[0])
@@ -454,18 +475,26 @@ class FakeSheets(StandIn):
         }[request.endpoint]
         return Response(200, handler())
 
-    def _check_quota(self, endpoint: str) -> None:
-        kind = "read" if endpoint in READ_ENDPOINTS else "write"
+    def _check_quota(self, request: Request) -> Response | None:
+        if request.endpoint == "unknown":
+            return None
+        kind = "read" if request.endpoint in READ_ENDPOINTS else "write"
         limit = self.read_quota if kind == "read" else self.write_quota
         if limit is None:
-            return
-        now, recent = time.monotonic(), self._recent[kind]
-        while recent and now - recent[0] > 60:
+            return None
+        user = request.header("Authorization") or "anonymous"
+        now, recent = time.monotonic(), self._recent.setdefault((kind, user), deque())
+        while recent and now - recent[0] >= self.quota_window:
             recent.popleft()
-        if len(recent) >= limit:
-            message = _MESSAGES[429] if kind == "write" else _MESSAGES[429].replace("Write", "Read")
-            raise SheetsError(429, message)
-        recent.append(now)
+        if len(recent) < limit:
+            recent.append(now)
+            return None
+        self.quota_refusals += 1
+        response = _quota_error(kind, limit, self.quota_window)
+        if self.quota_retry_after:
+            wait = recent[0] + self.quota_window - now if recent else self.quota_window
+            response.headers["Retry-After"] = str(max(1, math.ceil(wait)))
+        return response
 
     # ----------------------------------------------------------------- reads
 
@@ -832,6 +861,36 @@ class FakeSheets(StandIn):
 
 def _error(code: int, message: str) -> Response:
     return Response(code, {"error": {"code": code, "message": message, "status": _STATUS.get(code, "UNKNOWN")}})
+
+
+def _quota_error(kind: str, limit: int, window: float) -> Response:
+    """Google's answer past a per-user quota: 429 RESOURCE_EXHAUSTED with an ErrorInfo."""
+    metric = "Write requests" if kind == "write" else "Read requests"
+    per = "minute" if window == 60 else f"{window:g} seconds"
+    message = (f"Quota exceeded for quota metric '{metric}' and limit '{metric} per {per} per user' of service "
+               "'sheets.googleapis.com' for consumer 'project_number:000000000000'.")
+    response = _error(429, message)
+    response.body["error"]["details"] = [
+        {
+            "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+            "reason": "RATE_LIMIT_EXCEEDED",
+            "domain": "googleapis.com",
+            "metadata": {
+                "service": "sheets.googleapis.com",
+                "consumer": "projects/000000000000",
+                "quota_metric": f"sheets.googleapis.com/{kind}_requests",
+                "quota_limit": QUOTA_LIMITS[kind],
+                "quota_limit_value": str(limit),
+                "quota_location": "global",
+            },
+        },
+        {
+            "@type": "type.googleapis.com/google.rpc.Help",
+            "links": [{"description": "Request a higher quota limit.",
+                       "url": "https://cloud.google.com/docs/quotas/help/request_increase"}],
+        },
+    ]
+    return response
 
 
 def _grown(book: Spreadsheet, sheet: Sheet, rows: int, cols: int) -> tuple[int, int]:
