@@ -60,9 +60,13 @@ class SqliteStore(RunStateStore, SqliteJournalStore):
 
     def _legacy_state(self) -> RunState:
         # A file from before the run state: its parts were rows of their own (left in place).
-        named = dict(self._read(
-            f"SELECT name, value FROM meta WHERE name IN ({','.join('?' * len(PARTS))})", PARTS))
-        held = self._read("SELECT owner, expires_at FROM lease WHERE id = 1")
+        # Counted as Firestore's batch get of the same documents: each one asked for is a read.
+        self.counters.round_trips += 1
+        self.counters.reads += len(PARTS) + 1
+        conn = self._conn()
+        named = dict(conn.execute(
+            f"SELECT name, value FROM meta WHERE name IN ({','.join('?' * len(PARTS))})", PARTS).fetchall())
+        held = conn.execute("SELECT owner, expires_at FROM lease WHERE id = 1").fetchall()
         lease = Lease(held[0][0], _dt(held[0][1])) if held else None
         rows = self._read("SELECT record FROM runs ORDER BY started_at DESC, id DESC LIMIT ?", (RUNS_KEPT,))
         parts = [json.loads(named[name]) if name in named else None for name in PARTS]
