@@ -406,6 +406,59 @@ def test_run_history(store):
                                       "n": 4, "counts": {"new": 4}}
 
 
+def _write_legacy(store, cursor: dict, schedules: dict, lease: tuple[str, datetime], records: list[dict]) -> None:
+    """The documents a store held before the run state, written as the old code wrote them."""
+    import json
+
+    if is_firestore(store):
+        state = store.client.collection(f"{store.prefix}_state")
+        state.document("meta_cursor").set({"name": "cursor", "value": cursor})
+        state.document("meta_schedule_runs").set({"name": "schedule_runs", "value": schedules})
+        state.document("lease").set({"owner": lease[0], "expires_at": lease[1]})
+        for number, record in enumerate(records):
+            sort_key = datetime.fromisoformat(record["started_at"]).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            store.client.collection(f"{store.prefix}_runs").document(f"{sort_key}_{number}").set(
+                {"sort_key": sort_key, "record": record})
+        return
+    conn = store._conn()
+    conn.execute("INSERT INTO meta (name, value) VALUES ('cursor', ?), ('schedule_runs', ?)",
+                 (json.dumps(cursor), json.dumps(schedules)))
+    conn.execute("INSERT INTO lease (id, owner, expires_at) VALUES (1, ?, ?)",
+                 (lease[0], lease[1].isoformat(timespec="microseconds")))
+    conn.executemany("INSERT INTO runs (started_at, record) VALUES (?, ?)",
+                     [(r["started_at"], json.dumps(r)) for r in records])
+
+
+def test_a_store_from_before_the_run_state_keeps_its_cursor_schedule_log_lease_and_history(store):
+    """The first read builds the run state from the older documents; the first write keeps it."""
+    cursor = {"last_read": T0.isoformat(), "intent": {"since": "2026-11-18", "run_id": "old", "at": T0.isoformat()}}
+    records = [{"run_id": f"r{i}", "started_at": (T0 + timedelta(minutes=i)).isoformat()} for i in range(3)]
+    _write_legacy(store, cursor, {"done": ["sync 03:15"]}, ("old-run", T0 + timedelta(minutes=5)), records)
+    state = store.read_run_state()
+    assert state.version is None and state.cursor == CursorDoc.from_dict(cursor)
+    assert state.schedules.has("sync 03:15") and state.lease.owner == "old-run"
+    assert not store.acquire_lease("new-run", T0, T0 + timedelta(minutes=10))  # the old lease holds
+    assert store.acquire_lease("new-run", T0 + timedelta(minutes=6), T0 + timedelta(minutes=16))
+    assert store.read_run_state().version is not None
+    assert [r["run_id"] for r in store.recent_runs()] == ["r2", "r1", "r0"]
+    assert store.read_doc(CursorDoc) == CursorDoc.from_dict(cursor)
+    assert store.read_run_state().quarantine_may_hold_items(T0)  # unknown: the next run counts
+
+
+def test_a_write_by_version_is_refused_once_another_write_came_between(make_store):
+    """Two stores on one database: the write that read the older version writes nothing."""
+    ours, theirs = make_store(), make_store()
+    seen = ours.read_run_state()
+    first = ours.write_run_state(seen.with_record({"run_id": "a", "started_at": T0.isoformat()}), seen)
+    assert first is not None
+    assert theirs.write_run_state(seen.with_record({"run_id": "b", "started_at": T0.isoformat()}), seen) is None
+    mine = first.with_record({"run_id": "c", "started_at": T0.isoformat()})
+    assert ours.write_run_state(mine, first) is not None
+    other = theirs.read_run_state()
+    assert theirs.write_run_state(other.with_record({"run_id": "d", "started_at": T0.isoformat()}), first) is None
+    assert [r["run_id"] for r in theirs.recent_runs()] == ["c", "a"]
+
+
 # -- typed documents ------------------------------------------------------------------------------
 
 # Each document as lib/sync, lib/alerts and lib/backfill write it with put_meta today.

@@ -138,10 +138,14 @@ def from_legacy(cursor: dict[str, Any] | None, schedules: dict[str, Any] | None,
                 records: Iterable[dict[str, Any]]) -> RunState:
     """The state of a store that kept these parts apart (before the run state existed).
 
-    `records` newest first, as the old history listed them. The quarantine hint starts unknown.
+    `records` newest first, as the old history listed them. The quarantine hint starts unknown
+    when any part was there (the old code kept no hint); a store with none is new, and empty.
     """
-    state = RunState(lease=lease).with_part(CURSOR_DOC, cursor).with_part(SCHEDULE_DOC, schedules)
-    for record in reversed(list(records)[:RUNS_KEPT]):
+    records = list(records)[:RUNS_KEPT]
+    new = cursor is None and schedules is None and lease is None and not records
+    state = RunState(lease=lease, quarantine_until=None if new else QUARANTINE_UNKNOWN)
+    state = state.with_part(CURSOR_DOC, cursor).with_part(SCHEDULE_DOC, schedules)
+    for record in reversed(records):
         state = state.with_record(record)
     return state
 
