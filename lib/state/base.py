@@ -2,8 +2,9 @@
 delivered/expiry rule, and `StoreBase`, the part both stores share.
 
 The contract itself, one protocol per concern, is in `contract` (`StateStore` is re-exported
-here); the run state's parts (lease, run history) are built once for both stores in `run_store`. Two implementations keep it: `SqliteStore` (local runs, tests) and `FirestoreStore`
-(the cloud). The contract tests in tests/test_state_contract.py run against both.
+here); the run state's parts (lease, run history) are built once for both stores in
+`run_store`. Two implementations keep it: `SqliteStore` (local runs, tests) and
+`FirestoreStore` (the cloud). The contract tests in tests/test_state_contract.py run against both.
 """
 
 from __future__ import annotations
