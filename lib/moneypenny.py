@@ -65,14 +65,31 @@ class MoneypennyClient:
             requests.Session(), retry_policy(backoff=backoff, statuses=(429,), methods=("GET",), read=0)
         )
         self.counters = MoneypennyCounters()
+        # The cached token as this client last read, renewed or cleared it (None: cleared or
+        # absent); _seen says whether it has looked since forget_token (a run's start).
+        self._held: CachedToken | None = None
+        self._seen = False
 
     # -- token ---------------------------------------------------------------------------------
     def token(self) -> str:
         """A token valid for at least REFRESH_MARGIN, from the cache or a new login."""
-        cached = self.store.get_token()
+        cached = self._hold(self.store.get_token())
         if cached is not None and cached.expires_at - REFRESH_MARGIN > self.clock():
             return cached.value
         return self.login()
+
+    def forget_token(self) -> None:
+        """Forget the token this client saw: another instance may renew it before the next run."""
+        self._held, self._seen = None, False
+
+    def held_token(self) -> CachedToken | None:
+        """The cached token as this client last saw it since forget_token (read, renewed or
+        cleared), without reading it again; read from the store when it has not looked."""
+        return self._held if self._seen else self.store.get_token()
+
+    def _hold(self, token: CachedToken | None) -> CachedToken | None:
+        self._held, self._seen = token, True
+        return token
 
     def login(self) -> str:
         """Ask for a new token and cache it."""
@@ -108,7 +125,9 @@ class MoneypennyClient:
                 lifetime = timedelta(seconds=int(payload["expires_in"]))
         except (TypeError, ValueError):
             pass  # a token without a readable lifetime is assumed to live the documented 24 h
-        self.store.put_token(CachedToken(value=value, expires_at=self.clock() + lifetime))
+        token = CachedToken(value=value, expires_at=self.clock() + lifetime)
+        self.store.put_token(token)
+        self._hold(token)
         return value
 
     # -- chat log ------------------------------------------------------------------------------
@@ -144,6 +163,7 @@ class MoneypennyClient:
             if response.status_code == 401:
                 # The cached token was revoked or expired early: one fresh login, one retry.
                 self.store.clear_token()
+                self._hold(None)
                 if attempt == 1:
                     self.login()
                     continue

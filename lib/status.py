@@ -11,7 +11,7 @@ from .command import EXIT_FAILED, EXIT_OK, Context, print_json, setup, table, wi
 from .counters import FREE_TIER_PER_DAY
 from .state.base import DONE, StateStore
 from .state.documents import BACKFILL_DOC as BACKFILL_DOC  # named here before lib/state/documents
-from .state.documents import AlertState, BackfillDoc, CursorDoc
+from .state.documents import AlertState, BackfillDoc
 
 # How long without a successful run before `status` calls it a problem; the watcher's default.
 WATCH_MINUTES = 30
@@ -43,7 +43,8 @@ def ago(delta: timedelta) -> str:
 def collect(store: StateStore, now: datetime, runs: int = 10, watch_minutes: int = WATCH_MINUTES) -> dict[str, Any]:
     """Everything `status` shows, as JSON-able data (chat keys and times only, no chat content)."""
     out: dict[str, Any] = {"now": now.isoformat()}
-    history = store.recent_runs(max(runs, RUNS_READ))
+    state = store.read_run_state()  # the runs, the lease and the cursor: one read
+    history = state.records()[:max(runs, RUNS_READ)]
     out["runs"] = history[:runs]
     success = next((r for r in history if r.get("outcome") == "ok"), None)
     out["last_success"] = None if success is None else {
@@ -74,12 +75,11 @@ def collect(store: StateStore, now: datetime, runs: int = 10, watch_minutes: int
     out["quarantined"] = store.quarantine_count()
     oldest_set_aside = store.quarantine_oldest() if out["quarantined"] else None
     out["quarantine_oldest"] = None if oldest_set_aside is None else oldest_set_aside.isoformat()
-    lease = store.get_lease()
+    lease = state.lease
     out["lease"] = None if lease is None or lease.expires_at <= now else {
         "owner": lease.owner, "expires_at": lease.expires_at.isoformat(),
     }
-    cursor_doc = store.read_doc(CursorDoc)
-    cursor = {} if cursor_doc is None else cursor_doc.to_dict()
+    cursor = state.cursor.to_dict()
     out["cursor"] = {"last_read": cursor.get("last_read"), "intent": cursor.get("intent")}
     alert_state = store.read_doc(AlertState)
     alerts = {} if alert_state is None else alert_state.to_dict()

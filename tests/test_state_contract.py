@@ -37,6 +37,7 @@ from lib.state.documents import (
     FetchIntent,
     ScheduleDoc,
 )
+from lib.state.run_state import PARTS, RUNS_KEPT
 from lib.state.sqlite import SqliteStore
 from tests.conftest import _emulator_client as emulator_client
 
@@ -380,17 +381,17 @@ def test_sqlite_lease_race_across_processes(sqlite_store):
 
 
 def test_meta(store):
-    assert store.get_meta("cursor") is None
+    assert store.get_meta("notes") is None
     value = {"at": "2026-11-20T09:30:00+00:00", "n": 3, "ok": True, "none": None, "f": 0.5,
              "nested": {"list": [1, {"x": "y"}], "empty": {}}, "rows": [[1, 2]]}
-    store.put_meta("cursor", value)
+    store.put_meta("notes", value)
     store.put_meta("alerts", {"a": 1})
-    assert store.get_meta("cursor") == value
-    store.put_meta("cursor", {"n": 4})
-    assert store.get_meta("cursor") == {"n": 4}
-    store.delete_meta("cursor")
-    store.delete_meta("cursor")
-    assert store.get_meta("cursor") is None
+    assert store.get_meta("notes") == value
+    store.put_meta("notes", {"n": 4})
+    assert store.get_meta("notes") == {"n": 4}
+    store.delete_meta("notes")
+    store.delete_meta("notes")
+    assert store.get_meta("notes") is None
     assert store.get_meta("alerts") == {"a": 1}
 
 
@@ -403,6 +404,59 @@ def test_run_history(store):
     assert [r["n"] for r in store.recent_runs(limit=2)] == [4, 3]
     assert store.recent_runs()[0] == {"started_at": (T0 + timedelta(minutes=4)).isoformat(),
                                       "n": 4, "counts": {"new": 4}}
+
+
+def _write_legacy(store, cursor: dict, schedules: dict, lease: tuple[str, datetime], records: list[dict]) -> None:
+    """The documents a store held before the run state, written as the old code wrote them."""
+    import json
+
+    if is_firestore(store):
+        state = store.client.collection(f"{store.prefix}_state")
+        state.document("meta_cursor").set({"name": "cursor", "value": cursor})
+        state.document("meta_schedule_runs").set({"name": "schedule_runs", "value": schedules})
+        state.document("lease").set({"owner": lease[0], "expires_at": lease[1]})
+        for number, record in enumerate(records):
+            sort_key = datetime.fromisoformat(record["started_at"]).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            store.client.collection(f"{store.prefix}_runs").document(f"{sort_key}_{number}").set(
+                {"sort_key": sort_key, "record": record})
+        return
+    conn = store._conn()
+    conn.execute("INSERT INTO meta (name, value) VALUES ('cursor', ?), ('schedule_runs', ?)",
+                 (json.dumps(cursor), json.dumps(schedules)))
+    conn.execute("INSERT INTO lease (id, owner, expires_at) VALUES (1, ?, ?)",
+                 (lease[0], lease[1].isoformat(timespec="microseconds")))
+    conn.executemany("INSERT INTO runs (started_at, record) VALUES (?, ?)",
+                     [(r["started_at"], json.dumps(r)) for r in records])
+
+
+def test_a_store_from_before_the_run_state_keeps_its_cursor_schedule_log_lease_and_history(store):
+    """The first read builds the run state from the older documents; the first write keeps it."""
+    cursor = {"last_read": T0.isoformat(), "intent": {"since": "2026-11-18", "run_id": "old", "at": T0.isoformat()}}
+    records = [{"run_id": f"r{i}", "started_at": (T0 + timedelta(minutes=i)).isoformat()} for i in range(3)]
+    _write_legacy(store, cursor, {"done": ["sync 03:15"]}, ("old-run", T0 + timedelta(minutes=5)), records)
+    state = store.read_run_state()
+    assert state.version is None and state.cursor == CursorDoc.from_dict(cursor)
+    assert state.schedules.has("sync 03:15") and state.lease.owner == "old-run"
+    assert not store.acquire_lease("new-run", T0, T0 + timedelta(minutes=10))  # the old lease holds
+    assert store.acquire_lease("new-run", T0 + timedelta(minutes=6), T0 + timedelta(minutes=16))
+    assert store.read_run_state().version is not None
+    assert [r["run_id"] for r in store.recent_runs()] == ["r2", "r1", "r0"]
+    assert store.read_doc(CursorDoc) == CursorDoc.from_dict(cursor)
+    assert store.read_run_state().quarantine_may_hold_items(T0)  # unknown: the next run counts
+
+
+def test_a_write_by_version_is_refused_once_another_write_came_between(make_store):
+    """Two stores on one database: the write that read the older version writes nothing."""
+    ours, theirs = make_store(), make_store()
+    seen = ours.read_run_state()
+    first = ours.write_run_state(seen.with_record({"run_id": "a", "started_at": T0.isoformat()}), seen)
+    assert first is not None
+    assert theirs.write_run_state(seen.with_record({"run_id": "b", "started_at": T0.isoformat()}), seen) is None
+    mine = first.with_record({"run_id": "c", "started_at": T0.isoformat()})
+    assert ours.write_run_state(mine, first) is not None
+    other = theirs.read_run_state()
+    assert theirs.write_run_state(other.with_record({"run_id": "d", "started_at": T0.isoformat()}), first) is None
+    assert [r["run_id"] for r in theirs.recent_runs()] == ["c", "a"]
 
 
 # -- typed documents ------------------------------------------------------------------------------
@@ -441,6 +495,9 @@ def test_typed_documents_read_the_shapes_written_as_dicts(store, kind, stored):
 
 
 def test_typed_documents_round_trip_at_the_cost_of_the_raw_calls(store):
+    """Documents of their own cost one read or one write; the cursor and the schedule log are
+    parts of the run state, written by version (one read and one write)."""
+    store.record_run({"started_at": T0.isoformat()})  # the run state exists from now on
     docs = [
         CursorDoc(last_read=T0, intent=FetchIntent(T0.date(), "run-1", T0 + timedelta(seconds=1))),
         ScheduleDoc(("a", "b")),
@@ -450,16 +507,19 @@ def test_typed_documents_round_trip_at_the_cost_of_the_raw_calls(store):
     ]
     for doc in docs:
         kind = type(doc)
+        part = kind.NAME in PARTS
         assert _billed(store, lambda: store.read_doc(kind)) == (1, 0, 0)
         assert store.read_doc(kind) is None
-        assert _billed(store, lambda: store.write_doc(doc)) == (0, 1, 0)
+        assert _billed(store, lambda: store.write_doc(doc)) == ((1, 1, 0) if part else (0, 1, 0))
         assert store.read_doc(kind) == doc
         assert store.get_meta(kind.NAME) == doc.to_dict()
     names = {CURSOR_DOC, SCHEDULE_DOC, ALERTS_DOC, BACKFILL_DOC}
     assert {type(doc).NAME for doc in docs} == names and len(names) == 4
     for doc in docs:
-        assert _billed(store, lambda: store.delete_doc(type(doc))) == (0, 0, 1)
+        part = type(doc).NAME in PARTS
+        assert _billed(store, lambda: store.delete_doc(type(doc))) == ((1, 1, 0) if part else (0, 0, 1))
         assert store.read_doc(type(doc)) is None
+    assert len(store.recent_runs()) == 1  # the parts share the document, and leave the rest alone
 
 
 @pytest.mark.parametrize("kind, stored, field", [
@@ -471,8 +531,9 @@ def test_typed_documents_round_trip_at_the_cost_of_the_raw_calls(store):
     (BackfillDoc, {"from": "2026-11-01", "to": "Nov 3", "state": "done", "started_at": T0.isoformat()}, "to"),
 ])
 def test_a_malformed_document_is_refused_naming_its_field(store, kind, stored, field):
-    store.put_meta(kind.NAME, stored)
+    """On reading it, or (a part of the run state) on writing it, so that it is never stored."""
     with pytest.raises(DocumentError, match=f"'{kind.NAME}.*'{field}'") as caught:
+        store.put_meta(kind.NAME, stored)
         store.read_doc(kind)
     assert "yesterday-ish" not in str(caught.value) and "Nov 3" not in str(caught.value)
 
@@ -537,6 +598,9 @@ def test_counters_read_what_firestore_bills_for_each_operation(store):
     """Reads, writes and deletes per call as Firestore bills documents; SQLite counts rows alike."""
     item = RejectedItem("{}", "no chatTime", T0)
     steps = [  # (call, (reads, writes, deletes))
+        # The first read of the run state, in a store without one, also reads what it is built
+        # from (the older cursor, schedule log and lease documents, and the run history): once.
+        (lambda: store.record_run({"started_at": T0.isoformat()}), (1 + 3 + 1, 1, 0)),
         (lambda: store.put_token(CachedToken("t", T0)), (0, 1, 0)),
         (lambda: store.get_token(), (1, 0, 0)),
         (lambda: store.journal_add([entry("a"), entry("b"), entry("c")]), (3, 3, 0)),
@@ -549,13 +613,15 @@ def test_counters_read_what_firestore_bills_for_each_operation(store):
         (lambda: store.acquire_lease("me", T0, T0 + timedelta(minutes=5)), (1, 1, 0)),
         (lambda: store.acquire_lease("other", T0, T0 + timedelta(minutes=5)), (1, 0, 0)),  # held: no write
         (lambda: store.get_lease(), (1, 0, 0)),
-        (lambda: store.release_lease("me"), (1, 0, 1)),
+        (lambda: store.release_lease("me"), (1, 1, 0)),  # a field of the run state: no delete
+        (lambda: store.release_lease("me"), (1, 0, 0)),  # not ours (any more): nothing written
         (lambda: store.put_meta("m", {"v": 1}), (0, 1, 0)),
         (lambda: store.get_meta("m"), (1, 0, 0)),
         (lambda: store.get_meta("absent"), (1, 0, 0)),
         (lambda: store.delete_meta("m"), (0, 0, 1)),
         (lambda: store.clear_token(), (0, 0, 1)),
-        (lambda: store.recent_runs(), (1, 0, 0)),  # a query that finds nothing still costs a read
+        (lambda: store.recent_runs(), (1, 0, 0)),  # one read of the run state, however many runs
+        (lambda: store.record_run({"started_at": T0.isoformat()}), (1, 1, 0)),
     ]
     for number, (step, billed) in enumerate(steps):
         assert _billed(store, step) == billed, number
@@ -563,13 +629,16 @@ def test_counters_read_what_firestore_bills_for_each_operation(store):
     assert (store.counters.reads, store.counters.writes, store.counters.deletes) == totals  # since opened
 
 
-def test_counters_bill_the_documents_a_trimming_offset_skips(store):
-    """Trimming the run history to `keep` reads the `keep` documents its offset skips, plus those it deletes."""
-    for minute in range(3):
-        store.record_run({"started_at": (T0 + timedelta(minutes=minute)).isoformat()}, keep=2)
-    assert _billed(store, lambda: store.record_run({"started_at": (T0 + timedelta(minutes=9)).isoformat()}, keep=2)) \
-        == (2 + 1, 1, 1)
-    assert len(store.recent_runs()) == 2
+def test_the_run_history_is_a_ring_that_costs_one_read_and_one_write_per_record_and_no_offset(store):
+    """Recording a run reads and writes the run state once, however long the history; the
+    oldest record gives way (none is skipped by a query)."""
+    for minute in range(RUNS_KEPT + 5):
+        store.record_run({"run_id": f"r{minute}", "started_at": (T0 + timedelta(minutes=minute)).isoformat()})
+    last = T0 + timedelta(minutes=RUNS_KEPT + 5)
+    assert _billed(store, lambda: store.record_run({"run_id": "last", "started_at": last.isoformat()})) == (1, 1, 0)
+    runs = store.recent_runs(RUNS_KEPT * 2)
+    assert len(runs) == RUNS_KEPT and runs[0]["run_id"] == "last" and runs[-1]["run_id"] == "r6"
+    assert _billed(store, lambda: store.recent_runs(RUNS_KEPT)) == (1, 0, 0)
 
 
 def test_a_count_costs_one_read_per_thousand_documents(store):
@@ -643,11 +712,10 @@ def test_firestore_permission_and_contention_errors(fs_stores, monkeypatch):
     assert isinstance(caught.value, PermanentError) and caught.value.fix
     assert "projects/p" not in str(caught.value)
 
-    def exhausted(body):
-        raise ValueError("Failed to commit transaction in 10 attempts.") from gexc.Aborted("busy")
-
-    monkeypatch.setattr(store, "_transaction", exhausted)
-    with pytest.raises(StateStoreError, match="acquire_lease"):
+    monkeypatch.undo()
+    # Every write of the run state meets a newer version: a transient error, nothing written.
+    monkeypatch.setattr(store, "write_run_state", lambda state, seen: None)
+    with pytest.raises(TransientError, match="contention"):
         store.acquire_lease("me", T0, T0 + timedelta(minutes=1))
 
 

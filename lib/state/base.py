@@ -2,8 +2,9 @@
 delivered/expiry rule, and `StoreBase`, the part both stores share.
 
 The contract itself, one protocol per concern, is in `contract` (`StateStore` is re-exported
-here). Two implementations keep it: `SqliteStore` (local runs, tests) and `FirestoreStore`
-(the cloud). The contract tests in tests/test_state_contract.py run against both.
+here); the run state's parts (lease, run history) are built once for both stores in
+`run_store`. Two implementations keep it: `SqliteStore` (local runs, tests) and
+`FirestoreStore` (the cloud). The contract tests in tests/test_state_contract.py run against both.
 """
 
 from __future__ import annotations
@@ -12,14 +13,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from .contract import Documents, Journal, Leases, Quarantine, RunLog, StateStore, TokenCache
+from .contract import Documents, Journal, Leases, Quarantine, RunLog, RunStates, StateStore, TokenCache
 
 if TYPE_CHECKING:
     from .documents import D, Document
 
 __all__ = [
     "DONE", "INFLIGHT", "PENDING", "CachedToken", "Documents", "Journal", "JournalEntry", "Lease",
-    "Leases", "Quarantine", "RejectedItem", "RunLog", "StateStore", "StoreBase", "TokenCache",
+    "Leases", "Quarantine", "RejectedItem", "RunLog", "RunStates", "StateStore", "StoreBase", "TokenCache",
     "delivered", "expiry_for",
 ]
 

@@ -11,7 +11,7 @@ explicitly so that tests can move the clock.
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from ..counters import StoreCounters
     from .base import CachedToken, JournalEntry, Lease, RejectedItem
     from .documents import D, Document
+    from .run_state import RunState
 
 
 class TokenCache(Protocol):
@@ -97,8 +98,30 @@ class Quarantine(Protocol):
         """Delete these items from quarantine (unknown ids are ignored), in batches."""
 
 
+class RunStates(Protocol):
+    """The run state (lib/state/run_state.py): one document, read and written whole, by version."""
+
+    @abstractmethod
+    def read_run_state(self) -> RunState:
+        """The stored run state with its version (an empty one, version None, if never written).
+
+        A store upgraded from separate documents builds it from them on this first read.
+        """
+
+    @abstractmethod
+    def write_run_state(self, state: RunState, seen: RunState) -> RunState | None:
+        """Store `state` if the stored state is still `seen` (same version, or still absent when
+        `seen.version` is None); return `state` with its new version, or None (nothing written)
+        when it changed meanwhile. Costs one write, no read."""
+
+    @abstractmethod
+    def update_run_state(self, change: Callable[[RunState], RunState | None]) -> RunState:
+        """Read the state, write `change(state)` by version, again until no other write came
+        between; `change` returning None writes nothing. Returns the state as it now stands."""
+
+
 class Leases(Protocol):
-    """The one run lease: at most one run works on the journal at a time."""
+    """The one run lease (a part of the run state): at most one run works on the journal at a time."""
 
     @abstractmethod
     def acquire_lease(self, owner: str, now: datetime, expires_at: datetime) -> bool:
@@ -114,7 +137,11 @@ class Leases(Protocol):
 
 
 class Documents(Protocol):
-    """Small named documents: raw JSON-able dicts by name, or typed (lib/state/documents.py)."""
+    """Small named documents: raw JSON-able dicts by name, or typed (lib/state/documents.py).
+
+    The cursor and the schedule log (`run_state.PARTS`) are parts of the run state: these
+    calls read and write them there (a write by version, so one read and one write).
+    """
 
     @abstractmethod
     def get_meta(self, name: str) -> dict[str, Any] | None:
@@ -142,18 +169,19 @@ class Documents(Protocol):
 
 
 class RunLog(Protocol):
-    """The history of runs, newest first, trimmed to a fixed number."""
+    """The history of runs (a ring in the run state), newest first, of a fixed length."""
 
     @abstractmethod
     def record_run(self, record: dict[str, Any], keep: int = 100) -> None:
-        """Append a run record (it has a `started_at` ISO string); keep only the newest `keep`."""
+        """Add a run record (it has a `started_at` ISO string) to the run state's ring of `keep`
+        (one read and one write; no query). A record with the same `run_id` is replaced."""
 
     @abstractmethod
     def recent_runs(self, limit: int = 20) -> list[dict[str, Any]]:
-        """The newest run records first."""
+        """The newest run records first (by started_at): one read of the run state."""
 
 
-class StateStore(TokenCache, Journal, Quarantine, Leases, Documents, RunLog, Protocol):
+class StateStore(TokenCache, Journal, Quarantine, RunStates, Leases, Documents, RunLog, Protocol):
     """Where the sync keeps everything that must outlive one run.
 
     `counters` (a `lib.counters.StoreCounters`) counts round trips and the documents read,

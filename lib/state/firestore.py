@@ -2,7 +2,14 @@
 
 Layout, with `P` the collection prefix:
 
-- `P_state`: documents `token`, `lease` and `meta_<name>`.
+- `P_state`: documents `token`, `run` and `meta_<name>`. `run` is the run state
+  (lib/state/run_state.py), read once and written once per run: `lease` {owner, expires_at},
+  `cursor` {last_read, intent}, `schedule_runs` {done}, `quarantine_until`, `seq` and `runs`, a
+  map of the RUNS_KEPT slots `r00`..`r99` to run records as JSON text (a write sends only the
+  slot it fills). Writes to it are guarded by its update time (a precondition), so a run never
+  overwrites what another wrote since it read. A store from before it also holds `lease`,
+  `meta_cursor`, `meta_schedule_runs` and the `P_runs` collection: they are read once to build
+  `run`, then never again (they may be deleted by hand).
 - `P_journal`: one document per chat, id = chat key (hashed when Firestore cannot take the key
   as an id; the `key` field always holds it). Fields: key, chat_json (the item as JSON text; an
   item too large for a document is journaled cut, see lib/chat_source.journal_item), chat_time,
@@ -10,7 +17,6 @@ Layout, with `P` the collection prefix:
   TTL policy on `expires_at` of collection group `P_journal` deletes delivered entries.
 - `P_quarantine`: one document per unreadable item (auto id): raw, reason, fetched_at and
   expires_at, which a TTL policy on collection group `P_quarantine` honours.
-- `P_runs`: run records, id and `sort_key` sortable by started_at.
 
 `journal_pending` is the single-field query `pending == True`, sorted on the client, so
 production needs no composite index.
@@ -22,33 +28,33 @@ How values become fields, ids and batches, and which errors mean "no access", is
 `firestore_layout`.
 
 `counters` (`lib.counters.StoreCounters`) counts server calls (one per get, get_all, commit,
-query, count and transaction attempt) and the documents read, written and deleted as billed.
+query, count, transaction attempt and write by version) and the documents read, written and
+deleted as billed.
 """
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime
+import dataclasses
 from typing import Any
 
+from google.api_core import exceptions as gexc
 from google.cloud import firestore
-from google.cloud.firestore_v1.field_path import FieldPath
 
 from .base import CachedToken, Lease
 from .common import guard
 from .common import utc as _ts
 from .firestore_journal import FirestoreJournalStore
-from .firestore_layout import batches as _chunks
 from .firestore_layout import dt as _dt
 from .firestore_layout import get_json as _get_json
 from .firestore_layout import put_json as _put_json
-from .firestore_layout import run_sort_key as _run_sort_key
 from .firestore_layout import translate as _translate
+from .run_state import PARTS, RUN_STATE_DOC, RUNS_KEPT, RunState, from_legacy
+from .run_store import RunStateStore
 
 _guard = guard(_translate)
 
 
-class FirestoreStore(FirestoreJournalStore):
+class FirestoreStore(RunStateStore, FirestoreJournalStore):
     """The state store in Firestore collections named `{prefix}_…`.
 
     `timeout` and `retry` are passed to every call that takes them (library defaults if unset).
@@ -77,47 +83,43 @@ class FirestoreStore(FirestoreJournalStore):
         batch.delete(self._state.document("token"))
         self._commit(batch, deletes=1)
 
-    # -- lease ---------------------------------------------------------------------------------
-    @_guard("acquire_lease")
-    def acquire_lease(self, owner: str, now: datetime, expires_at: datetime) -> bool:
-        now, until = _ts(now), _ts(expires_at)
-        ref = self._state.document("lease")
+    # -- run state (lease, cursor, schedule log, quarantine hint, run history) -----------------
+    @_guard("read_run_state")
+    def read_run_state(self) -> RunState:
+        snap = self._get(self._state.document(RUN_STATE_DOC))
+        if snap.exists:
+            return RunState.from_dict(snap.to_dict() or {}, version=snap.update_time)
+        return self._legacy_state()
 
-        def body(transaction: Any) -> bool:
-            snap = ref.get(transaction=transaction)
-            self.counters.reads += 1
-            if snap.exists:
-                held = snap.to_dict() or {}
-                if held.get("owner") != owner and _dt(held.get("expires_at")) > now:
-                    return False
-            transaction.set(ref, {"owner": owner, "expires_at": until})
-            return True
+    def _legacy_state(self) -> RunState:
+        # A store from before the run state: its parts were documents of their own (left in
+        # place, never read again once the run state is written).
+        refs = [self._state.document(f"meta_{name}") for name in PARTS] + [self._state.document("lease")]
+        found = {snap.reference.id: snap.to_dict() or {} for snap in self._get_all(refs) if snap.exists}
+        held = found.get("lease")
+        lease = Lease(held["owner"], _dt(held["expires_at"])) if held else None
+        parts = [_get_json(found[f"meta_{name}"], "value") if f"meta_{name}" in found else None for name in PARTS]
+        query = self._runs.order_by("sort_key", direction=firestore.Query.DESCENDING).limit(RUNS_KEPT)
+        records = [_get_json(snap.to_dict(), "record") for snap in self._stream(query)]
+        return from_legacy(parts[0], parts[1], lease, records)
 
-        taken = self._transaction(body)
-        self.counters.writes += taken
-        return taken
-
-    @_guard("release_lease")
-    def release_lease(self, owner: str) -> None:
-        ref = self._state.document("lease")
-
-        def body(transaction: Any) -> bool:
-            snap = ref.get(transaction=transaction)
-            self.counters.reads += 1
-            if snap.exists and (snap.to_dict() or {}).get("owner") == owner:
-                transaction.delete(ref)
-                return True
-            return False
-
-        self.counters.deletes += self._transaction(body)
-
-    @_guard("get_lease")
-    def get_lease(self) -> Lease | None:
-        snap = self._get(self._state.document("lease"))
-        if not snap.exists:
-            return None
-        doc = snap.to_dict()
-        return Lease(doc["owner"], _dt(doc["expires_at"]))
+    @_guard("write_run_state")
+    def write_run_state(self, state: RunState, seen: RunState) -> RunState | None:
+        ref = self._state.document(RUN_STATE_DOC)
+        self.counters.round_trips += 1
+        try:
+            if seen.version is None:
+                result = ref.create(state.to_dict(), **self._rpc)
+            else:
+                changes = _changes(seen.to_dict(), state.to_dict())
+                if not changes:
+                    return dataclasses.replace(state, version=seen.version)
+                option = self.client.write_option(last_update_time=seen.version)
+                result = ref.update(changes, option=option, **self._rpc)
+        except (gexc.FailedPrecondition, gexc.Conflict, gexc.NotFound):
+            return None  # written (or created) by another run since `seen` was read
+        self.counters.writes += 1
+        return dataclasses.replace(state, version=result.update_time)
 
     # -- small named documents -----------------------------------------------------------------
     def _meta_ref(self, name: str) -> Any:
@@ -126,12 +128,12 @@ class FirestoreStore(FirestoreJournalStore):
         return self._state.document(f"meta_{name}")
 
     @_guard("get_meta")
-    def get_meta(self, name: str) -> dict[str, Any] | None:
+    def _get_named(self, name: str) -> dict[str, Any] | None:
         snap = self._get(self._meta_ref(name))
         return _get_json(snap.to_dict(), "value") if snap.exists else None
 
     @_guard("put_meta")
-    def put_meta(self, name: str, value: dict[str, Any]) -> None:
+    def _put_named(self, name: str, value: dict[str, Any]) -> None:
         doc: dict[str, Any] = {"name": name}
         _put_json(doc, "value", value)
         batch = self.client.batch()
@@ -139,34 +141,22 @@ class FirestoreStore(FirestoreJournalStore):
         self._commit(batch, writes=1)
 
     @_guard("delete_meta")
-    def delete_meta(self, name: str) -> None:
+    def _delete_named(self, name: str) -> None:
         batch = self.client.batch()
         batch.delete(self._meta_ref(name))
         self._commit(batch, deletes=1)
 
-    # -- run history ---------------------------------------------------------------------------
-    @_guard("record_run")
-    def record_run(self, record: dict[str, Any], keep: int = 100) -> None:
-        sort_key = _run_sort_key(record.get("started_at", ""))
-        doc: dict[str, Any] = {"sort_key": sort_key}
-        _put_json(doc, "record", record)
-        batch = self.client.batch()
-        batch.create(self._runs.document(f"{sort_key}_{uuid.uuid4().hex[:8]}"), doc)
-        self._commit(batch, writes=1)
-        stale = (
-            self._runs.order_by("sort_key", direction=firestore.Query.DESCENDING)
-            .offset(max(keep, 0))
-            .select([FieldPath.document_id()])
-        )
-        for chunk in _chunks(self._stream(stale, offset=max(keep, 0))):
-            batch = self.client.batch()
-            for snap in chunk:
-                batch.delete(snap.reference)
-            self._commit(batch, deletes=len(chunk))
 
-    @_guard("recent_runs")
-    def recent_runs(self, limit: int = 20) -> list[dict[str, Any]]:
-        if limit <= 0:
-            return []
-        query = self._runs.order_by("sort_key", direction=firestore.Query.DESCENDING).limit(limit)
-        return [_get_json(snap.to_dict(), "record") for snap in self._stream(query)]
+def _changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """The field updates that turn `before` into `after`: whole top-level fields, and the run
+    history slot by slot (a record is sent once, not the ring again)."""
+    changes: dict[str, Any] = {}
+    for name in set(before) | set(after):
+        if name == "runs":
+            old, new = before.get("runs") or {}, after.get("runs") or {}
+            for slot in set(old) | set(new):
+                if old.get(slot) != new.get(slot):
+                    changes[f"runs.{slot}"] = new.get(slot, firestore.DELETE_FIELD)
+        elif before.get(name) != after.get(name):
+            changes[name] = after.get(name, firestore.DELETE_FIELD)
+    return changes

@@ -7,24 +7,27 @@ transaction so that read-then-write sequences (the lease) are atomic.
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from datetime import datetime
 from typing import Any
 
 from .base import CachedToken, Lease
 from .common import utc_text as _ts
-from .sqlite_base import _dt, _guard, _run_sort_key
+from .run_state import PARTS, RUNS_KEPT, RunState, from_legacy
+from .run_store import RunStateStore
+from .sqlite_base import _dt, _guard
 from .sqlite_journal import SqliteJournalStore
 
 
-class SqliteStore(SqliteJournalStore):
+class SqliteStore(RunStateStore, SqliteJournalStore):
     """The state store in a SQLite file at `path` (parent folders are created).
 
     `retention`: when set, `journal_prune` also trims the run history to the newest
-    `retention` records (record_run already trims to its own `keep`). `counters` counts rows
-    as Firestore would bill documents (`lib.counters.StoreCounters`).
+    `retention` records (record_run keeps its own ring of `keep`). `counters` counts rows as
+    Firestore would bill documents (`lib.counters.StoreCounters`). The run state is one row of
+    `run_state` (its JSON and a version counter); the tables `lease` and `runs` and the meta
+    rows `cursor` and `schedule_runs` are read only to build it in a file made before it.
     """
-
 
     # -- token cache ---------------------------------------------------------------------------
     @_guard("get_token")
@@ -47,69 +50,62 @@ class SqliteStore(SqliteJournalStore):
             conn.execute("DELETE FROM token")
         self.counters.deletes += 1
 
-    # -- lease ---------------------------------------------------------------------------------
-    @_guard("acquire_lease")
-    def acquire_lease(self, owner: str, now: datetime, expires_at: datetime) -> bool:
+    # -- run state (lease, cursor, schedule log, quarantine hint, run history) -----------------
+    @_guard("read_run_state")
+    def read_run_state(self) -> RunState:
+        rows = self._read("SELECT version, state FROM run_state WHERE id = 1")
+        if rows:
+            return RunState.from_dict(json.loads(rows[0][1]), version=rows[0][0])
+        return self._legacy_state()
+
+    def _legacy_state(self) -> RunState:
+        # A file from before the run state: its parts were rows of their own (left in place).
+        # Counted as Firestore's batch get of the same documents: each one asked for is a read.
+        self.counters.round_trips += 1
+        self.counters.reads += len(PARTS) + 1
+        conn = self._conn()
+        named = dict(conn.execute(
+            f"SELECT name, value FROM meta WHERE name IN ({','.join('?' * len(PARTS))})", PARTS).fetchall())
+        held = conn.execute("SELECT owner, expires_at FROM lease WHERE id = 1").fetchall()
+        lease = Lease(held[0][0], _dt(held[0][1])) if held else None
+        rows = self._read("SELECT record FROM runs ORDER BY started_at DESC, id DESC LIMIT ?", (RUNS_KEPT,))
+        parts = [json.loads(named[name]) if name in named else None for name in PARTS]
+        return from_legacy(parts[0], parts[1], lease, [json.loads(row[0]) for row in rows])
+
+    @_guard("write_run_state")
+    def write_run_state(self, state: RunState, seen: RunState) -> RunState | None:
+        text = json.dumps(state.to_dict(), ensure_ascii=False)
         with self._write() as conn:
-            row = conn.execute("SELECT owner, expires_at FROM lease WHERE id = 1").fetchone()
-            self.counters.reads += 1
-            if row is not None and row[0] != owner and _dt(row[1]) > now:
-                return False
-            conn.execute(
-                "INSERT OR REPLACE INTO lease (id, owner, expires_at) VALUES (1, ?, ?)",
-                (owner, _ts(expires_at)),
-            )
+            if seen.version is None:
+                written = conn.execute(
+                    "INSERT OR IGNORE INTO run_state (id, version, state) VALUES (1, 1, ?)", (text,)).rowcount
+                version = 1
+            else:
+                written = conn.execute(
+                    "UPDATE run_state SET version = version + 1, state = ? WHERE id = 1 AND version = ?",
+                    (text, seen.version)).rowcount
+                version = seen.version + 1
+        if not written:
+            return None
         self.counters.writes += 1
-        return True
-
-    @_guard("release_lease")
-    def release_lease(self, owner: str) -> None:
-        with self._write() as conn:
-            deleted = conn.execute("DELETE FROM lease WHERE id = 1 AND owner = ?", (owner,)).rowcount
-        self.counters.reads += 1  # the lease row, read to match its owner
-        self.counters.deletes += deleted
-
-    @_guard("get_lease")
-    def get_lease(self) -> Lease | None:
-        rows = self._read("SELECT owner, expires_at FROM lease WHERE id = 1")
-        return Lease(rows[0][0], _dt(rows[0][1])) if rows else None
+        return dataclasses.replace(state, version=version)
 
     # -- small named documents -----------------------------------------------------------------
     @_guard("get_meta")
-    def get_meta(self, name: str) -> dict[str, Any] | None:
+    def _get_named(self, name: str) -> dict[str, Any] | None:
         rows = self._read("SELECT value FROM meta WHERE name = ?", (name,))
         value: dict[str, Any] | None = json.loads(rows[0][0]) if rows else None
         return value
 
     @_guard("put_meta")
-    def put_meta(self, name: str, value: dict[str, Any]) -> None:
+    def _put_named(self, name: str, value: dict[str, Any]) -> None:
         text = json.dumps(value, ensure_ascii=False)
         with self._write() as conn:
             conn.execute("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", (name, text))
         self.counters.writes += 1
 
     @_guard("delete_meta")
-    def delete_meta(self, name: str) -> None:
+    def _delete_named(self, name: str) -> None:
         with self._write() as conn:
             conn.execute("DELETE FROM meta WHERE name = ?", (name,))
         self.counters.deletes += 1
-
-    # -- run history ---------------------------------------------------------------------------
-    @_guard("record_run")
-    def record_run(self, record: dict[str, Any], keep: int = 100) -> None:
-        text = json.dumps(record, ensure_ascii=False)
-        with self._write() as conn:
-            conn.execute(
-                "INSERT INTO runs (started_at, record) VALUES (?, ?)",
-                (_run_sort_key(record.get("started_at", "")), text),
-            )
-            self.counters.writes += 1
-            self._trim_runs(conn, keep)
-
-    @_guard("recent_runs")
-    def recent_runs(self, limit: int = 20) -> list[dict[str, Any]]:
-        rows = self._read(
-            "SELECT record FROM runs ORDER BY started_at DESC, id DESC LIMIT ?", (max(limit, 0),)
-        )
-        records: list[dict[str, Any]] = [json.loads(row[0]) for row in rows]
-        return records

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sqlite3
 import threading
@@ -39,6 +40,8 @@ CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT, started_at TEXT NOT NULL, record TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS runs_started ON runs (started_at, id);
+CREATE TABLE IF NOT EXISTS run_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL, state TEXT NOT NULL);
 """
 
 
@@ -159,12 +162,15 @@ class SqliteBase(StoreBase):
         self._local = threading.local()
 
     def _trim_runs(self, conn: sqlite3.Connection, keep: int) -> None:
-        deleted = conn.execute(
-            "DELETE FROM runs WHERE id NOT IN"
-            " (SELECT id FROM runs ORDER BY started_at DESC, id DESC LIMIT ?)",
-            (max(keep, 0),),
-        ).rowcount
-        # Counted as Firestore's trim query is billed: the rows kept are skipped by its offset.
-        self.counters.reads += max(1, max(keep, 0) + deleted)
-        self.counters.offset_reads += max(keep, 0)
-        self.counters.deletes += deleted
+        # The run history lives in the run state's ring; trimmed to `keep` only when longer.
+        from .run_state import RunState
+
+        row = conn.execute("SELECT version, state FROM run_state WHERE id = 1").fetchone()
+        self.counters.reads += 1
+        if row is None:
+            return
+        state = RunState.from_dict(json.loads(row[1]))
+        if len(state.history) > max(keep, 0):
+            conn.execute("UPDATE run_state SET version = version + 1, state = ? WHERE id = 1",
+                         (json.dumps(state.trimmed(keep).to_dict(), ensure_ascii=False),))
+            self.counters.writes += 1

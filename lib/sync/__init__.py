@@ -1,6 +1,8 @@
 """The sync run, one module per protocol (see the README's Development section):
 
 - options.py: RunOptions and Mode (how a run is described), RunReport, RunFailed
+- session.py: the run's state (lease, cursor and intent, schedule names, history), read and
+  written once each per run
 - fetch.py: the fetch log (Moneypenny's cursor, the fetch intent, the recovery read)
 - journal.py: a batch into journal entries and quarantine; delivery states written back
 - sheet_delivery.py: exactly-once rows (in-flight marks, settle, key-column check, one retry)
@@ -10,12 +12,13 @@
 - run.py: Syncer, which sequences them (lease, steps, timing, report)
 """
 
-from .fetch import CURSOR_DOC, RECOVERY_MARGIN, FetchLog, read_settles
+from .fetch import CURSOR_DOC, RECOVERY_MARGIN, FetchLog, plan_intent, read_settles
 from .journal import QUARANTINE_RAW_BYTES, Journal
 from .options import Mode, RunFailed, RunOptions, RunReport
 from .record import ALERT_GRACE, check_health, run_record
 from .run import RunProtocols, Syncer
 from .schedule import SCHEDULE_DOC, SCHEDULES_KEPT, ScheduleLog, schedule_key
+from .session import RunSession
 from .sheet_delivery import ANSWERED, SETTLE_SECONDS, SheetDelivery, settle_time
 from .slack_delivery import SlackDelivery
 
@@ -35,11 +38,13 @@ __all__ = [
     "RunOptions",
     "RunProtocols",
     "RunReport",
+    "RunSession",
     "ScheduleLog",
     "SheetDelivery",
     "SlackDelivery",
     "Syncer",
     "check_health",
+    "plan_intent",
     "read_settles",
     "run_record",
     "schedule_key",

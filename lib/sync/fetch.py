@@ -7,28 +7,50 @@ body was bad, the run crashed) is settled first by a date-window read that cover
 since the last read that reached the journal. A plain call that fails is not retried: the same
 run makes that window read instead. Window reads are safe to repeat: the journal adds only keys
 it has not seen.
+
+The intent and the cursor are parts of the run state (lib/sync/session.py): the intent is
+planned by `plan_intent` and stored with the lease when the run begins, before any call; the
+read settles the cursor in the run's memory, and the run's last write stores it, so an intent is
+cleared only after every chat of the answer is in the journal (and a run that dies before its
+last write leaves the intent for the next run's recovery read).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from ..errors import MoneypennyError, MoneypennyNoAnswer
+from ..errors import MoneypennyError, MoneypennyNoAnswer, TransientError
 from ..moneypenny import MoneypennyClient
 from ..state.base import StateStore
 from ..state.documents import CURSOR_DOC, CursorDoc, FetchIntent
 from .journal import Journal
 from .options import Mode, RunOptions, RunReport
+from .session import RunSession
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CURSOR_DOC", "RECOVERY_MARGIN", "FetchLog", "read_settles"]
+__all__ = ["CURSOR_DOC", "RECOVERY_MARGIN", "FetchLog", "plan_intent", "read_settles"]
 
 # A chat that started before a read can be handed out by the next one; look back a day more.
 RECOVERY_MARGIN = timedelta(days=1)
+# The lease a FetchLog used on its own (no run around it) takes for its read.
+ALONE_LEASE = timedelta(minutes=10)
+
+
+def plan_intent(cursor: CursorDoc, opts: RunOptions, *, run_id: str, at: datetime, tz: ZoneInfo,
+                reconcile_days: int) -> CursorDoc:
+    """The cursor to store before a run's read: with a fetch intent for every read (whether a
+    window read moves the cursor is undocumented, so every read is guarded), unless one is left
+    from an earlier read (it reaches further back) or the run reads no chat log."""
+    if opts.mode == Mode.QUARANTINE or cursor.intent is not None:
+        return cursor
+    since_dt = cursor.last_read or at - timedelta(days=max(reconcile_days, 1))
+    since = (since_dt.astimezone(tz) - RECOVERY_MARGIN).date()
+    return CursorDoc(last_read=cursor.last_read, intent=FetchIntent(since=since, run_id=run_id, at=at))
 
 
 class FetchLog:
@@ -36,7 +58,7 @@ class FetchLog:
 
     def __init__(self, store: StateStore, moneypenny: MoneypennyClient, journal: Journal, *,
                  clock: Callable[[], datetime], tz: ZoneInfo, reconcile_days: int,
-                 checkpoint: Callable[[str], None] = lambda step: None):
+                 checkpoint: Callable[[str], None] = lambda step: None, session: RunSession | None = None):
         self.store = store
         self.moneypenny = moneypenny
         self.journal = journal
@@ -44,42 +66,57 @@ class FetchLog:
         self.tz = tz
         self.reconcile_days = reconcile_days
         self.checkpoint = checkpoint
+        self.session = session  # the run's state (lib/sync/session.py), if the read is part of a run
 
-    def read(self, report: RunReport, opts: RunOptions) -> None:
-        """The run's read (plain or by window), after settling an intent left behind."""
-        cursor = self.store.read_doc(CursorDoc) or CursorDoc()
+    def read(self, report: RunReport, opts: RunOptions, session: RunSession | None = None) -> None:
+        """The run's read (plain or by window), after settling an intent left behind.
+
+        `session` (default: the one this FetchLog was made with) is the run's state, begun with
+        `plan_intent`; without one (a read on its own) the read begins and finishes a session
+        of its own around it.
+        """
+        session = session or self.session
+        if session is None:
+            self._read_alone(report, opts)
+            return
         today = self.clock().astimezone(self.tz).date()
-        if cursor.intent is not None and opts.recover:
-            cursor = self._recover(report, opts, cursor.intent, today)
+        intent, carried = session.cursor.intent, session.carried is not None
+        if session.carried is not None and opts.recover:
+            intent = self._recover(report, opts, session, session.carried, today)
+            carried = False
+        assert intent is not None, "the run's session stores an intent before its read"
 
-        # Whether a window read moves the cursor is undocumented, so every read is guarded.
         read_started = self.clock()
-        intent = cursor.intent
-        if intent is None:
-            intent = FetchIntent(since=self._since(cursor, read_started), run_id=report.run_id, at=read_started)
-            self.store.write_doc(CursorDoc(last_read=cursor.last_read, intent=intent))
-
         if opts.mode == Mode.NEW:
             try:
                 items = self.moneypenny.fetch_new()
             except MoneypennyError as exc:
-                self._read_instead(report, opts, exc, intent.since, today, read_started)
+                self._read_instead(report, opts, session, exc, intent.since, today, read_started)
                 return
         else:
             assert opts.start is not None and opts.end is not None
             items = self.moneypenny.fetch_window(opts.start, opts.end)
         self.checkpoint("after_fetch")
         self.journal.ingest(report, items, opts)
-        if read_settles(intent, opts, today, carried=cursor.intent is not None):
-            self.store.write_doc(CursorDoc(last_read=read_started))
+        if read_settles(intent, opts, today, carried=carried):
+            session.cursor = CursorDoc(last_read=read_started)
         # Otherwise the intent stays: if this read moved the cursor, the next run's recovery
         # read fetches what it skipped.
 
-    def _since(self, cursor: CursorDoc, read_started: datetime) -> date:
-        since_dt = cursor.last_read or read_started - timedelta(days=max(self.reconcile_days, 1))
-        return (since_dt.astimezone(self.tz) - RECOVERY_MARGIN).date()
+    def _read_alone(self, report: RunReport, opts: RunOptions) -> None:
+        session = RunSession(self.store, report.run_id)
+        now = self.clock()
+        plan = functools.partial(plan_intent, opts=opts, run_id=report.run_id, at=now, tz=self.tz,
+                                 reconcile_days=self.reconcile_days)
+        if not session.begin(now, now + ALONE_LEASE, plan=plan):
+            raise TransientError("another run holds the lease", cause="lease")
+        try:
+            self.read(report, opts, session)
+        finally:
+            session.finish(None)
 
-    def _recover(self, report: RunReport, opts: RunOptions, left: FetchIntent, today: date) -> CursorDoc:
+    def _recover(self, report: RunReport, opts: RunOptions, session: RunSession, left: FetchIntent,
+                 today: date) -> FetchIntent:
         # An earlier plain read may have moved Moneypenny's cursor without reaching the
         # journal: read its whole possible span again by date.
         since = left.since
@@ -89,12 +126,17 @@ class FetchLog:
             "recovered a read that had not reached the journal",
             extra={"fields": {"run_id": report.run_id, "since": since.isoformat(), "new": report.recovered}},
         )
-        # Settled; the store keeps the old intent until the next write replaces it, which is
-        # safe (it only reaches further back).
-        return CursorDoc(last_read=self.clock())
+        # Settled. The stored intent (the one left) still guards the read that follows, as it
+        # reaches further back; this run's own intent is what the run's last write leaves.
+        settled = self.clock()
+        session.cursor = plan_intent(CursorDoc(last_read=settled), opts, run_id=report.run_id, at=settled,
+                                     tz=self.tz, reconcile_days=self.reconcile_days)
+        assert session.cursor.intent is not None
+        return session.cursor.intent
 
     def _read_instead(
-        self, report: RunReport, opts: RunOptions, failed: MoneypennyError, since: date, today: date, read_started: datetime
+        self, report: RunReport, opts: RunOptions, session: RunSession, failed: MoneypennyError, since: date,
+        today: date, read_started: datetime,
     ) -> None:
         # The plain call failed, and may have moved the cursor. The window read that the fetch
         # intent allows fetches the same chats in this run, so one blip costs no failed run.
@@ -108,7 +150,7 @@ class FetchLog:
         if not isinstance(failed, MoneypennyNoAnswer):
             # Answered: the call has ended, whatever it did to the cursor, and the window read
             # covers its whole span.
-            self.store.write_doc(CursorDoc(last_read=read_started))
+            session.cursor = CursorDoc(last_read=read_started)
         # Unanswered, it may still be running at Moneypenny and move the cursor after the window
         # read: the intent stays, and the next run reads its span again.
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from ..moneypenny import REFRESH_MARGIN
-from ..state.base import StateStore
+from ..state.base import CachedToken, StateStore
 from .options import RunReport
 
 # A chat still undelivered this long after it was fetched makes a run unhealthy (the same grace
@@ -14,27 +15,36 @@ from .options import RunReport
 ALERT_GRACE = timedelta(minutes=10)
 
 
-def check_health(report: RunReport, store: StateStore, now: datetime) -> None:
-    """Mark the run unhealthy if it failed or something is stuck (counts only, no chat data)."""
+def check_health(report: RunReport, store: StateStore, now: datetime, *,
+                 token: Callable[[], CachedToken | None] | None = None, quarantine: bool = True) -> int | None:
+    """Mark the run unhealthy if it failed or something is stuck (counts only, no chat data).
+
+    `token` gives the cached token as the run's Moneypenny client last saw it (default: read
+    from the store); `quarantine` False says the run state's hint rules out unexpired items
+    in quarantine, so it is not counted. Returns the quarantine count, or None if not counted.
+    """
     problems: list[str] = []
+    quarantined: int | None = None
     try:
         if report.pending:
             stale = [e for e in store.journal_pending() if not e.delivered and now - e.fetched_at > ALERT_GRACE]
             if stale:
                 minutes = int(ALERT_GRACE.total_seconds() // 60)
                 problems.append(f"{len(stale)} chat(s) undelivered for over {minutes} min")
-        quarantined = store.quarantine_count()
-        if quarantined:
-            problems.append(f"{quarantined} item(s) waiting in quarantine")
+        if quarantine or report.skipped_invalid:
+            quarantined = store.quarantine_count()
+            if quarantined:
+                problems.append(f"{quarantined} item(s) waiting in quarantine")
         # The token this run used must still serve the next one: one that is gone, or that
         # lives less than the refresh margin, means every run logs in again.
-        token = store.get_token()
-        if token is None or token.expires_at - REFRESH_MARGIN <= now:
+        token_now = (token or store.get_token)()
+        if token_now is None or token_now.expires_at - REFRESH_MARGIN <= now:
             problems.append("no Moneypenny token cached for the next run (token renewal is not working)")
     except Exception as exc:
         problems.append(f"the state store could not be read ({type(exc).__name__})")
     report.unhealthy = problems
     report.healthy = report.outcome != "failed" and not problems
+    return quarantined
 
 
 def run_record(report: RunReport) -> dict[str, Any]:

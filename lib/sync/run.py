@@ -10,6 +10,7 @@ chooses the error a failed run answers with.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import time
 import uuid
@@ -28,11 +29,12 @@ from ..settings import Settings
 from ..sheet import SheetWriter
 from ..slack import SlackNotifier
 from ..state.base import StateStore
-from .fetch import FetchLog
+from .fetch import FetchLog, plan_intent
 from .journal import Journal
 from .options import Mode, RunFailed, RunOptions, RunReport, as_sync_error, error_info, first_error
 from .record import check_health, run_record
-from .schedule import ScheduleLog, schedule_key
+from .schedule import schedule_key
+from .session import RunSession
 from .sheet_delivery import SheetDelivery
 from .slack_delivery import SlackDelivery
 
@@ -75,7 +77,6 @@ class Syncer:
         self.checkpoint = checkpoint or (lambda step: None)
         self.tz = settings.chat_timezone
         self.source = source
-        self.schedules = ScheduleLog(store)
         self._recorded_at: StoreCounters | None = None  # the store's counters at this Syncer's last record
 
     # -- the run -------------------------------------------------------------------------------
@@ -107,8 +108,14 @@ class Syncer:
         opts = self._window(opts, started)
 
         lease_until = started + timedelta(seconds=self.settings.lease_seconds)
+        schedule = schedule_key(opts.schedule_job, opts.mode.value, opts.schedule_time)
+        session = RunSession(self.store, report.run_id)
+        plan = functools.partial(plan_intent, opts=opts, run_id=report.run_id, at=started, tz=self.tz,
+                                 reconcile_days=self.settings.reconcile_days)
+        self.moneypenny.forget_token()  # what another instance did to it since is not known here
         try:
-            got = self.store.acquire_lease(report.run_id, started, lease_until)
+            # One read and one write: the lease, the scheduled-run names and the fetch intent.
+            got = session.begin(started, lease_until, schedule=schedule, plan=plan)
         except SyncError as exc:
             report.outcome = "failed"
             report.errors.append(error_info("lease", exc))
@@ -124,15 +131,15 @@ class Syncer:
             return report
 
         failure: SyncError | None = None
-        schedule = schedule_key(opts.schedule_job, opts.mode.value, opts.schedule_time)
+        done: str | None = None
         try:
-            if schedule and self.schedules.done(schedule):
+            if session.already_done:
                 report.outcome = "skipped"
                 report.skipped = "this scheduled run already succeeded"
                 return report
-            failure = self._run_steps(report, opts)
-            if failure is None and schedule:
-                self.schedules.mark_done(schedule)
+            failure = self._run_steps(report, opts, session)
+            if failure is None:
+                done = schedule
         except Exception as exc:  # a failed step outside the delivery phase
             failure = as_sync_error("run", exc)
             if not report.errors:
@@ -141,7 +148,7 @@ class Syncer:
             report.duration_ms = int((time.perf_counter() - t0) * 1000)
             if failure is not None:
                 report.outcome = "failed"
-            self._finish(report)
+            self._finish(report, session, done)
             report.count_store(self.store.counters)  # the whole run's, record and release included
         if failure is not None:
             raise RunFailed(report, failure)
@@ -158,10 +165,12 @@ class Syncer:
             raise PermanentError("A window run needs a start date on or before its end date", cause="bad_request")
         return opts
 
-    def protocols(self) -> RunProtocols:
+    def protocols(self, session: RunSession | None = None) -> RunProtocols:
         """A fresh set of the run's protocols, wired to this Syncer's store, clients and clock.
 
-        Made for each run: the records they parse are valid for that run only.
+        Made for each run: the records they parse are valid for that run only. `session`, the
+        run's state, is what the fetch log reads and settles (without one, a read is a session
+        of its own).
         """
         s = self.settings
         journal = Journal(self.store, RunRecords(self.source, self.tz), clock=self.clock,
@@ -169,15 +178,15 @@ class Syncer:
         return RunProtocols(
             journal=journal,
             fetch=FetchLog(self.store, self.moneypenny, journal, clock=self.clock, tz=self.tz,
-                           reconcile_days=s.reconcile_days, checkpoint=self.checkpoint),
+                           reconcile_days=s.reconcile_days, checkpoint=self.checkpoint, session=session),
             sheet=SheetDelivery(self.sheet, journal, clock=self.clock, http_timeout_seconds=s.http_timeout_seconds,
                                 checkpoint=self.checkpoint),
             slack=SlackDelivery(self.slack, journal, sheet_url=s.sheet_url, max_listed=s.slack_max_listed,
                                 checkpoint=self.checkpoint),
         )
 
-    def _run_steps(self, report: RunReport, opts: RunOptions) -> SyncError | None:
-        steps = self.protocols()
+    def _run_steps(self, report: RunReport, opts: RunOptions, session: RunSession | None = None) -> SyncError | None:
+        steps = self.protocols(session)
         now = self.clock()
         self._timed(report, "prune", lambda: self.store.journal_prune(now))
         self.checkpoint("before_fetch")
@@ -227,21 +236,34 @@ class Syncer:
 
     # -- bookkeeping ---------------------------------------------------------------------------
     def _record(self, report: RunReport) -> None:
-        counted = self.store.counters.snapshot()
-        report.store_recorded = counted.since(self._recorded_at or report.store_from or counted).as_dict()
-        self._recorded_at = counted
+        # A run that did not get the lease: its record only (one read, one write by version).
+        self._count_for_record(report)
         try:
             self.store.record_run(run_record(report))
         except Exception as exc:  # never let bookkeeping hide the run's own outcome
             log.warning("could not record the run", extra={"fields": {"run_id": report.run_id, "error": type(exc).__name__}})
 
-    def _finish(self, report: RunReport) -> None:
-        check_health(report, self.store, self.clock())
-        self._record(report)
+    def _count_for_record(self, report: RunReport) -> None:
+        # The record's `store`: billed since this Syncer's previous record (whose own write,
+        # release and alert bookkeeping it so includes), else since this run began.
+        counted = self.store.counters.snapshot()
+        report.store_recorded = counted.since(self._recorded_at or report.store_from or counted).as_dict()
+        self._recorded_at = counted
+
+    def _finish(self, report: RunReport, session: RunSession, done: str | None) -> None:
+        now = self.clock()
+        counted = check_health(report, self.store, now, token=self.moneypenny.held_token,
+                               quarantine=session.quarantine_hint(now))
+        # What this run set aside expires RETENTION_DAYS from when it was set aside, before now.
+        until = now + timedelta(days=self.settings.retention_days) if report.skipped_invalid else None
+        self._count_for_record(report)
         try:
-            self.store.release_lease(report.run_id)
-        except Exception as exc:  # the lease expires by itself; the run's outcome stands
-            log.warning("could not release the lease", extra={"fields": {"run_id": report.run_id, "error": type(exc).__name__}})
+            # One write: cursor settled, lease given back, scheduled run noted, the record.
+            session.finish(run_record(report), schedule_done=done, quarantined_until=until,
+                           quarantine_empty=counted == 0)
+        except Exception as exc:  # the lease expires by itself; an intent left is read again
+            log.warning("could not record the run and release the lease",
+                        extra={"fields": {"run_id": report.run_id, "error": type(exc).__name__}})
         level = logging.INFO if report.outcome != "failed" else logging.ERROR
         log.log(
             level,

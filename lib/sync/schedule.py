@@ -2,7 +2,10 @@
 
 A scheduled run is named by Cloud Scheduler's job name and ScheduleTime (the sync and the daily
 reconcile both fire at 03:15 with the same ScheduleTime), or by the mode and the ScheduleTime
-when the job name is missing. The names of the last SCHEDULES_KEPT successful runs are kept.
+when the job name is missing. The names of the last SCHEDULES_KEPT successful runs are kept, in
+the run state (lib/state/run_state.py): a run reads them when it takes the lease and notes its
+own name in its last write (lib/sync/session.py), so the dedupe costs no read of its own.
+`ScheduleLog` reads and notes names on their own (one read; one read and one write).
 """
 
 from __future__ import annotations

@@ -1,0 +1,181 @@
+"""The run state: one small document that holds what every run reads and writes about itself.
+
+It holds the run lease, Moneypenny's cursor and fetch intent (`CursorDoc`), the names of the
+scheduled runs that succeeded (`ScheduleDoc`), a quarantine hint and the run history (a ring of
+RUNS_KEPT records, each slot a JSON text, `seq` counting the records ever added). A run reads it
+once, when it takes the lease, and writes it once more at its end (lib/sync/session.py).
+
+The stores keep it as one document (Firestore `P_state/run`) or one row (SQLite `run_state`),
+with a *version* (Firestore's update time, a counter in SQLite): a write names the version it
+read and is refused when the document changed meanwhile, so nothing is overwritten unseen.
+
+`from_legacy` builds the state from the documents a store held before it existed (`cursor`,
+`schedule_runs`, the lease, run records), so an upgraded store keeps its cursor and history.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from .base import Lease
+from .common import started_at_utc, stored_time, utc_text
+from .documents import CURSOR_DOC, SCHEDULE_DOC, CursorDoc, DocumentError, ScheduleDoc
+
+RUN_STATE_DOC = "run"
+RUNS_KEPT = 100
+# A quarantine hint that says "may hold items, with no known end" (an item kept for good, a
+# store upgraded from before the hint, a run that died after setting items aside).
+QUARANTINE_UNKNOWN = datetime.max.replace(tzinfo=UTC)
+RECORD_BYTES = 4000  # a run record is cut to this, so that RUNS_KEPT of them fit one document
+
+# The named documents that are parts of the run state (get_meta/put_meta reach them there).
+PARTS = (CURSOR_DOC, SCHEDULE_DOC)
+
+
+@dataclass(frozen=True)
+class RunState:
+    """The run state as read (with its `version`, None when never written)."""
+
+    lease: Lease | None = None
+    cursor: CursorDoc = field(default_factory=CursorDoc)
+    schedules: ScheduleDoc = field(default_factory=ScheduleDoc)
+    # When the last item set aside expires; None: nothing in quarantine (or only expired items).
+    quarantine_until: datetime | None = QUARANTINE_UNKNOWN
+    seq: int = 0
+    history: Mapping[str, str] = field(default_factory=dict)  # slot -> {"seq", "record"} as JSON
+    version: Any = field(default=None, compare=False)
+
+    def held_by_other(self, owner: str, now: datetime) -> bool:
+        """Whether a lease of another owner is still running at `now`."""
+        return self.lease is not None and self.lease.owner != owner and self.lease.expires_at > now
+
+    def quarantine_may_hold_items(self, now: datetime) -> bool:
+        return self.quarantine_until is not None and self.quarantine_until > now
+
+    def with_quarantine_until(self, until: datetime | None) -> RunState:
+        """The hint raised to `until` (never lowered: only a count may clear it)."""
+        if until is None:
+            return self
+        current = self.quarantine_until
+        return dataclasses.replace(self, quarantine_until=until if current is None else max(current, until))
+
+    def with_record(self, record: dict[str, Any], keep: int = RUNS_KEPT) -> RunState:
+        """This state with `record` added as the newest (a record with the same run_id is replaced)."""
+        keep = max(keep, 1)
+        history = {slot: text for slot, text in self.history.items() if _slot_number(slot) < keep}
+        run_id = record.get("run_id")
+        seq = self.seq + 1
+        slot = _slot(seq % keep)
+        if run_id is not None:
+            for name, text in history.items():
+                if json.loads(text).get("record", {}).get("run_id") == run_id:
+                    seq, slot = json.loads(text)["seq"], name
+                    break
+        history[slot] = json.dumps({"seq": seq, "record": cut_record(record)}, ensure_ascii=False)
+        return dataclasses.replace(self, seq=max(self.seq, seq), history=history)
+
+    def trimmed(self, keep: int) -> RunState:
+        """The state with only its newest `keep` records."""
+        newest = sorted(self.history.items(), key=lambda item: json.loads(item[1])["seq"], reverse=True)
+        return dataclasses.replace(self, history=dict(newest[:max(keep, 0)]))
+
+    def records(self) -> list[dict[str, Any]]:
+        """The run records, newest first (by started_at, then by the order they were added)."""
+        entries = [json.loads(text) for text in self.history.values()]
+
+        def order(entry: dict[str, Any]) -> tuple[str, int]:
+            started = started_at_utc(entry["record"].get("started_at", ""))
+            return ("" if started is None else utc_text(started)), entry["seq"]
+
+        return [entry["record"] for entry in sorted(entries, key=order, reverse=True)]
+
+    def part(self, name: str) -> dict[str, Any] | None:
+        """The named document `name` (one of PARTS) as its dict, or None when empty."""
+        data = self.cursor.to_dict() if name == CURSOR_DOC else self.schedules.to_dict()
+        return data if any(data.values()) else None
+
+    def with_part(self, name: str, data: dict[str, Any] | None) -> RunState:
+        if name == CURSOR_DOC:
+            return dataclasses.replace(self, cursor=CursorDoc.from_dict(data) if data else CursorDoc())
+        return dataclasses.replace(self, schedules=ScheduleDoc.from_dict(data) if data else ScheduleDoc())
+
+    # -- the stored shape (both stores) ----------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            CURSOR_DOC: self.cursor.to_dict(), SCHEDULE_DOC: self.schedules.to_dict(),
+            "seq": self.seq, "runs": dict(self.history),
+        }
+        if self.lease is not None:
+            out["lease"] = {"owner": self.lease.owner, "expires_at": utc_text(self.lease.expires_at)}
+        if self.quarantine_until is not None:
+            out["quarantine_until"] = utc_text(self.quarantine_until)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], version: Any = None) -> RunState:
+        lease = data.get("lease")
+        runs = data.get("runs") or {}
+        seq = data.get("seq") or 0
+        if not isinstance(runs, dict) or not all(isinstance(v, str) for v in runs.values()):
+            raise DocumentError(f"the stored {RUN_STATE_DOC!r} document has a value that is not a map of texts in 'runs'")
+        if isinstance(seq, bool) or not isinstance(seq, int):
+            raise DocumentError(f"the stored {RUN_STATE_DOC!r} document has a value that is not a whole number in 'seq'")
+        return cls(
+            lease=None if not lease else Lease(str(lease["owner"]), _time(lease["expires_at"])),
+            cursor=CursorDoc.from_dict(data.get(CURSOR_DOC) or {}),
+            schedules=ScheduleDoc.from_dict(data.get(SCHEDULE_DOC) or {}),
+            quarantine_until=None if data.get("quarantine_until") is None else _time(data["quarantine_until"]),
+            seq=seq, history=dict(runs), version=version,
+        )
+
+
+def from_legacy(cursor: dict[str, Any] | None, schedules: dict[str, Any] | None, lease: Lease | None,
+                records: Iterable[dict[str, Any]]) -> RunState:
+    """The state of a store that kept these parts apart (before the run state existed).
+
+    `records` newest first, as the old history listed them. The quarantine hint starts unknown
+    when any part was there (the old code kept no hint); a store with none is new, and empty.
+    """
+    records = list(records)[:RUNS_KEPT]
+    new = cursor is None and schedules is None and lease is None and not records
+    state = RunState(lease=lease, quarantine_until=None if new else QUARANTINE_UNKNOWN)
+    state = state.with_part(CURSOR_DOC, cursor).with_part(SCHEDULE_DOC, schedules)
+    for record in reversed(records):
+        state = state.with_record(record)
+    return state
+
+
+def cut_record(record: dict[str, Any]) -> dict[str, Any]:
+    """A run record small enough for its slot: long messages cut, then the errors left out."""
+    if len(json.dumps(record, ensure_ascii=False)) <= RECORD_BYTES:
+        return record
+    out = dict(record)
+    out["errors"] = [{**e, "message": str(e.get("message", ""))[:200]} for e in record.get("errors") or []]
+    out["unhealthy"] = [str(p)[:200] for p in record.get("unhealthy") or []]
+    if len(json.dumps(out, ensure_ascii=False)) > RECORD_BYTES:
+        out["errors"] = [{"step": e.get("step"), "cause": e.get("cause")} for e in record.get("errors") or []][:10]
+        out["unhealthy"] = out["unhealthy"][:5]
+    return out
+
+
+def _slot(number: int) -> str:
+    return f"r{number:02d}"
+
+
+def _slot_number(slot: str) -> int:
+    try:
+        return int(slot[1:])
+    except ValueError:
+        return RUNS_KEPT  # a slot this code did not write: dropped on the next record
+
+
+def _time(value: Any) -> datetime:
+    moment = stored_time(value)
+    if moment is None:
+        raise DocumentError(f"the stored {RUN_STATE_DOC!r} document has no time where one is needed")
+    return moment

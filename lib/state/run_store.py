@@ -1,0 +1,95 @@
+"""The contract's run-state parts (lease, run history, the cursor and schedule log as named
+documents) on top of a store's two run-state calls, `read_run_state` and `write_run_state`.
+
+Both stores inherit this, so the lease rule and the history ring are written once. Each call
+here is one read of the run state and, when it changes something, one write by version (the
+optimistic form of a one-document transaction: a write that meets a newer version reads again).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import abstractmethod
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from ..errors import StateStoreError
+from .base import Lease, StoreBase
+from .common import utc
+from .run_state import PARTS, RUNS_KEPT, RunState
+
+ATTEMPTS = 10  # writes by version that may meet another one before giving up (a transient error)
+
+
+class RunStateStore(StoreBase):
+    """Lease, run history and the run state's named parts, for any store with the two calls."""
+
+    @abstractmethod
+    def _get_named(self, name: str) -> dict[str, Any] | None: ...
+
+    @abstractmethod
+    def _put_named(self, name: str, value: dict[str, Any]) -> None: ...
+
+    @abstractmethod
+    def _delete_named(self, name: str) -> None: ...
+
+    def update_run_state(self, change: Callable[[RunState], RunState | None]) -> RunState:
+        """Read the state, write `change(state)` by version, again until no other write came
+        between; `change` returning None writes nothing. Returns the state as it now stands."""
+        for _ in range(ATTEMPTS):
+            seen = self.read_run_state()
+            wanted = change(seen)
+            if wanted is None or (wanted == seen and seen.version is not None):
+                return seen
+            written = self.write_run_state(wanted, seen)
+            if written is not None:
+                return written
+        raise StateStoreError("the run state kept changing under this write (contention); try again")
+
+    # -- lease ---------------------------------------------------------------------------------
+    def acquire_lease(self, owner: str, now: datetime, expires_at: datetime) -> bool:
+        """Take the run lease atomically if it is free or expired (or already ours)."""
+        now, until = utc(now), utc(expires_at)
+        state = self.update_run_state(
+            lambda s: None if s.held_by_other(owner, now) else dataclasses.replace(s, lease=Lease(owner, until)))
+        return state.lease is not None and state.lease.owner == owner and state.lease.expires_at == until
+
+    def release_lease(self, owner: str) -> None:
+        """Give the lease back if `owner` still holds it."""
+        self.update_run_state(
+            lambda s: dataclasses.replace(s, lease=None) if s.lease is not None and s.lease.owner == owner else None)
+
+    def get_lease(self) -> Lease | None:
+        """The current lease, expired or not, or None."""
+        return self.read_run_state().lease
+
+    # -- run history ---------------------------------------------------------------------------
+    def record_run(self, record: dict[str, Any], keep: int = RUNS_KEPT) -> None:
+        """Add a run record to the ring of `keep` (one read, one write); the same run_id is replaced."""
+        self.update_run_state(lambda s: s.with_record(record, keep))
+
+    def recent_runs(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The newest run records first: one read of the run state."""
+        return self.read_run_state().records()[:max(limit, 0)] if limit > 0 else []
+
+    # -- named documents -----------------------------------------------------------------------
+    def get_meta(self, name: str) -> dict[str, Any] | None:
+        """A small JSON-able document by name, or None (the run state's parts read from it)."""
+        if name in PARTS:
+            return self.read_run_state().part(name)
+        return self._get_named(name)
+
+    def put_meta(self, name: str, value: dict[str, Any]) -> None:
+        """Replace a small named document (a part of the run state: by version, in the run state)."""
+        if name in PARTS:
+            self.update_run_state(lambda s: s.with_part(name, value))
+        else:
+            self._put_named(name, value)
+
+    def delete_meta(self, name: str) -> None:
+        """Remove a named document if present."""
+        if name in PARTS:
+            self.update_run_state(lambda s: s.with_part(name, None))
+        else:
+            self._delete_named(name)
