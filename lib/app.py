@@ -48,6 +48,7 @@ def build_syncer(
     moneypenny = MoneypennyClient(
         auth_url=settings.moneypenny_auth_url,
         chats_url=settings.moneypenny_chats_url,
+        calls_url=settings.moneypenny_calls_url,
         username=settings.moneypenny_username,
         password=settings.moneypenny_password,
         store=store,
