@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,9 +26,12 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from .chats import Rejected, json_text, safe_text
+from .chats import Rejected
 from .errors import InvalidChat
 from .records import Source, sort_records
+from .sheet_cells import CELL_LIMIT, fit_cell
+from .slack_summary import inert, slack_size, trim
+from .text import ascii_json, json_text, safe_text
 
 KEY_PREFIX = "call:"
 KEY_VERSION = "v1"
@@ -65,8 +67,6 @@ class Call:
 
     def row(self) -> list[str]:
         """The message's row on the Calls tab, in HEADER order; every cell plain text."""
-        from .sheet import fit_cell  # the sheet's own cell rule
-
         cells = [
             self.time.replace(tzinfo=None).isoformat(sep=" ", timespec="seconds"),
             self.caller, self.company, self.number, self.action, self.employee, self.message,
@@ -87,8 +87,6 @@ _LINE_LAYOUTS = ((60, 60, 120), (60, 0, 60), (30, 0, 30), (15, 0, 0))
 def call_line(call: Call, limit: int) -> str:
     """One mrkdwn line for a message (at most `limit` by slack_size): local time, caller,
     company, the message's first words, the action taken."""
-    from .slack import slack_size
-
     for layout in _LINE_LAYOUTS:
         line = _call_line(call, *layout)
         if slack_size(line) <= limit:
@@ -97,8 +95,6 @@ def call_line(call: Call, limit: int) -> str:
 
 
 def _call_line(call: Call, caller: int, company: int, message: int) -> str:
-    from .slack import inert, trim
-
     parts = [f"*{call.time:%H:%M}*", f"*{inert(trim(call.caller, caller)) or '(no caller)'}*"]
     shown = inert(trim(call.company, company)) if company else ""
     if shown:
@@ -200,16 +196,11 @@ def parse_batch(items: Sequence[Any], tz: ZoneInfo) -> tuple[list[Call], list[Re
     return sort_records(calls.values()), rejected  # type: ignore[return-value]
 
 
-_ascii_json = json.JSONEncoder(separators=(",", ":")).encode
-
-
 def journal_item(call: Call, max_bytes: int = JOURNAL_ITEM_BYTES) -> dict[str, Any]:
     """What the journal keeps of a message: the item as sent, or, past `max_bytes` of JSON, its
     fields cut as the sheet cuts them and the key of the full message."""
-    from .sheet import CELL_LIMIT, fit_cell
-
     raw = call.raw
-    if CUT_FIELD not in raw and len(_ascii_json(raw)) <= max_bytes:
+    if CUT_FIELD not in raw and len(ascii_json(raw)) <= max_bytes:
         return raw
     values = dict(zip(_FIELDS, (call.caller, call.company, call.number, call.action, call.employee, call.message)))
     limit = CELL_LIMIT

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lib.calls import CALLS, HEADER, parse_batch, parse_call
-from lib.chats import CHATS
+from lib.chat_source import CHATS
 from lib.errors import InvalidChat
 
 UK = ZoneInfo("Europe/London")
