@@ -66,7 +66,19 @@ def build_syncer(
         identity=lambda: sheets_identity(settings),
     )
     slack = SlackNotifier(lambda: slack_module.build_client(settings, backoff=backoff), settings.slack_channel)
-    return Syncer(settings, store, moneypenny, sheet, slack, clock=clock, checkpoint=checkpoint)
+    calls_sheet = None
+    if settings.calls_on:
+        from .calls import CALLS_LAYOUT
+
+        calls_sheet = SheetWriter(
+            lambda: sheet_module.client_on(session, settings),
+            settings.sheet_id,
+            settings.calls_tab,
+            identity=lambda: sheets_identity(settings),
+            layout=CALLS_LAYOUT,
+        )
+    return Syncer(settings, store, moneypenny, sheet, slack, clock=clock, checkpoint=checkpoint,
+                  calls_sheet=calls_sheet)
 
 
 def build_alerter(settings: Settings, syncer: Syncer, *, clock: Callable[[], datetime] | None = None) -> Alerter:

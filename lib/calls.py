@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 from .chats import Rejected
 from .errors import InvalidChat
 from .records import Source, sort_records
+from .sheet import TabLayout
 from .sheet_cells import CELL_LIMIT, fit_cell
 from .slack_summary import inert, slack_size, trim
 from .text import ascii_json, json_text, safe_text
@@ -110,6 +111,10 @@ def _call_line(call: Call, caller: int, company: int, message: int) -> str:
 def key_from_column(value: str) -> str:
     """The call key of a Call id cell (the key without its prefix)."""
     return KEY_PREFIX + value
+
+
+# The Calls tab: its columns, the setting that names it, and its Call id cells read as keys.
+CALLS_LAYOUT = TabLayout(HEADER, "CALLS_TAB", key_from_column)
 
 
 def is_call_key(key: str) -> bool:

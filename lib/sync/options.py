@@ -88,6 +88,8 @@ class RunReport:
     # "succeed" while nothing reaches the sheet.
     healthy: bool = True
     unhealthy: list[str] = field(default_factory=list)
+    # Each source's counts, when the run read more than the chats (lib/sync/sources.py).
+    sources: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def counts(self) -> dict[str, Any]:
         return {
@@ -119,6 +121,8 @@ class RunReport:
     def notes(self) -> dict[str, Any]:
         """The parts a report has only sometimes: why it is unhealthy, why it was skipped, its errors."""
         out: dict[str, Any] = {}
+        if self.sources:
+            out["sources"] = self.sources
         if self.unhealthy:
             out["unhealthy"] = self.unhealthy
         if self.skipped:
