@@ -57,6 +57,7 @@ class FakeMoneypenny(StandIn):
         self.window_moves_cursor = False
         self.end_inclusive = True
         self._messages_held: list[Any] = []
+        self._odd_calls: list[Any] = []
         self.calls_to_inclusive = True
 
     # ----------------------------------------------------------------- helpers
@@ -77,6 +78,12 @@ class FakeMoneypenny(StandIn):
         """Make call messages available to every read whose days hold their date."""
         with self._lock:
             self._messages_held.extend(copy.deepcopy(list(calls)))
+
+    def add_odd_calls(self, items: Iterable[Any]) -> None:
+        """Items every call-messages answer carries whatever its days (not objects, no date):
+        what a parser must set aside."""
+        with self._lock:
+            self._odd_calls.extend(copy.deepcopy(list(items)))
 
     def all_calls(self) -> list[Any]:
         """Every call message ever added, in the order added (copies)."""
@@ -196,7 +203,7 @@ class FakeMoneypenny(StandIn):
             end -= timedelta(days=1)
         # Odd items that tests plant (not objects, no date) never match a window.
         found = [c for c in self._messages_held if isinstance(c, dict) and start <= _call_date(c) <= end]
-        return Response(200, found)
+        return Response(200, found + self._odd_calls)
 
 
 def _call_date(call: dict[str, Any]) -> date:
