@@ -172,6 +172,10 @@ def test_hostile_call_text_stays_text_on_the_tab_and_inert_in_slack(both):
     assert "<!channel>" not in text and "<http://phish.example" not in text
     assert report.sources["calls"]["skipped_invalid"] == 3
     assert len(both.open_store().quarantine_list()) == 3
+    for _ in range(3):  # the same days read again: nothing is set aside twice
+        both.clock.advance(minutes=5)
+        both.syncer().run()
+    assert len(both.open_store().quarantine_list()) == 3
     assert report.sources["calls"]["appended"] == 6
 
 
