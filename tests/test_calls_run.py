@@ -90,7 +90,7 @@ def test_a_message_re_read_for_a_week_never_adds_a_duplicate_row(both, inclusive
     assert len(both.stand.slack.messages()) == 1
     # Each read starts a day before the last full day: never more than a few days.
     for query in reads:
-        start, end = (datetime.strptime(query[k], "%m/%d/%Y") for k in ("from", "to"))
+        start, end = (datetime.strptime(query[k], "%m/%d/%Y").replace(tzinfo=UTC) for k in ("from", "to"))
         assert timedelta(days=1) <= end - start <= timedelta(days=4)
 
 
