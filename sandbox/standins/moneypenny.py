@@ -209,9 +209,9 @@ class FakeMoneypenny(StandIn):
 def _call_date(call: dict[str, Any]) -> date:
     try:
         moment = datetime.fromisoformat(str(call.get("date") or "").strip().replace("Z", "+00:00"))
-    except ValueError:
+        return (moment if moment.tzinfo is None else moment.astimezone(UTC)).date()
+    except (ValueError, OverflowError):
         return date.min
-    return (moment if moment.tzinfo is None else moment.astimezone(UTC)).date()
 
 
 def _us_date(text: str | None) -> date | None:
