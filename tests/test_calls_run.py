@@ -220,3 +220,19 @@ def test_a_window_run_and_the_reconcile_read_the_calls_of_their_days(both):
     assert both.open_store().read_doc(CallsReadDoc) is None  # a window run records no full day
     both.syncer().run(mode="reconcile")
     assert both.stand.moneypenny.calls("calls")[-1].query["from"] == "11/18/2026"
+
+
+def test_a_quarantine_retry_delivers_call_messages_that_now_read_to_the_calls_tab(both):
+    from lib.state.base import RejectedItem
+
+    [call] = sample_calls(1, both.clock() - timedelta(hours=1), seed=13)
+    now = both.clock()
+    both.open_store().quarantine([RejectedItem(raw=json.dumps(call), reason="date is not an ISO 8601 date-time",
+                                               fetched_at=now, expires_at=now + timedelta(days=30))])
+    both.syncer().run(mode="quarantine")
+    assert call_ids(both) == [call["callId"]] and both.data_rows() == []
+    assert both.open_store().quarantine_count() == 0
+    assert both.stand.moneypenny.count("calls") == 0  # Moneypenny is not read
+    both.clock.advance(minutes=5)
+    both.syncer().run()  # the same message read by its day: already on the tab
+    assert call_ids(both) == [call["callId"]]

@@ -206,9 +206,14 @@ class Syncer:
             reads.append(("fetch", lambda: steps.journal.retry_quarantine(report, self.sheet.keys_present, self.checkpoint)))
         elif self.settings.chats_on:
             reads.append(("fetch", lambda: steps.fetch.read(report, opts)))
-        if steps.calls is not None and opts.mode != Mode.QUARANTINE:
-            calls = steps.calls
-            reads.append(("calls fetch", lambda: calls.fetch.read(calls.report, opts)))
+        if steps.calls is not None and self.calls_sheet is not None:
+            calls, calls_sheet = steps.calls, self.calls_sheet
+            if opts.mode == Mode.QUARANTINE:
+                # What the chats could not read may be call messages (each source sets aside its own).
+                reads.append(("calls fetch", lambda: calls.journal.retry_quarantine(
+                    calls.report, calls_sheet.keys_present, self.checkpoint)))
+            else:
+                reads.append(("calls fetch", lambda: calls.fetch.read(calls.report, opts)))
         for step, read in reads:
             # One feed failing never stops the other, and what earlier runs left behind is
             # delivered anyway; the failure still fails the run.
