@@ -236,3 +236,23 @@ def test_a_quarantine_retry_delivers_call_messages_that_now_read_to_the_calls_ta
     both.clock.advance(minutes=5)
     both.syncer().run()  # the same message read by its day: already on the tab
     assert call_ids(both) == [call["callId"]]
+
+
+def test_a_backfill_past_the_journals_retention_adds_only_the_calls_missing_from_the_tab(both):
+    import io
+
+    from lib.cli import Context, main
+
+    day = both.clock().date() - timedelta(days=3)
+    calls = sample_calls(4, datetime.combine(day, datetime.min.time(), UTC) + timedelta(hours=9), seed=14)
+    both.stand.moneypenny.add_calls(calls[:3])
+    both.syncer().run(mode="window", start=day, end=day + timedelta(days=1))
+    both.clock.advance(days=40)  # the delivered entries expire from the journal
+    both.syncer().run()
+    assert both.open_store().journal_get([f"call:{i}" for i in call_ids(both)]) == {}
+    both.stand.moneypenny.add_calls(calls[3:])
+    out = io.StringIO()
+    code = main(["backfill", "--from", str(day), "--to", str(day), "--json"],
+                Context(env=both.env(), clock=both.clock, out=out, err=io.StringIO(), backoff=0.01))
+    assert code == 0, out.getvalue()
+    assert sorted(call_ids(both)) == sorted(c["callId"] for c in calls)
