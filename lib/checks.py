@@ -136,7 +136,7 @@ def run_checks(
         results.append(CheckResult("last run", SKIP, "needs the state store"))
     results.append(check_moneypenny(settings, backoff))
     if settings.calls_on:
-        results.append(check_calls(settings, backoff))
+        results.append(check_calls(settings, backoff, (clock or utcnow)()))
     results.append(check_sheet(settings, backoff))
     if settings.calls_on:
         results.append(check_sheet(settings, backoff, calls=True))

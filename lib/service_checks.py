@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from .errors import SlackConfigError, SlackError, SyncError
@@ -75,10 +76,8 @@ def check_moneypenny(settings: Settings, backoff: float = 0.5) -> CheckResult:
     )
 
 
-def check_calls(settings: Settings, backoff: float = 0.5) -> CheckResult:
+def check_calls(settings: Settings, backoff: float = 0.5, now: datetime | None = None) -> CheckResult:
     """Log in and read today's call messages (the token is not kept; a read moves nothing)."""
-    from datetime import timedelta
-
     from .clock import utcnow
     from .moneypenny import MoneypennyClient
 
@@ -88,7 +87,7 @@ def check_calls(settings: Settings, backoff: float = 0.5) -> CheckResult:
         password=settings.moneypenny_password, store=_ScratchTokens(),  # type: ignore[arg-type]
         timeout=settings.http_timeout_seconds, backoff=backoff,
     )
-    today = utcnow().astimezone(settings.chat_timezone).date()
+    today = (now or utcnow()).astimezone(settings.chat_timezone).date()
     try:
         found = client.fetch_calls(today, today + timedelta(days=1))
     except Exception as exc:

@@ -256,3 +256,39 @@ def test_a_backfill_past_the_journals_retention_adds_only_the_calls_missing_from
                 Context(env=both.env(), clock=both.clock, out=out, err=io.StringIO(), backoff=0.01))
     assert code == 0, out.getvalue()
     assert sorted(call_ids(both)) == sorted(c["callId"] for c in calls)
+
+
+def test_the_function_answers_503_naming_the_calls_feed_and_still_delivers_the_chats(both, client):
+    both.add_chats(2, seed=15)
+    both.stand.moneypenny.inject("calls", Status(502), times=None)
+    response = client.get("/")
+    body = response.get_json()
+    assert response.status_code == 503 and body["ok"] is False and body["retryable"] is True
+    assert "call messages" in body["error"] and "HTTP 502" in body["error"]
+    assert body["cause"] == "moneypenny_calls"
+    assert body["sources"]["chats"]["appended"] == 2 and body["appended"] == 2
+    assert len(both.data_rows()) == 2 and len(both.stand.slack.messages()) == 1
+
+
+def test_check_reads_the_calls_endpoint_and_judges_the_calls_tab_without_moving_anything(both):
+    import io
+
+    from lib.cli import Context, main
+
+    add_calls(both, 2)
+    both.stand.sheets.create_spreadsheet("other-sheet", tabs=("Chats", "Calls"))
+    both.stand.sheets.set_rows("other-sheet", "Calls", [["Date", "Who"]])
+    both.env_overrides["SHEET_ID"] = "other-sheet"
+    out = io.StringIO()
+    code = main(["check", "--json"], Context(env=both.env(), clock=both.clock, out=out, err=io.StringIO(), backoff=0.01))
+    checks = {c["name"]: c for c in json.loads(out.getvalue())["checks"]}
+    assert code != 0
+    assert checks["moneypenny calls"]["status"] == "OK" and "2 message(s)" in checks["moneypenny calls"]["detail"]
+    assert checks["calls tab"]["status"] == "FAIL" and "CALLS_TAB" in checks["calls tab"]["detail"]
+    assert checks["sheet"]["status"] == "OK"
+    assert both.open_store().read_doc(CallsReadDoc) is None and both.open_store().journal_pending() == []
+    both.stand.moneypenny.inject("calls", Status(503), times=None)
+    out = io.StringIO()
+    main(["check", "--json"], Context(env=both.env(), clock=both.clock, out=out, err=io.StringIO(), backoff=0.01))
+    checks = {c["name"]: c for c in json.loads(out.getvalue())["checks"]}
+    assert checks["moneypenny calls"]["status"] == "FAIL" and "call messages" in checks["moneypenny calls"]["detail"]
