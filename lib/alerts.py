@@ -40,6 +40,9 @@ MESSAGE_LIMIT = 1500
 DEFAULT_FIXES = {
     "moneypenny": "Moneypenny's API is failing or unreachable; runs keep retrying and catch up by "
     "themselves. If it lasts for hours, ask Moneypenny support whether the live chat API is down.",
+    "moneypenny_calls": "Moneypenny's call messages API is failing or unreachable; the chats still go "
+    "through, and runs keep retrying and read the missed days again. If it lasts for hours, ask Moneypenny "
+    "support whether the call messages API (clienttas) is down.",
     "sheets": "The Google Sheets API is failing; runs keep retrying. If it lasts, check "
     "https://www.google.com/appsstatus and the project's Sheets API quota.",
     "slack": "Slack is failing; runs keep retrying. If it lasts, check https://status.slack.com.",

@@ -51,6 +51,7 @@ def build_syncer(
     moneypenny = MoneypennyClient(
         auth_url=settings.moneypenny_auth_url,
         chats_url=settings.moneypenny_chats_url,
+        calls_url=settings.moneypenny_calls_url,
         username=settings.moneypenny_username,
         password=settings.moneypenny_password,
         store=store,
@@ -68,7 +69,19 @@ def build_syncer(
         identity=lambda: sheets_identity(settings),
     )
     slack = SlackNotifier(lambda: slack_module.build_client(settings, backoff=backoff), settings.slack_channel)
-    return Syncer(settings, store, moneypenny, sheet, slack, clock=clock, checkpoint=checkpoint)
+    calls_sheet = None
+    if settings.calls_on:
+        from .calls import CALLS_LAYOUT
+
+        calls_sheet = SheetWriter(
+            lambda: sheet_module.client_on(session, settings),
+            settings.sheet_id,
+            settings.calls_tab,
+            identity=lambda: sheets_identity(settings),
+            layout=CALLS_LAYOUT,
+        )
+    return Syncer(settings, store, moneypenny, sheet, slack, clock=clock, checkpoint=checkpoint,
+                  calls_sheet=calls_sheet)
 
 
 def build_alerter(settings: Settings, syncer: Syncer, *, clock: Callable[[], datetime] | None = None) -> Alerter:

@@ -162,6 +162,8 @@ def run_backfill(
     today = clock().astimezone(settings.chat_timezone).date()
     # One read of the key column for the whole backfill: rows written since are in the journal.
     sheet_keys = frozenset(syncer.sheet.keys_present())
+    if syncer.calls_sheet is not None:  # and the Calls tab's, its keys are call keys
+        sheet_keys |= syncer.calls_sheet.keys_present()
     quiet_keys: list[str] = []
     note = BackfillDoc(start=start, end=end, state="running", started_at=clock())
     _save(store, note)

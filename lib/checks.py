@@ -18,7 +18,17 @@ from typing import Any
 from .clock import utcnow
 from .command import EXIT_FAILED, EXIT_OK, EXIT_SETTINGS, Context, log_level, print_json, table
 from .errors import SyncError
-from .service_checks import OK, SKIP, WARN, CheckResult, check_moneypenny, check_sheet, check_slack, failed
+from .service_checks import (
+    OK,
+    SKIP,
+    WARN,
+    CheckResult,
+    check_calls,
+    check_moneypenny,
+    check_sheet,
+    check_slack,
+    failed,
+)
 from .settings import Settings
 from .state.documents import CURSOR_DOC
 
@@ -125,7 +135,11 @@ def run_checks(
     else:
         results.append(CheckResult("last run", SKIP, "needs the state store"))
     results.append(check_moneypenny(settings, backoff))
+    if settings.calls_on:
+        results.append(check_calls(settings, backoff, (clock or utcnow)()))
     results.append(check_sheet(settings, backoff))
+    if settings.calls_on:
+        results.append(check_sheet(settings, backoff, calls=True))
     results.extend(check_slack(settings, backoff))
     results.append(check_watcher(settings, env))
     return CheckReport(results)

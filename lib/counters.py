@@ -76,12 +76,14 @@ class StoreCounters(Counters):
 @dataclass
 class MoneypennyCounters(Counters):
     """Requests the Moneypenny client sent, by kind: `auth` (logins), `log` (plain log calls,
-    which move Moneypenny's cursor) and `window` (date-window reads). Retries that urllib3 makes
+    which move Moneypenny's cursor), `window` (date-window reads) and `calls` (call-message
+    reads). Retries that urllib3 makes
     inside one request are not counted apart."""
 
     auth: int = 0
     log: int = 0
     window: int = 0
+    calls: int = 0
 
 
 @dataclass

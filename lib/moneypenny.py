@@ -1,4 +1,5 @@
-"""Moneypenny API client: the bearer token (cached in the state store) and the live chat log."""
+"""Moneypenny API client: the bearer token (cached in the state store), the live chat log and
+the call messages."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from .clock import utcnow
 from .counters import MoneypennyCounters
 from .errors import MoneypennyAuthError, MoneypennyError, MoneypennyNoAnswer
 from .http import mount_retry, retry_policy
-from .settings import Secret, show_url
+from .settings import DEFAULT_CALLS_URL, Secret, show_url
 from .state.base import CachedToken, StateStore
 
 log = logging.getLogger(__name__)
@@ -50,9 +51,11 @@ class MoneypennyClient:
         cursor_session: requests.Session | None = None,
         clock: Callable[[], datetime] = utcnow,
         backoff: float = 0.5,
+        calls_url: str = DEFAULT_CALLS_URL,
     ):
         self.auth_url = auth_url
         self.chats_url = chats_url
+        self.calls_url = calls_url
         self._username = username
         self._password = password
         self.store = store
@@ -142,23 +145,33 @@ class MoneypennyClient:
         params = {"startTime": start.strftime("%m/%d/%Y"), "endTime": end.strftime("%m/%d/%Y")}
         return self._get_log(params, self.session)
 
+    # -- call messages -------------------------------------------------------------------------
+    def fetch_calls(self, start: date, end: date) -> list[Any]:
+        """Every call message dated from start to end (whole days; whether `to` is inclusive is
+        undocumented). Reading moves nothing at Moneypenny, so it is retried freely."""
+        if end < start:
+            raise ValueError("the window's end is before its start")
+        params = {"from": start.strftime("%m/%d/%Y"), "to": end.strftime("%m/%d/%Y")}
+        return self._get(self.calls_url, "call messages", params, self.session, "calls")
+
     def _get_log(self, params: dict[str, str] | None, session: requests.Session) -> list[Any]:
+        return self._get(self.chats_url, "chat log", params, session, "log" if params is None else "window")
+
+    def _get(self, url: str, feed: str, params: dict[str, str] | None, session: requests.Session,
+             kind: str) -> list[Any]:
         for attempt in (1, 2):
             token = self.token()
-            if params is None:
-                self.counters.log += 1
-            else:
-                self.counters.window += 1
+            setattr(self.counters, kind, getattr(self.counters, kind) + 1)
             try:
                 response = session.get(
-                    self.chats_url,
+                    url,
                     params=params,
                     headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
                     timeout=self.timeout,
                 )
             except requests.RequestException as exc:
                 raise MoneypennyNoAnswer(
-                    f"Moneypenny chat log {_where(self.chats_url)} did not answer ({type(exc).__name__})"
+                    f"Moneypenny {feed} {_where(url)} did not answer ({type(exc).__name__})", cause=_cause(feed)
                 ) from None
             if response.status_code == 401:
                 # The cached token was revoked or expired early: one fresh login, one retry.
@@ -168,26 +181,36 @@ class MoneypennyClient:
                     self.login()
                     continue
                 raise MoneypennyAuthError(
-                    f"Moneypenny chat log {_where(self.chats_url)} refused a freshly issued token (HTTP 401); "
-                    "check that the account behind MONEYPENNY_USERNAME may use the live chat API"
+                    f"Moneypenny {feed} {_where(url)} refused a freshly issued token (HTTP 401); "
+                    f"check that the account behind MONEYPENNY_USERNAME may use the {_api(feed)}"
                 )
-            return self._read_body(response)
+            return self._read_body(response, url, feed)
         raise AssertionError("unreachable")
 
-    def _read_body(self, response: requests.Response) -> list[Any]:
-        where = _where(self.chats_url)
+    def _read_body(self, response: requests.Response, url: str, feed: str) -> list[Any]:
+        where = _where(url)
+        cause = _cause(feed)
         if response.status_code == 204 or (response.status_code == 200 and not response.content.strip()):
             return []
         if response.status_code == 403:
-            raise MoneypennyAuthError(f"Moneypenny chat log {where} answered HTTP 403 (forbidden)")
+            raise MoneypennyAuthError(f"Moneypenny {feed} {where} answered HTTP 403 (forbidden)")
         if response.status_code != 200:
-            raise MoneypennyError(f"Moneypenny chat log {where} answered HTTP {response.status_code}")
+            raise MoneypennyError(f"Moneypenny {feed} {where} answered HTTP {response.status_code}", cause=cause)
         try:
             payload = json.loads(response.content)
         except ValueError:
-            raise MoneypennyError(f"Moneypenny chat log {where} answered with a body that is not JSON") from None
+            raise MoneypennyError(f"Moneypenny {feed} {where} answered with a body that is not JSON", cause=cause) from None
         if not isinstance(payload, list):
             raise MoneypennyError(
-                f"Moneypenny chat log {where} answered with a JSON {type(payload).__name__}, not an array"
+                f"Moneypenny {feed} {where} answered with a JSON {type(payload).__name__}, not an array", cause=cause
             )
         return payload
+
+
+def _cause(feed: str) -> str:
+    # The chat log keeps the cause it always had (alerts are de-duplicated by it).
+    return "moneypenny_calls" if feed == "call messages" else "moneypenny"
+
+
+def _api(feed: str) -> str:
+    return "call messages API" if feed == "call messages" else "live chat API"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from .errors import SlackConfigError, SlackError, SyncError
@@ -75,37 +76,61 @@ def check_moneypenny(settings: Settings, backoff: float = 0.5) -> CheckResult:
     )
 
 
-def check_sheet(settings: Settings, backoff: float = 0.5) -> CheckResult:
-    """Read row 1 of the tab: the sheet exists, this identity may read it, the header is ours
-    (judged by the sheet's own header check, the one every run makes)."""
+def check_calls(settings: Settings, backoff: float = 0.5, now: datetime | None = None) -> CheckResult:
+    """Log in and read today's call messages (the token is not kept; a read moves nothing)."""
+    from .clock import utcnow
+    from .moneypenny import MoneypennyClient
+
+    client = MoneypennyClient(
+        auth_url=settings.moneypenny_auth_url, chats_url=settings.moneypenny_chats_url,
+        calls_url=settings.moneypenny_calls_url, username=settings.moneypenny_username,
+        password=settings.moneypenny_password, store=_ScratchTokens(),  # type: ignore[arg-type]
+        timeout=settings.http_timeout_seconds, backoff=backoff,
+    )
+    today = (now or utcnow()).astimezone(settings.chat_timezone).date()
+    try:
+        found = client.fetch_calls(today, today + timedelta(days=1))
+    except Exception as exc:
+        return failed("moneypenny calls", exc)
+    # The count only: a message's caller, number and text never reach the output.
+    return CheckResult("moneypenny calls", OK, f"the call messages endpoint answers ({len(found)} message(s) today)")
+
+
+def check_sheet(settings: Settings, backoff: float = 0.5, *, calls: bool = False) -> CheckResult:
+    """Read row 1 of the tab (the Calls tab with `calls`): the sheet exists, this identity may
+    read it, the header is ours (judged by the sheet's own header check, the one every run makes)."""
     from .app import sheets_identity
-    from .sheet import SheetWriter
-    from .sheet_cells import HEADER
+    from .sheet import CHATS_TAB, SheetWriter
     from .sheet_client import build_client
 
+    if calls:
+        from .calls import CALLS_LAYOUT as layout
+    else:
+        layout = CHATS_TAB
+    name, tab_name = ("calls tab", settings.calls_tab) if calls else ("sheet", settings.sheet_tab)
     identity = sheets_identity(settings)
     try:
         client = build_client(settings, backoff=backoff)
-        writer = SheetWriter(client, settings.sheet_id, settings.sheet_tab, identity=identity)
+        writer = SheetWriter(client, settings.sheet_id, tab_name, identity=identity, layout=layout)
         found = writer.inspect_header()
     except Exception as exc:
-        return failed("sheet", exc)
+        return failed(name, exc)
     shared = f"shared with {identity}" if identity else "readable by this identity"
-    tab = f"tab {settings.sheet_tab!r}"
+    tab = f"tab {tab_name!r}"
     if not found.tab_exists:
-        return CheckResult("sheet", OK, f"{shared}; {tab} does not exist yet: the first run creates it")
+        return CheckResult(name, OK, f"{shared}; {tab} does not exist yet: the first run creates it")
     if found.blank:
-        return CheckResult("sheet", OK, f"{shared}; {tab} is empty: the first run writes the header")
+        return CheckResult(name, OK, f"{shared}; {tab} is empty: the first run writes the header")
     if found.wrong_column is not None:
         return CheckResult(
-            "sheet", FAIL,
-            f"row 1 of {tab} (SHEET_TAB) is not this tool's header: column {chr(ord('A') + found.wrong_column)} "
-            f"should read {HEADER[found.wrong_column]!r}",
-            "Restore the header in row 1 (columns A to N; extra columns to the right are fine), "
-            "or point SHEET_TAB at a new or empty tab.",
+            name, FAIL,
+            f"row 1 of {tab} ({layout.setting}) is not this tool's header: column {chr(ord('A') + found.wrong_column)} "
+            f"should read {layout.header[found.wrong_column]!r}",
+            f"Restore the header in row 1 (columns A to {layout.last_column}; extra columns to the right are fine), "
+            f"or point {layout.setting} at a new or empty tab.",
         )
     note = " (edit access is proven by the first append)" if not identity else ""
-    return CheckResult("sheet", OK, f"{shared}; {tab} has the right header{note}")
+    return CheckResult(name, OK, f"{shared}; {tab} has the right header{note}")
 
 
 TOKEN_FIX = ("Set SLACK_BOT_TOKEN to the app's Bot User OAuth Token (xoxb-…), from the app's "

@@ -17,6 +17,9 @@ from .errors import SettingsError
 DEFAULT_AUTH_URL = "https://api.moneypenny.com/auth/token"
 # The guide prints the test host for the chat log; production users override it.
 DEFAULT_CHATS_URL = "https://test-api.moneypenny.com/clientlivechat/V3/Log"
+DEFAULT_CALLS_URL = "https://api.moneypenny.com/clienttas/V2/Messages"
+# The feeds a run reads (MONEYPENNY_SOURCES): live chats, call messages, or both.
+SOURCE_CHOICES = ("chats", "calls", "chats,calls")
 DEFAULT_SHEETS_API_URL = "https://sheets.googleapis.com"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 # What reading the state store needs (and how to show its times): all that `status` asks for.
@@ -24,7 +27,7 @@ STORE_VARIABLES = ("STATE_STORE", "GOOGLE_CLOUD_PROJECT", "FIRESTORE_DATABASE", 
                    "CHAT_TIMEZONE", "LOG_FORMAT")
 
 
-URL_SETTINGS = ("moneypenny_auth_url", "moneypenny_chats_url", "sheets_api_url", "slack_api_url")
+URL_SETTINGS = ("moneypenny_auth_url", "moneypenny_chats_url", "moneypenny_calls_url", "sheets_api_url", "slack_api_url")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -87,8 +90,11 @@ class Settings:
     slack_channel: str
     moneypenny_auth_url: str = DEFAULT_AUTH_URL
     moneypenny_chats_url: str = DEFAULT_CHATS_URL
+    moneypenny_calls_url: str = DEFAULT_CALLS_URL
+    moneypenny_sources: tuple[str, ...] = ("chats",)
     chat_timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Europe/London"))
     sheet_tab: str = "Chats"
+    calls_tab: str = "Calls"
     sheets_api_url: str = DEFAULT_SHEETS_API_URL
     slack_api_url: str = DEFAULT_SLACK_API_URL
     slack_alert_channel: str = ""
@@ -109,6 +115,14 @@ class Settings:
         """False when SHEETS_API_URL points at a local stand-in (anonymous credentials)."""
         host = urlparse(self.sheets_api_url).hostname or ""
         return host == "googleapis.com" or host.endswith(".googleapis.com")
+
+    @property
+    def chats_on(self) -> bool:
+        return "chats" in self.moneypenny_sources
+
+    @property
+    def calls_on(self) -> bool:
+        return "calls" in self.moneypenny_sources
 
     @property
     def sheet_url(self) -> str:
@@ -203,6 +217,15 @@ class Settings:
         secret("MONEYPENNY_PASSWORD", "moneypenny_password")
         url("MONEYPENNY_AUTH_URL", "moneypenny_auth_url")
         url("MONEYPENNY_CHATS_URL", "moneypenny_chats_url")
+        url("MONEYPENNY_CALLS_URL", "moneypenny_calls_url")
+        sources = text("MONEYPENNY_SOURCES", "moneypenny_sources")
+        if sources is not None:
+            named = tuple(part.strip() for part in sources.lower().split(","))
+            if ",".join(named) not in SOURCE_CHOICES and ",".join(reversed(named)) not in SOURCE_CHOICES:
+                values.pop("moneypenny_sources", None)
+                problems.append(f"MONEYPENNY_SOURCES must be one of {', '.join(SOURCE_CHOICES)}, got {_cut(sources)!r}")
+            else:
+                values["moneypenny_sources"] = tuple(s for s in ("chats", "calls") if s in named)
         tz_name = text("CHAT_TIMEZONE", "chat_timezone")
         if tz_name is not None:
             try:
@@ -212,6 +235,9 @@ class Settings:
                 problems.append(f"CHAT_TIMEZONE must be an IANA zone such as Europe/London, got {tz_name!r}")
         text("SHEET_ID", "sheet_id", required=True)
         text("SHEET_TAB", "sheet_tab")
+        text("CALLS_TAB", "calls_tab")
+        if values.get("calls_tab", "Calls") == values.get("sheet_tab", "Chats"):
+            problems.append("CALLS_TAB must name another tab than SHEET_TAB")
         url("SHEETS_API_URL", "sheets_api_url")
         secret("SLACK_BOT_TOKEN", "slack_bot_token")
         text("SLACK_CHANNEL", "slack_channel", required=True)
@@ -263,6 +289,8 @@ class Settings:
             value = getattr(self, f.name)
             if isinstance(value, Secret):
                 out[f.name] = "***"
+            elif f.name == "moneypenny_sources":
+                out[f.name] = ",".join(value)
             elif f.name in URL_SETTINGS:
                 out[f.name] = show_url(value)
             else:

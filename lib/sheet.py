@@ -1,4 +1,8 @@
-"""The Google Sheet: header, rows (one per chat) and the Chat key column, through gspread."""
+"""The Google Sheet: header, rows (one per record) and the key column of a tab, through gspread.
+
+A tab's columns are its `TabLayout`: the chats tab's (CHATS_TAB, the default) or another
+source's (lib/calls.py's CALLS_LAYOUT). The key column is the layout's last column.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ import requests
 from .counters import SheetCounters
 from .errors import HeaderMismatchError, PermanentError, SheetAccessError, SheetError, SheetNoAnswer
 from .records import Record
-from .sheet_cells import HEADER, LAST_COLUMN, chunk_rows, quote_tab
+from .sheet_cells import HEADER, chunk_rows, quote_tab
 from .sheet_client import _api_error
 
 if TYPE_CHECKING:
@@ -25,6 +29,23 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True)
+class TabLayout:
+    """A tab's columns: its header (the last column holds the record key, as `key_of_cell`
+    reads it) and the setting that names the tab, for errors."""
+
+    header: tuple[str, ...]
+    setting: str
+    key_of_cell: Callable[[str], str] = str
+
+    @property
+    def last_column(self) -> str:
+        return chr(ord("A") + len(self.header) - 1)
+
+
+CHATS_TAB = TabLayout(HEADER, "SHEET_TAB")
+
+
+@dataclass(frozen=True)
 class HeaderCheck:
     """What row 1 of the tab holds, as ensure_ready sees it."""
 
@@ -33,15 +54,16 @@ class HeaderCheck:
     wrong_column: int | None = None  # 0-based: the first of columns A to N that is not ours
 
     @classmethod
-    def of(cls, header: Sequence[str] | None) -> HeaderCheck:
-        """Judge row 1 (None: the tab does not exist). Extra columns to the right are fine."""
+    def of(cls, header: Sequence[str] | None, expected: Sequence[str] = HEADER) -> HeaderCheck:
+        """Judge row 1 (None: the tab does not exist) against the `expected` header. Extra
+        columns to the right are fine."""
         if header is None:
             return cls(tab_exists=False, blank=True)
         if not any(cell.strip() for cell in header):
             return cls(tab_exists=True, blank=True)
-        ours = [cell.strip() for cell in header[: len(HEADER)]]
-        ours += [""] * (len(HEADER) - len(ours))
-        wrong = next((i for i, (have, want) in enumerate(zip(ours, HEADER)) if have != want), None)
+        ours = [cell.strip() for cell in header[: len(expected)]]
+        ours += [""] * (len(expected) - len(ours))
+        wrong = next((i for i, (have, want) in enumerate(zip(ours, expected)) if have != want), None)
         return cls(tab_exists=True, blank=False, wrong_column=wrong)
 
     @property
@@ -65,6 +87,7 @@ class SheetWriter:
         sheet_id: str,
         tab: str,
         identity: str | Callable[[], str] = "",
+        layout: TabLayout = CHATS_TAB,
     ):
         # `client` may be a function that makes it: then gspread is loaded, and the client
         # made, only when the sheet is first used (a run with nothing new never uses it).
@@ -73,6 +96,7 @@ class SheetWriter:
         self._http: Any = None
         self.sheet_id = sheet_id
         self.tab = tab
+        self.layout = layout
         self._identity = identity  # who must have access, named in the error when it has not
         self.counters = SheetCounters()
         # Told the number of rows of each append once it landed (the backfill's progress bar).
@@ -143,22 +167,22 @@ class SheetWriter:
                 "writing the header",
                 lambda: self.http.values_update(
                     self.sheet_id,
-                    self._range(f"A1:{LAST_COLUMN}1"),
+                    self._range(f"A1:{self.layout.last_column}1"),
                     params={"valueInputOption": "RAW"},
-                    body={"values": [list(HEADER)], "majorDimension": "ROWS"},
+                    body={"values": [list(self.layout.header)], "majorDimension": "ROWS"},
                 ),
             )
         elif not found.ours:
             raise HeaderMismatchError(
-                f"Row 1 of tab {self.tab!r} (SHEET_TAB) is not this tool's header: columns A to "
-                f"{LAST_COLUMN} must read {', '.join(HEADER)}",
+                f"Row 1 of tab {self.tab!r} ({self.layout.setting}) is not this tool's header: columns A to "
+                f"{self.layout.last_column} must read {', '.join(self.layout.header)}",
                 fix="Restore the header in row 1 (extra columns to the right are fine), "
-                "or point SHEET_TAB at a new or empty tab.",
+                f"or point {self.layout.setting} at a new or empty tab.",
             )
 
     def inspect_header(self) -> HeaderCheck:
         """Read row 1 and say what ensure_ready would do with it; writes nothing."""
-        return HeaderCheck.of(self.read_header())
+        return HeaderCheck.of(self.read_header(), self.layout.header)
 
     def read_header(self) -> list[str] | None:
         """Row 1, or None when the tab does not exist."""
@@ -187,7 +211,8 @@ class SheetWriter:
                     "addSheet": {
                         "properties": {
                             "title": self.tab,
-                            "gridProperties": {"rowCount": 1000, "columnCount": len(HEADER), "frozenRowCount": 1},
+                            "gridProperties": {"rowCount": 1000, "columnCount": len(self.layout.header),
+                                               "frozenRowCount": 1},
                         }
                     }
                 }
@@ -227,18 +252,19 @@ class SheetWriter:
         return len(rows)
 
     def keys_present(self, *, header_checked: bool = False) -> set[str]:
-        """Every value of the Chat key column (one read, after the header check unless the
-        caller did it in this same run: header_checked)."""
+        """Every key of the key column (the Chat key column on the chats tab; one read, after
+        the header check unless the caller did it in this same run: header_checked)."""
         if not header_checked:
             self.ensure_ready()
         self.counters.reads += 1
         result = self._call(
-            "reading the Chat key column",
+            f"reading the {self.layout.header[-1]} column",
             lambda: self.http.values_get(
                 self.sheet_id,
-                self._range(f"{LAST_COLUMN}2:{LAST_COLUMN}"),
+                self._range(f"{self.layout.last_column}2:{self.layout.last_column}"),
                 params={"majorDimension": "COLUMNS"},
             ),
         )
         columns: list[list[Any]] = result.get("values") or []
-        return {str(v).strip() for v in (columns[0] if columns else []) if str(v).strip()}
+        key = self.layout.key_of_cell
+        return {key(str(v).strip()) for v in (columns[0] if columns else []) if str(v).strip()}

@@ -143,9 +143,13 @@ def build_summary(
     max_listed: int = 20,
     late: int = 0,
     title: str = "new chat",
+    budget: int = BLOCKS_BUDGET,
+    max_blocks: int = MAX_BLOCKS,
+    link_text: str = "Open the sheet",
 ) -> Summary:
     """One message for the records (chats) of a run, always inside Slack's limits (measured by
-    slack_size); each listed record gives its own line (Record.summary_line)."""
+    slack_size); each listed record gives its own line (Record.summary_line). `budget` and
+    `max_blocks` are lower when the message is one part of a summary of several sources."""
     chats = sorted(chats, key=lambda c: (c.time, c.key))
     total = len(chats)
     noun = title if total == 1 else title + "s"
@@ -182,7 +186,7 @@ def build_summary(
             section_size = 0
 
     # Each line gets an equal share of the room, so that heavy text shortens lines, not the list.
-    room = BLOCKS_BUDGET - reserve - used - 3 * _SECTION_OVERHEAD
+    room = budget - reserve - used - 3 * _SECTION_OVERHEAD
     line_limit = max(MIN_LINE, min(LINE_LIMIT, room // max(1, min(total, max_listed)) - _NEWLINE))
     for chat in chats[:max_listed]:
         line = chat.summary_line(line_limit)
@@ -190,16 +194,16 @@ def build_summary(
         if section and section_size + _NEWLINE + size > SECTION_LIMIT - 100:
             flush()
         grown = section_size + (_NEWLINE if section else 0) + size
-        if used + _SECTION_OVERHEAD + grown + reserve > BLOCKS_BUDGET:
+        if used + _SECTION_OVERHEAD + grown + reserve > budget:
             break
-        if len(blocks) + (1 if section else 0) >= MAX_BLOCKS - 2:
+        if len(blocks) + (1 if section else 0) >= max_blocks - 2:
             break
         section.append(line)
         section_size = grown
         listed += 1
     flush()
     more = total - listed
-    link = f"<{sheet_url}|Open the sheet>"
+    link = f"<{sheet_url}|{link_text}>"
     closing = f"…and {more} more. {link}" if more else link
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": closing}]})
     text = f"{total} {noun} from Moneypenny ({span}). Open the sheet: {sheet_url}"

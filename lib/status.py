@@ -7,11 +7,13 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from .calls import is_call_key
 from .command import EXIT_FAILED, EXIT_OK, Context, print_json, setup, table, with_fix
 from .counters import FREE_TIER_PER_DAY
 from .state.base import DONE, StateStore
 from .state.documents import BACKFILL_DOC as BACKFILL_DOC  # named here before lib/state/documents
 from .state.documents import AlertState, BackfillDoc
+from .sync.calls_fetch import CallsReadDoc
 
 # How long without a successful run before `status` calls it a problem; the watcher's default.
 WATCH_MINUTES = 30
@@ -72,6 +74,13 @@ def collect(store: StateStore, now: datetime, runs: int = 10, watch_minutes: int
             "slack": oldest.slack,
         },
     }
+    out["journal"]["calls_undelivered"] = sum(1 for e in pending if is_call_key(e.key))
+    calls_read = store.read_doc(CallsReadDoc)
+    last_calls = next((r.get("sources", {}).get("calls") for r in history if r.get("sources")), None)
+    out["calls"] = None if calls_read is None and last_calls is None else {
+        "last_full_day": calls_read.last_full_day.isoformat() if calls_read and calls_read.last_full_day else None,
+        "read_at": calls_read.read_at.isoformat() if calls_read and calls_read.read_at else None,
+        "last_run": last_calls}
     out["quarantined"] = store.quarantine_count()
     oldest_set_aside = store.quarantine_oldest() if out["quarantined"] else None
     out["quarantine_oldest"] = None if oldest_set_aside is None else oldest_set_aside.isoformat()
@@ -205,7 +214,10 @@ def format_status(data: dict[str, Any], tz: ZoneInfo) -> str:
         text += f" (waiting for the sheet: {journal['sheet_pending']}, for Slack: {journal['slack_pending']})"
         oldest = journal["oldest"]
         waited = ago(now - datetime.fromisoformat(oldest["fetched_at"]))
-        text += f"; oldest: chat {oldest['key'][:12]} of {local(oldest['chat_time'])}, fetched {waited} ago"
+        if journal.get("calls_undelivered"):
+            text += f" ({journal['calls_undelivered']} of them call messages)"
+        kind = "call" if is_call_key(oldest["key"]) else "chat"
+        text += f"; oldest: {kind} {oldest['key'][:12]} of {local(oldest['chat_time'])}, fetched {waited} ago"
     topics.append(("Journal", text))
     text = "empty"
     if data["quarantined"]:
@@ -225,6 +237,14 @@ def format_status(data: dict[str, Any], tz: ZoneInfo) -> str:
     if cursor.get("intent"):
         text += f"; a read since {cursor['intent'].get('since')} is still to be settled by the next run"
     topics.append(("Moneypenny cursor", text))
+    calls = data.get("calls")
+    if calls:
+        text = f"last full day read {calls['last_full_day']}" if calls.get("last_full_day") else "no full day read yet"
+        if calls.get("last_run"):
+            run = calls["last_run"]
+            text += (f"; last run with calls: fetched {run.get('fetched', 0)}, new {run.get('new', 0)}, "
+                     f"written {run.get('appended', 0)}, posted {run.get('posted', 0)}")
+        topics.append(("Call messages", text))
     alerts = data["alerts"]
     if alerts:
         topics.append(("Alerts", f"failing since {local(alerts['failing_since'])} ({alerts['failed_runs']} failed "

@@ -16,6 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--chats", type=int, default=8, help="how many sample chats Moneypenny holds (default 8)")
+    parser.add_argument("--calls", type=int, default=5, help="how many sample call messages it holds (default 5)")
     parser.add_argument("--out", default="local-run", help="folder for the sheet CSV, state and log (default local-run)")
     return parser
 
@@ -23,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Parse the arguments and run the demo; return its exit code."""
     args = build_parser().parse_args(argv)
-    return demo(out_dir=args.out, chats=args.chats)
+    return demo(out_dir=args.out, chats=args.chats, calls=args.calls)
 
 
 if __name__ == "__main__":

@@ -45,11 +45,16 @@ def _wait_for(host: str, port: int, proc: subprocess.Popen, timeout: float = 30.
     raise SystemExit("functions-framework did not start within 30 s")
 
 
-def _table(rows: list[list[str]], widths: tuple[int, ...] = (19, 16, 14, 22, 60)) -> str:
+CHAT_COLUMNS = ("Chat time", "Name", "Company", "Page URL", "Transcript")
+CALL_COLUMNS = ("Call time", "Caller", "Company", "Action taken", "Message")
+
+
+def _table(rows: list[list[str]], widths: tuple[int, ...] = (19, 16, 14, 22, 60),
+           columns: tuple[str, ...] = CHAT_COLUMNS) -> str:
     if not rows:
         return "(empty)"
     header, body = rows[0], rows[1:]
-    picks = [header.index(h) for h in ("Chat time", "Name", "Company", "Page URL", "Transcript")]
+    picks = [header.index(h) for h in columns]
 
     def cell(text: str, width: int) -> str:
         text = " ".join(str(text).split())
@@ -74,10 +79,10 @@ def _call(url: str, schedule_time: str) -> dict[str, Any]:
     return body
 
 
-def main(out_dir: str = "local-run", chats: int = 8) -> int:
-    """Run the demo; return a process exit code."""
+def main(out_dir: str = "local-run", chats: int = 8, calls: int = 5) -> int:
+    """Run the demo (chats and call messages); return a process exit code."""
     from .standins import StandIns
-    from .standins.samples import sample_chats
+    from .standins.samples import sample_calls, sample_chats
 
     out = Path(out_dir).resolve()
     if out.exists():
@@ -86,9 +91,12 @@ def main(out_dir: str = "local-run", chats: int = 8) -> int:
     with StandIns() as stand:
         now = datetime.now().replace(microsecond=0)
         stand.moneypenny.add_chats(sample_chats(chats, start=now - timedelta(hours=3), seed=7))
+        stand.moneypenny.add_calls(sample_calls(calls, datetime.now(UTC) - timedelta(hours=2), seed=7,
+                                                missing_ids=0.2))
         env = {
             **os.environ,
             **stand.env(),
+            "MONEYPENNY_SOURCES": "chats,calls",
             "STATE_STORE": f"sqlite:{out / 'state.sqlite3'}",
             "LOG_FORMAT": "text",
             "PYTHONUNBUFFERED": "1",
@@ -107,9 +115,11 @@ def main(out_dir: str = "local-run", chats: int = 8) -> int:
             url = f"http://127.0.0.1:{port}"
             _wait_for("127.0.0.1", port, proc)
             tick = datetime.now(UTC).replace(microsecond=0, tzinfo=None)
-            print(f"Call 1 (as Cloud Scheduler, {len(stand.moneypenny.all_chats())} chats waiting in Moneypenny):")
+            print(f"Call 1 (as Cloud Scheduler, {len(stand.moneypenny.all_chats())} chats and "
+                  f"{len(stand.moneypenny.all_calls())} call messages waiting in Moneypenny):")
             first = _call(url, tick.isoformat() + "Z")
-            print("Call 2 (five minutes later; nothing new, the cached token is reused):")
+            print("Call 2 (five minutes later; nothing new: the call days are read again and add nothing, "
+                  "the cached token is reused):")
             second = _call(url, (tick + timedelta(minutes=5)).isoformat() + "Z")
         finally:
             proc.terminate()
@@ -120,17 +130,22 @@ def main(out_dir: str = "local-run", chats: int = 8) -> int:
             log_file.close()
 
         sheet_rows = stand.sheets.rows(stand.env()["SHEET_ID"], "Chats")
-        print(f"\nMoneypenny logins: {stand.moneypenny.count('auth')}, chat log calls: {stand.moneypenny.count('log')}")
+        call_rows = stand.sheets.rows(stand.env()["SHEET_ID"], "Calls")
+        print(f"\nMoneypenny logins: {stand.moneypenny.count('auth')}, chat log calls: {stand.moneypenny.count('log')}, "
+              f"call message reads: {stand.moneypenny.count('calls')}")
         print(f"\nThe sheet (tab 'Chats', {max(len(sheet_rows) - 1, 0)} rows, some columns):\n")
         print(_table(sheet_rows))
+        print(f"\nThe sheet (tab 'Calls', {max(len(call_rows) - 1, 0)} rows, some columns):\n")
+        print(_table(call_rows, (19, 16, 14, 14, 60), CALL_COLUMNS))
         csv_path = out / "sheet.csv"
         stand.sheets.to_csv(stand.env()["SHEET_ID"], "Chats", str(csv_path))
+        stand.sheets.to_csv(stand.env()["SHEET_ID"], "Calls", str(out / "calls.csv"))
         messages = stand.slack.messages()
         print(f"\nSlack ({len(messages)} message):\n")
         for message in messages:
             print(textwrap.indent(stand.slack.message_text(message), "  "))
-        print(f"\nSaved the sheet as {csv_path} and the function's log as {out / 'function.log'}.")
-        ok = first.get("ok") and second.get("ok") and second.get("fetched") == 0
+        print(f"\nSaved the tabs as {csv_path} and {out / 'calls.csv'}, the function's log as {out / 'function.log'}.")
+        ok = first.get("ok") and second.get("ok") and second.get("new") == 0 and second.get("appended") == 0
         return 0 if ok else 1
 
 

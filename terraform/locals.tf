@@ -38,9 +38,12 @@ locals {
   runtime_environment = {
     MONEYPENNY_AUTH_URL         = var.moneypenny_auth_url
     MONEYPENNY_CHATS_URL        = var.moneypenny_chats_url
+    MONEYPENNY_CALLS_URL        = var.moneypenny_calls_url
+    MONEYPENNY_SOURCES          = var.moneypenny_sources
     CHAT_TIMEZONE               = var.chat_timezone
     SHEET_ID                    = var.sheet_id
     SHEET_TAB                   = var.sheet_tab
+    CALLS_TAB                   = var.calls_tab
     SHEETS_API_URL              = "https://sheets.googleapis.com"
     SLACK_CHANNEL               = var.slack_channel
     SLACK_ALERT_CHANNEL         = coalesce(var.slack_alert_channel, var.slack_channel)

@@ -122,6 +122,39 @@ variable "moneypenny_chats_url" {
   }
 }
 
+variable "moneypenny_calls_url" {
+  description = "Moneypenny call messages endpoint (read when moneypenny_sources includes calls)."
+  type        = string
+  default     = "https://api.moneypenny.com/clienttas/V2/Messages"
+
+  validation {
+    condition     = can(regex("^https://[^/\\s]+", var.moneypenny_calls_url))
+    error_message = "moneypenny_calls_url must be an https:// URL."
+  }
+}
+
+variable "moneypenny_sources" {
+  description = "The Moneypenny feeds each run reads: chats, calls, or chats,calls."
+  type        = string
+  default     = "chats"
+
+  validation {
+    condition     = contains(["chats", "calls", "chats,calls"], var.moneypenny_sources)
+    error_message = "moneypenny_sources must be one of chats, calls, chats,calls."
+  }
+}
+
+variable "calls_tab" {
+  description = "Name of the tab (worksheet) that receives the call messages; another tab than sheet_tab."
+  type        = string
+  default     = "Calls"
+
+  validation {
+    condition     = length(trimspace(var.calls_tab)) > 0 && length(var.calls_tab) <= 100
+    error_message = "calls_tab must be a tab name of 1 to 100 characters."
+  }
+}
+
 variable "chat_timezone" {
   description = "IANA time zone that Moneypenny's chatTime values are in (they carry no offset)."
   type        = string

@@ -234,6 +234,7 @@ def _print_fault_stats(terminalreporter) -> None:
             f"{stats['chats']} chats, {stats['faults']} faults tried "
             f"({stats['crashes']} crashes, {stats['overlaps']} overlapping calls, {stats['failed_runs']} failed runs), "
             f"{stats['poison']} odd items ({stats['quarantined']} set aside)"
+            + (f", {stats['calls']} call messages" if stats.get("calls") else "")
         )
         terminalreporter.write_line(
             f"fault injection ({name}): recovery, in runs after the faults cleared (0: before): worst "

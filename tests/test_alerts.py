@@ -165,3 +165,18 @@ def test_an_alert_channel_that_does_not_exist_does_not_change_the_answer(harness
     response = client.post("/")
     assert response.status_code == 500
     assert response.get_json()["cause"] == "sheets_access"
+
+
+def test_a_calls_outage_alerts_naming_the_call_feed_while_the_chats_go_through(harness, alert_channel):
+    harness.env_overrides["MONEYPENNY_SOURCES"] = "chats,calls"
+    harness.stand.moneypenny.inject("calls", Status(503), times=None)
+    for _ in range(4):
+        harness.add_chats(1, seed=len(harness.data_rows()) + 40)
+        outcome = scheduled_run(harness)
+        assert isinstance(outcome, RunFailed) and outcome.transient
+        harness.clock.advance(minutes=5)
+    [alert] = alerts(harness)
+    text = slack_text(alert)
+    assert "call messages" in text and "moneypenny_calls" in text and "the chats still go through" in text
+    assert len(harness.data_rows()) == 4  # every run wrote its chat
+    assert len(harness.stand.slack.messages("C0DEMO")) == 4

@@ -32,3 +32,8 @@ def test_demo_fills_the_sheet_and_posts_one_summary(tmp_path):
     assert rows[0][0] == "Chat time" and rows[0][-1] == "Chat key"
     assert len(rows) == 1 + 3 and len({r["Chat key"] for r in by_header(rows)}) == 3
     assert "Slack (1 message)" in out.stdout
+    with open(tmp_path / "run" / "calls.csv", newline="") as f:
+        calls = list(csv.reader(f))
+    assert calls[0][0] == "Call time" and calls[0][-1] == "Call id"
+    assert len(calls) == 1 + 5 and len({r["Call id"] for r in by_header(calls)}) == 5
+    assert "3 NEW CHATS · 5 NEW CALLS" in out.stdout

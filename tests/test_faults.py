@@ -15,6 +15,12 @@ chat added so far in the sheet and nothing pending. Crashes and unanswered calls
 legitimately wait longer (an append that got no answer settles for 120 s, a dead instance's lease
 expires); their recovery is measured and reported, not bounded.
 
+Half the schedules also carry call messages (MONEYPENNY_SOURCES=chats,calls), drawn from their
+own random stream so that the chats of a schedule are the same either way: calls arrive between
+runs (some without a callId, some answered twice), the Messages endpoint gets its own faults and
+odd items, and `to` is inclusive or not. Every call must then be on the Calls tab exactly once and
+in a summary, and a calls failure must never keep the chats from the sheet.
+
 Run more schedules with `pytest tests/test_faults.py --fault-schedules 3000`.
 """
 
@@ -32,12 +38,14 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from lib.calls import key_from_column
 from lib.state.base import StateStore
 from lib.state.sqlite import SqliteStore
 from lib.sync import RunFailed
 from sandbox.standins import Delay, Drop, LostResponse, Malformed, StandIns, Status, chat_time_text, sample_chats
+from sandbox.standins.samples import sample_calls
 from tests.conftest import FAULT_STATS
-from tests.harness import Clock, Crash, Harness, crash_at
+from tests.harness import Clock, Crash, Harness, by_header, crash_at
 
 UK = ZoneInfo("Europe/London")
 CHECKPOINTS = ("before_fetch", "after_fetch", "after_journal", "after_mark_inflight", "after_append", "after_post")
@@ -86,7 +94,27 @@ POISON: tuple[Poison, ...] = (
     }, quarantined=False),
 )
 
+# Odd call messages: (a serial, a UTC time inside the days read) -> the item; all set aside.
+CALL_POISON: tuple[Callable[[int, str], Any], ...] = (
+    lambda n, t: f"call {n}",
+    lambda n, t: [{"date": t}],
+    lambda n, t: {"date": t, "caller": {"name": f"Object caller #{n}"}, "callId": f"P{n}"},
+    lambda n, t: {"date": f"yesterday {n}", "caller": f"Word date #{n}"},
+    lambda n, t: {"date": "9999-12-31T23:59:59-05:00", "caller": f"Y9999 #{n}"},
+)
+
 ANSWERED = (Status, Malformed)  # the server answered: the request has ended
+
+
+def pick_calls_fault(rng: random.Random) -> tuple[str, str, Any, int]:
+    """A fault of the call messages endpoint (schedules with calls on only)."""
+    return rng.choice([
+        ("moneypenny", "calls", Status(rng.choice([401, 429, 500, 503])), rng.choice([1, 2, 6])),
+        ("moneypenny", "calls", LostResponse(), 1),
+        ("moneypenny", "calls", Drop(), 1),
+        ("moneypenny", "calls", Delay(0.3), 1),
+        ("moneypenny", "calls", Malformed("<html>busy</html>"), 1),
+    ])
 
 
 @dataclass
@@ -172,6 +200,7 @@ class Stats:
     worst_answered: int = 0
     recoveries_other: int = 0
     worst_other: int = 0
+    calls: int = 0
 
 
 def run_schedule(seed: int, tmp: Path, stats: Stats, store_factory: Callable[[Path], StateStore], runs: int) -> None:
@@ -186,6 +215,37 @@ def run_schedule(seed: int, tmp: Path, stats: Stats, store_factory: Callable[[Pa
         store = store_factory(tmp)
         h.store = store
         serial = 0
+        # The calls' own stream: a schedule's chats, faults and crashes are the same with calls on.
+        crng = random.Random(f"calls {seed}")
+        calls_on = crng.random() < 0.5
+        expected_calls: Counter = Counter()
+        if calls_on:
+            h.env_overrides["MONEYPENNY_SOURCES"] = "chats,calls"
+            stand.moneypenny.calls_to_inclusive = crng.random() < 0.5
+
+        def new_calls(poison: bool) -> int:
+            """Add new call messages (and odd ones with `poison`); return how many are odd."""
+            nonlocal serial
+            if not calls_on:
+                return 0
+            start = clock() - timedelta(minutes=crng.randint(1, 30))
+            calls = sample_calls(crng.choice([0, 1, 2, 3]), start, seed=seed * 1000 + serial,
+                                 spacing=timedelta(seconds=41), missing_ids=0.3)
+            for c in calls:
+                serial += 1
+                c["caller"] = f"{c['caller']} #{serial}"
+                expected_calls[c["caller"]] += 1
+            answered_twice = calls[:1] if crng.random() < 0.2 else []
+            stand.moneypenny.add_calls(calls + answered_twice)
+            stats.calls += len(calls)
+            odd = crng.sample(CALL_POISON, crng.choice([1, 2])) if poison else []
+            for make in odd:
+                serial += 1
+                item = make(serial, (start + timedelta(milliseconds=serial)).isoformat())
+                # Items that no day would match are planted in every answer, as a broken API might.
+                dated = isinstance(item, dict) and str(item.get("date", "")).startswith(start.strftime("%Y"))
+                (stand.moneypenny.add_calls if dated else stand.moneypenny.add_odd_calls)([item])
+            return len(odd)
 
         def new_chats(poison: tuple[Poison, ...] = ()) -> int:
             """Add new chats and one item of each poison kind among them; return how many of the
@@ -255,8 +315,13 @@ def run_schedule(seed: int, tmp: Path, stats: Stats, store_factory: Callable[[Pa
         may_quarantine = 0
         for i in range(runs):
             may_quarantine += new_chats(tuple(rng.sample(POISON, rng.choice([1, 2]))) if rng.random() < 0.3 else ())
+            may_quarantine += new_calls(poison=crng.random() < 0.2)
             for _ in range(rng.choice([0, 1, 1, 2, 3])):
                 target, endpoint, fault, times = pick_fault(rng)
+                getattr(stand, target).inject(endpoint, fault, times=times)
+                stats.faults += 1
+            if calls_on and crng.random() < 0.3:
+                target, endpoint, fault, times = pick_calls_fault(crng)
                 getattr(stand, target).inject(endpoint, fault, times=times)
                 stats.faults += 1
             checkpoint = None
@@ -294,6 +359,7 @@ def run_schedule(seed: int, tmp: Path, stats: Stats, store_factory: Callable[[Pa
         stand.clear_faults()
         h.env_overrides["HTTP_TIMEOUT_SECONDS"] = "10"
         new_chats()
+        new_calls(poison=False)
         for _ in range(4):
             clock.advance(minutes=11)  # past any lease a crashed run left
             measured(lambda: h.syncer().run())
@@ -301,7 +367,9 @@ def run_schedule(seed: int, tmp: Path, stats: Stats, store_factory: Callable[[Pa
             if not store.journal_pending():
                 break
 
-        context = f"seed={seed} window_moves_cursor={stand.moneypenny.window_moves_cursor} end_inclusive={stand.moneypenny.end_inclusive}"
+        context = (f"seed={seed} window_moves_cursor={stand.moneypenny.window_moves_cursor} "
+                   f"end_inclusive={stand.moneypenny.end_inclusive} calls_on={calls_on} "
+                   f"calls_to_inclusive={stand.moneypenny.calls_to_inclusive}")
         # Odd items never block the chats around them, and each one that cannot be read is set
         # aside (under faults, one whose answer was lost is gone with it: Moneypenny's window
         # reads never return an item without a date).
@@ -333,13 +401,29 @@ def run_schedule(seed: int, tmp: Path, stats: Stats, store_factory: Callable[[Pa
         assert len(entries) == len(keys) and all(e.slack == "done" for e in entries.values()), context
         announced = sum(_summary_count(m) for m in stand.slack.messages())
         assert announced >= len(expected.chats), f"{context}: Slack summaries cover {announced} of {len(expected.chats)} chats"
+        if calls_on:
+            _check_calls(h, expected_calls, context)
         stats.schedules += 1
 
 
-def _summary_count(message: dict) -> int:
+def _check_calls(h: Harness, expected: Counter, context: str) -> None:
+    # Every call message on the Calls tab exactly once (counted by the caller as sent, made
+    # unique per schedule), none stuck, each announced.
+    rows = by_header(h.stand.sheets.rows(h.sheet_id, "Calls"))
+    got = Counter(r.get("Caller", "") for r in rows)
+    assert got == expected, f"{context}: calls missing {dict(expected - got)} or doubled {dict(got - expected)}"
+    ids = [r["Call id"] for r in rows]
+    assert len(set(ids)) == len(ids), f"{context}: a Call id appears twice"
+    entries = h.open_store().journal_get([key_from_column(i) for i in ids])
+    assert len(entries) == len(ids) and all(e.slack == "done" for e in entries.values()), context
+    announced = sum(_summary_count(m, "call") for m in h.stand.slack.messages())
+    assert announced >= sum(expected.values()), f"{context}: summaries cover {announced} calls"
+
+
+def _summary_count(message: dict, noun: str = "chat") -> int:
     # A summary's header block, or the text of the short fallback posted when Slack refused one.
     header = (message.get("blocks") or [{}])[0].get("text", {}).get("text", "") or message.get("text") or ""
-    match = re.match(r"(\d+) new chats?", header)
+    match = re.search(rf"(?:^|· |and )(\d+) new {noun}s?", header)
     return int(match.group(1)) if match else 0
 
 

@@ -142,3 +142,52 @@ def test_a_moneypenny_outage_logs_the_cause_not_the_request(harness, capfd):
     entries = [json.loads(line) for line in capfd.readouterr().err.splitlines() if line.strip()]
     failed = next(e for e in entries if e["message"] == "run failed")
     assert failed["severity"] == "ERROR" and failed["run_id"]
+
+
+def _caller_data(calls: list) -> set[str]:
+    """Every caller's name, company, number and message in these call messages, long enough to search for."""
+    found: set[str] = set()
+    for call in calls:
+        if not isinstance(call, dict):
+            continue
+        for field in ("caller", "callerCompany", "callerNumber", "message"):
+            value = call.get(field)
+            if isinstance(value, str) and len(value.strip()) >= 5:
+                found.add(value.strip()[:60])
+        number = call.get("callerNumber")
+        if isinstance(number, str) and len(re.sub(r"\D", "", number)) >= 7:
+            found.add(re.sub(r"\D", "", number))
+    return found
+
+
+def test_a_sync_with_calls_at_debug_logs_no_caller_name_number_or_message(harness, capfd, caplog):
+    from datetime import UTC, datetime
+
+    from sandbox.standins.samples import sample_calls, tricky_calls
+
+    caplog.set_level(logging.DEBUG)
+    start = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+    calls = sample_calls(15, start, seed=31, missing_ids=0.3) + tricky_calls(start)
+    unreadable = {"date": "not a time", "caller": "Prudence Unreadable-Caller", "callerNumber": "07700 900461"}
+    harness.stand.moneypenny.add_calls(calls)
+    harness.stand.moneypenny.add_odd_calls([unreadable])
+    env = {**harness.env(), "LOG_FORMAT": "json", "MONEYPENNY_SOURCES": "chats,calls"}
+    ctx = Context(env=env, clock=harness.clock, backoff=0.01)
+    assert main(["run", "-vv"], ctx) == 0
+    harness.clock.advance(minutes=5)
+    harness.stand.moneypenny.inject("calls", Status(503), times=None)
+    assert main(["run", "-vv"], ctx) == 1  # the calls feed down: the failure and its alert
+    harness.stand.moneypenny.clear_faults()
+    assert main(["check", "-vv"], ctx) == 0
+    main(["status", "-vv"], ctx)  # unhealthy (an item in quarantine): exit 1, but it reports
+
+    out, err = capfd.readouterr()
+    assert "moneypenny calls  OK" in out and "Call messages      last full day read 2026-11-19" in out
+    records = "\n".join(r.getMessage() + " " + json.dumps(getattr(r, "fields", {}), default=str) for r in caplog.records)
+    assert any(json.loads(line).get("message") == "run ok" for line in err.splitlines() if line.strip())
+    assert len(harness.stand.sheets.rows(harness.sheet_id, "Calls")) == len(calls) + 1
+    personal = _caller_data(calls + [unreadable])
+    assert len(personal) > 30
+    for where, text in (("stderr", err), ("log records", records), ("check and status output", out)):
+        leaked = sorted(v for v in personal if v in text)
+        assert leaked == [], f"caller data in the {where}: {leaked[:3]}"

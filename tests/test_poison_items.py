@@ -225,3 +225,46 @@ def test_the_cut_journal_item_gives_the_row_and_summary_of_the_full_chat():
     # A chat that fits is kept exactly as Moneypenny sent it.
     small = parse_chat({"chatTime": "2026-11-20T10:00:00", "name": "Fits"}, UK)
     assert journal_item(small) is small.raw
+
+
+# -- call messages ------------------------------------------------------------------------------------
+
+
+def call(harness, minutes: int, caller: str, **fields) -> dict:
+    return {"date": (harness.clock() - timedelta(minutes=minutes)).isoformat(), "caller": caller,
+            "callerNumber": "0113 496 0000", "actionTaken": "Email", "employee": "Ann Employee",
+            "message": f"Please call {caller} back", "callId": f"id-{caller.split()[0]}", **fields}
+
+
+def call_rows(harness) -> list[list[str]]:
+    return harness.stand.sheets.rows(harness.sheet_id, "Calls")[1:]
+
+
+def test_odd_and_huge_call_messages_are_delivered_with_their_neighbours_and_read_again_safely(harness, store_kind):
+    from lib.calls import JOURNAL_ITEM_BYTES as CALL_ITEM_BYTES
+    from lib.calls import parse_call
+
+    harness.env_overrides["MONEYPENNY_SOURCES"] = "calls"
+    odd = call(harness, 20, "Sur\ud800rogate Caller", callerCompany="Acme\x00\x85 Ltd", message="Hi \ud83d there\x07",
+               callId=None)
+    huge = call(harness, 15, "Huge Message", message="電話してください。" * 400_000)
+    assert len(json.dumps(huge)) > 5_000_000
+    harness.stand.moneypenny.add_calls([call(harness, 30, "Ada Before"), odd, huge, call(harness, 10, "Bo After")])
+
+    report = harness.syncer().run()
+
+    assert report.appended == 4 and report.skipped_invalid == 0
+    rows = call_rows(harness)
+    assert [r[1] for r in rows] == ["Ada Before", "Sur\ufffdrogate Caller", "Huge Message", "Bo After"]
+    assert rows[1][2] == "Acme Ltd" and rows[1][6] == "Hi \ufffd there"
+    assert rows[2] == parse_call(huge, harness.settings().chat_timezone).row()  # the full message's row, cut
+    assert not any(CONTROL.search(cell.replace("\n", "")) for row in rows for cell in row)
+    if store_kind == "sqlite":
+        with sqlite3.connect(harness.tmp / "state.sqlite3") as conn:
+            sizes = [len(row[0].encode()) for row in conn.execute("SELECT chat FROM journal")]
+    else:
+        sizes = [len(s.to_dict()["chat_json"].encode()) for s in harness.open_store()._journal.stream()]
+    assert max(sizes) <= CALL_ITEM_BYTES
+    harness.clock.advance(minutes=5)
+    again = harness.syncer().run()
+    assert again.fetched == 4 and again.new == 0 and len(call_rows(harness)) == 4

@@ -10,8 +10,11 @@
 - schedule.py: a scheduler retry of a run that succeeded does nothing
 - record.py: the run's health flag and its run-history record
 - run.py: Syncer, which sequences them (lease, steps, timing, report)
+- calls_fetch.py: the call messages by day window, the last full day read (CallsReadDoc)
+- sources.py: the calls' own protocols and report share, pending split by key, one summary
 """
 
+from .calls_fetch import CALLS_READ_DOC, CallsFetch, CallsReadDoc
 from .fetch import CURSOR_DOC, RECOVERY_MARGIN, FetchLog, plan_intent, read_settles
 from .journal import QUARANTINE_RAW_BYTES, Journal
 from .options import Mode, RunFailed, RunOptions, RunReport
@@ -21,16 +24,21 @@ from .schedule import SCHEDULE_DOC, SCHEDULES_KEPT, ScheduleLog, schedule_key
 from .session import RunSession
 from .sheet_delivery import ANSWERED, SETTLE_SECONDS, SheetDelivery, settle_time
 from .slack_delivery import SlackDelivery
+from .sources import CallSteps, SummaryDelivery
 
 __all__ = [
     "ALERT_GRACE",
     "ANSWERED",
+    "CALLS_READ_DOC",
     "CURSOR_DOC",
     "QUARANTINE_RAW_BYTES",
     "RECOVERY_MARGIN",
     "SCHEDULES_KEPT",
     "SCHEDULE_DOC",
     "SETTLE_SECONDS",
+    "CallSteps",
+    "CallsFetch",
+    "CallsReadDoc",
     "FetchLog",
     "Journal",
     "Mode",
@@ -42,6 +50,7 @@ __all__ = [
     "ScheduleLog",
     "SheetDelivery",
     "SlackDelivery",
+    "SummaryDelivery",
     "Syncer",
     "check_health",
     "plan_intent",

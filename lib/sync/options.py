@@ -92,6 +92,8 @@ class RunReport:
     # "succeed" while nothing reaches the sheet.
     healthy: bool = True
     unhealthy: list[str] = field(default_factory=list)
+    # Each source's counts, when the run read more than the chats (lib/sync/sources.py).
+    sources: dict[str, dict[str, int]] = field(default_factory=dict)
     # What the state store billed for this run, in Firestore's units (StoreCounters.as_dict():
     # reads, writes, deletes, offset_reads, round_trips), from before the lease to after its
     # release: the JSON answer's `store`.
@@ -139,6 +141,8 @@ class RunReport:
     def notes(self) -> dict[str, Any]:
         """The parts a report has only sometimes: why it is unhealthy, why it was skipped, its errors."""
         out: dict[str, Any] = {}
+        if self.sources:
+            out["sources"] = self.sources
         if self.unhealthy:
             out["unhealthy"] = self.unhealthy
         if self.skipped:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from ..calls import CALLS
 from ..chat_source import CHATS
 from ..clock import utcnow
 from ..counters import StoreCounters
@@ -29,6 +30,7 @@ from ..settings import Settings
 from ..sheet import SheetWriter
 from ..slack import SlackNotifier
 from ..state.base import StateStore
+from .calls_fetch import CallsFetch
 from .fetch import FetchLog, plan_intent
 from .journal import Journal
 from .options import Mode, RunFailed, RunOptions, RunReport, as_sync_error, error_info, first_error
@@ -37,6 +39,7 @@ from .schedule import schedule_key
 from .session import RunSession
 from .sheet_delivery import SheetDelivery
 from .slack_delivery import SlackDelivery
+from .sources import CallSteps, SummaryDelivery, merge, split_pending, sub_report
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +52,8 @@ class RunProtocols:
     fetch: FetchLog
     sheet: SheetDelivery
     slack: SlackDelivery
+    calls: CallSteps | None = None  # when MONEYPENNY_SOURCES includes calls
+    summary: SummaryDelivery | None = None  # the one summary of both sources
 
 
 class Syncer:
@@ -65,6 +70,7 @@ class Syncer:
         clock: Callable[[], datetime] = utcnow,
         checkpoint: Callable[[str], None] | None = None,
         source: Source = CHATS,
+        calls_sheet: SheetWriter | None = None,
     ):
         self.settings = settings
         self.store = store
@@ -78,6 +84,8 @@ class Syncer:
         self.tz = settings.chat_timezone
         self.source = source
         self._recorded_at: StoreCounters | None = None  # the store's counters at this Syncer's last record
+        # The Calls tab's writer: given only when MONEYPENNY_SOURCES includes calls.
+        self.calls_sheet = calls_sheet
 
     # -- the run -------------------------------------------------------------------------------
     def run(
@@ -165,16 +173,31 @@ class Syncer:
             raise PermanentError("A window run needs a start date on or before its end date", cause="bad_request")
         return opts
 
-    def protocols(self, session: RunSession | None = None) -> RunProtocols:
+    def protocols(self, session: RunSession | None = None, report: RunReport | None = None) -> RunProtocols:
         """A fresh set of the run's protocols, wired to this Syncer's store, clients and clock.
 
         Made for each run: the records they parse are valid for that run only. `session`, the
         run's state, is what the fetch log reads and settles (without one, a read is a session
-        of its own).
+        of its own). The calls' protocols (when calls are on) count into their own share of
+        `report`.
         """
         s = self.settings
         journal = Journal(self.store, RunRecords(self.source, self.tz), clock=self.clock,
                           retention=timedelta(days=s.retention_days))
+        calls, summary = None, None
+        if self.calls_sheet is not None:
+            calls_journal = Journal(self.store, RunRecords(CALLS, self.tz), clock=self.clock,
+                                    retention=timedelta(days=s.retention_days))
+            calls = CallSteps(
+                journal=calls_journal,
+                fetch=CallsFetch(self.store, self.moneypenny, calls_journal, clock=self.clock, tz=self.tz,
+                                 reconcile_days=s.reconcile_days, checkpoint=self.checkpoint),
+                sheet=SheetDelivery(self.calls_sheet, calls_journal, clock=self.clock,
+                                    http_timeout_seconds=s.http_timeout_seconds, checkpoint=self.checkpoint),
+                report=sub_report(report or RunReport(run_id="", mode="new", started_at=self.clock())),
+            )
+            summary = SummaryDelivery(self.slack, sheet_url=s.sheet_url, max_listed=s.slack_max_listed,
+                                      checkpoint=self.checkpoint)
         return RunProtocols(
             journal=journal,
             fetch=FetchLog(self.store, self.moneypenny, journal, clock=self.clock, tz=self.tz,
@@ -183,47 +206,69 @@ class Syncer:
                                 checkpoint=self.checkpoint),
             slack=SlackDelivery(self.slack, journal, sheet_url=s.sheet_url, max_listed=s.slack_max_listed,
                                 checkpoint=self.checkpoint),
+            calls=calls,
+            summary=summary,
         )
 
     def _run_steps(self, report: RunReport, opts: RunOptions, session: RunSession | None = None) -> SyncError | None:
-        steps = self.protocols(session)
+        steps = self.protocols(session, report)
         now = self.clock()
         self._timed(report, "prune", lambda: self.store.journal_prune(now))
         self.checkpoint("before_fetch")
-        fetch_error: SyncError | None = None
-        try:
+        errors: list[SyncError] = []
+        reads: list[tuple[str, Callable[[], None]]] = []
+        if opts.mode == Mode.QUARANTINE:
+            reads.append(("fetch", lambda: steps.journal.retry_quarantine(report, self.sheet.keys_present, self.checkpoint)))
+        elif self.settings.chats_on:
+            reads.append(("fetch", lambda: steps.fetch.read(report, opts)))
+        if steps.calls is not None and self.calls_sheet is not None:
+            calls, calls_sheet = steps.calls, self.calls_sheet
             if opts.mode == Mode.QUARANTINE:
-                self._timed(report, "fetch", lambda: steps.journal.retry_quarantine(
-                    report, self.sheet.keys_present, self.checkpoint))
+                # What the chats could not read may be call messages (each source sets aside its own).
+                reads.append(("calls fetch", lambda: calls.journal.retry_quarantine(
+                    calls.report, calls_sheet.keys_present, self.checkpoint)))
             else:
-                self._timed(report, "fetch", lambda: steps.fetch.read(report, opts))
-        except Exception as exc:
-            # Deliver what earlier runs left behind anyway; the fetch failure still fails the run.
-            report.errors.append(error_info("fetch", exc))
-            fetch_error = as_sync_error("fetch", exc)
+                reads.append(("calls fetch", lambda: calls.fetch.read(calls.report, opts)))
+        for step, read in reads:
+            # One feed failing never stops the other, and what earlier runs left behind is
+            # delivered anyway; the failure still fails the run.
+            self._step(report, step, read, errors)
         self.checkpoint("after_journal")
-        if not opts.deliver:
-            # A journal-only read: what it journaled waits for a delivering run.
-            return fetch_error
-        errors = self._deliver(report, steps, opts.notify)
-        if fetch_error is not None:
-            errors.insert(0, fetch_error)
+        if opts.deliver:
+            errors += self._deliver(report, steps, opts.notify)
+        # (A journal-only read leaves what it journaled for a delivering run.)
+        if steps.calls is not None:
+            merge(report, report, steps.calls.report)
         return first_error(errors)
+
+    def _step(self, report: RunReport, step: str, fn: Callable[[], Any], errors: list[SyncError]) -> None:
+        try:
+            self._timed(report, step, fn)
+        except Exception as exc:
+            report.errors.append(error_info(step, exc))
+            errors.append(as_sync_error(step, exc))
+            if step != "fetch":
+                log.warning(f"{step} failed; what it carries stays in the journal",
+                            extra={"fields": {"run_id": report.run_id, "cause": getattr(exc, "cause", "internal")}})
 
     def _deliver(self, report: RunReport, steps: RunProtocols, notify: bool) -> list[SyncError]:
         errors: list[SyncError] = []
         pending = self.store.journal_pending()
-        deliveries = [("sheet", steps.sheet.deliver)] + ([("slack", steps.slack.deliver)] if notify else [])
+        chats, calls = split_pending(pending)
+        deliveries: list[tuple[str, Callable[[], None]]] = [("sheet", lambda: steps.sheet.deliver(report, chats))]
+        if steps.calls is not None:
+            call_steps = steps.calls
+            deliveries.append(("calls sheet", lambda: call_steps.sheet.deliver(call_steps.report, calls)))
+        if notify and steps.summary is not None and steps.calls is not None:
+            summary, call_steps = steps.summary, steps.calls
+            deliveries.append(("slack", lambda: summary.deliver([
+                (steps.journal, report, chats, "new chat", self.settings.sheet_tab),
+                (call_steps.journal, call_steps.report, calls, "new call", self.settings.calls_tab)])))
+        elif notify:
+            deliveries.append(("slack", lambda: steps.slack.deliver(report, chats)))
         for step, deliver in deliveries:
-            try:
-                self._timed(report, step, lambda: deliver(report, pending))  # noqa: B023 (called at once)
-            except Exception as exc:
-                report.errors.append(error_info(step, exc))
-                errors.append(as_sync_error(step, exc))
-                log.warning(
-                    f"{step} delivery failed; the chats stay in the journal",
-                    extra={"fields": {"run_id": report.run_id, "cause": getattr(exc, "cause", "internal")}},
-                )
+            self._step(report, step, deliver, errors)
+        # Entries of a source that is off (call keys with calls off) wait in the journal.
         report.pending = sum(1 for e in pending if not e.delivered)
         return errors
 

@@ -90,6 +90,7 @@ class StandIns:
             "MONEYPENNY_PASSWORD": self.moneypenny.password,
             "MONEYPENNY_AUTH_URL": self.moneypenny.auth_url,
             "MONEYPENNY_CHATS_URL": self.moneypenny.chats_url,
+            "MONEYPENNY_CALLS_URL": self.moneypenny.calls_url,
             "SHEET_ID": self.sheet_id,
             "SHEETS_API_URL": self.sheets.url,
             "SLACK_BOT_TOKEN": DEMO_SLACK_TOKEN,

@@ -1,8 +1,9 @@
-"""A stand-in for Moneypenny's token endpoint and live chat log.
+"""A stand-in for Moneypenny's token endpoint, live chat log and call messages.
 
 It keeps the behaviour that matters most to the sync: a plain log call returns every chat
 added since the previous plain call and moves a server-side cursor as the answer is
-produced (even if the answer is then lost), while a date-window call never moves it.
+produced (even if the answer is then lost), while a date-window call never moves it. The call
+messages endpoint has no cursor: it answers whole days, `from` to `to`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from .server import Request, Response, StandIn
 
 AUTH_PATH = "/auth/token"
 LOG_PATH = "/clientlivechat/V3/Log"
+CALLS_PATH = "/clienttas/V2/Messages"
 
 
 def _utc_now() -> datetime:
@@ -24,13 +26,16 @@ def _utc_now() -> datetime:
 
 
 class FakeMoneypenny(StandIn):
-    """Moneypenny's `/auth/token` and `/clientlivechat/V3/Log`. Endpoints: "auth", "log".
+    """Moneypenny's `/auth/token`, `/clientlivechat/V3/Log` and `/clienttas/V2/Messages`.
+    Endpoints: "auth", "log", "calls".
 
-    The guide leaves two things open, so both are switchable for tests that must hold either
-    way: `window_moves_cursor` (default False: a date-window call leaves the cursor alone)
-    and `end_inclusive` (default True: chats on the endTime date are included)."""
+    The guide leaves things open, so they are switchable for tests that must hold either
+    way: `window_moves_cursor` (default False: a date-window call leaves the cursor alone),
+    `end_inclusive` (default True: chats on the endTime date are included) and
+    `calls_to_inclusive` (default True: messages on the `to` date are included). Call messages
+    are matched to days by their UTC date."""
 
-    ENDPOINTS = frozenset({"auth", "log"})
+    ENDPOINTS = frozenset({"auth", "log", "calls"})
 
     def __init__(
         self,
@@ -51,6 +56,9 @@ class FakeMoneypenny(StandIn):
         self._cursor = 0
         self.window_moves_cursor = False
         self.end_inclusive = True
+        self._messages_held: list[Any] = []
+        self._odd_calls: list[Any] = []
+        self.calls_to_inclusive = True
 
     # ----------------------------------------------------------------- helpers
 
@@ -61,6 +69,26 @@ class FakeMoneypenny(StandIn):
     @property
     def chats_url(self) -> str:
         return self.url + LOG_PATH
+
+    @property
+    def calls_url(self) -> str:
+        return self.url + CALLS_PATH
+
+    def add_calls(self, calls: Iterable[Any]) -> None:
+        """Make call messages available to every read whose days hold their date."""
+        with self._lock:
+            self._messages_held.extend(copy.deepcopy(list(calls)))
+
+    def add_odd_calls(self, items: Iterable[Any]) -> None:
+        """Items every call-messages answer carries whatever its days (not objects, no date):
+        what a parser must set aside."""
+        with self._lock:
+            self._odd_calls.extend(copy.deepcopy(list(items)))
+
+    def all_calls(self) -> list[Any]:
+        """Every call message ever added, in the order added (copies)."""
+        with self._lock:
+            return copy.deepcopy(self._messages_held)
 
     def add_chats(self, chats: Iterable[dict[str, Any]]) -> None:
         """Make chats available: the next plain log call returns them."""
@@ -100,6 +128,8 @@ class FakeMoneypenny(StandIn):
             return "auth"
         if method == "GET" and path.lower() == LOG_PATH.lower():
             return "log"
+        if method == "GET" and path.lower() == CALLS_PATH.lower():
+            return "calls"
         return "unknown"
 
     def error_response(self, code: int, retry_after: float | None = None) -> Response:
@@ -116,6 +146,8 @@ class FakeMoneypenny(StandIn):
             return self._auth(request)
         if request.endpoint == "log":
             return self._log(request)
+        if request.endpoint == "calls":
+            return self._messages(request)
         return self.error_response(404)
 
     def _auth(self, request: Request) -> Response:
@@ -159,6 +191,27 @@ class FakeMoneypenny(StandIn):
         if self.window_moves_cursor:
             self._cursor = len(self._chats)
         return Response(200, window)
+
+
+    def _messages(self, request: Request) -> Response:
+        if not self._authorized(request):
+            return self.error_response(401)
+        start, end = _us_date(request.param("from")), _us_date(request.param("to"))
+        if start is None or end is None:
+            return Response(400, {"message": "from and to must both be dates as mm/dd/yyyy."})
+        if not self.calls_to_inclusive:
+            end -= timedelta(days=1)
+        # Odd items that tests plant (not objects, no date) never match a window.
+        found = [c for c in self._messages_held if isinstance(c, dict) and start <= _call_date(c) <= end]
+        return Response(200, found + self._odd_calls)
+
+
+def _call_date(call: dict[str, Any]) -> date:
+    try:
+        moment = datetime.fromisoformat(str(call.get("date") or "").strip().replace("Z", "+00:00"))
+        return (moment if moment.tzinfo is None else moment.astimezone(UTC)).date()
+    except (ValueError, OverflowError):
+        return date.min
 
 
 def _us_date(text: str | None) -> date | None:

@@ -200,3 +200,78 @@ def tricky_chats(start: datetime) -> list[dict[str, Any]]:
          "transcript": ["1: [Visitor] - [Visitor has started a chat. Pre-Chat Form Message: N/A]"]},
         {**base, "chatTime": t(7), "name": "No Transcript", "transcript": []},
     ]
+
+
+# -- call messages (the call-answering service) --------------------------------------------------
+
+_RECEPTIONISTS = ["Ann Employee", "Bethan Morgan", "Kerry Walsh", "Jas Sandhu", "Rob Fielding", "Ellie Shaw"]
+_ACTIONS = ["Email", "SMS", "Email", "Transfer", "Email & SMS", "Callback requested", "Voicemail", "No action"]
+_CALL_MESSAGES = [
+    "Would like a quote for {thing}. Best time to call back is after {hour}.",
+    "Existing customer, says the engineer didn't turn up this morning. Not happy, please call back today.",
+    "Calling about invoice INV-{ref}; thinks they were charged twice.",
+    "Wants to book an appointment for next week, any day but Wednesday.",
+    "Returning your call from yesterday, didn't leave any other details.",
+    "Urgent: {thing} – please call as soon as possible.\nSecond number if no answer: 0113 {ref}",
+]
+_THINGS = ["a new boiler", "a roof repair", "year-end accounts", "a house move", "a dental check-up", "new windows"]
+
+
+def call_time_text(moment: datetime) -> str:
+    """An aware datetime as the Messages endpoint writes it: milliseconds and a UTC offset."""
+    return moment.isoformat(timespec="milliseconds")
+
+
+def sample_calls(
+    n: int,
+    start: datetime,
+    seed: int = 0,
+    spacing: timedelta = timedelta(minutes=11),
+    *,
+    missing_ids: float = 0.0,
+) -> list[dict[str, Any]]:
+    """`n` call messages from `start` (aware, usually UTC) roughly `spacing` apart, each with a
+    unique `callId` (a share `missing_ids` of them with none); the same arguments give the same
+    messages."""
+    rng = random.Random(seed)
+    calls: list[dict[str, Any]] = []
+    for i in range(n):
+        moment = start + spacing * i + timedelta(milliseconds=rng.randint(0, int(spacing.total_seconds() * 800)))
+        first, last = rng.choice(_FIRST), rng.choice(_LAST)
+        message = rng.choice(_CALL_MESSAGES).format(thing=rng.choice(_THINGS), hour=f"{rng.randint(1, 5)}pm",
+                                                    ref=rng.randint(10000, 99999))
+        call: dict[str, Any] = {
+            "date": call_time_text(moment),
+            "caller": f"{first} {last}",
+            "callerCompany": "" if rng.random() < 0.5 else rng.choice([b for b, _ in _BUSINESSES]),
+            "callerNumber": _phone(rng) or "Withheld",
+            "actionTaken": rng.choice(_ACTIONS),
+            "employee": rng.choice(_RECEPTIONISTS),
+            "message": message,
+            "callId": f"{seed:x}{i:05d}{rng.randrange(16**6):06X}",
+        }
+        if rng.random() < missing_ids:
+            if rng.random() < 0.5:
+                del call["callId"]
+            else:
+                call["callId"] = None
+        calls.append(call)
+    return calls
+
+
+def tricky_calls(start: datetime) -> list[dict[str, Any]]:
+    """Hostile and awkward call messages a minute apart from `start`: formula injection, Slack
+    mentions and links, markup, a message over the cell limit, nulls, non-Latin text, no callId."""
+    t = lambda minutes: call_time_text(start + timedelta(minutes=minutes, milliseconds=321))  # noqa: E731
+    base = {"callerCompany": "", "callerNumber": "0123456789", "actionTaken": "Email", "employee": "Ann Employee"}
+    return [
+        {**base, "date": t(0), "caller": "=HYPERLINK(\"http://evil.example\",\"click\")", "callerCompany": "+SUM(1,2)",
+         "message": "=1+1", "callId": "T-FORMULA"},
+        {**base, "date": t(1), "caller": "<!channel> <@U12345>", "message": "ring <http://phish.example|your bank>",
+         "callId": "T-MENTION"},
+        {**base, "date": t(2), "caller": "*bold* _it_ ~s~", "message": "A > B & C < D", "callId": "T-MARKUP"},
+        {**base, "date": t(3), "caller": "Long Talker", "message": "blah " * 12_000, "callId": "T-LONG"},
+        {"date": t(4), "caller": None, "callerCompany": None, "callerNumber": None, "actionTaken": None,
+         "employee": None, "message": None, "callId": "T-NULLS"},
+        {**base, "date": t(5), "caller": "Zoë 王芳", "message": "Ça va? 😀\nline two", "callId": None},
+    ]

@@ -1,0 +1,132 @@
+"""The calls fetch: Moneypenny's call messages, read by whole days into the journal.
+
+The Messages endpoint has no cursor: a run asks for days. A scheduled run reads from the last
+day it read fully, minus one day (messages taken around midnight or entered late), to tomorrow
+(whether `to` is inclusive is undocumented: a window ending after today covers today either
+way). Every message is journaled by its key, and the journal adds only keys it has not seen, so
+reading a day again adds nothing. The last full day read is written only once the read is in the
+journal: a failed read is simply read again by the next run, there is nothing to lose.
+
+Because the same days are read again and again, an unreadable item would be set aside again by
+every run: the document also keeps the digests of the items already set aside (the newest
+SET_ASIDE_KEPT), and those are not quarantined twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, ClassVar, Self
+from zoneinfo import ZoneInfo
+
+from ..calls import CALLS
+from ..moneypenny import MoneypennyClient
+from ..state.base import StateStore
+from ..state.documents import DocumentError
+from .journal import Journal, dump
+from .options import Mode, RunOptions, RunReport
+
+log = logging.getLogger(__name__)
+
+CALLS_READ_DOC = "calls_read"
+# Read this many days before the last full day again: a message taken just before midnight, or
+# entered late by the receptionist, can appear after its day was read.
+LOOK_BACK = timedelta(days=1)
+SET_ASIDE_KEPT = 500
+
+
+@dataclass(frozen=True)
+class CallsReadDoc:
+    """The last day whose call messages a scheduled run read whole (in CHAT_TIMEZONE), when,
+    and the digests of the unreadable items already set aside."""
+
+    NAME: ClassVar[str] = CALLS_READ_DOC
+    last_full_day: date | None = None
+    read_at: datetime | None = None
+    set_aside: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"last_full_day": self.last_full_day.isoformat() if self.last_full_day else None,
+                "read_at": self.read_at.isoformat() if self.read_at else None,
+                "set_aside": list(self.set_aside)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        def read(name: str, kind: type[date] | type[datetime], what: str) -> Any:
+            value = data.get(name)
+            if value is None:
+                return None
+            try:
+                return kind.fromisoformat(value)
+            except (TypeError, ValueError):
+                raise DocumentError(f"the stored {CALLS_READ_DOC!r} document has {what} in {name!r}") from None
+
+        digests = data.get("set_aside") or []
+        if not isinstance(digests, list) or not all(isinstance(d, str) for d in digests):
+            raise DocumentError(f"the stored {CALLS_READ_DOC!r} document has a value that is not a list of text "
+                                "in 'set_aside'")
+        return cls(last_full_day=read("last_full_day", date, "a value that is not an ISO date"),
+                   read_at=read("read_at", datetime, "a value that is not an ISO time"), set_aside=tuple(digests))
+
+
+class CallsFetch:
+    """Reads the call messages of a run's days into the journal."""
+
+    def __init__(self, store: StateStore, moneypenny: MoneypennyClient, journal: Journal, *,
+                 clock: Callable[[], datetime], tz: ZoneInfo, reconcile_days: int,
+                 checkpoint: Callable[[str], None] = lambda step: None):
+        self.store = store
+        self.moneypenny = moneypenny
+        self.journal = journal
+        self.clock = clock
+        self.tz = tz
+        self.reconcile_days = reconcile_days
+        self.checkpoint = checkpoint
+
+    def window(self, opts: RunOptions) -> tuple[date, date]:
+        """The days a run reads: a window run's own, else from the last full day read (less
+        LOOK_BACK) to tomorrow."""
+        if opts.mode != Mode.NEW:
+            assert opts.start is not None and opts.end is not None
+            return opts.start, opts.end
+        today = self.clock().astimezone(self.tz).date()
+        done = self.store.read_doc(CallsReadDoc)
+        if done is not None and done.last_full_day is not None:
+            start = done.last_full_day - LOOK_BACK
+        else:
+            start = today - timedelta(days=max(self.reconcile_days, 1))
+        return min(start, today), today + timedelta(days=1)
+
+    def read(self, report: RunReport, opts: RunOptions) -> None:
+        """Read the run's days into the journal; then, for a scheduled run, record yesterday
+        as the last full day read."""
+        started = self.clock()
+        start, end = self.window(opts)
+        items = self.moneypenny.fetch_calls(start, end)
+        self.checkpoint("after_calls_fetch")
+        done = self.store.read_doc(CallsReadDoc) or CallsReadDoc()
+        items, digests = _not_set_aside(items, done.set_aside, self.tz)
+        self.journal.ingest(report, items, opts)
+        # Only now that the read is in the journal: a crash before this reads it again.
+        if opts.mode == Mode.NEW:
+            yesterday = started.astimezone(self.tz).date() - timedelta(days=1)
+            self.store.write_doc(CallsReadDoc(last_full_day=yesterday, read_at=started, set_aside=digests))
+        elif digests != done.set_aside:
+            self.store.write_doc(CallsReadDoc(done.last_full_day, done.read_at, set_aside=digests))
+        log.info("read the call messages", extra={"fields": {
+            "run_id": report.run_id, "from": start.isoformat(), "to": end.isoformat(), "items": len(items)}})
+
+
+def _not_set_aside(items: list[Any], kept: tuple[str, ...], tz: ZoneInfo) -> tuple[list[Any], tuple[str, ...]]:
+    """The items less the unreadable ones already set aside, and the digests to keep."""
+    _, rejected = CALLS.parse_batch(items, tz)
+    if not rejected:
+        return items, kept
+    seen = set(kept)
+    digests = {r.index: hashlib.sha256(dump(r.item).encode("utf-8")).hexdigest()[:32] for r in rejected}
+    fresh = [d for d in dict.fromkeys(digests.values()) if d not in seen]
+    keep = [item for i, item in enumerate(items) if i not in digests or digests[i] not in seen]
+    return keep, (kept + tuple(fresh))[-SET_ASIDE_KEPT:]
