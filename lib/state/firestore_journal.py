@@ -1,7 +1,9 @@
-"""The Firestore store's journal and quarantine: one document per chat, one per unreadable item."""
+"""The Firestore store's journal and quarantine: one document per chat, one per in-flight batch, one
+per unreadable item."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -12,8 +14,8 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 
 from ..errors import StateStoreError
 from ..text import json_text
-from .base import JournalEntry, RejectedItem, delivered
-from .common import first_of_each_key, guard, journal_changes, stored_time, unique
+from .base import InflightBatch, JournalEntry, RejectedItem, delivered
+from .common import first_of_each_key, guard, journal_changes, stored_time, unique, with_batches
 from .common import utc as _ts
 from .firestore_base import FirestoreBase
 from .firestore_layout import batches as _chunks
@@ -25,6 +27,8 @@ from .firestore_layout import text_bytes as _text_bytes
 from .firestore_layout import translate as _translate
 
 _UPDATE_ATTEMPTS = 5
+# Keys per in-flight batch document: about 700 KB of JSON for 32-digit keys (a document holds 1 MiB).
+_KEYS_PER_PART = 20_000
 
 
 _guard = guard(_translate)
@@ -69,37 +73,35 @@ class FirestoreJournalStore(FirestoreBase):
     def journal_add(self, entries: Iterable[JournalEntry]) -> list[str]:
         first = first_of_each_key(entries)
         added: list[str] = []
-        prepared = [(e, self._journal_doc(e)) for e in first.values()]
-        for chunk in _sized_chunks(prepared, lambda pair: _text_bytes(pair[1])):
-            docs = {e.key: (self._journal.document(_doc_id(e.key)), doc) for e, doc in chunk}
-            present = {s.id for s in self._get_all([ref for ref, _ in docs.values()], ["key"]) if s.exists}
-            missing = [key for key, (ref, _) in docs.items() if ref.id not in present]
-            if not missing:
-                continue
-            batch = self.client.batch()
-            for key in missing:
-                batch.create(*docs[key])
-            try:
-                self._commit(batch, writes=len(missing))
-                added.extend(missing)
-            except gexc.AlreadyExists:
-                # Another writer created one of them since our read: the batch wrote nothing,
-                # so create one by one and leave theirs alone.
-                for key in missing:
-                    ref, data = docs[key]
-                    try:
-                        self.counters.round_trips += 1
-                        ref.create(data, **self._rpc)
-                        self.counters.writes += 1
-                        added.append(key)
-                    except gexc.AlreadyExists:
-                        pass
+        prepared = [(e.key, self._journal.document(_doc_id(e.key)), self._journal_doc(e)) for e in first.values()]
+        for chunk in _sized_chunks(prepared, lambda item: _text_bytes(item[2])):
+            added.extend(self._create_absent(chunk))
         return added
+
+    def _create_absent(self, docs: list[tuple[str, Any, dict[str, Any]]]) -> list[str]:
+        # Blind creates: a normal run's keys are all new and cost no read. A commit that meets
+        # a key already present (a reconcile, another writer) wrote nothing: only then are the
+        # chunk's keys read, and the missing ones created.
+        for _ in range(_UPDATE_ATTEMPTS):
+            if not docs:
+                return []
+            batch = self.client.batch()
+            for _key, ref, doc in docs:
+                batch.create(ref, doc)
+            try:
+                self._commit(batch, writes=len(docs))
+                return [key for key, _ref, _doc in docs]
+            except gexc.AlreadyExists:
+                present = {s.id for s in self._get_all([ref for _key, ref, _doc in docs], ["key"]) if s.exists}
+                docs = [item for item in docs if item[1].id not in present]
+        raise StateStoreError("Firestore state store failed during journal_add: concurrent changes")
 
     @_guard("journal_pending")
     def journal_pending(self) -> list[JournalEntry]:
         query = self._journal.where(filter=FieldFilter("pending", "==", True))
         entries = [self._entry(snap.to_dict()) for snap in self._stream(query)]
+        if entries:
+            with_batches(entries, self.batch_list())
         entries.sort(key=lambda e: (e.chat_time, e.key))
         return entries
 
@@ -170,6 +172,56 @@ class FirestoreJournalStore(FirestoreBase):
             except (gexc.FailedPrecondition, gexc.NotFound):
                 continue  # changed or deleted since our read: read again
         raise StateStoreError("Firestore state store failed during journal_update: concurrent changes")
+
+    # -- in-flight batches ---------------------------------------------------------------------
+    # A batch is one document (its keys as one JSON string: far cheaper to encode than an
+    # array), or several "<id>.<n>" parts when its keys pass what one document holds.
+    @property
+    def _batches(self) -> Any:
+        return self.client.collection(f"{self.prefix}_batches")
+
+    @staticmethod
+    def _parts(batch: InflightBatch) -> list[tuple[str, tuple[str, ...]]]:
+        keys = batch.keys
+        count = max(1, -(-len(keys) // _KEYS_PER_PART))
+        return [(f"{batch.id}.{n}", keys[n * _KEYS_PER_PART:(n + 1) * _KEYS_PER_PART]) for n in range(count)]
+
+    @_guard("batch_put")
+    def batch_put(self, batch: InflightBatch) -> None:
+        docs = [
+            (self._batches.document(part_id), {
+                "batch": batch.id, "label": batch.label, "keys_json": json.dumps(list(keys)),
+                "expires_at": _ts(batch.expires_at),
+            })
+            for part_id, keys in self._parts(batch)
+        ]
+        for chunk in _sized_chunks(docs, lambda item: _text_bytes(item[1])):
+            writes = self.client.batch()
+            for ref, doc in chunk:
+                writes.set(ref, doc)
+            self._commit(writes, writes=len(chunk))
+
+    @_guard("batch_list")
+    def batch_list(self) -> list[InflightBatch]:
+        found: dict[str, list[dict[str, Any]]] = {}
+        for snap in self._stream(self._batches):
+            doc = snap.to_dict()
+            found.setdefault(doc["batch"], []).append(doc)
+        batches = []
+        for bid in sorted(found):
+            parts = found[bid]
+            keys = tuple(key for part in parts for key in json.loads(part["keys_json"]))
+            batches.append(InflightBatch(id=bid, label=parts[0]["label"], keys=keys, expires_at=_dt(parts[0]["expires_at"])))
+        return batches
+
+    @_guard("batch_delete")
+    def batch_delete(self, batches: Iterable[InflightBatch]) -> None:
+        refs = [self._batches.document(part_id) for batch in batches for part_id, _keys in self._parts(batch)]
+        for chunk in _chunks(refs):
+            writes = self.client.batch()
+            for ref in chunk:
+                writes.delete(ref)
+            self._commit(writes, deletes=len(chunk))
 
     def journal_prune(self, now: datetime) -> int:
         """Return 0: the TTL policy on `expires_at` deletes delivered entries in Firestore."""

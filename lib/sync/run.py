@@ -26,7 +26,7 @@ from ..records import RunRecords, Source
 from ..settings import Settings
 from ..sheet import SheetWriter
 from ..slack import SlackNotifier
-from ..state.base import StateStore
+from ..state.base import JournalEntry, StateStore
 from .fetch import FetchLog
 from .journal import Journal
 from .options import Mode, RunFailed, RunOptions, RunReport, as_sync_error, error_info, first_error
@@ -174,6 +174,9 @@ class Syncer:
         steps = self.protocols()
         now = self.clock()
         self._timed(report, "prune", lambda: self.store.journal_prune(now))
+        # What earlier runs left, read before this run journals anything: what it journals
+        # is delivered from memory (Journal.pending), never read back.
+        earlier = self._timed(report, "pending", self.store.journal_pending)
         self.checkpoint("before_fetch")
         fetch_error: SyncError | None = None
         try:
@@ -187,15 +190,18 @@ class Syncer:
             report.errors.append(error_info("fetch", exc))
             fetch_error = as_sync_error("fetch", exc)
         self.checkpoint("after_journal")
-        errors = self._deliver(report, steps, opts.notify)
+        errors = self._deliver(report, steps, opts.notify, earlier)
         if fetch_error is not None:
             errors.insert(0, fetch_error)
         return first_error(errors)
 
-    def _deliver(self, report: RunReport, steps: RunProtocols, notify: bool) -> list[SyncError]:
+    def _deliver(self, report: RunReport, steps: RunProtocols, notify: bool,
+                 earlier: list[JournalEntry]) -> list[SyncError]:
         errors: list[SyncError] = []
-        pending = self.store.journal_pending()
+        pending = steps.journal.pending(earlier)
         deliveries = [("sheet", steps.sheet.deliver)] + ([("slack", steps.slack.deliver)] if notify else [])
+        # Last, whatever failed before it: each entry's one write for what this run delivered.
+        deliveries.append(("journal", lambda report, pending: steps.journal.write_staged()))
         for step, deliver in deliveries:
             try:
                 self._timed(report, step, lambda: deliver(report, pending))  # noqa: B023 (called at once)
