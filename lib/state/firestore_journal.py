@@ -80,21 +80,36 @@ class FirestoreJournalStore(FirestoreBase):
 
     def _create_absent(self, docs: list[tuple[str, Any, dict[str, Any]]]) -> list[str]:
         # Blind creates: a normal run's keys are all new and cost no read. A commit that meets
-        # a key already present (a reconcile, another writer) wrote nothing: only then are the
-        # chunk's keys read, and the missing ones created.
-        for _ in range(_UPDATE_ATTEMPTS):
-            if not docs:
-                return []
+        # a key already present (a reconcile) wrote nothing: only then are the chunk's keys
+        # read and the missing ones created.
+        try:
+            return self._create(docs)
+        except gexc.AlreadyExists:
+            present = {s.id for s in self._get_all([ref for _key, ref, _doc in docs], ["key"]) if s.exists}
+            docs = [item for item in docs if item[1].id not in present]
+        try:
+            return self._create(docs)
+        except gexc.AlreadyExists:
+            pass
+        # Another writer created one of them since our read: one by one, leaving theirs alone.
+        added = []
+        for key, ref, doc in docs:
+            try:
+                self.counters.round_trips += 1
+                ref.create(doc, **self._rpc)
+                self.counters.writes += 1
+                added.append(key)
+            except gexc.AlreadyExists:
+                pass
+        return added
+
+    def _create(self, docs: list[tuple[str, Any, dict[str, Any]]]) -> list[str]:
+        if docs:
             batch = self.client.batch()
             for _key, ref, doc in docs:
                 batch.create(ref, doc)
-            try:
-                self._commit(batch, writes=len(docs))
-                return [key for key, _ref, _doc in docs]
-            except gexc.AlreadyExists:
-                present = {s.id for s in self._get_all([ref for _key, ref, _doc in docs], ["key"]) if s.exists}
-                docs = [item for item in docs if item[1].id not in present]
-        raise StateStoreError("Firestore state store failed during journal_add: concurrent changes")
+            self._commit(batch, writes=len(docs))
+        return [key for key, _ref, _doc in docs]
 
     @_guard("journal_pending")
     def journal_pending(self) -> list[JournalEntry]:
