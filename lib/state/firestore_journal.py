@@ -14,7 +14,7 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 
 from ..errors import StateStoreError
 from ..text import json_text
-from .base import InflightBatch, JournalEntry, RejectedItem, delivered
+from .base import DONE, PENDING, InflightBatch, JournalEntry, RejectedItem, delivered
 from .common import first_of_each_key, guard, journal_changes, stored_time, unique, with_batches
 from .common import utc as _ts
 from .firestore_base import FirestoreBase
@@ -38,17 +38,21 @@ class FirestoreJournalStore(FirestoreBase):
     """The journal and the quarantine (the store's per-item collections)."""
 
     # -- journal -------------------------------------------------------------------------------
+    # Only what differs from a new chat's defaults is stored, as each field costs the client
+    # time to encode: `key` only when the id is its hash, `sheet` and `slack` only when not
+    # pending, `pending: false` alone meaning delivered to both (written with expires_at).
     @staticmethod
-    def _journal_doc(entry: JournalEntry) -> dict[str, Any]:
-        doc: dict[str, Any] = {
-            "key": entry.key,
-            "chat_time": _ts(entry.chat_time),
-            "fetched_at": _ts(entry.fetched_at),
-            "sheet": entry.sheet,
-            "sheet_batch": entry.sheet_batch,
-            "slack": entry.slack,
-            "pending": not delivered(entry.sheet, entry.slack),
-        }
+    def _journal_doc(entry: JournalEntry, doc_id: str) -> dict[str, Any]:
+        pending = not delivered(entry.sheet, entry.slack)
+        doc: dict[str, Any] = {"chat_time": _ts(entry.chat_time), "fetched_at": _ts(entry.fetched_at), "pending": pending}
+        if doc_id != entry.key:
+            doc["key"] = entry.key
+        if pending and entry.sheet != PENDING:
+            doc["sheet"] = entry.sheet
+        if pending and entry.slack != PENDING:
+            doc["slack"] = entry.slack
+        if entry.sheet_batch is not None:
+            doc["sheet_batch"] = entry.sheet_batch
         # As JSON text: one string field is far cheaper for the client to encode than a nested
         # map, and any item Moneypenny sends fits (map keys have rules, strings do not).
         doc["chat_json"] = json_text(entry.chat)  # a lone surrogate cannot fail the write
@@ -57,15 +61,23 @@ class FirestoreJournalStore(FirestoreBase):
         return doc
 
     @staticmethod
-    def _entry(doc: dict[str, Any]) -> JournalEntry:
+    def _states(doc: dict[str, Any]) -> tuple[str, str]:
+        if doc.get("pending") is False:
+            return DONE, DONE
+        return doc.get("sheet") or PENDING, doc.get("slack") or PENDING
+
+    @classmethod
+    def _entry(cls, snap: Any) -> JournalEntry:
+        doc = snap.to_dict()
+        sheet, slack = cls._states(doc)
         return JournalEntry(
-            key=doc["key"],
+            key=doc.get("key") or snap.id,
             chat=_get_json(doc, "chat"),
             chat_time=_dt(doc["chat_time"]),
             fetched_at=_dt(doc["fetched_at"]),
-            sheet=doc["sheet"],
+            sheet=sheet,
             sheet_batch=doc.get("sheet_batch"),
-            slack=doc["slack"],
+            slack=slack,
             expires_at=stored_time(doc.get("expires_at")),
         )
 
@@ -73,7 +85,7 @@ class FirestoreJournalStore(FirestoreBase):
     def journal_add(self, entries: Iterable[JournalEntry]) -> list[str]:
         first = first_of_each_key(entries)
         added: list[str] = []
-        prepared = [(e.key, self._journal.document(_doc_id(e.key)), self._journal_doc(e)) for e in first.values()]
+        prepared = [(e.key, self._journal.document(_doc_id(e.key)), self._journal_doc(e, _doc_id(e.key))) for e in first.values()]
         for chunk in _sized_chunks(prepared, lambda item: _text_bytes(item[2])):
             added.extend(self._create_absent(chunk))
         return added
@@ -85,7 +97,7 @@ class FirestoreJournalStore(FirestoreBase):
         try:
             return self._create(docs)
         except gexc.AlreadyExists:
-            present = {s.id for s in self._get_all([ref for _key, ref, _doc in docs], ["key"]) if s.exists}
+            present = {s.id for s in self._get_all([ref for _key, ref, _doc in docs], ["pending"]) if s.exists}
             docs = [item for item in docs if item[1].id not in present]
         try:
             return self._create(docs)
@@ -114,7 +126,7 @@ class FirestoreJournalStore(FirestoreBase):
     @_guard("journal_pending")
     def journal_pending(self) -> list[JournalEntry]:
         query = self._journal.where(filter=FieldFilter("pending", "==", True))
-        entries = [self._entry(snap.to_dict()) for snap in self._stream(query)]
+        entries = [self._entry(snap) for snap in self._stream(query)]
         if entries:
             with_batches(entries, self.batch_list())
         entries.sort(key=lambda e: (e.chat_time, e.key))
@@ -126,7 +138,7 @@ class FirestoreJournalStore(FirestoreBase):
         for chunk in _chunks(unique(keys)):
             for snap in self._get_all([self._journal.document(_doc_id(k)) for k in chunk]):
                 if snap.exists:
-                    entry = self._entry(snap.to_dict())
+                    entry = self._entry(snap)
                     found[entry.key] = entry
         return found
 
@@ -152,6 +164,8 @@ class FirestoreJournalStore(FirestoreBase):
         blind = ("sheet" in fields) == ("slack" in fields)
         if blind and "sheet" in fields:
             data["pending"] = not delivered(fields["sheet"], fields["slack"])
+            if not data["pending"]:
+                del data["sheet"], data["slack"]  # `pending: false` says both (fewer fields to encode)
         for chunk in _chunks(wanted):
             refs = [self._journal.document(_doc_id(k)) for k in chunk]
             if blind:
@@ -169,15 +183,14 @@ class FirestoreJournalStore(FirestoreBase):
         for _ in range(_UPDATE_ATTEMPTS):
             batch = self.client.batch()
             writes = 0
-            for snap in self._get_all(refs, ["sheet", "slack"]):
+            for snap in self._get_all(refs, ["sheet", "slack", "pending"]):
                 if not snap.exists:
                     continue
-                now = snap.to_dict()
-                sheet = fields.get("sheet", now.get("sheet"))
-                slack = fields.get("slack", now.get("slack"))
+                sheet, slack = self._states(snap.to_dict())
+                sheet, slack = fields.get("sheet", sheet), fields.get("slack", slack)
                 pending = not delivered(sheet, slack)
                 option = self.client.write_option(last_update_time=snap.update_time)
-                batch.update(snap.reference, {**data, "pending": pending}, option=option)
+                batch.update(snap.reference, {**data, "sheet": sheet, "slack": slack, "pending": pending}, option=option)
                 writes += 1
             if not writes:
                 return
