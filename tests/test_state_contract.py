@@ -268,7 +268,7 @@ def test_a_stored_batch_holds_its_pending_entries_in_flight_until_it_is_deleted(
 
 
 def test_a_batch_with_more_keys_than_one_document_holds_is_kept_whole(store):
-    keys = tuple(f"{i:032x}" for i in range(45_000))  # about 1.6 MB of keys
+    keys = tuple(f"{i:032x}" for i in range(45_000))  # about 1.6 MB of keys: more than one document holds
     batch = InflightBatch("big", "run@1700000000", keys, T0 + timedelta(days=30))
     store.batch_put(batch)
     assert store.batch_list() == [batch]

@@ -3,7 +3,6 @@ per unreadable item."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -14,10 +13,10 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 
 from ..errors import StateStoreError
 from ..text import json_text
-from .base import DONE, PENDING, InflightBatch, JournalEntry, RejectedItem, delivered
+from .base import DONE, PENDING, JournalEntry, RejectedItem, delivered
 from .common import first_of_each_key, guard, journal_changes, stored_time, unique, with_batches
 from .common import utc as _ts
-from .firestore_base import FirestoreBase
+from .firestore_batches import FirestoreBatches
 from .firestore_layout import batches as _chunks
 from .firestore_layout import doc_id as _doc_id
 from .firestore_layout import dt as _dt
@@ -27,14 +26,12 @@ from .firestore_layout import text_bytes as _text_bytes
 from .firestore_layout import translate as _translate
 
 _UPDATE_ATTEMPTS = 5
-# Keys per in-flight batch document: about 700 KB of JSON for 32-digit keys (a document holds 1 MiB).
-_KEYS_PER_PART = 20_000
 
 
 _guard = guard(_translate)
 
 
-class FirestoreJournalStore(FirestoreBase):
+class FirestoreJournalStore(FirestoreBatches):
     """The journal and the quarantine (the store's per-item collections)."""
 
     # -- journal -------------------------------------------------------------------------------
@@ -200,56 +197,6 @@ class FirestoreJournalStore(FirestoreBase):
             except (gexc.FailedPrecondition, gexc.NotFound):
                 continue  # changed or deleted since our read: read again
         raise StateStoreError("Firestore state store failed during journal_update: concurrent changes")
-
-    # -- in-flight batches ---------------------------------------------------------------------
-    # A batch is one document (its keys as one JSON string: far cheaper to encode than an
-    # array), or several "<id>.<n>" parts when its keys pass what one document holds.
-    @property
-    def _batches(self) -> Any:
-        return self.client.collection(f"{self.prefix}_batches")
-
-    @staticmethod
-    def _parts(batch: InflightBatch) -> list[tuple[str, tuple[str, ...]]]:
-        keys = batch.keys
-        count = max(1, -(-len(keys) // _KEYS_PER_PART))
-        return [(f"{batch.id}.{n}", keys[n * _KEYS_PER_PART:(n + 1) * _KEYS_PER_PART]) for n in range(count)]
-
-    @_guard("batch_put")
-    def batch_put(self, batch: InflightBatch) -> None:
-        docs = [
-            (self._batches.document(part_id), {
-                "batch": batch.id, "label": batch.label, "keys_json": json.dumps(list(keys)),
-                "expires_at": _ts(batch.expires_at),
-            })
-            for part_id, keys in self._parts(batch)
-        ]
-        for chunk in _sized_chunks(docs, lambda item: _text_bytes(item[1])):
-            writes = self.client.batch()
-            for ref, doc in chunk:
-                writes.set(ref, doc)
-            self._commit(writes, writes=len(chunk))
-
-    @_guard("batch_list")
-    def batch_list(self) -> list[InflightBatch]:
-        found: dict[str, list[dict[str, Any]]] = {}
-        for snap in self._stream(self._batches):
-            doc = snap.to_dict()
-            found.setdefault(doc["batch"], []).append(doc)
-        batches = []
-        for bid in sorted(found):
-            parts = found[bid]
-            keys = tuple(key for part in parts for key in json.loads(part["keys_json"]))
-            batches.append(InflightBatch(id=bid, label=parts[0]["label"], keys=keys, expires_at=_dt(parts[0]["expires_at"])))
-        return batches
-
-    @_guard("batch_delete")
-    def batch_delete(self, batches: Iterable[InflightBatch]) -> None:
-        refs = [self._batches.document(part_id) for batch in batches for part_id, _keys in self._parts(batch)]
-        for chunk in _chunks(refs):
-            writes = self.client.batch()
-            for ref in chunk:
-                writes.delete(ref)
-            self._commit(writes, deletes=len(chunk))
 
     def journal_prune(self, now: datetime) -> int:
         """Return 0: the TTL policy on `expires_at` deletes delivered entries in Firestore."""

@@ -27,9 +27,11 @@ class SqliteJournalStore(SqliteBase):
         first = first_of_each_key(entries)
         if not first:
             return []
+        fetched: dict[datetime, str] = {}  # a batch shares one fetch time: its text is made once
         rows = [
-            (e.key, _json_text(e.chat), _ts(e.chat_time), _ts(e.fetched_at), e.sheet, e.sheet_batch, e.slack,
-             _ts_or_none(e.expires_at))
+            (e.key, _json_text(e.chat), _ts(e.chat_time),
+             fetched.get(e.fetched_at) or fetched.setdefault(e.fetched_at, _ts(e.fetched_at)),
+             e.sheet, e.sheet_batch, e.slack, _ts_or_none(e.expires_at))
             for e in first.values()
         ]
         with self._write() as conn:
