@@ -5,9 +5,10 @@ document naming its keys, its time and, once Sheets answered with an error, "ans
 *done* after it (staged: each entry's one delivery write, Journal.write_staged, which then
 deletes the batch). A run that finds entries still in flight (a crash or an ambiguous failure
 between the two) reads the sheet's Chat key column once and marks the keys it finds as done
-before writing anything, so only the missing rows are appended. An append that got no answer may still be
-running at Google: its rows are checked only once it has surely ended (SETTLE_SECONDS). An
-append Sheets answered with an error has ended: its rows are checked by the next pass at once.
+before writing anything, so only the missing rows are appended. An append that got no answer
+may still be running at Google: its rows are checked only once it has surely ended
+(SETTLE_SECONDS). An append Sheets answered with an error has ended: its rows are checked by
+the next pass at once.
 """
 
 from __future__ import annotations
