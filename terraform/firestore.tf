@@ -1,4 +1,5 @@
-# Firestore keeps the token cache, the chat journal, the quarantine and the run lease.
+# Firestore keeps the token cache, the chat journal (with its in-flight batches), the quarantine and
+# the run lease.
 
 resource "google_firestore_database" "main" {
   count = var.create_firestore_database ? 1 : 0
@@ -36,6 +37,20 @@ resource "google_firestore_field" "quarantine_ttl" {
   database   = var.firestore_database
   collection = local.quarantine_collection
   field      = local.quarantine_ttl_field
+
+  ttl_config {}
+
+  depends_on = [google_firestore_database.main, google_project_service.enabled]
+}
+
+# An in-flight batch (the keys of one append to the sheet) is deleted once its rows are done;
+# one a crash left behind carries expires_at (RETENTION_DAYS after its append) and this policy
+# deletes it, so none lingers.
+resource "google_firestore_field" "batches_ttl" {
+  project    = var.project_id
+  database   = var.firestore_database
+  collection = local.batches_collection
+  field      = local.batches_ttl_field
 
   ttl_config {}
 

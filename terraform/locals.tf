@@ -21,6 +21,8 @@ locals {
   journal_ttl_field     = "expires_at"
   quarantine_collection = "${var.firestore_collection_prefix}_quarantine"
   quarantine_ttl_field  = "expires_at"
+  batches_collection    = "${var.firestore_collection_prefix}_batches"
+  batches_ttl_field     = "expires_at"
 
   # Environment variable => Secret Manager secret ID. Values are added with gcloud, never here.
   secret_ids = {

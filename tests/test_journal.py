@@ -1,12 +1,17 @@
-"""The journal (lib/sync/journal.py): "Journal first", unreadable items set aside, retention, and
-each entry parsed once per run. Real SQLite store, the harness's clock, no outside service."""
+"""The journal (lib/sync/journal.py): "Journal first", unreadable items set aside, retention, each
+entry parsed once per run, the run's work from memory and "delivered once". Real SQLite store and
+the harness's clock; the delivery tests use the stand-ins through the real clients."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
+from lib.errors import SlackError
 from lib.state.base import DONE, PENDING
 from lib.sync import RunOptions
+from sandbox.standins import Status
 from sandbox.standins.samples import sample_chats
 
 
@@ -101,3 +106,55 @@ def test_records_come_in_chat_time_order_whatever_the_order_of_the_entries(harne
     journal.ingest(harness.report(), items(harness, 6, seed=3), RunOptions())
     records = journal.records_of(list(reversed(store.journal_pending())))
     assert [(r.time, r.key) for r in records] == sorted((r.time, r.key) for r in records)
+
+
+def test_a_run_delivers_what_earlier_runs_left_and_what_it_journaled_without_reading_it_back(harness):
+    """The run's work is the entries read before it journaled anything plus the ones it
+    journaled, in chat-time order; the latter come from memory, not from the store."""
+    store = harness.open_store()
+    harness.protocols().journal.ingest(harness.report(), items(harness, 2, seed=1), RunOptions())
+    journal = harness.protocols().journal  # the next run
+    earlier = store.journal_pending()
+    journal.ingest(harness.report("next"), items(harness, 3, seed=2), RunOptions())
+    before = store.counters.snapshot()
+    work = journal.pending(earlier)
+    assert store.counters.since(before).reads == 0
+    assert len(work) == 5 and {e.key for e in earlier} < {e.key for e in work}
+    assert [(e.chat_time, e.key) for e in work] == sorted((e.chat_time, e.key) for e in work)
+    assert {e.key for e in work} == {e.key for e in store.journal_pending()}
+
+
+def test_an_entry_the_sheet_and_slack_both_took_is_written_once_and_its_batch_deleted(harness):
+    """Delivered once: one write per entry for both destinations, with its expiry; the in-flight
+    batch document goes after that write."""
+    harness.add_chats(3)
+    steps = harness.protocols()
+    steps.fetch.read(harness.report("fetch"), RunOptions())
+    store, report = harness.open_store(), harness.report()
+    work = steps.journal.pending([])
+    steps.sheet.deliver(report, work)
+    steps.slack.deliver(report, work)
+    assert len(store.batch_list()) == 1 and len(store.journal_pending()) == 3  # nothing marked yet
+    before = store.counters.snapshot()
+    steps.journal.write_staged()
+    used = store.counters.since(before)
+    assert (used.writes, used.deletes) == (3, 1)
+    assert store.journal_pending() == [] and store.batch_list() == []
+    expiry = harness.clock() + timedelta(days=harness.settings().retention_days)
+    assert all(e.expires_at == expiry for e in store.journal_get(harness.sheet_keys()).values())
+
+
+def test_when_only_the_sheet_took_the_entries_only_its_half_is_written(harness):
+    """A failed Slack post: the sheet's done marks are written (the batch ends), Slack's stay pending."""
+    harness.add_chats(2)
+    steps = harness.protocols()
+    steps.fetch.read(harness.report("fetch"), RunOptions())
+    harness.stand.slack.inject("chat.postMessage", Status(500), times=None)
+    report, work = harness.report(), steps.journal.pending([])
+    steps.sheet.deliver(report, work)
+    with pytest.raises(SlackError):
+        steps.slack.deliver(report, work)
+    steps.journal.write_staged()
+    store = harness.open_store()
+    assert [(e.sheet, e.slack) for e in store.journal_pending()] == [(DONE, PENDING)] * 2
+    assert store.batch_list() == []

@@ -23,7 +23,9 @@ def journal_chats(harness, n: int) -> None:
 
 def deliver(harness, run_id: str = "run", checkpoint=None):
     report = harness.report(run_id)
-    harness.protocols(checkpoint=checkpoint).sheet.deliver(report, harness.open_store().journal_pending())
+    steps = harness.protocols(checkpoint=checkpoint)
+    steps.sheet.deliver(report, harness.open_store().journal_pending())
+    steps.journal.write_staged()  # the run's one write per delivered entry, as Syncer makes it
     return report
 
 

@@ -18,6 +18,7 @@ from lib.state import (
     INFLIGHT,
     PENDING,
     CachedToken,
+    InflightBatch,
     JournalEntry,
     RejectedItem,
     UnknownJournalField,
@@ -243,6 +244,49 @@ def test_journal_prune(store):
     assert {"kept-future", "kept-undelivered", "kept-no-expiry"} <= set(left)
     if not is_firestore(store):  # Firestore leaves deletion to its TTL policy
         assert removed == 1 and "gone" not in left
+
+
+# -- in-flight batches ----------------------------------------------------------------------------
+
+
+def test_a_stored_batch_holds_its_pending_entries_in_flight_until_it_is_deleted(store):
+    store.journal_add([entry("a"), entry("b", minutes=1), entry("c", minutes=2)])
+    batch = InflightBatch("run-1", "run@1700000000", ("a", "b"), T0 + timedelta(days=30))
+    store.batch_put(batch)
+    got = {e.key: (e.sheet, e.sheet_batch, e.batch) for e in store.journal_pending()}
+    assert got == {"a": (INFLIGHT, "run@1700000000", batch), "b": (INFLIGHT, "run@1700000000", batch),
+                   "c": (PENDING, None, None)}
+    assert store.journal_get(["a"])["a"].sheet == PENDING  # the entry's own document is unchanged
+    store.journal_update(["a"], sheet=DONE, slack=PENDING)  # the entry's own DONE wins over the batch
+    answered = InflightBatch("run-1", "run@answered", ("a", "b"), T0 + timedelta(days=30))
+    store.batch_put(answered)  # replaced under its id
+    assert store.batch_list() == [answered]
+    assert [(e.key, e.sheet, e.sheet_batch) for e in store.journal_pending()] == [
+        ("a", DONE, None), ("b", INFLIGHT, "run@answered"), ("c", PENDING, None)]
+    store.batch_delete([answered, InflightBatch("unknown", "x@1", ("c",), T0)])
+    assert store.batch_list() == []
+    assert [e.sheet for e in store.journal_pending()] == [DONE, PENDING, PENDING]
+
+
+def test_a_batch_with_more_keys_than_one_document_holds_is_kept_whole(store):
+    keys = tuple(f"{i:032x}" for i in range(45_000))  # about 1.6 MB of keys: more than one document holds
+    batch = InflightBatch("big", "run@1700000000", keys, T0 + timedelta(days=30))
+    store.batch_put(batch)
+    assert store.batch_list() == [batch]
+    store.batch_delete([batch])
+    assert store.batch_list() == []
+
+
+def test_expired_batches_are_pruned_or_left_to_the_ttl_policy(store):
+    store.batch_put(InflightBatch("old", "run@1", ("a",), T0 - timedelta(days=1)))
+    kept = InflightBatch("new", "run@2", ("b",), T0 + timedelta(days=1))
+    store.batch_put(kept)
+    store.journal_prune(T0)
+    left = store.batch_list()
+    if is_firestore(store):  # its TTL policy on expires_at deletes them
+        assert [b.id for b in left] == ["new", "old"] and all(b.expires_at for b in left)
+    else:
+        assert left == [kept]
 
 
 def test_sqlite_prune_trims_run_history_to_retention(tmp_path):
@@ -603,11 +647,14 @@ def test_counters_read_what_firestore_bills_for_each_operation(store):
         (lambda: store.record_run({"started_at": T0.isoformat()}), (1 + 3 + 1, 1, 0)),
         (lambda: store.put_token(CachedToken("t", T0)), (0, 1, 0)),
         (lambda: store.get_token(), (1, 0, 0)),
-        (lambda: store.journal_add([entry("a"), entry("b"), entry("c")]), (3, 3, 0)),
-        (lambda: store.journal_add([entry("c"), entry("d", minutes=1)]), (2, 1, 0)),  # every key looked up
+        (lambda: store.journal_add([entry("a"), entry("b"), entry("c")]), (0, 3, 0)),  # new keys: no read
+        (lambda: store.journal_add([entry("c"), entry("d", minutes=1)]), (2, 1, 0)),  # met a known key: looked up
         (lambda: store.journal_get(["a", "b", "nothing"]), (3, 0, 0)),  # a missing document is a read too
         (lambda: store.journal_update(["a", "b", "c"], sheet=DONE, slack=DONE), (0, 3, 0)),
-        (lambda: store.journal_pending(), (1, 0, 0)),  # one document found
+        (lambda: store.journal_pending(), (2, 0, 0)),  # one document found, then the (empty) batches
+        (lambda: store.batch_put(InflightBatch("b1", "r@1", ("d",), T0)), (0, 1, 0)),  # one write for its keys
+        (lambda: store.batch_list(), (1, 0, 0)),
+        (lambda: store.batch_delete([InflightBatch("b1", "r@1", ("d",), T0)]), (0, 0, 1)),
         (lambda: store.quarantine([item, item]), (0, 2, 0)),
         (lambda: store.quarantine_count(), (1, 0, 0)),
         (lambda: store.acquire_lease("me", T0, T0 + timedelta(minutes=5)), (1, 1, 0)),
@@ -746,3 +793,39 @@ def test_firestore_update_rereads_after_a_concurrent_change(fs_stores, monkeypat
     store.journal_update(["a"], sheet=DONE)
     assert len(calls) == 2
     assert store.journal_pending() == []
+
+
+# -- a chat's document operations over its life ---------------------------------------------------
+
+
+def test_a_chat_costs_at_most_one_read_and_two_writes_from_fetch_to_expiry(store, harness):
+    """Fetched, delivered to the sheet and Slack, expired: each chat's own share of a run's
+    document operations (the difference between a 45-chat and a 5-chat run, whose fixed costs
+    are the same) is at most 1 read and 2 writes, and one delete when it expires; no in-flight
+    batch is left behind."""
+    harness.add_chats(1, seed=1)
+    harness.syncer(store=store).run()  # the first run: tab, header, cursor
+
+    def run(n: int, seed: int):
+        harness.clock.advance(minutes=5)
+        harness.add_chats(n, seed=seed)
+        before = store.counters.snapshot()
+        report = harness.syncer(store=store).run()
+        assert report.appended == n and report.posted == n
+        return store.counters.since(before)
+
+    small, large = run(5, seed=2), run(45, seed=3)
+    chats = 40
+    assert (large.reads - small.reads) / chats <= 1
+    assert (large.writes - small.writes) / chats <= 2
+    assert store.journal_pending() == [] and store.batch_list() == []
+    keys = harness.sheet_keys()
+    assert len(keys) == 51 and all(e.expires_at is not None for e in store.journal_get(keys).values())
+    harness.clock.advance(days=harness.settings().retention_days + 1)
+    before = store.counters.snapshot()
+    store.journal_prune(harness.clock())
+    expired = store.counters.since(before)
+    if is_firestore(store):  # its TTL policy deletes them, one delete each, billed to nobody's run
+        assert expired.deletes == 0
+    else:
+        assert expired.deletes == 51 and store.journal_get(keys) == {}

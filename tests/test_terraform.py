@@ -606,6 +606,14 @@ def test_firestore_native_database_and_journal_and_quarantine_ttl(config, resour
     assert ref(qttl["database"]) == "var.firestore_database"
     assert evaluated["quarantine_collection"] == f"{prefix}_quarantine"
     assert evaluated["quarantine_ttl_field"] == "expires_at"
+    # In-flight batches a crash left behind expire too.
+    bttl = resources["google_firestore_field"]["batches_ttl"]
+    assert block(bttl, "ttl_config") == {}
+    assert ref(bttl["collection"]) == "local.batches_collection"
+    assert ref(bttl["field"]) == "local.batches_ttl_field"
+    assert ref(bttl["database"]) == "var.firestore_database"
+    assert evaluated["batches_collection"] == f"{prefix}_batches"
+    assert evaluated["batches_ttl_field"] == "expires_at"
     assert config["variable"]["firestore_collection_prefix"]["default"] == Settings.firestore_collection_prefix
     assert config["variable"]["firestore_database"]["default"] == Settings.firestore_database
 

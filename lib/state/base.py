@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from .documents import D, Document
 
 __all__ = [
-    "DONE", "INFLIGHT", "PENDING", "CachedToken", "Documents", "Journal", "JournalEntry", "Lease",
+    "DONE", "INFLIGHT", "PENDING", "CachedToken", "Documents", "InflightBatch", "Journal", "JournalEntry", "Lease",
     "Leases", "Quarantine", "RejectedItem", "RunLog", "RunStates", "StateStore", "StoreBase", "TokenCache",
     "delivered", "expiry_for",
 ]
@@ -65,10 +65,27 @@ class JournalEntry:
     sheet_batch: str | None = None
     slack: str = PENDING
     expires_at: datetime | None = None
+    # The stored batch that holds this entry in flight (set by journal_pending), else None:
+    # the batch, not the entry's own document, says that its append was started.
+    batch: InflightBatch | None = field(default=None, repr=False, compare=False)
 
     @property
     def delivered(self) -> bool:
         return delivered(self.sheet, self.slack)
+
+
+@dataclass(frozen=True)
+class InflightBatch:
+    """One append's rows in flight, as one stored document instead of a mark on each entry.
+
+    `label` is what its entries' `sheet_batch` reads while they are in flight (the sheet
+    delivery's "<run id>@<epoch seconds>" or "<run id>@answered"); the store keeps it as given.
+    """
+
+    id: str
+    label: str
+    keys: tuple[str, ...] = field(repr=False)
+    expires_at: datetime  # when the store may forget it (Firestore's TTL; SQLite prunes it)
 
 
 @dataclass(frozen=True)

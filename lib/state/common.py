@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
 
 from ..errors import StateStoreError
-from .base import JournalEntry
+from .base import DONE, INFLIGHT, InflightBatch, JournalEntry
 
 # The journal fields `journal_update` may set; the others are fixed when the entry is added.
 JOURNAL_FIELDS = ("sheet", "sheet_batch", "slack", "expires_at")
@@ -75,6 +75,21 @@ def first_of_each_key(entries: Iterable[JournalEntry]) -> dict[str, JournalEntry
     for entry in entries:
         first.setdefault(entry.key, entry)
     return first
+
+
+def with_batches(entries: list[JournalEntry], batches: Iterable[InflightBatch]) -> None:
+    """Mark the entries that a stored batch holds in flight (the entry's own DONE wins).
+
+    A key is in one batch at most: the sheet delivery deletes a batch before any of its keys
+    go in another.
+    """
+    holder = {key: batch for batch in batches for key in batch.keys}
+    if not holder:
+        return
+    for entry in entries:
+        batch = holder.get(entry.key)
+        if batch is not None and entry.sheet != DONE:
+            entry.sheet, entry.sheet_batch, entry.batch = INFLIGHT, batch.label, batch
 
 
 def unique(items: Iterable[str]) -> list[str]:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from ..counters import StoreCounters
-    from .base import CachedToken, JournalEntry, Lease, RejectedItem
+    from .base import CachedToken, InflightBatch, JournalEntry, Lease, RejectedItem
     from .documents import D, Document
     from .run_state import RunState
 
@@ -46,16 +46,35 @@ class Journal(Protocol):
         """Insert entries whose key is not yet in the journal, in batches; return the new keys.
 
         An entry whose key is already present is left exactly as it is (whatever its state),
-        so fetching the same chat again changes nothing.
+        so fetching the same chat again changes nothing. New keys cost no read: only a batch
+        that meets a key already present reads that batch's keys.
         """
 
     @abstractmethod
     def journal_pending(self) -> list[JournalEntry]:
-        """Every entry not yet delivered to both destinations, oldest chat first (then key)."""
+        """Every entry not yet delivered to both destinations, oldest chat first (then key).
+
+        An entry whose key is in a stored in-flight batch (and not done for the sheet) comes
+        back with sheet INFLIGHT, sheet_batch the batch's label and `batch` the batch; the
+        batches are read only when some entry is pending.
+        """
 
     @abstractmethod
     def journal_get(self, keys: Iterable[str]) -> dict[str, JournalEntry]:
-        """The entries with these keys that exist (delivered or not)."""
+        """The entries with these keys that exist (delivered or not), as their own documents
+        hold them (in-flight batches are not read)."""
+
+    @abstractmethod
+    def batch_put(self, batch: InflightBatch) -> None:
+        """Store (or replace, under its id) an in-flight batch: one write, not one per key."""
+
+    @abstractmethod
+    def batch_list(self) -> list[InflightBatch]:
+        """Every stored in-flight batch, by id."""
+
+    @abstractmethod
+    def batch_delete(self, batches: Iterable[InflightBatch]) -> None:
+        """Forget these in-flight batches (unknown ones are ignored)."""
 
     @abstractmethod
     def journal_update(self, keys: Iterable[str], **changes: Any) -> None:
@@ -69,7 +88,7 @@ class Journal(Protocol):
     def journal_prune(self, now: datetime) -> int:
         """Delete delivered entries whose expires_at has passed; return how many.
 
-        Quarantined items whose expires_at has passed go too (not counted). Firestore leaves
+        Quarantined items and in-flight batches whose expires_at has passed go too (not counted). Firestore leaves
         both to its TTL policies and may return 0.
         """
 

@@ -11,10 +11,15 @@ Layout, with `P` the collection prefix:
   `meta_cursor`, `meta_schedule_runs` and the `P_runs` collection: they are read once to build
   `run`, then never again (they may be deleted by hand).
 - `P_journal`: one document per chat, id = chat key (hashed when Firestore cannot take the key
-  as an id; the `key` field always holds it). Fields: key, chat_json (the item as JSON text; an
-  item too large for a document is journaled cut, see lib/chat_source.journal_item), chat_time,
-  fetched_at, sheet, sheet_batch, slack, pending (not delivered to both), expires_at (absent until set). A
-  TTL policy on `expires_at` of collection group `P_journal` deletes delivered entries.
+  as an id; then the `key` field holds it). Fields: chat_json (the item as JSON text; an item
+  too large for a document is journaled cut, see lib/chat_source.journal_item), chat_time,
+  fetched_at, pending (not delivered to both; `false` alone means both done), sheet and slack
+  (only when not pending; absent is pending), sheet_batch (documents written before in-flight
+  batches), expires_at (absent until set). A TTL policy on `expires_at` of collection group
+  `P_journal` deletes delivered entries.
+- `P_batches`: one document per in-flight append (more, `<id>.<n>`, for over 20,000 keys):
+  batch, label, keys_json, expires_at (TTL policy on collection group `P_batches`). Read by
+  `journal_pending` only when some entry is pending.
 - `P_quarantine`: one document per unreadable item (auto id): raw, reason, fetched_at and
   expires_at, which a TTL policy on collection group `P_quarantine` honours.
 

@@ -1,4 +1,5 @@
-"""The Firestore store's journal and quarantine: one document per chat, one per unreadable item."""
+"""The Firestore store's journal and quarantine: one document per chat, one per in-flight batch, one
+per unreadable item."""
 
 from __future__ import annotations
 
@@ -12,10 +13,10 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 
 from ..errors import StateStoreError
 from ..text import json_text
-from .base import JournalEntry, RejectedItem, delivered
-from .common import first_of_each_key, guard, journal_changes, stored_time, unique
+from .base import DONE, PENDING, JournalEntry, RejectedItem, delivered
+from .common import first_of_each_key, guard, journal_changes, stored_time, unique, with_batches
 from .common import utc as _ts
-from .firestore_base import FirestoreBase
+from .firestore_batches import FirestoreBatches
 from .firestore_layout import batches as _chunks
 from .firestore_layout import doc_id as _doc_id
 from .firestore_layout import dt as _dt
@@ -30,21 +31,25 @@ _UPDATE_ATTEMPTS = 5
 _guard = guard(_translate)
 
 
-class FirestoreJournalStore(FirestoreBase):
+class FirestoreJournalStore(FirestoreBatches):
     """The journal and the quarantine (the store's per-item collections)."""
 
     # -- journal -------------------------------------------------------------------------------
+    # Only what differs from a new chat's defaults is stored, as each field costs the client
+    # time to encode: `key` only when the id is its hash, `sheet` and `slack` only when not
+    # pending, `pending: false` alone meaning delivered to both (written with expires_at).
     @staticmethod
-    def _journal_doc(entry: JournalEntry) -> dict[str, Any]:
-        doc: dict[str, Any] = {
-            "key": entry.key,
-            "chat_time": _ts(entry.chat_time),
-            "fetched_at": _ts(entry.fetched_at),
-            "sheet": entry.sheet,
-            "sheet_batch": entry.sheet_batch,
-            "slack": entry.slack,
-            "pending": not delivered(entry.sheet, entry.slack),
-        }
+    def _journal_doc(entry: JournalEntry, doc_id: str) -> dict[str, Any]:
+        pending = not delivered(entry.sheet, entry.slack)
+        doc: dict[str, Any] = {"chat_time": _ts(entry.chat_time), "fetched_at": _ts(entry.fetched_at), "pending": pending}
+        if doc_id != entry.key:
+            doc["key"] = entry.key
+        if pending and entry.sheet != PENDING:
+            doc["sheet"] = entry.sheet
+        if pending and entry.slack != PENDING:
+            doc["slack"] = entry.slack
+        if entry.sheet_batch is not None:
+            doc["sheet_batch"] = entry.sheet_batch
         # As JSON text: one string field is far cheaper for the client to encode than a nested
         # map, and any item Moneypenny sends fits (map keys have rules, strings do not).
         doc["chat_json"] = json_text(entry.chat)  # a lone surrogate cannot fail the write
@@ -53,15 +58,23 @@ class FirestoreJournalStore(FirestoreBase):
         return doc
 
     @staticmethod
-    def _entry(doc: dict[str, Any]) -> JournalEntry:
+    def _states(doc: dict[str, Any]) -> tuple[str, str]:
+        if doc.get("pending") is False:
+            return DONE, DONE
+        return doc.get("sheet") or PENDING, doc.get("slack") or PENDING
+
+    @classmethod
+    def _entry(cls, snap: Any) -> JournalEntry:
+        doc = snap.to_dict()
+        sheet, slack = cls._states(doc)
         return JournalEntry(
-            key=doc["key"],
+            key=doc.get("key") or snap.id,
             chat=_get_json(doc, "chat"),
             chat_time=_dt(doc["chat_time"]),
             fetched_at=_dt(doc["fetched_at"]),
-            sheet=doc["sheet"],
+            sheet=sheet,
             sheet_batch=doc.get("sheet_batch"),
-            slack=doc["slack"],
+            slack=slack,
             expires_at=stored_time(doc.get("expires_at")),
         )
 
@@ -69,37 +82,50 @@ class FirestoreJournalStore(FirestoreBase):
     def journal_add(self, entries: Iterable[JournalEntry]) -> list[str]:
         first = first_of_each_key(entries)
         added: list[str] = []
-        prepared = [(e, self._journal_doc(e)) for e in first.values()]
-        for chunk in _sized_chunks(prepared, lambda pair: _text_bytes(pair[1])):
-            docs = {e.key: (self._journal.document(_doc_id(e.key)), doc) for e, doc in chunk}
-            present = {s.id for s in self._get_all([ref for ref, _ in docs.values()], ["key"]) if s.exists}
-            missing = [key for key, (ref, _) in docs.items() if ref.id not in present]
-            if not missing:
-                continue
-            batch = self.client.batch()
-            for key in missing:
-                batch.create(*docs[key])
-            try:
-                self._commit(batch, writes=len(missing))
-                added.extend(missing)
-            except gexc.AlreadyExists:
-                # Another writer created one of them since our read: the batch wrote nothing,
-                # so create one by one and leave theirs alone.
-                for key in missing:
-                    ref, data = docs[key]
-                    try:
-                        self.counters.round_trips += 1
-                        ref.create(data, **self._rpc)
-                        self.counters.writes += 1
-                        added.append(key)
-                    except gexc.AlreadyExists:
-                        pass
+        prepared = [(e.key, self._journal.document(_doc_id(e.key)), self._journal_doc(e, _doc_id(e.key))) for e in first.values()]
+        for chunk in _sized_chunks(prepared, lambda item: _text_bytes(item[2])):
+            added.extend(self._create_absent(chunk))
         return added
+
+    def _create_absent(self, docs: list[tuple[str, Any, dict[str, Any]]]) -> list[str]:
+        # Blind creates: a normal run's keys are all new and cost no read. A commit that meets
+        # a key already present (a reconcile) wrote nothing: only then are the chunk's keys
+        # read and the missing ones created.
+        try:
+            return self._create(docs)
+        except gexc.AlreadyExists:
+            present = {s.id for s in self._get_all([ref for _key, ref, _doc in docs], ["pending"]) if s.exists}
+            docs = [item for item in docs if item[1].id not in present]
+        try:
+            return self._create(docs)
+        except gexc.AlreadyExists:
+            pass
+        # Another writer created one of them since our read: one by one, leaving theirs alone.
+        added = []
+        for key, ref, doc in docs:
+            try:
+                self.counters.round_trips += 1
+                ref.create(doc, **self._rpc)
+                self.counters.writes += 1
+                added.append(key)
+            except gexc.AlreadyExists:
+                pass
+        return added
+
+    def _create(self, docs: list[tuple[str, Any, dict[str, Any]]]) -> list[str]:
+        if docs:
+            batch = self.client.batch()
+            for _key, ref, doc in docs:
+                batch.create(ref, doc)
+            self._commit(batch, writes=len(docs))
+        return [key for key, _ref, _doc in docs]
 
     @_guard("journal_pending")
     def journal_pending(self) -> list[JournalEntry]:
         query = self._journal.where(filter=FieldFilter("pending", "==", True))
-        entries = [self._entry(snap.to_dict()) for snap in self._stream(query)]
+        entries = [self._entry(snap) for snap in self._stream(query)]
+        if entries:
+            with_batches(entries, self.batch_list())
         entries.sort(key=lambda e: (e.chat_time, e.key))
         return entries
 
@@ -109,7 +135,7 @@ class FirestoreJournalStore(FirestoreBase):
         for chunk in _chunks(unique(keys)):
             for snap in self._get_all([self._journal.document(_doc_id(k)) for k in chunk]):
                 if snap.exists:
-                    entry = self._entry(snap.to_dict())
+                    entry = self._entry(snap)
                     found[entry.key] = entry
         return found
 
@@ -135,6 +161,8 @@ class FirestoreJournalStore(FirestoreBase):
         blind = ("sheet" in fields) == ("slack" in fields)
         if blind and "sheet" in fields:
             data["pending"] = not delivered(fields["sheet"], fields["slack"])
+            if not data["pending"]:
+                del data["sheet"], data["slack"]  # `pending: false` says both (fewer fields to encode)
         for chunk in _chunks(wanted):
             refs = [self._journal.document(_doc_id(k)) for k in chunk]
             if blind:
@@ -152,15 +180,14 @@ class FirestoreJournalStore(FirestoreBase):
         for _ in range(_UPDATE_ATTEMPTS):
             batch = self.client.batch()
             writes = 0
-            for snap in self._get_all(refs, ["sheet", "slack"]):
+            for snap in self._get_all(refs, ["sheet", "slack", "pending"]):
                 if not snap.exists:
                     continue
-                now = snap.to_dict()
-                sheet = fields.get("sheet", now.get("sheet"))
-                slack = fields.get("slack", now.get("slack"))
+                sheet, slack = self._states(snap.to_dict())
+                sheet, slack = fields.get("sheet", sheet), fields.get("slack", slack)
                 pending = not delivered(sheet, slack)
                 option = self.client.write_option(last_update_time=snap.update_time)
-                batch.update(snap.reference, {**data, "pending": pending}, option=option)
+                batch.update(snap.reference, {**data, "sheet": sheet, "slack": slack, "pending": pending}, option=option)
                 writes += 1
             if not writes:
                 return

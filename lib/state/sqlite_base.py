@@ -31,6 +31,8 @@ CREATE TABLE IF NOT EXISTS journal (
     sheet TEXT NOT NULL, sheet_batch TEXT, slack TEXT NOT NULL, expires_at TEXT);
 CREATE INDEX IF NOT EXISTS journal_pending ON journal (chat_time, key)
     WHERE NOT {_DELIVERED};
+CREATE TABLE IF NOT EXISTS batches (
+    id TEXT PRIMARY KEY, label TEXT NOT NULL, keys TEXT NOT NULL, expires_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS quarantine (
     id INTEGER PRIMARY KEY AUTOINCREMENT, raw TEXT NOT NULL, reason TEXT NOT NULL,
     fetched_at TEXT NOT NULL, expires_at TEXT);

@@ -7,8 +7,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from .base import JournalEntry, RejectedItem
-from .common import chunks, first_of_each_key, journal_changes, stored_time, unique
+from .base import InflightBatch, JournalEntry, RejectedItem
+from .common import chunks, first_of_each_key, journal_changes, stored_time, unique, with_batches
 from .common import utc_text as _ts
 from .sqlite_base import _CHUNK, _DELIVERED, SqliteBase, _dt, _guard, _json_text, _ts_or_none
 
@@ -17,32 +17,43 @@ class SqliteJournalStore(SqliteBase):
     """The journal and the quarantine (the store's per-item tables)."""
 
     # -- journal -------------------------------------------------------------------------------
+    _INSERT = (
+        "INSERT OR IGNORE INTO journal (key, chat, chat_time, fetched_at, sheet, sheet_batch, slack, expires_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    )
+
     @_guard("journal_add")
     def journal_add(self, entries: Iterable[JournalEntry]) -> list[str]:
         first = first_of_each_key(entries)
         if not first:
             return []
-        keys = list(first)
+        fetched: dict[datetime, str] = {}  # a batch shares one fetch time: its text is made once
+        rows = [
+            (e.key, _json_text(e.chat), _ts(e.chat_time),
+             fetched.get(e.fetched_at) or fetched.setdefault(e.fetched_at, _ts(e.fetched_at)),
+             e.sheet, e.sheet_batch, e.slack, _ts_or_none(e.expires_at))
+            for e in first.values()
+        ]
         with self._write() as conn:
-            # One transaction holding the write lock: find the keys already present, then
-            # insert the others in one statement (one row-by-row INSERT would cost a call each).
-            present: set[str] = set()
-            for chunk in chunks(keys, _CHUNK):
-                marks = ",".join("?" * len(chunk))
-                present.update(row[0] for row in conn.execute(f"SELECT key FROM journal WHERE key IN ({marks})", chunk))
-            added = [key for key in keys if key not in present]
-            conn.executemany(
-                "INSERT OR IGNORE INTO journal (key, chat, chat_time, fetched_at, sheet,"
-                " sheet_batch, slack, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    (
-                        e.key, _json_text(e.chat), _ts(e.chat_time), _ts(e.fetched_at), e.sheet,
-                        e.sheet_batch, e.slack, _ts_or_none(e.expires_at),
-                    )
-                    for e in (first[key] for key in added)
-                ),
-            )
-        self.counters.reads += len(keys)  # each key looked up
+            # Blind, as on Firestore: a normal run's keys are all new, so one statement inserts
+            # them and the change count says so. Only when a key was present (a reconcile) is
+            # the insert undone and the batch's keys looked up.
+            conn.execute("SAVEPOINT journal_add")
+            before = conn.total_changes
+            conn.executemany(self._INSERT, rows)
+            if conn.total_changes - before == len(rows):
+                conn.execute("RELEASE journal_add")
+                added = list(first)
+            else:
+                conn.execute("ROLLBACK TO journal_add")
+                conn.execute("RELEASE journal_add")
+                present: set[str] = set()
+                for chunk in chunks(list(first), _CHUNK):
+                    marks = ",".join("?" * len(chunk))
+                    present.update(row[0] for row in conn.execute(f"SELECT key FROM journal WHERE key IN ({marks})", chunk))
+                self.counters.reads += len(first)  # each key looked up
+                conn.executemany(self._INSERT, (row for row in rows if row[0] not in present))
+                added = [key for key in first if key not in present]
         self.counters.writes += len(added)
         return added
 
@@ -61,7 +72,10 @@ class SqliteJournalStore(SqliteBase):
         rows = self._read(
             f"SELECT {self._COLUMNS} FROM journal WHERE NOT {_DELIVERED} ORDER BY chat_time, key"
         )
-        return [self._entry(row) for row in rows]
+        entries = [self._entry(row) for row in rows]
+        if entries:
+            with_batches(entries, self.batch_list())
+        return entries
 
     @_guard("journal_get")
     def journal_get(self, keys: Iterable[str]) -> dict[str, JournalEntry]:
@@ -102,6 +116,34 @@ class SqliteJournalStore(SqliteBase):
                     [*values.values(), *chunk],
                 ).rowcount
 
+    # -- in-flight batches ---------------------------------------------------------------------
+    @_guard("batch_put")
+    def batch_put(self, batch: InflightBatch) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO batches (id, label, keys, expires_at) VALUES (?, ?, ?, ?)",
+                (batch.id, batch.label, json.dumps(list(batch.keys)), _ts(batch.expires_at)),
+            )
+        self.counters.writes += 1
+
+    @_guard("batch_list")
+    def batch_list(self) -> list[InflightBatch]:
+        return [
+            InflightBatch(id=bid, label=label, keys=tuple(json.loads(keys)), expires_at=_dt(expires_at))
+            for bid, label, keys, expires_at in self._read("SELECT id, label, keys, expires_at FROM batches ORDER BY id")
+        ]
+
+    @_guard("batch_delete")
+    def batch_delete(self, batches: Iterable[InflightBatch]) -> None:
+        ids = unique(batch.id for batch in batches)
+        if not ids:
+            return
+        with self._write() as conn:
+            for chunk in chunks(ids, _CHUNK):
+                self.counters.deletes += conn.execute(
+                    f"DELETE FROM batches WHERE id IN ({','.join('?' * len(chunk))})", chunk
+                ).rowcount
+
     @_guard("journal_prune")
     def journal_prune(self, now: datetime) -> int:
         with self._write() as conn:
@@ -111,6 +153,7 @@ class SqliteJournalStore(SqliteBase):
                 (_ts(now),),
             ).rowcount
             conn.execute("DELETE FROM quarantine WHERE expires_at IS NOT NULL AND expires_at < ?", (_ts(now),))
+            conn.execute("DELETE FROM batches WHERE expires_at < ?", (_ts(now),))
             if self.retention is not None:
                 self._trim_runs(conn, self.retention)
         self.counters.deletes += deleted

@@ -1,11 +1,17 @@
 """The journal side of a run: a fetched batch becomes journal entries (unreadable items go to
 quarantine), quarantined items are read again, and delivery states are written back.
 
-Nothing here knows the records are chats: it reads them through a `lib.records.Source`.
+A run delivers what earlier runs left (read from the store before it fetches) and what it
+journaled itself, from memory: an entry's document is written when it is journaled and once
+more when it is delivered (`stage` then `write_staged`, one write per entry for the sheet and
+Slack together). In between, "in flight" is one batch document per append, not a mark on
+each entry. Nothing here knows the records are chats: it reads them through a
+`lib.records.Source`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Callable, Collection
@@ -13,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..records import Record, RunRecords, sort_records
-from ..state.base import DONE, JournalEntry, RejectedItem, StateStore, delivered
+from ..state.base import DONE, INFLIGHT, PENDING, InflightBatch, JournalEntry, RejectedItem, StateStore, delivered
 from ..text import json_text
 from .options import RunOptions, RunReport
 
@@ -33,6 +39,9 @@ class Journal:
         self.source = records.source
         self.clock = clock
         self.retention = retention
+        self.fresh: dict[str, JournalEntry] = {}  # entries this run added to the journal, by key
+        self._staged: dict[str, JournalEntry] = {}  # states changed here, written by write_staged
+        self._ended: dict[str, InflightBatch] = {}  # batches whose rows are staged done
 
     def ingest(self, report: RunReport, items: list[Any], opts: RunOptions) -> int:
         """Journal a fetched batch; set aside what does not read. Returns how many keys are new."""
@@ -54,6 +63,7 @@ class Journal:
             entries.append(entry)
         new_keys = self.store.journal_add(entries) if entries else []
         self._remember(whole, new_keys)
+        self._keep(entries, new_keys)
         if opts.announce_before is not None or opts.sheet_keys:
             fresh = set(new_keys)
             report.already_in_sheet += sum(1 for e in entries if e.key in fresh and e.sheet == DONE)
@@ -71,6 +81,21 @@ class Journal:
             entry.slack = DONE
         if entry.delivered:
             entry.expires_at = expires
+
+    def _keep(self, entries: list[JournalEntry], new_keys: list[str]) -> None:
+        # The entries this run journaled are delivered from memory: no read back.
+        fresh = set(new_keys)
+        for entry in entries:
+            if entry.key in fresh:
+                self.fresh.setdefault(entry.key, entry)
+
+    def pending(self, earlier: list[JournalEntry]) -> list[JournalEntry]:
+        """The run's work: `earlier` (journal_pending read before this run journaled anything)
+        and the undelivered entries this run journaled, in chat-time order (then key)."""
+        known = {e.key for e in earlier}
+        entries = earlier + [e for e in self.fresh.values() if e.key not in known and not e.delivered]
+        entries.sort(key=lambda e: (e.chat_time, e.key))
+        return entries
 
     def _remember(self, whole: dict[str, Record], new_keys: list[str]) -> None:
         # A new key's journal item is exactly the record's raw form: this run's delivery uses
@@ -126,6 +151,7 @@ class Journal:
         report.already_in_sheet += len({record.key for _, record in readable if record.key in present})
         new_keys = self.store.journal_add(entries)
         self._remember({record.key: record for _, record in readable}, new_keys)
+        self._keep(entries, new_keys)
         report.new_keys.extend(new_keys)
         report.new += len(new_keys)
         checkpoint("after_quarantine_journal")
@@ -135,19 +161,82 @@ class Journal:
             "run_id": report.run_id, "items": len(items), "journaled": len(readable), "new": len(new_keys),
             "still_unreadable": report.skipped_invalid}})
 
+    def open_batch(self, entries: list[JournalEntry], batch_id: str, label: str) -> InflightBatch:
+        """Store one in-flight batch of these entries (one write) and mark them so here."""
+        batch = InflightBatch(id=batch_id, label=label, keys=tuple(e.key for e in entries),
+                              expires_at=self.clock() + self.retention)
+        self.store.batch_put(batch)
+        self._hold(entries, batch)
+        return batch
+
+    def relabel(self, entries: list[JournalEntry], batch: InflightBatch, label: str) -> InflightBatch:
+        """Store the batch again under a new label (one write), e.g. once Sheets answered."""
+        batch = dataclasses.replace(batch, label=label)
+        self.store.batch_put(batch)
+        self._hold(entries, batch)
+        return batch
+
+    @staticmethod
+    def _hold(entries: list[JournalEntry], batch: InflightBatch) -> None:
+        for entry in entries:
+            entry.sheet, entry.sheet_batch, entry.batch = INFLIGHT, batch.label, batch
+
+    def release(self, done: list[JournalEntry], again: list[JournalEntry]) -> None:
+        """End in-flight entries: `done` are in the sheet, `again` are to be written again.
+
+        The done marks are written first and the batches deleted after, so that a crash in
+        between leaves them in flight (checked again), never pending while in the sheet.
+        """
+        self.mark(done, sheet=DONE)
+        # Entries marked in flight on their own documents (before batches were stored).
+        self.mark([e for e in again if e.batch is None], sheet=PENDING, sheet_batch=None)
+        batches = {e.batch.id: e.batch for e in done + again if e.batch is not None}
+        for entry in done + again:
+            entry.batch = None
+        for entry in again:
+            entry.sheet, entry.sheet_batch = PENDING, None
+        if batches:
+            self.store.batch_delete(batches.values())
+
+    def stage(self, entries: list[JournalEntry], **changes: Any) -> None:
+        """Apply changes to the entries here; `write_staged` writes them (a batch they were in
+        flight in ends with that write)."""
+        for entry in entries:
+            for name, value in changes.items():
+                setattr(entry, name, value)
+            self._staged[entry.key] = entry
+            if changes.get("sheet") == DONE and entry.batch is not None:
+                self._ended[entry.batch.id] = entry.batch
+
+    def write_staged(self) -> None:
+        """Write every staged entry once (both destinations' states together, with the expiry
+        when delivered), then delete the batches whose rows are now done."""
+        staged, self._staged = list(self._staged.values()), {}
+        ended, self._ended = list(self._ended.values()), {}
+        self._write(staged, {})
+        for entry in staged:
+            if entry.sheet == DONE:
+                entry.batch = None
+        if ended:
+            self.store.batch_delete(ended)
+
     def mark(self, entries: list[JournalEntry], **changes: Any) -> None:
-        """Apply changes to entries here and in the store.
+        """Apply changes to entries here and in the store at once.
 
         Each store update names both destination states, so the store can tell whether an
         entry is delivered without reading it; delivered entries get their expiry.
         """
-        if not entries:
-            return
-        groups: dict[tuple[str, str], list[str]] = {}
         for entry in entries:
             for name, value in changes.items():
                 setattr(entry, name, value)
-            groups.setdefault((entry.sheet, entry.slack), []).append(entry.key)
+        self._write(entries, changes)
+
+    def _write(self, entries: list[JournalEntry], changes: dict[str, Any]) -> None:
+        groups: dict[tuple[str, str], list[str]] = {}
+        for entry in entries:
+            # In flight by a batch, the entry's own document still says pending.
+            sheet = PENDING if entry.sheet == INFLIGHT and entry.batch is not None else entry.sheet
+            groups.setdefault((sheet, entry.slack), []).append(entry.key)
         for (sheet, slack), keys in groups.items():
             fields = {**changes, "sheet": sheet, "slack": slack}
             if delivered(sheet, slack):

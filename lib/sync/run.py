@@ -29,7 +29,7 @@ from ..records import RunRecords, Source
 from ..settings import Settings
 from ..sheet import SheetWriter
 from ..slack import SlackNotifier
-from ..state.base import StateStore
+from ..state.base import JournalEntry, StateStore
 from .calls_fetch import CallsFetch
 from .fetch import FetchLog, plan_intent
 from .journal import Journal
@@ -214,6 +214,9 @@ class Syncer:
         steps = self.protocols(session, report)
         now = self.clock()
         self._timed(report, "prune", lambda: self.store.journal_prune(now))
+        # What earlier runs left, read before this run journals anything: what it journals
+        # is delivered from memory (Journal.pending), never read back.
+        earlier = self._timed(report, "pending", self.store.journal_pending)
         self.checkpoint("before_fetch")
         errors: list[SyncError] = []
         reads: list[tuple[str, Callable[[], None]]] = []
@@ -235,7 +238,7 @@ class Syncer:
             self._step(report, step, read, errors)
         self.checkpoint("after_journal")
         if opts.deliver:
-            errors += self._deliver(report, steps, opts.notify)
+            errors += self._deliver(report, steps, opts.notify, earlier)
         # (A journal-only read leaves what it journaled for a delivering run.)
         if steps.calls is not None:
             merge(report, report, steps.calls.report)
@@ -251,10 +254,13 @@ class Syncer:
                 log.warning(f"{step} failed; what it carries stays in the journal",
                             extra={"fields": {"run_id": report.run_id, "cause": getattr(exc, "cause", "internal")}})
 
-    def _deliver(self, report: RunReport, steps: RunProtocols, notify: bool) -> list[SyncError]:
+    def _deliver(self, report: RunReport, steps: RunProtocols, notify: bool,
+                 earlier: list[JournalEntry]) -> list[SyncError]:
         errors: list[SyncError] = []
-        pending = self.store.journal_pending()
-        chats, calls = split_pending(pending)
+        earlier_chats, earlier_calls = split_pending(earlier)
+        chats = steps.journal.pending(earlier_chats)
+        # Entries of a source that is off (call keys with calls off) wait in the journal.
+        calls = steps.calls.journal.pending(earlier_calls) if steps.calls is not None else earlier_calls
         deliveries: list[tuple[str, Callable[[], None]]] = [("sheet", lambda: steps.sheet.deliver(report, chats))]
         if steps.calls is not None:
             call_steps = steps.calls
@@ -266,10 +272,13 @@ class Syncer:
                 (call_steps.journal, call_steps.report, calls, "new call", self.settings.calls_tab)])))
         elif notify:
             deliveries.append(("slack", lambda: steps.slack.deliver(report, chats)))
+        # Last, whatever failed before it: each entry's one write for what this run delivered.
+        deliveries.append(("journal", steps.journal.write_staged))
+        if steps.calls is not None:
+            deliveries.append(("calls journal", steps.calls.journal.write_staged))
         for step, deliver in deliveries:
             self._step(report, step, deliver, errors)
-        # Entries of a source that is off (call keys with calls off) wait in the journal.
-        report.pending = sum(1 for e in pending if not e.delivered)
+        report.pending = sum(1 for e in chats + calls if not e.delivered)
         return errors
 
     def _timed(self, report: RunReport, step: str, fn: Callable[[], Any]) -> Any:

@@ -1,22 +1,26 @@
 """Exactly-once rows: in-flight marks, the key-column check, settling unanswered writes, one retry.
 
-Rows are written from the journal. A batch is marked *in flight* before the append and *done*
-after it. A run that finds entries still in flight (a crash or an ambiguous failure between the
-two) reads the sheet's Chat key column once and marks the keys it finds as done before writing
-anything, so only the missing rows are appended. An append that got no answer may still be
-running at Google: its rows are checked only once it has surely ended (SETTLE_SECONDS). An
-append Sheets answered with an error has ended: its rows are checked by the next pass at once.
+Rows are written from the journal. A batch is marked *in flight* before the append (one batch
+document naming its keys, its time and, once Sheets answered with an error, "answered") and
+*done* after it (staged: each entry's one delivery write, Journal.write_staged, which then
+deletes the batch). A run that finds entries still in flight (a crash or an ambiguous failure
+between the two) reads the sheet's Chat key column once and marks the keys it finds as done
+before writing anything, so only the missing rows are appended. An append that got no answer
+may still be running at Google: its rows are checked only once it has surely ended
+(SETTLE_SECONDS). An append Sheets answered with an error has ended: its rows are checked by
+the next pass at once.
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from ..errors import SheetNoAnswer, SyncError, TransientError
 from ..sheet import SheetWriter
-from ..state.base import DONE, INFLIGHT, PENDING, JournalEntry
+from ..state.base import DONE, INFLIGHT, JournalEntry
 from .journal import Journal
 from .options import RunReport
 
@@ -60,7 +64,10 @@ class SheetDelivery:
             todo = self._check_inflight(todo, report)
             if not todo:
                 return
-            self.journal.mark(todo, sheet=INFLIGHT, sheet_batch=f"{report.run_id}@{int(self.clock().timestamp())}")
+            # Unique per append (two deliveries of a run may share a second); the label keeps
+            # the run and the time the settle rule reads.
+            batch = self.journal.open_batch(todo, f"{report.run_id}-{uuid.uuid4().hex[:12]}",
+                                            f"{report.run_id}@{int(self.clock().timestamp())}")
             self.checkpoint("after_mark_inflight")
             try:
                 appended = self.sheet.append(self.journal.records_of(todo), header_checked=True)
@@ -72,13 +79,15 @@ class SheetDelivery:
                 # Sheets answered with an error: the append has ended, landed or not. The rows
                 # stay in flight, marked so that the next pass (this run's or the very next
                 # run's, a scheduler retry included) checks the key column without waiting.
-                self.journal.mark(todo, sheet_batch=f"{report.run_id}@{ANSWERED}")
+                self.journal.relabel(todo, batch, f"{report.run_id}@{ANSWERED}")
                 if attempt == ATTEMPTS or not isinstance(exc, TransientError):
                     raise
                 log.info("append failed, checking the sheet before one more try", extra={"fields": {"run_id": report.run_id}})
                 continue
             self.checkpoint("after_append")
-            self.journal.mark(todo, sheet=DONE)
+            # Written with the Slack marks, one write per entry (Journal.write_staged): until
+            # then the batch says in flight, so a crash here is checked, never written twice.
+            self.journal.stage(todo, sheet=DONE)
             report.appended += appended
             return
 
@@ -108,8 +117,7 @@ class SheetDelivery:
             return todo
         present = self.sheet.keys_present(header_checked=True)
         found = [e for e in inflight if e.key in present]
-        self.journal.mark(found, sheet=DONE)
-        self.journal.mark([e for e in inflight if e.key not in present], sheet=PENDING, sheet_batch=None)
+        self.journal.release(found, [e for e in inflight if e.key not in present])
         report.already_in_sheet += len(found)
         return [e for e in todo if e.sheet != DONE]
 

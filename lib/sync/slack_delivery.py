@@ -1,4 +1,5 @@
-"""At-least-once Slack: one summary of the journal's unannounced records, then they are marked.
+"""At-least-once Slack: one summary of the journal's unannounced records, then they are marked
+(staged, and written with the sheet's marks by Journal.write_staged).
 
 A post that fails leaves them for the next run's summary, which says how many are late. A
 summary Slack refuses for its size or shape is replaced at once by its short fallback
@@ -43,6 +44,8 @@ class SlackDelivery:
         )
         self.slack.post_summary(summary)
         self.checkpoint("after_post")
-        self.journal.mark(todo, slack=DONE)
+        # Written with the sheet marks, one write per entry (Journal.write_staged); a crash
+        # before it posts them again (at least once).
+        self.journal.stage(todo, slack=DONE)
         report.posted += len(todo)
         report.late += late

@@ -89,6 +89,7 @@ class SummaryDelivery:
         self.slack.post_summary(summary)
         self.checkpoint("after_post")
         for (journal, report, entries, _, _), late in zip(todo, lates):
-            journal.mark(entries, slack=DONE)
+            # Written with the sheet marks, one write per entry (Journal.write_staged).
+            journal.stage(entries, slack=DONE)
             report.posted += len(entries)
             report.late += late
