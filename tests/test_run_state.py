@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from lib.runner import run_and_report
-from lib.sync import RunOptions, RunSession, plan_intent
+from lib.sync import RunFailed, RunOptions, RunSession, plan_intent
 from tests.conftest import _emulator_client
 from tests.harness import Crash, crash_at
 
@@ -107,8 +107,9 @@ def test_a_run_that_died_holding_the_lease_is_taken_over_once_it_expires(harness
 
 
 def test_a_run_whose_lease_expired_and_was_taken_over_leaves_the_new_holder_alone(harness, store):
-    """Its last write finds another owner: it adds its record, but writes neither the cursor
-    nor the lease (the new holder's intent and lease stay)."""
+    """Its lease taken over before it delivered, it delivers nothing (the holder will) and fails
+    as transient; its last write adds its record but neither the cursor nor the lease (the new
+    holder's intent and lease stay). Once the holder is gone, the next run writes the chat once."""
     harness.add_chats(1)
     taken = []
 
@@ -118,12 +119,20 @@ def test_a_run_whose_lease_expired_and_was_taken_over_leaves_the_new_holder_alon
             now = harness.clock()
             taken.append(store.acquire_lease("new-holder", now, now + timedelta(minutes=10)))
 
-    slow = harness.syncer(checkpoint=overtaken).run()
-    assert taken == [True] and slow.appended == 1
+    with pytest.raises(RunFailed) as failed:
+        harness.syncer(checkpoint=overtaken).run()
+    slow = failed.value.report
+    assert taken == [True] and slow.appended == 0
+    assert failed.value.error.cause == "lease_lost"
     state = store.read_run_state()
     assert state.lease is not None and state.lease.owner == "new-holder"
     assert state.cursor.intent is not None and state.cursor.intent.run_id == slow.run_id  # for the next read
     assert store.recent_runs(1)[0]["run_id"] == slow.run_id
+    assert harness.sheet_keys() == []
+
+    store.release_lease("new-holder")
+    later = harness.syncer().run()
+    assert later.appended == 1 and len(harness.sheet_keys()) == 1
 
 
 def test_a_taken_over_run_does_not_overwrite_the_cursor_the_new_holder_settled(harness, store):
@@ -179,3 +188,24 @@ def test_the_quarantine_is_counted_while_its_hint_says_items_may_wait_and_not_af
     later = harness.syncer().run()
     assert later.healthy, later.unhealthy  # the item has expired: nothing waits, nothing counted
     assert store.counters.since(before).reads <= IDLE_READS
+
+
+def test_a_run_near_its_lease_end_renews_it_and_delivers_from_memory(harness, store):
+    """A run that reaches delivery within a minute of its lease's end, with no other run in
+    between, renews the lease and writes what it journaled once, settling its own cursor."""
+    harness.add_chats(2)
+    renewed = []
+
+    def slow(step: str) -> None:
+        if step == "after_journal":
+            harness.clock.advance(seconds=harness.settings().lease_seconds - 30)
+        if step == "after_mark_inflight":
+            renewed.append(store.read_run_state().lease)
+
+    report = harness.syncer(checkpoint=slow).run()
+    assert report.appended == 2 and len(set(harness.sheet_keys())) == 2 == len(harness.sheet_keys())
+    assert renewed and renewed[0] is not None and renewed[0].owner == report.run_id
+    assert renewed[0].expires_at > report.started_at + timedelta(seconds=harness.settings().lease_seconds)
+    state = store.read_run_state()
+    assert state.lease is None and state.cursor.intent is None
+    assert state.cursor.last_read == report.started_at

@@ -23,7 +23,7 @@ from ..calls import CALLS
 from ..chat_source import CHATS
 from ..clock import utcnow
 from ..counters import StoreCounters
-from ..errors import PermanentError, SyncError
+from ..errors import PermanentError, SyncError, TransientError
 from ..moneypenny import MoneypennyClient
 from ..records import RunRecords, Source
 from ..settings import Settings
@@ -42,6 +42,9 @@ from .slack_delivery import SlackDelivery
 from .sources import CallSteps, SummaryDelivery, merge, split_pending, sub_report
 
 log = logging.getLogger(__name__)
+
+# Within this much of its lease's end a run makes sure it still holds it before delivering.
+LEASE_MARGIN = timedelta(seconds=60)
 
 
 @dataclass
@@ -238,7 +241,7 @@ class Syncer:
             self._step(report, step, read, errors)
         self.checkpoint("after_journal")
         if opts.deliver:
-            errors += self._deliver(report, steps, opts.notify, earlier)
+            errors += self._deliver(report, steps, opts.notify, earlier, session)
         # (A journal-only read leaves what it journaled for a delivering run.)
         if steps.calls is not None:
             merge(report, report, steps.calls.report)
@@ -255,12 +258,27 @@ class Syncer:
                             extra={"fields": {"run_id": report.run_id, "cause": getattr(exc, "cause", "internal")}})
 
     def _deliver(self, report: RunReport, steps: RunProtocols, notify: bool,
-                 earlier: list[JournalEntry]) -> list[SyncError]:
+                 earlier: list[JournalEntry], session: RunSession | None = None) -> list[SyncError]:
         errors: list[SyncError] = []
+        own_memory = True
+        lease = timedelta(seconds=self.settings.lease_seconds)
+        if session is not None and self.clock() >= report.started_at + lease - LEASE_MARGIN:
+            # A run this slow (a backfill waiting out the Sheets quota) may have outlived its
+            # lease, and a run that took it over may have delivered what this one journaled.
+            now = self.clock()
+            held = session.renew(now, now + lease)
+            if held == "lost":
+                exc = TransientError("another run took over the lease before this run delivered", cause="lease_lost")
+                report.errors.append(error_info("deliver", exc))
+                return [exc]
+            if held == "retaken":
+                earlier, own_memory = self.store.journal_pending(), False  # the store's word, not memory's
         earlier_chats, earlier_calls = split_pending(earlier)
-        chats = steps.journal.pending(earlier_chats)
+        chats = steps.journal.pending(earlier_chats) if own_memory else earlier_chats
         # Entries of a source that is off (call keys with calls off) wait in the journal.
-        calls = steps.calls.journal.pending(earlier_calls) if steps.calls is not None else earlier_calls
+        calls = earlier_calls
+        if steps.calls is not None and own_memory:
+            calls = steps.calls.journal.pending(earlier_calls)
         deliveries: list[tuple[str, Callable[[], None]]] = [("sheet", lambda: steps.sheet.deliver(report, chats))]
         if steps.calls is not None:
             call_steps = steps.calls

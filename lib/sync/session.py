@@ -39,6 +39,8 @@ class RunSession:
         self.carried: FetchIntent | None = None  # an intent an earlier read left, found by `begin`
         self.already_done = False  # the scheduled run `begin` was told of had succeeded before
         self.holder: Lease | None = None  # the lease that kept this run out (begin returned False)
+        # Another run held the lease while this one ran (found by `renew`): its cursor is not ours to settle.
+        self.retaken = False
 
     def quarantine_hint(self, now: datetime) -> bool:
         """Whether the quarantine may hold unexpired items (else counting it is not needed)."""
@@ -72,6 +74,30 @@ class RunSession:
         self.cursor = state.cursor
         return True
 
+    def renew(self, now: datetime, until: datetime) -> str:
+        """Hold the lease until `until`, for a run that may have outlived it.
+
+        "kept": no other run took it meanwhile (what this run holds in memory is still right);
+        "retaken": another run held it in between and is done (it may have delivered what this
+        run journaled: ask the store); "lost": another run holds it now.
+        """
+        outcome = "lost"
+
+        def change(state: RunState) -> RunState | None:
+            nonlocal outcome
+            if state.lease is not None and state.lease.owner == self.owner:
+                outcome = "kept"
+            elif state.held_by_other(self.owner, now):
+                outcome = "lost"
+                return None
+            else:
+                outcome = "retaken"
+            return dataclasses.replace(state, lease=Lease(self.owner, until))
+
+        self.seen = self.store.update_run_state(change)
+        self.retaken = self.retaken or outcome == "retaken"
+        return outcome
+
     def finish(self, record: dict[str, Any] | None, *, schedule_done: str | None = None,
                quarantined_until: datetime | None = None, quarantine_empty: bool = False) -> None:
         """Write what the run leaves: its cursor, lease given back, `record`, the scheduled run
@@ -81,7 +107,9 @@ class RunSession:
 
         def change(state: RunState) -> RunState:
             ours = state.lease is not None and state.lease.owner == self.owner
-            if ours:
+            if ours and self.retaken:
+                state = dataclasses.replace(state, lease=None)
+            elif ours:
                 state = dataclasses.replace(state, lease=None, cursor=self.cursor)
                 if quarantine_empty:
                     state = dataclasses.replace(state, quarantine_until=None)
