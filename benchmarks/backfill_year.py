@@ -143,6 +143,40 @@ def met(ok: bool) -> str:
     return "met" if ok else "NOT met"
 
 
+def targets(f: BackfillFigures, baseline: BackfillFigures | None = None) -> list[Any]:
+    """The backfill's rows of the issue's table as the main report's Target lines.
+
+    `baseline`, the same window with fewer chats a day, makes the writes a chat the slope
+    between the two (what one more chat costs), apart from each read's fixed writes (the run
+    state, the progress document, an append's in-flight document)."""
+    from benchmarks.report import Target
+    from benchmarks.store_targets import BACKFILL_TARGETS
+
+    once = f.ok and f.rows == f.unique_rows == f.chats
+    writes = f.calls["sheets_writes"]
+    per_chat = f.store_counts.get("writes", 0) / max(f.chats, 1)
+    how = "all writes / chats"
+    if baseline is not None and baseline.chats < f.chats:
+        # An append's in-flight document is one write per 1.5 MB of rows, not per chat.
+        appends = f.calls["sheets_appends"] - baseline.calls["sheets_appends"]
+        more = f.store_counts.get("writes", 0) - baseline.store_counts.get("writes", 0) - appends
+        per_chat = more / (f.chats - baseline.chats)
+        fixed = baseline.store_counts.get("writes", 0) - per_chat * baseline.chats
+        how = (f"one more chat's writes, against {baseline.per_day} a day; besides them {fixed:.0f} writes for "
+               f"the {f.reads} reads themselves and 1 per append ({f.calls['sheets_appends']})")
+    where = f"{f.days} days x {f.per_day} chats, {f.store}"
+    out = [Target(BACKFILL_TARGETS[0], once and writes <= TARGET_SHEETS_WRITES,
+                  f"{where}: {f.exit}, {writes} Sheets writes, {f.quota_refusals} answers 429, every chat once: {once}")]
+    if f.store == "sqlite":
+        out.append(Target(BACKFILL_TARGETS[1], f.wall <= TARGET_WALL_SQLITE, f"{where}: {f.wall:.1f} s"))
+        out.append(Target(BACKFILL_TARGETS[2], None, "measured with --store firestore"))
+    else:
+        out.append(Target(BACKFILL_TARGETS[1], None, "measured with --store sqlite"))
+        out.append(Target(BACKFILL_TARGETS[2], per_chat <= TARGET_WRITES_PER_CHAT_FIRESTORE,
+                          f"{where}: {per_chat:.2f} writes a chat ({how})"))
+    return out
+
+
 def report(f: BackfillFigures) -> str:
     writes_per_chat = f.store_counts.get("writes", 0) / max(f.chats, 1)
     lines = [
@@ -188,12 +222,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def run(args: argparse.Namespace) -> BackfillFigures:
-    """Measure the backfill the arguments describe and print its report."""
+def run(args: argparse.Namespace, *, quiet: bool = False) -> BackfillFigures:
+    """Measure the backfill the arguments describe and print its report (unless `quiet`)."""
     with tempfile.TemporaryDirectory(prefix="mp-backfill-") as tmp:
         figures = measure(args.store, args.days, args.per_day, args.latency_ms / 1000, args.quota or None,
                           args.seed, Path(tmp), args.progress)
-    print(report(figures))
+    if not quiet:
+        print(report(figures))
     if args.json:
         Path(args.json).write_text(json.dumps({**figures.__dict__, "chats": figures.chats}, indent=2))
     return figures

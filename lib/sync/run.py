@@ -218,8 +218,9 @@ class Syncer:
         now = self.clock()
         self._timed(report, "prune", lambda: self.store.journal_prune(now))
         # What earlier runs left, read before this run journals anything: what it journals
-        # is delivered from memory (Journal.pending), never read back.
-        earlier = self._timed(report, "pending", self.store.journal_pending)
+        # is delivered from memory (Journal.pending), never read back. A journal-only run (a
+        # backfill's span) delivers nothing and reads nothing back.
+        earlier = self._timed(report, "pending", self.store.journal_pending) if opts.deliver else []
         self.checkpoint("before_fetch")
         errors: list[SyncError] = []
         reads: list[tuple[str, Callable[[], None]]] = []
