@@ -196,8 +196,9 @@ def report(f: BackfillFigures) -> str:
     if f.store == "sqlite":
         lines.append(f"  target wall <= {TARGET_WALL_SQLITE:.0f} s on SQLite: {met(f.wall <= TARGET_WALL_SQLITE)}")
     else:
-        lines.append(f"  target <= {TARGET_WRITES_PER_CHAT_FIRESTORE:.0f} writes a chat on Firestore: "
-                     f"{met(writes_per_chat <= TARGET_WRITES_PER_CHAT_FIRESTORE)}")
+        lines.append(f"  target <= {TARGET_WRITES_PER_CHAT_FIRESTORE:.0f} writes a chat on Firestore: judged on one more "
+                     "chat's writes (benchmarks/run.py measures a second window with 1 chat a day); "
+                     f"all writes / chats here, each read's own writes included: {writes_per_chat:.3f}")
     lines.append(f"  ({BEFORE})")
     return "\n".join(lines)
 
