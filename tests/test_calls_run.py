@@ -75,6 +75,25 @@ def test_a_run_with_nothing_new_reads_the_days_again_and_adds_nothing(both):
     assert both.stand.moneypenny.count("auth") == 1  # one login, one token for both feeds
 
 
+def test_re_reading_days_of_known_calls_costs_no_journal_read_and_no_write(both):
+    """With calls on, a run that finds only calls it already journaled reads one document more
+    than a chats-only idle run (the calls_read document) and writes nothing more: the known keys
+    come from that document, not from the journal."""
+    add_calls(both, 6)
+    both.syncer().run()
+    both.clock.advance(minutes=5)
+    both.syncer().run()  # the document now holds the keys of the days read again
+    store = both.open_store()
+    before = store.counters.snapshot()
+    both.clock.advance(minutes=5)
+    idle = both.syncer().run()
+    cost = store.counters.since(before).as_dict()
+    assert idle.sources["calls"]["fetched"] == 6 and idle.sources["calls"]["new"] == 0
+    # An idle chats-only run: 4 reads (run state, token, pending, alert state), 2 writes.
+    assert cost["reads"] <= 4 + 1 and cost["writes"] <= 2, cost
+    assert len(call_ids(both)) == 6
+
+
 @pytest.mark.parametrize("inclusive", [True, False])
 def test_a_message_re_read_for_a_week_never_adds_a_duplicate_row(both, inclusive):
     both.stand.moneypenny.calls_to_inclusive = inclusive

@@ -9,7 +9,10 @@ journal: a failed read is simply read again by the next run, there is nothing to
 
 Because the same days are read again and again, an unreadable item would be set aside again by
 every run: the document also keeps the digests of the items already set aside (the newest
-SET_ASIDE_KEPT), and those are not quarantined twice.
+SET_ASIDE_KEPT), and those are not quarantined twice. Likewise it keeps the keys of the messages
+already journaled on the days the next run reads again, so that a run re-reading them makes no
+journal read for them (a Firestore read each, 288 runs a day); the document is written only when
+one of these changes (a new message, a new day), not by every run.
 """
 
 from __future__ import annotations
@@ -36,22 +39,25 @@ CALLS_READ_DOC = "calls_read"
 # entered late by the receptionist, can appear after its day was read.
 LOOK_BACK = timedelta(days=1)
 SET_ASIDE_KEPT = 500
+JOURNALED_KEPT = 5_000  # keys of the days read again; far more than a business's calls in 3 days
 
 
 @dataclass(frozen=True)
 class CallsReadDoc:
-    """The last day whose call messages a scheduled run read whole (in CHAT_TIMEZONE), when,
-    and the digests of the unreadable items already set aside."""
+    """The last day whose call messages a scheduled run read whole (in CHAT_TIMEZONE), when it
+    became the last, the digests of the unreadable items already set aside, and the keys already
+    journaled on the days from `last_full_day - LOOK_BACK` on."""
 
     NAME: ClassVar[str] = CALLS_READ_DOC
     last_full_day: date | None = None
     read_at: datetime | None = None
     set_aside: tuple[str, ...] = ()
+    journaled: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {"last_full_day": self.last_full_day.isoformat() if self.last_full_day else None,
                 "read_at": self.read_at.isoformat() if self.read_at else None,
-                "set_aside": list(self.set_aside)}
+                "set_aside": list(self.set_aside), "journaled": list(self.journaled)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Self:
@@ -64,12 +70,16 @@ class CallsReadDoc:
             except (TypeError, ValueError):
                 raise DocumentError(f"the stored {CALLS_READ_DOC!r} document has {what} in {name!r}") from None
 
-        digests = data.get("set_aside") or []
-        if not isinstance(digests, list) or not all(isinstance(d, str) for d in digests):
-            raise DocumentError(f"the stored {CALLS_READ_DOC!r} document has a value that is not a list of text "
-                                "in 'set_aside'")
+        def texts(name: str) -> tuple[str, ...]:
+            values = data.get(name) or []
+            if not isinstance(values, list) or not all(isinstance(d, str) for d in values):
+                raise DocumentError(f"the stored {CALLS_READ_DOC!r} document has a value that is not a list of text "
+                                    f"in {name!r}")
+            return tuple(values)
+
         return cls(last_full_day=read("last_full_day", date, "a value that is not an ISO date"),
-                   read_at=read("read_at", datetime, "a value that is not an ISO time"), set_aside=tuple(digests))
+                   read_at=read("read_at", datetime, "a value that is not an ISO time"),
+                   set_aside=texts("set_aside"), journaled=texts("journaled"))
 
 
 class CallsFetch:
@@ -86,14 +96,15 @@ class CallsFetch:
         self.reconcile_days = reconcile_days
         self.checkpoint = checkpoint
 
-    def window(self, opts: RunOptions) -> tuple[date, date]:
+    def window(self, opts: RunOptions, done: CallsReadDoc | None = None) -> tuple[date, date]:
         """The days a run reads: a window run's own, else from the last full day read (less
-        LOOK_BACK) to tomorrow."""
+        LOOK_BACK) to tomorrow. `done`: the calls_read document, if already read."""
         if opts.mode != Mode.NEW:
             assert opts.start is not None and opts.end is not None
             return opts.start, opts.end
         today = self.clock().astimezone(self.tz).date()
-        done = self.store.read_doc(CallsReadDoc)
+        if done is None:
+            done = self.store.read_doc(CallsReadDoc)
         if done is not None and done.last_full_day is not None:
             start = done.last_full_day - LOOK_BACK
         else:
@@ -104,18 +115,31 @@ class CallsFetch:
         """Read the run's days into the journal; then, for a scheduled run, record yesterday
         as the last full day read."""
         started = self.clock()
-        start, end = self.window(opts)
+        done = self.store.read_doc(CallsReadDoc) or CallsReadDoc()
+        start, end = self.window(opts, done)
         items = self.moneypenny.fetch_calls(start, end)
         self.checkpoint("after_calls_fetch")
-        done = self.store.read_doc(CallsReadDoc) or CallsReadDoc()
         items, digests = _not_set_aside(items, done.set_aside, self.tz)
-        self.journal.ingest(report, items, opts)
+        # Messages already journaled (known by the document's keys) need no journal read.
+        records, _ = CALLS.parse_batch(items, self.tz)
+        known = set(done.journaled)
+        skip = {id(r.raw) for r in records if r.key in known}
+        fresh = [item for item in items if id(item) not in skip]
+        report.fetched += len(items) - len(fresh)
+        self.journal.ingest(report, fresh, opts)
         # Only now that the read is in the journal: a crash before this reads it again.
         if opts.mode == Mode.NEW:
             yesterday = started.astimezone(self.tz).date() - timedelta(days=1)
-            self.store.write_doc(CallsReadDoc(last_full_day=yesterday, read_at=started, set_aside=digests))
-        elif digests != done.set_aside:
-            self.store.write_doc(CallsReadDoc(done.last_full_day, done.read_at, set_aside=digests))
+            # The keys of the days the next run reads again; all of them were read just now.
+            again = yesterday - LOOK_BACK
+            journaled = tuple(sorted({r.key for r in records if r.time.date() >= again}))[-JOURNALED_KEPT:]
+            moved = yesterday != done.last_full_day
+            after = CallsReadDoc(last_full_day=yesterday, read_at=started if moved else done.read_at,
+                                 set_aside=digests, journaled=journaled)
+        else:
+            after = CallsReadDoc(done.last_full_day, done.read_at, set_aside=digests, journaled=done.journaled)
+        if after != done:
+            self.store.write_doc(after)
         log.info("read the call messages", extra={"fields": {
             "run_id": report.run_id, "from": start.isoformat(), "to": end.isoformat(), "items": len(items)}})
 
