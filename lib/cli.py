@@ -124,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a problem when no run succeeded for this long (default 30, as the watcher)")
 
     quarantine = commands.add_parser(
-        "quarantine", parents=[common], help="list the unreadable chat items set aside; --retry reads them again",
+        "quarantine", parents=[common], help="list the unreadable items (chats, call messages) set aside; --retry reads them again",
         description="List the chat items that could not be read and were set aside (time, reason, size; the "
         "content only with --show, as it holds a visitor's data). They expire after RETENTION_DAYS. --retry reads "
         "them again with this version's parser (after an upgrade that fixed it): each item that now reads goes "

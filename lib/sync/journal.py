@@ -112,7 +112,7 @@ class Journal:
         report.skipped_invalid += len(rejected)
         for r in rejected:
             log.warning(
-                "set aside an unreadable chat item",
+                f"set aside an unreadable {self.source.name} item",
                 extra={"fields": {"run_id": report.run_id, "index": r.index, "reason": r.reason}},
             )
 
