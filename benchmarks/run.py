@@ -29,7 +29,7 @@ counting what the store bills and the calls per day (--store both: Firestore, th
     .venv/bin/python benchmarks/run.py --day --store both     # two days on each store, ~a minute
 
 --store firestore uses the emulator FIRESTORE_EMULATOR_HOST names, or starts one
-(benchmarks/emulator.py).
+(sandbox/emulator.py).
 
 This file is the command line; the work is in benchmarks/scenarios.py (what runs),
 benchmarks/measure.py (one measured request and the worker process), benchmarks/coldstart.py
@@ -54,10 +54,10 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.coldstart import measure_imports  # noqa: E402
-from benchmarks.emulator import emulator_script, firestore_emulator  # noqa: E402
 from benchmarks.measure import machine  # noqa: E402
 from benchmarks.report import as_data, report  # noqa: E402
 from benchmarks.scenarios import FunctionResult, NaiveResult, measure_function, measure_naive, measure_quota  # noqa: E402
+from sandbox.emulator import emulator_script, firestore_emulator  # noqa: E402
 
 # --------------------------------------------------------------------------- main
 

@@ -26,9 +26,8 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from .chats import Rejected
 from .errors import InvalidChat
-from .records import Source, sort_records
+from .records import Rejected, Source, parse_each
 from .sheet import TabLayout
 from .sheet_cells import CELL_LIMIT, fit_cell
 from .slack_summary import inert, slack_size, trim
@@ -189,16 +188,7 @@ def parse_call(item: Any, tz: ZoneInfo) -> Call:
 
 def parse_batch(items: Sequence[Any], tz: ZoneInfo) -> tuple[list[Call], list[Rejected]]:
     """Read a whole answer: good messages (one per key, in time order) and rejects."""
-    calls: dict[str, Call] = {}
-    rejected: list[Rejected] = []
-    for index, item in enumerate(items):
-        try:
-            call = parse_call(item, tz)
-        except InvalidChat as exc:
-            rejected.append(Rejected(index, str(exc), item))
-            continue
-        calls.setdefault(call.key, call)
-    return sort_records(calls.values()), rejected  # type: ignore[return-value]
+    return parse_each(items, tz, parse_call)
 
 
 def journal_item(call: Call, max_bytes: int = JOURNAL_ITEM_BYTES) -> dict[str, Any]:

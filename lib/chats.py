@@ -26,6 +26,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from .errors import InvalidChat
+from .records import Rejected, parse_each
 from .text import safe_text
 
 KEY_VERSION = "v1"
@@ -219,27 +220,9 @@ def parse_chat(item: Any, tz: ZoneInfo) -> Chat:
     )
 
 
-@dataclass(frozen=True)
-class Rejected:
-    """An item that could not be read: where it stood in the batch and why (never its data)."""
-
-    index: int
-    reason: str
-    item: Any = field(repr=False)
-
-
 def parse_batch(items: Sequence[Any], tz: ZoneInfo) -> tuple[list[Chat], list[Rejected]]:
     """Read a whole batch: good chats (deduplicated by key, in chat-time order) and rejects."""
-    chats: dict[str, Chat] = {}
-    rejected: list[Rejected] = []
-    for index, item in enumerate(items):
-        try:
-            chat = parse_chat(item, tz)
-        except InvalidChat as exc:
-            rejected.append(Rejected(index, str(exc), item))
-            continue
-        chats.setdefault(chat.key, chat)
-    return sort_chats(chats.values()), rejected
+    return parse_each(items, tz, parse_chat)
 
 
 def sort_chats(chats: Iterable[Chat]) -> list[Chat]:

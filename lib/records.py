@@ -9,10 +9,14 @@ gives the live chats' source (`CHATS`). A second source (call messages) is anoth
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
+
+from .errors import InvalidChat
+
+R = TypeVar("R", bound="Record")
 
 
 class Record(Protocol):
@@ -100,3 +104,27 @@ class RunRecords:
                 record = self.source.with_key(record, key)
             self._by_key[key] = record
         return record
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """An item that could not be read: where it stood in the batch and why (never its data)."""
+
+    index: int
+    reason: str
+    item: Any = field(repr=False)
+
+
+def parse_each(items: Sequence[Any], tz: ZoneInfo, parse: Callable[[Any, ZoneInfo], R]) -> tuple[list[R], list[Rejected]]:
+    """Read a whole batch with `parse` (which raises InvalidChat naming the field at fault):
+    the good records, one per key, in time order (then key), and the rejects."""
+    found: dict[str, R] = {}
+    rejected: list[Rejected] = []
+    for index, item in enumerate(items):
+        try:
+            record = parse(item, tz)
+        except InvalidChat as exc:
+            rejected.append(Rejected(index, str(exc), item))
+            continue
+        found.setdefault(record.key, record)
+    return sorted(found.values(), key=lambda r: (r.time, r.key)), rejected

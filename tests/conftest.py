@@ -5,21 +5,17 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
-import subprocess
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
 
+from sandbox import emulator
+
 # -- Firestore emulator ---------------------------------------------------------------------------
 
 EMULATOR_PROJECT = "demo-test"
-_EMULATOR_SCRIPT = "platform/cloud-firestore-emulator/cloud_firestore_emulator"
-_SDK_ROOTS = ("/usr/lib/google-cloud-sdk", "/usr/share/google-cloud-sdk", "/opt/google-cloud-sdk")
 _INSTALL_HINT = "(install google-cloud-cli-firestore-emulator and a Java runtime)"
 _READY_TIMEOUT = 60.0
 _EMULATOR_STATS: dict[str, object] = {}
@@ -27,82 +23,34 @@ _EMULATOR_STATS: dict[str, object] = {}
 
 def _emulator_script() -> str:
     """The emulator's start script; skips the test, naming what is missing, when absent."""
-    if not (os.environ.get("JAVA") or shutil.which("java")):
-        pytest.skip(f"Firestore emulator not installed: no Java runtime on PATH {_INSTALL_HINT}")
-    roots = list(_SDK_ROOTS)
-    gcloud = shutil.which("gcloud")
-    if gcloud:  # <sdk>/bin/gcloud, possibly behind a symlink
-        roots.insert(0, str(Path(gcloud).resolve().parent.parent))
-    for root in roots:
-        script = Path(root) / _EMULATOR_SCRIPT
-        if os.access(script, os.X_OK) and script.with_name("cloud-firestore-emulator.jar").exists():
-            return str(script)
-    where = "gcloud has no emulator component" if gcloud else "no gcloud and no emulator script"
-    pytest.skip(f"Firestore emulator not installed: {where} {_INSTALL_HINT}")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-def _stop(process: subprocess.Popen) -> None:
-    # The script runs java as its child: signal the whole group so that java goes too.
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            break
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            process.poll()  # reap the shell, or its zombie keeps the group "alive"
-            if not _group_alive(process.pid):
-                return
-            time.sleep(0.05)
+    script = emulator.emulator_script()
+    if script is None:
+        missing = "no Java runtime on PATH" if not (os.environ.get("JAVA") or shutil.which("java")) else (
+            "gcloud has no emulator component" if shutil.which("gcloud") else "no gcloud and no emulator script")
+        pytest.skip(f"Firestore emulator not installed: {missing} {_INSTALL_HINT}")
+    return script
 
 
 @pytest.fixture(scope="session")
 def firestore_emulator(tmp_path_factory):
     """Start the Firestore emulator on a free port; yield "host:port" with FIRESTORE_EMULATOR_HOST set."""
     script = _emulator_script()
-    port = _free_port()
+    port = emulator.free_port()
     host = f"127.0.0.1:{port}"
     log_path = tmp_path_factory.mktemp("firestore-emulator") / "emulator.log"
-    started = time.monotonic()
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [script, "start", "--host=127.0.0.1", f"--port={port}"],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        process = emulator.start(script, port, log)
     try:
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"Firestore emulator exited early; see {log_path}")
-            try:
-                with urllib.request.urlopen(f"http://{host}/", timeout=1) as reply:
-                    if reply.status == 200:
-                        break
-            except (urllib.error.URLError, OSError):
-                pass
-            if time.monotonic() - started > _READY_TIMEOUT:
-                pytest.fail(f"Firestore emulator not ready after {_READY_TIMEOUT:.0f} s; see {log_path}")
-            time.sleep(0.1)
-        _EMULATOR_STATS.update(host=host, start_seconds=time.monotonic() - started)
+        try:
+            seconds = emulator.wait_ready(process, host, _READY_TIMEOUT, str(log_path))
+        except RuntimeError as exc:
+            pytest.fail(str(exc))
+        _EMULATOR_STATS.update(host=host, start_seconds=seconds)
         with pytest.MonkeyPatch.context() as patch:
             patch.setenv("FIRESTORE_EMULATOR_HOST", host)
             yield host
     finally:
-        _stop(process)
+        emulator.stop(process)
 
 
 def pytest_terminal_summary(terminalreporter):
