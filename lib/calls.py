@@ -78,6 +78,11 @@ class Call:
         """The message's line in a Slack summary (call_line)."""
         return call_line(self, limit)
 
+    @property
+    def former_keys(self) -> tuple[str, ...]:
+        """None: the call key has had one recipe, with safe text, from the start."""
+        return ()
+
 
 # Limits (by slack_size, before escaping) of caller, company and message in a line, tried in
 # turn until the line fits: escaping can make a short text long.

@@ -12,6 +12,10 @@ written back as ISO 8601 with microseconds (so "13:02:09.877" and "13:02:09.8770
 text stripped, the email lower-cased, the phone reduced to its digits. The rest of the
 transcript is left out on purpose: a chat read while it is still going on would otherwise get a
 second key once it has more lines.
+
+Before visitor text was made safe (lib/text.py), the parts were hashed as sent: a chat whose key
+parts hold a control character had another key then. That *former key* is kept on the record
+(`former_keys`), so that a chat journaled or written under it is still known.
 """
 
 from __future__ import annotations
@@ -58,6 +62,8 @@ class Chat:
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, hash=False)
     # The first visitor message, when the transcript no longer holds it (a cut journal item).
     preview: str | None = field(default=None, repr=False, compare=False, hash=False)
+    # The key the recipe gave before text was made safe, when it differs (see the module docstring).
+    former_keys: tuple[str, ...] = field(default=(), repr=False, compare=False, hash=False)
 
     def row(self) -> list[str]:
         """The chat's sheet row (lib.sheet_cells.chat_row)."""
@@ -190,6 +196,39 @@ def _key(time: datetime, name: str, email: str, phone: str, entry_url: str, tran
     return hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()[:32]
 
 
+def _former_keys(item: dict[str, Any], time: datetime, key: str, parts: tuple[str, ...]) -> tuple[str, ...]:
+    # `parts`: this recipe's name, email, phone, entryURL and first transcript line (stripped).
+    transcript = item.get("transcript")
+    first: Any
+    if isinstance(transcript, str):
+        # Its first line as _lines splits it, without splitting the whole transcript again.
+        first = next(iter(transcript.split("\n", 1)[0].splitlines()), "")
+    elif isinstance(transcript, (list, tuple)):
+        first = transcript[0] if transcript else None
+    else:
+        first = transcript
+    sent = (item.get("name"), item.get("email"), item.get("phone"), item.get("entryURL"), first)
+    if all(v is None or (type(v) is str and v.isprintable()) for v in sent):
+        return ()  # the common case: no part held anything safe_text changes, so no second hash
+    name, email, phone, entry_url, line = former = tuple(_former_text(v) for v in sent)
+    if former == parts:
+        return ()
+    try:
+        old = _key(time, name, email, phone, entry_url, (line,))
+    except UnicodeEncodeError:
+        return ()  # a lone surrogate: the former recipe could not key (or journal) this chat at all
+    return (old,) if old != key else ()  # a control character in the phone is no digit either way
+
+
+def _former_text(value: Any) -> str:
+    # _text as it was before safe_text.
+    if isinstance(value, str):
+        return value.strip()
+    if value is None or isinstance(value, (int, float, bool)):
+        return _text(value)
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
 def parse_chat(item: Any, tz: ZoneInfo) -> Chat:
     """Turn one raw chat-log item into a Chat, or raise InvalidChat naming the field at fault."""
     if not isinstance(item, dict):
@@ -201,8 +240,10 @@ def parse_chat(item: Any, tz: ZoneInfo) -> Chat:
     email = _text(item.get("email"))
     phone = _text(item.get("phone"))
     entry_url = _text(item.get("entryURL"))
+    key = _key(time, name, email, phone, entry_url, transcript)
+    first = transcript[0].strip() if transcript else ""
     return Chat(
-        key=_key(time, name, email, phone, entry_url, transcript),
+        key=key,
         time=time,
         name=name,
         company=_text(item.get("companyName")),
@@ -217,6 +258,7 @@ def parse_chat(item: Any, tz: ZoneInfo) -> Chat:
         utm_medium=_text(item.get("utM_Medium", item.get("utm_Medium"))),
         utm_term=_text(item.get("utM_Term", item.get("utm_Term"))),
         raw=item,
+        former_keys=_former_keys(item, time, key, (name, email, phone, entry_url, first)),
     )
 
 

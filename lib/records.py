@@ -27,6 +27,11 @@ class Record(Protocol):
         """Stable across reads of the same item: how the journal and the sheet know it."""
 
     @property
+    def former_keys(self) -> tuple[str, ...]:
+        """Keys an earlier version of the key recipe gave it, where they differ (usually none):
+        an entry or row under one of them is this record."""
+
+    @property
     def time(self) -> datetime:
         """When it happened, timezone-aware: the order of rows and summary lines."""
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -47,6 +47,7 @@ class Journal:
         """Journal a fetched batch; set aside what does not read. Returns how many keys are new."""
         fetched_at = self.clock()
         records, rejected = self.source.parse_batch(items, self.records.tz)
+        records = self._unknown_by_former_keys(records)
         report.fetched += len(items)
         expires = fetched_at + self.retention
         entries = []
@@ -74,8 +75,18 @@ class Journal:
         report.new += len(new_keys)
         return len(new_keys)
 
+    def _unknown_by_former_keys(self, records: Sequence[Record]) -> Sequence[Record]:
+        # A record journaled under a key an earlier recipe gave it is known already: it is
+        # delivered (or pending) under that key, never journaled and delivered a second time.
+        # One read, and only when a record has a former key (almost never).
+        former = {k for r in records for k in r.former_keys}
+        if not former:
+            return records
+        known = self.store.journal_get(former)
+        return [r for r in records if not any(k in known for k in r.former_keys)]
+
     def _preset(self, entry: JournalEntry, record: Record, opts: RunOptions, expires: datetime) -> None:
-        if record.key in opts.sheet_keys:
+        if record.key in opts.sheet_keys or any(k in opts.sheet_keys for k in record.former_keys):
             entry.sheet = DONE
         if opts.announce_before is not None and record.time.date() < opts.announce_before:
             entry.slack = DONE
