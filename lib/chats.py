@@ -207,14 +207,18 @@ def _former_keys(item: dict[str, Any], time: datetime, key: str, parts: tuple[st
         first = transcript[0] if transcript else None
     else:
         first = transcript
-    sent = (item.get("name"), item.get("email"), item.get("phone"), item.get("entryURL"), first)
-    if all(v is None or (type(v) is str and v.isprintable()) for v in sent):
-        return ()  # the common case: no part held anything safe_text changes, so no second hash
-    name, email, phone, entry_url, line = former = tuple(_former_text(v) for v in sent)
+    name, email, phone, entry_url = item.get("name"), item.get("email"), item.get("phone"), item.get("entryURL")
+    try:
+        # Falsy parts ("", None, 0, []) read the same either way; text that is printable too.
+        if "".join((name or "", email or "", phone or "", entry_url or "", first or "")).isprintable():
+            return ()  # the common case: safe_text changed no part, so no second hash
+    except TypeError:
+        pass  # a part that is not text (a number, a list): compared below
+    former = tuple(_former_text(v) for v in (name, email, phone, entry_url, first))
     if former == parts:
         return ()
     try:
-        old = _key(time, name, email, phone, entry_url, (line,))
+        old = _key(time, former[0], former[1], former[2], former[3], former[4:])
     except UnicodeEncodeError:
         return ()  # a lone surrogate: the former recipe could not key (or journal) this chat at all
     return (old,) if old != key else ()  # a control character in the phone is no digit either way

@@ -124,6 +124,17 @@ def harness(tmp_path):
             h.store.close()
 
 
+@pytest.fixture(params=["sqlite", "firestore"])
+def store_kind(request, harness):
+    """The harness with its state in SQLite or in Firestore (the emulator)."""
+    if request.param == "firestore":
+        from lib.state.firestore import FirestoreStore
+
+        request.getfixturevalue("firestore_client")  # an emptied emulator database
+        harness.store = FirestoreStore(_emulator_client(), "poison")
+    return request.param
+
+
 @pytest.fixture
 def client(harness, monkeypatch):
     """A test client of main.sync_chats served by the real functions-framework app, with the

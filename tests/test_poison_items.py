@@ -22,19 +22,6 @@ UK = ZoneInfo("Europe/London")
 CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
-@pytest.fixture(params=["sqlite", "firestore"])
-def store_kind(request, harness):
-    """The harness with its state in SQLite or in Firestore (the emulator)."""
-    if request.param == "firestore":
-        from lib.state.firestore import FirestoreStore
-
-        request.getfixturevalue("firestore_client")  # an emptied emulator database
-        from tests.conftest import _emulator_client
-
-        harness.store = FirestoreStore(_emulator_client(), "poison")
-    return request.param
-
-
 def local_time(harness, minutes: int) -> str:
     return (harness.clock().astimezone(UK) - timedelta(minutes=minutes)).replace(tzinfo=None).isoformat()
 
