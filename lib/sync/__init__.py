@@ -9,6 +9,7 @@
 - slack_delivery.py: the at-least-once summary and its marks
 - schedule.py: a scheduler retry of a run that succeeded does nothing
 - record.py: the run's health flag and its run-history record
+- protocols.py: one run's protocols wired to its store, clients and clock (RunProtocols)
 - run.py: Syncer, which sequences them (lease, steps, timing, report)
 - calls_fetch.py: the call messages by day window, the last full day read (CallsReadDoc)
 - sources.py: the calls' own protocols and report share, pending split by key, one summary
@@ -18,8 +19,9 @@ from .calls_fetch import CALLS_READ_DOC, CallsFetch, CallsReadDoc
 from .fetch import CURSOR_DOC, RECOVERY_MARGIN, FetchLog, plan_intent, read_settles
 from .journal import QUARANTINE_RAW_BYTES, Journal
 from .options import Mode, RunFailed, RunOptions, RunReport
+from .protocols import RunProtocols
 from .record import ALERT_GRACE, check_health, run_record
-from .run import RunProtocols, Syncer
+from .run import Syncer
 from .schedule import SCHEDULE_DOC, SCHEDULES_KEPT, ScheduleLog, schedule_key
 from .session import RunSession
 from .sheet_delivery import ANSWERED, SETTLE_SECONDS, SheetDelivery, settle_time

@@ -15,48 +15,31 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from ..calls import CALLS
 from ..chat_source import CHATS
 from ..clock import utcnow
 from ..counters import StoreCounters
 from ..errors import PermanentError, SyncError, TransientError
 from ..moneypenny import MoneypennyClient
-from ..records import RunRecords, Source
+from ..records import Source
 from ..settings import Settings
 from ..sheet import SheetWriter
 from ..slack import SlackNotifier
 from ..state.base import JournalEntry, StateStore
-from .calls_fetch import CallsFetch
-from .fetch import FetchLog, plan_intent
-from .journal import Journal
+from .fetch import plan_intent
 from .options import Mode, RunFailed, RunOptions, RunReport, as_sync_error, error_info, first_error
+from .protocols import RunProtocols, wire
 from .record import check_health, run_record
 from .schedule import schedule_key
 from .session import RunSession
-from .sheet_delivery import SheetDelivery
-from .slack_delivery import SlackDelivery
-from .sources import CallSteps, SummaryDelivery, merge, split_pending, sub_report
+from .sources import merge, split_pending
 
 log = logging.getLogger(__name__)
 
 # Within this much of its lease's end a run makes sure it still holds it before delivering.
 LEASE_MARGIN = timedelta(seconds=60)
-
-
-@dataclass
-class RunProtocols:
-    """The protocols of one run, sharing the run's parsed records (made by Syncer.protocols)."""
-
-    journal: Journal
-    fetch: FetchLog
-    sheet: SheetDelivery
-    slack: SlackDelivery
-    calls: CallSteps | None = None  # when MONEYPENNY_SOURCES includes calls
-    summary: SummaryDelivery | None = None  # the one summary of both sources
 
 
 class Syncer:
@@ -184,34 +167,9 @@ class Syncer:
         of its own). The calls' protocols (when calls are on) count into their own share of
         `report`.
         """
-        s = self.settings
-        journal = Journal(self.store, RunRecords(self.source, self.tz), clock=self.clock,
-                          retention=timedelta(days=s.retention_days))
-        calls, summary = None, None
-        if self.calls_sheet is not None:
-            calls_journal = Journal(self.store, RunRecords(CALLS, self.tz), clock=self.clock,
-                                    retention=timedelta(days=s.retention_days))
-            calls = CallSteps(
-                journal=calls_journal,
-                fetch=CallsFetch(self.store, self.moneypenny, calls_journal, clock=self.clock, tz=self.tz,
-                                 reconcile_days=s.reconcile_days, checkpoint=self.checkpoint),
-                sheet=SheetDelivery(self.calls_sheet, calls_journal, clock=self.clock,
-                                    http_timeout_seconds=s.http_timeout_seconds, checkpoint=self.checkpoint),
-                report=sub_report(report or RunReport(run_id="", mode="new", started_at=self.clock())),
-            )
-            summary = SummaryDelivery(self.slack, sheet_url=s.sheet_url, max_listed=s.slack_max_listed,
-                                      checkpoint=self.checkpoint)
-        return RunProtocols(
-            journal=journal,
-            fetch=FetchLog(self.store, self.moneypenny, journal, clock=self.clock, tz=self.tz,
-                           reconcile_days=s.reconcile_days, checkpoint=self.checkpoint, session=session),
-            sheet=SheetDelivery(self.sheet, journal, clock=self.clock, http_timeout_seconds=s.http_timeout_seconds,
-                                checkpoint=self.checkpoint),
-            slack=SlackDelivery(self.slack, journal, sheet_url=s.sheet_url, max_listed=s.slack_max_listed,
-                                checkpoint=self.checkpoint),
-            calls=calls,
-            summary=summary,
-        )
+        return wire(self.settings, self.store, self.moneypenny, self.sheet, self.slack, calls_sheet=self.calls_sheet,
+                    clock=self.clock, checkpoint=self.checkpoint, source=self.source, session=session,
+                    report=report or RunReport(run_id="", mode="new", started_at=self.clock()))
 
     def _run_steps(self, report: RunReport, opts: RunOptions, session: RunSession | None = None) -> SyncError | None:
         steps = self.protocols(session, report)

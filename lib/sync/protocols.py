@@ -1,0 +1,69 @@
+"""The protocols of one run, wired to the run's store, clients, clock and crash hook: the chats'
+fetch log, journal, sheet and Slack delivery, and, when calls are on, the calls' own (their
+journal, day-window fetch and tab) with the one summary of both sources.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from ..calls import CALLS
+from ..moneypenny import MoneypennyClient
+from ..records import RunRecords, Source
+from ..settings import Settings
+from ..sheet import SheetWriter
+from ..slack import SlackNotifier
+from ..state.base import StateStore
+from .calls_fetch import CallsFetch
+from .fetch import FetchLog
+from .journal import Journal
+from .options import RunReport
+from .session import RunSession
+from .sheet_delivery import SheetDelivery
+from .slack_delivery import SlackDelivery
+from .sources import CallSteps, SummaryDelivery, sub_report
+
+
+@dataclass
+class RunProtocols:
+    """The protocols of one run, sharing the run's parsed records (made by `wire`)."""
+
+    journal: Journal
+    fetch: FetchLog
+    sheet: SheetDelivery
+    slack: SlackDelivery
+    calls: CallSteps | None = None  # when MONEYPENNY_SOURCES includes calls
+    summary: SummaryDelivery | None = None  # the one summary of both sources
+
+
+def wire(s: Settings, store: StateStore, moneypenny: MoneypennyClient, sheet: SheetWriter, slack: SlackNotifier, *,
+         calls_sheet: SheetWriter | None, clock: Callable[[], datetime], checkpoint: Callable[[str], None],
+         source: Source, session: RunSession | None, report: RunReport) -> RunProtocols:
+    """A fresh set of one run's protocols (`calls_sheet`, the Calls tab's writer, turns calls on)."""
+    retention = timedelta(days=s.retention_days)
+    journal = Journal(store, RunRecords(source, s.chat_timezone), clock=clock, retention=retention)
+    calls, summary = None, None
+    if calls_sheet is not None:
+        calls_journal = Journal(store, RunRecords(CALLS, s.chat_timezone), clock=clock, retention=retention)
+        calls = CallSteps(
+            journal=calls_journal,
+            fetch=CallsFetch(store, moneypenny, calls_journal, clock=clock, tz=s.chat_timezone,
+                             reconcile_days=s.reconcile_days, checkpoint=checkpoint),
+            sheet=SheetDelivery(calls_sheet, calls_journal, clock=clock,
+                                http_timeout_seconds=s.http_timeout_seconds, checkpoint=checkpoint),
+            report=sub_report(report),
+        )
+        summary = SummaryDelivery(slack, sheet_url=s.sheet_url, max_listed=s.slack_max_listed, checkpoint=checkpoint)
+    return RunProtocols(
+        journal=journal,
+        fetch=FetchLog(store, moneypenny, journal, clock=clock, tz=s.chat_timezone,
+                       reconcile_days=s.reconcile_days, checkpoint=checkpoint, session=session),
+        sheet=SheetDelivery(sheet, journal, clock=clock, http_timeout_seconds=s.http_timeout_seconds,
+                            checkpoint=checkpoint),
+        slack=SlackDelivery(slack, journal, sheet_url=s.sheet_url, max_listed=s.slack_max_listed,
+                            checkpoint=checkpoint),
+        calls=calls,
+        summary=summary,
+    )
