@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 from datetime import datetime, timedelta
 
@@ -581,6 +582,21 @@ def test_latency_is_added_to_every_answer():
         requests.get(stand.sheets.url + "/v4/spreadsheets/local-demo-sheet", timeout=5)
         assert time.monotonic() - started < 0.2
         assert stand.sheets.count("metadata") == 2
+
+
+def test_wait_idle_waits_for_a_request_the_client_gave_up_on_before_the_stand_in_read_it(mp):
+    """A client that connected counts as a request in flight until the stand-in has carried it
+    out, even when the client hung up before the stand-in read a byte (a starved server thread
+    on a loaded machine): a log call given up on still moves the cursor, and idle means after."""
+    headers = login(mp)
+    mp.add_chats(sample_chats(2, datetime(2024, 2, 6, 9, 0)))
+    path = mp.chats_url.removeprefix(mp.url)
+    with socket.create_connection(("127.0.0.1", mp.port), timeout=5) as raw:
+        assert not mp.wait_idle(timeout=0.3)  # connected, nothing sent yet: still to come
+        raw.sendall(f"GET {path} HTTP/1.0\r\nAuthorization: {headers['Authorization']}\r\n\r\n".encode())
+    # The client is gone without an answer; the stand-in reads and carries out the call anyway.
+    assert mp.wait_idle(timeout=5)
+    assert mp.delivered_count() == 2 and mp.pending_chats() == []
 
 
 def test_stop_releases_the_port():

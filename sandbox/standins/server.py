@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import select
 import socket
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
@@ -134,9 +136,25 @@ class _QuietServer(ThreadingHTTPServer):
     # Tests start and stop many servers quickly; never wait for TIME_WAIT.
     allow_reuse_address = True
 
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], standin: StandIn):
+        self.standin = standin
+        super().__init__(address, handler)
+
     def handle_error(self, request, client_address):
         # Clients that time out and hang up are part of the tests, not errors.
         pass
+
+    def get_request(self):
+        # A request is counted from its accept, not from when its handler thread reads it: on a
+        # loaded machine a request the client gave up on may wait unread for a while, and the
+        # stand-in still carries it out.
+        return self.standin._accept(super().get_request)
+
+    def shutdown_request(self, request):
+        try:
+            super().shutdown_request(request)
+        finally:
+            self.standin._ended()
 
 
 class StandIn:
@@ -172,7 +190,7 @@ class StandIn:
         if self._server is not None:
             return self
         self._stopping.clear()
-        self._server = _QuietServer(("127.0.0.1", self._port), self._handler_class())
+        self._server = _QuietServer(("127.0.0.1", self._port), self._handler_class(), self)
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.05},
@@ -318,25 +336,52 @@ class StandIn:
         return Handler
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
-        """Wait until no request is being handled (a delayed one included); False on timeout.
+        """Wait until no request is being handled (a delayed one included) and none waits to be
+        accepted; False on timeout.
 
         Between two scheduled runs minutes pass, and a request the client gave up on has long
-        been finished by then; tests call this to model that.
+        been finished by then; tests call this to model that. A request counts from the moment
+        its client connected: one still in the listen queue, or accepted but not yet read (a
+        starved thread on a loaded machine), is carried out later all the same.
         """
+        deadline = time.monotonic() + timeout
         with self._idle:
-            return self._idle.wait_for(lambda: self._busy == 0, timeout=timeout)
+            while self._busy or self._queued():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                # Short waits: a connection leaving the listen queue notifies no one.
+                self._idle.wait(min(left, 0.01))
+        return True
+
+    def _queued(self) -> bool:
+        # A connection in the listen queue makes the listening socket readable.
+        server = self._server
+        if server is None:
+            return False
+        with contextlib.suppress(OSError, ValueError):
+            return bool(select.select([server.socket], [], [], 0)[0])
+        return False
+
+    def _accept(self, accept: Callable[[], tuple[socket.socket, Any]]) -> tuple[socket.socket, Any]:
+        # Under the lock wait_idle reads: a connection leaves the listen queue and is counted at once.
+        with self._idle:
+            connection = accept()
+            self._busy += 1
+            return connection
+
+    def _ended(self) -> None:
+        with self._idle:
+            self._busy -= 1
+            self._idle.notify_all()
 
     def _serve(self, h: BaseHTTPRequestHandler) -> None:
-        with self._idle:
-            self._busy += 1
         started = time.perf_counter()
         try:
             self._serve_one(h)
         finally:
             with self._idle:
                 self.busy_seconds += time.perf_counter() - started
-                self._busy -= 1
-                self._idle.notify_all()
 
     def _serve_one(self, h: BaseHTTPRequestHandler) -> None:
         parts = urlsplit(h.path)
