@@ -27,7 +27,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from .errors import InvalidChat
-from .records import Rejected, Source, parse_each
+from .records import CUT_FIELD, JOURNAL_ITEM_BYTES, MIN_CELL, Rejected, Source, parse_each, parse_time
 from .sheet import TabLayout
 from .sheet_cells import CELL_LIMIT, fit_cell
 from .slack_summary import inert, slack_size, trim
@@ -42,12 +42,8 @@ MAX_ID_CHARS = 200
 HEADER = ("Call time", "Caller", "Company", "Number", "Action taken", "Taken by", "Message", "Call id")
 # Item field of each column after the first (the time) and before the last (the id).
 _FIELDS = ("caller", "callerCompany", "callerNumber", "actionTaken", "employee", "message")
-_LONG_FRACTION = re.compile(r"(\.\d{6})\d+")
 _NOT_DIGIT = re.compile(r"\D")
 
-JOURNAL_ITEM_BYTES = 900_000
-CUT_FIELD = "__moneypenny_sync_cut__"
-_MIN_CELL = 1_000
 
 
 @dataclass(frozen=True)
@@ -140,27 +136,9 @@ def _text(name: str, value: Any) -> str:
 
 
 def parse_call_time(value: Any, tz: ZoneInfo) -> datetime:
-    """Read `date` as an aware datetime in `tz`; a value without an offset is read as UTC."""
-    if value is None or value == "":
-        raise InvalidChat("date is missing")
-    if not isinstance(value, str):
-        raise InvalidChat("date is not a string")
-    raw = value.strip()
-    if raw.endswith(("Z", "z")):
-        raw = raw[:-1] + "+00:00"
-    if "." in raw:
-        raw = _LONG_FRACTION.sub(r"\1", raw)
-    try:
-        parsed = datetime.fromisoformat(raw)
-    except ValueError:
-        raise InvalidChat("date is not an ISO 8601 date-time") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)  # the API sends UTC offsets
-    try:
-        parsed.astimezone(UTC)
-        return parsed.astimezone(tz)
-    except (OverflowError, ValueError):
-        raise InvalidChat("date is outside the years 1 to 9999 in UTC or CHAT_TIMEZONE") from None
+    """Read `date` as an aware datetime in `tz`; a value without an offset is read as UTC (the
+    API sends UTC offsets)."""
+    return parse_time(value, "date", tz, naive=UTC)
 
 
 def content_key(time: datetime, caller: str, number: str, message: str) -> str:
@@ -211,9 +189,9 @@ def journal_item(call: Call, max_bytes: int = JOURNAL_ITEM_BYTES) -> dict[str, A
             "callId": call.call_id,
             CUT_FIELD: {"key": call.key},
         }
-        if len(json_text(item).encode("utf-8")) <= max_bytes or limit <= _MIN_CELL:
+        if len(json_text(item).encode("utf-8")) <= max_bytes or limit <= MIN_CELL:
             return item
-        limit = max(limit // 2, _MIN_CELL)
+        limit = max(limit // 2, MIN_CELL)
 
 
 def parse_journal_call(item: Any, tz: ZoneInfo) -> Call:

@@ -9,16 +9,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from .chats import Chat, _text, chat_key, parse_batch, parse_chat, parse_chat_time
-from .records import Source
+from .records import CUT_FIELD, JOURNAL_ITEM_BYTES, MIN_CELL, Source
 from .text import ascii_json, json_text, safe_text
 
-# A chat whose JSON takes more bytes than this is journaled cut (a Firestore document holds at
-# most 1 MiB, key and states included).
-JOURNAL_ITEM_BYTES = 900_000
-# Marks a cut journal item; it holds the key of the full chat and its first visitor message.
-CUT_FIELD = "__moneypenny_sync_cut__"
 PREVIEW_CHARS = 1_000  # of the first visitor message, whitespace collapsed; Slack shows far less
-_MIN_CELL = 1_000
 # Sheet column → the item field that holds its cell in a cut journal item.
 _CUT_COLUMNS = (
     ("Name", "name"), ("Company", "companyName"), ("Email", "email"), ("Phone", "phone"),
@@ -54,10 +48,10 @@ def _cut_item(chat: Chat, max_bytes: int) -> dict[str, Any]:
             **cells,
             CUT_FIELD: {"key": chat.key, "visitorMessage": preview},
         }
-        if len(json_text(item).encode("utf-8")) <= max_bytes or limit <= _MIN_CELL:
+        if len(json_text(item).encode("utf-8")) <= max_bytes or limit <= MIN_CELL:
             return item
         # Only cells of wide characters at the limit get here: cut them further, row and all.
-        limit = max(limit // 2, _MIN_CELL)
+        limit = max(limit // 2, MIN_CELL)
         cells = {name: fit_cell(text, limit) for name, text in cells.items()}
 
 

@@ -25,18 +25,17 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from .errors import InvalidChat
-from .records import Rejected, parse_each
+from .records import Rejected, parse_each, parse_time
 from .text import safe_text
 
 KEY_VERSION = "v1"
 
 _LINE = re.compile(r"^\s*\d+\s*:\s*\[(?P<who>[^\]]*)\]\s*-\s*(?P<text>.*)$", re.S)
-_LONG_FRACTION = re.compile(r"(\.\d{6})\d+")
 _NOT_DIGIT = re.compile(r"\D")
 
 
@@ -145,29 +144,7 @@ def _tags(value: Any) -> tuple[str, ...]:
 
 def parse_chat_time(value: Any, tz: ZoneInfo) -> datetime:
     """Read `chatTime` as an aware datetime; a naive value is taken to be in `tz`."""
-    if value is None or value == "":
-        raise InvalidChat("chatTime is missing")
-    if not isinstance(value, str):
-        raise InvalidChat("chatTime is not a string")
-    raw = value.strip()
-    if raw.endswith(("Z", "z")):  # ISO 8601 takes either case for UTC
-        raw = raw[:-1] + "+00:00"
-    # Python 3.11 reads up to 6 fractional digits; .NET services send up to 7.
-    if "." in raw:
-        raw = _LONG_FRACTION.sub(r"\1", raw)
-    try:
-        parsed = datetime.fromisoformat(raw)
-    except ValueError:
-        raise InvalidChat("chatTime is not an ISO 8601 date-time") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=tz)
-    try:
-        # The journal keeps the time in UTC and the sheet shows it in `tz`: a time at the edge
-        # of the calendar (9999-12-31 west of UTC, 0001-01-01 east of it) fits in only one.
-        parsed.astimezone(UTC)
-        return parsed.astimezone(tz)
-    except (OverflowError, ValueError):
-        raise InvalidChat("chatTime is outside the years 1 to 9999 in UTC or CHAT_TIMEZONE") from None
+    return parse_time(value, "chatTime", tz, naive=tz)
 
 
 def chat_key(item: dict[str, Any], time: datetime) -> str:

@@ -8,15 +8,24 @@ gives the live chats' source (`CHATS`). A second source (call messages) is anoth
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 from .errors import InvalidChat
 
 R = TypeVar("R", bound="Record")
+
+# What a journal item may take (a Firestore document holds at most 1 MiB, key and states
+# included): a record whose JSON is larger is journaled cut, marked by CUT_FIELD, which holds
+# the key of the whole record. Cells of a cut item are halved down to MIN_CELL at the least.
+JOURNAL_ITEM_BYTES = 900_000
+CUT_FIELD = "__moneypenny_sync_cut__"
+MIN_CELL = 1_000
+_LONG_FRACTION = re.compile(r"(\.\d{6})\d+")
 
 
 class Record(Protocol):
@@ -133,3 +142,31 @@ def parse_each(items: Sequence[Any], tz: ZoneInfo, parse: Callable[[Any, ZoneInf
             continue
         found.setdefault(record.key, record)
     return sorted(found.values(), key=lambda r: (r.time, r.key)), rejected
+
+
+def parse_time(value: Any, name: str, tz: ZoneInfo, *, naive: tzinfo) -> datetime:
+    """Read the ISO 8601 field `name` as an aware datetime in `tz` (a value without an offset
+    is in `naive`), or raise InvalidChat naming the field."""
+    if value is None or value == "":
+        raise InvalidChat(f"{name} is missing")
+    if not isinstance(value, str):
+        raise InvalidChat(f"{name} is not a string")
+    raw = value.strip()
+    if raw.endswith(("Z", "z")):  # ISO 8601 takes either case for UTC
+        raw = raw[:-1] + "+00:00"
+    # Python 3.11 reads up to 6 fractional digits; .NET services send up to 7.
+    if "." in raw:
+        raw = _LONG_FRACTION.sub(r"\1", raw)
+    try:
+        parsed = datetime.fromisoformat(raw)
+    except ValueError:
+        raise InvalidChat(f"{name} is not an ISO 8601 date-time") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=naive)
+    try:
+        # The journal keeps the time in UTC and the sheet shows it in `tz`: a time at the edge
+        # of the calendar (9999-12-31 west of UTC, 0001-01-01 east of it) fits in only one.
+        parsed.astimezone(UTC)
+        return parsed.astimezone(tz)
+    except (OverflowError, ValueError):
+        raise InvalidChat(f"{name} is outside the years 1 to 9999 in UTC or CHAT_TIMEZONE") from None
