@@ -1,23 +1,14 @@
-"""Firestore plumbing shared by the store's parts: the client, counted calls, commits, transactions."""
+"""Firestore plumbing shared by the store's parts: the client and the counted calls and commits."""
 
 from __future__ import annotations
 
-import random
-import time
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
-from google.api_core import exceptions as gexc
 from google.api_core import gapic_v1
 from google.cloud import firestore
 
 from ..counters import StoreCounters
 from .base import StoreBase
-
-_TXN_ATTEMPTS = 10  # the client's default of 5 is too few for a handful of racing instances
-_OUTER_ATTEMPTS = 5  # for Aborted raised while reading inside a transaction (not retried by the client)
-
-T = TypeVar("T")
 
 
 class FirestoreBase(StoreBase):
@@ -65,25 +56,6 @@ class FirestoreBase(StoreBase):
         batch.commit(**self._rpc)
         self.counters.writes += writes
         self.counters.deletes += deletes
-
-    def _transaction(self, body: Callable[[Any], T]) -> T:
-        # A fresh @transactional per call: the wrapper keeps per-run state (transaction ids),
-        # so sharing one between threads would mix their retries.
-        def attempt(transaction: Any) -> T:
-            self.counters.round_trips += 1
-            return body(transaction)
-
-        for tries in range(_OUTER_ATTEMPTS):
-            try:
-                run = firestore.transactional(attempt)
-                result: T = run(self.client.transaction(max_attempts=_TXN_ATTEMPTS))
-                return result
-            except gexc.Aborted:
-                # Contention met on a read, which the client does not retry itself.
-                if tries == _OUTER_ATTEMPTS - 1:
-                    raise
-                time.sleep(random.uniform(0.01, 0.05) * 2**tries)
-        raise AssertionError("unreachable")
 
     def close(self) -> None:
         """Close the client's gRPC channel (Client.close only closes HTTP sessions)."""

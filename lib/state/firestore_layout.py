@@ -16,7 +16,7 @@ import google.auth.exceptions
 from google.api_core import exceptions as gexc
 
 from ..errors import StateStoreAccessError, StateStoreError
-from .common import chunks, started_at_utc, stored_time
+from .common import chunks, stored_time
 
 BATCH = 500  # Firestore's limit of writes per commit
 # Bytes of documents per commit: Firestore takes 10 MiB per request, its emulator 4 MiB (gRPC).
@@ -82,13 +82,6 @@ def doc_id(key: str) -> str:
     ):
         return key
     return "__k_" + hashlib.sha256(key.encode()).hexdigest()
-
-
-def run_sort_key(started_at: Any) -> str:
-    parsed = started_at_utc(started_at)
-    if parsed is None:
-        return str(started_at).replace("/", "_")
-    return parsed.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def batches(items: list[T], size: int = BATCH) -> Iterator[list[T]]:

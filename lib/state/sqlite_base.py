@@ -15,7 +15,7 @@ from ..counters import StoreCounters
 from ..errors import StateStoreAccessError, StateStoreError
 from ..text import json_text
 from .base import DONE, StoreBase
-from .common import guard, started_at_utc, stored_time
+from .common import guard, stored_time
 from .common import utc_text as _ts
 
 _BUSY_TIMEOUT_SECONDS = 30.0
@@ -61,12 +61,6 @@ def _dt(text: str | None) -> datetime:
 
 def _ts_or_none(value: datetime | None) -> str | None:
     return None if value is None else _ts(value)
-
-
-def _run_sort_key(started_at: Any) -> str:
-    # Normalise parseable ISO times to UTC so that offsets do not disturb the order.
-    parsed = started_at_utc(started_at)
-    return str(started_at) if parsed is None else _ts(parsed)
 
 
 def _translate(store: Any, operation: str, exc: Exception) -> None:
