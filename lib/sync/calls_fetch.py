@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, ClassVar, Self
@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 
 from ..calls import CALLS
 from ..moneypenny import MoneypennyClient
+from ..records import Rejection
 from ..state.base import StateStore
 from ..state.documents import DocumentError
 from .journal import Journal, dump
@@ -119,9 +120,9 @@ class CallsFetch:
         start, end = self.window(opts, done)
         items = self.moneypenny.fetch_calls(start, end)
         self.checkpoint("after_calls_fetch")
-        items, digests = _not_set_aside(items, done.set_aside, self.tz)
+        records, rejected = CALLS.parse_batch(items, self.tz)  # parsed once here; ingest parses only the fresh
+        items, digests = _not_set_aside(items, rejected, done.set_aside)
         # Messages already journaled (known by the document's keys) need no journal read.
-        records, _ = CALLS.parse_batch(items, self.tz)
         known = set(done.journaled)
         skip = {id(r.raw) for r in records if r.key in known}
         fresh = [item for item in items if id(item) not in skip]
@@ -144,9 +145,9 @@ class CallsFetch:
             "run_id": report.run_id, "from": start.isoformat(), "to": end.isoformat(), "items": len(items)}})
 
 
-def _not_set_aside(items: list[Any], kept: tuple[str, ...], tz: ZoneInfo) -> tuple[list[Any], tuple[str, ...]]:
-    """The items less the unreadable ones already set aside, and the digests to keep."""
-    _, rejected = CALLS.parse_batch(items, tz)
+def _not_set_aside(items: list[Any], rejected: Sequence[Rejection], kept: tuple[str, ...]) -> tuple[list[Any], tuple[str, ...]]:
+    """The items less the unreadable ones (`rejected`, by index) already set aside, and the
+    digests to keep."""
     if not rejected:
         return items, kept
     seen = set(kept)
