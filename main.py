@@ -6,7 +6,14 @@ from typing import Any, cast
 import flask
 import functions_framework
 
+from lib import logs
 from lib.handler import handle, refuse_method
+
+# functions-framework installed its own root handler before importing this module (with
+# LOG_EXECUTION_ID set, as in Cloud Run): take the root logger over now, so that even a line
+# logged before the first request comes out once, in our shape. Each request configures again
+# with the settings' format and secrets.
+logs.configure("auto")
 
 
 @functions_framework.http

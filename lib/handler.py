@@ -52,6 +52,8 @@ class BadRequest(SyncError):
 ALLOWED_METHODS = ("GET", "POST")
 MODES = ("new", "reconcile", "window")
 ECHO_LIMIT = 100  # characters of a bad query value shown back
+# The request header Cloud Run (and functions-framework, when it is missing) names a request by.
+EXECUTION_ID_HEADER = "Function-Execution-Id"
 
 
 def _echo(value: str) -> str:
@@ -108,6 +110,14 @@ def handle(args: Mapping[str, str], headers: Mapping[str, str], env: Mapping[str
     200: done or skipped. 400: a bad query. 500: a permanent failure (a person must act).
     503: a transient failure (Cloud Scheduler retries). No body carries a secret or a visitor's data.
     """
+    # Cloud Run names each request (functions-framework passes the id on, or makes one): every
+    # line this request logs carries it as Cloud Logging's execution_id label.
+    execution_id = (headers.get(EXECUTION_ID_HEADER) or "").strip()[:ECHO_LIMIT]
+    with logs.context(**({logs.EXECUTION_ID: execution_id} if execution_id else {})):
+        return _handle(args, headers, env)
+
+
+def _handle(args: Mapping[str, str], headers: Mapping[str, str], env: Mapping[str, str] | None) -> tuple[dict[str, Any], int]:
     from .runner import run_and_report
     from .sync import RunOptions
 

@@ -4,6 +4,15 @@ Pass structured values with `extra={"fields": {...}}`. Only counts, durations, i
 keys belong there; never a secret or a visitor's data. `context(**fields)` adds fields (a
 command name, a backfill read's first day) to every line logged inside it.
 
+One owner: `configure` makes our handler the only one that writes the process's log. In Cloud
+Run, functions-framework (with LOG_EXECUTION_ID=true, which Google sets on every function)
+installs a root handler of its own that would write each record a second time, in its own shape
+and unscrubbed; a library's `logging.basicConfig` would do the same. `configure` removes every
+such console handler (and takes over gunicorn's error and access loggers), so each record comes
+out once, in our shape, through the scrubber. Cloud Run's execution id (functions-framework's
+`Function-Execution-Id` header) goes into the log context with `context(execution_id=...)` and
+becomes the `execution_id` label of each JSON line, as functions-framework's own lines carry it.
+
 Two guards stand behind that rule:
 - third-party loggers that print request or response bodies at DEBUG (slack_sdk prints the
   message, which lists visitors' names; requests-oauthlib prints tokens) are held at WARNING
@@ -51,6 +60,11 @@ QUIET_LOGGERS = (
 _BEARER = re.compile(r"(?i)(\bbearer\s+|access_token\\?[\"']?\s*[:=]\s*\\?[\"']?)([\w.~+/\-]+=*)")
 _SLACK_TOKEN = re.compile(r"\bxox[a-z]-[A-Za-z0-9\-]+")
 _MASK = "***"
+
+# The context field (and Cloud Logging label) naming one request to the function.
+EXECUTION_ID = "execution_id"
+# Loggers of the servers that run the function, which gunicorn gives handlers of their own.
+SERVER_LOGGERS = ("gunicorn.error", "gunicorn.access")
 
 _context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("log_context", default={})  # noqa: B039 (never mutated: context() sets a new dict)
 _secrets: set[str] = set()
@@ -103,8 +117,12 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
         }
         fields = _fields(record)
+        # The execution id is a label only (Cloud Logging groups a request's lines by it).
+        execution_id = fields.pop(EXECUTION_ID, None)
         entry.update(fields)
         labels = {k: str(fields[k]) for k in ("run_id", "command") if fields.get(k)}
+        if execution_id:
+            labels[EXECUTION_ID] = str(execution_id)
         if labels:
             # Labels are indexed by Cloud Logging: `labels.run_id="…"` finds one run's lines.
             entry["logging.googleapis.com/labels"] = labels
@@ -153,6 +171,28 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         self._fixed = value
 
 
+_CONSOLE_STREAM_TYPES = ("LoggingHandlerAddExecutionId", "_LoggingHandler", "LocalProxy")
+
+
+def _writes_to_console(handler: logging.Handler) -> bool:
+    """Whether a handler that is not ours writes to the process's stdout or stderr.
+
+    A plain StreamHandler (what basicConfig and dictConfig install, functions-framework's
+    included) is taken to write to the console whatever stream it holds: functions-framework's
+    stream is a proxy that resolves to stderr only inside a request. Subclasses (a FileHandler,
+    a test's capture handler) are judged by their stream.
+    """
+    if getattr(handler, "_moneypenny_sync", False) or not isinstance(handler, logging.StreamHandler):
+        return False
+    if type(handler) is logging.StreamHandler:
+        return True
+    if isinstance(handler, logging.FileHandler):
+        return False
+    stream = handler.__dict__.get("stream")
+    consoles = (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__)
+    return any(stream is c for c in consoles) or type(stream).__name__ in _CONSOLE_STREAM_TYPES
+
+
 def configure(
     log_format: str = "auto",
     level: int = logging.INFO,
@@ -161,7 +201,10 @@ def configure(
 ) -> None:
     """Send every log line to stderr in JSON (in the cloud) or text (at a terminal).
 
-    Idempotent: calling it again replaces the handler it installed before.
+    Idempotent: calling it again replaces the handler it installed before. Any other handler
+    that writes to the console (functions-framework's, a library's basicConfig) is removed, so
+    that no record is written twice or unscrubbed; handlers that write elsewhere (a file, a
+    test's capture) stay.
     """
     if log_format == "auto":
         # K_SERVICE is set by Cloud Run, which runs 2nd-gen Cloud Functions.
@@ -173,8 +216,20 @@ def configure(
     root = logging.getLogger()
     for logger in (root, logging.getLogger("lib")):
         for old in list(logger.handlers):
-            if getattr(old, "_moneypenny_sync", False):
+            if getattr(old, "_moneypenny_sync", False) or _writes_to_console(old):
                 logger.removeHandler(old)
+    for name in SERVER_LOGGERS:
+        # gunicorn writes these in text through its own handlers: through ours instead.
+        server = logging.getLogger(name)
+        for old in list(server.handlers):
+            if _writes_to_console(old):
+                server.removeHandler(old)
+        server.propagate = True
+    # A logging.config.dictConfig run by someone else (functions-framework runs one when
+    # LOG_EXECUTION_ID is set) disables every logger that existed before it: ours must write.
+    for name, existing in list(logging.root.manager.loggerDict.items()):
+        if isinstance(existing, logging.Logger) and (name == "lib" or name.startswith("lib.")):
+            existing.disabled = False
     # On the root logger, so that a library's warnings come out in the same shape.
     root.addHandler(handler)
     if root.level == logging.NOTSET or root.level > logging.WARNING:

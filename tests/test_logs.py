@@ -6,6 +6,7 @@ import io
 import json
 import logging
 import re
+import sys
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
@@ -191,3 +192,64 @@ def test_a_sync_with_calls_at_debug_logs_no_caller_name_number_or_message(harnes
     for where, text in (("stderr", err), ("log records", records), ("check and status output", out)):
         leaked = sorted(v for v in personal if v in text)
         assert leaked == [], f"caller data in the {where}: {leaked[:3]}"
+
+
+def test_a_console_handler_someone_else_put_on_the_root_logger_writes_nothing(capfd):
+    """functions-framework (LOG_EXECUTION_ID=true) and logging.basicConfig put a plain
+    StreamHandler on the root logger: each record would come out twice, the copy unscrubbed."""
+    root = logging.getLogger()
+    root.addHandler(logging.StreamHandler(sys.stderr))  # what logging.basicConfig() adds
+    root.addHandler(logging.StreamHandler(sys.stdout))  # functions-framework's legacy stdout handler
+    logs.configure("json", secrets=["registered-secret-value"])
+    logging.getLogger("urllib3.connectionpool").warning("retrying %s with registered-secret-value", "/log")
+    logging.getLogger("lib.sync").info("run ok", extra={"fields": {"run_id": "r1"}})
+    out, err = capfd.readouterr()
+    assert out == ""
+    entries = [json.loads(line) for line in err.splitlines()]
+    assert [(e["logger"], e["message"]) for e in entries] == [
+        ("urllib3.connectionpool", "retrying /log with ***"), ("lib.sync", "run ok")]
+    assert "registered-secret-value" not in out + err
+
+
+def test_a_capturing_handler_that_writes_elsewhere_stays():
+    captured = io.StringIO()
+    capture = logging.StreamHandler(captured)
+
+    class Capture(logging.StreamHandler):  # a test's capture or a file: not the console
+        pass
+
+    kept = Capture(captured)
+    logging.getLogger().addHandler(kept)
+    logging.getLogger().addHandler(capture)
+    logs.configure("json", stream=io.StringIO())
+    assert kept in logging.getLogger().handlers
+    assert capture not in logging.getLogger().handlers  # a plain StreamHandler is a console's
+
+
+def test_gunicorns_error_log_comes_out_in_our_shape(capfd):
+    server = logging.getLogger("gunicorn.error")
+    server.addHandler(logging.StreamHandler(sys.stderr))  # as gunicorn's glogging sets it up
+    server.propagate = False
+    server.setLevel(logging.ERROR)
+    try:
+        logs.configure("json")
+        server.error("Worker (pid:%s) was sent SIGKILL", 42)
+        lines = [json.loads(line) for line in capfd.readouterr().err.splitlines()]
+        assert [(e["severity"], e["logger"], e["message"]) for e in lines] == [
+            ("ERROR", "gunicorn.error", "Worker (pid:42) was sent SIGKILL")]
+    finally:
+        server.handlers.clear()
+        server.propagate = True
+        server.setLevel(logging.NOTSET)
+
+
+def test_the_execution_id_is_a_label_of_each_line_not_a_field():
+    stream = io.StringIO()
+    logs.configure("json", stream=stream)
+    with logs.context(execution_id="abc123exec"):
+        logging.getLogger("lib.sync").info("run ok", extra={"fields": {"run_id": "r9"}})
+    logging.getLogger("lib.sync").info("outside a request")
+    inside, outside = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert inside["logging.googleapis.com/labels"] == {"run_id": "r9", "execution_id": "abc123exec"}
+    assert "execution_id" not in inside
+    assert "logging.googleapis.com/labels" not in outside

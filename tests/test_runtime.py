@@ -1,0 +1,184 @@
+"""The function as Cloud Run runs it: functions-framework's own server (`functions-framework
+--target sync_chats`, gunicorn behind it) in a child process, with what Cloud Run sets
+(K_SERVICE; LOG_EXECUTION_ID=true, which Google adds to every function made through the Cloud
+Functions v2 API), pointed at the stand-ins; and the Python runtime Terraform deploys."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+import requests
+
+from sandbox.standins import StandIns
+from sandbox.standins.samples import sample_chats
+
+ROOT = Path(__file__).resolve().parent.parent
+SEVERITIES = {"DEFAULT", "DEBUG", "INFO", "NOTICE", "WARNING", "ERROR", "CRITICAL", "ALERT", "EMERGENCY"}
+LABELS = "logging.googleapis.com/labels"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Served:
+    url: str
+    stand: StandIns
+    proc: subprocess.Popen
+    env: dict[str, str]
+
+    def call(self, execution_id: str, **headers: str) -> requests.Response:
+        return requests.post(self.url, headers={"Function-Execution-Id": execution_id, **headers}, timeout=60)
+
+    def stop(self) -> tuple[str, str]:
+        """Stop the server; its whole stdout and stderr."""
+        self.proc.terminate()
+        try:
+            out, err = self.proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, err = self.proc.communicate()
+        return out, err
+
+
+@pytest.fixture
+def served(tmp_path) -> Iterator[Served]:
+    """main.sync_chats served by `functions-framework --target sync_chats` as Cloud Run serves it."""
+    script = Path(sys.executable).parent / "functions-framework"
+    assert script.exists(), f"functions-framework's command is not in {script.parent}: pip install -r requirements.txt"
+    with StandIns() as stand:
+        port = _free_port()
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("MONEYPENNY_", "SHEET", "SLACK_", "STATE_STORE", "FIRESTORE_", "ALERT_", "LOG_"))}
+        env.update(stand.env())
+        env.update({
+            "STATE_STORE": f"sqlite:{tmp_path / 'state.sqlite3'}",
+            "SLACK_ALERT_CHANNEL": "C0ALERTS",  # a channel the bot is not in: the alert path logs too
+            "K_SERVICE": "moneypenny-sync", "K_REVISION": "moneypenny-sync-00001-abc",
+            "LOG_EXECUTION_ID": "true",
+            "PYTHONUNBUFFERED": "1",
+        })
+        env.pop("LOG_FORMAT", None)  # K_SERVICE alone chooses JSON, as in Cloud Run
+        proc = subprocess.Popen(
+            [str(script), "--target", "sync_chats", "--source", str(ROOT / "main.py"),
+             "--host", "127.0.0.1", "--port", str(port)],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        served = Served(f"http://127.0.0.1:{port}/", stand, proc, env)
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                assert proc.poll() is None, f"functions-framework exited: {served.stop()}"
+                try:
+                    # A connect, not a request: any request runs a sync.
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    assert time.monotonic() < deadline, "functions-framework did not start within 60 s"
+                    time.sleep(0.2)
+            yield served
+        finally:
+            if proc.poll() is None:
+                served.stop()
+
+
+def test_served_as_cloud_run_serves_it_each_record_is_one_json_line_with_the_execution_id_and_no_secret(served):
+    stand = served.stand
+    stand.moneypenny.add_chats(sample_chats(4, start=datetime.now() - timedelta(hours=2), seed=5))
+    first = served.call("exec-healthy-1")
+    assert first.status_code == 200 and first.json()["appended"] == 4, first.text
+    # A run that fails: the bot is removed from the channel, so the summary and the alert fail.
+    stand.slack.kick(served.env["SLACK_CHANNEL"])
+    stand.moneypenny.add_chats(sample_chats(2, start=datetime.now() - timedelta(hours=1), seed=6))
+    second = served.call("exec-failed-2")
+    assert second.status_code >= 500, second.text
+    tokens = list(stand.moneypenny._tokens)  # the access tokens it issued: secrets too
+    out, err = served.stop()
+
+    lines = [line for line in (out + err).splitlines() if line.strip()]
+    entries = []
+    for line in lines:
+        entry = json.loads(line)  # every line is one JSON object, which Cloud Logging reads as jsonPayload
+        assert isinstance(entry, dict), line
+        entries.append(entry)
+    assert entries, f"the server wrote nothing: stdout {out!r}, stderr {err!r}"
+    for entry in entries:
+        # Our shape: a severity Cloud Logging knows, a message, the logger and the time.
+        assert entry.get("severity") in SEVERITIES, entry
+        assert entry.get("message") and entry.get("logger") and entry.get("time"), entry
+    runs = [e for e in entries if e["message"] in ("run ok", "run failed")]
+    # Each run's outcome line, once, labelled with its request's execution id.
+    assert [(e["message"], e[LABELS]["execution_id"]) for e in runs] == [
+        ("run ok", "exec-healthy-1"), ("run failed", "exec-failed-2")]
+    assert [e[LABELS]["run_id"] for e in runs] == [first.json()["run_id"], second.json()["run_id"]]
+    # Every line a request logged names that request.
+    assert all(e.get(LABELS, {}).get("execution_id") in ("exec-healthy-1", "exec-failed-2") for e in entries), entries
+    # No line twice (functions-framework's copy of a record would repeat its message).
+    keyed = [(e["message"], e["time"]) for e in entries]
+    assert len(keyed) == len(set(keyed)), keyed
+
+    secrets = [served.env["MONEYPENNY_USERNAME"], served.env["MONEYPENNY_PASSWORD"], served.env["SLACK_BOT_TOKEN"],
+               *tokens]
+    assert len(secrets) >= 4
+    for secret in secrets:
+        assert secret not in out + err
+
+
+def test_the_tested_python_is_the_runtime_terraform_deploys():
+    """CI runs the suite on the version python_runtime names (scripts/test.sh); the tools check it."""
+    text = (ROOT / "terraform" / "variables.tf").read_text()
+    block = re.search(r'variable "python_runtime" \{(.*?)\n\}', text, re.S)
+    assert block, "terraform/variables.tf has no python_runtime variable"
+    m = re.search(r'default\s*=\s*"python3(\d+)"', block.group(1))
+    assert m, block.group(1)
+    deployed = f"3.{m.group(1)}"
+    venv = ROOT / f".venv3{m.group(1)}"
+    assert (venv / "bin" / "python").exists(), f"{venv.name} is missing: run scripts/setup.sh"
+    tested = subprocess.run([str(venv / "bin" / "python"), "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                            capture_output=True, text=True, timeout=60).stdout.strip()
+    assert tested == deployed, f"{venv.name} runs Python {tested}, Terraform deploys {deployed}"
+    named = subprocess.run(["bash", str(ROOT / "scripts" / "setup.sh"), "--print-runtime-venv"],
+                           capture_output=True, text=True, timeout=60)
+    assert named.stdout.strip() == venv.name, (named.stdout, named.stderr)
+    test_sh = (ROOT / "scripts" / "test.sh").read_text()
+    assert '"$runtime_venv"/bin/python -m pytest\n' in test_sh, "scripts/test.sh does not run the whole suite on it"
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert f'target-version = "py3{m.group(1)}"' in pyproject, "ruff does not target the deployed Python"
+    assert f'python_version = "{deployed}"' in pyproject, "mypy does not check for the deployed Python"
+
+
+def test_time_zones_load_without_the_systems_zone_files():
+    """A runtime image without /usr/share/zoneinfo has been seen: zoneinfo then reads tzdata."""
+    assert re.search(r"^tzdata\b", (ROOT / "requirements.txt").read_text(), re.M), "tzdata is not in requirements.txt"
+    code = ("import zoneinfo; zoneinfo.reset_tzpath([]); from datetime import datetime; "
+            "print(datetime(2026, 7, 1, 12, tzinfo=zoneinfo.ZoneInfo('Europe/London')).utcoffset())")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-500:]
+    assert proc.stdout.strip() == "1:00:00"
+
+
+def test_each_line_of_a_request_carries_its_execution_id_label(harness, client, capfd, monkeypatch):
+    """Without functions-framework's stdout/stderr rewriting (LOG_EXECUTION_ID unset), the
+    lines carry the request's execution id all the same: our formatter puts it there."""
+    monkeypatch.setenv("LOG_FORMAT", "json")
+    harness.add_chats(2)
+    capfd.readouterr()
+    response = client.post("/", headers={"Function-Execution-Id": "execAbC123"})
+    assert response.status_code == 200, response.get_json()
+    entries = [json.loads(line) for line in capfd.readouterr().err.splitlines() if line.strip()]
+    assert any(e["message"] == "run ok" for e in entries)
+    assert {e[LABELS]["execution_id"] for e in entries} == {"execAbC123"}
