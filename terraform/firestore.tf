@@ -18,7 +18,10 @@ resource "google_firestore_database" "main" {
 }
 
 # Delivered journal entries carry an expires_at timestamp; this TTL policy deletes them some
-# time (up to about a day) after it passes. Single-field indexes are left as they are.
+# time (up to about a day) after it passes. Nothing queries the TTL fields or the large text
+# fields, so they are exempt from Firestore's automatic single-field indexes (`index_config {}`,
+# as Google's TTL sample does): an index on a timestamp every write moves, or on a transcript, only
+# costs write time and storage.
 resource "google_firestore_field" "journal_ttl" {
   project    = var.project_id
   database   = var.firestore_database
@@ -26,6 +29,7 @@ resource "google_firestore_field" "journal_ttl" {
   field      = local.journal_ttl_field
 
   ttl_config {}
+  index_config {}
 
   depends_on = [google_firestore_database.main, google_project_service.enabled]
 }
@@ -39,6 +43,7 @@ resource "google_firestore_field" "quarantine_ttl" {
   field      = local.quarantine_ttl_field
 
   ttl_config {}
+  index_config {}
 
   depends_on = [google_firestore_database.main, google_project_service.enabled]
 }
@@ -53,6 +58,42 @@ resource "google_firestore_field" "batches_ttl" {
   field      = local.batches_ttl_field
 
   ttl_config {}
+  index_config {}
+
+  depends_on = [google_firestore_database.main, google_project_service.enabled]
+}
+
+# The large text fields: a chat as JSON in the journal, an unreadable item's raw text in the
+# quarantine, the keys of an in-flight batch. Read by document id, never queried.
+resource "google_firestore_field" "journal_chat_unindexed" {
+  project    = var.project_id
+  database   = var.firestore_database
+  collection = local.journal_collection
+  field      = local.journal_large_field
+
+  index_config {}
+
+  depends_on = [google_firestore_database.main, google_project_service.enabled]
+}
+
+resource "google_firestore_field" "quarantine_raw_unindexed" {
+  project    = var.project_id
+  database   = var.firestore_database
+  collection = local.quarantine_collection
+  field      = local.quarantine_large_field
+
+  index_config {}
+
+  depends_on = [google_firestore_database.main, google_project_service.enabled]
+}
+
+resource "google_firestore_field" "batches_keys_unindexed" {
+  project    = var.project_id
+  database   = var.firestore_database
+  collection = local.batches_collection
+  field      = local.batches_large_field
+
+  index_config {}
 
   depends_on = [google_firestore_database.main, google_project_service.enabled]
 }

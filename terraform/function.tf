@@ -105,10 +105,11 @@ resource "google_cloudfunctions2_function" "sync" {
 
 # Cloud Run's invoker role on the function's service, for the scheduler account only. Nothing
 # here (or anywhere in this configuration) grants allUsers or allAuthenticatedUsers.
+# The service is the one the function reports (service_config[0].service), not a name we assume.
 resource "google_cloud_run_v2_service_iam_member" "scheduler_invoker" {
   project  = var.project_id
   location = google_cloudfunctions2_function.sync.location
-  name     = google_cloudfunctions2_function.sync.name
+  name     = google_cloudfunctions2_function.sync.service_config[0].service
   role     = "roles/run.invoker"
   member   = google_service_account.scheduler.member
 }
@@ -123,6 +124,7 @@ resource "time_sleep" "iam_propagation" {
   triggers = {
     build   = join(",", sort([for g in google_project_iam_member.build : g.id]))
     runtime = google_project_iam_member.runtime_firestore.id
+    storage = google_project_iam_member.build_storage.id
     secrets = join(",", sort([for g in google_secret_manager_secret_iam_member.runtime : g.id]))
   }
 }

@@ -11,12 +11,18 @@ resource "google_service_account" "runtime" {
   depends_on = [google_project_service.enabled]
 }
 
-# Firestore has no per-collection IAM: datastore.user (read and write documents) on the project
-# is the narrowest role that works.
+# Firestore has no per-collection IAM: datastore.user (read and write documents), conditioned on
+# the one database the function uses, is the narrowest grant that works.
 resource "google_project_iam_member" "runtime_firestore" {
   project = var.project_id
   role    = "roles/datastore.user"
   member  = google_service_account.runtime.member
+
+  condition {
+    title       = "${var.name} database only"
+    description = "Only the Firestore database ${var.firestore_database}."
+    expression  = "resource.name == \"projects/${var.project_id}/databases/${var.firestore_database}\""
+  }
 }
 
 # Secret access is granted on each of the three secrets, never on the project (see secrets.tf).
@@ -42,17 +48,30 @@ resource "google_service_account" "build" {
   depends_on = [google_project_service.enabled]
 }
 
-# The roles Google documents for a custom build account. The build reads the source from the
-# gcf-v2-sources-* bucket that Cloud Functions itself creates and copies the archive into, so
-# objectViewer cannot be narrowed to a bucket this configuration owns.
+# The roles Google documents for a custom build account (and the provider's own example grants):
+# build logs and the image, here on the project; Storage Object Admin below, on the sources only.
 resource "google_project_iam_member" "build" {
   for_each = toset([
     "roles/logging.logWriter",       # write build logs
     "roles/artifactregistry.writer", # push the image to the gcf-artifacts repository
-    "roles/storage.objectViewer",    # read the function source
   ])
 
   project = var.project_id
   role    = each.value
   member  = google_service_account.build.member
+}
+
+# Storage Object Admin, conditioned on the source buckets: ours, and the gcf-v2-sources-* bucket
+# that Cloud Functions creates and copies the archive into, whose name (it holds the project
+# number) this configuration does not own. No other bucket of the project.
+resource "google_project_iam_member" "build_storage" {
+  project = var.project_id
+  role    = "roles/storage.objectAdmin"
+  member  = google_service_account.build.member
+
+  condition {
+    title       = "${var.name} function sources only"
+    description = "The function's source buckets: ${local.source_bucket} and Cloud Functions' gcf-v2-sources-*."
+    expression  = "resource.name.startsWith(\"projects/_/buckets/${local.source_bucket}\") || resource.name.startsWith(\"projects/_/buckets/gcf-v2-sources-\")"
+  }
 }

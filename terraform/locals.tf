@@ -23,6 +23,11 @@ locals {
   quarantine_ttl_field  = "expires_at"
   batches_collection    = "${var.firestore_collection_prefix}_batches"
   batches_ttl_field     = "expires_at"
+  # The large text field of each (lib/state/firestore_journal.py, lib/state/firestore_batches.py),
+  # never queried.
+  journal_large_field    = "chat_json"
+  quarantine_large_field = "raw"
+  batches_large_field    = "keys_json"
 
   # Environment variable => Secret Manager secret ID. Values are added with gcloud, never here.
   secret_ids = {
@@ -77,18 +82,37 @@ locals {
   # Syncer._finish) as JSON on stderr; Cloud Run hands it to Cloud Logging as jsonPayload
   # on the function's own Cloud Run service. tests/test_terraform.py matches this filter against
   # a line the function really writes.
-  watcher_count  = var.watcher_enabled ? 1 : 0
-  run_metric     = "${var.name}/runs"
-  run_log_filter = <<-EOT
+  watcher_count      = var.watcher_enabled ? 1 : 0
+  run_metric         = "${var.name}/runs"
+  healthy_run_metric = "${var.name}/healthy_runs"
+  # trimspace: a heredoc ends in a newline, which the API drops, and the plan would show a diff.
+  run_log_filter = trimspace(<<-EOT
     resource.type="cloud_run_revision"
     resource.labels.service_name="${var.name}"
     jsonPayload.message=("run ok" OR "run failed")
   EOT
+  )
+  # The healthy runs alone, by the filter itself: the absence alert needs no label spelling (how
+  # Logging writes an extracted JSON boolean into a STRING label is undocumented).
+  healthy_run_log_filter = trimspace(<<-EOT
+    resource.type="cloud_run_revision"
+    resource.labels.service_name="${var.name}"
+    jsonPayload.message="run ok"
+    jsonPayload.healthy=true
+  EOT
+  )
   run_metric_labels = {
     outcome = "EXTRACT(jsonPayload.outcome)"
     healthy = "EXTRACT(jsonPayload.healthy)"
   }
   watch_seconds = var.watch_minutes * 60
+  # An absence incident closes by itself after this long without data: during an outage "no
+  # data" is the outage, so days, not minutes (7 days, the longest Cloud Monitoring takes).
+  # A healthy run closes it as soon as it is logged.
+  absence_auto_close_seconds = 7 * 24 * 3600
+  # How long Cloud Monitoring takes to know a new log-based metric: an alert policy created
+  # sooner fails with "Cannot find metric(s)" (hashicorp/terraform-provider-google#11102).
+  metric_propagation_seconds = 120
   # Alert policies carry this label so that `python -m lib status` and `check` can find the
   # ones that watch the state store they read (label values: lowercase, at most 63 characters).
   watcher_label = substr(lower(var.firestore_collection_prefix), 0, 63)

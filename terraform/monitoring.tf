@@ -73,9 +73,45 @@ resource "google_logging_metric" "runs" {
   depends_on = [google_project_service.enabled]
 }
 
+# One point per healthy successful run: its filter itself says healthy=true, so the absence
+# alert below counts exactly these lines, whatever label spelling Logging would give the flag.
+resource "google_logging_metric" "healthy_runs" {
+  count = local.watcher_count
+
+  project     = var.project_id
+  name        = local.healthy_run_metric
+  description = "Healthy successful runs of the ${var.name} function: its `run ok` lines with healthy=true (nothing stuck)."
+  filter      = local.healthy_run_log_filter
+
+  metric_descriptor {
+    metric_kind  = "DELTA"
+    value_type   = "INT64"
+    unit         = "1"
+    display_name = "${var.name} healthy runs"
+  }
+
+  depends_on = [google_project_service.enabled]
+}
+
+# Cloud Monitoring learns of a new log-based metric a little after Logging creates it; a policy
+# on it created sooner fails the first apply with "Cannot find metric(s) that match type"
+# (hashicorp/terraform-provider-google#11102). The policies wait for this, which waits only when
+# a metric is first made (or made again).
+resource "time_sleep" "metric_propagation" {
+  count = local.watcher_count
+
+  create_duration = "${local.metric_propagation_seconds}s"
+
+  triggers = {
+    runs    = google_logging_metric.runs[0].id
+    healthy = google_logging_metric.healthy_runs[0].id
+  }
+}
+
 # Fires when no healthy successful run has been logged for watch_minutes: whatever stops the
 # function (or keeps its runs from delivering), this hears it. It needs one healthy run first
-# (Cloud Monitoring does not alert on a metric that never had data).
+# (Cloud Monitoring does not alert on a metric that never had data), and an apply that changes
+# this policy re-arms it only at the next healthy run (README, "The watcher").
 resource "google_monitoring_alert_policy" "no_healthy_run" {
   count = local.watcher_count
 
@@ -86,11 +122,13 @@ resource "google_monitoring_alert_policy" "no_healthy_run" {
   notification_channels = local.watcher_channels
   user_labels           = local.watcher_labels
 
+  depends_on = [time_sleep.metric_propagation]
+
   conditions {
     display_name = "no `run ok` line with healthy=true for ${var.watch_minutes} min"
 
     condition_absent {
-      filter   = "metric.type=\"logging.googleapis.com/user/${google_logging_metric.runs[0].name}\" AND resource.type=\"cloud_run_revision\" AND metric.label.outcome=\"ok\" AND metric.label.healthy=\"true\""
+      filter   = "metric.type=\"logging.googleapis.com/user/${google_logging_metric.healthy_runs[0].name}\" AND resource.type=\"cloud_run_revision\""
       duration = "${local.watch_seconds}s"
 
       # One series for the whole function: a new revision starts new series, which must not
@@ -107,8 +145,10 @@ resource "google_monitoring_alert_policy" "no_healthy_run" {
     }
   }
 
+  # Days, not minutes: "no data for this long" is the outage itself, and a short auto_close
+  # would close the incident while it lasts (and open it again: mail churn).
   alert_strategy {
-    auto_close           = "1800s"
+    auto_close           = "${local.absence_auto_close_seconds}s"
     notification_prompts = ["OPENED", "CLOSED"]
   }
 

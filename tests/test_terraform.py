@@ -483,7 +483,8 @@ def test_only_the_scheduler_account_may_invoke_the_function(config, resources):
     ]
     assert [(t, n) for t, n, _ in grants] == [("google_cloud_run_v2_service_iam_member", "scheduler_invoker")]
     binding = grants[0][2]
-    assert ref(binding["name"]) == "google_cloudfunctions2_function.sync.name"
+    # The service the function reports, not a name assumed to equal the function's.
+    assert ref(binding["name"]) == "google_cloudfunctions2_function.sync.service_config[0].service"
     assert ref(binding["location"]) == "google_cloudfunctions2_function.sync.location"
     assert ref(binding["member"]) == "google_service_account.scheduler.member"
     # No IAM policy/binding resources that could replace the member list wholesale.
@@ -526,7 +527,7 @@ def test_service_accounts_hold_only_what_they_need(resources):
     assert project_roles == {
         "google_service_account.runtime.member": {"roles/datastore.user"},
         "google_service_account.build.member": {
-            "roles/logging.logWriter", "roles/artifactregistry.writer", "roles/storage.objectViewer",
+            "roles/logging.logWriter", "roles/artifactregistry.writer", "roles/storage.objectAdmin",
         },
     }, project_roles
     assert set(resources["google_service_account"]) == {"runtime", "scheduler", "build"}
@@ -735,8 +736,8 @@ def test_watcher_has_a_run_metric_an_absence_policy_and_an_error_policy(resource
     absent = block(block(policies["no_healthy_run"], "conditions"), "condition_absent")
     assert absent["duration"] == "${local.watch_seconds}s"
     assert evaluated["watch_seconds"] == 30 * 60, "watch_minutes defaults to 30"
-    assert "logging.googleapis.com/user/${google_logging_metric.runs[0].name}" in absent["filter"]
-    assert 'metric.label.outcome="ok"' in absent["filter"] and 'metric.label.healthy="true"' in absent["filter"]
+    assert "logging.googleapis.com/user/${google_logging_metric.healthy_runs[0].name}" in absent["filter"]
+    assert "metric.label" not in absent["filter"], "the healthy runs are told apart by the metric's filter, not a label"
     assert block(absent, "aggregations")["cross_series_reducer"] == "REDUCE_SUM", "one series across revisions"
 
     errors = block(block(policies["function_errors"], "conditions"), "condition_threshold")
@@ -838,12 +839,13 @@ def _as_cloud_logging_entry(line: dict[str, Any], service: str) -> dict[str, Any
     }
 
 
-def _absence_counts(resources, labels: dict[str, str | None]) -> bool:
-    """Whether the no-healthy-run condition counts a metric point with these labels."""
+def _absence_counts(resources, evaluated, entry: dict[str, Any]) -> bool:
+    """Whether the no-healthy-run condition counts this log entry: its metric's filter matches."""
     absent = block(block(resources["google_monitoring_alert_policy"]["no_healthy_run"], "conditions"), "condition_absent")
-    wanted = dict(re.findall(r'metric\.label\.(\w+)="([^"]*)"', absent["filter"]))
-    assert wanted, absent["filter"]
-    return all(labels.get(k) == v for k, v in wanted.items())
+    metric = re.search(r"logging\.googleapis\.com/user/\$\{google_logging_metric\.(\w+)\[0\]\.name\}", absent["filter"])
+    assert metric, absent["filter"]
+    assert ref(resources["google_logging_metric"][metric.group(1)]["filter"]) == "local.healthy_run_log_filter"
+    return _log_filter_matches(evaluated["healthy_run_log_filter"], entry)
 
 
 def test_the_run_metric_counts_the_lines_the_function_really_writes(harness, capfd, evaluated, resources):
@@ -878,9 +880,10 @@ def test_the_run_metric_counts_the_lines_the_function_really_writes(harness, cap
     assert metric_points(healthy) == [{"outcome": "ok", "healthy": "true"}]
     assert metric_points(unhealthy) == [{"outcome": "ok", "healthy": "false"}]
     assert metric_points(failed) == [{"outcome": "failed", "healthy": "false"}]
-    # The absence condition counts only the healthy successful run.
-    assert [_absence_counts(resources, p) for b in (healthy, unhealthy, failed) for p in metric_points(b)] == [
-        True, False, False]
+    # The absence condition counts only the healthy successful run, by its metric's filter.
+    counted = [sum(_absence_counts(resources, evaluated, _as_cloud_logging_entry(line, service)) for line in batch)
+               for batch in (healthy, unhealthy, failed)]
+    assert counted == [1, 0, 0]
     # Another service's lines are not counted.
     other = [_as_cloud_logging_entry(line, "another-service") for line in healthy]
     assert not any(_log_filter_matches(query, e) for e in other)
@@ -923,3 +926,128 @@ def test_readme_shows_each_watcher_alert_as_it_arrives(resources, config):
         assert "${" not in subject, subject
         assert f"`{subject}`" in doc, f"the README does not show the {name} alert: {subject}"
     assert "alert_emails" in doc and "watcher_enabled = false" in doc and "alert_notification_channels" in doc
+
+
+# -- issue #19: a first deploy in one go, and the smaller points -----------------------------------
+
+
+def test_the_alert_policy_waits_until_monitoring_knows_the_log_metrics(resources, evaluated):
+    """A policy created seconds after its log-based metric fails the first apply with "Cannot
+    find metric(s)" (hashicorp/terraform-provider-google#11102): it waits for a time_sleep that
+    follows every log metric."""
+    wait = resources["time_sleep"]["metric_propagation"]
+    assert ref(wait["count"]) == "local.watcher_count"
+    assert wait["create_duration"] == "${local.metric_propagation_seconds}s"
+    assert evaluated["metric_propagation_seconds"] >= 60
+    triggers = json.dumps(wait["triggers"])
+    for metric in resources["google_logging_metric"]:
+        assert f"google_logging_metric.{metric}[0].id" in triggers, f"the wait does not follow the {metric} metric"
+    for name, policy in resources["google_monitoring_alert_policy"].items():
+        absent = [c for c in policy["conditions"] if "condition_absent" in c]
+        uses_log_metric = "logging.googleapis.com/user/" in json.dumps(policy["conditions"])
+        if uses_log_metric or absent:
+            assert "${time_sleep.metric_propagation}" in policy.get("depends_on", []), name
+
+
+def test_the_absence_alert_stays_open_through_an_outage(resources, evaluated):
+    policy = resources["google_monitoring_alert_policy"]["no_healthy_run"]
+    auto_close = block(policy, "alert_strategy")["auto_close"]
+    assert auto_close == "${local.absence_auto_close_seconds}s"
+    days = evaluated["absence_auto_close_seconds"] / 86400
+    # Days, within what Cloud Monitoring accepts (7 days at most); far longer than any watch window.
+    assert 3 <= days <= 7, days
+    assert evaluated["absence_auto_close_seconds"] > 10 * evaluated["watch_seconds"]
+
+
+def test_the_healthy_run_metric_says_healthy_true_in_its_own_filter(resources, evaluated):
+    metric = resources["google_logging_metric"]["healthy_runs"]
+    assert ref(metric["filter"]) == "local.healthy_run_log_filter"
+    assert "label_extractors" not in metric, "a plain count: no label to spell"
+    query = evaluated["healthy_run_log_filter"]
+    assert "jsonPayload.healthy=true" in query.split("\n") and 'jsonPayload.message="run ok"' in query.split("\n")
+    assert evaluated["healthy_run_metric"] != evaluated["run_metric"]
+
+
+def test_log_filters_carry_no_trailing_newline(config, evaluated):
+    """A heredoc ends in a newline that the API drops: without trimspace() every plan shows a diff."""
+    for name in ("run_log_filter", "healthy_run_log_filter"):
+        assert evaluated[name] == evaluated[name].strip(), name
+        assert config["locals"][name].startswith("${trimspace("), name
+
+
+def test_build_account_may_touch_only_the_source_buckets(resources, evaluated):
+    """Storage Object Admin (Google's build-account page, the provider's example), conditioned on
+    the function's source buckets; no storage role on the project unconditioned."""
+    grant = resources["google_project_iam_member"]["build_storage"]
+    assert grant["role"] == "roles/storage.objectAdmin"
+    assert ref(grant["member"]) == "google_service_account.build.member"
+    condition = block(grant, "condition")
+    assert condition["title"].strip() and condition["description"].strip()
+    expression = condition["expression"]
+    starts = re.findall(r'resource\.name\.startsWith\(\\?"([^"\\]+)\\?"\)', expression)
+    assert starts == ["projects/_/buckets/${local.source_bucket}", "projects/_/buckets/gcf-v2-sources-"], expression
+    assert re.fullmatch(r'resource\.name\.startsWith\([^()]*\) \|\| resource\.name\.startsWith\([^()]*\)', expression)
+    assert evaluated["source_bucket"].endswith("-source")
+    for name, body in resources["google_project_iam_member"].items():
+        roles = json.dumps(body.get("for_each") or body.get("role"))
+        if "roles/storage." in roles:
+            assert name == "build_storage" and "condition" in body, name
+    # The wait before the function's build follows this grant too.
+    assert "google_project_iam_member.build_storage" in json.dumps(resources["time_sleep"]["iam_propagation"]["triggers"])
+
+
+def test_the_runtime_account_uses_only_the_one_firestore_database(resources, config):
+    grant = resources["google_project_iam_member"]["runtime_firestore"]
+    assert grant["role"] == "roles/datastore.user"
+    condition = block(grant, "condition")
+    assert condition["expression"] in (
+        'resource.name == "projects/${var.project_id}/databases/${var.firestore_database}"',
+        'resource.name == \\"projects/${var.project_id}/databases/${var.firestore_database}\\"',
+    ), condition["expression"]
+    assert ref(resources["google_firestore_database"]["main"]["name"]) == "var.firestore_database"
+
+
+def _firestore_field_names() -> set[str]:
+    """Every string literal the Firestore store's modules use (its document field names among them)."""
+    found: set[str] = set()
+    for path in (REPO / "lib" / "state").glob("firestore*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                found.add(node.value)
+    return found
+
+
+def test_ttl_and_large_fields_are_exempt_from_indexing(resources, evaluated):
+    """Nothing queries them: Google's TTL sample exempts them with `index_config {}`."""
+    fields = resources["google_firestore_field"]
+    exempt = {}
+    for name, body in fields.items():
+        collection, field = ref(body["collection"]), ref(body["field"])
+        assert ref(body["database"]) == "var.firestore_database", name
+        if "index_config" in body:
+            assert body["index_config"] == [{}] or block(body, "index_config") == {}, name
+            exempt[(evaluated[collection.removeprefix("local.")], evaluated[field.removeprefix("local.")])] = name
+    prefix = evaluated["runtime_environment"]["FIRESTORE_COLLECTION_PREFIX"]
+    wanted = {
+        (f"{prefix}_journal", "expires_at"), (f"{prefix}_journal", "chat_json"),
+        (f"{prefix}_quarantine", "expires_at"), (f"{prefix}_quarantine", "raw"),
+        (f"{prefix}_batches", "expires_at"), (f"{prefix}_batches", "keys_json"),
+    }
+    assert set(exempt) == wanted, sorted(exempt)
+    # Each TTL field keeps its TTL policy beside the exemption.
+    for name in ("journal_ttl", "quarantine_ttl", "batches_ttl"):
+        assert block(fields[name], "ttl_config") == {} and "index_config" in fields[name], name
+    # The names are the ones the store really writes.
+    literals = _firestore_field_names()
+    assert {field for _, field in wanted} <= literals, {field for _, field in wanted} - literals
+
+
+def test_every_file_the_terraform_code_mentions_exists():
+    """terraform.tfvars.example once pointed at a docs/deploy.md that was never written."""
+    for path in [*TF_DIR.glob("*.tf"), EXAMPLE_TFVARS]:
+        for mentioned in re.findall(r"(?<![\w/.-])((?:\.\./)?(?:[\w-]+/)*[\w.-]+\.(?:md|sh|py))\b", path.read_text()):
+            target = (TF_DIR / mentioned) if mentioned.startswith("../") else REPO / mentioned
+            if not target.exists():
+                target = TF_DIR / mentioned
+            assert target.exists(), f"{path.name} mentions {mentioned}, which does not exist"
+    assert "README.md" in EXAMPLE_TFVARS.read_text()
