@@ -2,5 +2,5 @@
 # Sets everything up, then runs the real function locally against built-in stand-ins.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh --local
 exec .venv/bin/python -m sandbox "$@"

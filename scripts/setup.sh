@@ -10,6 +10,7 @@
 #              pyenv's newest 3.NN (~/.pyenv/versions/3.NN.*).
 #
 #   scripts/setup.sh                       create or update both
+#   scripts/setup.sh --local               .venv only (what scripts/local-run.sh needs)
 #   scripts/setup.sh --print-runtime-venv  print the runtime venv's folder name only
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,6 +50,9 @@ if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null
   exit 1
 fi
 make_venv .venv "$PYTHON"
+if [ "${1:-}" = "--local" ]; then
+  exit 0
+fi
 
 # is_runtime PYTHON: whether PYTHON runs and is that version (a pyenv shim may exist and fail).
 is_runtime() {
