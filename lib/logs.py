@@ -140,6 +140,7 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         fields = _fields(record)
+        fields.pop(EXECUTION_ID, None)  # Cloud Logging's label; noise at a terminal
         tail = ""
         if fields:
             tail = "  " + " ".join(f"{k}={_short(v)}" for k, v in fields.items())

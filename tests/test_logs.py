@@ -253,3 +253,11 @@ def test_the_execution_id_is_a_label_of_each_line_not_a_field():
     assert inside["logging.googleapis.com/labels"] == {"run_id": "r9", "execution_id": "abc123exec"}
     assert "execution_id" not in inside
     assert "logging.googleapis.com/labels" not in outside
+
+
+def test_the_text_format_leaves_the_execution_id_out():
+    stream = io.StringIO()
+    logs.configure("text", stream=stream)
+    with logs.context(execution_id="abc123exec", command="run"):
+        logging.getLogger("lib.sync").info("run ok")
+    assert "abc123exec" not in stream.getvalue() and "command=run" in stream.getvalue()
