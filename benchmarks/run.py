@@ -23,7 +23,7 @@ Cold start: `python -X importtime` of the function module, of what a run imports
 of each library alone (median of --import-repeats fresh processes).
 
 With --day it runs the production-day scenario instead (benchmarks/production_day.py): 288
-scheduled runs a day, the 03:15 reconcile and 50 chats over office hours on a movable clock,
+scheduled runs a day (the first after 03:15 also the reconcile) and 50 chats over office hours on a movable clock,
 counting what the store bills and the calls per day (--store both: Firestore, then SQLite).
 
     .venv/bin/python benchmarks/run.py --day --store both     # two days on each store, ~a minute

@@ -132,8 +132,9 @@ def _handle(args: Mapping[str, str], headers: Mapping[str, str], env: Mapping[st
         options = parse_request(args)
     except BadRequest as exc:
         return {"ok": False, "error": str(exc), "cause": exc.cause, "retryable": False}, 400
+    # A sync (mode new) is a scheduled run: it makes the daily reconcile's read when it is due.
     result = run_and_report(
-        settings, RunOptions(**options), lambda: _syncer_for(settings),
+        settings, RunOptions(**options, daily_reconcile=True), lambda: _syncer_for(settings),
         schedule_time=headers.get("X-CloudScheduler-ScheduleTime") or None,
         schedule_job=headers.get("X-CloudScheduler-JobName") or None,
     )

@@ -131,7 +131,9 @@ def command(args: argparse.Namespace, ctx: Context) -> int:
     if settings is None or store is None:
         return code
     try:
-        result = run_and_report(settings, RunOptions(mode=args.mode), lambda: build_syncer(settings, store, ctx))
+        # As the scheduler would: a sync makes the daily reconcile's read when it is due.
+        result = run_and_report(settings, RunOptions(mode=args.mode, daily_reconcile=True),
+                                lambda: build_syncer(settings, store, ctx))
         if args.json:
             print_json(ctx, as_json(result))
         else:

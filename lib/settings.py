@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
+from datetime import time
 from urllib.parse import urlparse, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -29,6 +31,9 @@ STORE_VARIABLES = ("STATE_STORE", "GOOGLE_CLOUD_PROJECT", "FIRESTORE_DATABASE", 
 
 URL_SETTINGS = ("moneypenny_auth_url", "moneypenny_chats_url", "moneypenny_calls_url", "sheets_api_url", "slack_api_url")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+# RECONCILE_AT: a time of day on the 24-hour clock (H:MM or HH:MM), or "off".
+_TIME_OF_DAY = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])")
+RECONCILE_OFF = "off"
 
 
 def show_url(url: str) -> str:
@@ -107,6 +112,9 @@ class Settings:
     lease_seconds: int = 600
     retention_days: int = 30
     reconcile_days: int = 2
+    # When, in CHAT_TIMEZONE, the daily reconcile falls due (the first scheduled run after it
+    # makes the read); None: no daily reconcile (RECONCILE_AT=off).
+    reconcile_at: time | None = time(3, 15)
     alert_repeat_minutes: int = 60
     log_format: str = "auto"
 
@@ -258,6 +266,17 @@ class Settings:
         number("LEASE_SECONDS", "lease_seconds", minimum=60, maximum=7200)
         number("RETENTION_DAYS", "retention_days", maximum=3650)
         number("RECONCILE_DAYS", "reconcile_days", maximum=31)
+        reconcile_at = text("RECONCILE_AT", "reconcile_at")
+        if reconcile_at is not None:
+            moment = _TIME_OF_DAY.fullmatch(reconcile_at)
+            if reconcile_at.lower() == RECONCILE_OFF:
+                values["reconcile_at"] = None
+            elif moment is None:
+                values.pop("reconcile_at", None)
+                problems.append("RECONCILE_AT must be a time of day on the 24-hour clock, HH:MM in CHAT_TIMEZONE "
+                                f"(such as 03:15), or {RECONCILE_OFF} for no daily reconcile, got {_cut(reconcile_at)!r}")
+            else:
+                values["reconcile_at"] = time(int(moment.group(1)), int(moment.group(2)))
         number("ALERT_REPEAT_MINUTES", "alert_repeat_minutes", maximum=10080)
         log_format = text("LOG_FORMAT", "log_format")
         if log_format is not None and log_format not in ("auto", "json", "text"):
@@ -293,6 +312,8 @@ class Settings:
                 out[f.name] = ",".join(value)
             elif f.name in URL_SETTINGS:
                 out[f.name] = show_url(value)
+            elif f.name == "reconcile_at":
+                out[f.name] = RECONCILE_OFF if value is None else value.strftime("%H:%M")
             else:
                 out[f.name] = str(value)
         return out

@@ -64,19 +64,25 @@ locals {
     LEASE_SECONDS               = tostring(var.lease_seconds)
     RETENTION_DAYS              = tostring(var.retention_days)
     RECONCILE_DAYS              = tostring(var.reconcile_days)
+    RECONCILE_AT                = var.reconcile_at
     ALERT_REPEAT_MINUTES        = tostring(var.alert_repeat_minutes)
     LOG_FORMAT                  = "json"
   }
 
   # Timing. The scheduler waits a minute longer than the function may run (so it never gives up
-  # on a run that is still going), and a retry waits until the failed run's lease has expired
-  # (a run that timed out may still be running and holding it; an earlier retry would only find
-  # the lease taken).
-  function_timeout_seconds  = var.function_timeout_seconds
-  attempt_deadline_seconds  = var.function_timeout_seconds + 60
-  retry_min_backoff_seconds = var.lease_seconds - var.function_timeout_seconds
-  retry_max_backoff_seconds = var.lease_seconds - var.function_timeout_seconds
-  retry_count               = var.scheduler_retry_count
+  # on a run that is still going). Cloud Scheduler retries a failed call only "until the next
+  # scheduled execution", so a retry must come well inside the 5-minute interval: 10 s after the
+  # failure, then 20 s, 40 s, at most 60 s apart, and none begun more than
+  # retry_max_duration_seconds + retry_max_backoff_seconds after the first attempt (whichever
+  # way the API combines retry_count with max_retry_duration). A run that failed (503) gave its
+  # lease back in its last write, so the retry runs; one that timed out (504) may still be
+  # running and holding it, and the retry then answers 200 "skipped" and the next tick runs.
+  function_timeout_seconds   = var.function_timeout_seconds
+  attempt_deadline_seconds   = var.function_timeout_seconds + 60
+  retry_min_backoff_seconds  = 10
+  retry_max_backoff_seconds  = 60
+  retry_max_duration_seconds = 120
+  retry_count                = var.scheduler_retry_count
 
   # The watcher. The function logs one `run ok` or `run failed` line per run (lib/sync/run.py,
   # Syncer._finish) as JSON on stderr; Cloud Run hands it to Cloud Logging as jsonPayload

@@ -13,13 +13,8 @@ output "scheduler_job_name" {
   value       = google_cloud_scheduler_job.sync.name
 }
 
-output "reconcile_job_name" {
-  description = "Name of the daily reconcile job, or null when reconcile_enabled is false."
-  value       = one(google_cloud_scheduler_job.reconcile[*].name)
-}
-
 output "region" {
-  description = "Region of the function and the scheduler jobs (the --location of gcloud commands)."
+  description = "Region of the function and the scheduler job (the --location of gcloud commands)."
   value       = var.region
 }
 

@@ -190,25 +190,19 @@ variable "time_zone" {
   }
 }
 
-variable "reconcile_enabled" {
-  description = "Run a daily reconcile (?mode=reconcile) that re-reads the last reconcile_days of chats by date."
-  type        = bool
-  default     = true
-}
-
-variable "reconcile_schedule" {
-  description = "When the reconcile job runs: a cron expression (five fields) read in time_zone."
+variable "reconcile_at" {
+  description = "When the daily reconcile falls due: a time of day HH:MM (24-hour) in chat_timezone. The first scheduled run after it also re-reads the last reconcile_days of chats by date. \"off\": no daily reconcile."
   type        = string
-  default     = "15 3 * * *"
+  default     = "03:15"
 
   validation {
-    condition     = can(regex("^[0-9*/,-]+( [0-9A-Za-z*/,?-]+){4}$", var.reconcile_schedule))
-    error_message = "reconcile_schedule must be a five-field cron expression separated by single spaces, e.g. \"15 3 * * *\"."
+    condition     = can(regex("^(([01]?[0-9]|2[0-3]):[0-5][0-9]|off)$", var.reconcile_at))
+    error_message = "reconcile_at must be a time of day HH:MM on the 24-hour clock (e.g. \"03:15\"), or \"off\"."
   }
 }
 
 variable "reconcile_days" {
-  description = "How many days back the reconcile run re-reads."
+  description = "How many days back the daily reconcile (and ?mode=reconcile) re-reads."
   type        = number
   default     = 2
 
@@ -219,9 +213,9 @@ variable "reconcile_days" {
 }
 
 variable "scheduler_retry_count" {
-  description = "How many times Cloud Scheduler retries a failed run (0 to 5). Each retry waits until the failed run's lease has expired."
+  description = "How many times Cloud Scheduler retries a failed run (0 to 5), 10 s, 20 s, 40 s, then 60 s apart: well before the next 5-minute tick."
   type        = number
-  default     = 1
+  default     = 3
 
   validation {
     condition     = var.scheduler_retry_count >= 0 && var.scheduler_retry_count <= 5 && floor(var.scheduler_retry_count) == var.scheduler_retry_count

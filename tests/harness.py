@@ -98,6 +98,12 @@ class Harness:
     def sheet_keys(self) -> list[str]:
         return [r["Chat key"] for r in self.records() if "Chat key" in r]
 
+    def reconciled(self, at: datetime | None = None) -> None:
+        """The store as after a daily reconcile at `at` (default: now), as it is for every run
+        of a day but the first after RECONCILE_AT: a scheduled sync makes no reconcile read."""
+        at = at or self.clock()
+        self.open_store().update_run_state(lambda state: state.with_reconciled_at(at))
+
 
 def by_header(rows: Sequence[Sequence[T]], name: Callable[[T], str] = str) -> list[dict[str, T]]:
     """Rows after the first as dicts keyed by the first row's cells (`name` reads a header cell).

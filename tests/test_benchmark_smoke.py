@@ -88,12 +88,12 @@ def test_targets_report_calls_that_grow_with_the_chats():
 
 
 def test_a_production_day_prints_the_store_counters_and_the_calls_it_made(tmp_path):
-    """The day scenario walks every scheduled run of a day and the reconcile through the
-    function's run path; the figures it prints are the store's own counters and the requests
+    """The day scenario walks every scheduled run of a day (the first after 03:15 also the
+    reconcile) through the function's run path; the figures it prints are the store's own counters and the requests
     the stand-ins received."""
     from datetime import UTC, datetime
 
-    from benchmarks.production_day import RECONCILE_JOB, UK, MovableClock, day_targets, day_text, simulate
+    from benchmarks.production_day import UK, MovableClock, day_targets, day_text, simulate
     from lib.settings import Settings
     from lib.state.sqlite import SqliteStore
     from sandbox.standins import StandIns
@@ -112,7 +112,8 @@ def test_a_production_day_prints_the_store_counters_and_the_calls_it_made(tmp_pa
     day = result.days[0]
     assert day.store == counted and counted["reads"] > 0 and counted["writes"] > 0
     assert {k: day.calls[k] for k in received} == received
-    assert len(day.runs) == 289 and [r.at for r in day.runs if r.job == RECONCILE_JOB] == ["03:15"]
+    # One job: 288 runs. A new store reconciles in its first run, then once after 03:15.
+    assert len(day.runs) == 288 and [r.at for r in day.runs if r.reconciled] == ["00:00", "03:15"]
     assert {k: sum(r.store[k] for r in day.runs) for k in counted} == counted  # the runs are the whole day
     for run in day.runs:  # each run's own JSON report saw no more than was counted around it
         assert all(run.reported[k] <= run.store[k] for k in run.reported)

@@ -194,6 +194,7 @@ def test_check_with_invalid_settings_prints_the_table_and_exits_4(harness, cli):
 
 def test_run_syncs_and_prints_the_counts(harness, cli):
     harness.add_chats(3)
+    harness.reconciled()  # a run of the day after its reconcile
     result = cli("run")
     assert result.code == EXIT_OK
     assert "ok in" in result.out and "fetched 3, new 3" in result.out and "written 3" in result.out
@@ -220,6 +221,7 @@ def test_run_that_fails_exits_1_with_the_cause_and_the_fix(harness, cli):
 def test_reconcile_catches_a_chat_the_cursor_skipped(harness, cli):
     skipped = add_day_chats(harness, today(harness) - timedelta(days=1), 2, seed=30)
     move_cursor_elsewhere(harness)
+    harness.reconciled()  # today's daily reconcile was made before the cursor skipped them
     assert cli("run").code == EXIT_OK
     assert harness.data_rows() == []
     result = cli("run", "--mode", "reconcile", "--json")

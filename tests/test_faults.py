@@ -41,7 +41,7 @@ from zoneinfo import ZoneInfo
 from lib.calls import key_from_column
 from lib.state.base import StateStore
 from lib.state.sqlite import SqliteStore
-from lib.sync import RunFailed
+from lib.sync import RunFailed, RunOptions
 from sandbox.standins import Delay, Drop, LostResponse, Malformed, StandIns, Status, chat_time_text, sample_chats
 from sandbox.standins.samples import sample_calls
 from tests.conftest import FAULT_STATS
@@ -222,6 +222,12 @@ def run_schedule(seed: int, tmp: Path, stats: Stats, store_factory: Callable[[Pa
         if calls_on:
             h.env_overrides["MONEYPENNY_SOURCES"] = "chats,calls"
             stand.moneypenny.calls_to_inclusive = crng.random() < 0.5
+        # The daily reconcile's own stream: scheduled runs make it (the first run, a store never
+        # reconciled, and the first after RECONCILE_AT, drawn within the schedule's span), and a
+        # run may die in its read by date.
+        rrng = random.Random(f"reconcile {seed}")
+        reconcile_at = clock().astimezone(UK) + timedelta(minutes=rrng.randint(0, 5 * RUNS_PER_SCHEDULE))
+        h.env_overrides["RECONCILE_AT"] = reconcile_at.strftime("%H:%M")
 
         def new_calls(poison: bool) -> int:
             """Add new call messages (and odd ones with `poison`); return how many are odd."""
@@ -297,7 +303,8 @@ def run_schedule(seed: int, tmp: Path, stats: Stats, store_factory: Callable[[Pa
         def one_run(checkpoint=None, schedule_time=None) -> None:
             stats.runs += 1
             try:
-                report = h.syncer(checkpoint=checkpoint).run(schedule_time=schedule_time)
+                report = h.syncer(checkpoint=checkpoint).run(options=RunOptions(daily_reconcile=True),
+                                                             schedule_time=schedule_time)
                 outcomes.append(f"{report.outcome} appended={report.appended} waiting={report.waiting}")
             except RunFailed as failed:
                 stats.failed_runs += 1
@@ -327,6 +334,9 @@ def run_schedule(seed: int, tmp: Path, stats: Stats, store_factory: Callable[[Pa
             checkpoint = None
             if rng.random() < 0.25:
                 checkpoint = crash_at(rng.choice(CHECKPOINTS))
+                stats.faults += 1
+            elif rrng.random() < 0.1:
+                checkpoint = crash_at("after_reconcile_fetch")  # a crash only if the run reconciles
                 stats.faults += 1
             schedule_time = clock().isoformat()
             failed_before = stats.failed_runs

@@ -88,6 +88,7 @@ def test_a_full_sync_at_debug_logs_no_visitor_data_and_no_secret(harness, capfd,
 
 def test_every_json_line_has_cloud_loggings_fields_and_the_run_line_has_counts_and_steps(harness, capfd):
     harness.add_chats(3)
+    harness.reconciled()  # a run of the day after its reconcile
     ctx = Context(env={**harness.env(), "LOG_FORMAT": "json"}, clock=harness.clock, backoff=0.01)
     assert main(["run", "-v"], ctx) == 0
     entries = [json.loads(line) for line in capfd.readouterr().err.splitlines() if line.strip()]

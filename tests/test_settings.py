@@ -7,6 +7,7 @@ never a secret's value.
 from __future__ import annotations
 
 import re
+from datetime import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -60,6 +61,7 @@ DEFAULTS = [
     ("LEASE_SECONDS", "lease_seconds", 600),
     ("RETENTION_DAYS", "retention_days", 30),
     ("RECONCILE_DAYS", "reconcile_days", 2),
+    ("RECONCILE_AT", "reconcile_at", time(3, 15)),
     ("ALERT_REPEAT_MINUTES", "alert_repeat_minutes", 60),
     ("LOG_FORMAT", "log_format", "auto"),
 ]
@@ -103,6 +105,12 @@ GOOD = [
     ("RETENTION_DAYS", "3650", "retention_days", 3650),
     ("RECONCILE_DAYS", "1", "reconcile_days", 1),
     ("RECONCILE_DAYS", "31", "reconcile_days", 31),
+    ("RECONCILE_AT", "03:15", "reconcile_at", time(3, 15)),
+    ("RECONCILE_AT", " 3:05 ", "reconcile_at", time(3, 5)),
+    ("RECONCILE_AT", "00:00", "reconcile_at", time(0, 0)),
+    ("RECONCILE_AT", "23:59", "reconcile_at", time(23, 59)),
+    ("RECONCILE_AT", "off", "reconcile_at", None),
+    ("RECONCILE_AT", "Off", "reconcile_at", None),
     ("ALERT_REPEAT_MINUTES", "1", "alert_repeat_minutes", 1),
     ("ALERT_REPEAT_MINUTES", "10080", "alert_repeat_minutes", 10080),
     ("LOG_FORMAT", "json", "log_format", "json"),
@@ -149,6 +157,14 @@ BAD = [
     ("RETENTION_DAYS", "3651", "RETENTION_DAYS must be from 1 to 3650, got '3651'"),
     ("RECONCILE_DAYS", "0", "RECONCILE_DAYS must be from 1 to 31, got '0'"),
     ("RECONCILE_DAYS", "32", "RECONCILE_DAYS must be from 1 to 31, got '32'"),
+    ("RECONCILE_AT", "24:00", "RECONCILE_AT must be a time of day on the 24-hour clock, HH:MM in CHAT_TIMEZONE "
+     "(such as 03:15), or off for no daily reconcile, got '24:00'"),
+    ("RECONCILE_AT", "3pm", "RECONCILE_AT must be a time of day on the 24-hour clock"),
+    ("RECONCILE_AT", "03:60", "RECONCILE_AT must be a time of day on the 24-hour clock"),
+    ("RECONCILE_AT", "0315", "RECONCILE_AT must be a time of day on the 24-hour clock"),
+    ("RECONCILE_AT", "03:15:00", "RECONCILE_AT must be a time of day on the 24-hour clock"),
+    ("RECONCILE_AT", "15 3 * * *", "RECONCILE_AT must be a time of day on the 24-hour clock"),
+    ("RECONCILE_AT", "never", "RECONCILE_AT must be a time of day on the 24-hour clock"),
     ("ALERT_REPEAT_MINUTES", "0", "ALERT_REPEAT_MINUTES must be from 1 to 10080, got '0'"),
     ("ALERT_REPEAT_MINUTES", "10081", "ALERT_REPEAT_MINUTES must be from 1 to 10080, got '10081'"),
     ("LOG_FORMAT", "xml", "LOG_FORMAT must be auto, json or text, got 'xml'"),

@@ -26,6 +26,13 @@ def test_non_finite_numbers_are_refused_naming_the_variable(name, value):
     assert name in str(caught.value)
 
 
+def test_a_long_bad_reconcile_at_is_named_and_echoed_at_most_100_characters():
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({**BASE, "RECONCILE_AT": "03:15" + "x" * 5000})
+    message = str(caught.value)
+    assert "RECONCILE_AT" in message and "such as 03:15" in message and "x" * 100 not in message and len(message) < 400
+
+
 def test_a_long_bad_value_is_echoed_at_most_100_characters():
     with pytest.raises(SettingsError) as caught:
         Settings.from_env({**BASE, "LEASE_SECONDS": "9" * 50 + "x" * 5000})

@@ -312,7 +312,11 @@ def test_every_variable_has_description_type_and_required_ones_validation(config
     assert required == {"project_id", "sheet_id", "slack_channel"}
     assert variables["schedule"]["default"] == "*/5 * * * *"
     assert variables["time_zone"]["default"] == "Europe/London"
-    assert variables["reconcile_enabled"]["default"] is True
+    # The daily reconcile is a time of day the function reads (RECONCILE_AT), not a second job.
+    from lib.settings import Settings
+
+    assert Settings.reconcile_at is not None
+    assert variables["reconcile_at"]["default"] == Settings.reconcile_at.strftime("%H:%M")
 
 
 def test_example_tfvars_sets_every_required_variable(config, example_vars):
@@ -334,6 +338,8 @@ def test_example_tfvars_sets_every_required_variable(config, example_vars):
         ("ingress_settings=ALLOW_INTERNAL_AND_GCLB", "ingress_settings must be"),
         ("name=This-Is-Not-Valid", "name must be 4 to 24 lowercase"),
         ("firestore_location=Europe West", "firestore_location must be a Firestore location"),
+        ("reconcile_at=3pm", "reconcile_at must be a time of day HH:MM"),
+        ("reconcile_at=24:00", "reconcile_at must be a time of day HH:MM"),
     ],
 )
 def test_invalid_inputs_are_rejected(sandbox, bad_var, message):
@@ -420,7 +426,32 @@ def test_settings_accept_the_values_terraform_sets(evaluated):
     assert settings.sheets_is_google
 
 
-def test_timeout_lease_and_scheduler_timing_fit(evaluated, resources):
+def retry_starts(min_backoff: int, max_backoff: int, doublings: int, count: int) -> list[int]:
+    """When each retry of a failed call begins, in seconds after the failure, as Cloud Scheduler's
+    RetryConfig documents it: the wait starts at min_backoff, doubles max_doublings times, then
+    grows linearly by that last step, never past max_backoff."""
+    starts, wait, at = [], min_backoff, 0
+    for n in range(count):
+        at += min(wait, max_backoff)
+        starts.append(at)
+        wait = wait * 2 if n < doublings else wait + min_backoff * 2 ** doublings
+    return starts
+
+
+def test_retry_starts_follow_the_documented_example():
+    # RetryConfig's own example: min 10 s, max 300 s, max_doublings 3.
+    waits = [b - a for a, b in zip([0, *retry_starts(10, 300, 3, 8)], retry_starts(10, 300, 3, 8))]
+    assert waits == [10, 20, 40, 80, 160, 240, 300, 300]
+
+
+def schedule_interval_seconds(cron: str) -> int:
+    """The interval of an every-N-minutes cron expression ("*/5 * * * *")."""
+    m = re.fullmatch(r"\*/(\d+) \* \* \* \*", cron)
+    assert m, f"not an every-N-minutes schedule: {cron!r}"
+    return int(m.group(1)) * 60
+
+
+def test_timeout_lease_and_scheduler_timing_fit(config, evaluated, resources):
     timeout = evaluated["function_timeout_seconds"]
     lease = int(evaluated["runtime_environment"]["LEASE_SECONDS"])
     http_timeout = float(evaluated["runtime_environment"]["HTTP_TIMEOUT_SECONDS"])
@@ -429,17 +460,45 @@ def test_timeout_lease_and_scheduler_timing_fit(evaluated, resources):
     assert lease > timeout, "the lease must outlive a run that timed out but kept running"
     assert http_timeout < timeout
     assert timeout <= deadline <= 1800, "Scheduler must wait for the whole run, and at most 30 minutes"
-    assert 0 <= evaluated["retry_count"] <= 5
-    assert evaluated["retry_min_backoff_seconds"] >= lease - timeout, "a retry must wait for the failed run's lease"
-    assert evaluated["retry_min_backoff_seconds"] <= evaluated["retry_max_backoff_seconds"] <= 3600
+    assert 0 < evaluated["retry_count"] <= 5, "a failed run is retried"
 
-    jobs = [resources["google_cloud_scheduler_job"]["sync"], resources["google_cloud_scheduler_job"]["reconcile"]]
-    for job in jobs:
-        assert job["attempt_deadline"] == "${local.attempt_deadline_seconds}s"
-        retry = block(job, "retry_config")
-        assert ref(retry["retry_count"]) == "local.retry_count"
-        assert retry["min_backoff_duration"] == "${local.retry_min_backoff_seconds}s"
-        assert retry["max_backoff_duration"] == "${local.retry_max_backoff_seconds}s"
+    job = resources["google_cloud_scheduler_job"]["sync"]
+    assert job["attempt_deadline"] == "${local.attempt_deadline_seconds}s"
+    retry = block(job, "retry_config")
+    assert ref(retry["retry_count"]) == "local.retry_count"
+    assert retry["min_backoff_duration"] == "${local.retry_min_backoff_seconds}s"
+    assert retry["max_backoff_duration"] == "${local.retry_max_backoff_seconds}s"
+    assert retry["max_retry_duration"] == "${local.retry_max_duration_seconds}s"
+
+
+@pytest.mark.parametrize("retry_count", range(0, 6))
+def test_every_retry_comes_before_the_next_scheduled_run(config, evaluated, resources, retry_count):
+    """Cloud Scheduler retries a failed call only until the next scheduled execution: with the
+    default every-5-minutes schedule, every retry of any allowed retry_count must begin inside
+    that interval (whichever way the API combines retry_count with max_retry_duration:
+    stopping at the first limit reached, or going on until both are), leaving room for the run."""
+    interval = schedule_interval_seconds(config["variable"]["schedule"]["default"])
+    low, high = evaluated["retry_min_backoff_seconds"], evaluated["retry_max_backoff_seconds"]
+    duration = evaluated["retry_max_duration_seconds"]
+    doublings = block(resources["google_cloud_scheduler_job"]["sync"], "retry_config")["max_doublings"]
+    assert 0 < low <= high < interval
+    starts = retry_starts(low, high, doublings, retry_count)
+    # Either reading: at most retry_count retries, or retries until max_retry_duration is spent too.
+    last = max([*starts, *(s for s in retry_starts(low, high, doublings, 100) if s - high < duration)], default=0)
+    # The last retry begins at least a minute before the next tick: room for the run itself.
+    assert last + 60 <= interval, (retry_count, starts, last)
+
+
+def test_there_is_one_scheduler_job_and_the_daily_reconcile_is_a_setting(config, resources, evaluated):
+    """The daily reconcile is made by the first scheduled run after RECONCILE_AT: no second job
+    fires in the same minute as the sync, and none is paid for."""
+    assert list(resources["google_cloud_scheduler_job"]) == ["sync"]
+    job = resources["google_cloud_scheduler_job"]["sync"]
+    assert "count" not in job and "?" not in block(job, "http_target")["uri"]
+    assert not [v for v in config["variable"] if v in ("reconcile_enabled", "reconcile_schedule")]
+    assert "reconcile_job_name" not in config["output"]
+    assert ref(config["locals"]["runtime_environment"]["RECONCILE_AT"]) == "var.reconcile_at"
+    assert evaluated["runtime_environment"]["RECONCILE_AT"] == "03:15"
 
 
 # -- the scheduler and who may call the function -------------------------------------------------
@@ -448,17 +507,14 @@ def test_timeout_lease_and_scheduler_timing_fit(evaluated, resources):
 def test_scheduler_targets_the_function_url_with_matching_audience(config, resources):
     assert ref(config["locals"]["function_url"]) == "google_cloudfunctions2_function.sync.service_config[0].uri"
     jobs = resources["google_cloud_scheduler_job"]
-    assert set(jobs) == {"sync", "reconcile"}
-    sync, reconcile = jobs["sync"], jobs["reconcile"]
+    assert set(jobs) == {"sync"}
+    sync = jobs["sync"]
     assert ref(sync["schedule"]) == "var.schedule"
     assert ref(sync["time_zone"]) == "var.time_zone"
-    assert ref(reconcile["schedule"]) == "var.reconcile_schedule"
-    assert ref(reconcile["count"]) == "var.reconcile_enabled ? 1 : 0"
 
-    expected_uri = {"sync": "${local.function_url}", "reconcile": "${local.function_url}?mode=reconcile"}
-    for name, job in jobs.items():
+    for job in jobs.values():
         target = block(job, "http_target")
-        assert target["uri"] == expected_uri[name]
+        assert target["uri"] == "${local.function_url}"
         token = block(target, "oidc_token")
         # The audience is the bare service URL, never with the query string.
         assert token["audience"] == "${local.function_url}"
@@ -466,12 +522,9 @@ def test_scheduler_targets_the_function_url_with_matching_audience(config, resou
         assert "oauth_token" not in target
 
 
-def test_the_two_scheduler_jobs_have_different_names(resources):
-    """The function tells scheduled runs apart by job name and schedule time: the sync and the
-    daily reconcile both fire at 03:15, so their names must differ."""
-    jobs = resources["google_cloud_scheduler_job"]
-    assert ref(jobs["sync"]["name"]) == "var.name"
-    assert jobs["reconcile"]["name"] == "${var.name}-reconcile"
+def test_the_scheduler_job_is_named_after_the_deployment(resources):
+    """The function names a scheduled run by the job name and schedule time."""
+    assert ref(resources["google_cloud_scheduler_job"]["sync"]["name"]) == "var.name"
 
 
 def test_only_the_scheduler_account_may_invoke_the_function(config, resources):

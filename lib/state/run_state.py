@@ -1,7 +1,8 @@
 """The run state: one small document that holds what every run reads and writes about itself.
 
 It holds the run lease, Moneypenny's cursor and fetch intent (`CursorDoc`), the names of the
-scheduled runs that succeeded (`ScheduleDoc`), a quarantine hint and the run history (a ring of
+scheduled runs that succeeded (`ScheduleDoc`), a quarantine hint, when the last reconcile read
+reached the journal (lib/sync/reconcile.py) and the run history (a ring of
 RUNS_KEPT records, each slot a JSON text, `seq` counting the records ever added). A run reads it
 once, when it takes the lease, and writes it once more at its end (lib/sync/session.py).
 
@@ -46,6 +47,8 @@ class RunState:
     schedules: ScheduleDoc = field(default_factory=ScheduleDoc)
     # When the last item set aside expires; None: nothing in quarantine (or only expired items).
     quarantine_until: datetime | None = QUARANTINE_UNKNOWN
+    # When the last reconcile read (the daily one, or ?mode=reconcile) reached the journal.
+    reconciled_at: datetime | None = None
     seq: int = 0
     history: Mapping[str, str] = field(default_factory=dict)  # slot -> {"seq", "record"} as JSON
     version: Any = field(default=None, compare=False)
@@ -63,6 +66,13 @@ class RunState:
             return self
         current = self.quarantine_until
         return dataclasses.replace(self, quarantine_until=until if current is None else max(current, until))
+
+    def with_reconciled_at(self, at: datetime | None) -> RunState:
+        """The reconcile time raised to `at` (never lowered: a slow run finishing late keeps a
+        newer reconcile another run recorded)."""
+        if at is None or (self.reconciled_at is not None and self.reconciled_at >= at):
+            return self
+        return dataclasses.replace(self, reconciled_at=at)
 
     def with_record(self, record: dict[str, Any], keep: int = RUNS_KEPT) -> RunState:
         """This state with `record` added as the newest (a record with the same run_id is replaced)."""
@@ -114,6 +124,8 @@ class RunState:
             out["lease"] = {"owner": self.lease.owner, "expires_at": utc_text(self.lease.expires_at)}
         if self.quarantine_until is not None:
             out["quarantine_until"] = utc_text(self.quarantine_until)
+        if self.reconciled_at is not None:
+            out["reconciled_at"] = utc_text(self.reconciled_at)
         return out
 
     @classmethod
@@ -130,6 +142,7 @@ class RunState:
             cursor=CursorDoc.from_dict(data.get(CURSOR_DOC) or {}),
             schedules=ScheduleDoc.from_dict(data.get(SCHEDULE_DOC) or {}),
             quarantine_until=None if data.get("quarantine_until") is None else _time(data["quarantine_until"]),
+            reconciled_at=None if data.get("reconciled_at") is None else _time(data["reconciled_at"]),
             seq=seq, history=dict(runs), version=version,
         )
 

@@ -99,7 +99,8 @@ class CallsFetch:
 
     def window(self, opts: RunOptions, done: CallsReadDoc | None = None) -> tuple[date, date]:
         """The days a run reads: a window run's own, else from the last full day read (less
-        LOOK_BACK) to tomorrow. `done`: the calls_read document, if already read."""
+        LOOK_BACK, or from the daily reconcile's first day when it is due and earlier) to
+        tomorrow. `done`: the calls_read document, if already read."""
         if opts.mode != Mode.NEW:
             assert opts.start is not None and opts.end is not None
             return opts.start, opts.end
@@ -110,6 +111,9 @@ class CallsFetch:
             start = done.last_full_day - LOOK_BACK
         else:
             start = today - timedelta(days=max(self.reconcile_days, 1))
+        if opts.reconcile_start is not None:
+            # The daily reconcile is due (lib/sync/reconcile.py): the same one read reaches back to its first day.
+            start = min(start, opts.reconcile_start)
         return min(start, today), today + timedelta(days=1)
 
     def read(self, report: RunReport, opts: RunOptions) -> None:

@@ -17,6 +17,7 @@ last write leaves the intent for the next run's recovery read).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 from collections.abc import Callable
@@ -81,8 +82,10 @@ class FetchLog:
             return
         today = self.clock().astimezone(self.tz).date()
         intent, carried = session.cursor.intent, session.carried is not None
+        # The first day that a window read of this run read through today (None: none did).
+        covered: date | None = None
         if session.carried is not None and opts.recover:
-            intent = self._recover(report, opts, session, session.carried, today)
+            intent, covered = self._recover(report, opts, session, session.carried, today)
             carried = False
         assert intent is not None, "the run's session stores an intent before its read"
 
@@ -91,17 +94,45 @@ class FetchLog:
             try:
                 items = self.moneypenny.fetch_new()
             except MoneypennyError as exc:
-                self._read_instead(report, opts, session, exc, intent.since, today, read_started)
-                return
+                # With the daily reconcile due, the window read reaches back to its first day too.
+                since = intent.since if opts.reconcile_start is None else min(intent.since, opts.reconcile_start)
+                covered = self._read_instead(report, opts, session, exc, since, today, read_started)
+                items = None
         else:
             assert opts.start is not None and opts.end is not None
             items = self.moneypenny.fetch_window(opts.start, opts.end)
-        self.checkpoint("after_fetch")
-        self.journal.ingest(report, items, opts)
-        if read_settles(intent, opts, today, carried=carried):
+        if items is not None:
+            self.checkpoint("after_fetch")
+            self.journal.ingest(report, items, opts)
+            if read_settles(intent, opts, today, carried=carried):
+                session.cursor = CursorDoc(last_read=read_started)
+            # Otherwise the intent stays: if this read moved the cursor, the next run's recovery
+            # read fetches what it skipped.
+        if opts.reconcile_start is not None and (covered is None or covered > opts.reconcile_start):
+            self._reconcile(report, opts, session, opts.reconcile_start, today)
+
+    def _reconcile(self, report: RunReport, opts: RunOptions, session: RunSession, start: date, today: date) -> None:
+        # The daily reconcile, after the run's own read (lib/sync/reconcile.py): a window read
+        # of the last RECONCILE_DAYS days, journaled as a reconcile run's read is. It may move
+        # Moneypenny's cursor (undocumented), so it is guarded like any read: with the cursor
+        # settled, an intent from the run's read on stands until this read is in the journal
+        # (a failure leaves it, and the next run's recovery read covers it); an intent the
+        # run's read left (it reaches further back) stays as it is.
+        before = session.cursor
+        if before.intent is None:
+            session.cursor = plan_intent(before, opts, run_id=report.run_id, at=self.clock(), tz=self.tz,
+                                         reconcile_days=self.reconcile_days)
+        assert session.cursor.intent is not None
+        window = dataclasses.replace(opts, mode=Mode.RECONCILE, start=start, end=today + timedelta(days=1),
+                                     reconcile_start=None)
+        read_started = self.clock()
+        items = self.moneypenny.fetch_window(start, today + timedelta(days=1))
+        self.checkpoint("after_reconcile_fetch")
+        report.recovered += self.journal.ingest(report, items, window)
+        log.info("the daily reconcile read the last days by date",
+                 extra={"fields": {"run_id": report.run_id, "from": start.isoformat(), "items": len(items)}})
+        if before.intent is None and read_settles(session.cursor.intent, window, today, carried=False):
             session.cursor = CursorDoc(last_read=read_started)
-        # Otherwise the intent stays: if this read moved the cursor, the next run's recovery
-        # read fetches what it skipped.
 
     def _read_alone(self, report: RunReport, opts: RunOptions) -> None:
         session = RunSession(self.store, report.run_id)
@@ -116,10 +147,11 @@ class FetchLog:
             session.finish(None)
 
     def _recover(self, report: RunReport, opts: RunOptions, session: RunSession, left: FetchIntent,
-                 today: date) -> FetchIntent:
+                 today: date) -> tuple[FetchIntent, date]:
         # An earlier plain read may have moved Moneypenny's cursor without reaching the
-        # journal: read its whole possible span again by date.
-        since = left.since
+        # journal: read its whole possible span again by date. With the daily reconcile due,
+        # from its first day if that is earlier: this one read then serves both.
+        since = left.since if opts.reconcile_start is None else min(left.since, opts.reconcile_start)
         items = self.moneypenny.fetch_window(since, today + timedelta(days=1))
         report.recovered += self.journal.ingest(report, items, opts)
         log.info(
@@ -132,12 +164,13 @@ class FetchLog:
         session.cursor = plan_intent(CursorDoc(last_read=settled), opts, run_id=report.run_id, at=settled,
                                      tz=self.tz, reconcile_days=self.reconcile_days)
         assert session.cursor.intent is not None
-        return session.cursor.intent
+        return session.cursor.intent, since
 
     def _read_instead(
         self, report: RunReport, opts: RunOptions, session: RunSession, failed: MoneypennyError, since: date,
         today: date, read_started: datetime,
-    ) -> None:
+    ) -> date:
+        """The window read made instead of a failed plain call; returns its first day."""
         # The plain call failed, and may have moved the cursor. The window read that the fetch
         # intent allows fetches the same chats in this run, so one blip costs no failed run.
         log.warning(
@@ -153,6 +186,7 @@ class FetchLog:
             session.cursor = CursorDoc(last_read=read_started)
         # Unanswered, it may still be running at Moneypenny and move the cursor after the window
         # read: the intent stays, and the next run reads its span again.
+        return since
 
 
 def read_settles(intent: FetchIntent, opts: RunOptions, today: date, *, carried: bool) -> bool:

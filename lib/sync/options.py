@@ -57,6 +57,12 @@ class RunOptions:
     # run, and a retry of one that already succeeded is skipped (lib/sync/schedule.py).
     schedule_time: str | None = None
     schedule_job: str | None = None
+    # A scheduled sync (the function's and `python -m lib run`'s mode new): once the daily
+    # reconcile is due (RECONCILE_AT, lib/sync/reconcile.py) the run also reads the last
+    # RECONCILE_DAYS days by date, in the same run and under the same lease.
+    daily_reconcile: bool = False
+    # Set by the run when that read is due: its first day (it reads to tomorrow).
+    reconcile_start: date | None = None
 
     def __post_init__(self) -> None:
         # A mode given as its name ("new") is read as the Mode it names.
@@ -84,6 +90,8 @@ class RunReport:
     outcome: str = "ok"  # ok | failed | skipped
     skipped: str | None = None
     not_announced: int = 0
+    # A reconcile read (the daily one in a scheduled run, or mode reconcile) reached the journal.
+    reconciled: bool = False
     new_keys: list[str] = field(default_factory=list, repr=False)
     errors: list[dict[str, Any]] = field(default_factory=list)
     steps_ms: dict[str, int] = field(default_factory=dict)
@@ -141,6 +149,8 @@ class RunReport:
     def notes(self) -> dict[str, Any]:
         """The parts a report has only sometimes: why it is unhealthy, why it was skipped, its errors."""
         out: dict[str, Any] = {}
+        if self.reconciled:
+            out["reconciled"] = True
         if self.sources:
             out["sources"] = self.sources
         if self.unhealthy:

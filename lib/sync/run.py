@@ -31,6 +31,7 @@ from ..state.base import JournalEntry, StateStore
 from .fetch import plan_intent
 from .options import Mode, RunFailed, RunOptions, RunReport, as_sync_error, error_info, first_error
 from .protocols import RunProtocols, wire
+from .reconcile import due, reconcile_window
 from .record import check_health, run_record
 from .schedule import schedule_key
 from .session import RunSession
@@ -131,7 +132,7 @@ class Syncer:
                 report.outcome = "skipped"
                 report.skipped = "this scheduled run already succeeded"
                 return report
-            failure = self._run_steps(report, opts, session)
+            failure = self._run_steps(report, self._daily_reconcile(opts, session, started), session)
             if failure is None:
                 done = schedule
         except Exception as exc:  # a failed step outside the delivery phase
@@ -151,13 +152,23 @@ class Syncer:
     def _window(self, opts: RunOptions, started: datetime) -> RunOptions:
         """The options with a reconcile's window filled in; a bad window is refused."""
         if opts.mode == Mode.RECONCILE:
-            today = started.astimezone(self.tz).date()
-            # One day past today: whether endTime is inclusive is undocumented.
-            opts = dataclasses.replace(opts, start=today - timedelta(days=self.settings.reconcile_days),
-                                       end=today + timedelta(days=1))
+            start, end = reconcile_window(started, self.settings.reconcile_days, self.tz)
+            opts = dataclasses.replace(opts, start=start, end=end)
         if opts.mode in (Mode.WINDOW, Mode.RECONCILE) and (opts.start is None or opts.end is None or opts.end < opts.start):
             raise PermanentError("A window run needs a start date on or before its end date", cause="bad_request")
         return opts
+
+    def _daily_reconcile(self, opts: RunOptions, session: RunSession, started: datetime) -> RunOptions:
+        """The options with the daily reconcile's read added, for a scheduled sync that finds it
+        due in the run state it just read (lib/sync/reconcile.py)."""
+        if not opts.daily_reconcile or opts.mode != Mode.NEW:
+            return opts
+        if not due(session.seen.reconciled_at, started, self.settings.reconcile_at, self.tz):
+            return opts
+        start, _ = reconcile_window(started, self.settings.reconcile_days, self.tz)
+        log.info("the daily reconcile is due: this run also reads by date",
+                 extra={"fields": {"run_id": session.owner, "from": start.isoformat()}})
+        return dataclasses.replace(opts, reconcile_start=start)
 
     def protocols(self, session: RunSession | None = None, report: RunReport | None = None) -> RunProtocols:
         """A fresh set of the run's protocols, wired to this Syncer's store, clients and clock.
@@ -198,6 +209,9 @@ class Syncer:
             # One feed failing never stops the other, and what earlier runs left behind is
             # delivered anyway; the failure still fails the run.
             self._step(report, step, read, errors)
+        # A reconcile is done once every feed's read reached the journal; else the next run
+        # makes it again (the run state keeps the time of the last one done).
+        report.reconciled = (opts.mode == Mode.RECONCILE or opts.reconcile_start is not None) and not errors
         self.checkpoint("after_journal")
         if opts.deliver:
             errors += self._deliver(report, steps, opts.notify, earlier, session)
@@ -291,7 +305,8 @@ class Syncer:
         try:
             # One write: cursor settled, lease given back, scheduled run noted, the record.
             session.finish(run_record(report), schedule_done=done, quarantined_until=until,
-                           quarantine_empty=counted == 0)
+                           quarantine_empty=counted == 0,
+                           reconciled_at=report.started_at if report.reconciled else None)
         except Exception as exc:  # the lease expires by itself; an intent left is read again
             log.warning("could not record the run and release the lease",
                         extra={"fields": {"run_id": report.run_id, "error": type(exc).__name__}})
