@@ -49,6 +49,12 @@ def command(args: argparse.Namespace, ctx: Context) -> int:
             ctx.warn("Interrupted. What was read is in the journal; run the same command again to finish "
                      "(what was read is read again and adds nothing; nothing is written twice).")
             return EXIT_INTERRUPTED
+        except Exception as exc:  # never a traceback: the backfill's note already says "failed"
+            if bars:
+                bars.close()
+            ctx.warn(f"error: the backfill stopped on an unexpected {type(exc).__name__}; it is recorded as failed. "
+                     "What was read is in the journal: run the same command again (with -v to see the log).")
+            return EXIT_FAILED
         if bars:
             bars.close()
         if args.json:
@@ -114,8 +120,10 @@ def _lines(result: BackfillResult, store: StateStore) -> list[str]:
         f"  new {c['new']}: already in the sheet {c['already_in_sheet']}, written {c['written_new']}"
         + (f", still waiting {c['waiting']}" if c["waiting"] else ""),
         f"  written {c['written']}: new {c['written_new']}, left by an earlier run {c['written_earlier']}",
-        f"  announced {c['announced']}, not announced {c['not_announced']} (dated before today"
-        + (")" if result.summary_posted else "; --notify posts one summary of them)"),
+        f"  announced {c['announced']}" + (
+            f" ({result.not_announced} dated before today in one summary)" if result.summary_posted
+            else f", not announced {c['not_announced']} (dated before today; --notify posts one summary of them)"
+            if c["not_announced"] else ""),
     ]
     if result.summary_posted:
         out.append(f"one summary of the backfilled {' and '.join(result.summary_sources)} was posted to Slack")

@@ -159,3 +159,12 @@ def test_a_backfill_whose_syncer_cannot_be_built_is_recorded_as_failed(both):
     with pytest.raises(RuntimeError):
         run_backfill(both.settings(), both.open_store(), start, start, build=broken, clock=both.clock)
     assert backfill_note(both)["state"] == "failed"
+
+
+def test_a_backfill_on_a_sheet_not_shared_stops_with_the_fix_and_no_traceback(both):
+    both.stand.sheets.forbid(both.sheet_id)
+    start = today(both) - timedelta(days=1)
+    code, out, err = cli(both, "backfill", "--from", str(start), "--to", str(start))
+    assert code == EXIT_FAILED and "Traceback" not in err
+    assert "is not shared with this identity" in out and "fix: Share the spreadsheet" in out
+    assert backfill_note(both)["state"] == "failed"
