@@ -337,3 +337,20 @@ def test_an_idle_run_with_2000_call_messages_a_day_costs_the_reads_of_one_with_a
     both.clock.advance(minutes=5)
     assert both.syncer().run().sources["calls"]["new"] == 1
     assert len(call_ids(both)) == 6001 == len(set(call_ids(both)))
+
+
+def test_the_calls_read_document_at_its_bound_fits_a_firestore_document(firestore_client):
+    """KNOWN_KEPT digests (and the set-aside digests at theirs) are one document Firestore stores
+    and gives back whole: the bounded read stays one read."""
+    from lib.state.firestore import FirestoreStore
+    from lib.sync.calls_fetch import KNOWN_KEPT, SET_ASIDE_KEPT, key_digest
+
+    store = FirestoreStore(firestore_client, "calls-bound")
+    known = "".join(sorted(key_digest(f"call:{'x' * 190}{i}") for i in range(KNOWN_KEPT)))
+    doc = CallsReadDoc(last_full_day=datetime(2026, 12, 6).date(), read_at=datetime(2026, 12, 7, tzinfo=UTC),
+                       set_aside=tuple(f"{i:032x}" for i in range(SET_ASIDE_KEPT)), known=known)
+    store.write_doc(doc)
+    before = store.counters.snapshot()
+    assert store.read_doc(CallsReadDoc) == doc
+    assert store.counters.since(before).as_dict()["reads"] == 1
+    assert len(doc.known_digests()) == KNOWN_KEPT
