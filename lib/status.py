@@ -268,6 +268,10 @@ def format_status(data: dict[str, Any], tz: ZoneInfo) -> str:
         text = f"{backfill.get('from')} to {backfill.get('to')}: {backfill.get('state')}"
         if backfill.get("done_through"):
             text += f", done through {backfill['done_through']}"
+        if backfill.get("state") == "running" and data.get("lease") is None:
+            # A backfill stopped without a word (its process killed) cannot say so itself.
+            text += (" (no run holds the lease now: if no backfill is running, it was stopped; run the same "
+                     "command again)")
         topics.append(("Last backfill", text))
     width = max(len(name) for name, _ in topics)
     lines += [f"{name:<{width}}  {text}" for name, text in topics]

@@ -136,14 +136,27 @@ def test_backfill_counts_are_named_and_add_up(both):
     assert "read 16: already known 16, new 0" in text and "announced 0" in text
 
 
-def test_the_bar_says_when_sheets_quota_is_being_waited_out(both):
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("tty", [False, True])
+def test_the_bar_says_when_sheets_quota_is_being_waited_out(both, tty):
     start = today(both) - timedelta(days=1)
     add_days(both, start, 1, chats=2, calls=0, seed=50)
     move_cursor_elsewhere(both)
-    both.stand.sheets.inject("values.append", Status(429, retry_after=1), times=1)
-    code, out, err = cli(both, "backfill", "--from", str(start), "--to", str(start), quota_wait=5)
-    assert code == EXIT_OK, out + err
-    assert "waiting for Sheets' quota" in err and "s left" in err
+    both.stand.sheets.inject("values.append", Status(429, retry_after=2), times=1)
+    out, err = io.StringIO(), Terminal() if tty else io.StringIO()
+    ctx = Context(env=both.env(), clock=both.clock, out=out, err=err, backoff=0.01, sheets_quota_wait=5)
+    code = main(["backfill", "--from", str(start), "--to", str(start)], ctx)
+    assert code == EXIT_OK, out.getvalue() + err.getvalue()
+    shown = err.getvalue()
+    if tty:  # counted down beside the bar
+        assert "waiting for Sheets' quota (60 writes a minute): 2 s left" in shown
+        assert "waiting for Sheets' quota (60 writes a minute): 1 s left" in shown
+    else:  # one line for the wait
+        assert shown.count("waiting for Sheets' quota (60 writes a minute): 2 s left") == 1
     assert len(both.sheet_keys()) == 2
 
 
@@ -168,3 +181,15 @@ def test_a_backfill_on_a_sheet_not_shared_stops_with_the_fix_and_no_traceback(bo
     assert code == EXIT_FAILED and "Traceback" not in err
     assert "is not shared with this identity" in out and "fix: Share the spreadsheet" in out
     assert backfill_note(both)["state"] == "failed"
+
+
+def test_a_backfill_killed_without_a_word_is_not_shown_as_simply_running(both):
+    """A process killed (no exception, no note) leaves its note "running": `status` says that no
+    run holds the lease, so it may have stopped, and how to finish it."""
+    from lib.state.documents import BackfillDoc
+
+    start = today(both) - timedelta(days=3)
+    both.open_store().write_doc(BackfillDoc(start=start, end=start, state="running", started_at=both.clock()))
+    code, out, _ = cli(both, "status")
+    line = next(line for line in out.splitlines() if line.startswith("Last backfill"))
+    assert "no run holds the lease now" in line and "run the same command again" in line
