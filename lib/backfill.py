@@ -18,7 +18,11 @@ Two things a plain window run would get wrong for old chats are handled through 
   sheet: keys found in the sheet's Chat key column are marked delivered, not written again;
 - old chats would otherwise wait for Slack and be posted by the next scheduled run as "late":
   chats dated before today are marked as not to be announced. Today's chats are left to the
-  usual announcement. With --notify, one summary of the backfilled chats is posted at the end.
+  usual announcement. With --notify, one summary of what the backfill delivered is posted at the
+  end, as the scheduled run's: one message, a part per source (chats, call messages).
+
+However a backfill stops (a failed span, Ctrl-C, an unexpected error), its note in the store
+(`status`'s "Last backfill") says failed or interrupted, never running.
 
 A span's read for days A..B asks for A to B+1: whether Moneypenny's endTime is inclusive is not
 documented, and the journal makes the overlap harmless.
@@ -74,7 +78,6 @@ class BackfillResult:
     fetched: int = 0
     new: int = 0
     skipped_invalid: int = 0
-    pending: int = 0
     appended: int = 0
     already_in_sheet: int = 0
     not_announced: int = 0
@@ -93,7 +96,7 @@ class BackfillResult:
         return self.stopped is None and self.summary_error is None
 
     def counts(self) -> dict[str, int]:
-        """The counts named so that they add up, each item counted once per read:
+        """The counts named so that they add up, each item counted once:
         read = already_known + new + set_aside (an item read by two reads, a span's edge day or a
         recovery read, is one item read); new = already_in_sheet + written_new + waiting;
         written = written_new + written_earlier (rows journaled by an earlier, stopped run);
@@ -192,6 +195,7 @@ def run_backfill(
     try:
         syncer = build()
         syncer.sheet.on_rows = on_rows
+        sheet_keys: frozenset[str] = frozenset()
         try:
             sheet_keys = _sheet_keys(syncer)
         except SyncError as exc:
@@ -275,7 +279,6 @@ def _add(result: BackfillResult, report: RunReport) -> None:
     result.posted += report.posted
     result.already_in_sheet += report.already_in_sheet
     result.not_announced += report.not_announced
-    result.pending = report.pending  # the delivering (last) span's: what it left undelivered
 
 
 def _post_summary(syncer: Syncer, store: StateStore, settings: Settings, keys: list[str], today: date,
