@@ -354,3 +354,12 @@ def test_the_calls_read_document_at_its_bound_fits_a_firestore_document(firestor
     assert store.read_doc(CallsReadDoc) == doc
     assert store.counters.since(before).as_dict()["reads"] == 1
     assert len(doc.known_digests()) == KNOWN_KEPT
+
+
+def test_a_calls_read_document_of_the_earlier_form_keeps_its_keys_as_digests():
+    """Written before the digests, the document listed the keys ("journaled"): they stay known."""
+    from lib.sync.calls_fetch import key_digest
+
+    old = CallsReadDoc.from_dict({"last_full_day": "2026-12-06", "journaled": ["call:M3VZkR", "call:#ab"]})
+    assert old.known_digests() == {key_digest("call:M3VZkR"), key_digest("call:#ab")}
+    assert "journaled" not in old.to_dict() and CallsReadDoc.from_dict(old.to_dict()) == old
