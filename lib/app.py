@@ -43,10 +43,12 @@ def build_syncer(
     checkpoint: Callable[[str], None] | None = None,
     backoff: float = 0.5,
     sheets_quota_wait: float = sheet_module.SHEETS_QUOTA_WAIT_SECONDS,
+    on_quota_wait: Callable[[float], None] | None = None,
 ) -> Syncer:
     """A Syncer talking to the services that the settings name.
 
-    `sheets_quota_wait`: seconds one Sheets request may wait out 429 answers (quota) in all."""
+    `sheets_quota_wait`: seconds one Sheets request may wait out 429 answers (quota) in all;
+    `on_quota_wait` hears the seconds left while it waits (the backfill's bar shows them)."""
     store = store or open_store(settings)
     moneypenny = MoneypennyClient(
         auth_url=settings.moneypenny_auth_url,
@@ -61,7 +63,8 @@ def build_syncer(
     )
     # Credentials are looked up now (a missing one fails at start), but gspread and slack-sdk
     # are loaded, and their clients made, only when a run has something to write or post.
-    session = sheet_module.build_session(settings, backoff=backoff, quota_wait=sheets_quota_wait)
+    session = sheet_module.build_session(settings, backoff=backoff, quota_wait=sheets_quota_wait,
+                                         on_quota_wait=on_quota_wait)
     sheet = SheetWriter(
         lambda: sheet_module.client_on(session, settings),
         settings.sheet_id,

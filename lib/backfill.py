@@ -18,7 +18,11 @@ Two things a plain window run would get wrong for old chats are handled through 
   sheet: keys found in the sheet's Chat key column are marked delivered, not written again;
 - old chats would otherwise wait for Slack and be posted by the next scheduled run as "late":
   chats dated before today are marked as not to be announced. Today's chats are left to the
-  usual announcement. With --notify, one summary of the backfilled chats is posted at the end.
+  usual announcement. With --notify, one summary of what the backfill delivered is posted at the
+  end, as the scheduled run's: one message, a part per source (chats, call messages).
+
+However a backfill stops (a failed span, Ctrl-C, an unexpected error), its note in the store
+(`status`'s "Last backfill") says failed or interrupted, never running.
 
 A span's read for days A..B asks for A to B+1: whether Moneypenny's endTime is inclusive is not
 documented, and the journal makes the overlap harmless.
@@ -39,9 +43,8 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from . import logs
-from .chat_source import parse_journal_chat
-from .chats import sort_chats
 from .errors import SyncError
+from .records import sort_records
 from .settings import Settings
 from .state.base import DONE, JournalEntry, StateStore
 from .state.documents import BackfillDoc
@@ -74,20 +77,46 @@ class BackfillResult:
     reads: int = 0
     fetched: int = 0
     new: int = 0
+    skipped_invalid: int = 0
     appended: int = 0
     already_in_sheet: int = 0
     not_announced: int = 0
     posted: int = 0
     run_ids: list[str] = field(default_factory=list)
+    read_keys: set[str] = field(default_factory=set, repr=False)  # each item read, once
     stopped: str | None = None  # None (finished) | "failed" | "lease" | "interrupted"
     failed_day: date | None = None
     error: SyncError | None = None
     summary_posted: bool = False
+    summary_sources: list[str] = field(default_factory=list)
     summary_error: str | None = None
 
     @property
     def ok(self) -> bool:
         return self.stopped is None and self.summary_error is None
+
+    def counts(self) -> dict[str, int]:
+        """The counts named so that they add up, each item counted once:
+        read = already_known + new + set_aside (an item read by two reads, a span's edge day or a
+        recovery read, is one item read); new = already_in_sheet + written_new + waiting;
+        written = written_new + written_earlier (rows journaled by an earlier, stopped run);
+        announced: posted to Slack (with --notify, the backfill's summary included)."""
+        new_to_write = max(self.new - self.already_in_sheet, 0)
+        written_new = min(self.appended, new_to_write)
+        announced = self.posted + (self.not_announced if self.summary_posted else 0)
+        return {
+            "read": len(self.read_keys) + self.skipped_invalid,
+            "already_known": max(len(self.read_keys) - self.new, 0),
+            "new": self.new,
+            "set_aside": self.skipped_invalid,
+            "already_in_sheet": self.already_in_sheet,
+            "written": self.appended,
+            "written_new": written_new,
+            "written_earlier": self.appended - written_new,
+            "waiting": new_to_write - written_new,
+            "announced": announced,
+            "not_announced": self.not_announced - (self.not_announced if self.summary_posted else 0),
+        }
 
     def as_dict(self) -> dict[str, Any]:
         out = {
@@ -104,6 +133,7 @@ class BackfillResult:
             "not_announced": self.not_announced,
             "posted": self.posted,
             "summary_posted": self.summary_posted,
+            "counts": self.counts(),
             "stopped": self.stopped,
             "run_ids": self.run_ids,
         }
@@ -153,21 +183,24 @@ def run_backfill(
 
     `build()` returns a Syncer using `store`. Stops at the first failed run, or when another
     run holds the lease for longer than `lease_wait` seconds. `progress` is called after each
-    read, `on_rows` with the rows of each append as it lands.
+    read, `on_rows` with the rows of each append as it lands. However it stops (a failure, an
+    interrupt, an unexpected error), the backfill's note in the store says so: never "running".
     """
     windows = spans(start, end, window_days)
     result = BackfillResult(start=start, end=end, days_total=(end - start).days + 1)
-    syncer = build()
-    syncer.sheet.on_rows = on_rows
     today = clock().astimezone(settings.chat_timezone).date()
-    # One read of the key column for the whole backfill: rows written since are in the journal.
-    sheet_keys = frozenset(syncer.sheet.keys_present())
-    if syncer.calls_sheet is not None:  # and the Calls tab's, its keys are call keys
-        sheet_keys |= syncer.calls_sheet.keys_present()
     quiet_keys: list[str] = []
     note = BackfillDoc(start=start, end=end, state="running", started_at=clock())
     _save(store, note)
     try:
+        syncer = build()
+        syncer.sheet.on_rows = on_rows
+        sheet_keys: frozenset[str] = frozenset()
+        try:
+            sheet_keys = _sheet_keys(syncer)
+        except SyncError as exc:
+            result.stopped, result.failed_day, result.error = "failed", start, exc
+            windows = []
         for number, (first, last) in enumerate(windows):
             options = RunOptions(
                 mode=Mode.WINDOW,
@@ -192,15 +225,25 @@ def run_backfill(
             _save(store, dataclasses.replace(note, new=result.new, appended=result.appended))
             if progress:
                 progress(result)
-    except KeyboardInterrupt:
-        result.stopped = "interrupted"
-        _save(store, dataclasses.replace(note, state="interrupted"))
+        if result.stopped is None and notify and result.not_announced:
+            _post_summary(syncer, store, settings, quiet_keys, today, result)
+    except BaseException as exc:
+        # Whatever stopped it, the note says so; an interrupt is the person's, anything else a failure.
+        result.stopped = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        _save(store, dataclasses.replace(note, state=result.stopped, new=result.new, appended=result.appended,
+                                         finished_at=clock()))
         raise
-    if result.stopped is None and notify and result.not_announced:
-        _post_summary(syncer, store, settings, quiet_keys, today, result)
     _save(store, dataclasses.replace(note, state=result.stopped or "done", new=result.new, appended=result.appended,
                                      finished_at=clock()))
     return result
+
+
+def _sheet_keys(syncer: Syncer) -> frozenset[str]:
+    # One read of the key column for the whole backfill: rows written since are in the journal.
+    keys = frozenset(syncer.sheet.keys_present())
+    if syncer.calls_sheet is not None:  # and the Calls tab's, its keys are call keys
+        keys |= syncer.calls_sheet.keys_present()
+    return keys
 
 
 def _run_leased(syncer: Syncer, options: RunOptions, *, result: BackfillResult,
@@ -229,7 +272,9 @@ def _run_leased(syncer: Syncer, options: RunOptions, *, result: BackfillResult,
 def _add(result: BackfillResult, report: RunReport) -> None:
     result.run_ids.append(report.run_id)
     result.fetched += report.fetched
+    result.read_keys |= report.read_keys
     result.new += report.new
+    result.skipped_invalid += report.skipped_invalid
     result.appended += report.appended
     result.posted += report.posted
     result.already_in_sheet += report.already_in_sheet
@@ -238,24 +283,32 @@ def _add(result: BackfillResult, report: RunReport) -> None:
 
 def _post_summary(syncer: Syncer, store: StateStore, settings: Settings, keys: list[str], today: date,
                   result: BackfillResult) -> None:
-    from .slack_summary import build_summary
+    """One summary of what the backfill journaled before today and delivered, a part per source
+    (chats, call messages), as the scheduled run's summary; a failure is noted, never raised."""
+    from . import slack_combined
+    from .calls import CALLS, is_call_key
+    from .chat_source import CHATS
 
     tz = settings.chat_timezone
-    entries: list[JournalEntry] = [
-        e for e in store.journal_get(keys).values() if e.sheet == DONE and e.chat_time.astimezone(tz).date() < today
-    ]
-    if not entries:
-        return
-    chats = sort_chats(
-        dataclasses.replace(parse_journal_chat(e.chat, settings.chat_timezone), key=e.key) for e in entries
-    )
-    summary = build_summary(chats, sheet_url=settings.sheet_url, max_listed=settings.slack_max_listed,
-                            title="backfilled chat")
     try:
+        entries: list[JournalEntry] = [
+            e for e in store.journal_get(keys).values() if e.sheet == DONE and e.chat_time.astimezone(tz).date() < today
+        ]
+        if not entries:
+            return
+        parts = []
+        for source, title, tab in ((CHATS, "backfilled chat", settings.sheet_tab),
+                                   (CALLS, "backfilled call", settings.calls_tab)):
+            own = [e for e in entries if is_call_key(e.key) == (source is CALLS)]
+            parts.append(slack_combined.SummaryPart(
+                sort_records(source.with_key(source.from_journal(e.chat, tz), e.key) for e in own), title, tab))
+        summary = slack_combined.build_combined(parts, sheet_url=settings.sheet_url,
+                                                max_listed=settings.slack_max_listed)
         syncer.slack.post_summary(summary)
         result.summary_posted = True
+        result.summary_sources = [p.title.split()[-1] + "s" for p in parts if p.records]
     except Exception as exc:
-        result.summary_error = str(exc) if isinstance(exc, SyncError) else type(exc).__name__
+        result.summary_error = str(exc) if isinstance(exc, SyncError) else f"unexpected {type(exc).__name__}"
         log.error("could not post the backfill summary", extra={"fields": {"error": type(exc).__name__}})
 
 

@@ -38,7 +38,8 @@ def command(args: argparse.Namespace, ctx: Context) -> int:
             result = run_backfill(
                 settings, store, args.start, args.end,
                 build=lambda: build_syncer(settings, store, ctx, sheets_quota_wait=ctx.sheets_quota_wait
-                                           or BACKFILL_QUOTA_WAIT_SECONDS),
+                                           or BACKFILL_QUOTA_WAIT_SECONDS,
+                                           on_quota_wait=bars.quota_wait if bars else None),
                 clock=ctx.clock, notify=args.notify, lease_wait=args.wait, sleep=ctx.sleep,
                 progress=bars.read if bars else None, on_rows=bars.written if bars else None,
             )
@@ -48,6 +49,12 @@ def command(args: argparse.Namespace, ctx: Context) -> int:
             ctx.warn("Interrupted. What was read is in the journal; run the same command again to finish "
                      "(what was read is read again and adds nothing; nothing is written twice).")
             return EXIT_INTERRUPTED
+        except Exception as exc:  # never a traceback: the backfill's note already says "failed"
+            if bars:
+                bars.close()
+            ctx.warn(f"error: the backfill stopped on an unexpected {type(exc).__name__}; it is recorded as failed. "
+                     "What was read is in the journal: run the same command again (with -v to see the log).")
+            return EXIT_FAILED
         if bars:
             bars.close()
         if args.json:
@@ -62,13 +69,27 @@ def command(args: argparse.Namespace, ctx: Context) -> int:
 
 
 class Progress:
-    """The command's progress: a bar over the days read, then a count of the rows written."""
+    """The command's progress: a bar over the days read, then a count of the rows written; while
+    Sheets' quota is waited out, the bar says so with the seconds left (on a terminal it counts
+    down beside the bar; elsewhere one line says how long the wait is)."""
 
     def __init__(self, ctx: Context, days: int):
         self.ctx = ctx
         self.days: ProgressBar | None = ProgressBar(ctx.stderr, days, "days", desc="days read")
         self.total = days
         self.rows: ProgressBar | None = None
+        self.waiting = False
+        self.tty = bool(getattr(ctx.stderr, "isatty", lambda: False)())
+
+    def quota_wait(self, left: float) -> None:
+        """Sheets answered 429 (quota): `left` seconds of this wait remain (0: it is over)."""
+        bar = self.rows or self.days
+        text = f"waiting for Sheets' quota (60 writes a minute): {left:.0f} s left" if left > 0 else ""
+        if self.tty and bar is not None:
+            bar.note(text)
+        elif left > 0 and not self.waiting:
+            self.ctx.warn(text)
+        self.waiting = left > 0
 
     def read(self, result: BackfillResult) -> None:
         if self.days is not None:
@@ -91,13 +112,21 @@ class Progress:
 
 
 def _lines(result: BackfillResult, store: StateStore) -> list[str]:
+    c = result.counts()
     out = [
-        f"backfill {result.start} to {result.end}: {result.days_done} of {result.days_total} days done; "
-        f"fetched {result.fetched}, new {result.new}, written {result.appended}, "
-        f"already in the sheet {result.already_in_sheet}, not announced {result.not_announced}"
+        f"backfill {result.start} to {result.end}: {result.days_done} of {result.days_total} days read",
+        f"  read {c['read']}: already known {c['already_known']}, new {c['new']}"
+        + (f", set aside (unreadable) {c['set_aside']}" if c["set_aside"] else ""),
+        f"  new {c['new']}: already in the sheet {c['already_in_sheet']}, written {c['written_new']}"
+        + (f", still waiting {c['waiting']}" if c["waiting"] else ""),
+        f"  written {c['written']}: new {c['written_new']}, left by an earlier run {c['written_earlier']}",
+        f"  announced {c['announced']}" + (
+            f" ({result.not_announced} dated before today in one summary)" if result.summary_posted
+            else f", not announced {c['not_announced']} (dated before today; --notify posts one summary of them)"
+            if c["not_announced"] else ""),
     ]
     if result.summary_posted:
-        out.append("one summary of the backfilled chats was posted to Slack")
+        out.append(f"one summary of the backfilled {' and '.join(result.summary_sources)} was posted to Slack")
     if result.summary_error:
         out.append(f"error: the Slack summary could not be posted: {result.summary_error}")
     if result.stopped == "failed":

@@ -97,7 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     backfill.add_argument("--to", dest="end", type=_iso_date, required=True, metavar="YYYY-MM-DD",
                           help="last day, included (today at the latest)")
     backfill.add_argument("--notify", action="store_true",
-                          help="post one summary of the backfilled chats to SLACK_CHANNEL at the end")
+                          help="post one summary of the backfilled chats and call messages (a part per source) to "
+                          "SLACK_CHANNEL at the end")
     backfill.add_argument("--wait", type=_seconds, default=120.0, metavar="SECONDS",
                           help="how long to wait for a scheduled run to finish before giving up (default 120)")
     backfill.add_argument("--json", action="store_true", help="print the result as JSON (no progress bar)")

@@ -100,14 +100,16 @@ def setup(
 
 def build_syncer(
     settings: Settings, store: StateStore, ctx: Context, checkpoint: Callable[[str], None] | None = None,
-    sheets_quota_wait: float | None = None,
+    sheets_quota_wait: float | None = None, on_quota_wait: Callable[[float], None] | None = None,
 ) -> Syncer:
     """The Syncer of a command: the context's clock and backoff, the command's store
-    (`sheets_quota_wait`: a longer wait for Sheets' quota than a scheduled run's)."""
+    (`sheets_quota_wait`: a longer wait for Sheets' quota than a scheduled run's; `on_quota_wait`
+    hears the seconds left while it waits)."""
     from .app import build_syncer as build
 
     extra = {} if sheets_quota_wait is None else {"sheets_quota_wait": sheets_quota_wait}
-    return build(settings, store=store, clock=ctx.clock, checkpoint=checkpoint, backoff=ctx.backoff, **extra)
+    return build(settings, store=store, clock=ctx.clock, checkpoint=checkpoint, backoff=ctx.backoff,
+                 on_quota_wait=on_quota_wait, **extra)
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
@@ -142,6 +144,10 @@ class ProgressBar:
         if counts:
             self.bar.set_postfix(counts, refresh=False)
         self.bar.update(done - self.bar.n)
+
+    def note(self, text: str) -> None:
+        """Show `text` beside the bar (and redraw it now), or clear it with ""."""
+        self.bar.set_postfix_str(text, refresh=True)
 
     def add(self, n: int) -> None:
         """Move the bar `n` further."""

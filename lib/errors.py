@@ -77,6 +77,15 @@ class SheetAccessError(PermanentError):
     cause = "sheets_access"
 
 
+class SheetFullError(PermanentError):
+    """The spreadsheet holds as many cells as Google allows (10,000,000): no row can be added."""
+
+    cause = "sheets_full"
+    fix = ("Archive old rows (copy them to another spreadsheet, then delete them here, or delete tabs you no "
+           "longer need), or point SHEET_ID at a new spreadsheet; the rows wait in the journal and the next run "
+           "writes them.")
+
+
 class HeaderMismatchError(PermanentError):
     """Row 1 of the worksheet holds a header that is not ours."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import requests
@@ -26,15 +26,20 @@ class BudgetRetry(Retry):
     Retry bounds the number of tries, not the time they take: a quota that frees up only after
     a minute needs a bound in seconds. The last wait is cut to what is left of the budget; once
     it is spent, the retry is exhausted and the last answer (a 429) is returned.
+
+    `on_wait`, when given, hears the seconds left of each wait, once a second and 0 at its end,
+    so that a person watching (the backfill's bar) knows why nothing moves.
     """
 
-    def __init__(self, *args: Any, budget: float | None = None, waited: float = 0.0, **kwargs: Any):
+    def __init__(self, *args: Any, budget: float | None = None, waited: float = 0.0,
+                 on_wait: Callable[[float], None] | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.budget = budget
         self.waited = waited
+        self.on_wait = on_wait
 
     def new(self, **kw: Any) -> BudgetRetry:
-        return super().new(**{"budget": self.budget, "waited": self.waited, **kw})
+        return super().new(**{"budget": self.budget, "waited": self.waited, "on_wait": self.on_wait, **kw})
 
     def is_exhausted(self) -> bool:
         return super().is_exhausted() or (self.budget is not None and self.waited >= self.budget)
@@ -55,7 +60,16 @@ class BudgetRetry(Retry):
         status = response.status if response is not None else "no answer"
         log.info("waiting before a retry", extra={"fields": {
             "status": status, "seconds": round(wait, 2), "waited": round(self.waited, 2), "budget": self.budget}})
-        time.sleep(wait)
+        if self.on_wait is None:
+            time.sleep(wait)
+        else:
+            left = wait
+            while left > 0:
+                self.on_wait(left)
+                step = min(left, 1.0)
+                time.sleep(step)
+                left -= step
+            self.on_wait(0.0)
         self.waited += wait
 
 
@@ -68,13 +82,15 @@ def retry_policy(
     read: int | None = None,
     status_tries: int | None = None,
     wait_budget: float | None = None,
+    on_wait: Callable[[float], None] | None = None,
 ) -> Retry:
     """A Retry that backs off exponentially and honours Retry-After.
 
     `methods` decides which requests are retried after a read error or a listed status; a
     request that may have changed something on the server (an append, a cursor move) must
     not be listed, or a retry could repeat it. `status_tries` (default `total`) retries after a
-    listed status; `wait_budget` bounds the seconds all waits of one request add up to.
+    listed status; `wait_budget` bounds the seconds all waits of one request add up to;
+    `on_wait` hears the seconds left of each wait (BudgetRetry).
     """
     statuses_left = total if status_tries is None else status_tries
     return BudgetRetry(
@@ -84,6 +100,7 @@ def retry_policy(
         status=statuses_left,
         other=0,
         budget=wait_budget,
+        on_wait=on_wait,
         backoff_factor=backoff,
         backoff_max=BACKOFF_MAX_SECONDS,
         status_forcelist=tuple(statuses),

@@ -4,6 +4,7 @@ row 1, Slack's token and channels; each asks the client's own checks and changes
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
@@ -118,9 +119,11 @@ def check_sheet(settings: Settings, backoff: float = 0.5, *, calls: bool = False
     shared = f"shared with {identity}" if identity else "readable by this identity"
     tab = f"tab {tab_name!r}"
     if not found.tab_exists:
-        return CheckResult(name, OK, f"{shared}; {tab} does not exist yet: the first run creates it")
+        return _fullness(writer, name, CheckResult(name, OK, f"{shared}; {tab} does not exist yet: the first run "
+                                                   "creates it"), needs=1000 * len(layout.header))
     if found.blank:
-        return CheckResult(name, OK, f"{shared}; {tab} is empty: the first run writes the header")
+        return _fullness(writer, name, CheckResult(name, OK, f"{shared}; {tab} is empty: the first run writes the "
+                                                   "header"), needs=len(layout.header))
     if found.wrong_column is not None:
         return CheckResult(
             name, FAIL,
@@ -130,7 +133,31 @@ def check_sheet(settings: Settings, backoff: float = 0.5, *, calls: bool = False
             f"or point {layout.setting} at a new or empty tab.",
         )
     note = " (edit access is proven by the first append)" if not identity else ""
-    return CheckResult(name, OK, f"{shared}; {tab} has the right header{note}")
+    return _fullness(writer, name, CheckResult(name, OK, f"{shared}; {tab} has the right header{note}"),
+                     needs=len(layout.header))
+
+
+# Past this share of Google's cell limit, `check` warns that the spreadsheet is filling up.
+FULL_WARN = 0.8
+
+
+def _fullness(writer: Any, name: str, result: CheckResult, *, needs: int) -> CheckResult:
+    """The check's line with how full the tab's spreadsheet is (cells used of Google's limit, from
+    the spreadsheet's metadata): WARN past FULL_WARN, FAIL when not one more row fits."""
+    from .errors import SheetFullError
+    from .sheet import MAX_CELLS
+
+    try:
+        used = writer.cells_used()
+    except Exception as exc:
+        return failed(name, exc)
+    share = used / MAX_CELLS
+    text = f"{result.detail}; the spreadsheet uses {used:,} of Google's {MAX_CELLS:,} cells ({100 * share:.1f} %)"
+    if MAX_CELLS - used < needs:
+        return CheckResult(name, FAIL, text + ": it is full, no row can be added", SheetFullError.fix)
+    if share > FULL_WARN:
+        return CheckResult(name, WARN, text + f": past {FULL_WARN:.0%}, it fills up", SheetFullError.fix)
+    return dataclasses.replace(result, detail=text)
 
 
 TOKEN_FIX = ("Set SLACK_BOT_TOKEN to the app's Bot User OAuth Token (xoxb-…), from the app's "

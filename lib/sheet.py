@@ -7,6 +7,7 @@ source's (lib/calls.py's CALLS_LAYOUT). The key column is the layout's last colu
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import requests
 
 from .counters import SheetCounters
-from .errors import HeaderMismatchError, PermanentError, SheetAccessError, SheetError, SheetNoAnswer
+from .errors import HeaderMismatchError, PermanentError, SheetAccessError, SheetError, SheetFullError, SheetNoAnswer
 from .records import Record
 from .sheet_cells import HEADER, chunk_rows, quote_tab
 from .sheet_client import _api_error
@@ -26,6 +27,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+# Google's cell limit per spreadsheet, and its answer when a write would pass it.
+MAX_CELLS = 10_000_000
+FULL_WORKBOOK = re.compile(r"above the limit of (\d+) cells")
 
 
 @dataclass(frozen=True)
@@ -147,7 +151,22 @@ class SheetWriter:
             )
         if code == 429 or code >= 500 or code in (408, -1):
             return SheetError(label)
-        return PermanentError(label, cause="sheets_request")
+        # Google's own reason is kept (one line, cut): "HTTP 400 INVALID_ARGUMENT" alone says nothing.
+        reason = " ".join(str(exc.error.get("message", "") if isinstance(exc.error, dict) else "").split())[:300]
+        limit = FULL_WORKBOOK.search(reason)
+        if code == 400 and limit:
+            return SheetFullError(
+                f"{label}: the spreadsheet SHEET_ID={self.sheet_id} is full: Google allows {int(limit[1]):,} cells "
+                f"per spreadsheet, counting every tab's rows x columns, empty cells too (Google: {reason})")
+        return PermanentError(f"{label}: {reason}" if reason else label, cause="sheets_request")
+
+    def cells_used(self) -> int:
+        """The spreadsheet's cells as Google counts them against its limit: every tab's
+        gridProperties rowCount x columnCount (one metadata read)."""
+        self.counters.reads += 1
+        meta = self._call("reading the spreadsheet", lambda: self.http.fetch_sheet_metadata(self.sheet_id))
+        grids = [s.get("properties", {}).get("gridProperties", {}) for s in meta.get("sheets", [])]
+        return sum(int(g.get("rowCount", 0)) * int(g.get("columnCount", 0)) for g in grids)
 
     # -- worksheet -----------------------------------------------------------------------------
     def _range(self, a1: str) -> str:

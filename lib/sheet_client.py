@@ -4,6 +4,7 @@ stand-in's base URL.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import requests
@@ -49,17 +50,17 @@ def client_on(session: requests.Session, settings: Settings) -> gspread.Client:
     return client
 
 
-def build_session(settings: Settings, backoff: float = 0.5,
-                  quota_wait: float = SHEETS_QUOTA_WAIT_SECONDS) -> requests.Session:
+def build_session(settings: Settings, backoff: float = 0.5, quota_wait: float = SHEETS_QUOTA_WAIT_SECONDS,
+                  on_quota_wait: Callable[[float], None] | None = None) -> requests.Session:
     """The Sheets API session with urllib3 retries; credentials are looked up now, so that a
     missing one fails at start. Local stand-ins get no credentials.
 
     A 429 (quota) is waited out, backing off exponentially (or as Retry-After says), for up to
-    `quota_wait` seconds in all per request."""
+    `quota_wait` seconds in all per request; `on_quota_wait` hears the seconds left of each wait."""
     # Appends (POST) are retried only on 429, which Google sends before doing anything: a retry
     # after a 5xx or a timeout could add the rows twice. The sync recovers those itself.
     retry = retry_policy(backoff=backoff, methods=("GET", "PUT", "POST"), statuses=(429,), read=0,
-                         status_tries=QUOTA_TRIES, wait_budget=quota_wait)
+                         status_tries=QUOTA_TRIES, wait_budget=quota_wait, on_wait=on_quota_wait)
     if settings.sheets_is_google:
         import google.auth
         from google.auth.transport.requests import AuthorizedSession

@@ -156,8 +156,20 @@ def verdict(data: dict[str, Any], watch: timedelta) -> tuple[bool, str]:
         return False, f"PROBLEM — {'no successful run for ' + ago(now - since) if since else when}{idle}"
     if problems:
         return False, f"PROBLEM — {when}, but " + "; ".join(problems)
-    waiting = f"{journal['undelivered']} chat(s) being delivered" if journal["undelivered"] else "nothing waiting"
+    waiting = "nothing waiting"
+    if journal["undelivered"]:
+        # "Being delivered" only while a run holds the lease; otherwise they wait in the journal.
+        items = _items(journal)
+        waiting = (f"{items} being delivered by run {data['lease']['owner']}" if data.get("lease")
+                   else f"{items} in the journal waiting for the next run")
     return True, f"OK — {when}, {waiting}"
+
+
+def _items(journal: dict[str, Any]) -> str:
+    calls = int(journal.get("calls_undelivered") or 0)
+    chats = journal["undelivered"] - calls
+    parts = [f"{n} {noun}" for n, noun in ((chats, "chat(s)"), (calls, "call message(s)")) if n]
+    return " and ".join(parts)
 
 
 def format_status(data: dict[str, Any], tz: ZoneInfo) -> str:
@@ -256,6 +268,10 @@ def format_status(data: dict[str, Any], tz: ZoneInfo) -> str:
         text = f"{backfill.get('from')} to {backfill.get('to')}: {backfill.get('state')}"
         if backfill.get("done_through"):
             text += f", done through {backfill['done_through']}"
+        if backfill.get("state") == "running" and data.get("lease") is None:
+            # A backfill stopped without a word (its process killed) cannot say so itself.
+            text += (" (no run holds the lease now: if no backfill is running, it was stopped; run the same "
+                     "command again)")
         topics.append(("Last backfill", text))
     width = max(len(name) for name, _ in topics)
     lines += [f"{name:<{width}}  {text}" for name, text in topics]

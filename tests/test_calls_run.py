@@ -311,3 +311,55 @@ def test_check_reads_the_calls_endpoint_and_judges_the_calls_tab_without_moving_
     main(["check", "--json"], Context(env=both.env(), clock=both.clock, out=out, err=io.StringIO(), backoff=0.01))
     checks = {c["name"]: c for c in json.loads(out.getvalue())["checks"]}
     assert checks["moneypenny calls"]["status"] == "FAIL" and "call messages" in checks["moneypenny calls"]["detail"]
+
+
+def test_an_idle_run_with_2000_call_messages_a_day_costs_the_reads_of_one_with_a_handful(both):
+    """The days read again are checked against what the store knows in one bounded read (the
+    calls_read document's digests), not a list capped by text order: the idle cost does not grow
+    with the volume (2,000 messages a day on each of the three days read again: 6,000)."""
+    today = both.clock().astimezone(both.settings().chat_timezone).replace(hour=0, minute=0, second=0, microsecond=0)
+    for days_ago, spacing in ((2, 43), (1, 43), (0, 21)):
+        both.stand.moneypenny.add_calls(sample_calls(2000, (today - timedelta(days=days_ago)).astimezone(UTC),
+                                                     seed=days_ago, spacing=timedelta(seconds=spacing)))
+    both.syncer().run()
+    both.clock.advance(minutes=5)
+    both.syncer().run()
+    store = both.open_store()
+    before = store.counters.snapshot()
+    both.clock.advance(minutes=5)
+    idle = both.syncer().run()
+    cost = store.counters.since(before).as_dict()
+    assert idle.sources["calls"]["fetched"] == 6000 and idle.sources["calls"]["new"] == 0
+    assert cost["reads"] <= 4 + 1 and cost["writes"] <= 2, cost
+    assert len(call_ids(both)) == 6000 == len(set(call_ids(both)))
+    # A new message among them is journaled and written, once.
+    add_calls(both, 1, seed=99, hours_ago=0.1)
+    both.clock.advance(minutes=5)
+    assert both.syncer().run().sources["calls"]["new"] == 1
+    assert len(call_ids(both)) == 6001 == len(set(call_ids(both)))
+
+
+def test_the_calls_read_document_at_its_bound_fits_a_firestore_document(firestore_client):
+    """KNOWN_KEPT digests (and the set-aside digests at theirs) are one document Firestore stores
+    and gives back whole: the bounded read stays one read."""
+    from lib.state.firestore import FirestoreStore
+    from lib.sync.calls_fetch import KNOWN_KEPT, SET_ASIDE_KEPT, key_digest
+
+    store = FirestoreStore(firestore_client, "calls-bound")
+    known = "".join(sorted(key_digest(f"call:{'x' * 190}{i}") for i in range(KNOWN_KEPT)))
+    doc = CallsReadDoc(last_full_day=datetime(2026, 12, 6).date(), read_at=datetime(2026, 12, 7, tzinfo=UTC),
+                       set_aside=tuple(f"{i:032x}" for i in range(SET_ASIDE_KEPT)), known=known)
+    store.write_doc(doc)
+    before = store.counters.snapshot()
+    assert store.read_doc(CallsReadDoc) == doc
+    assert store.counters.since(before).as_dict()["reads"] == 1
+    assert len(doc.known_digests()) == KNOWN_KEPT
+
+
+def test_a_calls_read_document_of_the_earlier_form_keeps_its_keys_as_digests():
+    """Written before the digests, the document listed the keys ("journaled"): they stay known."""
+    from lib.sync.calls_fetch import key_digest
+
+    old = CallsReadDoc.from_dict({"last_full_day": "2026-12-06", "journaled": ["call:M3VZkR", "call:#ab"]})
+    assert old.known_digests() == {key_digest("call:M3VZkR"), key_digest("call:#ab")}
+    assert "journaled" not in old.to_dict() and CallsReadDoc.from_dict(old.to_dict()) == old

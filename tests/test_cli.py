@@ -315,7 +315,7 @@ def test_backfill_over_rows_already_written_adds_only_the_missing_ones(harness, 
     keys = harness.sheet_keys()
     assert len(keys) == len(set(keys)) == 11
     assert written < set(keys)
-    assert "5 of 5 days done" in result.out and "new 6, written 6" in result.out
+    assert "5 of 5 days read" in result.out and "new 6: already in the sheet 0, written 6" in result.out
     # The progress: a bar over the days read, then the rows written.
     assert re.search(r"days read: 100%\|#+\| 5/5 ", result.err)
     assert "rows written: 6 rows" in result.err

@@ -139,6 +139,26 @@ def test_gspread_opens_the_book_and_adds_a_tab(gc, sheets):
     assert sheets.tabs(SHEET) == ["Sheet1", "Chats"]
 
 
+def test_a_full_workbook_is_refused_as_google_refuses_it(chats_tab, sheets):
+    """Past the spreadsheet's cell limit (Google's 10,000,000; here a small one set for the test) an
+    append that grows the grid, or a new tab, is answered 400 INVALID_ARGUMENT with Google's reason;
+    the metadata's gridProperties say how many cells are used."""
+    meta = chats_tab.spreadsheet.fetch_sheet_metadata()
+    used = sum(s["properties"]["gridProperties"]["rowCount"] * s["properties"]["gridProperties"]["columnCount"]
+               for s in meta["sheets"])
+    assert used == 1000 * 26 + 100 * 5
+    sheets.set_cell_limit(SHEET, used + 4)
+    chats_tab.append_rows([["a", "b", "c"]], value_input_option="RAW", insert_data_option="OVERWRITE")  # fits
+    with pytest.raises(gspread.exceptions.APIError) as err:
+        chats_tab.append_rows([["d", "e"]], value_input_option="RAW", insert_data_option="INSERT_ROWS")
+    body = err.value.response.json()["error"]
+    assert (body["code"], body["status"]) == (400, "INVALID_ARGUMENT")
+    assert body["message"] == f"This action would increase the number of cells in the workbook above the limit of {used + 4} cells."
+    with pytest.raises(gspread.exceptions.APIError):
+        chats_tab.spreadsheet.add_worksheet("More", rows=1, cols=5)
+    assert sheets.rows(SHEET, "Chats") == [["Key", "Name", "Note"], ["a", "b", "c"]]
+
+
 def test_raw_append_keeps_text_and_user_entered_makes_formulas_and_numbers(chats_tab, sheets):
     chats_tab.append_rows([["k1", "=1+1", "0123"]], value_input_option="RAW", table_range="A1")
     chats_tab.append_rows([["k2", "=1+1", "0123"], ["k3", "-2+3", "'=quoted"]],

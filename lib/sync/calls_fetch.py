@@ -9,14 +9,20 @@ journal: a failed read is simply read again by the next run, there is nothing to
 
 Because the same days are read again and again, an unreadable item would be set aside again by
 every run: the document also keeps the digests of the items already set aside (the newest
-SET_ASIDE_KEPT), and those are not quarantined twice. Likewise it keeps the keys of the messages
-already journaled on the days the next run reads again, so that a run re-reading them makes no
-journal read for them (a Firestore read each, 288 runs a day); the document is written only when
+SET_ASIDE_KEPT), and those are not quarantined twice. Likewise it keeps what the journal already
+holds of the days the next run reads again (from `last_full_day - LOOK_BACK` on): a digest of
+every key read on those days, so that a run re-reading them checks them all against this one
+document, read anyway, and makes no journal read for them. 2,000 call messages a day cost an idle
+run the same reads as 20. The digests are fixed-width (KNOWN_DIGEST_CHARS, 120 bits of SHA-256:
+a new key taken for a known one is as likely as guessing a 120-bit secret), so the document stays
+under Firestore's 1 MiB whatever the keys look like; past KNOWN_KEPT keys (12,000 messages a day)
+the oldest are left to the journal's own check (a read each). The document is written only when
 one of these changes (a new message, a new day), not by every run.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import logging
 from collections.abc import Callable, Sequence
@@ -40,25 +46,39 @@ CALLS_READ_DOC = "calls_read"
 # entered late by the receptionist, can appear after its day was read.
 LOOK_BACK = timedelta(days=1)
 SET_ASIDE_KEPT = 500
-JOURNALED_KEPT = 5_000  # keys of the days read again; far more than a business's calls in 3 days
+# The keys known on the days read again, as digests of KNOWN_DIGEST_CHARS characters each (15
+# bytes of SHA-256, base64): 36,000 of them are 720 kB, inside a Firestore document's 1 MiB.
+KNOWN_DIGEST_CHARS = 20
+KNOWN_KEPT = 36_000
+
+
+def key_digest(key: str) -> str:
+    """A call key's fixed-width digest, as the calls_read document keeps it."""
+    return base64.urlsafe_b64encode(hashlib.sha256(key.encode("utf-8")).digest()[:15]).decode("ascii")
 
 
 @dataclass(frozen=True)
 class CallsReadDoc:
     """The last day whose call messages a scheduled run read whole (in CHAT_TIMEZONE), when it
-    became the last, the digests of the unreadable items already set aside, and the keys already
-    journaled on the days from `last_full_day - LOOK_BACK` on."""
+    became the last, the digests of the unreadable items already set aside, and the digests of
+    the keys already journaled on the days from `last_full_day - LOOK_BACK` on (`known`: one
+    text of KNOWN_DIGEST_CHARS-character digests, sorted)."""
 
     NAME: ClassVar[str] = CALLS_READ_DOC
     last_full_day: date | None = None
     read_at: datetime | None = None
     set_aside: tuple[str, ...] = ()
-    journaled: tuple[str, ...] = ()
+    known: str = ""
+
+    def known_digests(self) -> set[str]:
+        """The digests in `known`, as a set."""
+        n = KNOWN_DIGEST_CHARS
+        return {self.known[i:i + n] for i in range(0, len(self.known), n)}
 
     def to_dict(self) -> dict[str, Any]:
         return {"last_full_day": self.last_full_day.isoformat() if self.last_full_day else None,
                 "read_at": self.read_at.isoformat() if self.read_at else None,
-                "set_aside": list(self.set_aside), "journaled": list(self.journaled)}
+                "set_aside": list(self.set_aside), "known": self.known}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Self:
@@ -78,9 +98,15 @@ class CallsReadDoc:
                                     f"in {name!r}")
             return tuple(values)
 
+        known = data.get("known") or ""
+        if not isinstance(known, str) or len(known) % KNOWN_DIGEST_CHARS:
+            raise DocumentError(f"the stored {CALLS_READ_DOC!r} document has a value that is not a text of "
+                                f"{KNOWN_DIGEST_CHARS}-character digests in 'known'")
+        # A document written before the digests kept the keys themselves ("journaled").
+        known += "".join(sorted(key_digest(k) for k in texts("journaled")))
         return cls(last_full_day=read("last_full_day", date, "a value that is not an ISO date"),
                    read_at=read("read_at", datetime, "a value that is not an ISO time"),
-                   set_aside=texts("set_aside"), journaled=texts("journaled"))
+                   set_aside=texts("set_aside"), known=known)
 
 
 class CallsFetch:
@@ -125,24 +151,28 @@ class CallsFetch:
         items = self.moneypenny.fetch_calls(start, end)
         self.checkpoint("after_calls_fetch")
         records, rejected = CALLS.parse_batch(items, self.tz)  # parsed once here; ingest parses only the fresh
+        report.read_keys.update(r.key for r in records)
         items, digests = _not_set_aside(items, rejected, done.set_aside)
-        # Messages already journaled (known by the document's keys) need no journal read.
-        known = set(done.journaled)
-        skip = {id(r.raw) for r in records if r.key in known}
+        # Messages already journaled (known by the document's digests) need no journal read.
+        known = done.known_digests()
+        digest = {r.key: key_digest(r.key) for r in records}
+        skip = {id(r.raw) for r in records if digest[r.key] in known}
         fresh = [item for item in items if id(item) not in skip]
         report.fetched += len(items) - len(fresh)
         self.journal.ingest(report, fresh, opts)
         # Only now that the read is in the journal: a crash before this reads it again.
         if opts.mode == Mode.NEW:
             yesterday = started.astimezone(self.tz).date() - timedelta(days=1)
-            # The keys of the days the next run reads again; all of them were read just now.
+            # What the journal holds of the days the next run reads again: all of it was read just
+            # now. Past KNOWN_KEPT, the newest are kept (the oldest day leaves the window first).
             again = yesterday - LOOK_BACK
-            journaled = tuple(sorted({r.key for r in records if r.time.date() >= again}))[-JOURNALED_KEPT:]
+            newest = sorted((r for r in records if r.time.date() >= again), key=lambda r: (r.time, r.key), reverse=True)
+            kept = "".join(sorted({digest[r.key] for r in newest[:KNOWN_KEPT]}))
             moved = yesterday != done.last_full_day
             after = CallsReadDoc(last_full_day=yesterday, read_at=started if moved else done.read_at,
-                                 set_aside=digests, journaled=journaled)
+                                 set_aside=digests, known=kept)
         else:
-            after = CallsReadDoc(done.last_full_day, done.read_at, set_aside=digests, journaled=done.journaled)
+            after = CallsReadDoc(done.last_full_day, done.read_at, set_aside=digests, known=done.known)
         if after != done:
             self.store.write_doc(after)
         log.info("read the call messages", extra={"fields": {

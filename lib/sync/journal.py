@@ -47,6 +47,7 @@ class Journal:
         """Journal a fetched batch; set aside what does not read. Returns how many keys are new."""
         fetched_at = self.clock()
         records, rejected = self.source.parse_batch(items, self.records.tz)
+        report.read_keys.update(r.key for r in records)
         records = self._unknown_by_former_keys(records)
         report.fetched += len(items)
         expires = fetched_at + self.retention

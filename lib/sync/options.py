@@ -93,6 +93,8 @@ class RunReport:
     # A reconcile read (the daily one in a scheduled run, or mode reconcile) reached the journal.
     reconciled: bool = False
     new_keys: list[str] = field(default_factory=list, repr=False)
+    # Every key the run read (each once, however many reads met it): counts per item, not per read.
+    read_keys: set[str] = field(default_factory=set, repr=False, compare=False)
     errors: list[dict[str, Any]] = field(default_factory=list)
     steps_ms: dict[str, int] = field(default_factory=dict)
     # Healthy: the run did not fail and nothing is stuck (see lib/sync/record.check_health).

@@ -43,7 +43,7 @@ def check_health(report: RunReport, store: StateStore, now: datetime, *,
     except Exception as exc:
         problems.append(f"the state store could not be read ({type(exc).__name__})")
     report.unhealthy = problems
-    report.healthy = report.outcome != "failed" and not problems
+    report.healthy = report.outcome not in ("failed", "interrupted") and not problems
     return quarantined
 
 

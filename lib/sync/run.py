@@ -139,6 +139,13 @@ class Syncer:
             failure = as_sync_error("run", exc)
             if not report.errors:
                 report.errors.append(error_info("run", exc))
+        except KeyboardInterrupt:
+            # Recorded as what it is (a person stopped it), never as `ok` with what it had counted so far.
+            report.outcome = "interrupted"
+            report.healthy = False
+            report.errors.append({"step": "run", "cause": "interrupted", "retryable": True,
+                                  "message": "interrupted before the run ended (what it read is in the journal)"})
+            raise
         finally:
             report.duration_ms = int((time.perf_counter() - t0) * 1000)
             if failure is not None:

@@ -59,6 +59,7 @@ def merge(report: RunReport, chats: RunReport, calls: RunReport) -> None:
     for name in _SUMMED:
         setattr(report, name, getattr(report, name) + getattr(calls, name))
     report.new_keys.extend(calls.new_keys)
+    report.read_keys |= calls.read_keys
     report.sources = shares
 
 

@@ -170,6 +170,9 @@ class Spreadsheet:
     sheets: list[Sheet]
     forbidden: bool = False
     next_sheet_id: int = 1
+    # Google's cell limit per spreadsheet (every tab's rowCount x columnCount, empty cells too);
+    # a test sets a small one (FakeSheets.set_cell_limit) to fill a workbook cheaply.
+    max_cells: int = MAX_CELLS
 
     def find(self, title: str) -> Sheet | None:
         for sheet in self.sheets:
@@ -268,6 +271,12 @@ class FakeSheets(StandIn):
             self._books[spreadsheet_id] = Spreadsheet(
                 spreadsheet_id, title or f"Spreadsheet {spreadsheet_id}", sheets, next_sheet_id=len(tabs)
             )
+
+    def set_cell_limit(self, spreadsheet_id: str, cells: int = MAX_CELLS) -> None:
+        """Set the spreadsheet's cell limit (Google's is 10,000,000): past it, a write that grows
+        the grid, or adds a tab, is answered as Google answers, 400 INVALID_ARGUMENT."""
+        with self._lock:
+            self._book(spreadsheet_id).max_cells = cells
 
     def forbid(self, spreadsheet_id: str, forbidden: bool = True) -> None:
         """Answer 403 PERMISSION_DENIED for this spreadsheet (as when it is not shared)."""
@@ -766,11 +775,11 @@ class FakeSheets(StandIn):
             row_count=int(grid.get("rowCount", DEFAULT_ROWS)),
             col_count=int(grid.get("columnCount", DEFAULT_COLS)),
         )
-        if book.total_cells() + sheet.row_count * sheet.col_count > MAX_CELLS:
+        if book.total_cells() + sheet.row_count * sheet.col_count > book.max_cells:
             raise SheetsError(
                 400,
                 f"Invalid requests[{i}].addSheet: This action would increase the number of cells in the "
-                f"workbook above the limit of {MAX_CELLS} cells.",
+                f"workbook above the limit of {book.max_cells} cells.",
             )
         index = props.get("index")
         book.sheets.insert(len(book.sheets) if index is None else int(index), sheet)
@@ -896,10 +905,10 @@ def _quota_error(kind: str, limit: int, window: float) -> Response:
 def _grown(book: Spreadsheet, sheet: Sheet, rows: int, cols: int) -> tuple[int, int]:
     """The sheet's grid size once it holds `rows` x `cols`; refuses to pass the cell limit."""
     new_rows, new_cols = max(sheet.row_count, rows), max(sheet.col_count, cols)
-    if book.total_cells() - sheet.row_count * sheet.col_count + new_rows * new_cols > MAX_CELLS:
+    if book.total_cells() - sheet.row_count * sheet.col_count + new_rows * new_cols > book.max_cells:
         raise SheetsError(
             400,
-            f"This action would increase the number of cells in the workbook above the limit of {MAX_CELLS} cells.",
+            f"This action would increase the number of cells in the workbook above the limit of {book.max_cells} cells.",
         )
     return new_rows, new_cols
 
