@@ -44,7 +44,8 @@ class RunState:
     lease: Lease | None = None
     cursor: CursorDoc = field(default_factory=CursorDoc)
     schedules: ScheduleDoc = field(default_factory=ScheduleDoc)
-    # When the last item set aside expires; None: nothing in quarantine (or only expired items).
+    # When the last item set aside expires; None: nothing in quarantine that makes a run unhealthy
+    # (empty, or only items set aside over lib/sync/record.QUARANTINE_ALARM ago).
     quarantine_until: datetime | None = QUARANTINE_UNKNOWN
     seq: int = 0
     history: Mapping[str, str] = field(default_factory=dict)  # slot -> {"seq", "record"} as JSON
