@@ -53,19 +53,18 @@ class Context:
     def stdin(self) -> TextIO:
         return self.inp or sys.stdin
 
-    def confirm(self, question: str) -> bool | None:
-        """Ask `question` [y/N] on stderr and read the answer; None when no person can answer
-        (stdin is not a terminal, or it is closed)."""
-        stream = self.stdin
+    @property
+    def interactive(self) -> bool:
+        """Whether a person can answer a question: stdin is a terminal."""
         try:
-            interactive = bool(stream.isatty())
+            return bool(self.stdin.isatty())
         except (AttributeError, ValueError):  # closed, or no stdin at all
-            interactive = False
-        if not interactive:
-            return None
+            return False
+
+    def confirm(self, question: str) -> bool:
+        """Ask `question` [y/N] on stderr and read the answer (only when `interactive`)."""
         print(f"{question} [y/N] ", end="", file=self.stderr, flush=True)
-        answer = stream.readline()
-        return answer.strip().lower() in ("y", "yes")
+        return self.stdin.readline().strip().lower() in ("y", "yes")
 
     def say(self, *lines: str) -> None:
         """Print lines on stdout."""

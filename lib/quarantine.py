@@ -114,13 +114,12 @@ def _drop(store: StateStore, ctx: Context, args: argparse.Namespace, tz: ZoneInf
     if not chosen:
         return EXIT_OK, {"dropped": [], "line": "The quarantine is empty: nothing to drop."}
     if not args.yes:
-        ctx.warn(*_lines(chosen, [_listed(item, False) for item in chosen], tz, False)[:-1])
-        answer = ctx.confirm(f"Drop these {len(chosen)} item(s) for good? What they hold reaches no sheet.")
-        if answer is None:
+        if not ctx.interactive:
             ctx.warn("error: dropping deletes the items for good, and there is no terminal to ask on; "
                      "nothing dropped\nfix: add --yes to drop without asking.")
             return EXIT_USAGE, {}
-        if not answer:
+        ctx.warn(*_lines(chosen, [_listed(item, False) for item in chosen], tz, False)[:-1])
+        if not ctx.confirm(f"Drop these {len(chosen)} item(s) for good? What they hold reaches no sheet."):
             return EXIT_FAILED, {"dropped": [], "line": "Nothing dropped."}
     ids = [item.id for item in chosen]
     try:
