@@ -252,3 +252,23 @@ def test_a_retry_asks_for_no_moneypenny_setting(harness, cli):
     assert harness.stand.moneypenny.count() == 0
     missing = cli("quarantine", "--retry", env={k: v for k, v in env.items() if k != "SLACK_CHANNEL"})
     assert missing.code == EXIT_SETTINGS and "SLACK_CHANNEL is not set" in missing.err
+
+
+def test_a_firestore_database_that_does_not_exist_is_named_with_its_settings():
+    # The emulator serves any database id, so its NotFound answer is made here; the client is real.
+    from google.api_core import exceptions as gexc
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import firestore
+
+    from lib.errors import StateStoreMissing
+    from lib.state.firestore import FirestoreStore
+    from lib.state.firestore_layout import translate
+
+    store = FirestoreStore(firestore.Client(project="my-project", database="typo-db",
+                                            credentials=AnonymousCredentials()))
+    with pytest.raises(StateStoreMissing) as caught:
+        translate(store, "read_run_state", gexc.NotFound("The database typo-db does not exist for project my-project"))
+    text = str(caught.value)
+    assert "FIRESTORE_DATABASE='typo-db'" in text and "GOOGLE_CLOUD_PROJECT='my-project'" in text
+    assert "FIRESTORE_DATABASE" in caught.value.fix
+    store.close()
