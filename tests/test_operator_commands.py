@@ -42,8 +42,9 @@ class Terminal(io.StringIO):
 def cli(harness):
     def run(*argv: str, env: dict | None = None, stdin: io.StringIO | None = None) -> Result:
         out, err = io.StringIO(), io.StringIO()
+        answers = {} if stdin is None else {"inp": stdin}
         ctx = Context(env=harness.env() if env is None else env, clock=harness.clock, out=out, err=err,
-                      inp=stdin or io.StringIO(), backoff=0.01)
+                      backoff=0.01, **answers)
         return Result(main(list(argv), ctx), out.getvalue(), err.getvalue())
 
     return run
@@ -181,7 +182,7 @@ def test_drop_of_an_id_not_in_the_quarantine_drops_nothing(harness, cli):
 
 def test_drop_all_asks_first_and_without_a_terminal_needs_yes(harness, cli):
     set_aside(harness.open_store(), sample_chats(2, start=datetime(2026, 11, 20, 9, 0), seed=73), harness.clock())
-    piped = cli("quarantine", "--drop-all")  # stdin is no terminal: nobody to ask
+    piped = cli("quarantine", "--drop-all", stdin=io.StringIO("y\n"))  # no terminal: nobody to ask
     assert piped.code == EXIT_USAGE and "--yes" in piped.err
     declined = cli("quarantine", "--drop-all", stdin=Terminal("n\n"))
     assert declined.code == EXIT_FAILED and "Drop these 2 item(s) for good?" in declined.err
