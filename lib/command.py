@@ -115,13 +115,14 @@ def store_unset(env: Mapping[str, str] | None) -> bool:
 
 def setup(
     args: argparse.Namespace, ctx: Context, store_only: bool = False, read_only: bool = False,
-    settings_reader: Callable[[Mapping[str, str] | None], Settings] | None = None,
+    settings_reader: Callable[[Mapping[str, str] | None], Settings] | None = None, create: bool = True,
 ) -> tuple[Settings | None, StateStore | None, int]:
     """Settings, logging and the store; a None and the exit code, with a message, when they cannot be had.
 
     store_only: read only the state store's settings (status needs nothing else). read_only: open
     the store for reading only (it must exist; nothing is created, migrated or locked).
-    settings_reader: read the settings another way (a command that needs only some of them)."""
+    settings_reader: read the settings another way (a command that needs only some of them).
+    create False: the store must exist (a command that only deletes from it)."""
     from . import logs
     from .errors import SyncError
     from .settings import Settings
@@ -138,7 +139,7 @@ def setup(
         return None, None, EXIT_SETTINGS
     logs.configure(settings.log_format, level=log_level(args.verbose), stream=ctx.err, secrets=settings.secrets())
     try:
-        store = open_store(settings, read_only=read_only)
+        store = open_store(settings, read_only=read_only, create=create)
     except SyncError as exc:
         ctx.warn(with_fix(f"error: the state store cannot be opened: {exc}", exc.fix))
         return settings, None, EXIT_FAILED

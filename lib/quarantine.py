@@ -63,7 +63,7 @@ def command(args: argparse.Namespace, ctx: Context) -> int:
         return EXIT_USAGE
     # Listing reads only the state store; a retry writes to the sheet and Slack; a drop deletes.
     settings, store, code = setup(args, ctx, store_only=not args.retry, read_only=not (args.retry or drop),
-                                  settings_reader=retry_settings if args.retry else None)
+                                  settings_reader=retry_settings if args.retry else None, create=not drop)
     if settings is None or store is None:
         return code
     try:

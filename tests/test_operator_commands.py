@@ -58,7 +58,8 @@ def set_aside(store, items: list, now: datetime, reason: str = "chatTime is not 
 # -- read-only means read-only ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("command", [["status"], ["quarantine"], ["status", "--json"]])
+@pytest.mark.parametrize("command", [["status"], ["quarantine"], ["status", "--json"], ["quarantine", "--drop-all",
+                                                                                      "--yes"]])
 def test_a_read_only_command_on_a_mistyped_sqlite_path_creates_nothing_and_names_the_setting(harness, cli, command):
     typo = harness.tmp / "local-rnu" / "state.sqlite3"
     result = cli(*command, env={**harness.env(), "STATE_STORE": f"sqlite:{typo}"})

@@ -92,9 +92,11 @@ class SqliteBase(StoreBase):
     `read_only`: open an existing file for reading only (`status`, `check`, the quarantine's
     listing): nothing is created or migrated, no lock is taken, and a writer busy in another
     process is not waited for. A missing file, or one that is not a state store, is a
-    StateStoreMissing that names STATE_STORE."""
+    StateStoreMissing that names STATE_STORE. `create` False: the same for a missing file, but
+    the store is opened for writing."""
 
-    def __init__(self, path: str, retention: int | None = None, *, read_only: bool = False) -> None:
+    def __init__(self, path: str, retention: int | None = None, *, read_only: bool = False,
+                 create: bool = True) -> None:
         self.path = path
         self.retention = retention
         self.read_only = read_only
@@ -102,8 +104,9 @@ class SqliteBase(StoreBase):
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
-        if read_only:
+        if read_only or not create:  # create=False: a command that changes a store it must not make
             self._check_readable()
+        if read_only:
             return
         try:
             parent = os.path.dirname(os.path.abspath(path))
