@@ -163,7 +163,6 @@ def serve(out_dir: str = "local-run", chats: int = 6, calls: int = 4, every: flo
             for sig in (signal.SIGINT, signal.SIGTERM):
                 stack.callback(signal.signal, sig, signal.signal(sig, lambda *_: stop.set()))
         return _serve(out, chats, calls, every, stop, stream)
-    return 2  # not reached (mypy: ExitStack may swallow exceptions)
 
 
 def _serve(out: Path, chats: int, calls: int, every: float, stop: threading.Event, stream: IO[str] | None) -> int:
