@@ -9,16 +9,30 @@ chat log is never read (a read can move Moneypenny's cursor).
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from .clock import utcnow
-from .command import EXIT_FAILED, EXIT_OK, EXIT_SETTINGS, Context, log_level, print_json, table
-from .errors import SyncError
+from .command import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_SETTINGS,
+    STORE_UNSET,
+    STORE_UNSET_FIX,
+    Context,
+    log_level,
+    print_json,
+    store_unset,
+    table,
+)
+from .errors import StateStoreMissing, SyncError
 from .service_checks import (
+    FAIL,
     OK,
     SKIP,
     WARN,
@@ -50,6 +64,12 @@ def check_store(settings: Settings, open_store: Callable[[Settings], Any]) -> tu
     """Open the state store and read one document."""
     try:
         store = open_store(settings)
+    except StateStoreMissing as exc:
+        if settings.sqlite_path and not os.path.exists(settings.sqlite_path):
+            # As a sheet tab that does not exist yet: normal before the first run, and check creates nothing.
+            return CheckResult("state store", OK, f"{exc}: the first run creates it (if one should be there, "
+                               "check STATE_STORE; a relative path is read from the current folder)"), None
+        return failed("state store", exc), None
     except Exception as exc:
         return failed("state store", exc), None
     try:
@@ -119,7 +139,8 @@ def run_checks(
     if open_store is None:
         from .state import open_store as default_open_store
 
-        open_store = default_open_store
+        # Read only: check changes nothing, so it never creates, migrates or locks a store.
+        open_store = functools.partial(default_open_store, read_only=True)
     first, settings = check_settings(env)
     results = [first]
     if settings is None:
@@ -127,11 +148,16 @@ def run_checks(
                      "watcher"):
             results.append(CheckResult(name, SKIP, "needs valid settings"))
         return CheckReport(results)
-    store_result, store = check_store(settings, open_store)
+    if store_unset(env):
+        store_result, store = CheckResult("state store", FAIL, STORE_UNSET, STORE_UNSET_FIX), None
+    else:
+        store_result, store = check_store(settings, open_store)
     results.append(store_result)
     if store is not None:
         results.append(check_last_run(store, (clock or utcnow)()))
         store.close()
+    elif store_result.status == OK:
+        results.append(CheckResult("last run", WARN, "none recorded (no state store yet)"))
     else:
         results.append(CheckResult("last run", SKIP, "needs the state store"))
     results.append(check_moneypenny(settings, backoff))

@@ -130,13 +130,22 @@ def build_parser() -> argparse.ArgumentParser:
         "content only with --show, as it holds a visitor's data). They expire after RETENTION_DAYS. --retry reads "
         "them again with this version's parser (after an upgrade that fixed it): each item that now reads goes "
         "through the journal to the sheet and Slack, once, and leaves the quarantine; the others stay. --retry "
-        "takes the run lease, so it is safe while the scheduled sync runs. " + SETTINGS_NOTE,
+        "takes the run lease, so it is safe while the scheduled sync runs; it needs the store, sheet and Slack "
+        "settings, not Moneypenny's. --drop ID... or --drop-all deletes items for good (it asks first; --yes "
+        "skips the question). Items set aside over 24 hours ago no longer make runs unhealthy. " + SETTINGS_NOTE,
         epilog=EXIT_CODES, formatter_class=formatter,
     )
     quarantine.add_argument("--show", action="store_true",
                             help="print each item's content too (it may hold a visitor's personal data)")
-    quarantine.add_argument("--retry", action="store_true",
-                            help="read every item again; deliver those that now read, once")
+    action = quarantine.add_mutually_exclusive_group()
+    action.add_argument("--retry", action="store_true",
+                        help="read every item again; deliver those that now read, once")
+    action.add_argument("--drop", nargs="+", default=[], metavar="ID",
+                        help="delete these items (ids as listed) for good, after a confirmation")
+    action.add_argument("--drop-all", action="store_true",
+                        help="delete every item in the quarantine for good, after a confirmation")
+    quarantine.add_argument("--yes", action="store_true",
+                            help="drop without asking (needed when no terminal can answer the question)")
     quarantine.add_argument("--json", action="store_true", help="print the result as JSON")
     return parser
 

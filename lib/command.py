@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -35,6 +36,7 @@ class Context:
     clock: Clock = utcnow
     out: TextIO | None = None
     err: TextIO | None = None
+    inp: TextIO | None = None  # where a confirmation is read (default stdin)
     sleep: Callable[[float], None] = time.sleep
     backoff: float = 0.5
     sheets_quota_wait: float | None = None  # None: each command's own (tests pass a short one)
@@ -46,6 +48,23 @@ class Context:
     @property
     def stderr(self) -> TextIO:
         return self.err or sys.stderr
+
+    @property
+    def stdin(self) -> TextIO:
+        return self.inp or sys.stdin
+
+    @property
+    def interactive(self) -> bool:
+        """Whether a person can answer a question: stdin is a terminal."""
+        try:
+            return bool(self.stdin.isatty())
+        except (AttributeError, ValueError):  # closed, or no stdin at all
+            return False
+
+    def confirm(self, question: str) -> bool:
+        """Ask `question` [y/N] on stderr and read the answer (only when `interactive`)."""
+        print(f"{question} [y/N] ", end="", file=self.stderr, flush=True)
+        return self.stdin.readline().strip().lower() in ("y", "yes")
 
     def say(self, *lines: str) -> None:
         """Print lines on stdout."""
@@ -73,25 +92,54 @@ def with_fix(message: str, fix: str) -> str:
     return message + (f"\nfix: {fix}" if fix else "")
 
 
+STORE_UNSET = (
+    "STATE_STORE is not set, and without GOOGLE_CLOUD_PROJECT (or FIRESTORE_EMULATOR_HOST) there is no "
+    "Firestore project to read"
+)
+STORE_UNSET_FIX = (
+    "Set STATE_STORE: sqlite:PATH for a local store (`python -m sandbox --serve` prints the settings of "
+    "a local playground), or STATE_STORE=firestore and GOOGLE_CLOUD_PROJECT for the deployed one "
+    "(see the README's command-line section)."
+)
+
+
+def store_unset(env: Mapping[str, str] | None) -> bool:
+    """Whether nothing names a state store: STATE_STORE unset and no Firestore project in sight.
+
+    The function's default is Firestore, found from the environment's credentials; on a laptop
+    with no settings that means a metadata-server probe and a credentials error, not a store."""
+    env = os.environ if env is None else env
+    return not any((env.get(name) or "").strip()
+                   for name in ("STATE_STORE", "GOOGLE_CLOUD_PROJECT", "FIRESTORE_EMULATOR_HOST"))
+
+
 def setup(
-    args: argparse.Namespace, ctx: Context, store_only: bool = False
+    args: argparse.Namespace, ctx: Context, store_only: bool = False, read_only: bool = False,
+    settings_reader: Callable[[Mapping[str, str] | None], Settings] | None = None, create: bool = True,
 ) -> tuple[Settings | None, StateStore | None, int]:
     """Settings, logging and the store; a None and the exit code, with a message, when they cannot be had.
 
-    store_only: read only the state store's settings (status needs nothing else)."""
+    store_only: read only the state store's settings (status needs nothing else). read_only: open
+    the store for reading only (it must exist; nothing is created, migrated or locked).
+    settings_reader: read the settings another way (a command that needs only some of them).
+    create False: the store must exist (a command that only deletes from it)."""
     from . import logs
     from .errors import SyncError
     from .settings import Settings
     from .state import open_store
 
     try:
-        settings = Settings.for_store(ctx.env) if store_only else Settings.from_env(ctx.env)
+        reader = settings_reader or (Settings.for_store if store_only else Settings.from_env)
+        settings = reader(ctx.env)
     except SyncError as exc:
         ctx.warn(f"error: {exc}\nfix: {exc.fix}")
         return None, None, EXIT_SETTINGS
+    if store_unset(ctx.env):
+        ctx.warn(with_fix(f"error: {STORE_UNSET}", STORE_UNSET_FIX))
+        return None, None, EXIT_SETTINGS
     logs.configure(settings.log_format, level=log_level(args.verbose), stream=ctx.err, secrets=settings.secrets())
     try:
-        store = open_store(settings)
+        store = open_store(settings, read_only=read_only, create=create)
     except SyncError as exc:
         ctx.warn(with_fix(f"error: the state store cannot be opened: {exc}", exc.fix))
         return settings, None, EXIT_FAILED

@@ -136,3 +136,9 @@ class StateStoreAccessError(PermanentError):
     """The state store refused this identity or does not exist (a person must grant or create it)."""
 
     cause = "state_store_access"
+
+
+class StateStoreMissing(StateStoreAccessError):
+    """A read-only command found no state store where the settings point (it creates none)."""
+
+    cause = "state_store_missing"

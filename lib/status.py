@@ -14,6 +14,7 @@ from .state.base import DONE, StateStore
 from .state.documents import BACKFILL_DOC as BACKFILL_DOC  # named here before lib/state/documents
 from .state.documents import AlertState, BackfillDoc
 from .sync.calls_fetch import CallsReadDoc
+from .sync.record import QUARANTINE_ALARM
 
 # How long without a successful run before `status` calls it a problem; the watcher's default.
 WATCH_MINUTES = 30
@@ -82,6 +83,8 @@ def collect(store: StateStore, now: datetime, runs: int = 10, watch_minutes: int
         "read_at": calls_read.read_at.isoformat() if calls_read and calls_read.read_at else None,
         "last_run": last_calls}
     out["quarantined"] = store.quarantine_count()
+    # Only items set aside within QUARANTINE_ALARM make runs unhealthy; older ones are a WARN.
+    out["quarantine_recent"] = store.quarantine_count(since=now - QUARANTINE_ALARM) if out["quarantined"] else 0
     oldest_set_aside = store.quarantine_oldest() if out["quarantined"] else None
     out["quarantine_oldest"] = None if oldest_set_aside is None else oldest_set_aside.isoformat()
     lease = state.lease
@@ -140,8 +143,9 @@ def verdict(data: dict[str, Any], watch: timedelta) -> tuple[bool, str]:
     if oldest and now - datetime.fromisoformat(oldest["fetched_at"]) > ALERT_GRACE:
         waited = ago(now - datetime.fromisoformat(oldest["fetched_at"]))
         problems.append(f"{journal['undelivered']} chat(s) waiting, the oldest fetched {waited} ago")
-    if data.get("quarantined"):
-        problems.append(f"{data['quarantined']} item(s) waiting in quarantine")
+    recent = data.get("quarantine_recent", data.get("quarantined"))
+    if recent:
+        problems.append(f"{recent} item(s) set aside in quarantine in the last {_alarm_hours()} h")
     if success and success.get("healthy") is False:
         problems += [p for p in success.get("unhealthy") or [] if "quarantine" not in p and "undelivered" not in p]
 
@@ -162,6 +166,10 @@ def verdict(data: dict[str, Any], watch: timedelta) -> tuple[bool, str]:
         items = _items(journal)
         waiting = (f"{items} being delivered by run {data['lease']['owner']}" if data.get("lease")
                    else f"{items} in the journal waiting for the next run")
+    if data.get("quarantined"):
+        # Told once (runs were unhealthy for a day); kept in sight until retried, dropped or expired.
+        return True, (f"WARN — {when}, {waiting}; {data['quarantined']} unreadable item(s) in quarantine for over "
+                      f"{_alarm_hours()} h: {QUARANTINE_COMMANDS}")
     return True, f"OK — {when}, {waiting}"
 
 
@@ -170,6 +178,14 @@ def _items(journal: dict[str, Any]) -> str:
     chats = journal["undelivered"] - calls
     parts = [f"{n} {noun}" for n, noun in ((chats, "chat(s)"), (calls, "call message(s)")) if n]
     return " and ".join(parts)
+
+
+QUARANTINE_COMMANDS = ("`python -m lib quarantine` lists them, `--retry` reads them again after an upgrade, "
+                       "`--drop-all` deletes them")
+
+
+def _alarm_hours() -> int:
+    return int(QUARANTINE_ALARM.total_seconds() // 3600)
 
 
 def format_status(data: dict[str, Any], tz: ZoneInfo) -> str:
@@ -237,7 +253,12 @@ def format_status(data: dict[str, Any], tz: ZoneInfo) -> str:
         if data.get("quarantine_oldest"):
             oldest_at = datetime.fromisoformat(data["quarantine_oldest"])
             text += f", the oldest fetched {local(data['quarantine_oldest'])} ({ago(now - oldest_at)} ago)"
-        text += "; review with `python -m lib quarantine`"
+        recent = data.get("quarantine_recent", data["quarantined"])
+        if recent:
+            text += f" ({recent} in the last {_alarm_hours()} h: runs are unhealthy until then)"
+        else:
+            text += f" (over {_alarm_hours()} h ago: runs are healthy again)"
+        text += f"; {QUARANTINE_COMMANDS}"
     topics.append(("Quarantine", text))
     if data.get("store_cost"):
         topics.append(("Store cost", cost_text(data["store_cost"])))
@@ -300,7 +321,7 @@ def command(args: argparse.Namespace, ctx: Context) -> int:
     from .errors import SyncError
     from .watcher import watcher_state
 
-    settings, store, code = setup(args, ctx, store_only=True)
+    settings, store, code = setup(args, ctx, store_only=True, read_only=True)
     if settings is None or store is None:
         return code
     try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
+import shlex
 import socket
 import subprocess
 import sys
@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import requests
+
+from .outdir import DEMO_FILES, OutDirRefused, prepare, python_command, shown_path
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -84,10 +86,11 @@ def main(out_dir: str = "local-run", chats: int = 8, calls: int = 5) -> int:
     from .standins import StandIns
     from .standins.samples import sample_calls, sample_chats
 
-    out = Path(out_dir).resolve()
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
+    try:
+        out = prepare(out_dir, DEMO_FILES)  # its own earlier output only; a folder with other files is refused
+    except OutDirRefused as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     with StandIns() as stand:
         now = datetime.now().replace(microsecond=0)
         stand.moneypenny.add_chats(sample_chats(chats, start=now - timedelta(hours=3), seed=7))
@@ -145,8 +148,23 @@ def main(out_dir: str = "local-run", chats: int = 8, calls: int = 5) -> int:
         for message in messages:
             print(textwrap.indent(stand.slack.message_text(message), "  "))
         print(f"\nSaved the tabs as {csv_path} and {out / 'calls.csv'}, the function's log as {out / 'function.log'}.")
+        print(*next_steps(out / "state.sqlite3"), sep="\n")
         ok = first.get("ok") and second.get("ok") and second.get("new") == 0 and second.get("appended") == 0
         return 0 if ok else 1
+
+
+def next_steps(store: Path) -> list[str]:
+    """The demo's last lines: the command line on what it left, and the playground for the rest."""
+    py = python_command()
+    setting = f"STATE_STORE=sqlite:{shlex.quote(shown_path(store))}"
+    return [
+        "",
+        "The command line on what the demo left (the stand-ins have stopped, so only the state store can be read):",
+        f"  {setting} {py} -m lib status",
+        f"  {setting} {py} -m lib quarantine",
+        "To try every command (check, run, backfill, quarantine) against stand-ins that keep running:",
+        f"  {py} -m sandbox --serve",
+    ]
 
 
 if __name__ == "__main__":

@@ -270,6 +270,7 @@ def test_status_shows_runs_token_and_the_oldest_undelivered_chat(harness, cli):
 
 
 def test_status_before_any_run(harness, cli):
+    harness.open_store()  # the store as a first run would leave it (status creates none: tests/test_read_only.py)
     result = cli("status")
     assert result.code == EXIT_OK
     assert "(no runs recorded yet)" in result.out and "none cached" in result.out and "0 undelivered" in result.out

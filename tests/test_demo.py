@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -37,3 +38,9 @@ def test_demo_fills_the_sheet_and_posts_one_summary(tmp_path):
     assert calls[0][0] == "Call time" and calls[0][-1] == "Call id"
     assert len(calls) == 1 + 5 and len({r["Call id"] for r in by_header(calls)}) == 5
     assert "3 NEW CHATS · 5 NEW CALLS" in out.stdout
+    # Its last lines say how to use the command line on what it left, and they work as printed.
+    [status] = [line.strip() for line in out.stdout.splitlines() if line.strip().endswith("-m lib status")]
+    assert status.startswith("STATE_STORE=sqlite:") and "-m sandbox --serve" in out.stdout.splitlines()[-1]
+    shell = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path)}
+    read = subprocess.run(status, shell=True, cwd=REPO, env=shell, capture_output=True, text=True, timeout=120)
+    assert read.returncode == 0 and read.stdout.startswith("OK — "), read.stdout + read.stderr

@@ -84,10 +84,11 @@ def test_status_calls_it_a_problem_when_runs_succeed_but_something_is_stuck(harn
     harness.clock.advance(minutes=2)
     code, out = _cli(harness, "status")
     assert code == EXIT_FAILED
-    assert out.splitlines()[0] == ("PROBLEM — last successful run 2 min ago, but 1 item(s) waiting in quarantine")
+    assert out.splitlines()[0] == ("PROBLEM — last successful run 2 min ago, but 1 item(s) set aside in quarantine in the last 24 h")
 
 
 def test_status_before_any_run_says_so_in_its_first_line(harness):
+    harness.open_store()  # the store as a first run would leave it (status creates none)
     code, out = _cli(harness, "status")
     assert code == EXIT_OK and out.splitlines()[0].startswith("NO RUNS YET")
 
@@ -149,6 +150,7 @@ def _policy(name: str, label: str = "moneypenny_sync", enabled: bool = True) -> 
 
 
 def test_status_and_check_name_the_watchers_alert_policies(harness, monitoring):
+    harness.open_store()  # status reads a store, it creates none
     api = monitoring([
         _policy("moneypenny-sync: no healthy run for 30 min"),
         _policy("someone else's policy", label="other_app"),
@@ -169,6 +171,7 @@ def test_status_and_check_name_the_watchers_alert_policies(harness, monitoring):
 
 
 def test_status_and_check_say_when_no_policy_watches_or_the_answer_is_unknown(harness, monitoring):
+    harness.open_store()  # status reads a store, it creates none
     none = monitoring([_policy("someone else's policy", label="other_app")])
     env = {**harness.env(), "MONITORING_API_URL": none.url, "GOOGLE_CLOUD_PROJECT": "demo-project"}
     code, out = _cli(harness, "status", env=env)

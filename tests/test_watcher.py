@@ -36,7 +36,7 @@ def test_an_item_waiting_in_quarantine_makes_a_successful_run_unhealthy(harness)
     report = harness.syncer().run()
     assert report.outcome == "ok" and report.appended == 2
     assert report.healthy is False
-    assert report.unhealthy == ["1 item(s) waiting in quarantine"]
+    assert report.unhealthy == ["1 item(s) set aside in quarantine in the last 24 h"]
     record = harness.open_store().recent_runs(1)[0]
     assert record["healthy"] is False and record["unhealthy"] == report.unhealthy
     # The report names counts only, never the item itself.

@@ -41,13 +41,18 @@ __all__ = [
 ]
 
 
-def open_store(settings: Settings) -> StateStore:
-    """The store that STATE_STORE names: `sqlite:PATH` or `firestore`."""
+def open_store(settings: Settings, *, read_only: bool = False, create: bool = True) -> StateStore:
+    """The store that STATE_STORE names: `sqlite:PATH` or `firestore`.
+
+    `read_only` (status, check, the quarantine's listing): a SQLite file is opened for reading
+    only, never created, migrated or locked (StateStoreMissing when it is not there). Firestore
+    is only read by those commands anyway; a database that does not exist is reported by the
+    first read. `create` False: a SQLite file must exist already (a command that only deletes)."""
     path = settings.sqlite_path
     if path:
         from .sqlite import SqliteStore
 
-        return SqliteStore(path)
+        return SqliteStore(path, read_only=read_only, create=create)
     if settings.state_store != "firestore":
         raise SettingsError("STATE_STORE must be 'firestore' or 'sqlite:PATH'")
 

@@ -101,8 +101,8 @@ class Quarantine(Protocol):
         """Keep unreadable items so that nothing fetched is lost."""
 
     @abstractmethod
-    def quarantine_count(self) -> int:
-        """How many items are in quarantine."""
+    def quarantine_count(self, since: datetime | None = None) -> int:
+        """How many items are in quarantine (only those fetched at or after `since`, if given)."""
 
     @abstractmethod
     def quarantine_oldest(self) -> datetime | None:

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import google.auth.exceptions
 from google.api_core import exceptions as gexc
 
-from ..errors import StateStoreAccessError, StateStoreError
+from ..errors import StateStoreAccessError, StateStoreError, StateStoreMissing
 from .common import chunks, stored_time
 
 BATCH = 500  # Firestore's limit of writes per commit
@@ -124,8 +124,20 @@ def failure(operation: str, exc: BaseException) -> StateStoreError | StateStoreA
     return StateStoreError(f"Firestore state store failed during {operation}: {name}")
 
 
+# Operations that only read: a NotFound there means no database (a missing document is no error).
+READS = frozenset({"get_token", "read_run_state", "get_meta", "journal_get", "journal_pending", "quarantine_count",
+                   "quarantine_oldest", "quarantine_list"})
+
+
 def translate(store: Any, operation: str, exc: Exception) -> None:
     """Raise StateStoreError naming the operation for a Google API failure (no data)."""
+    if isinstance(exc, gexc.NotFound) and operation in READS:
+        # A read finds no document without an error: NotFound is the database itself.
+        client = getattr(store, "client", None)
+        database, project = getattr(client, "_database", "(default)"), getattr(client, "project", "?")
+        raise StateStoreMissing(
+            f"no Firestore database FIRESTORE_DATABASE={database!r} in project GOOGLE_CLOUD_PROJECT={project!r} "
+            f"({operation}: NotFound)", fix=ACCESS_FIX) from None
     if isinstance(exc, (gexc.GoogleAPIError, google.auth.exceptions.GoogleAuthError)):
         raise failure(operation, exc) from None
     # The client reports exhausted transaction retries as a ValueError chained to the last API

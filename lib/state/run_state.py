@@ -45,7 +45,8 @@ class RunState:
     lease: Lease | None = None
     cursor: CursorDoc = field(default_factory=CursorDoc)
     schedules: ScheduleDoc = field(default_factory=ScheduleDoc)
-    # When the last item set aside expires; None: nothing in quarantine (or only expired items).
+    # When the last item set aside expires; None: nothing in quarantine that makes a run unhealthy
+    # (empty, or only items set aside over lib/sync/record.QUARANTINE_ALARM ago).
     quarantine_until: datetime | None = QUARANTINE_UNKNOWN
     # When the last reconcile read (the daily one, or ?mode=reconcile) reached the journal.
     reconciled_at: datetime | None = None

@@ -7,18 +7,24 @@ import json
 import os
 import sqlite3
 import threading
+import urllib.request
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
 from ..counters import StoreCounters
-from ..errors import StateStoreAccessError, StateStoreError
+from ..errors import StateStoreAccessError, StateStoreError, StateStoreMissing
 from ..text import json_text
 from .base import DONE, StoreBase
 from .common import guard, stored_time
 from .common import utc_text as _ts
 
 _BUSY_TIMEOUT_SECONDS = 30.0
+# A read-only connection never waits for a writer (WAL readers see the last commit); only a
+# checkpoint's or recovery's brief exclusive moment can make it wait, this long at most.
+_READ_ONLY_TIMEOUT_SECONDS = 2.0
+# What a file must hold to be read as a state store (older files lack `run_state`: read as before it).
+_TABLES = frozenset({"token", "journal", "quarantine", "meta"})
 _CHUNK = 500  # keys per `IN (...)`, well below SQLite's bound-variable limit
 # The delivered rule (lib/state/base.delivered) in SQL, as literals so that the partial index applies.
 _DELIVERED = f"(sheet = '{DONE}' AND slack = '{DONE}')"
@@ -81,15 +87,27 @@ _guard = guard(_translate)
 
 
 class SqliteBase(StoreBase):
-    """The file, its per-thread connections and the counted reads and writes every part makes."""
+    """The file, its per-thread connections and the counted reads and writes every part makes.
 
-    def __init__(self, path: str, retention: int | None = None) -> None:
+    `read_only`: open an existing file for reading only (`status`, `check`, the quarantine's
+    listing): nothing is created or migrated, no lock is taken, and a writer busy in another
+    process is not waited for. A missing file, or one that is not a state store, is a
+    StateStoreMissing that names STATE_STORE. `create` False: the same for a missing file, but
+    the store is opened for writing."""
+
+    def __init__(self, path: str, retention: int | None = None, *, read_only: bool = False,
+                 create: bool = True) -> None:
         self.path = path
         self.retention = retention
+        self.read_only = read_only
         self.counters = StoreCounters()
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
+        if read_only or not create:  # create=False: a command that changes a store it must not make
+            self._check_readable()
+        if read_only:
+            return
         try:
             parent = os.path.dirname(os.path.abspath(path))
             os.makedirs(parent, exist_ok=True)
@@ -105,6 +123,8 @@ class SqliteBase(StoreBase):
         conn = getattr(self._local, "conn", None)
         # A connection must not cross a fork; a child process opens its own.
         if conn is None or self._local.pid != os.getpid():
+            if self.read_only:
+                return self._connect_read_only()
             conn = sqlite3.connect(
                 self.path, timeout=_BUSY_TIMEOUT_SECONDS, isolation_level=None,
                 check_same_thread=False,
@@ -115,6 +135,35 @@ class SqliteBase(StoreBase):
             with self._lock:
                 self._connections.append(conn)
         return conn
+
+    def _connect_read_only(self) -> sqlite3.Connection:
+        # mode=ro: SQLite never creates the file, never writes, never changes the journal mode.
+        uri = f"file:{urllib.request.pathname2url(os.path.abspath(self.path))}?mode=ro"
+        conn = sqlite3.connect(uri, uri=True, timeout=_READ_ONLY_TIMEOUT_SECONDS, isolation_level=None,
+                               check_same_thread=False)
+        self._local.conn, self._local.pid = conn, os.getpid()
+        with self._lock:
+            self._connections.append(conn)
+        return conn
+
+    def _check_readable(self) -> None:
+        folder = "" if os.path.isabs(self.path) else f" in {os.getcwd()}"
+        where = f"STATE_STORE=sqlite:{self.path}"
+        if not os.path.isfile(self.path):
+            raise StateStoreMissing(
+                f"no state store at {where} (no such file{folder})",
+                fix="Check STATE_STORE (a relative path is read from the current folder); the first run "
+                    "(`python -m lib run`) creates the store.")
+        try:
+            tables = {row[0] for row in self._conn().execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        except sqlite3.Error as exc:
+            raise StateStoreMissing(
+                f"{where} is not a SQLite state store ({type(exc).__name__}: {exc})",
+                fix="Check STATE_STORE: it must name the state store's file (sqlite:PATH).") from exc
+        if not _TABLES.issubset(tables):
+            raise StateStoreMissing(
+                f"{where} is a SQLite file but not a state store of this tool (no {', '.join(sorted(_TABLES - tables))} table)",
+                fix="Check STATE_STORE: it must name the state store's file (sqlite:PATH).")
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:

@@ -175,8 +175,11 @@ class SqliteJournalStore(SqliteBase):
         self.counters.writes += len(rows)
 
     @_guard("quarantine_count")
-    def quarantine_count(self) -> int:
-        count: int = self._read("SELECT COUNT(*) FROM quarantine")[0][0]
+    def quarantine_count(self, since: datetime | None = None) -> int:
+        if since is None:
+            count: int = self._read("SELECT COUNT(*) FROM quarantine")[0][0]
+        else:
+            count = self._read("SELECT COUNT(*) FROM quarantine WHERE fetched_at >= ?", (_ts(since),))[0][0]
         self.counters.reads += max(0, (count - 1) // 1000)  # as a Firestore count: 1 read per 1,000
         return count
 

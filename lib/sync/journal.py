@@ -129,17 +129,23 @@ class Journal:
             )
 
     def retry_quarantine(self, report: RunReport, in_sheet: Callable[[], Collection[str]],
-                         checkpoint: Callable[[str], None]) -> None:
-        """Parse the quarantined items again (after a parser fix) into the journal.
+                         checkpoint: Callable[[str], None], items: list[RejectedItem] | None = None,
+                         last: bool = True) -> list[RejectedItem]:
+        """Parse the quarantined items again (after a parser fix) into the journal; return
+        those this source still cannot read.
 
         An item that now reads is journaled by its key (a key already in the journal is left
         as it is; one already in the sheet, by `in_sheet()`, is marked delivered, not written
         again) and only then removed from quarantine; a crash in between leaves it to a later
         retry, which finds the key journaled. Items that still do not read stay.
+
+        `items`: the quarantine as another source left it (default: read from the store). Each
+        item is counted once over the sources: this one counts what it reads, and, when it is
+        the `last` to try, what no source reads (`fetched`, `skipped_invalid`).
         """
-        items = self.store.quarantine_list()
-        report.fetched = len(items)
+        items = self.store.quarantine_list() if items is None else items
         readable: list[tuple[RejectedItem, Record]] = []
+        unread: list[RejectedItem] = []
         for item in items:
             try:
                 records, _ = self.source.parse_batch([json.loads(item.raw)], self.records.tz)
@@ -147,9 +153,12 @@ class Journal:
                 records = []
             if records:
                 readable.append((item, records[0]))
-        report.skipped_invalid = len(items) - len(readable)
+            else:
+                unread.append(item)
+        report.fetched += len(readable) + (len(unread) if last else 0)
+        report.skipped_invalid += len(unread) if last else 0
         if not readable:
-            return
+            return unread
         present = in_sheet()
         expires = self.clock() + self.retention
         entries = []
@@ -168,10 +177,11 @@ class Journal:
         report.new += len(new_keys)
         checkpoint("after_quarantine_journal")
         self.store.quarantine_remove(item.id for item, _ in readable)
-        report.recovered = len(readable)
+        report.recovered += len(readable)
         log.info("quarantined items read again", extra={"fields": {
-            "run_id": report.run_id, "items": len(items), "journaled": len(readable), "new": len(new_keys),
-            "still_unreadable": report.skipped_invalid}})
+            "run_id": report.run_id, "source": self.source.name, "items": len(items), "journaled": len(readable),
+            "new": len(new_keys), "not_read": len(unread)}})
+        return unread
 
     def open_batch(self, entries: list[JournalEntry], batch_id: str, label: str) -> InflightBatch:
         """Store one in-flight batch of these entries (one write) and mark them so here."""

@@ -13,6 +13,10 @@ from .options import RunReport
 # A chat still undelivered this long after it was fetched makes a run unhealthy (the same grace
 # the Slack alerts give a failure that usually passes).
 ALERT_GRACE = timedelta(minutes=10)
+# An item set aside makes runs unhealthy (so the watcher mails) for this long after it was
+# fetched, then no longer: the owner has been told, and `status` keeps showing it (a WARN, with
+# the commands that retry or drop it) until it is retried, dropped or expires (RETENTION_DAYS).
+QUARANTINE_ALARM = timedelta(hours=24)
 
 
 def check_health(report: RunReport, store: StateStore, now: datetime, *,
@@ -21,7 +25,8 @@ def check_health(report: RunReport, store: StateStore, now: datetime, *,
 
     `token` gives the cached token as the run's Moneypenny client last saw it (default: read
     from the store); `quarantine` False says the run state's hint rules out unexpired items
-    in quarantine, so it is not counted. Returns the quarantine count, or None if not counted.
+    in quarantine, so it is not counted. Only items fetched within QUARANTINE_ALARM count.
+    Returns that count, or None if not counted.
     """
     problems: list[str] = []
     quarantined: int | None = None
@@ -32,9 +37,10 @@ def check_health(report: RunReport, store: StateStore, now: datetime, *,
                 minutes = int(ALERT_GRACE.total_seconds() // 60)
                 problems.append(f"{len(stale)} chat(s) undelivered for over {minutes} min")
         if quarantine or report.skipped_invalid:
-            quarantined = store.quarantine_count()
+            quarantined = store.quarantine_count(since=now - QUARANTINE_ALARM)
             if quarantined:
-                problems.append(f"{quarantined} item(s) waiting in quarantine")
+                hours = int(QUARANTINE_ALARM.total_seconds() // 3600)
+                problems.append(f"{quarantined} item(s) set aside in quarantine in the last {hours} h")
         # The token this run used must still serve the next one: one that is gone, or that
         # lives less than the refresh margin, means every run logs in again.
         token_now = (token or store.get_token)()

@@ -27,7 +27,7 @@ from ..records import Source
 from ..settings import Settings
 from ..sheet import SheetWriter
 from ..slack import SlackNotifier
-from ..state.base import JournalEntry, StateStore
+from ..state.base import JournalEntry, RejectedItem, StateStore
 from .fetch import plan_intent
 from .options import Mode, RunFailed, RunOptions, RunReport, as_sync_error, error_info, first_error
 from .protocols import RunProtocols, wire
@@ -199,17 +199,21 @@ class Syncer:
         earlier = self._timed(report, "pending", self.store.journal_pending) if opts.deliver else []
         self.checkpoint("before_fetch")
         errors: list[SyncError] = []
-        reads: list[tuple[str, Callable[[], None]]] = []
+        reads: list[tuple[str, Callable[[], Any]]] = []
+        calls_on = steps.calls is not None and self.calls_sheet is not None
+        # A retry reads the quarantine once: what the chats cannot read is the calls' to try
+        # (each source sets aside its own), so every item is counted once.
+        left: list[list[RejectedItem]] = []
         if opts.mode == Mode.QUARANTINE:
-            reads.append(("fetch", lambda: steps.journal.retry_quarantine(report, self.sheet.keys_present, self.checkpoint)))
+            reads.append(("fetch", lambda: left.append(steps.journal.retry_quarantine(
+                report, self.sheet.keys_present, self.checkpoint, last=not calls_on))))
         elif self.settings.chats_on:
             reads.append(("fetch", lambda: steps.fetch.read(report, opts)))
         if steps.calls is not None and self.calls_sheet is not None:
             calls, calls_sheet = steps.calls, self.calls_sheet
             if opts.mode == Mode.QUARANTINE:
-                # What the chats could not read may be call messages (each source sets aside its own).
                 reads.append(("calls fetch", lambda: calls.journal.retry_quarantine(
-                    calls.report, calls_sheet.keys_present, self.checkpoint)))
+                    calls.report, calls_sheet.keys_present, self.checkpoint, items=left[0] if left else None)))
             else:
                 reads.append(("calls fetch", lambda: calls.fetch.read(calls.report, opts)))
         for step, read in reads:

@@ -110,6 +110,12 @@ class FakeMoneypenny(StandIn):
         with self._lock:
             return self._cursor
 
+    def skip_to_end(self) -> None:
+        """Move the cursor past every chat added so far, as if an earlier reader had taken
+        them: plain log calls no longer return them, date-window calls still do."""
+        with self._lock:
+            self._cursor = len(self._chats)
+
     def expire_tokens(self) -> None:
         """Invalidate every token issued so far (as if 24 hours had passed)."""
         with self._lock:
