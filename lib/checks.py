@@ -17,7 +17,7 @@ from typing import Any
 
 from .clock import utcnow
 from .command import EXIT_FAILED, EXIT_OK, EXIT_SETTINGS, Context, log_level, print_json, table
-from .errors import SyncError
+from .errors import SyncError, cut
 from .service_checks import (
     OK,
     SKIP,
@@ -39,11 +39,29 @@ def check_settings(env: Mapping[str, str] | None) -> tuple[CheckResult, Settings
         settings = Settings.from_env(env)
     except SyncError as exc:
         return failed("settings", exc), None
-    where = (settings.sqlite_path and f"SQLite {settings.sqlite_path}") or "Firestore"
+    where = (settings.sqlite_path and f"SQLite {cut(settings.sqlite_path)}") or "Firestore"
     detail = (
-        f"read; state in {where}, sheet tab {settings.sheet_tab!r}, chat times in {settings.chat_timezone.key}"
+        f"read; state in {where}, sheet tab {cut(settings.sheet_tab)!r}, chat times in {settings.chat_timezone.key}"
     )
     return CheckResult("settings", OK, detail), settings
+
+
+def store_fix(settings: Settings, exc: BaseException) -> str:
+    """What to do when the state store does not open or answer and its error says nothing."""
+    from .service_checks import DAMAGED_DOCUMENT_FIX
+    from .state.documents import DocumentError
+
+    if isinstance(exc, DocumentError):
+        return DAMAGED_DOCUMENT_FIX
+    damaged = any(sign in str(exc) for sign in ("not a database", "malformed"))
+    if settings.sqlite_path and not damaged:
+        return ("Another process may be writing the file (a run, a backfill): try again in a minute; check that "
+                "STATE_STORE names the file you mean.")
+    if settings.sqlite_path:
+        return ("STATE_STORE names a file SQLite cannot read (damaged, or not a SQLite database): restore it from a "
+                "copy, or move it aside and point STATE_STORE at a new file (the next run creates it).")
+    return ("Check GOOGLE_CLOUD_PROJECT, FIRESTORE_DATABASE and this identity's access (roles/datastore.user) and the "
+            "network; https://status.cloud.google.com shows outages.")
 
 
 def check_store(settings: Settings, open_store: Callable[[Settings], Any]) -> tuple[CheckResult, Any]:
@@ -51,19 +69,19 @@ def check_store(settings: Settings, open_store: Callable[[Settings], Any]) -> tu
     try:
         store = open_store(settings)
     except Exception as exc:
-        return failed("state store", exc), None
+        return failed("state store", exc, store_fix(settings, exc)), None
     try:
         store.get_meta(CURSOR_DOC)  # raw: this checks that the store answers, not the document
     except Exception as exc:
         store.close()
-        return failed("state store", exc), None
+        return failed("state store", exc, store_fix(settings, exc)), None
     if settings.sqlite_path:
-        detail = f"SQLite at {settings.sqlite_path} answers"
+        detail = f"SQLite at {cut(settings.sqlite_path)} answers"
     else:
         project = settings.google_cloud_project or "(the default project)"
         detail = (
-            f"Firestore {project}, database {settings.firestore_database}, "
-            f"collections {settings.firestore_collection_prefix}_* answer"
+            f"Firestore {cut(project)}, database {cut(settings.firestore_database)}, "
+            f"collections {cut(settings.firestore_collection_prefix)}_* answer"
         )
     return CheckResult("state store", OK, detail), store
 

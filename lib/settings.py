@@ -13,6 +13,7 @@ from urllib.parse import urlparse, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import SettingsError
+from .errors import cut as _cut
 
 DEFAULT_AUTH_URL = "https://api.moneypenny.com/auth/token"
 # The guide prints the test host for the chat log; production users override it.
@@ -46,11 +47,6 @@ def show_url(url: str) -> str:
         port = None
     port = port or _DEFAULT_PORTS.get(parts.scheme)
     return f"{parts.scheme or '?'}://{host}" + (f":{port}" if port else "")
-
-
-def _cut(text: str, limit: int = 100) -> str:
-    """At most `limit` characters of a bad value, for an error message."""
-    return text if len(text) <= limit else text[:limit] + "…"
 
 
 class Secret:
@@ -230,9 +226,9 @@ class Settings:
         if tz_name is not None:
             try:
                 values["chat_timezone"] = ZoneInfo(tz_name)
-            except (ZoneInfoNotFoundError, ValueError):
+            except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file
                 values.pop("chat_timezone", None)
-                problems.append(f"CHAT_TIMEZONE must be an IANA zone such as Europe/London, got {tz_name!r}")
+                problems.append(f"CHAT_TIMEZONE must be an IANA zone such as Europe/London, got {_cut(tz_name)!r}")
         text("SHEET_ID", "sheet_id", required=True)
         text("SHEET_TAB", "sheet_tab")
         text("CALLS_TAB", "calls_tab")
@@ -248,7 +244,7 @@ class Settings:
         if store is not None and store != "firestore" and (
             not store.startswith("sqlite:") or not store[len("sqlite:"):]
         ):
-            problems.append(f"STATE_STORE must be 'firestore' or 'sqlite:PATH', got {store!r}")
+            problems.append(f"STATE_STORE must be 'firestore' or 'sqlite:PATH', got {_cut(store)!r}")
         text("GOOGLE_CLOUD_PROJECT", "google_cloud_project")
         text("FIRESTORE_DATABASE", "firestore_database")
         prefix = text("FIRESTORE_COLLECTION_PREFIX", "firestore_collection_prefix")
@@ -261,7 +257,7 @@ class Settings:
         number("ALERT_REPEAT_MINUTES", "alert_repeat_minutes", maximum=10080)
         log_format = text("LOG_FORMAT", "log_format")
         if log_format is not None and log_format not in ("auto", "json", "text"):
-            problems.append(f"LOG_FORMAT must be auto, json or text, got {log_format!r}")
+            problems.append(f"LOG_FORMAT must be auto, json or text, got {_cut(log_format)!r}")
 
         if problems:
             raise SettingsError(

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import requests
 
 from .counters import SheetCounters
-from .errors import HeaderMismatchError, PermanentError, SheetAccessError, SheetError, SheetNoAnswer
+from .errors import HeaderMismatchError, PermanentError, SheetAccessError, SheetError, SheetNoAnswer, cut
 from .records import Record
 from .sheet_cells import HEADER, chunk_rows, quote_tab
 from .sheet_client import _api_error
@@ -137,12 +137,12 @@ class SheetWriter:
         if code in (401, 403):
             who = f" ({self.identity})" if self.identity else ""
             return SheetAccessError(
-                f"{label}: the sheet SHEET_ID={self.sheet_id} is not shared with this identity{who}",
+                f"{label}: the sheet SHEET_ID={cut(self.sheet_id)} is not shared with this identity{who}",
                 fix=f"Share the spreadsheet with {self.identity or 'the service account'} as Editor.",
             )
         if code == 404:
             return SheetAccessError(
-                f"{label}: no spreadsheet with SHEET_ID={self.sheet_id}",
+                f"{label}: no spreadsheet with SHEET_ID={cut(self.sheet_id)}",
                 fix="Check SHEET_ID: it is the long id in the sheet's URL, between /d/ and /edit.",
             )
         if code == 429 or code >= 500 or code in (408, -1):
@@ -174,7 +174,7 @@ class SheetWriter:
             )
         elif not found.ours:
             raise HeaderMismatchError(
-                f"Row 1 of tab {self.tab!r} ({self.layout.setting}) is not this tool's header: columns A to "
+                f"Row 1 of tab {cut(self.tab)!r} ({self.layout.setting}) is not this tool's header: columns A to "
                 f"{self.layout.last_column} must read {', '.join(self.layout.header)}",
                 fix="Restore the header in row 1 (extra columns to the right are fine), "
                 f"or point {self.layout.setting} at a new or empty tab.",
@@ -218,7 +218,7 @@ class SheetWriter:
                 }
             ]
         }
-        self._call(f"adding the tab {self.tab!r}", lambda: self.http.batch_update(self.sheet_id, body))
+        self._call(f"adding the tab {cut(self.tab)!r}", lambda: self.http.batch_update(self.sheet_id, body))
         log.info("created the worksheet tab", extra={"fields": {"tab": self.tab}})
 
     # -- rows ----------------------------------------------------------------------------------
