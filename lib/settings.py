@@ -232,8 +232,11 @@ class Settings:
         text("SHEET_ID", "sheet_id", required=True)
         text("SHEET_TAB", "sheet_tab")
         text("CALLS_TAB", "calls_tab")
-        if values.get("calls_tab", "Calls") == values.get("sheet_tab", "Chats"):
-            problems.append("CALLS_TAB must name another tab than SHEET_TAB")
+        # A tab rule only for the tabs in use: SHEET_TAB=Calls is fine while calls are off.
+        both = values.get("moneypenny_sources", ("chats",)) == ("chats", "calls")
+        if both and values.get("calls_tab", "Calls") == values.get("sheet_tab", "Chats"):
+            problems.append("CALLS_TAB must name another tab than SHEET_TAB while MONEYPENNY_SOURCES reads both "
+                            "(chats and calls)")
         url("SHEETS_API_URL", "sheets_api_url")
         secret("SLACK_BOT_TOKEN", "slack_bot_token")
         text("SLACK_CHANNEL", "slack_channel", required=True)

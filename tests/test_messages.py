@@ -199,3 +199,32 @@ def test_with_the_stand_ins_down_the_libraries_retry_chatter_shows_only_with_v(h
     assert "did not answer" in quiet.out  # our own message says what failed
     loud = run_cli(harness, command, "-v", env=env)
     assert "Retrying (" in loud.err
+
+
+# -- tab rules only for the tabs in use -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(("sources", "tabs", "refused"), [
+    ("chats", {"SHEET_TAB": "Calls"}, False),  # the Calls tab is not in use
+    ("calls", {"SHEET_TAB": "Calls"}, False),  # the chats tab is not in use
+    ("calls", {"CALLS_TAB": "Chats"}, False),
+    ("chats,calls", {"SHEET_TAB": "Calls"}, True),
+    ("chats,calls", {"CALLS_TAB": "Chats"}, True),
+    ("chats,calls", {"SHEET_TAB": "Leads", "CALLS_TAB": "Phone"}, False),
+])
+def test_the_two_tabs_must_differ_only_while_both_sources_are_read(harness, sources, tabs, refused):
+    env = {**harness.env(), "MONEYPENNY_SOURCES": sources, **tabs}
+    if refused:
+        with pytest.raises(SettingsError, match="CALLS_TAB must name another tab than SHEET_TAB"):
+            Settings.from_env(env)
+    else:
+        settings = Settings.from_env(env)
+        assert (settings.sheet_tab, settings.calls_tab) == (tabs.get("SHEET_TAB", "Chats"),
+                                                            tabs.get("CALLS_TAB", "Calls"))
+
+
+def test_a_run_with_calls_off_writes_chats_to_a_tab_named_calls(harness):
+    harness.add_chats(3)
+    ran = run_cli(harness, "run", env={**harness.env(), "SHEET_TAB": "Calls"})
+    assert ran.code == 0, ran.out + ran.err
+    assert len(harness.stand.sheets.rows(harness.sheet_id, "Calls")) == 4
