@@ -249,7 +249,7 @@ def _post_summary(syncer: Syncer, store: StateStore, settings: Settings, keys: l
     chats = sort_chats(
         dataclasses.replace(parse_journal_chat(e.chat, settings.chat_timezone), key=e.key) for e in entries
     )
-    summary = build_summary(chats, sheet_url=settings.sheet_url, max_listed=settings.slack_max_listed,
+    summary = build_summary(chats, sheet_url=syncer.sheet.tab_url(settings.sheet_url), max_listed=settings.slack_max_listed,
                             title="backfilled chat")
     try:
         syncer.slack.post_summary(summary)
