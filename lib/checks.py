@@ -40,9 +40,10 @@ def check_settings(env: Mapping[str, str] | None) -> tuple[CheckResult, Settings
     except SyncError as exc:
         return failed("settings", exc), None
     where = (settings.sqlite_path and f"SQLite {cut(settings.sqlite_path)}") or "Firestore"
-    detail = (
-        f"read; state in {where}, sheet tab {cut(settings.sheet_tab)!r}, chat times in {settings.chat_timezone.key}"
-    )
+    # The tabs in use only: SHEET_TAB means nothing while chats are off, CALLS_TAB while calls are.
+    tabs = [f"{kind} tab {cut(tab)!r}" for kind, tab, on in (("sheet", settings.sheet_tab, settings.chats_on),
+                                                              ("calls", settings.calls_tab, settings.calls_on)) if on]
+    detail = f"read; state in {where}, {', '.join(tabs)}, chat times in {settings.chat_timezone.key}"
     return CheckResult("settings", OK, detail), settings
 
 
@@ -155,7 +156,8 @@ def run_checks(
     results.append(check_moneypenny(settings, backoff))
     if settings.calls_on:
         results.append(check_calls(settings, backoff, (clock or utcnow)()))
-    results.append(check_sheet(settings, backoff))
+    if settings.chats_on:  # the chats' tab only while chats are read: SHEET_TAB is unused otherwise
+        results.append(check_sheet(settings, backoff))
     if settings.calls_on:
         results.append(check_sheet(settings, backoff, calls=True))
     results.extend(check_slack(settings, backoff))

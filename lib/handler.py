@@ -9,7 +9,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from . import logs
-from .errors import SettingsError, SyncError
+from .errors import SettingsError, SyncError, cut
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -51,11 +51,9 @@ class BadRequest(SyncError):
 
 ALLOWED_METHODS = ("GET", "POST")
 MODES = ("new", "reconcile", "window")
-ECHO_LIMIT = 100  # characters of a bad query value shown back
-
-
 def _echo(value: str) -> str:
-    return repr(value if len(value) <= ECHO_LIMIT else value[:ECHO_LIMIT] + "…")
+    """A bad request value as an answer shows it: quoted, cut as every echoed value is (errors.cut)."""
+    return repr(cut(value))
 
 
 def refuse_method(method: str) -> tuple[dict[str, Any], int, dict[str, str]] | None:

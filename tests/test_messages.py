@@ -228,3 +228,13 @@ def test_a_run_with_calls_off_writes_chats_to_a_tab_named_calls(harness):
     ran = run_cli(harness, "run", env={**harness.env(), "SHEET_TAB": "Calls"})
     assert ran.code == 0, ran.out + ran.err
     assert len(harness.stand.sheets.rows(harness.sheet_id, "Calls")) == 4
+
+
+def test_check_leaves_the_chats_tab_alone_while_only_calls_are_read(harness):
+    # The spreadsheet's "Chats" tab holds something else: with chats off it is none of our business.
+    harness.stand.sheets.create_spreadsheet(harness.sheet_id, tabs=("Chats",))
+    harness.stand.sheets.set_rows(harness.sheet_id, "Chats", [["Order", "Customer"]])
+    ran = run_cli(harness, "check", "--json", env={**harness.env(), "MONEYPENNY_SOURCES": "calls"})
+    checks = {c["name"]: c for c in json.loads(ran.out)["checks"]}
+    assert ran.code == 0, checks
+    assert "sheet" not in checks and checks["calls tab"]["status"] == "OK"
