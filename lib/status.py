@@ -308,7 +308,7 @@ def cost_text(cost: dict[str, Any]) -> str:
     def figures(values: dict[str, Any], share: dict[str, Any] | None) -> str:
         parts = []
         for k, limit in FREE_TIER_PER_DAY.items():
-            part = f"{int(values[k]):,} {k}"
+            part = f"{int(values[k]):,} {k if int(values[k]) != 1 else k[:-1]}"
             if share is not None:
                 part += f" ({share[k]:g}% of the free {limit:,} a day)"
             parts.append(part)
