@@ -65,11 +65,13 @@ def build_syncer(
     # are loaded, and their clients made, only when a run has something to write or post.
     session = sheet_module.build_session(settings, backoff=backoff, quota_wait=sheets_quota_wait,
                                          on_quota_wait=on_quota_wait)
+    tab_ids: dict[str, int] = {}  # the spreadsheet's tab ids (for links), shared by its writers
     sheet = SheetWriter(
         lambda: sheet_module.client_on(session, settings),
         settings.sheet_id,
         settings.sheet_tab,
         identity=lambda: sheets_identity(settings),
+        tab_ids=tab_ids,
     )
     slack = SlackNotifier(lambda: slack_module.build_client(settings, backoff=backoff), settings.slack_channel)
     calls_sheet = None
@@ -82,6 +84,7 @@ def build_syncer(
             settings.calls_tab,
             identity=lambda: sheets_identity(settings),
             layout=CALLS_LAYOUT,
+            tab_ids=tab_ids,
         )
     return Syncer(settings, store, moneypenny, sheet, slack, clock=clock, checkpoint=checkpoint,
                   calls_sheet=calls_sheet)

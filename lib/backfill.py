@@ -297,11 +297,12 @@ def _post_summary(syncer: Syncer, store: StateStore, settings: Settings, keys: l
         if not entries:
             return
         parts = []
-        for source, title, tab in ((CHATS, "backfilled chat", settings.sheet_tab),
-                                   (CALLS, "backfilled call", settings.calls_tab)):
+        for source, title, tab, writer in ((CHATS, "backfilled chat", settings.sheet_tab, syncer.sheet),
+                                           (CALLS, "backfilled call", settings.calls_tab, syncer.calls_sheet)):
             own = [e for e in entries if is_call_key(e.key) == (source is CALLS)]
             parts.append(slack_combined.SummaryPart(
-                sort_records(source.with_key(source.from_journal(e.chat, tz), e.key) for e in own), title, tab))
+                sort_records(source.with_key(source.from_journal(e.chat, tz), e.key) for e in own), title, tab,
+                url=writer.tab_url(settings.sheet_url) if writer is not None else ""))
         summary = slack_combined.build_combined(parts, sheet_url=settings.sheet_url,
                                                 max_listed=settings.slack_max_listed)
         syncer.slack.post_summary(summary)

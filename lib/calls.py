@@ -30,7 +30,7 @@ from .errors import InvalidChat
 from .records import CUT_FIELD, JOURNAL_ITEM_BYTES, MIN_CELL, Rejected, Source, parse_each, parse_time
 from .sheet import TabLayout
 from .sheet_cells import CELL_LIMIT, fit_cell
-from .slack_summary import inert, slack_size, trim
+from .slack_summary import inert, line_time, slack_size, trim
 from .text import ascii_json, json_text, safe_text
 
 KEY_PREFIX = "call:"
@@ -70,9 +70,9 @@ class Call:
         ]
         return [fit_cell(c) for c in cells]
 
-    def summary_line(self, limit: int) -> str:
+    def summary_line(self, limit: int, dated: bool = False) -> str:
         """The message's line in a Slack summary (call_line)."""
-        return call_line(self, limit)
+        return call_line(self, limit, dated)
 
     @property
     def former_keys(self) -> tuple[str, ...]:
@@ -85,18 +85,18 @@ class Call:
 _LINE_LAYOUTS = ((60, 60, 120), (60, 0, 60), (30, 0, 30), (15, 0, 0))
 
 
-def call_line(call: Call, limit: int) -> str:
-    """One mrkdwn line for a message (at most `limit` by slack_size): local time, caller,
-    company, the message's first words, the action taken."""
+def call_line(call: Call, limit: int, dated: bool = False) -> str:
+    """One mrkdwn line for a message (at most `limit` by slack_size): local time (with its day
+    when `dated`), caller, company, the message's first words, the action taken."""
     for layout in _LINE_LAYOUTS:
-        line = _call_line(call, *layout)
+        line = _call_line(call, *layout, dated=dated)
         if slack_size(line) <= limit:
             return line
-    return f"*{call.time:%H:%M}*"
+    return f"*{line_time(call.time, dated)}*"
 
 
-def _call_line(call: Call, caller: int, company: int, message: int) -> str:
-    parts = [f"*{call.time:%H:%M}*", f"*{inert(trim(call.caller, caller)) or '(no caller)'}*"]
+def _call_line(call: Call, caller: int, company: int, message: int, *, dated: bool) -> str:
+    parts = [f"*{line_time(call.time, dated)}*", f"*{inert(trim(call.caller, caller)) or '(no caller)'}*"]
     shown = inert(trim(call.company, company)) if company else ""
     if shown:
         parts.append(shown)

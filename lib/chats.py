@@ -70,27 +70,33 @@ class Chat:
 
         return chat_row(self)
 
-    def summary_line(self, limit: int) -> str:
+    def summary_line(self, limit: int, dated: bool = False) -> str:
         """The chat's line in a Slack summary (lib.slack_summary.chat_line)."""
         from .slack_summary import chat_line
 
-        return chat_line(self, limit)
+        return chat_line(self, limit, dated)
 
     @property
     def first_visitor_message(self) -> str:
         """The visitor's first real message (not the "started a chat" system line), or ""."""
         if self.preview is not None:
             return self.preview
-        for line in self.transcript:
-            match = _LINE.match(line)
-            if not match or match.group("who").strip().lower() != "visitor":
-                continue
-            text = match.group("text").strip()
-            if text.startswith("[") and text.endswith("]"):
-                continue  # a system note such as "[Visitor has started a chat. ...]"
-            if text:
-                return text
-        return ""
+        return first_visitor_message(self.transcript)
+
+
+def first_visitor_message(transcript: Sequence[str]) -> str:
+    """The first line of a transcript the visitor wrote (not a system note such as the "started
+    a chat" line with the pre-chat form), or ""."""
+    for line in transcript:
+        match = _LINE.match(line)
+        if not match or match.group("who").strip().lower() != "visitor":
+            continue
+        text = match.group("text").strip()
+        if text.startswith("[") and text.endswith("]"):
+            continue  # a system note such as "[Visitor has started a chat. ...]"
+        if text:
+            return text
+    return ""
 
 
 def _text(value: Any) -> str:

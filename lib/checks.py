@@ -30,7 +30,7 @@ from .command import (
     store_unset,
     table,
 )
-from .errors import StateStoreMissing, SyncError
+from .errors import StateStoreMissing, SyncError, cut
 from .service_checks import (
     FAIL,
     OK,
@@ -53,11 +53,30 @@ def check_settings(env: Mapping[str, str] | None) -> tuple[CheckResult, Settings
         settings = Settings.from_env(env)
     except SyncError as exc:
         return failed("settings", exc), None
-    where = (settings.sqlite_path and f"SQLite {settings.sqlite_path}") or "Firestore"
-    detail = (
-        f"read; state in {where}, sheet tab {settings.sheet_tab!r}, chat times in {settings.chat_timezone.key}"
-    )
+    where = (settings.sqlite_path and f"SQLite {cut(settings.sqlite_path)}") or "Firestore"
+    # The tabs in use only: SHEET_TAB means nothing while chats are off, CALLS_TAB while calls are.
+    tabs = [f"{kind} tab {cut(tab)!r}" for kind, tab, on in (("sheet", settings.sheet_tab, settings.chats_on),
+                                                              ("calls", settings.calls_tab, settings.calls_on)) if on]
+    detail = f"read; state in {where}, {', '.join(tabs)}, chat times in {settings.chat_timezone.key}"
     return CheckResult("settings", OK, detail), settings
+
+
+def store_fix(settings: Settings, exc: BaseException) -> str:
+    """What to do when the state store does not open or answer and its error says nothing."""
+    from .service_checks import DAMAGED_DOCUMENT_FIX
+    from .state.documents import DocumentError
+
+    if isinstance(exc, DocumentError):
+        return DAMAGED_DOCUMENT_FIX
+    damaged = any(sign in str(exc) for sign in ("not a database", "malformed"))
+    if settings.sqlite_path and not damaged:
+        return ("Another process may be writing the file (a run, a backfill): try again in a minute; check that "
+                "STATE_STORE names the file you mean.")
+    if settings.sqlite_path:
+        return ("STATE_STORE names a file SQLite cannot read (damaged, or not a SQLite database): restore it from a "
+                "copy, or move it aside and point STATE_STORE at a new file (the next run creates it).")
+    return ("Check GOOGLE_CLOUD_PROJECT, FIRESTORE_DATABASE and this identity's access (roles/datastore.user) and the "
+            "network; https://status.cloud.google.com shows outages.")
 
 
 def check_store(settings: Settings, open_store: Callable[[Settings], Any]) -> tuple[CheckResult, Any]:
@@ -71,19 +90,19 @@ def check_store(settings: Settings, open_store: Callable[[Settings], Any]) -> tu
                                "check STATE_STORE; a relative path is read from the current folder)"), None
         return failed("state store", exc), None
     except Exception as exc:
-        return failed("state store", exc), None
+        return failed("state store", exc, store_fix(settings, exc)), None
     try:
         store.get_meta(CURSOR_DOC)  # raw: this checks that the store answers, not the document
     except Exception as exc:
         store.close()
-        return failed("state store", exc), None
+        return failed("state store", exc, store_fix(settings, exc)), None
     if settings.sqlite_path:
-        detail = f"SQLite at {settings.sqlite_path} answers"
+        detail = f"SQLite at {cut(settings.sqlite_path)} answers"
     else:
         project = settings.google_cloud_project or "(the default project)"
         detail = (
-            f"Firestore {project}, database {settings.firestore_database}, "
-            f"collections {settings.firestore_collection_prefix}_* answer"
+            f"Firestore {cut(project)}, database {cut(settings.firestore_database)}, "
+            f"collections {cut(settings.firestore_collection_prefix)}_* answer"
         )
     return CheckResult("state store", OK, detail), store
 
@@ -163,7 +182,8 @@ def run_checks(
     results.append(check_moneypenny(settings, backoff))
     if settings.calls_on:
         results.append(check_calls(settings, backoff, (clock or utcnow)()))
-    results.append(check_sheet(settings, backoff))
+    if settings.chats_on:  # the chats' tab only while chats are read: SHEET_TAB is unused otherwise
+        results.append(check_sheet(settings, backoff))
     if settings.calls_on:
         results.append(check_sheet(settings, backoff, calls=True))
     results.extend(check_slack(settings, backoff))

@@ -10,6 +10,7 @@ import sys
 from datetime import date
 
 from .command import EXIT_BUSY, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_SETTINGS, EXIT_USAGE, Context
+from .errors import cut
 
 __all__ = ["EXIT_BUSY", "EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_SETTINGS", "EXIT_USAGE", "Context",
            "build_parser", "main"]
@@ -38,14 +39,14 @@ def _iso_date(text: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date as YYYY-MM-DD") from None
+        raise argparse.ArgumentTypeError(f"{cut(text)!r} is not a date as YYYY-MM-DD") from None
 
 
 def _positive(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        raise argparse.ArgumentTypeError(f"{cut(text)!r} is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
     return value
@@ -55,7 +56,7 @@ def _seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+        raise argparse.ArgumentTypeError(f"{cut(text)!r} is not a number of seconds") from None
     if value < 0:
         raise argparse.ArgumentTypeError("must be 0 or more")
     return value

@@ -9,6 +9,17 @@ from __future__ import annotations
 
 from typing import Any
 
+# A value shown in a message (a bad setting, an argument) is cut to this many characters: a
+# pasted file or a runaway variable must not flood the terminal or the log (README's promise).
+SHOWN_VALUE_LIMIT = 100
+
+
+def cut(value: object, limit: int = SHOWN_VALUE_LIMIT) -> str:
+    """At most `limit` characters of a value a message shows, "…" marking a cut: the one helper
+    every message that echoes a setting or an argument uses (as `{cut(value)!r}`)."""
+    text = str(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
 
 class SyncError(Exception):
     """Base of every error this package raises on purpose."""

@@ -9,7 +9,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from . import logs
-from .errors import SettingsError, SyncError
+from .errors import SHOWN_VALUE_LIMIT, SettingsError, SyncError, cut
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -51,13 +51,13 @@ class BadRequest(SyncError):
 
 ALLOWED_METHODS = ("GET", "POST")
 MODES = ("new", "reconcile", "window")
-ECHO_LIMIT = 100  # characters of a bad query value shown back
 # The request header Cloud Run (and functions-framework, when it is missing) names a request by.
 EXECUTION_ID_HEADER = "Function-Execution-Id"
 
 
 def _echo(value: str) -> str:
-    return repr(value if len(value) <= ECHO_LIMIT else value[:ECHO_LIMIT] + "…")
+    """A bad request value as an answer shows it: quoted, cut as every echoed value is (errors.cut)."""
+    return repr(cut(value))
 
 
 def refuse_method(method: str) -> tuple[dict[str, Any], int, dict[str, str]] | None:
@@ -112,7 +112,7 @@ def handle(args: Mapping[str, str], headers: Mapping[str, str], env: Mapping[str
     """
     # Cloud Run names each request (functions-framework passes the id on, or makes one): every
     # line this request logs carries it as Cloud Logging's execution_id label.
-    execution_id = (headers.get(EXECUTION_ID_HEADER) or "").strip()[:ECHO_LIMIT]
+    execution_id = (headers.get(EXECUTION_ID_HEADER) or "").strip()[:SHOWN_VALUE_LIMIT]
     with logs.context(**({logs.EXECUTION_ID: execution_id} if execution_id else {})):
         return _handle(args, headers, env)
 

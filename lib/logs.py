@@ -56,6 +56,9 @@ QUIET_LOGGERS = (
     "grpc",
 )
 
+# Above every level: the libraries' loggers say nothing at a command's default verbosity.
+LIBRARIES_SILENT = logging.CRITICAL + 10
+
 # An Authorization header, or an access_token in a JSON or form body.
 _BEARER = re.compile(r"(?i)(\bbearer\s+|access_token\\?[\"']?\s*[:=]\s*\\?[\"']?)([\w.~+/\-]+=*)")
 _SLACK_TOKEN = re.compile(r"\bxox[a-z]-[A-Za-z0-9\-]+")
@@ -202,6 +205,9 @@ def configure(
 ) -> None:
     """Send every log line to stderr in JSON (in the cloud) or text (at a terminal).
 
+    `level` is our own loggers' level; the libraries' (QUIET_LOGGERS) show their warnings only
+    when it is INFO or lower (the function; a command's -v), else nothing.
+
     Idempotent: calling it again replaces the handler it installed before. Any other handler
     that writes to the console (functions-framework's, a library's basicConfig) is removed, so
     that no record is written twice or unscrubbed; handlers that write elsewhere (a file, a
@@ -238,5 +244,9 @@ def configure(
     lib = logging.getLogger("lib")
     lib.setLevel(level)
     lib.propagate = True
+    # The libraries' own lines (urllib3's "Retrying (…)", slack-sdk's "Failed to send a request")
+    # are chatter a person at a terminal need not read: our message names what failed. They are
+    # shown from -v on (level INFO, as the function logs), never below WARNING (see above).
+    library_level = logging.WARNING if level <= logging.INFO else LIBRARIES_SILENT
     for name in QUIET_LOGGERS:
-        logging.getLogger(name).setLevel(logging.WARNING)
+        logging.getLogger(name).setLevel(library_level)

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from .errors import SlackConfigError, SlackError, SyncError
+from .errors import SlackConfigError, SlackError, SyncError, cut
 from .settings import Settings
 
 OK, WARN, FAIL, SKIP = "OK", "WARN", "FAIL", "SKIP"
@@ -34,11 +34,47 @@ class CheckResult:
         return asdict(self)
 
 
+SHEETS_DOWN_FIX = ("Check SHEETS_API_URL and the network (https://www.google.com/appsstatus shows outages); "
+                   "if it passes, the scheduled runs catch up on their own.")
+SLACK_DOWN_FIX = "Check SLACK_API_URL and the network; https://status.slack.com shows outages."
+DAMAGED_DOCUMENT_FIX = (
+    "A stored document is damaged or was written by a newer version of this tool: deploy the newest version; "
+    "else remove the document it names (SQLite: its row; Firestore: in the console) and the next run writes it anew.")
+UNEXPECTED_FIX = "Run the same command with -v to see the log, and report it with that log if it persists."
+
+# The fix of a FAIL whose error brings none, by check, for an error that may pass (no answer, a
+# server error: the first) and for one that will not (the second): every FAIL line has a fix.
+FALLBACK_FIXES: dict[str, tuple[str, str]] = {
+    "settings": ("Set the named environment variables (see the README's configuration table).",) * 2,
+    "moneypenny login": (
+        "Check MONEYPENNY_AUTH_URL and the network: can this machine reach Moneypenny? If it passes, the "
+        "scheduled runs catch up on their own.",
+        "Check MONEYPENNY_AUTH_URL, MONEYPENNY_USERNAME and MONEYPENNY_PASSWORD."),
+    "moneypenny calls": (
+        "Check MONEYPENNY_CALLS_URL and the network; if it passes, the next runs read the missed days again.",
+        "Check MONEYPENNY_CALLS_URL, or leave calls out of MONEYPENNY_SOURCES."),
+    "sheet": (SHEETS_DOWN_FIX, "Check SHEET_ID and SHEET_TAB."),
+    "calls tab": (SHEETS_DOWN_FIX, "Check SHEET_ID and CALLS_TAB."),
+    "slack token": (SLACK_DOWN_FIX, "Check SLACK_BOT_TOKEN and SLACK_API_URL."),
+    "last run": (
+        "Check the state store (the line above); `python -m lib status -v` reads the same history.",
+        DAMAGED_DOCUMENT_FIX),
+}
+
+
 def failed(name: str, exc: BaseException, fix: str = "") -> CheckResult:
+    """A FAIL line for `exc`: its own fix, else `fix`, else the check's FALLBACK_FIXES."""
+    from .errors import TransientError
+    from .state.documents import DocumentError
+
+    passing, lasting = FALLBACK_FIXES.get(name, (UNEXPECTED_FIX, UNEXPECTED_FIX))
     if isinstance(exc, SyncError):
-        return CheckResult(name, FAIL, str(exc), exc.fix or fix)
+        return CheckResult(name, FAIL, str(exc),
+                           exc.fix or fix or (passing if isinstance(exc, TransientError) else lasting))
+    if isinstance(exc, DocumentError):  # names the document and field, never a value
+        return CheckResult(name, FAIL, str(exc), fix or DAMAGED_DOCUMENT_FIX)
     # An unexpected error's message may hold anything: name its type only.
-    return CheckResult(name, FAIL, f"unexpected {type(exc).__name__}", fix)
+    return CheckResult(name, FAIL, f"unexpected {type(exc).__name__}", fix or UNEXPECTED_FIX)
 
 
 class _ScratchTokens:
@@ -117,7 +153,7 @@ def check_sheet(settings: Settings, backoff: float = 0.5, *, calls: bool = False
     except Exception as exc:
         return failed(name, exc)
     shared = f"shared with {identity}" if identity else "readable by this identity"
-    tab = f"tab {tab_name!r}"
+    tab = f"tab {cut(tab_name)!r}"
     if not found.tab_exists:
         return _fullness(writer, name, CheckResult(name, OK, f"{shared}; {tab} does not exist yet: the first run "
                                                    "creates it"), needs=1000 * len(layout.header))
@@ -177,8 +213,7 @@ def check_slack(settings: Settings, backoff: float = 0.5) -> list[CheckResult]:
         return results + [CheckResult(n, SKIP, "needs a valid token") for n in _channel_checks(settings)]
     except Exception as exc:
         detail = str(exc) if isinstance(exc, SyncError) else f"Slack did not answer auth.test ({type(exc).__name__})"
-        return [CheckResult("slack token", FAIL, detail,
-                            "Check SLACK_API_URL and the network; https://status.slack.com shows outages.")]
+        return [CheckResult("slack token", FAIL, detail, SLACK_DOWN_FIX)]
     bot = str(me.get("user") or "the bot")
     results = [CheckResult("slack token", OK, f"valid: bot @{bot} in workspace {me.get('team') or '?'}")]
     for name, (variable, channel) in _channel_checks(settings).items():
@@ -218,12 +253,12 @@ def _channel_refused(
     if exc.error == "channel_not_found":
         if not _CHANNEL_ID.match(channel):
             return CheckResult(
-                name, FAIL, f"{variable}={channel!r} is not a channel id, and Slack finds no channel by it",
+                name, FAIL, f"{variable}={cut(channel)!r} is not a channel id, and Slack finds no channel by it",
                 "Use the channel id (C…): channel name > About, at the bottom. For a private "
                 f"channel, invite the bot first: /invite @{bot}.",
             )
         return CheckResult(
-            name, FAIL, f"no channel {channel} ({variable}) that the bot can see",
+            name, FAIL, f"no channel {cut(channel)} ({variable}) that the bot can see",
             f"Check {variable}; for a private channel, invite the bot first: /invite @{bot}.",
         )
     if exc.error == "missing_scope":

@@ -15,6 +15,7 @@ from urllib.parse import urlparse, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import SettingsError
+from .errors import cut as _cut
 
 DEFAULT_AUTH_URL = "https://api.moneypenny.com/auth/token"
 # The guide prints the test host for the chat log; production users override it.
@@ -51,11 +52,6 @@ def show_url(url: str) -> str:
         port = None
     port = port or _DEFAULT_PORTS.get(parts.scheme)
     return f"{parts.scheme or '?'}://{host}" + (f":{port}" if port else "")
-
-
-def _cut(text: str, limit: int = 100) -> str:
-    """At most `limit` characters of a bad value, for an error message."""
-    return text if len(text) <= limit else text[:limit] + "…"
 
 
 class Secret:
@@ -238,14 +234,17 @@ class Settings:
         if tz_name is not None:
             try:
                 values["chat_timezone"] = ZoneInfo(tz_name)
-            except (ZoneInfoNotFoundError, ValueError):
+            except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file
                 values.pop("chat_timezone", None)
-                problems.append(f"CHAT_TIMEZONE must be an IANA zone such as Europe/London, got {tz_name!r}")
+                problems.append(f"CHAT_TIMEZONE must be an IANA zone such as Europe/London, got {_cut(tz_name)!r}")
         text("SHEET_ID", "sheet_id", required=True)
         text("SHEET_TAB", "sheet_tab")
         text("CALLS_TAB", "calls_tab")
-        if values.get("calls_tab", "Calls") == values.get("sheet_tab", "Chats"):
-            problems.append("CALLS_TAB must name another tab than SHEET_TAB")
+        # A tab rule only for the tabs in use: SHEET_TAB=Calls is fine while calls are off.
+        both = values.get("moneypenny_sources", ("chats",)) == ("chats", "calls")
+        if both and values.get("calls_tab", "Calls") == values.get("sheet_tab", "Chats"):
+            problems.append("CALLS_TAB must name another tab than SHEET_TAB while MONEYPENNY_SOURCES reads both "
+                            "(chats and calls)")
         url("SHEETS_API_URL", "sheets_api_url")
         secret("SLACK_BOT_TOKEN", "slack_bot_token")
         text("SLACK_CHANNEL", "slack_channel", required=True)
@@ -256,7 +255,7 @@ class Settings:
         if store is not None and store != "firestore" and (
             not store.startswith("sqlite:") or not store[len("sqlite:"):]
         ):
-            problems.append(f"STATE_STORE must be 'firestore' or 'sqlite:PATH', got {store!r}")
+            problems.append(f"STATE_STORE must be 'firestore' or 'sqlite:PATH', got {_cut(store)!r}")
         text("GOOGLE_CLOUD_PROJECT", "google_cloud_project")
         text("FIRESTORE_DATABASE", "firestore_database")
         prefix = text("FIRESTORE_COLLECTION_PREFIX", "firestore_collection_prefix")
@@ -280,7 +279,7 @@ class Settings:
         number("ALERT_REPEAT_MINUTES", "alert_repeat_minutes", maximum=10080)
         log_format = text("LOG_FORMAT", "log_format")
         if log_format is not None and log_format not in ("auto", "json", "text"):
-            problems.append(f"LOG_FORMAT must be auto, json or text, got {log_format!r}")
+            problems.append(f"LOG_FORMAT must be auto, json or text, got {_cut(log_format)!r}")
 
         if problems:
             raise SettingsError(

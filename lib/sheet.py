@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import requests
 
 from .counters import SheetCounters
-from .errors import HeaderMismatchError, PermanentError, SheetAccessError, SheetError, SheetFullError, SheetNoAnswer
+from .errors import HeaderMismatchError, PermanentError, SheetAccessError, SheetError, SheetFullError, SheetNoAnswer, cut
 from .records import Record
 from .sheet_cells import HEADER, chunk_rows, quote_tab
 from .sheet_client import _api_error
@@ -92,6 +92,7 @@ class SheetWriter:
         tab: str,
         identity: str | Callable[[], str] = "",
         layout: TabLayout = CHATS_TAB,
+        tab_ids: dict[str, int] | None = None,
     ):
         # `client` may be a function that makes it: then gspread is loaded, and the client
         # made, only when the sheet is first used (a run with nothing new never uses it).
@@ -103,6 +104,12 @@ class SheetWriter:
         self.layout = layout
         self._identity = identity  # who must have access, named in the error when it has not
         self.counters = SheetCounters()
+        # Each tab's sheetId (what a link's `#gid=` names) by title: read from the spreadsheet's
+        # metadata once (with the header, when its read finds no tab), or taken from the answer
+        # that created the tab, then kept while this writer lives (a warm instance's runs read it
+        # no more). A person recreates a tab rarely; a link that then opens another is all it costs.
+        # The writers of one spreadsheet may share it (`tab_ids`): one read serves every tab.
+        self._tab_ids: dict[str, int] = {} if tab_ids is None else tab_ids
         # Told the number of rows of each append once it landed (the backfill's progress bar).
         self.on_rows: Callable[[int], None] | None = None
 
@@ -141,12 +148,12 @@ class SheetWriter:
         if code in (401, 403):
             who = f" ({self.identity})" if self.identity else ""
             return SheetAccessError(
-                f"{label}: the sheet SHEET_ID={self.sheet_id} is not shared with this identity{who}",
+                f"{label}: the sheet SHEET_ID={cut(self.sheet_id)} is not shared with this identity{who}",
                 fix=f"Share the spreadsheet with {self.identity or 'the service account'} as Editor.",
             )
         if code == 404:
             return SheetAccessError(
-                f"{label}: no spreadsheet with SHEET_ID={self.sheet_id}",
+                f"{label}: no spreadsheet with SHEET_ID={cut(self.sheet_id)}",
                 fix="Check SHEET_ID: it is the long id in the sheet's URL, between /d/ and /edit.",
             )
         if code == 429 or code >= 500 or code in (408, -1):
@@ -193,7 +200,7 @@ class SheetWriter:
             )
         elif not found.ours:
             raise HeaderMismatchError(
-                f"Row 1 of tab {self.tab!r} ({self.layout.setting}) is not this tool's header: columns A to "
+                f"Row 1 of tab {cut(self.tab)!r} ({self.layout.setting}) is not this tool's header: columns A to "
                 f"{self.layout.last_column} must read {', '.join(self.layout.header)}",
                 fix="Restore the header in row 1 (extra columns to the right are fine), "
                 f"or point {self.layout.setting} at a new or empty tab.",
@@ -218,9 +225,37 @@ class SheetWriter:
         return [str(v) for v in values[0]]
 
     def _tab_exists(self) -> bool:
+        return self._read_tab_ids() is not None
+
+    def _read_tab_ids(self) -> int | None:
+        """Read the spreadsheet's metadata, keep every tab's sheetId; this tab's (None: no such tab)."""
         self.counters.reads += 1
         meta = self._call("reading the spreadsheet", lambda: self.http.fetch_sheet_metadata(self.sheet_id))
-        return any(s.get("properties", {}).get("title") == self.tab for s in meta.get("sheets", []))
+        for tab in meta.get("sheets", []):
+            properties = tab.get("properties", {})
+            if isinstance(properties.get("sheetId"), int):
+                self._tab_ids[str(properties.get("title"))] = properties["sheetId"]
+        found = [t for t in meta.get("sheets", []) if t.get("properties", {}).get("title") == self.tab]
+        if not found:
+            self._tab_ids.pop(self.tab, None)
+            return None
+        return self._tab_ids.get(self.tab)
+
+    def tab_id(self) -> int | None:
+        """The tab's sheetId, what its link's `#gid=` names: from the metadata, read once and
+        kept (self._tab_ids). None when it cannot be had: the link then opens the spreadsheet."""
+        if self.tab not in self._tab_ids:
+            try:
+                self._read_tab_ids()
+            except Exception as exc:  # a link without its tab is no reason to fail a post
+                log.warning("could not read the tab's id for its link", extra={"fields": {
+                    "tab": self.layout.setting, "error": type(exc).__name__}})
+        return self._tab_ids.get(self.tab)
+
+    def tab_url(self, sheet_url: str) -> str:
+        """The spreadsheet's `sheet_url` opened at this tab (`#gid=`), when its id is known."""
+        tab = self.tab_id()
+        return sheet_url if tab is None else f"{sheet_url}#gid={tab}"
 
     def _add_tab(self) -> None:
         self.counters.writes += 1
@@ -237,7 +272,11 @@ class SheetWriter:
                 }
             ]
         }
-        self._call(f"adding the tab {self.tab!r}", lambda: self.http.batch_update(self.sheet_id, body))
+        answer = self._call(f"adding the tab {cut(self.tab)!r}", lambda: self.http.batch_update(self.sheet_id, body))
+        replies = (answer or {}).get("replies") or [{}]
+        added = replies[0].get("addSheet", {}).get("properties", {}).get("sheetId")
+        if isinstance(added, int):
+            self._tab_ids[self.tab] = added
         log.info("created the worksheet tab", extra={"fields": {"tab": self.tab}})
 
     # -- rows ----------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .counters import SlackCounters
-from .errors import SlackConfigError, SlackError, SlackMessageRejected, SyncError
+from .errors import SlackConfigError, SlackError, SlackMessageRejected, SyncError, cut
 from .slack_summary import Summary
 
 if TYPE_CHECKING:
@@ -144,7 +144,7 @@ def sort_error(exc: Any, channel: str, method: str = "chat.postMessage") -> Sync
         )
     if error in _CHANNEL_ERRORS:
         return SlackConfigError(
-            f"Slack cannot post to the channel {channel!r} ({error})",
+            f"Slack cannot post to the channel {cut(channel)!r} ({error})",
             fix="Check SLACK_CHANNEL and invite the bot to the channel (/invite @your-bot).",
             error=error,
         )

@@ -9,16 +9,28 @@ from dataclasses import dataclass
 from typing import Any
 
 from .records import Record, sort_records
-from .slack_summary import BLOCKS_BUDGET, HEADER_LIMIT, MAX_BLOCKS, Summary, _json_size, _span, build_summary, trim
+from .slack_summary import (
+    BLOCKS_BUDGET,
+    HEADER_LIMIT,
+    MAX_BLOCKS,
+    Summary,
+    _json_size,
+    _span,
+    build_summary,
+    spans_days,
+    trim,
+)
 
 
 @dataclass(frozen=True)
 class SummaryPart:
-    """One source's share of a summary: its records, its noun ("new call") and its tab."""
+    """One source's share of a summary: its records, its noun ("new call"), its tab and the
+    link that opens the sheet at that tab ("": the summary's sheet_url)."""
 
     records: Sequence[Record]
     title: str
     tab: str
+    url: str = ""
 
 
 def _counted(n: int, title: str) -> str:
@@ -49,9 +61,12 @@ def build_combined(parts: Sequence[SummaryPart], *, sheet_url: str, max_listed: 
     parts = [p for p in parts if p.records]
     if len(parts) <= 1:
         only = parts[0] if parts else SummaryPart((), "new chat", "")
-        return build_summary(only.records, sheet_url=sheet_url, max_listed=max_listed, late=late, title=only.title)
+        return build_summary(only.records, sheet_url=only.url or sheet_url, max_listed=max_listed, late=late,
+                             title=only.title)
     counts = " · ".join(_counted(len(p.records), p.title) for p in parts)
-    span = _span(sort_records([r for p in parts for r in p.records]))
+    every = sort_records([r for p in parts for r in p.records])
+    span = _span(every)
+    dated = spans_days(every)  # one rule for every part: dated lines when the whole summary spans days
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": trim(f"{counts} · {span}", HEADER_LIMIT)}}]
     if late:
@@ -61,8 +76,8 @@ def build_combined(parts: Sequence[SummaryPart], *, sheet_url: str, max_listed: 
     max_blocks = (MAX_BLOCKS - len(blocks)) // len(parts)
     listed = 0
     for part, share in zip(parts, _shares([len(p.records) for p in parts], max_listed)):
-        own = build_summary(part.records, sheet_url=sheet_url, max_listed=share, title=part.title,
-                            budget=budget, max_blocks=max_blocks, link_text=f"Open the {_link_safe(part.tab)} tab")
+        own = build_summary(part.records, sheet_url=part.url or sheet_url, max_listed=share, title=part.title,
+                            budget=budget, max_blocks=max_blocks, dated=dated, link_text=f"Open the {_link_safe(part.tab)} tab")
         # The part's own header becomes its title line.
         title = {"type": "section", "text": {"type": "mrkdwn", "text": f"*{_counted(len(part.records), part.title)}*"}}
         blocks += [title, *own.blocks[1:]]

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from .chats import Chat
@@ -88,6 +89,17 @@ def trim(text: str, limit: int) -> str:
     return "".join(kept).rstrip() + ELLIPSIS
 
 
+def line_time(moment: datetime, dated: bool = False) -> str:
+    """A summary line's local time: "09:32", or "Tue 3 Dec 09:32" when the summary spans more
+    than one local day (`dated`): a backfill's lines over 40 days would otherwise be bare times."""
+    return f"{moment:%a} {moment.day} {moment:%b %H:%M}" if dated else f"{moment:%H:%M}"
+
+
+def spans_days(records: Iterable[Record]) -> bool:
+    """Whether the records' local times (each record's time is in CHAT_TIMEZONE) fall on more than one day."""
+    return len({r.time.date() for r in records}) > 1
+
+
 def _span(chats: Sequence[Record]) -> str:
     first, last = chats[0].time, chats[-1].time
     if first.date() == last.date():
@@ -101,18 +113,18 @@ def _span(chats: Sequence[Record]) -> str:
 _LINE_LAYOUTS = ((60, 60, 80, MESSAGE_PREVIEW), (60, 0, 0, 60), (30, 0, 0, 30), (15, 0, 0, 0))
 
 
-def chat_line(chat: Chat, limit: int = LINE_LIMIT) -> str:
-    """One mrkdwn line for a chat (at most `limit` by slack_size): local time, name, company,
-    page, first message."""
+def chat_line(chat: Chat, limit: int = LINE_LIMIT, dated: bool = False) -> str:
+    """One mrkdwn line for a chat (at most `limit` by slack_size): local time (with its day when
+    `dated`), name, company, page, first message."""
     for layout in _LINE_LAYOUTS:
-        line = _chat_line(chat, *layout)
+        line = _chat_line(chat, *layout, dated=dated)
         if slack_size(line) <= limit:
             return line
-    return f"*{chat.time:%H:%M}*"
+    return f"*{line_time(chat.time, dated)}*"
 
 
-def _chat_line(chat: Chat, name: int, company: int, page: int, message: int) -> str:
-    parts = [f"*{chat.time:%H:%M}*", f"*{inert(trim(chat.name, name)) or '(no name)'}*"]
+def _chat_line(chat: Chat, name: int, company: int, page: int, message: int, *, dated: bool) -> str:
+    parts = [f"*{line_time(chat.time, dated)}*", f"*{inert(trim(chat.name, name)) or '(no name)'}*"]
     for text, limit in ((chat.company, company), (chat.page_url, page)):
         shown = inert(trim(text, limit)) if limit else ""
         if shown:
@@ -146,11 +158,16 @@ def build_summary(
     budget: int = BLOCKS_BUDGET,
     max_blocks: int = MAX_BLOCKS,
     link_text: str = "Open the sheet",
+    dated: bool | None = None,
 ) -> Summary:
     """One message for the records (chats) of a run, always inside Slack's limits (measured by
     slack_size); each listed record gives its own line (Record.summary_line). `budget` and
-    `max_blocks` are lower when the message is one part of a summary of several sources."""
+    `max_blocks` are lower when the message is one part of a summary of several sources. Each
+    line carries its day as well as its time when `dated` (None: when the records span more
+    than one local day)."""
     chats = sorted(chats, key=lambda c: (c.time, c.key))
+    if dated is None:
+        dated = spans_days(chats)
     total = len(chats)
     noun = title if total == 1 else title + "s"
     span = _span(chats) if chats else ""
@@ -189,7 +206,7 @@ def build_summary(
     room = budget - reserve - used - 3 * _SECTION_OVERHEAD
     line_limit = max(MIN_LINE, min(LINE_LIMIT, room // max(1, min(total, max_listed)) - _NEWLINE))
     for chat in chats[:max_listed]:
-        line = chat.summary_line(line_limit)
+        line = chat.summary_line(line_limit, dated)
         size = slack_size(line)
         if section and section_size + _NEWLINE + size > SECTION_LIMIT - 100:
             flush()

@@ -99,29 +99,58 @@ def collect(store: StateStore, now: datetime, runs: int = 10, watch_minutes: int
                                                  "alerts_sent", "alerted")} if alerts else None
     backfill = store.read_doc(BackfillDoc)
     out["backfill"] = None if backfill is None else backfill.to_dict()
-    out["store_cost"] = store_cost(history, now)
+    out["store_cost"] = store_cost(history, now, complete=state.seq <= len(state.history))
     out["healthy"], out["verdict"] = verdict(out, timedelta(minutes=watch_minutes))
     return out
 
 
-def store_cost(history: list[dict[str, Any]], now: datetime) -> dict[str, Any] | None:
-    """What the recorded runs cost the store in Firestore's units, over the last 24 hours when
-    the history reaches that far back, else over what it holds and scaled to a day; with each
-    figure's share of the free tier. None when no recorded run carries its counts."""
+# The run modes that read a past window (the backfill's reads): their cost is shown apart from the day's.
+BACKFILL_MODES = ("window",)
+# Less history than this gives no estimate of a day: a few runs (the first one writes the whole
+# backlog) scaled up by a hundred say nothing about what a day costs.
+ESTIMATE_MIN_HOURS = 6
+_UNITS = ("reads", "writes", "deletes", "offset_reads")
+
+
+def store_cost(history: list[dict[str, Any]], now: datetime, complete: bool = False) -> dict[str, Any] | None:
+    """What the recorded runs of the last 24 hours cost the store, in Firestore's units: the sum
+    of their own billed reads, writes and deletes, never one run scaled up. The scheduled runs'
+    figure and the backfill's reads (mode window) are summed apart.
+
+    `complete`: the history holds every run ever recorded (none was dropped from the ring), so the
+    last 24 hours are known whole even when the first run is younger. Otherwise, while the kept
+    runs reach back less than a day, the figure is "from N runs over H hours", and a day's
+    estimate (labelled as one) is given only from ESTIMATE_MIN_HOURS of history on.
+    None when no recorded run of the last 24 hours carries its counts."""
     day = timedelta(days=1)
     dated = [(moment, r) for r in history if (moment := _parse(r.get("started_at"))) is not None]
-    counted = [(moment, r["store"]) for moment, r in dated if isinstance(r.get("store"), dict) and now - moment <= day]
+    counted = [(moment, r) for moment, r in dated if isinstance(r.get("store"), dict) and now - moment <= day]
     if not counted:
         return None
     oldest = min(moment for moment, _ in dated)
-    whole_day = now - oldest >= day
-    span = day if whole_day else max(now - min(moment for moment, _ in counted), timedelta(minutes=5))
-    totals = {k: sum(int(c.get(k) or 0) for _, c in counted) for k in ("reads", "writes", "deletes", "offset_reads")}
-    scale = day / span
-    per_day = {k: round(v * scale) for k, v in totals.items()}
-    return {"runs": len(counted), "hours": round(span.total_seconds() / 3600, 2), "whole_day": whole_day,
-            **totals, "per_day": per_day,
-            "free_tier_share": {k: round(100 * per_day[k] / limit, 1) for k, limit in FREE_TIER_PER_DAY.items()}}
+    whole_day = complete or now - oldest >= day
+    span = day if whole_day else now - oldest
+
+    def summed(runs: list[dict[str, Any]]) -> dict[str, int]:
+        return {k: sum(int(r["store"].get(k) or 0) for r in runs) for k in _UNITS}
+
+    scheduled = [r for _, r in counted if r.get("mode") not in BACKFILL_MODES]
+    backfill = [r for _, r in counted if r.get("mode") in BACKFILL_MODES]
+    totals = summed(scheduled)
+    hours = round(span.total_seconds() / 3600, 1)
+    out: dict[str, Any] = {"runs": len(scheduled), "hours": hours, "whole_day": whole_day, **totals}
+    if whole_day:
+        out["free_tier_share"] = _shares(totals)
+    elif span >= timedelta(hours=ESTIMATE_MIN_HOURS) and scheduled:
+        scale = day / span
+        per_day = {k: round(v * scale) for k, v in totals.items()}
+        out["estimate"] = {"per_day": per_day, "free_tier_share": _shares(per_day)}
+    out["backfill"] = None if not backfill else {"runs": len(backfill), **summed(backfill)}
+    return out
+
+
+def _shares(figures: dict[str, int]) -> dict[str, float]:
+    return {k: round(100 * figures[k] / limit, 1) for k, limit in FREE_TIER_PER_DAY.items()}
 
 
 def verdict(data: dict[str, Any], watch: timedelta) -> tuple[bool, str]:
@@ -307,13 +336,37 @@ def _billed(run: dict[str, Any]) -> str:
 
 
 def cost_text(cost: dict[str, Any]) -> str:
-    """The store-cost line: reads, writes, deletes of a day and their shares of the free tier."""
-    runs = f"{cost['runs']} run" + ("" if cost["runs"] == 1 else "s")
-    head = f"last 24 h ({runs}):" if cost["whole_day"] else f"{runs} in {cost['hours']:g} h, a day at this rate:"
-    day, share = cost["per_day"], cost["free_tier_share"]
-    parts = [f"{day[k]:,} {k} ({share[k]:g}% of the free {limit:,})" for k, limit in FREE_TIER_PER_DAY.items()]
-    offset = f"; {day['offset_reads']:,} of the reads skipped by a query's offset" if day["offset_reads"] else ""
-    return f"{head} {', '.join(parts)}{offset}"
+    """The store-cost line: the scheduled runs' reads, writes and deletes summed over the last 24
+    hours (or over the hours recorded, with a day's estimate labelled as one), then the backfill's
+    reads apart."""
+    def runs(n: int, kind: str = "") -> str:
+        return f"{n} {kind}run" + ("" if n == 1 else "s")
+
+    def figures(values: dict[str, Any], share: dict[str, Any] | None) -> str:
+        parts = []
+        for k, limit in FREE_TIER_PER_DAY.items():
+            part = f"{int(values[k]):,} {k if int(values[k]) != 1 else k[:-1]}"
+            if share is not None:
+                part += f" ({share[k]:g}% of the free {limit:,} a day)"
+            parts.append(part)
+        offset = f" ({int(values['offset_reads']):,} of the reads skipped by a query's offset)" \
+            if values.get("offset_reads") else ""
+        return ", ".join(parts) + offset
+
+    if cost["whole_day"]:
+        text = f"last 24 h, from {runs(cost['runs'], 'scheduled ')}: {figures(cost, cost['free_tier_share'])}"
+    else:
+        text = (f"from {runs(cost['runs'], 'scheduled ')} over {cost['hours']:g} h (the runs kept reach back "
+                f"no further): {figures(cost, None)}")
+        estimate = cost.get("estimate")
+        if estimate:
+            text += f"; estimate for a day at this rate: {figures(estimate['per_day'], estimate['free_tier_share'])}"
+        else:
+            text += f"; no estimate for a day from less than {ESTIMATE_MIN_HOURS} h"
+    backfill = cost.get("backfill")
+    if backfill:
+        text += f"; backfill reads apart ({runs(backfill['runs'])}): {figures(backfill, None)}"
+    return text
 
 
 def command(args: argparse.Namespace, ctx: Context) -> int:

@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 
 import requests
 
+from .errors import cut
 from .settings import Settings
 
 MONITORING_API_URL = "https://monitoring.googleapis.com"
@@ -104,7 +105,7 @@ def watcher_state(settings: Settings, env: Mapping[str, str] | None = None,
     except (requests.RequestException, ValueError) as exc:
         return WatcherState(UNKNOWN, f"unknown (the Monitoring API did not answer: {type(exc).__name__})")
     if not policies:
-        return WatcherState(NONE, f"no alert policies watch this state store in project {project}: nobody hears "
+        return WatcherState(NONE, f"no alert policies watch this state store in project {cut(project)}: nobody hears "
                             "if the function stops running (deploy with watcher_enabled = true)")
     names = ", ".join(f"'{p['display_name']}'" + ("" if p["enabled"] else " (disabled)") for p in policies)
-    return WatcherState(FOUND, f"{len(policies)} alert policies in project {project}: {names}", policies)
+    return WatcherState(FOUND, f"{len(policies)} alert policies in project {cut(project)}: {names}", policies)

@@ -47,8 +47,21 @@ def _wait_for(host: str, port: int, proc: subprocess.Popen, timeout: float = 30.
     raise SystemExit("functions-framework did not start within 30 s")
 
 
-CHAT_COLUMNS = ("Chat time", "Name", "Company", "Page URL", "Transcript")
+CHAT_COLUMNS = ("Chat time", "Name", "Company", "Page URL", FIRST_MESSAGE := "First message")
 CALL_COLUMNS = ("Call time", "Caller", "Company", "Action taken", "Message")
+
+
+def with_first_message(rows: list[list[str]]) -> list[list[str]]:
+    """The chats tab's rows with a "First message" column: each chat's first visitor message,
+    read from its Transcript cell (whose first line is the same pre-chat note on every row)."""
+    from lib.chats import first_visitor_message
+
+    if not rows or "Transcript" not in rows[0]:
+        return rows
+    header = rows[0]
+    at = header.index("Transcript")
+    padded = [row + [""] * (len(header) - len(row)) for row in rows[1:]]  # the API leaves out empty cells
+    return [header + [FIRST_MESSAGE]] + [row + [first_visitor_message(row[at].split("\n"))] for row in padded]
 
 
 def _table(rows: list[list[str]], widths: tuple[int, ...] = (19, 16, 14, 22, 60),
@@ -137,7 +150,7 @@ def main(out_dir: str = "local-run", chats: int = 8, calls: int = 5) -> int:
         print(f"\nMoneypenny logins: {stand.moneypenny.count('auth')}, chat log calls: {stand.moneypenny.count('log')}, "
               f"call message reads: {stand.moneypenny.count('calls')}")
         print(f"\nThe sheet (tab 'Chats', {max(len(sheet_rows) - 1, 0)} rows, some columns):\n")
-        print(_table(sheet_rows))
+        print(_table(with_first_message(sheet_rows)))
         print(f"\nThe sheet (tab 'Calls', {max(len(call_rows) - 1, 0)} rows, some columns):\n")
         print(_table(call_rows, (19, 16, 14, 14, 60), CALL_COLUMNS))
         csv_path = out / "sheet.csv"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from lib.counters import SheetCounters, StoreCounters
 from sandbox.standins.server import Status
@@ -78,38 +78,105 @@ def test_a_warm_instances_records_carry_what_the_previous_record_left_out(harnes
         assert records[report.run_id] == report.as_dict()["store"]
 
 
-def test_status_shows_each_runs_billed_documents_and_a_days_share_of_the_free_tier(harness):
-    """Within a day of history the cost is scaled to a day; once the history reaches back a
-    day, only the last 24 hours are summed."""
+def _status(harness, *extra: str) -> str:
     import io
-    import json
 
     from lib.cli import Context, main
 
-    def status(*extra: str) -> str:
-        out = io.StringIO()
-        main(["status", *extra], Context(env=harness.env(), clock=harness.clock, out=out, err=io.StringIO()))
-        return out.getvalue()
+    out = io.StringIO()
+    main(["status", *extra], Context(env=harness.env(), clock=harness.clock, out=out, err=io.StringIO()))
+    return out.getvalue()
+
+
+def _cost(harness) -> dict:
+    import json
+
+    return json.loads(_status(harness, "--json"))["store_cost"]
+
+
+def _summed(records, key: str) -> int:
+    return sum(r["store"][key] for r in records)
+
+
+def test_status_sums_the_days_recorded_runs_and_never_scales_one_run_up_to_a_day(harness):
+    """After a demo's two runs five minutes apart, the day's cost is what those two runs billed
+    (the store recorded every run it ever had: the whole day is known), not 288 times it."""
+    harness.add_chats(8)
+    harness.syncer().run()
+    harness.clock.advance(minutes=5)
+    harness.syncer().run()
+    records = harness.open_store().recent_runs(10)
+    assert len(records) == 2
+    cost = _cost(harness)
+    assert cost["whole_day"] is True and cost["runs"] == 2
+    for unit in ("reads", "writes", "deletes"):
+        assert cost[unit] == _summed(records, unit)
+    assert cost["free_tier_share"]["writes"] == round(100 * _summed(records, "writes") / 20_000, 1)
+    text = _status(harness)
+    assert f"last 24 h, from 2 scheduled runs: {_summed(records, 'reads'):,} reads" in text
+    assert "a day at this rate" not in text and "estimate" not in text
+    newest = records[0]["store"]
+    assert f"{newest['reads']}/{newest['writes']}/{newest['deletes']}" in text
+
+    harness.clock.advance(hours=25)  # both runs now outside the day
+    harness.syncer().run()
+    newest = harness.open_store().recent_runs(1)[0]
+    cost = _cost(harness)
+    assert cost["runs"] == 1 and cost["writes"] == newest["store"]["writes"]
+
+
+def test_a_backfills_reads_are_counted_apart_from_the_days_runs(harness):
+    from tests.test_backfill import add_daily_chats, backfill, today
 
     harness.add_chats(2)
     harness.syncer().run()
-    harness.clock.advance(hours=23)
-    harness.add_chats(2, seed=5)
-    harness.syncer().run()
-    harness.clock.advance(minutes=30)
-    records = harness.open_store().recent_runs(10)
-    data = json.loads(status("--json"))["store_cost"]
-    assert data["whole_day"] is False and data["runs"] == 2
-    assert data["reads"] == sum(r["store"]["reads"] for r in records)
-    assert data["per_day"]["writes"] == round(sum(r["store"]["writes"] for r in records) * 24 / 23.5)
-    assert data["free_tier_share"]["reads"] == round(100 * data["per_day"]["reads"] / 50_000, 1)
-    text = status()
-    newest = records[0]["store"]
-    assert f"{newest['reads']}/{newest['writes']}/{newest['deletes']}" in text
-    assert "a day at this rate" in text and "% of the free 50,000" in text
+    scheduled = harness.open_store().recent_runs(10)
+    start = today(harness) - timedelta(days=40)
+    add_daily_chats(harness, start, 39, 5)
+    harness.clock.advance(minutes=1)
+    assert backfill(harness, start, today(harness) - timedelta(days=1)).ok
+    windows = [r for r in harness.open_store().recent_runs(10) if r["mode"] == "window"]
+    assert len(windows) == 2
+    cost = _cost(harness)
+    assert cost["runs"] == 1 and cost["writes"] == _summed(scheduled, "writes")
+    assert cost["backfill"] == {"runs": 2, **{k: _summed(windows, k) for k in ("reads", "writes", "deletes",
+                                                                                "offset_reads")}}
+    text = _status(harness)
+    assert f"backfill reads apart (2 runs): {_summed(windows, 'reads'):,} read" in text
+    assert f"from 1 scheduled run: {_summed(scheduled, 'reads'):,} reads" in text
 
-    harness.clock.advance(hours=1)  # the first run is now 24.5 h old: outside the day
-    data = json.loads(status("--json"))["store_cost"]
-    assert data["whole_day"] is True and data["runs"] == 1
-    assert data["writes"] == data["per_day"]["writes"] == records[0]["store"]["writes"]
-    assert "last 24 h (1 run)" in status()
+
+def _seed_runs(harness, hours_apart: float, count: int, keep: int) -> list[dict]:
+    """`count` runs recorded `hours_apart` apart into a ring of `keep`, the newest a minute ago;
+    the kept ones, newest first."""
+    store = harness.open_store()
+    now = harness.clock()
+    for i in range(count):
+        started = now - timedelta(minutes=1) - timedelta(hours=hours_apart * (count - 1 - i))
+        store.record_run({"run_id": f"r{i}", "mode": "new", "outcome": "ok", "started_at": started.isoformat(),
+                          "store": {"reads": 10 + i, "writes": 3 + i, "deletes": i, "offset_reads": 0}}, keep=keep)
+    kept = store.recent_runs(keep)
+    store.close()
+    return kept
+
+
+def test_status_says_from_how_many_runs_over_how_many_hours_when_the_kept_runs_reach_back_less_than_a_day(harness):
+    kept = _seed_runs(harness, hours_apart=1, count=5, keep=3)  # two runs left the ring
+    cost = _cost(harness)
+    hours = round((harness.clock() - datetime.fromisoformat(kept[-1]["started_at"])).total_seconds() / 3600, 1)
+    assert cost["whole_day"] is False and cost["runs"] == 3 and cost["hours"] == hours
+    assert cost["writes"] == _summed(kept, "writes") and "estimate" not in cost
+    text = _status(harness)
+    assert f"from 3 scheduled runs over {hours:g} h" in text
+    assert "no estimate for a day" in text
+
+
+def test_a_days_estimate_is_given_from_six_hours_of_history_and_labelled_as_one(harness):
+    kept = _seed_runs(harness, hours_apart=4, count=5, keep=3)  # the kept runs reach back 8 h
+    cost = _cost(harness)
+    span = harness.clock() - datetime.fromisoformat(kept[-1]["started_at"])
+    assert cost["whole_day"] is False
+    assert cost["estimate"]["per_day"]["writes"] == round(_summed(kept, "writes") * timedelta(days=1) / span)
+    assert "estimate for a day at this rate: " in _status(harness)
+
+

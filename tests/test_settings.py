@@ -133,7 +133,6 @@ BAD = [
     ("MONEYPENNY_SOURCES", "emails", "MONEYPENNY_SOURCES must be one of chats, calls, chats,calls, got 'emails'"),
     ("MONEYPENNY_SOURCES", "chats,chats", "MONEYPENNY_SOURCES must be one of chats, calls, chats,calls"),
     ("MONEYPENNY_SOURCES", "chats;calls", "MONEYPENNY_SOURCES must be one of chats, calls, chats,calls"),
-    ("CALLS_TAB", "Chats", "CALLS_TAB must name another tab than SHEET_TAB"),
     ("SHEETS_API_URL", "file:///tmp/sheets", "SHEETS_API_URL must be an http(s) URL with a host"),
     ("SLACK_API_URL", "slack.com/api/", "SLACK_API_URL must be an http(s) URL with a host"),
     ("CHAT_TIMEZONE", "Mars/Olympus", "CHAT_TIMEZONE must be an IANA zone such as Europe/London, got 'Mars/Olympus'"),

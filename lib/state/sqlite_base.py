@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from ..counters import StoreCounters
-from ..errors import StateStoreAccessError, StateStoreError, StateStoreMissing
+from ..errors import StateStoreAccessError, StateStoreError, StateStoreMissing, cut
 from ..text import json_text
 from .base import DONE, StoreBase
 from .common import guard, stored_time
@@ -78,7 +78,7 @@ def _translate(store: Any, operation: str, exc: Exception) -> None:
     message = f"SQLite state store failed during {operation}: {type(exc).__name__}: {exc}"
     if "readonly" in text or "unable to open" in text or "not authorized" in text:
         raise StateStoreAccessError(
-            message, fix=f"Make {store.path} (and its folder) writable by this user."
+            message, fix=f"Make {cut(store.path)} (and its folder) writable by this user."
         ) from exc
     raise StateStoreError(message) from exc
 
@@ -114,7 +114,7 @@ class SqliteBase(StoreBase):
         except OSError as exc:
             raise StateStoreAccessError(
                 f"SQLite state store cannot create its folder: {type(exc).__name__}",
-                fix=f"Make the folder of {path} creatable and writable by this user.",
+                fix=f"Make the folder of {cut(path)} creatable and writable by this user.",
             ) from exc
         self._init_schema()
 

@@ -9,7 +9,7 @@ from datetime import date, datetime
 from typing import Any
 
 from ..counters import StoreCounters
-from ..errors import PermanentError, SyncError, TransientError
+from ..errors import PermanentError, SyncError, TransientError, cut
 
 
 class Mode(enum.StrEnum):
@@ -27,7 +27,7 @@ class Mode(enum.StrEnum):
             return cls(value)
         except ValueError:
             modes = ", ".join(m.value for m in cls)
-            raise PermanentError(f"a run's mode must be one of {modes}, got {value!r}", cause="bad_request") from None
+            raise PermanentError(f"a run's mode must be one of {modes}, got {cut(value)!r}", cause="bad_request") from None
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,9 @@ def wire(s: Settings, store: StateStore, moneypenny: MoneypennyClient, sheet: Sh
                                 http_timeout_seconds=s.http_timeout_seconds, checkpoint=checkpoint),
             report=sub_report(report),
         )
-        summary = SummaryDelivery(slack, sheet_url=s.sheet_url, max_listed=s.slack_max_listed, checkpoint=checkpoint)
+        summary = SummaryDelivery(slack, sheet_url=s.sheet_url, max_listed=s.slack_max_listed, checkpoint=checkpoint,
+                                  links={sheet.tab: lambda: sheet.tab_url(s.sheet_url),
+                                         calls_sheet.tab: lambda: calls_sheet.tab_url(s.sheet_url)})
     return RunProtocols(
         journal=journal,
         fetch=FetchLog(store, moneypenny, journal, clock=clock, tz=s.chat_timezone,
@@ -63,7 +65,7 @@ def wire(s: Settings, store: StateStore, moneypenny: MoneypennyClient, sheet: Sh
         sheet=SheetDelivery(sheet, journal, clock=clock, http_timeout_seconds=s.http_timeout_seconds,
                             checkpoint=checkpoint),
         slack=SlackDelivery(slack, journal, sheet_url=s.sheet_url, max_listed=s.slack_max_listed,
-                            checkpoint=checkpoint),
+                            checkpoint=checkpoint, link=lambda: sheet.tab_url(s.sheet_url)),
         calls=calls,
         summary=summary,
     )

@@ -22,10 +22,12 @@ class SlackDelivery:
     """Posts the run's summary and marks its records announced."""
 
     def __init__(self, slack: SlackNotifier, journal: Journal, *, sheet_url: str, max_listed: int,
-                 checkpoint: Callable[[str], None] = lambda step: None):
+                 checkpoint: Callable[[str], None] = lambda step: None, link: Callable[[], str] | None = None):
         self.slack = slack
         self.journal = journal
         self.sheet_url = sheet_url
+        # The summary's link: the sheet opened at the tab (SheetWriter.tab_url), asked only when posting.
+        self.link = link or (lambda: sheet_url)
         self.max_listed = max_listed
         self.checkpoint = checkpoint
 
@@ -38,7 +40,7 @@ class SlackDelivery:
         late = sum(1 for e in todo if e.fetched_at < report.started_at)
         summary = build_summary(
             self.journal.records_of(todo),
-            sheet_url=self.sheet_url,
+            sheet_url=self.link(),
             max_listed=self.max_listed,
             late=late,
         )

@@ -9,7 +9,7 @@ source's fetch or sheet never stops the other's: the error is the run's, the oth
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from ..calls import is_call_key
@@ -71,11 +71,18 @@ class SummaryDelivery:
     """
 
     def __init__(self, slack: SlackNotifier, *, sheet_url: str, max_listed: int,
-                 checkpoint: Callable[[str], None] = lambda step: None):
+                 checkpoint: Callable[[str], None] = lambda step: None,
+                 links: Mapping[str, Callable[[], str]] | None = None):
         self.slack = slack
         self.sheet_url = sheet_url
+        # Each tab's link (the sheet opened at that tab, SheetWriter.tab_url), by tab name.
+        self.links = dict(links or {})
         self.max_listed = max_listed
         self.checkpoint = checkpoint
+
+    def _link(self, tab: str) -> str:
+        link = self.links.get(tab)
+        return link() if link is not None else self.sheet_url
 
     def deliver(self, parts: list[tuple[Journal, RunReport, list[JournalEntry], str, str]]) -> None:
         """Announce each part's (journal, report, pending, noun, tab) entries not yet posted."""
@@ -85,7 +92,8 @@ class SummaryDelivery:
             return
         lates = [sum(1 for e in entries if e.fetched_at < report.started_at) for _, report, entries, _, _ in todo]
         summary = build_combined(
-            [SummaryPart(journal.records_of(entries), title, tab) for journal, _, entries, title, tab in todo],
+            [SummaryPart(journal.records_of(entries), title, tab, self._link(tab) if entries else "")
+             for journal, _, entries, title, tab in todo],
             sheet_url=self.sheet_url, max_listed=self.max_listed, late=sum(lates))
         self.slack.post_summary(summary)
         self.checkpoint("after_post")

@@ -1,4 +1,5 @@
-"""Realistic Moneypenny chat items, deterministic per seed, in the exact API shape.
+"""Realistic Moneypenny chat items and call messages, deterministic per seed, in the exact API
+shape: the chats and calls of one business (BUSINESS), each chat opening with its own question.
 
 `chatTime` is written the way a .NET API serialises a zone-less DateTime: fractional seconds
 without trailing zeros ("…:09.87", and no fraction at all on a whole second).
@@ -14,55 +15,61 @@ _FIRST = ["Olivia", "Amelia", "Isla", "Ava", "Mia", "Grace", "Noah", "Oliver", "
           "Harry", "Leo", "Priya", "Aisha", "Tomasz", "Siobhan", "Rhys", "Callum", "Fatima", "Chen"]
 _LAST = ["Smith", "Jones", "Taylor", "Brown", "Williams", "Wilson", "Evans", "Davies", "Patel", "Khan",
          "O'Brien", "Hughes", "Roberts", "MacLeod", "Nowak", "Thompson", "Wright", "Ahmed", "Walker", "Green"]
-_BUSINESSES = [
-    ("Harrogate Plumbing & Heating", "harrogate-plumbing.co.uk"),
-    ("Brightside Dental Practice", "brightsidedental.co.uk"),
-    ("Kestrel Accountancy Ltd", "kestrel-accounts.co.uk"),
-    ("The Cotswold Joinery Co.", "cotswoldjoinery.co.uk"),
-    ("Thames Valley Removals", "tvremovals.co.uk"),
-    ("Smith & Sons Roofing", "smithandsonsroofing.co.uk"),
-    ("Bramble Vets", "bramblevets.co.uk"),
-    ("Northern Lights Electrical", "northernlights-electrical.co.uk"),
-    ("Clyde Legal LLP", "clydelegal.co.uk"),
-    ("Wrexham Windows & Doors", "wrexhamwindows.co.uk"),
-]
-_QUESTIONS = [
+# One business, as a Moneypenny customer sees its own chats and calls: a plumbing and heating
+# firm in Harrogate. Its visitors and callers ask what such a firm is asked, in their own words.
+BUSINESS = "Harrogate Plumbing & Heating"
+_SITE = "harrogate-plumbing.co.uk"
+_PAGES = ["", "contact", "boilers/replacement", "services/emergency-plumber", "services/boiler-servicing",
+          "landlords", "pricing?ref=nav"]
+# What the visitors want: (the pre-chat form's subject, ways a visitor opens the chat, what follows).
+_ENQUIRIES = [
     ("Quote for a new boiler", [
         "Hi, can I get a quote for a combi boiler replacement?",
-        "It's a 3 bed semi in Leeds, the current one is about 15 years old.",
+        "How much would a new boiler cost, roughly? Ours is about 15 years old.",
+        "Our boiler keeps losing pressure. Is it worth repairing or time for a new one?",
+    ], [
+        "It's a 3 bed semi in Harrogate, gas, the boiler is in the kitchen.",
         "Mornings are best for me, thanks!",
-    ]),
-    ("Book an appointment", [
-        "Hello, I'd like to book a check-up please.",
-        "Is there anything on Saturday?",
-        "Great, my number's on the form.",
-    ]),
-    ("Pricing question", [
-        "How much do you charge for a year-end set of accounts?",
-        "Sole trader, turnover about £60k.",
-    ]),
-    ("N/A", [
-        "Are you open on bank holidays?",
-    ]),
-    ("Callback request", [
-        "Can someone call me back about the invoice I received?",
-        "Ref INV-20931 – the amount looks wrong (we agreed £450 + VAT).",
-        "Thanks :)",
     ]),
     ("Emergency", [
         "We've got water coming through the kitchen ceiling!!",
-        "Postcode is LS6 2AB",
+        "A pipe has burst under the sink, can someone come out today?",
+        "No heating or hot water since last night and we have a newborn, do you do emergency call-outs?",
+    ], [
+        "Postcode is HG1 2AB",
         "Please hurry",
     ]),
-    ("Moving house", [
-        "Need a quote for a move from Reading to Bristol on 14/03.",
-        "2 bed flat, 2nd floor, no lift <- sorry, is that a problem?",
+    ("Book a service", [
+        "Hello, I'd like to book an annual boiler service please.",
+        "When is your next free slot for a boiler service? It's a Worcester Bosch.",
+        "I need a gas safety certificate for a rented flat before the 20th.",
+    ], [
+        "Any weekday works, I work from home.",
+        "Great, my number's on the form.",
     ]),
-    ("Legal advice", [
-        "I'm looking for help with a commercial lease renewal.",
-        "Landlord wants a 20% rent increase, is that normal?",
+    ("N/A", [
+        "Are you open on bank holidays?",
+        "Do you cover Knaresborough and Ripon?",
+        "Do you fit underfloor heating in an extension?",
+    ], []),
+    ("Callback request", [
+        "Can someone call me back about the invoice I received?",
+        "Your engineer came on Tuesday but the radiator in the hall is leaking again.",
+        "I missed a call from this number this morning, what was it about?",
+    ], [
+        "Ref INV-20931 – the amount looks wrong (we agreed £450 + VAT).",
+        "Thanks :)",
+    ]),
+    ("Landlord enquiry", [
+        "We let 40 flats around Harrogate, do you offer a maintenance contract?",
+        "I'm a landlord with 3 properties, can you do the gas safety checks for all of them?",
+    ], [
+        "Mostly combi boilers, a couple of older system boilers.",
     ]),
 ]
+# Who the visitors and callers are, when they give a company: the firm's own customers.
+_CUSTOMERS = ["Self-employed", "Dales Lettings", "Nidd Valley Property Management", "{last} Holiday Cottages",
+              "St Aidan's Primary School", "Harrogate Homes Ltd"]
 _AGENTS = ["Sarah Jones", "Mark Ellis", "Hannah Price", "Dev Mistry", "Lucy Carter"]
 _AGENT_LINES = [
     "Hi {first}, thanks for getting in touch with {company}. How can I help today?",
@@ -71,8 +78,8 @@ _AGENT_LINES = [
     "Someone will call you back within the hour.",
     "Is there anything else I can help with?",
 ]
-_SOURCES = [("google", "cpc", "boiler replacement"), ("facebook", "social", ""), ("newsletter", "email", ""),
-            ("bing", "cpc", "local accountant"), ("", "", "")]
+_SOURCES = [("google", "cpc", "boiler replacement harrogate"), ("facebook", "social", ""), ("newsletter", "email", ""),
+            ("bing", "cpc", "emergency plumber near me"), ("", "", "")]
 
 
 def chat_time_text(moment: datetime) -> str:
@@ -106,27 +113,29 @@ def sample_chats(
     rng = random.Random(seed)
     chats: list[dict[str, Any]] = []
     used: set[str] = set()
+    # Every way a chat opens, shuffled: the first messages differ until each has been used once.
+    openings = [(form, first, rest) for form, firsts, rest in _ENQUIRIES for first in firsts]
+    rng.shuffle(openings)
     for i in range(n):
         jitter_ms = rng.randint(0, max(0, int(spacing.total_seconds() * 1000 * 0.8)))
         moment = start + spacing * i + timedelta(milliseconds=jitter_ms)
         while chat_time_text(moment) in used:
             moment += timedelta(milliseconds=1)
         used.add(chat_time_text(moment))
-        chats.append(_chat(rng, moment))
+        chats.append(_chat(rng, moment, openings[i % len(openings)]))
     return chats
 
 
-def _chat(rng: random.Random, moment: datetime) -> dict[str, Any]:
+def _chat(rng: random.Random, moment: datetime, opening: tuple[str, str, list[str]]) -> dict[str, Any]:
     first, last = rng.choice(_FIRST), rng.choice(_LAST)
     name = f"{first} {last}"
-    company, site = rng.choice(_BUSINESSES)
-    visitor_company = "" if rng.random() < 0.4 else rng.choice(
-        ["Acme Facilities Ltd", "Green & Co", "Self-employed", f"{last} Property Services", "NHS Trust"]
-    )
+    company, site = BUSINESS, _SITE
+    visitor_company = "" if rng.random() < 0.4 else rng.choice(_CUSTOMERS).format(last=last)
     email_user = f"{first}.{last}".lower().replace("'", "")
     email = f"{email_user}@{rng.choice(['gmail.com', 'outlook.com', 'btinternet.com', 'example.co.uk'])}"
     phone = _phone(rng)
-    form, visitor_lines = rng.choice(_QUESTIONS)
+    form, opener, more = opening
+    visitor_lines = [opener, *more]
     agent = rng.choice(_AGENTS)
     transcript = [f"1: [Visitor] - [Visitor has started a chat. Pre-Chat Form Message: {form}]"]
     agent_lines = iter(_AGENT_LINES)
@@ -137,7 +146,7 @@ def _chat(rng: random.Random, moment: datetime) -> dict[str, Any]:
             reply = next(agent_lines, None)
             if reply:
                 transcript.append(f"{len(transcript) + 1}: [{agent}] - " + reply.format(first=first, company=company))
-    page = f"https://www.{site}/" + rng.choice(["", "contact", "services/quotes", "about-us", "pricing?ref=nav"])
+    page = f"https://www.{site}/" + rng.choice(_PAGES)
     chat: dict[str, Any] = {
         "chatTime": chat_time_text(moment),
         "name": name,
@@ -206,15 +215,20 @@ def tricky_chats(start: datetime) -> list[dict[str, Any]]:
 
 _RECEPTIONISTS = ["Ann Employee", "Bethan Morgan", "Kerry Walsh", "Jas Sandhu", "Rob Fielding", "Ellie Shaw"]
 _ACTIONS = ["Email", "SMS", "Email", "Transfer", "Email & SMS", "Callback requested", "Voicemail", "No action"]
+# What callers to the same firm leave with the receptionist ({thing}: the job, {hour}, {ref}).
 _CALL_MESSAGES = [
     "Would like a quote for {thing}. Best time to call back is after {hour}.",
     "Existing customer, says the engineer didn't turn up this morning. Not happy, please call back today.",
     "Calling about invoice INV-{ref}; thinks they were charged twice.",
-    "Wants to book an appointment for next week, any day but Wednesday.",
+    "Wants to book a boiler service for next week, any day but Wednesday.",
     "Returning your call from yesterday, didn't leave any other details.",
-    "Urgent: {thing} – please call as soon as possible.\nSecond number if no answer: 0113 {ref}",
+    "Urgent: {urgent} – please call as soon as possible.\nSecond number if no answer: 01423 {ref}",
+    "Letting agent: the tenant at 14 Station Parade has no hot water. Can someone go today? Keys at the office.",
 ]
-_THINGS = ["a new boiler", "a roof repair", "year-end accounts", "a house move", "a dental check-up", "new windows"]
+_THINGS = ["a new combi boiler", "moving a boiler into the loft", "a power flush", "two new radiators",
+           "a bathroom refit"]
+_URGENT = ["water leaking through the lounge ceiling", "no heating at a care home", "a burst pipe in the garage",
+           "the boiler is leaking water onto the kitchen floor"]
 
 
 def call_time_text(moment: datetime) -> str:
@@ -238,12 +252,12 @@ def sample_calls(
     for i in range(n):
         moment = start + spacing * i + timedelta(milliseconds=rng.randint(0, int(spacing.total_seconds() * 800)))
         first, last = rng.choice(_FIRST), rng.choice(_LAST)
-        message = rng.choice(_CALL_MESSAGES).format(thing=rng.choice(_THINGS), hour=f"{rng.randint(1, 5)}pm",
-                                                    ref=rng.randint(10000, 99999))
+        message = rng.choice(_CALL_MESSAGES).format(thing=rng.choice(_THINGS), urgent=rng.choice(_URGENT),
+                                                    hour=f"{rng.randint(1, 5)}pm", ref=rng.randint(10000, 99999))
         call: dict[str, Any] = {
             "date": call_time_text(moment),
             "caller": f"{first} {last}",
-            "callerCompany": "" if rng.random() < 0.5 else rng.choice([b for b, _ in _BUSINESSES]),
+            "callerCompany": "" if rng.random() < 0.5 else rng.choice(_CUSTOMERS).format(last=last),
             "callerNumber": _phone(rng) or "Withheld",
             "actionTaken": rng.choice(_ACTIONS),
             "employee": rng.choice(_RECEPTIONISTS),
