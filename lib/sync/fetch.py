@@ -28,7 +28,7 @@ from ..moneypenny import MoneypennyClient
 from ..state.base import StateStore
 from ..state.documents import CURSOR_DOC, CursorDoc, FetchIntent
 from .journal import Journal
-from .options import Mode, RunOptions, RunReport
+from .options import PAST_END, Mode, RunOptions, RunReport, asked_days
 from .session import RunSession
 
 log = logging.getLogger(__name__)
@@ -81,12 +81,16 @@ class FetchLog:
             return
         today = self.clock().astimezone(self.tz).date()
         intent, carried = session.cursor.intent, session.carried is not None
+        # The source's first read (a new or emptied store, chats turned on): what it meets may
+        # be in the sheet from before, so the key column decides (lib/sync/journal.py).
+        first = session.cursor.last_read is None
         if session.carried is not None and opts.recover:
             intent = self._recover(report, opts, session, session.carried, today)
             carried = False
         assert intent is not None, "the run's session stores an intent before its read"
 
         read_started = self.clock()
+        keep = None
         if opts.mode == Mode.NEW:
             try:
                 items = self.moneypenny.fetch_new()
@@ -94,10 +98,13 @@ class FetchLog:
                 self._read_instead(report, opts, session, exc, intent.since, today, read_started)
                 return
         else:
+            # The days asked for, whatever endTime means: one day past `end`, then only theirs.
             assert opts.start is not None and opts.end is not None
-            items = self.moneypenny.fetch_window(opts.start, opts.end)
+            items = self.moneypenny.fetch_window(opts.start, opts.end + PAST_END)
+            keep = asked_days(opts.start, opts.end, today, self.tz)
         self.checkpoint("after_fetch")
-        self.journal.ingest(report, items, opts)
+        # A window or reconcile read meets chats of days an earlier run delivered.
+        self.journal.ingest(report, items, opts, check_sheet=first or opts.mode != Mode.NEW, keep=keep)
         if read_settles(intent, opts, today, carried=carried):
             session.cursor = CursorDoc(last_read=read_started)
         # Otherwise the intent stays: if this read moved the cursor, the next run's recovery
@@ -121,7 +128,8 @@ class FetchLog:
         # journal: read its whole possible span again by date.
         since = left.since
         items = self.moneypenny.fetch_window(since, today + timedelta(days=1))
-        report.recovered += self.journal.ingest(report, items, opts)
+        # It meets chats an earlier read delivered: the key column decides (lib/sync/journal.py).
+        report.recovered += self.journal.ingest(report, items, opts, check_sheet=True)
         log.info(
             "recovered a read that had not reached the journal",
             extra={"fields": {"run_id": report.run_id, "since": since.isoformat(), "new": report.recovered}},
@@ -146,7 +154,7 @@ class FetchLog:
         )
         items = self.moneypenny.fetch_window(since, today + timedelta(days=1))
         self.checkpoint("after_fetch")
-        report.recovered += self.journal.ingest(report, items, opts)
+        report.recovered += self.journal.ingest(report, items, opts, check_sheet=True)
         if not isinstance(failed, MoneypennyNoAnswer):
             # Answered: the call has ended, whatever it did to the cursor, and the window read
             # covers its whole span.
@@ -161,7 +169,8 @@ def read_settles(intent: FetchIntent, opts: RunOptions, today: date, *, carried:
         # A plain call returns everything since the previous plain call: it settles the intent
         # written just before it, not one an earlier read left (whose answer it cannot return).
         return not carried
-    # A window read settles only an intent it covers, from its `since` through today. Whether
-    # endTime is inclusive is undocumented, so only a window ending after today covers today.
+    # A window read settles only an intent it covers, from its `since` through today: it reads
+    # to one day past its `end` (PAST_END), so a window asked through today covers today
+    # whether endTime is inclusive or not.
     assert opts.start is not None and opts.end is not None
-    return opts.start <= intent.since and opts.end > today
+    return opts.start <= intent.since and opts.end >= today
