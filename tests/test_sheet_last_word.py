@@ -314,6 +314,38 @@ def test_call_messages_waiting_while_calls_are_off_are_reported_as_theirs_and_ke
     assert report.appended == CALLS and sorted(call_ids(both)) == sorted(c["callId"] for c in calls)
 
 
+def test_status_names_the_held_call_messages_and_waiting_drop_lets_them_go(both):
+    """`status` says OK, naming the call messages held while calls are off and the two ways out;
+    `python -m lib waiting --drop calls` takes them as delivered: calls on again writes none."""
+    import io
+
+    from lib.cli import EXIT_OK, Context, main
+
+    def cli(*argv: str) -> tuple[int, str]:
+        out, err = io.StringIO(), io.StringIO()
+        code = main(list(argv), Context(env=both.env(), clock=both.clock, out=out, err=err, backoff=0.01))
+        return code, out.getvalue() + err.getvalue()
+
+    calls = sample_calls(CALLS, both.clock() - timedelta(hours=1), seed=63)
+    both.stand.moneypenny.add_calls(calls)
+    both.stand.sheets.inject("values.append", Status(400), times=1)
+    with pytest.raises(RunFailed):
+        both.syncer().run()
+    both.env_overrides["MONEYPENNY_SOURCES"] = "chats"
+    both.clock.advance(minutes=20)
+    assert both.syncer().run().healthy
+    code, text = cli("status")
+    assert code == EXIT_OK and text.startswith("OK"), text
+    assert f"{CALLS} call message(s) wait in the journal while calls are off" in text
+    assert "python -m lib waiting --drop calls" in text
+    code, text = cli("waiting", "--drop", "calls")
+    assert code == EXIT_OK and f"dropped {CALLS} waiting calls item(s)" in text and "Nothing waits" in text
+    both.env_overrides["MONEYPENNY_SOURCES"] = "chats,calls"
+    both.clock.advance(minutes=5)
+    report = both.syncer().run()
+    assert report.appended == 0 and call_ids(both) == [] and report.healthy
+
+
 def test_an_unhealthy_run_names_the_source_whose_items_wait(both):
     """Stuck call messages are "call message(s) undelivered", not chats."""
     calls = sample_calls(CALLS, both.clock() - timedelta(hours=1), seed=62)
