@@ -334,6 +334,7 @@ def test_example_tfvars_sets_every_required_variable(config, example_vars):
         ("ingress_settings=ALLOW_INTERNAL_AND_GCLB", "ingress_settings must be"),
         ("name=This-Is-Not-Valid", "name must be 4 to 24 lowercase"),
         ("firestore_location=Europe West", "firestore_location must be a Firestore location"),
+        ("retention_days=4", "retention_days must be at least reconcile_days + 3 and at least 5"),
     ],
 )
 def test_invalid_inputs_are_rejected(sandbox, bad_var, message):
