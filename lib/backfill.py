@@ -24,8 +24,8 @@ Two things a plain window run would get wrong for old chats are handled through 
 However a backfill stops (a failed span, Ctrl-C, an unexpected error), its note in the store
 (`status`'s "Last backfill") says failed or interrupted, never running.
 
-A span's read for days A..B asks for A to B+1: whether Moneypenny's endTime is inclusive is not
-documented, and the journal makes the overlap harmless.
+A span's read for days A..B asks for A to B+1 and keeps A..B (as every day window does,
+lib/sync/options.py PAST_END): whether Moneypenny's endTime is inclusive is not documented.
 
 Sheets' quota (60 writes a minute per user) is waited out by the Sheets session's retries
 (lib/sheet_client.py); the backfill's session may wait longer than a scheduled run's
@@ -205,7 +205,7 @@ def run_backfill(
             options = RunOptions(
                 mode=Mode.WINDOW,
                 start=first,
-                end=last + timedelta(days=1),
+                end=last,  # read to a day past it (lib/sync/options.py PAST_END)
                 sheet_keys=sheet_keys,
                 announce_before=today,
                 # Past windows leave a fetch intent; settling it once (first read, and the next

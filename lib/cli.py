@@ -32,7 +32,7 @@ SETTINGS_NOTE = (
 
 # Each command's module has `command(args, ctx) -> exit code`; imported only when it runs.
 COMMANDS = {"run": "runner", "backfill": "backfill_command", "check": "checks", "status": "status",
-            "quarantine": "quarantine"}
+            "quarantine": "quarantine", "waiting": "waiting"}
 
 
 def _iso_date(text: str) -> date:
@@ -148,6 +148,16 @@ def build_parser() -> argparse.ArgumentParser:
     quarantine.add_argument("--yes", action="store_true",
                             help="drop without asking (needed when no terminal can answer the question)")
     quarantine.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    waiting = commands.add_parser(
+        "waiting", parents=[common], help="what waits in the journal, by source; --drop SOURCE lets a source's go",
+        description="Count the journal's undelivered items by source (chats, calls). A source turned off "
+        "(MONEYPENNY_SOURCES) leaves its items waiting: turn it back on to deliver them, once, or --drop it: "
+        "its waiting items are taken as delivered (not written to the sheet, not announced). --drop takes the "
+        "run lease. Needs only the state store's settings.", epilog=EXIT_CODES, formatter_class=formatter,
+    )
+    waiting.add_argument("--drop", choices=("chats", "calls"), help="take this source's waiting items as delivered")
+    waiting.add_argument("--json", action="store_true", help="print the result as JSON")
     return parser
 
 

@@ -30,6 +30,20 @@ STORE_VARIABLES = ("STATE_STORE", "GOOGLE_CLOUD_PROJECT", "FIRESTORE_DATABASE", 
                    "CHAT_TIMEZONE", "LOG_FORMAT")
 
 
+# A run reads again, besides what is new: the reconcile's RECONCILE_DAYS days before today, the
+# calls' last two days (the last full day less one), and a recovery read from a day before the
+# last read. The journal must remember at least that much, and a day more (its margin for clocks
+# and CHAT_TIMEZONE, lib/sync/journal.py FORGET_MARGIN), or each of those reads meets rows the
+# journal forgot and reads the sheet's key column on every run (still never writing them twice).
+CALLS_READ_AGAIN_DAYS = 2
+RETENTION_MARGIN_DAYS = 3  # today, the recovery read's day before, the journal's margin
+
+
+def min_retention_days(reconcile_days: int) -> int:
+    """The shortest RETENTION_DAYS that covers every window a run may read again."""
+    return max(reconcile_days, CALLS_READ_AGAIN_DAYS) + RETENTION_MARGIN_DAYS
+
+
 URL_SETTINGS = ("moneypenny_auth_url", "moneypenny_chats_url", "moneypenny_calls_url", "sheets_api_url", "slack_api_url")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 # RECONCILE_AT: a time of day on the 24-hour clock (H:MM or HH:MM), or "off".
@@ -277,6 +291,15 @@ class Settings:
             else:
                 values["reconcile_at"] = time(int(moment.group(1)), int(moment.group(2)))
         number("ALERT_REPEAT_MINUTES", "alert_repeat_minutes", maximum=10080)
+        retention, reconcile = values.get("retention_days", 30), values.get("reconcile_days", 2)
+        assert isinstance(retention, int) and isinstance(reconcile, int)
+        least = min_retention_days(reconcile)
+        if retention < least:
+            most = retention - RETENTION_MARGIN_DAYS
+            problems.append(
+                f"RETENTION_DAYS={retention} is shorter than the days a run may read again (RECONCILE_DAYS={reconcile}, "
+                f"the calls' last {CALLS_READ_AGAIN_DAYS}, plus {RETENTION_MARGIN_DAYS}): set RETENTION_DAYS to at least "
+                f"{least}" + (f", or RECONCILE_DAYS to at most {most}" if most >= 1 and most < reconcile else ""))
         log_format = text("LOG_FORMAT", "log_format")
         if log_format is not None and log_format not in ("auto", "json", "text"):
             problems.append(f"LOG_FORMAT must be auto, json or text, got {_cut(log_format)!r}")

@@ -61,7 +61,11 @@ def collect(store: StateStore, now: datetime, runs: int = 10, watch_minutes: int
             "expires_at": token.expires_at.isoformat(),
             "valid": token.expires_at > now,
         }
-    pending = store.journal_pending()
+    everything = store.journal_pending()
+    # A source the last run had off (its record's off_waiting): its items are held, not stuck.
+    ran = next((r for r in history if r.get("outcome") != "skipped"), None)
+    off = dict((ran or {}).get("off_waiting") or {})
+    pending = [e for e in everything if ("calls" if is_call_key(e.key) else "chats") not in off]
     oldest = min(pending, key=lambda e: (e.chat_time, e.key)) if pending else None
     out["journal"] = {
         "undelivered": len(pending),
@@ -76,6 +80,9 @@ def collect(store: StateStore, now: datetime, runs: int = 10, watch_minutes: int
         },
     }
     out["journal"]["calls_undelivered"] = sum(1 for e in pending if is_call_key(e.key))
+    held = sum(1 for e in everything if is_call_key(e.key)) if "calls" in off else 0
+    held_chats = sum(1 for e in everything if not is_call_key(e.key)) if "chats" in off else 0
+    out["journal"]["off_waiting"] = {k: v for k, v in (("chats", held_chats), ("calls", held)) if v}
     calls_read = store.read_doc(CallsReadDoc)
     last_calls = next((r.get("sources", {}).get("calls") for r in history if r.get("sources")), None)
     out["calls"] = None if calls_read is None and last_calls is None else {
@@ -276,6 +283,11 @@ def format_status(data: dict[str, Any], tz: ZoneInfo) -> str:
         kind = "call" if is_call_key(oldest["key"]) else "chat"
         text += f"; oldest: {kind} {oldest['key'][:12]} of {local(oldest['chat_time'])}, fetched {waited} ago"
     topics.append(("Journal", text))
+    for source, count in (journal.get("off_waiting") or {}).items():
+        noun = "call message(s)" if source == "calls" else "chat(s)"
+        topics.append(("Held", f"{count} {noun} wait in the journal while {source} are off (MONEYPENNY_SOURCES): "
+                               f"turn {source} back on to deliver them, once, or drop them with "
+                               f"`python -m lib waiting --drop {source}`"))
     text = "empty"
     if data["quarantined"]:
         text = f"{data['quarantined']} unreadable item(s) set aside"

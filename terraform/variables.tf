@@ -314,8 +314,8 @@ variable "retention_days" {
   }
 
   validation {
-    condition     = var.retention_days > var.reconcile_days
-    error_message = "retention_days must be longer than reconcile_days, or a reconcile would post old chats again."
+    condition     = var.retention_days >= max(var.reconcile_days, 2) + 3
+    error_message = "retention_days must be at least reconcile_days + 3 and at least 5 (the days a run reads again, plus a day's margin); the function refuses a shorter RETENTION_DAYS."
   }
 }
 

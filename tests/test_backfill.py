@@ -102,8 +102,8 @@ def test_a_stopped_backfill_resumes_and_writes_nothing_twice(harness):
     store = harness.open_store()
     assert harness.sheet_keys() == []  # stopped before the delivering read
     journaled = {e.key for e in store.journal_pending()}
-    # The first span (and the day after it: the read's endTime, inclusive here) waits in the journal.
-    assert len(journaled) == (WINDOW_DAYS + 1) * 2
+    # The first span waits in the journal (its read reached a day past it; only its days are kept).
+    assert len(journaled) == WINDOW_DAYS * 2
 
     # The next scheduled run delivers what the stopped backfill journaled (and the recent days its
     # recovery read finds), once.

@@ -238,7 +238,9 @@ def test_a_window_run_and_the_reconcile_read_the_calls_of_their_days(both):
     assert sorted(call_ids(both)) == sorted(c["callId"] for c in old)
     assert both.open_store().read_doc(CallsReadDoc) is None  # a window run records no full day
     both.syncer().run(mode="reconcile")
-    assert both.stand.moneypenny.calls("calls")[-1].query["from"] == "11/18/2026"
+    # RECONCILE_DAYS=2 before today through today, a day wider on each side (only those days kept).
+    query = both.stand.moneypenny.calls("calls")[-1].query
+    assert (query["from"], query["to"]) == ("11/17/2026", "11/21/2026")
 
 
 def test_a_quarantine_retry_delivers_call_messages_that_now_read_to_the_calls_tab(both):

@@ -217,16 +217,18 @@ def test_a_window_read_that_starts_after_the_fetch_intent_does_not_settle_it(har
     assert_each_chat_once(harness, 3)
 
 
-def test_a_window_read_ending_today_does_not_settle_the_intent_when_end_time_is_exclusive(harness):
+def test_a_window_read_ending_today_reads_today_and_settles_the_intent_when_end_time_is_exclusive(harness):
+    """It asks for a day past `end`: today is read whatever endTime means, so the intent settles."""
     harness.stand.moneypenny.window_moves_cursor = True
     harness.stand.moneypenny.end_inclusive = False
     today = harness.clock().date()
     harness.add_chats(2)  # today's
     report = harness.syncer().run(mode="window", start=today - timedelta(days=5), end=today)
-    assert report.fetched == 0 and harness.stand.moneypenny.pending_chats() == []
+    assert report.fetched == 2 and report.appended == 2 and harness.stand.moneypenny.pending_chats() == []
+    assert _intent(harness) is None
     harness.clock.advance(minutes=5)
     later = harness.syncer().run()
-    assert later.recovered == 2
+    assert later.recovered == 0 and later.appended == 0
     assert_each_chat_once(harness, 2)
 
 

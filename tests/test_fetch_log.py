@@ -96,18 +96,17 @@ def test_after_an_unanswered_plain_call_the_intent_stays_for_the_next_run_to_rea
 
 
 def test_a_window_read_clears_the_intent_only_when_it_covers_its_since_through_today(harness):
-    """A window read settles an intent only from its `since` through today, ending after
-    today (endTime may be exclusive); any other window leaves it for the next run."""
+    """A window read settles an intent only from its `since` through today (it reads a day
+    past its end, so today is covered whatever endTime means); any other window leaves it."""
     lose_a_read(harness, 2)
     since = date.fromisoformat(cursor(harness)["intent"]["since"])
-    short = RunOptions(mode="window", start=since, end=today(harness), recover=False)
+    short = RunOptions(mode="window", start=since, end=today(harness) - timedelta(days=1), recover=False)
     harness.protocols().fetch.read(harness.report("short"), short)
     assert "intent" in cursor(harness)
-    late_start = RunOptions(mode="window", start=since + timedelta(days=1), end=today(harness) + timedelta(days=1),
-                            recover=False)
+    late_start = RunOptions(mode="window", start=since + timedelta(days=1), end=today(harness), recover=False)
     harness.protocols().fetch.read(harness.report("late"), late_start)
     assert "intent" in cursor(harness)
-    whole = RunOptions(mode="window", start=since, end=today(harness) + timedelta(days=1), recover=False)
+    whole = RunOptions(mode="window", start=since, end=today(harness), recover=False)
     harness.protocols().fetch.read(harness.report("whole"), whole)
     assert "intent" not in cursor(harness) and len(journaled(harness)) == 2
 

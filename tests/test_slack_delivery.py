@@ -14,6 +14,10 @@ from tests.harness import Crash, crash_at, slack_text
 
 
 def journal_chats(harness, n: int, seed: int = 0) -> None:
+    """n chats journaled by a plain read after the store's first (whose chats would wait for
+    the sheet's key column before any announcement: lib/sync/journal.py UNCHECKED)."""
+    if harness.open_store().read_run_state().cursor.last_read is None:
+        harness.protocols().fetch.read(harness.report("first"), RunOptions())
     harness.add_chats(n, seed=seed)
     harness.protocols().fetch.read(harness.report("fetch"), RunOptions())
 

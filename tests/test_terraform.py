@@ -340,6 +340,7 @@ def test_example_tfvars_sets_every_required_variable(config, example_vars):
         ("firestore_location=Europe West", "firestore_location must be a Firestore location"),
         ("reconcile_at=3pm", "reconcile_at must be a time of day HH:MM"),
         ("reconcile_at=24:00", "reconcile_at must be a time of day HH:MM"),
+        ("retention_days=4", "retention_days must be at least reconcile_days + 3 and at least 5"),
     ],
 )
 def test_invalid_inputs_are_rejected(sandbox, bad_var, message):

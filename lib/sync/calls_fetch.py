@@ -37,7 +37,7 @@ from ..records import Rejection
 from ..state.base import StateStore
 from ..state.documents import DocumentError
 from .journal import Journal, dump
-from .options import Mode, RunOptions, RunReport
+from .options import PAST_END, Mode, RunOptions, RunReport, asked_days
 
 log = logging.getLogger(__name__)
 
@@ -124,12 +124,14 @@ class CallsFetch:
         self.checkpoint = checkpoint
 
     def window(self, opts: RunOptions, done: CallsReadDoc | None = None) -> tuple[date, date]:
-        """The days a run reads: a window run's own, else from the last full day read (less
+        """The days a run reads: a window run's own, a day wider on each side (whether `to` is
+        inclusive is undocumented, and which day's date Moneypenny files a message under, UTC's
+        or ours, too; only the days asked for are kept), else from the last full day read (less
         LOOK_BACK, or from the daily reconcile's first day when it is due and earlier) to
         tomorrow. `done`: the calls_read document, if already read."""
         if opts.mode != Mode.NEW:
             assert opts.start is not None and opts.end is not None
-            return opts.start, opts.end
+            return opts.start - PAST_END, opts.end + PAST_END
         today = self.clock().astimezone(self.tz).date()
         if done is None:
             done = self.store.read_doc(CallsReadDoc)
@@ -146,20 +148,31 @@ class CallsFetch:
         """Read the run's days into the journal; then, for a scheduled run, record yesterday
         as the last full day read."""
         started = self.clock()
-        done = self.store.read_doc(CallsReadDoc) or CallsReadDoc()
+        stored = self.store.read_doc(CallsReadDoc)
+        done = stored or CallsReadDoc()
         start, end = self.window(opts, done)
         items = self.moneypenny.fetch_calls(start, end)
         self.checkpoint("after_calls_fetch")
         records, rejected = CALLS.parse_batch(items, self.tz)  # parsed once here; ingest parses only the fresh
         report.read_keys.update(r.key for r in records)
         items, digests = _not_set_aside(items, rejected, done.set_aside)
+        keep = None
+        if opts.mode != Mode.NEW:
+            assert opts.start is not None and opts.end is not None
+            keep = asked_days(opts.start, opts.end, started.astimezone(self.tz).date(), self.tz)
+            outside = {id(r.raw) for r in records if not keep(r)}
+            items = [item for item in items if id(item) not in outside]
+            records = [r for r in records if id(r.raw) not in outside]
         # Messages already journaled (known by the document's digests) need no journal read.
         known = done.known_digests()
         digest = {r.key: key_digest(r.key) for r in records}
         skip = {id(r.raw) for r in records if digest[r.key] in known}
         fresh = [item for item in items if id(item) not in skip]
         report.fetched += len(items) - len(fresh)
-        self.journal.ingest(report, fresh, opts)
+        # A window or reconcile read, or the first (calls turned on, a new or emptied store),
+        # meets messages an earlier run may have delivered: the key column decides (journal.py).
+        first = stored is None or stored.last_full_day is None
+        self.journal.ingest(report, fresh, opts, check_sheet=first or opts.mode != Mode.NEW, keep=keep)
         # Only now that the read is in the journal: a crash before this reads it again.
         if opts.mode == Mode.NEW:
             yesterday = started.astimezone(self.tz).date() - timedelta(days=1)

@@ -29,7 +29,7 @@ from ..moneypenny import MoneypennyClient
 from ..state.base import StateStore
 from ..state.documents import CURSOR_DOC, CursorDoc, FetchIntent
 from .journal import Journal
-from .options import Mode, RunOptions, RunReport
+from .options import PAST_END, Mode, RunOptions, RunReport, asked_days
 from .session import RunSession
 
 log = logging.getLogger(__name__)
@@ -84,12 +84,16 @@ class FetchLog:
         intent, carried = session.cursor.intent, session.carried is not None
         # The first day that a window read of this run read through today (None: none did).
         covered: date | None = None
+        # The source's first read (a new or emptied store, chats turned on): what it meets may
+        # be in the sheet from before, so the key column decides (lib/sync/journal.py).
+        first = session.cursor.last_read is None
         if session.carried is not None and opts.recover:
             intent, covered = self._recover(report, opts, session, session.carried, today)
             carried = False
         assert intent is not None, "the run's session stores an intent before its read"
 
         read_started = self.clock()
+        keep = None
         if opts.mode == Mode.NEW:
             try:
                 items = self.moneypenny.fetch_new()
@@ -100,10 +104,14 @@ class FetchLog:
                 items = None
         else:
             assert opts.start is not None and opts.end is not None
-            items = self.moneypenny.fetch_window(opts.start, opts.end)
+            # The days asked for, whatever endTime means: one day past `end`, then only theirs.
+            items = self.moneypenny.fetch_window(opts.start, opts.end + PAST_END)
+            keep = asked_days(opts.start, opts.end, today, self.tz)
         if items is not None:
             self.checkpoint("after_fetch")
-            self.journal.ingest(report, items, opts)
+            # A window or reconcile read meets chats of days an earlier run delivered; so does a
+            # source's first read: the key column decides (lib/sync/journal.py).
+            self.journal.ingest(report, items, opts, check_sheet=first or opts.mode != Mode.NEW, keep=keep)
             if read_settles(intent, opts, today, carried=carried):
                 session.cursor = CursorDoc(last_read=read_started)
             # Otherwise the intent stays: if this read moved the cursor, the next run's recovery
@@ -123,12 +131,14 @@ class FetchLog:
             session.cursor = plan_intent(before, opts, run_id=report.run_id, at=self.clock(), tz=self.tz,
                                          reconcile_days=self.reconcile_days)
         assert session.cursor.intent is not None
-        window = dataclasses.replace(opts, mode=Mode.RECONCILE, start=start, end=today + timedelta(days=1),
-                                     reconcile_start=None)
+        # Through today, read to a day past it (PAST_END) and kept to its days, as any day window.
+        window = dataclasses.replace(opts, mode=Mode.RECONCILE, start=start, end=today, reconcile_start=None)
         read_started = self.clock()
-        items = self.moneypenny.fetch_window(start, today + timedelta(days=1))
+        items = self.moneypenny.fetch_window(start, today + PAST_END)
         self.checkpoint("after_reconcile_fetch")
-        report.recovered += self.journal.ingest(report, items, window)
+        # It meets chats an earlier run delivered and the journal may have forgotten: the key column decides.
+        report.recovered += self.journal.ingest(report, items, window, check_sheet=True,
+                                                keep=asked_days(start, today, today, self.tz))
         log.info("the daily reconcile read the last days by date",
                  extra={"fields": {"run_id": report.run_id, "from": start.isoformat(), "items": len(items)}})
         if before.intent is None and read_settles(session.cursor.intent, window, today, carried=False):
@@ -153,7 +163,8 @@ class FetchLog:
         # from its first day if that is earlier: this one read then serves both.
         since = left.since if opts.reconcile_start is None else min(left.since, opts.reconcile_start)
         items = self.moneypenny.fetch_window(since, today + timedelta(days=1))
-        report.recovered += self.journal.ingest(report, items, opts)
+        # It meets chats an earlier read delivered: the key column decides (lib/sync/journal.py).
+        report.recovered += self.journal.ingest(report, items, opts, check_sheet=True)
         log.info(
             "recovered a read that had not reached the journal",
             extra={"fields": {"run_id": report.run_id, "since": since.isoformat(), "new": report.recovered}},
@@ -179,7 +190,7 @@ class FetchLog:
         )
         items = self.moneypenny.fetch_window(since, today + timedelta(days=1))
         self.checkpoint("after_fetch")
-        report.recovered += self.journal.ingest(report, items, opts)
+        report.recovered += self.journal.ingest(report, items, opts, check_sheet=True)
         if not isinstance(failed, MoneypennyNoAnswer):
             # Answered: the call has ended, whatever it did to the cursor, and the window read
             # covers its whole span.
@@ -195,7 +206,8 @@ def read_settles(intent: FetchIntent, opts: RunOptions, today: date, *, carried:
         # A plain call returns everything since the previous plain call: it settles the intent
         # written just before it, not one an earlier read left (whose answer it cannot return).
         return not carried
-    # A window read settles only an intent it covers, from its `since` through today. Whether
-    # endTime is inclusive is undocumented, so only a window ending after today covers today.
+    # A window read settles only an intent it covers, from its `since` through today: it reads
+    # to one day past its `end` (PAST_END), so a window asked through today covers today
+    # whether endTime is inclusive or not.
     assert opts.start is not None and opts.end is not None
-    return opts.start <= intent.since and opts.end > today
+    return opts.start <= intent.since and opts.end >= today

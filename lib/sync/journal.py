@@ -27,6 +27,18 @@ log = logging.getLogger(__name__)
 
 # A quarantined item is kept whole up to this many bytes of JSON (a Firestore document holds 1 MiB).
 QUARANTINE_RAW_BYTES = 900_000
+# The label of an entry journaled by a read that may meet rows an earlier run wrote and the journal
+# forgot (a window, reconcile, recovery or first read; an item older than the journal's memory):
+# held "in flight" on its own document until the sheet's key column is read (lib/sync/sheet_delivery.py).
+UNCHECKED = "unchecked"
+# How much sooner than RETENTION_DAYS the journal may have forgotten a delivered entry: clocks
+# and CHAT_TIMEZONE differ by hours; a day covers both.
+FORGET_MARGIN = timedelta(days=1)
+
+
+def unchecked(entry: JournalEntry) -> bool:
+    """Whether the entry waits for the key column's word (journaled UNCHECKED, no append since)."""
+    return entry.sheet == INFLIGHT and entry.batch is None and (entry.sheet_batch or "").endswith(f"@{UNCHECKED}")
 
 
 class Journal:
@@ -43,14 +55,32 @@ class Journal:
         self._staged: dict[str, JournalEntry] = {}  # states changed here, written by write_staged
         self._ended: dict[str, InflightBatch] = {}  # batches whose rows are staged done
 
-    def ingest(self, report: RunReport, items: list[Any], opts: RunOptions) -> int:
-        """Journal a fetched batch; set aside what does not read. Returns how many keys are new."""
+    def forgotten_before(self, now: datetime) -> datetime:
+        """Items dated before this may have been delivered and forgotten by the journal (a
+        delivered entry expires RETENTION_DAYS after its delivery, which came after its time)."""
+        return now - self.retention + FORGET_MARGIN
+
+    def ingest(self, report: RunReport, items: list[Any], opts: RunOptions, *, check_sheet: bool = False,
+               keep: Callable[[Record], bool] | None = None) -> int:
+        """Journal a fetched batch; set aside what does not read. Returns how many keys are new.
+
+        `check_sheet`: the read may meet rows an earlier run wrote and the journal forgot, so
+        every entry new to the journal waits for the key column's word (UNCHECKED); an item
+        dated before `forgotten_before` does anyway. A run that read the key column itself
+        (`opts.sheet_keys`, the backfill) presets instead. `keep`: the records to journal (a
+        day window's own days); the others are left out, uncounted.
+        """
         fetched_at = self.clock()
         records, rejected = self.source.parse_batch(items, self.records.tz)
+        left_out = 0
+        if keep is not None:
+            kept = [r for r in records if keep(r)]
+            left_out, records = len(records) - len(kept), kept
         report.read_keys.update(r.key for r in records)
         records = self._unknown_by_former_keys(records)
-        report.fetched += len(items)
+        report.fetched += len(items) - left_out
         expires = fetched_at + self.retention
+        horizon = self.forgotten_before(fetched_at)
         entries = []
         whole: dict[str, Record] = {}
         for r in records:
@@ -62,11 +92,14 @@ class Journal:
                 whole[r.key] = r
             entry = JournalEntry(key=r.key, chat=item, chat_time=r.time.astimezone(UTC), fetched_at=fetched_at)
             self._preset(entry, r, opts, expires)
+            if opts.sheet_keys is None and entry.sheet != DONE and (check_sheet or r.time < horizon):
+                # Created so: a crash before the check leaves it for the next run's check.
+                entry.sheet, entry.sheet_batch = INFLIGHT, f"{report.run_id}@{UNCHECKED}"
             entries.append(entry)
         new_keys = self.store.journal_add(entries) if entries else []
         self._remember(whole, new_keys)
         self._keep(entries, new_keys)
-        if opts.announce_before is not None or opts.sheet_keys:
+        if opts.announce_before is not None or opts.sheet_keys is not None:
             fresh = set(new_keys)
             report.already_in_sheet += sum(1 for e in entries if e.key in fresh and e.sheet == DONE)
             report.not_announced += sum(1 for e in entries if e.key in fresh and e.slack == DONE)
@@ -87,7 +120,8 @@ class Journal:
         return [r for r in records if not any(k in known for k in r.former_keys)]
 
     def _preset(self, entry: JournalEntry, record: Record, opts: RunOptions, expires: datetime) -> None:
-        if record.key in opts.sheet_keys or any(k in opts.sheet_keys for k in record.former_keys):
+        keys = opts.sheet_keys or ()
+        if record.key in keys or any(k in keys for k in record.former_keys):
             entry.sheet = DONE
         if opts.announce_before is not None and record.time.date() < opts.announce_before:
             entry.slack = DONE

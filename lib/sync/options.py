@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from typing import Any
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from ..counters import StoreCounters
 from ..errors import PermanentError, SyncError, TransientError, cut
+
+if TYPE_CHECKING:
+    from ..records import Record
+
+# A day window (start..end, both asked for) is read to one day past `end`: whether Moneypenny's
+# endTime/`to` is inclusive is undocumented, and the journal makes the overlap harmless.
+PAST_END = timedelta(days=1)
 
 
 class Mode(enum.StrEnum):
@@ -46,7 +54,9 @@ class RunOptions:
     deliver: bool = True
     # Keys already in the sheet: new journal entries with these keys are not written again
     # (a backfill past the journal's retention reads the Chat key column once and passes it).
-    sheet_keys: Collection[str] = ()
+    # None: not read for this run (a read that may meet forgotten rows has them checked at
+    # delivery instead: lib/sync/journal.py, UNCHECKED).
+    sheet_keys: Collection[str] | None = None
     # New chats dated (in CHAT_TIMEZONE) before this day are entered as announced: a backfill
     # of old days should not flood the channel.
     announce_before: date | None = None
@@ -67,6 +77,18 @@ class RunOptions:
     def __post_init__(self) -> None:
         # A mode given as its name ("new") is read as the Mode it names.
         object.__setattr__(self, "mode", Mode.parse(self.mode))
+
+
+def asked_days(start: date, end: date, today: date, tz: ZoneInfo) -> Callable[[Record], bool]:
+    """What a day window's read keeps: records dated (in `tz`) from `start` to `end`, and any
+    dated after `today` (a window that reaches today must not leave out what a clock ahead of
+    ours dated tomorrow: it would be nobody's). The day read past `end` adds nothing else."""
+
+    def keep(record: Record) -> bool:
+        day = record.time.astimezone(tz).date()
+        return start <= day <= end or day > today
+
+    return keep
 
 
 @dataclass
@@ -104,6 +126,9 @@ class RunReport:
     unhealthy: list[str] = field(default_factory=list)
     # Each source's counts, when the run read more than the chats (lib/sync/sources.py).
     sources: dict[str, dict[str, int]] = field(default_factory=dict)
+    # Items of a source that is off (MONEYPENNY_SOURCES), waiting in the journal, by source: not
+    # `pending`, no health reason; `status` names them and how to deliver or drop them.
+    off_waiting: dict[str, int] = field(default_factory=dict)
     # What the state store billed for this run, in Firestore's units (StoreCounters.as_dict():
     # reads, writes, deletes, offset_reads, round_trips), from before the lease to after its
     # release: the JSON answer's `store`.
@@ -155,6 +180,8 @@ class RunReport:
             out["reconciled"] = True
         if self.sources:
             out["sources"] = self.sources
+        if self.off_waiting:
+            out["off_waiting"] = self.off_waiting
         if self.unhealthy:
             out["unhealthy"] = self.unhealthy
         if self.skipped:

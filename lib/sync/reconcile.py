@@ -42,7 +42,8 @@ def due(last: datetime | None, now: datetime, at: time | None, tz: ZoneInfo) -> 
 
 
 def reconcile_window(now: datetime, days: int, tz: ZoneInfo) -> tuple[date, date]:
-    """The days a reconcile read asks for: RECONCILE_DAYS back from today, to tomorrow (one day
-    past today: whether endTime is inclusive is undocumented)."""
+    """The days a reconcile read asks for: RECONCILE_DAYS back from today, through today (the
+    read goes a day past its end, lib/sync/options.py PAST_END: whether endTime is inclusive is
+    undocumented)."""
     today = now.astimezone(tz).date()
-    return today - timedelta(days=days), today + timedelta(days=1)
+    return today - timedelta(days=days), today

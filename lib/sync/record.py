@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from ..calls import is_call_key
 from ..moneypenny import REFRESH_MARGIN
 from ..state.base import CachedToken, StateStore
 from .options import RunReport
@@ -20,22 +21,27 @@ QUARANTINE_ALARM = timedelta(hours=24)
 
 
 def check_health(report: RunReport, store: StateStore, now: datetime, *,
-                 token: Callable[[], CachedToken | None] | None = None, quarantine: bool = True) -> int | None:
+                 token: Callable[[], CachedToken | None] | None = None, quarantine: bool = True,
+                 calls_on: bool = True) -> int | None:
     """Mark the run unhealthy if it failed or something is stuck (counts only, no chat data).
 
     `token` gives the cached token as the run's Moneypenny client last saw it (default: read
     from the store); `quarantine` False says the run state's hint rules out unexpired items
     in quarantine, so it is not counted. Only items fetched within QUARANTINE_ALARM count.
-    Returns that count, or None if not counted.
+    `calls_on` False: call messages waiting in the journal are not stuck but held (calls are
+    off), and count toward no reason. Returns the quarantine count, or None if not counted.
     """
     problems: list[str] = []
     quarantined: int | None = None
     try:
         if report.pending:
             stale = [e for e in store.journal_pending() if not e.delivered and now - e.fetched_at > ALERT_GRACE]
-            if stale:
-                minutes = int(ALERT_GRACE.total_seconds() // 60)
-                problems.append(f"{len(stale)} chat(s) undelivered for over {minutes} min")
+            minutes = int(ALERT_GRACE.total_seconds() // 60)
+            calls = sum(1 for e in stale if is_call_key(e.key))
+            if len(stale) > calls:
+                problems.append(f"{len(stale) - calls} chat(s) undelivered for over {minutes} min")
+            if calls and calls_on:
+                problems.append(f"{calls} call message(s) undelivered for over {minutes} min")
         if quarantine or report.skipped_invalid:
             quarantined = store.quarantine_count(since=now - QUARANTINE_ALARM)
             if quarantined:

@@ -28,6 +28,7 @@ from ..settings import Settings
 from ..sheet import SheetWriter
 from ..slack import SlackNotifier
 from ..state.base import JournalEntry, RejectedItem, StateStore
+from ..state.documents import CursorDoc
 from .fetch import plan_intent
 from .options import Mode, RunFailed, RunOptions, RunReport, as_sync_error, error_info, first_error
 from .protocols import RunProtocols, wire
@@ -41,6 +42,10 @@ log = logging.getLogger(__name__)
 
 # Within this much of its lease's end a run makes sure it still holds it before delivering.
 LEASE_MARGIN = timedelta(seconds=60)
+
+
+def _unchanged(cursor: CursorDoc) -> CursorDoc:
+    return cursor
 
 
 class Syncer:
@@ -105,8 +110,11 @@ class Syncer:
         lease_until = started + timedelta(seconds=self.settings.lease_seconds)
         schedule = schedule_key(opts.schedule_job, opts.mode.value, opts.schedule_time)
         session = RunSession(self.store, report.run_id)
-        plan = functools.partial(plan_intent, opts=opts, run_id=report.run_id, at=started, tz=self.tz,
-                                 reconcile_days=self.settings.reconcile_days)
+        plan: Callable[[CursorDoc], CursorDoc] = functools.partial(
+            plan_intent, opts=opts, run_id=report.run_id, at=started, tz=self.tz,
+            reconcile_days=self.settings.reconcile_days)
+        if not self.settings.chats_on:
+            plan = _unchanged  # chats off: no chat read, so no fetch intent (one left stays for later)
         self.moneypenny.forget_token()  # what another instance did to it since is not known here
         try:
             # One read and one write: the lease, the scheduled-run names and the fetch intent.
@@ -280,7 +288,12 @@ class Syncer:
             deliveries.append(("calls journal", steps.calls.journal.write_staged))
         for step, deliver in deliveries:
             self._step(report, step, deliver, errors)
-        report.pending = sum(1 for e in chats + calls if not e.delivered)
+        report.pending = sum(1 for e in chats if not e.delivered)
+        if steps.calls is not None:
+            report.pending += sum(1 for e in calls if not e.delivered)
+        elif calls:
+            # Calls are off: theirs wait, reported as the calls', counted toward no health reason.
+            report.off_waiting["calls"] = len(calls)
         return errors
 
     def _timed(self, report: RunReport, step: str, fn: Callable[[], Any]) -> Any:
@@ -309,7 +322,7 @@ class Syncer:
     def _finish(self, report: RunReport, session: RunSession, done: str | None) -> None:
         now = self.clock()
         counted = check_health(report, self.store, now, token=self.moneypenny.held_token,
-                               quarantine=session.quarantine_hint(now))
+                               quarantine=session.quarantine_hint(now), calls_on=self.settings.calls_on)
         # What this run set aside expires RETENTION_DAYS from when it was set aside, before now.
         until = now + timedelta(days=self.settings.retention_days) if report.skipped_invalid else None
         self._count_for_record(report)

@@ -20,8 +20,8 @@ from datetime import UTC, datetime, timedelta
 
 from ..errors import SheetNoAnswer, SyncError, TransientError
 from ..sheet import SheetWriter
-from ..state.base import DONE, INFLIGHT, JournalEntry
-from .journal import Journal
+from ..state.base import DONE, INFLIGHT, PENDING, JournalEntry
+from .journal import Journal, unchecked
 from .options import RunReport
 
 log = logging.getLogger(__name__)
@@ -111,13 +111,27 @@ class SheetDelivery:
         return [e for e in todo if e.key not in young]
 
     def _check_inflight(self, todo: list[JournalEntry], report: RunReport) -> list[JournalEntry]:
-        # Rows in flight may be in the sheet already: one read of the Chat key column says.
-        inflight = [e for e in todo if e.sheet == INFLIGHT]
-        if not inflight:
+        # Rows that may be in the sheet already: one read of the key column says. They are the
+        # rows in flight, the rows journaled UNCHECKED (the journal may have forgotten an earlier
+        # delivery), and rows pending since before the journal's memory (the batch document of
+        # their append may have expired).
+        old = self.journal.forgotten_before(self.clock())
+        check = [e for e in todo if e.sheet == INFLIGHT or (e.batch is None and e.fetched_at < old)]
+        if not check:
             return todo
         present = self.sheet.keys_present(header_checked=True)
-        found = [e for e in inflight if e.key in present]
-        self.journal.release(found, [e for e in inflight if e.key not in present])
+        found = [e for e in check if e.key in present]
+        for entry in found:
+            if unchecked(entry):
+                entry.slack = DONE  # delivered before the journal forgot it: announced then
+        # Journaled unchecked and not in the sheet: written now, with no write of their own.
+        # Their documents say "check first" until this run's done write, so a crash before it
+        # has them checked again, never written twice.
+        fresh = {e.key for e in check if e.key not in present and unchecked(e)}
+        self.journal.release(found, [e for e in check if e.key not in present and e.key not in fresh])
+        for entry in check:
+            if entry.key in fresh:
+                entry.sheet, entry.sheet_batch = PENDING, None
         report.already_in_sheet += len(found)
         return [e for e in todo if e.sheet != DONE]
 

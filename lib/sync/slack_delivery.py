@@ -14,7 +14,7 @@ from collections.abc import Callable
 from ..slack import SlackNotifier
 from ..slack_summary import build_summary
 from ..state.base import DONE, JournalEntry
-from .journal import Journal
+from .journal import Journal, unchecked
 from .options import RunReport
 
 
@@ -33,7 +33,9 @@ class SlackDelivery:
 
     def deliver(self, report: RunReport, pending: list[JournalEntry]) -> None:
         """Announce the entries not yet in a posted summary (raises if Slack fails)."""
-        todo = [e for e in pending if e.slack != DONE]
+        # One that waits for the key column's word may have been announced before the journal
+        # forgot it: announced only once the sheet delivery found it missing and wrote it.
+        todo = [e for e in pending if e.slack != DONE and not unchecked(e)]
         if not todo:
             return
         # Fetched before this run started: an earlier run could not post them.
