@@ -15,7 +15,7 @@ variable "project_id" {
 }
 
 variable "region" {
-  description = "Region for the function, the scheduler jobs and the source bucket, e.g. europe-west2 (London)."
+  description = "Region for the function, the scheduler job and the source bucket, e.g. europe-west2 (London)."
   type        = string
   default     = "europe-west2"
 
@@ -26,7 +26,7 @@ variable "region" {
 }
 
 variable "name" {
-  description = "Base name of the function, its service accounts, secrets and scheduler jobs."
+  description = "Base name of the function, its service accounts, secrets and scheduler job."
   type        = string
   default     = "moneypenny-sync"
 
