@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Sets everything up, then runs the real function locally against built-in stand-ins.
+# With --serve: the playground, stand-ins that keep running for the command line (python -m lib).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --local
