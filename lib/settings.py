@@ -54,7 +54,8 @@ RECONCILE_OFF = "off"
 def show_url(url: str) -> str:
     """A URL as `scheme://host:port`, the only form in which a URL is ever shown.
 
-    User, password, path and query are left out: any of them can carry a secret.
+    User, password, path and query are left out: any of them can carry a secret; a host name
+    longer than a message shows is cut (errors.cut).
     """
     parts = urlsplit(str(url))
     host = parts.hostname or "?"
@@ -65,7 +66,7 @@ def show_url(url: str) -> str:
     except ValueError:
         port = None
     port = port or _DEFAULT_PORTS.get(parts.scheme)
-    return f"{parts.scheme or '?'}://{host}" + (f":{port}" if port else "")
+    return _cut(f"{parts.scheme or '?'}://{host}" + (f":{port}" if port else ""))
 
 
 class Secret:

@@ -106,7 +106,8 @@ def collect(store: StateStore, now: datetime, runs: int = 10, watch_minutes: int
                                                  "alerts_sent", "alerted")} if alerts else None
     backfill = store.read_doc(BackfillDoc)
     out["backfill"] = None if backfill is None else backfill.to_dict()
-    out["store_cost"] = store_cost(history, now, complete=state.seq <= len(state.history))
+    # Complete: no run has left the ring (a store written before `seq` was kept counts as not).
+    out["store_cost"] = store_cost(history, now, complete=0 < state.seq <= len(state.history))
     out["healthy"], out["verdict"] = verdict(out, timedelta(minutes=watch_minutes))
     return out
 

@@ -238,3 +238,12 @@ def test_check_leaves_the_chats_tab_alone_while_only_calls_are_read(harness):
     checks = {c["name"]: c for c in json.loads(ran.out)["checks"]}
     assert ran.code == 0, checks
     assert "sheet" not in checks and checks["calls tab"]["status"] == "OK"
+
+
+def test_a_url_is_shown_as_its_scheme_host_and_port_cut_at_100_characters():
+    from lib.settings import show_url
+
+    host = ".".join(["sub"] * 80) + ".example"
+    shown = show_url(f"https://{host}:8443/path?token=secret")
+    assert len(shown) <= SHOWN_VALUE_LIMIT + 1 and shown.startswith("https://sub.sub.") and "secret" not in shown
+    assert show_url("http://127.0.0.1:9/auth") == "http://127.0.0.1:9"
