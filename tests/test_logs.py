@@ -262,3 +262,17 @@ def test_the_text_format_leaves_the_execution_id_out():
     with logs.context(execution_id="abc123exec", command="run"):
         logging.getLogger("lib.sync").info("run ok")
     assert "abc123exec" not in stream.getvalue() and "command=run" in stream.getvalue()
+
+
+def test_our_loggers_write_again_after_someone_elses_dictconfig_disabled_them():
+    """logging.config.dictConfig (functions-framework runs one with LOG_EXECUTION_ID set)
+    disables every logger that existed before it."""
+    stream = io.StringIO()
+    sync = logging.getLogger("lib.sync")
+    sync.disabled = True  # what dictConfig's disable_existing_loggers does
+    try:
+        logs.configure("json", stream=stream)
+        sync.info("run ok")
+        assert [json.loads(line)["message"] for line in stream.getvalue().splitlines()] == ["run ok"]
+    finally:
+        sync.disabled = False

@@ -182,3 +182,17 @@ def test_each_line_of_a_request_carries_its_execution_id_label(harness, client, 
     entries = [json.loads(line) for line in capfd.readouterr().err.splitlines() if line.strip()]
     assert any(e["message"] == "run ok" for e in entries)
     assert {e[LABELS]["execution_id"] for e in entries} == {"execAbC123"}
+
+
+def test_loading_the_function_takes_the_root_logger_over_before_any_request(monkeypatch):
+    """functions-framework installs its root handler before it imports main.py: the import
+    itself removes it, so a line logged before the first request is not written twice."""
+    import logging
+
+    from functions_framework import create_app
+
+    theirs = logging.StreamHandler(sys.stderr)
+    logging.getLogger().addHandler(theirs)
+    create_app("sync_chats", str(ROOT / "main.py"))
+    assert theirs not in logging.getLogger().handlers
+    assert [h for h in logging.getLogger().handlers if getattr(h, "_moneypenny_sync", False)]

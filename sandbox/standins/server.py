@@ -432,6 +432,9 @@ class StandIn:
 
     def _reply(self, h: BaseHTTPRequestHandler, call: Call, response: Response) -> None:
         payload = response.encoded()
+        # Recorded before the answer goes out: a client that has read it may look at once (on a
+        # loaded machine this thread can lag behind the client's next step).
+        call.status = response.status
         try:
             h.send_response(response.status)
             h.send_header("Content-Type", response.content_type)
@@ -441,9 +444,9 @@ class StandIn:
             h.end_headers()
             h.wfile.write(payload)
             h.wfile.flush()
-            call.status = response.status
         except OSError:
             # The client gave up (timeout) before the answer was ready.
+            call.status = None
             h.close_connection = True
 
 
