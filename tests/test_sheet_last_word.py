@@ -8,6 +8,7 @@ not run: `forget_expired` deletes what they would have)."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import urllib.request
 from datetime import UTC, datetime, timedelta
@@ -16,6 +17,7 @@ import pytest
 
 from lib.errors import SettingsError
 from lib.settings import min_retention_days
+from lib.state.base import Lease
 from lib.state.common import stored_time
 from lib.sync import RunFailed
 from sandbox.standins import LostResponse, Status
@@ -396,3 +398,26 @@ def test_a_store_with_no_history_reads_the_key_column_once_and_a_known_store_not
         harness.add_chats(1, seed=82 + n)
         harness.syncer().run()
     assert len(key_reads(harness)) == 1 and len(harness.sheet_keys()) == 5
+
+
+def test_dropping_a_sources_waiting_items_takes_them_as_delivered_on_either_store(both, store_kind):
+    """lib.waiting.drop: the source's undelivered entries become delivered (expiring), the
+    other source's stay; a run holding the lease makes it write nothing."""
+    from lib.waiting import by_source, drop
+
+    calls = sample_calls(CALLS, both.clock() - timedelta(hours=1), seed=64)
+    both.stand.moneypenny.add_calls(calls)
+    both.add_chats(1, seed=65)
+    both.stand.sheets.forbid(both.sheet_id)  # nothing delivered: both sources' items wait
+    with pytest.raises(RunFailed):
+        both.syncer().run()
+    store = both.open_store()
+    assert {s: len(e) for s, e in by_source(store.journal_pending()).items()} == {"chats": 1, "calls": CALLS}
+    held = Lease("another-run", both.clock() + timedelta(minutes=5))
+    store.update_run_state(lambda state: dataclasses.replace(state, lease=held))
+    assert drop(store, "calls", both.clock(), 30) is None
+    both.clock.advance(minutes=6)
+    assert drop(store, "calls", both.clock(), 30) == CALLS
+    assert {s: len(e) for s, e in by_source(store.journal_pending()).items()} == {"chats": 1}
+    dropped = store.journal_get(f"call:{c['callId']}" for c in calls)
+    assert all(e.delivered and e.expires_at == both.clock() + timedelta(days=30) for e in dropped.values())
