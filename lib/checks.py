@@ -121,6 +121,10 @@ def run_checks(
 
         open_store = default_open_store
     first, settings = check_settings(env)
+    if settings is not None:
+        from . import logs
+
+        logs.register_secrets(settings.secrets())  # the probes' log lines are scrubbed of them too
     results = [first]
     if settings is None:
         for name in ("state store", "last run", "moneypenny login", "sheet", "slack token", "slack channel",
