@@ -213,7 +213,7 @@ def _print_fault_stats(terminalreporter) -> None:
                 f"{stats['store_faults']} store faults ({stats['set_aside_again']} items set aside twice), "
                 f"{stats['expiries']} expiries "
                 f"(RETENTION_DAYS {stats['worst_retention'] or 'as set'}), {stats['lease_takeovers']} leases "
-                f"taken over mid-run, {stats['skewed_calls']} callers 11 min fast, {stats['source_switches']} "
+                f"taken over mid-run, {stats['skewed_calls']} callers 11 min off, {stats['source_switches']} "
                 f"source switches, {stats['empties']} stores emptied"
             )
         failures = stats.get("failures")

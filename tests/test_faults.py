@@ -132,7 +132,8 @@ DIMENSIONS: dict[str, str] = {
     "expiry": "days pass between runs (RETENTION_DAYS as short as the settings allow): delivered entries, "
               "in-flight batch documents and quarantined items expire",
     "lease": "a run's lease expires while it is paused mid-run (a 429 storm) and another run takes it over",
-    "skew": "a second caller whose clock is 11 minutes fast runs while a run is paused mid-run",
+    "skew": "clocks disagree by 11 minutes: a caller whose clock is fast runs while a run is paused mid-run, "
+            "or a run whose clock is slow is paused mid-run while another runs",
     "sources": "MONEYPENNY_SOURCES switched off and on between runs, sometimes for longer than the retention",
     "emptied": "the state store emptied between runs (a new SQLite file, a cleared Firestore database)",
 }
@@ -327,7 +328,8 @@ def run_schedule(seed: int, tmp: Path, stats: Stats, store_factory: Callable[[Pa
             stand.moneypenny.calls_to_inclusive = crng.random() < 0.5
         base_sources = h.env_overrides.get("MONEYPENNY_SOURCES")
         if "expiry" in dims:
-            retention = shortest_retention(h.env())
+            # With sources switched, the shortest retention that both sources on allow.
+            retention = shortest_retention({**h.env(), **({"MONEYPENNY_SOURCES": "chats,calls"} if "sources" in dims else {})})
             h.env_overrides["RETENTION_DAYS"] = str(retention)
             stats.worst_retention = max(stats.worst_retention, retention)
         # Forgotten by the store: the journal entries of rows in the sheet may be gone.
@@ -441,7 +443,8 @@ def run_schedule(seed: int, tmp: Path, stats: Stats, store_factory: Callable[[Pa
 
         def paused_at(where: str, what: str) -> Callable[[str], None]:
             """A checkpoint that pauses the run at `where` while another caller runs: after its
-            lease expired ("lease"), or with a clock 11 minutes fast ("skew")."""
+            lease expired ("lease"), with a clock 11 minutes fast ("skew"), or with the right
+            time while the paused run's clock is 11 minutes slow ("slow")."""
             fired: list[str] = []
 
             def checkpoint(step: str) -> None:
@@ -452,9 +455,12 @@ def run_schedule(seed: int, tmp: Path, stats: Stats, store_factory: Callable[[Pa
                     clock.advance(seconds=h.settings().lease_seconds + drng["lease"].randint(1, 120))
                     stats.lease_takeovers += 1
                     one_run()
-                else:
+                elif what == "skew":
                     stats.skewed_calls += 1
                     one_run(run_clock=lambda: clock() + timedelta(minutes=11))
+                else:
+                    stats.skewed_calls += 1
+                    one_run()
 
             return checkpoint
 
@@ -496,6 +502,7 @@ def run_schedule(seed: int, tmp: Path, stats: Stats, store_factory: Callable[[Pa
                 getattr(stand, target).inject(endpoint, fault, times=times)
                 stats.faults += 1
             checkpoint = None
+            run_clock = None  # this run's own clock, when it is not the schedule's
             crash = rng.random() < 0.25
             if crash:
                 checkpoint = crash_at(rng.choice(CHECKPOINTS))
@@ -503,7 +510,11 @@ def run_schedule(seed: int, tmp: Path, stats: Stats, store_factory: Callable[[Pa
             else:
                 for what in ("lease", "skew"):
                     if what in dims and drng[what].random() < 0.15:
-                        checkpoint = paused_at(drng[what].choice(CHECKPOINTS), what)
+                        where, kind = drng[what].choice(CHECKPOINTS), what
+                        if what == "skew" and drng[what].random() < 0.5:
+                            kind = "slow"
+                            run_clock = lambda: clock() - timedelta(minutes=11)  # noqa: E731
+                        checkpoint = paused_at(where, kind)
                         timely = True
                         break
             schedule_time = clock().isoformat()
@@ -523,7 +534,7 @@ def run_schedule(seed: int, tmp: Path, stats: Stats, store_factory: Callable[[Pa
 
                 measured(overlapping, overlap=True, timely=timely)
             else:
-                measured(lambda: one_run(checkpoint, schedule_time), crash=crash, timely=timely)
+                measured(lambda: one_run(checkpoint, schedule_time, run_clock), crash=crash, timely=timely)
             faulty.clear()  # a store fault the run did not reach is not carried over
             if stats.failed_runs > failed_before and rng.random() < 0.5:
                 # Cloud Scheduler retries a failed run, here 20 seconds later.

@@ -432,6 +432,8 @@ class StandIn:
 
     def _reply(self, h: BaseHTTPRequestHandler, call: Call, response: Response) -> None:
         payload = response.encoded()
+        # Set before the answer goes out: a client that has read it may look at the log at once.
+        call.status = response.status
         try:
             h.send_response(response.status)
             h.send_header("Content-Type", response.content_type)
@@ -441,9 +443,9 @@ class StandIn:
             h.end_headers()
             h.wfile.write(payload)
             h.wfile.flush()
-            call.status = response.status
         except OSError:
             # The client gave up (timeout) before the answer was ready.
+            call.status = None
             h.close_connection = True
 
 
