@@ -161,6 +161,10 @@ def run_checks(
         # Read only: check changes nothing, so it never creates, migrates or locks a store.
         open_store = functools.partial(default_open_store, read_only=True)
     first, settings = check_settings(env)
+    if settings is not None:
+        from . import logs
+
+        logs.register_secrets(settings.secrets())  # the probes' log lines are scrubbed of them too
     results = [first]
     if settings is None:
         for name in ("state store", "last run", "moneypenny login", "sheet", "slack token", "slack channel",

@@ -179,6 +179,13 @@ def pytest_addoption(parser):
         help="how many seeded random fault schedules the fault-injection suite runs (default 300)",
     )
     parser.addoption(
+        "--fault-dimensions",
+        default="ready",
+        help="time and store dimensions of the fault suite's main schedules: ready (default: those whose "
+             "fixes are in, see WAITS_ON in tests/test_faults.py), all, none, or names separated by commas "
+             "(store, expiry, lease, skew, sources, emptied)",
+    )
+    parser.addoption(
         "--hypothesis-more",
         action="store_true",
         default=os.environ.get("HYPOTHESIS_MORE", "") not in ("", "0"),
@@ -200,3 +207,18 @@ def _print_fault_stats(terminalreporter) -> None:
             f"{stats['worst_answered']} after answered faults ({stats['recoveries_answered']} recoveries), worst "
             f"{stats['worst_other']} after crashes or unanswered calls ({stats['recoveries_other']} recoveries)"
         )
+        if "dimensions" in stats:
+            terminalreporter.write_line(
+                f"fault injection ({name}): time and the store [{stats['dimensions']}]: "
+                f"{stats['store_faults']} store faults ({stats['set_aside_again']} items set aside twice), "
+                f"{stats['expiries']} expiries "
+                f"(RETENTION_DAYS {stats['worst_retention'] or 'as set'}), {stats['lease_takeovers']} leases "
+                f"taken over mid-run, {stats['skewed_calls']} callers 11 min off, {stats['source_switches']} "
+                f"source switches, {stats['empties']} stores emptied"
+            )
+        failures = stats.get("failures")
+        if failures is not None:
+            ran = stats["schedules"] + len(failures)
+            terminalreporter.write_line(f"fault injection ({name}): {len(failures)} of {ran} schedules failed")
+            for failure in failures:
+                terminalreporter.write_line(f"    {failure}")

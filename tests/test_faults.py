@@ -21,6 +21,18 @@ runs (some without a callId, some answered twice), the Messages endpoint gets it
 odd items, and `to` is inclusive or not. Every call must then be on the Calls tab exactly once and
 in a summary, and a calls failure must never keep the chats from the sheet.
 
+Time and the state store are fault dimensions too (DIMENSIONS), each drawn from its own random
+stream so that a schedule's other faults stay the same whichever are on: the store failing at any
+call (unavailable, a contention abort, a timeout whose write landed), days passing between runs
+so that entries expire (RETENTION_DAYS as short as the settings allow; Firestore's TTL emulated),
+a lease expiring while its run is paused mid-run and another run taking over, a second caller
+whose clock is 11 minutes fast, sources switched off and on, and the store emptied between runs.
+The invariant stays the sheet: every item once, nothing missing after the next clean run. A
+dimension that waits on a fix (WAITS_ON) stays out of the main schedules and runs on its own in
+an expected-failure test that reports what it found (seeds, chats missing or doubled); once the
+fix is merged, delete its WAITS_ON line. `--fault-dimensions all` (or a list of names, or `none`)
+chooses the dimensions of the main schedules by hand.
+
 Run more schedules with `pytest tests/test_faults.py --fault-schedules 3000`.
 """
 
@@ -28,6 +40,7 @@ from __future__ import annotations
 
 import random
 import re
+import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -38,7 +51,12 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
+
+from lib.app import build_syncer
 from lib.calls import key_from_column
+from lib.errors import SettingsError
+from lib.settings import Settings
 from lib.state.base import StateStore
 from lib.state.sqlite import SqliteStore
 from lib.sync import RunFailed, RunOptions
@@ -46,6 +64,7 @@ from sandbox.standins import Delay, Drop, LostResponse, Malformed, StandIns, Sta
 from sandbox.standins.samples import sample_calls
 from tests.conftest import FAULT_STATS
 from tests.harness import Clock, Crash, Harness, by_header, crash_at
+from tests.store_faults import FAULT_KINDS, FaultyStore
 
 UK = ZoneInfo("Europe/London")
 CHECKPOINTS = ("before_fetch", "after_fetch", "after_journal", "after_mark_inflight", "after_append", "after_post")
@@ -104,6 +123,73 @@ CALL_POISON: tuple[Callable[[int, str], Any], ...] = (
 )
 
 ANSWERED = (Status, Malformed)  # the server answered: the request has ended
+
+# -- time and the store as fault dimensions ---------------------------------------------------------
+
+DIMENSIONS: dict[str, str] = {
+    "store": "the state store fails at any call of a run: unavailable, a contention abort, or a timeout "
+             "(a read answered nothing; a write landed and its answer was lost), once or for the rest of the run",
+    "expiry": "days pass between runs (RETENTION_DAYS as short as the settings allow): delivered entries, "
+              "in-flight batch documents and quarantined items expire",
+    "lease": "a run's lease expires while it is paused mid-run (a 429 storm) and another run takes it over",
+    "skew": "clocks disagree by 11 minutes: a caller whose clock is fast runs while a run is paused mid-run, "
+            "or a run whose clock is slow is paused mid-run while another runs",
+    "sources": "MONEYPENNY_SOURCES switched off and on between runs, sometimes for longer than the retention",
+    "emptied": "the state store emptied between runs (a new SQLite file, a cleared Firestore database)",
+}
+
+# The dimensions that find rows written twice or missing until another branch's fix is merged:
+# they stay out of the main schedules (and run on their own as expected failures, reporting what
+# they find). Delete a line once its fix is merged; the dimension then joins every schedule.
+WAITS_ON: dict[str, str] = {
+    "expiry": "e-sheet (#18.1, #18.2): the key column decides on window and recovery reads; "
+              "a retention shorter than the windows read again is refused",
+    "lease": "e-lease (#18.3): the lease checked or renewed before every append, batch writes fenced",
+    "skew": "e-lease (#18.3): the lease judged by the store's clock, not the caller's",
+    "sources": "e-sheet (#18.1, #18.2): a source that is off plans nothing; its first read checks the key column",
+    "emptied": "e-sheet (#18.1): a store with no history checks the key column",
+}
+
+
+def ready_dimensions() -> frozenset[str]:
+    """The dimensions whose fixes are in: on in every main schedule by default."""
+    return frozenset(DIMENSIONS) - frozenset(WAITS_ON)
+
+
+def chosen_dimensions(option: str | None) -> frozenset[str]:
+    """`--fault-dimensions`: "ready" (the default), "all", "none" or names separated by commas."""
+    if option in (None, "", "ready"):
+        return ready_dimensions()
+    if option == "all":
+        return frozenset(DIMENSIONS)
+    if option == "none":
+        return frozenset()
+    names = frozenset(n.strip() for n in option.split(",") if n.strip())
+    unknown = sorted(names - set(DIMENSIONS))
+    if unknown:
+        raise pytest.UsageError(f"--fault-dimensions: unknown {', '.join(unknown)}; known: {', '.join(DIMENSIONS)}")
+    return names
+
+
+def shortest_retention(env: dict[str, str]) -> int:
+    """The shortest RETENTION_DAYS these settings accept (1 unless a longer one is required)."""
+    for days in range(1, 400):
+        try:
+            Settings.from_env({**env, "RETENTION_DAYS": str(days)})
+        except SettingsError:
+            continue
+        return days
+    raise AssertionError("no RETENTION_DAYS up to 400 is accepted")
+
+
+def empty_sqlite(store: StateStore) -> None:
+    """Delete every row of every table of a SqliteStore's file (as a new, empty store)."""
+    path = store.path  # type: ignore[attr-defined]
+    with sqlite3.connect(path, timeout=30) as conn:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
+                                             "AND name NOT LIKE 'sqlite_%'")]
+        for table in tables:
+            conn.execute(f"DELETE FROM {table}")  # table names from the schema itself
 
 
 def pick_calls_fault(rng: random.Random) -> tuple[str, str, Any, int]:
@@ -201,9 +287,22 @@ class Stats:
     recoveries_other: int = 0
     worst_other: int = 0
     calls: int = 0
+    # time and the store (DIMENSIONS)
+    store_faults: int = 0
+    set_aside_again: int = 0  # unreadable items in quarantine twice after a store failure
+    expiries: int = 0
+    worst_retention: int = 0  # the shortest RETENTION_DAYS the settings allowed (the largest of those)
+    lease_takeovers: int = 0
+    skewed_calls: int = 0
+    source_switches: int = 0
+    empties: int = 0
 
 
-def run_schedule(seed: int, tmp: Path, stats: Stats, store_factory: Callable[[Path], StateStore], runs: int) -> None:
+def run_schedule(seed: int, tmp: Path, stats: Stats, store_factory: Callable[[Path], StateStore], runs: int,
+                 dims: frozenset[str] = frozenset(), *, empty: Callable[[StateStore], None] = empty_sqlite,
+                 ttl: Callable[[datetime], None] | None = None) -> None:
+    """One schedule; `dims`: the DIMENSIONS on; `empty` empties the store, `ttl(now)` deletes what
+    has expired (Firestore's TTL policies; None: the store prunes itself)."""
     rng = random.Random(seed)
     clock = Clock(datetime(2026, 3, 28, 22, 0, tzinfo=ZoneInfo("UTC")) + timedelta(minutes=rng.randint(0, 60 * 24 * 5)))
     expected = Expected()
@@ -213,7 +312,12 @@ def run_schedule(seed: int, tmp: Path, stats: Stats, store_factory: Callable[[Pa
         stand.moneypenny.end_inclusive = rng.random() < 0.7
         h = Harness(stand=stand, clock=clock, tmp=tmp, env_overrides={"HTTP_TIMEOUT_SECONDS": FAULT_TIMEOUT})
         store = store_factory(tmp)
-        h.store = store
+        # The runs see the store through the fault injector (transparent until a fault is queued);
+        # the suite's own reads and writes go to the store itself.
+        faulty = FaultyStore(store)
+        h.store = faulty  # type: ignore[assignment]
+        # Each dimension draws from its own stream: the rest of the schedule is the same either way.
+        drng = {name: random.Random(f"{name} {seed}") for name in DIMENSIONS}
         serial = 0
         # The calls' own stream: a schedule's chats, faults and crashes are the same with calls on.
         crng = random.Random(f"calls {seed}")
@@ -228,6 +332,20 @@ def run_schedule(seed: int, tmp: Path, stats: Stats, store_factory: Callable[[Pa
         rrng = random.Random(f"reconcile {seed}")
         reconcile_at = clock().astimezone(UK) + timedelta(minutes=rrng.randint(0, 5 * RUNS_PER_SCHEDULE))
         h.env_overrides["RECONCILE_AT"] = reconcile_at.strftime("%H:%M")
+        base_sources = h.env_overrides.get("MONEYPENNY_SOURCES")
+        if "expiry" in dims:
+            # With sources switched, the shortest retention that both sources on allow.
+            retention = shortest_retention({**h.env(), **({"MONEYPENNY_SOURCES": "chats,calls"} if "sources" in dims else {})})
+            h.env_overrides["RETENTION_DAYS"] = str(retention)
+            stats.worst_retention = max(stats.worst_retention, retention)
+        # Forgotten by the store: the journal entries of rows in the sheet may be gone.
+        forgetful = bool(dims & {"expiry", "sources", "emptied"})
+
+        def days_pass(days: float) -> None:
+            """Move the clock on by `days`; what has expired goes (the TTL, where the store has one)."""
+            clock.advance(days=days)
+            if ttl is not None:
+                ttl(clock())
 
         def new_calls(poison: bool) -> int:
             """Add new call messages (and odd ones with `poison`); return how many are odd."""
@@ -285,14 +403,20 @@ def run_schedule(seed: int, tmp: Path, stats: Stats, store_factory: Callable[[Pa
             got = Counter((r["Chat time"], r["Name"]) for r in h.records())
             return not (expected.rows() - got) and not store.journal_pending()
 
-        def measured(run: Callable[[], None], *, crash: bool = False, overlap: bool = False) -> None:
+        def measured(run: Callable[[], None], *, crash: bool = False, overlap: bool = False,
+                     timely: bool = False) -> None:
+            # `timely`: time or the settings moved (a dimension's event): recovery may wait.
             queued = [f for standin in stand.all for f in standin.queued_faults()]
-            unanswered_fault = crash or any(not isinstance(f, ANSWERED) for f in queued)
-            recovery.before(faulty=bool(queued) or crash or overlap, unanswered=unanswered_fault)
+            unanswered_fault = crash or timely or any(not isinstance(f, ANSWERED) for f in queued)
+            recovery.before(faulty=bool(queued) or crash or overlap or timely, unanswered=unanswered_fault)
             outcomes.clear()
             unanswered.clear()
+            injected = len(faulty.injected)
             run()
             assert stand.wait_idle(), f"seed={seed}: a stand-in request never finished"
+            if len(faulty.injected) > injected:
+                # A store failure may leave the lease held or an intent planned: recovery may wait.
+                unanswered.append("the state store failed")
             if unanswered:
                 recovery.before(faulty=True, unanswered=True)
             recovery.after(delivered(), f"seed={seed} run={stats.runs} ({'; '.join(outcomes)})")
@@ -300,11 +424,15 @@ def run_schedule(seed: int, tmp: Path, stats: Stats, store_factory: Callable[[Pa
         outcomes: list[str] = []  # of the last measured run, for the failure message
         unanswered: list[str] = []  # calls of the last measured run that got no answer
 
-        def one_run(checkpoint=None, schedule_time=None) -> None:
+        def one_run(checkpoint=None, schedule_time=None, run_clock=None) -> None:
             stats.runs += 1
             try:
-                report = h.syncer(checkpoint=checkpoint).run(options=RunOptions(daily_reconcile=True),
-                                                             schedule_time=schedule_time)
+                if run_clock is None:
+                    syncer = h.syncer(checkpoint=checkpoint)
+                else:  # another caller, with a clock of its own
+                    syncer = build_syncer(h.settings(), store=h.open_store(), clock=run_clock, checkpoint=checkpoint,
+                                          backoff=0.01)
+                report = syncer.run(options=RunOptions(daily_reconcile=True), schedule_time=schedule_time)
                 outcomes.append(f"{report.outcome} appended={report.appended} waiting={report.waiting}")
             except RunFailed as failed:
                 stats.failed_runs += 1
@@ -319,8 +447,56 @@ def run_schedule(seed: int, tmp: Path, stats: Stats, store_factory: Callable[[Pa
                     now = clock()
                     store.acquire_lease("dead-instance", now, now + timedelta(seconds=h.settings().lease_seconds))
 
+        def paused_at(where: str, what: str) -> Callable[[str], None]:
+            """A checkpoint that pauses the run at `where` while another caller runs: after its
+            lease expired ("lease"), with a clock 11 minutes fast ("skew"), or with the right
+            time while the paused run's clock is 11 minutes slow ("slow")."""
+            fired: list[str] = []
+
+            def checkpoint(step: str) -> None:
+                if step != where or fired:
+                    return
+                fired.append(step)
+                if what == "lease":
+                    clock.advance(seconds=h.settings().lease_seconds + drng["lease"].randint(1, 120))
+                    stats.lease_takeovers += 1
+                    one_run()
+                elif what == "skew":
+                    stats.skewed_calls += 1
+                    one_run(run_clock=lambda: clock() + timedelta(minutes=11))
+                else:
+                    stats.skewed_calls += 1
+                    one_run()
+
+            return checkpoint
+
+        def time_passes() -> bool:
+            """This run's events of the time dimensions before it; True when any happened."""
+            moved = False
+            if "expiry" in dims and drng["expiry"].random() < 0.15:
+                days_pass(retention + drng["expiry"].uniform(0.02, 1.5))
+                stats.expiries += 1
+                moved = True
+            if "sources" in dims and drng["sources"].random() < 0.2:
+                d = drng["sources"]
+                h.env_overrides["MONEYPENNY_SOURCES"] = d.choice(["chats", "calls", "chats,calls"])
+                stats.source_switches += 1
+                if d.random() < 0.3:  # ... and so for longer than the journal keeps an entry
+                    days_pass(h.settings().retention_days + d.uniform(0.02, 3))
+                moved = True
+            if "emptied" in dims and drng["emptied"].random() < 0.06:
+                empty(store)
+                stats.empties += 1
+                moved = True
+            if "store" in dims and drng["store"].random() < 0.35:
+                d = drng["store"]
+                # At any of the run's store calls; once, or for the rest of the run.
+                faulty.fail("*", d.choice(FAULT_KINDS), skip=d.randint(0, 20), times=d.choice([1, 1, 1, None]))
+            return moved
+
         may_quarantine = 0
         for i in range(runs):
+            timely = time_passes()
             may_quarantine += new_chats(tuple(rng.sample(POISON, rng.choice([1, 2]))) if rng.random() < 0.3 else ())
             may_quarantine += new_calls(poison=crng.random() < 0.2)
             for _ in range(rng.choice([0, 1, 1, 2, 3])):
@@ -332,12 +508,24 @@ def run_schedule(seed: int, tmp: Path, stats: Stats, store_factory: Callable[[Pa
                 getattr(stand, target).inject(endpoint, fault, times=times)
                 stats.faults += 1
             checkpoint = None
-            if rng.random() < 0.25:
+            run_clock = None  # this run's own clock, when it is not the schedule's
+            crash = rng.random() < 0.25
+            if crash:
                 checkpoint = crash_at(rng.choice(CHECKPOINTS))
                 stats.faults += 1
             elif rrng.random() < 0.1:
                 checkpoint = crash_at("after_reconcile_fetch")  # a crash only if the run reconciles
                 stats.faults += 1
+            else:
+                for what in ("lease", "skew"):
+                    if what in dims and drng[what].random() < 0.15:
+                        where, kind = drng[what].choice(CHECKPOINTS), what
+                        if what == "skew" and drng[what].random() < 0.5:
+                            kind = "slow"
+                            run_clock = lambda: clock() - timedelta(minutes=11)  # noqa: E731
+                        checkpoint = paused_at(where, kind)
+                        timely = True
+                        break
             schedule_time = clock().isoformat()
             failed_before = stats.failed_runs
             if rng.random() < 0.15:
@@ -353,9 +541,10 @@ def run_schedule(seed: int, tmp: Path, stats: Stats, store_factory: Callable[[Pa
                         t.join()
                     stand.set_latency(0)
 
-                measured(overlapping, overlap=True)
+                measured(overlapping, overlap=True, timely=timely)
             else:
-                measured(lambda: one_run(checkpoint, schedule_time), crash=checkpoint is not None)
+                measured(lambda: one_run(checkpoint, schedule_time, run_clock), crash=crash, timely=timely)
+            faulty.clear()  # a store fault the run did not reach is not carried over
             if stats.failed_runs > failed_before and rng.random() < 0.5:
                 # Cloud Scheduler retries a failed run, here 20 seconds later.
                 clock.advance(seconds=20)
@@ -365,8 +554,14 @@ def run_schedule(seed: int, tmp: Path, stats: Stats, store_factory: Callable[[Pa
                 measured(lambda: one_run(None, schedule_time))
             clock.advance(minutes=5)
 
-        # The faults stop; runs go on, clean, with ordinary timeouts.
+        # The faults stop; runs go on, clean, with ordinary timeouts and the schedule's own sources.
         stand.clear_faults()
+        faulty.clear()
+        stats.store_faults += len(faulty.injected)
+        if base_sources is None:
+            h.env_overrides.pop("MONEYPENNY_SOURCES", None)
+        else:
+            h.env_overrides["MONEYPENNY_SOURCES"] = base_sources
         h.env_overrides["HTTP_TIMEOUT_SECONDS"] = "10"
         new_chats()
         new_calls(poison=False)
@@ -379,12 +574,17 @@ def run_schedule(seed: int, tmp: Path, stats: Stats, store_factory: Callable[[Pa
 
         context = (f"seed={seed} window_moves_cursor={stand.moneypenny.window_moves_cursor} "
                    f"end_inclusive={stand.moneypenny.end_inclusive} calls_on={calls_on} "
-                   f"calls_to_inclusive={stand.moneypenny.calls_to_inclusive}")
+                   f"calls_to_inclusive={stand.moneypenny.calls_to_inclusive} dimensions={','.join(sorted(dims))}")
         # Odd items never block the chats around them, and each one that cannot be read is set
         # aside (under faults, one whose answer was lost is gone with it: Moneypenny's window
         # reads never return an item without a date).
         quarantined = store.quarantine_count()
-        assert quarantined <= may_quarantine, f"{context}: {quarantined} items set aside, only {may_quarantine} unreadable"
+        if "store" in dims:
+            # A failed store write between setting an item aside and recording that (a call's
+            # digest, a fetch intent) sets it aside again: not promised (README), counted.
+            stats.set_aside_again += max(0, quarantined - may_quarantine)
+        else:
+            assert quarantined <= may_quarantine, f"{context}: {quarantined} items set aside, only {may_quarantine} unreadable"
         clock.advance(minutes=5)
         to_quarantine = new_chats(POISON)
         report = h.syncer().run()
@@ -408,15 +608,15 @@ def run_schedule(seed: int, tmp: Path, stats: Stats, store_factory: Callable[[Pa
         assert len(set(keys)) == len(keys), f"{context}: a Chat key appears twice"
         assert store.journal_pending() == [], f"{context}: entries are stuck in the journal"
         entries = store.journal_get(keys)
-        assert len(entries) == len(keys) and all(e.slack == "done" for e in entries.values()), context
+        assert (forgetful or len(entries) == len(keys)) and all(e.slack == "done" for e in entries.values()), context
         announced = sum(_summary_count(m) for m in stand.slack.messages())
         assert announced >= len(expected.chats), f"{context}: Slack summaries cover {announced} of {len(expected.chats)} chats"
         if calls_on:
-            _check_calls(h, expected_calls, context)
+            _check_calls(h, store, expected_calls, context, forgetful)
         stats.schedules += 1
 
 
-def _check_calls(h: Harness, expected: Counter, context: str) -> None:
+def _check_calls(h: Harness, store: StateStore, expected: Counter, context: str, forgetful: bool) -> None:
     # Every call message on the Calls tab exactly once (counted by the caller as sent, made
     # unique per schedule), none stuck, each announced.
     rows = by_header(h.stand.sheets.rows(h.sheet_id, "Calls"))
@@ -424,8 +624,8 @@ def _check_calls(h: Harness, expected: Counter, context: str) -> None:
     assert got == expected, f"{context}: calls missing {dict(expected - got)} or doubled {dict(got - expected)}"
     ids = [r["Call id"] for r in rows]
     assert len(set(ids)) == len(ids), f"{context}: a Call id appears twice"
-    entries = h.open_store().journal_get([key_from_column(i) for i in ids])
-    assert len(entries) == len(ids) and all(e.slack == "done" for e in entries.values()), context
+    entries = store.journal_get([key_from_column(i) for i in ids])
+    assert (forgetful or len(entries) == len(ids)) and all(e.slack == "done" for e in entries.values()), context
     announced = sum(_summary_count(m, "call") for m in h.stand.slack.messages())
     assert announced >= sum(expected.values()), f"{context}: summaries cover {announced} calls"
 
@@ -437,45 +637,111 @@ def _summary_count(message: dict, noun: str = "chat") -> int:
     return int(match.group(1)) if match else 0
 
 
-def _record(name: str, stats: Stats) -> None:
+def _record(name: str, stats: Stats, dims: frozenset[str], failures: list[str] | None = None) -> None:
     FAULT_STATS[name] = {k: getattr(stats, k) for k in Stats.__dataclass_fields__}
+    FAULT_STATS[name]["dimensions"] = ",".join(sorted(dims)) or "none"  # type: ignore[assignment]
+    if failures is not None:
+        FAULT_STATS[name]["failures"] = failures  # type: ignore[assignment]
 
 
-def test_no_chat_lost_or_doubled_under_random_faults_on_sqlite(tmp_path, request):
-    schedules = request.config.getoption("--fault-schedules")
-
-    def one(seed: int) -> Stats:
-        folder = tmp_path / f"s{seed}"
-        folder.mkdir()
-        own = Stats()
-        run_schedule(seed, folder, own, lambda p: SqliteStore(str(p / "state.sqlite3")), RUNS_PER_SCHEDULE)
-        return own
-
-    # Schedules are independent (their own stand-ins and store) and mostly wait on sockets:
-    # a few at a time keeps the suite short.
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        results = list(pool.map(one, range(schedules)))
+def _merged(results: list[Stats]) -> Stats:
     stats = Stats()
     for own in results:
         for name in Stats.__dataclass_fields__:
             merge = max if name.startswith("worst_") else int.__add__
             setattr(stats, name, merge(getattr(stats, name), getattr(own, name)))
-    _record("SQLite", stats)
+    return stats
+
+
+def _on_sqlite(tmp_path: Path, seeds: range, dims: frozenset[str], *, keep_going: bool = False) -> tuple[Stats, list[str]]:
+    """Run the schedules on SQLite, a few at a time; with `keep_going`, a failed schedule is
+    noted ("seed: what failed") and the others still run."""
+
+    def one(seed: int) -> tuple[Stats, str | None]:
+        folder = tmp_path / f"s{seed}"
+        folder.mkdir()
+        own = Stats()
+        try:
+            run_schedule(seed, folder, own, lambda p: SqliteStore(str(p / "state.sqlite3")), RUNS_PER_SCHEDULE, dims)
+        except Exception as exc:
+            if not keep_going:
+                raise
+            return own, f"seed {seed}: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
+        return own, None
+
+    # Schedules are independent (their own stand-ins and store) and mostly wait on sockets:
+    # a few at a time keeps the suite short.
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(one, seeds))
+    return _merged([own for own, _ in results]), [failed for _, failed in results if failed]
+
+
+def _exercised(stats: Stats, dims: frozenset[str]) -> None:
+    """Each dimension that was on did happen."""
+    done = {"store": stats.store_faults, "expiry": stats.expiries, "lease": stats.lease_takeovers,
+            "skew": stats.skewed_calls, "sources": stats.source_switches, "emptied": stats.empties}
+    assert all(done[name] > 0 for name in dims), {name: done[name] for name in dims}
+
+
+def test_no_chat_lost_or_doubled_under_random_faults_on_sqlite(tmp_path, request):
+    schedules = request.config.getoption("--fault-schedules")
+    dims = chosen_dimensions(request.config.getoption("--fault-dimensions"))
+    stats, _ = _on_sqlite(tmp_path, range(schedules), dims)
+    _record("SQLite", stats, dims)
     assert stats.schedules == schedules
     assert stats.crashes > 0 and stats.overlaps > 0 and stats.failed_runs > 0
     assert stats.recoveries_answered > 0 and stats.worst_answered <= 1
+    _exercised(stats, dims)
+
+
+def _firestore_ttl(client: Any, prefix: str) -> Callable[[datetime], None]:
+    """What Firestore's TTL policies (terraform/firestore.tf) do, which the emulator does not:
+    delete the journal entries, quarantined items and batch documents whose expires_at passed."""
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    def ttl(now: datetime) -> None:
+        for name in ("journal", "quarantine", "batches"):
+            query = client.collection(f"{prefix}_{name}").where(filter=FieldFilter("expires_at", "<", now))
+            for snapshot in query.stream():
+                snapshot.reference.delete()
+
+    return ttl
 
 
 def test_no_chat_lost_or_doubled_under_random_faults_on_firestore(tmp_path, request, firestore_emulator):
     from lib.state.firestore import FirestoreStore
-    from tests.conftest import _clear_emulator, _emulator_client
+    from tests.conftest import _clear_emulator, _close_client, _emulator_client
 
     schedules = max(10, request.config.getoption("--fault-schedules") // 15)
+    dims = chosen_dimensions(request.config.getoption("--fault-dimensions"))
     stats = Stats()
     for seed in range(schedules):
         _clear_emulator(firestore_emulator)
         folder = tmp_path / f"s{seed}"
         folder.mkdir()
-        run_schedule(10_000 + seed, folder, stats, lambda p: FirestoreStore(_emulator_client(), "faults"), 6)
-    _record("Firestore emulator", stats)
+        client = _emulator_client()
+        try:
+            run_schedule(10_000 + seed, folder, stats, lambda p: FirestoreStore(client, "faults"), 6, dims,
+                         empty=lambda store: _clear_emulator(firestore_emulator), ttl=_firestore_ttl(client, "faults"))
+        finally:
+            _close_client(client)
+    _record("Firestore emulator", stats, dims)
     assert stats.schedules == schedules
+    _exercised(stats, dims)
+
+
+@pytest.mark.parametrize("dimension", [
+    pytest.param(name, marks=pytest.mark.xfail(reason=f"waits on {fix}", strict=False))
+    for name, fix in WAITS_ON.items()
+])
+def test_a_dimension_that_waits_on_a_fix_alone_loses_and_doubles_nothing(dimension, tmp_path, request):
+    """Each dimension still waiting on a fix (WAITS_ON), on its own, over a tenth of the schedules
+    on SQLite: every schedule runs, and the ones that fail are reported with what they found."""
+    if dimension in chosen_dimensions(request.config.getoption("--fault-dimensions")):
+        pytest.skip(f"{dimension} is on in the main schedules (--fault-dimensions)")
+    schedules = max(10, request.config.getoption("--fault-schedules") // 10)
+    dims = frozenset({dimension})
+    stats, failures = _on_sqlite(tmp_path, range(schedules), dims, keep_going=True)
+    _record(f"SQLite, {dimension} alone, waits on {WAITS_ON[dimension].split(' ')[0]}", stats, dims, failures)
+    _exercised(stats, dims)
+    assert not failures, f"{len(failures)} of {schedules} schedules failed:\n" + "\n".join(failures)
