@@ -1061,14 +1061,24 @@ def test_the_runtime_account_uses_only_the_one_firestore_database(resources, con
     assert ref(resources["google_firestore_database"]["main"]["name"]) == "var.firestore_database"
 
 
-def _firestore_field_names() -> set[str]:
-    """Every string literal the Firestore store's modules use (its document field names among them)."""
-    found: set[str] = set()
-    for path in (REPO / "lib" / "state").glob("firestore*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str):
-                found.add(node.value)
-    return found
+def _stored_field_names(firestore_client, prefix: str) -> dict[str, set[str]]:
+    """The field names of the documents the real FirestoreStore writes (on the emulator) for a
+    journal entry, an in-flight batch and a quarantined item, by collection."""
+    from datetime import UTC, datetime, timedelta
+
+    from lib.state.base import InflightBatch, JournalEntry, RejectedItem
+    from lib.state.firestore import FirestoreStore
+
+    now = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+    store = FirestoreStore(firestore_client, prefix)
+    store.journal_add([JournalEntry(key="k1", chat={"chatTime": "x"}, chat_time=now, fetched_at=now,
+                                    sheet="done", slack="done", expires_at=now + timedelta(days=30))])
+    store.batch_put(InflightBatch(id="b1", label="run@1", keys=("k1",), expires_at=now + timedelta(days=30)))
+    store.quarantine([RejectedItem(raw="{}", reason="chatTime", fetched_at=now, expires_at=now + timedelta(days=30))])
+    return {
+        name: {field for snap in firestore_client.collection(f"{prefix}_{name}").stream() for field in snap.to_dict()}
+        for name in ("journal", "batches", "quarantine")
+    }
 
 
 def test_ttl_and_large_fields_are_exempt_from_indexing(resources, evaluated):
@@ -1091,9 +1101,16 @@ def test_ttl_and_large_fields_are_exempt_from_indexing(resources, evaluated):
     # Each TTL field keeps its TTL policy beside the exemption.
     for name in ("journal_ttl", "quarantine_ttl", "batches_ttl"):
         assert block(fields[name], "ttl_config") == {} and "index_config" in fields[name], name
-    # The names are the ones the store really writes.
-    literals = _firestore_field_names()
-    assert {field for _, field in wanted} <= literals, {field for _, field in wanted} - literals
+
+
+def test_the_exempt_fields_are_the_ones_the_store_really_writes(resources, evaluated, firestore_client):
+    prefix = evaluated["runtime_environment"]["FIRESTORE_COLLECTION_PREFIX"]
+    stored = _stored_field_names(firestore_client, prefix)
+    for body in resources["google_firestore_field"].values():
+        collection = evaluated[ref(body["collection"]).removeprefix("local.")]
+        field = evaluated[ref(body["field"]).removeprefix("local.")]
+        name = collection.removeprefix(f"{prefix}_")
+        assert field in stored[name], f"{collection} documents have no {field!r}: {sorted(stored[name])}"
 
 
 def test_every_file_the_terraform_code_mentions_exists():
