@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
+from ..clock import Clock
 from ..counters import StoreCounters
 from ..errors import StateStoreAccessError, StateStoreError
 from ..text import json_text
@@ -83,9 +84,11 @@ _guard = guard(_translate)
 class SqliteBase(StoreBase):
     """The file, its per-thread connections and the counted reads and writes every part makes."""
 
-    def __init__(self, path: str, retention: int | None = None) -> None:
+    def __init__(self, path: str, retention: int | None = None, *, clock: Clock | None = None) -> None:
         self.path = path
         self.retention = retention
+        # The store's clock (the lease is judged by it): SQLite's own `now` unless a test moves time.
+        self.clock = clock
         self.counters = StoreCounters()
         self._local = threading.local()
         self._lock = threading.Lock()
@@ -130,6 +133,12 @@ class SqliteBase(StoreBase):
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+
+    def _now(self, conn: sqlite3.Connection) -> datetime:
+        """The store's time: SQLite's own clock (`now`, UTC), or the clock a test gave."""
+        if self.clock is not None:
+            return self.clock()
+        return datetime.fromisoformat(conn.execute("SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now')").fetchone()[0])
 
     def _read(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
         self.counters.round_trips += 1

@@ -108,7 +108,7 @@ class FetchLog:
         now = self.clock()
         plan = functools.partial(plan_intent, opts=opts, run_id=report.run_id, at=now, tz=self.tz,
                                  reconcile_days=self.reconcile_days)
-        if not session.begin(now, now + ALONE_LEASE, plan=plan):
+        if not session.begin(ALONE_LEASE, plan=plan):
             raise TransientError("another run holds the lease", cause="lease")
         try:
             self.read(report, opts, session)

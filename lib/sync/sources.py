@@ -70,11 +70,13 @@ class SummaryDelivery:
     """
 
     def __init__(self, slack: SlackNotifier, *, sheet_url: str, max_listed: int,
-                 checkpoint: Callable[[str], None] = lambda step: None):
+                 checkpoint: Callable[[str], None] = lambda step: None, fence: Callable[[], None] = lambda: None):
         self.slack = slack
         self.sheet_url = sheet_url
         self.max_listed = max_listed
         self.checkpoint = checkpoint
+        # Called just before the post: raises LeaseLost once the run no longer holds the lease.
+        self.fence = fence
 
     def deliver(self, parts: list[tuple[Journal, RunReport, list[JournalEntry], str, str]]) -> None:
         """Announce each part's (journal, report, pending, noun, tab) entries not yet posted."""
@@ -86,6 +88,7 @@ class SummaryDelivery:
         summary = build_combined(
             [SummaryPart(journal.records_of(entries), title, tab) for journal, _, entries, title, tab in todo],
             sheet_url=self.sheet_url, max_listed=self.max_listed, late=sum(lates))
+        self.fence()
         self.slack.post_summary(summary)
         self.checkpoint("after_post")
         for (journal, report, entries, _, _), late in zip(todo, lates):
