@@ -94,6 +94,31 @@ def test_the_fast_caller_takes_the_lease_for_its_length_by_the_store_clock(harne
     assert run(harness.syncer()).skipped == "another run holds the lease"
 
 
+def test_python_m_lib_run_from_a_laptop_11_minutes_fast_exits_busy_while_a_scheduled_run_holds_the_lease(harness):
+    """Duplicate case 5 from the command line: the scheduled run took the lease (ten minutes,
+    by the store's clock) a moment ago; `python -m lib run` on a clock 11 minutes fast is told
+    another run holds it (exit 3) and reads, writes and posts nothing."""
+    import io
+
+    from lib.cli import EXIT_BUSY, Context, main
+    from lib.state import open_store
+
+    harness.clock.value = utcnow()
+    harness.add_chats(2)
+    store = open_store(harness.settings())  # as the function opens it: on the store's own clock
+    try:
+        now = harness.clock()
+        assert store.acquire_lease("scheduled-run", now, now + timedelta(minutes=10))
+    finally:
+        store.close()
+    out, err = io.StringIO(), io.StringIO()
+    ctx = Context(env=harness.env(), clock=lambda: harness.clock() + timedelta(minutes=11), out=out, err=err,
+                  sleep=lambda s: None, backoff=0.01)
+    assert main(["run"], ctx) == EXIT_BUSY, out.getvalue() + err.getvalue()
+    assert harness.data_rows() == [] and harness.stand.slack.messages() == []
+    assert harness.stand.moneypenny.count() == 0
+
+
 # -- the fence -------------------------------------------------------------------------------------
 
 
