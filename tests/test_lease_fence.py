@@ -18,7 +18,7 @@ from lib.errors import LeaseLost
 from lib.state.base import InflightBatch
 from lib.state.run_state import LeaseHold
 from lib.sync import RunFailed
-from sandbox.standins import Status
+from sandbox.standins import Delay, Status
 from sandbox.standins.samples import sample_chats
 from tests.harness import move_cursor_elsewhere
 
@@ -80,6 +80,24 @@ def test_a_caller_whose_clock_is_11_minutes_fast_cannot_take_the_lease_of_a_run_
     assert laptop[0].outcome == "skipped" and laptop[0].skipped == "another run holds the lease"
     assert scheduled.outcome == "ok" and scheduled.appended == 3
     assert len(harness.stand.slack.messages()) == 1
+
+
+def test_a_fast_caller_leaves_an_unanswered_append_alone_until_it_has_surely_ended(harness, own_clock_store):
+    """Case 5 just after the scheduled run: its append got no answer (Google may still be
+    carrying it out) and the run ended, giving the lease back. A laptop 11 minutes fast comes
+    seconds later: by its own clock that append is long over, by the store's it is seconds old
+    (batches are labelled and judged by the store's time), so it leaves the rows in flight and
+    the late append lands once."""
+    harness.add_chats(3)
+    harness.stand.sheets.inject("values.append", Delay(4), times=1)  # lands after the 2 s timeout
+    first = run(harness.syncer())
+    assert first.outcome == "failed" and first.errors[0]["cause"] == "sheets"
+    fast = build_syncer(harness.settings(), store=own_clock_store,
+                        clock=lambda: harness.clock() + timedelta(minutes=11), backoff=0.01)
+    laptop = run(fast)
+    assert harness.stand.sheets.wait_idle(timeout=30)
+    assert_each_row_once(harness, 3)  # without the store's time: 6 rows, the laptop wrote them again
+    assert laptop.appended == 0 and laptop.waiting == 3
 
 
 def test_the_fast_caller_takes_the_lease_for_its_length_by_the_store_clock(harness, own_clock_store):

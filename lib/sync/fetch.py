@@ -104,7 +104,7 @@ class FetchLog:
         # read fetches what it skipped.
 
     def _read_alone(self, report: RunReport, opts: RunOptions) -> None:
-        session = RunSession(self.store, report.run_id)
+        session = RunSession(self.store, report.run_id, clock=self.clock)
         now = self.clock()
         plan = functools.partial(plan_intent, opts=opts, run_id=report.run_id, at=now, tz=self.tz,
                                  reconcile_days=self.reconcile_days)

@@ -46,6 +46,10 @@ def wire(s: Settings, store: StateStore, moneypenny: MoneypennyClient, sheet: Sh
     # In a run, every write to the sheet or Slack is fenced by the lease (lib/sync/session.py).
     put_batch = session.put_batch if session is not None else None
     fence: Callable[[], None] = session.hold if session is not None else (lambda: None)
+    # In-flight batches are labelled, and judged settled, by the store's time as the run knows it:
+    # a caller whose clock is fast must not take a batch another run's append may still land for
+    # as settled.
+    batch_clock = session.store_clock if session is not None else clock
     journal = Journal(store, RunRecords(source, s.chat_timezone), clock=clock, retention=retention,
                       put_batch=put_batch)
     calls, summary = None, None
@@ -56,7 +60,7 @@ def wire(s: Settings, store: StateStore, moneypenny: MoneypennyClient, sheet: Sh
             journal=calls_journal,
             fetch=CallsFetch(store, moneypenny, calls_journal, clock=clock, tz=s.chat_timezone,
                              reconcile_days=s.reconcile_days, checkpoint=checkpoint),
-            sheet=SheetDelivery(calls_sheet, calls_journal, clock=clock,
+            sheet=SheetDelivery(calls_sheet, calls_journal, clock=batch_clock,
                                 http_timeout_seconds=s.http_timeout_seconds, checkpoint=checkpoint),
             report=sub_report(report),
         )
@@ -66,7 +70,7 @@ def wire(s: Settings, store: StateStore, moneypenny: MoneypennyClient, sheet: Sh
         journal=journal,
         fetch=FetchLog(store, moneypenny, journal, clock=clock, tz=s.chat_timezone,
                        reconcile_days=s.reconcile_days, checkpoint=checkpoint, session=session),
-        sheet=SheetDelivery(sheet, journal, clock=clock, http_timeout_seconds=s.http_timeout_seconds,
+        sheet=SheetDelivery(sheet, journal, clock=batch_clock, http_timeout_seconds=s.http_timeout_seconds,
                             checkpoint=checkpoint),
         slack=SlackDelivery(slack, journal, sheet_url=s.sheet_url, max_listed=s.slack_max_listed,
                             checkpoint=checkpoint, fence=fence),

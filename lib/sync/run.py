@@ -100,7 +100,7 @@ class Syncer:
         opts = self._window(opts, started)
 
         schedule = schedule_key(opts.schedule_job, opts.mode.value, opts.schedule_time)
-        session = RunSession(self.store, report.run_id)
+        session = RunSession(self.store, report.run_id, clock=self.clock)
         plan = functools.partial(plan_intent, opts=opts, run_id=report.run_id, at=started, tz=self.tz,
                                  reconcile_days=self.settings.reconcile_days)
         self.moneypenny.forget_token()  # what another instance did to it since is not known here

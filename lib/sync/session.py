@@ -26,6 +26,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from ..clock import Clock, utcnow
 from ..state.base import InflightBatch, Lease, StateStore
 from ..state.documents import CursorDoc, FetchIntent
 from ..state.run_state import QUARANTINE_UNKNOWN, LeaseHold, RunState
@@ -40,11 +41,13 @@ LEASE_MARGIN = timedelta(seconds=60)
 class RunSession:
     """One run's view of the run state, owned by the run whose id is `owner`."""
 
-    def __init__(self, store: StateStore, owner: str):
+    def __init__(self, store: StateStore, owner: str, clock: Clock = utcnow):
         self.store = store
         self.owner = owner
+        self.clock = clock  # the run's own clock: only its rate is used here (time elapsed)
         self.length = timedelta(0)  # how long the lease lasts when taken or renewed (set by `begin`)
-        self.seen = RunState()  # the run state as this run last read or wrote it
+        self._seen = RunState()
+        self._seen_by_clock = clock()  # the run's clock when the store's time `seen.read_at` was read
         # The cursor as this run has settled it so far: what `finish` writes.
         self.cursor = CursorDoc()
         self.carried: FetchIntent | None = None  # an intent an earlier read left, found by `begin`
@@ -52,6 +55,27 @@ class RunSession:
         self.holder: Lease | None = None  # the lease that kept this run out (begin returned False)
         # Another run held the lease while this one ran (found by `renew`): its cursor is not ours to settle.
         self.retaken = False
+
+    @property
+    def seen(self) -> RunState:
+        """The run state as this run last read or wrote it."""
+        return self._seen
+
+    @seen.setter
+    def seen(self, state: RunState) -> None:
+        if state.read_at is not None and state.read_at != self._seen.read_at:
+            self._seen_by_clock = self.clock()
+        self._seen = state
+
+    def store_clock(self) -> datetime:
+        """The store's time now, as this run best knows it: the store's time of its last read
+        of the run state plus what the run's own clock says has elapsed since (its rate, not its
+        setting: a clock 11 minutes fast measures the same minutes). The in-flight batches are
+        labelled and judged settled by it, so that runs whose clocks disagree agree on how old
+        an unanswered append is. The run's own clock when no read carried the store's time."""
+        if self._seen.read_at is None:
+            return self.clock()
+        return self._seen.read_at + (self.clock() - self._seen_by_clock)
 
     def quarantine_hint(self, now: datetime) -> bool:
         """Whether the quarantine may hold unexpired items (else counting it is not needed)."""
