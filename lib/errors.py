@@ -139,6 +139,13 @@ class StateStoreError(TransientError):
     cause = "state_store"
 
 
+class LeaseLost(TransientError):
+    """This run no longer holds the run lease (another run took it, or took it and gave it back):
+    it must not write to the sheet or Slack; what it carries waits in the journal."""
+
+    cause = "lease_lost"
+
+
 class InvalidChat(ValueError):
     """A chat item that cannot be read; the message names the field, never its value."""
 

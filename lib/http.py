@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import requests
@@ -18,6 +20,30 @@ log = logging.getLogger(__name__)
 TRANSIENT_STATUSES = (429, 500, 502, 503, 504)
 # The longest single back-off between two tries (Retry-After may ask for longer, up to the budget).
 BACKOFF_MAX_SECONDS = 30
+
+
+# The running delivery's lease check (lib/sync/session.RunSession.hold), set by `fenced`: called
+# with the seconds about to be waited before a retry's wait, and with 0 just before the retried
+# request is sent, so that a run that may have lost its lease while it waited (a 429 storm
+# outlasting the lease) never sends the write; it raises LeaseLost instead.
+_fence: contextvars.ContextVar[Callable[[float], None] | None] = contextvars.ContextVar("fence", default=None)
+
+
+@contextlib.contextmanager
+def fenced(check: Callable[[float], None]) -> Iterator[None]:
+    """Run the block with `check` as the lease check of every retry wait and chunked write."""
+    token = _fence.set(check)
+    try:
+        yield
+    finally:
+        _fence.reset(token)
+
+
+def check_fence(wait: float = 0.0) -> None:
+    """The running delivery's lease check (nothing outside `fenced`): raises LeaseLost."""
+    check = _fence.get()
+    if check is not None:
+        check(wait)
 
 
 class BudgetRetry(Retry):
@@ -58,6 +84,7 @@ class BudgetRetry(Retry):
         if wait <= 0:
             return
         status = response.status if response is not None else "no answer"
+        check_fence(wait)  # a wait longer than what is left of the lease renews it first
         log.info("waiting before a retry", extra={"fields": {
             "status": status, "seconds": round(wait, 2), "waited": round(self.waited, 2), "budget": self.budget}})
         if self.on_wait is None:
@@ -71,6 +98,7 @@ class BudgetRetry(Retry):
                 left -= step
             self.on_wait(0.0)
         self.waited += wait
+        check_fence()  # still the holder (another run may have taken the lease during the wait)
 
 
 def retry_policy(

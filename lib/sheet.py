@@ -16,6 +16,7 @@ import requests
 
 from .counters import SheetCounters
 from .errors import HeaderMismatchError, PermanentError, SheetAccessError, SheetError, SheetFullError, SheetNoAnswer, cut
+from .http import check_fence
 from .records import Record
 from .sheet_cells import HEADER, chunk_rows, quote_tab
 from .sheet_client import _api_error
@@ -290,7 +291,9 @@ class SheetWriter:
             return 0
         if not header_checked:
             self.ensure_ready()
-        for chunk in chunk_rows(rows):
+        for n, chunk in enumerate(chunk_rows(rows)):
+            if n:
+                check_fence()  # a later chunk: the run must still hold the lease (lib/http.fenced)
             self.counters.writes += 1
             self.counters.appends += 1
             self._call(

@@ -95,7 +95,8 @@ def collect(store: StateStore, now: datetime, runs: int = 10, watch_minutes: int
     oldest_set_aside = store.quarantine_oldest() if out["quarantined"] else None
     out["quarantine_oldest"] = None if oldest_set_aside is None else oldest_set_aside.isoformat()
     lease = state.lease
-    out["lease"] = None if lease is None or lease.expires_at <= now else {
+    # Held or not by the store's clock (as the runs judge it), not this machine's.
+    out["lease"] = None if lease is None or lease.expires_at <= (state.read_at or now) else {
         "owner": lease.owner, "expires_at": lease.expires_at.isoformat(),
     }
     cursor = state.cursor.to_dict()

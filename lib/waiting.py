@@ -46,7 +46,7 @@ def drop(store: StateStore, source: str, now: datetime, retention_days: int, own
     from .sync.session import RunSession
 
     session = RunSession(store, owner or f"drop-{uuid.uuid4().hex[:8]}")
-    if not session.begin(now, now + DROP_LEASE):
+    if not session.begin(DROP_LEASE):
         return None
     try:
         keys = [e.key for e in by_source(store.journal_pending()).get(source, [])]

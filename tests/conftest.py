@@ -131,7 +131,7 @@ def store_kind(request, harness):
         from lib.state.firestore import FirestoreStore
 
         request.getfixturevalue("firestore_client")  # an emptied emulator database
-        harness.store = FirestoreStore(_emulator_client(), "poison")
+        harness.store = FirestoreStore(_emulator_client(), "poison", clock=harness.clock)
     return request.param
 
 

@@ -61,7 +61,9 @@ class Harness:
 
     def open_store(self) -> StateStore:
         if self.store is None:
-            self.store = SqliteStore(str(self.tmp / "state.sqlite3"))
+            # The store's clock is the harness clock too: tests move time by hand for the
+            # lease as for everything else (the lease is judged by the store's clock).
+            self.store = SqliteStore(str(self.tmp / "state.sqlite3"), clock=self.clock)
         return self.store
 
     def syncer(self, checkpoint: Callable[[str], None] | None = None, store: StateStore | None = None) -> Syncer:
@@ -103,6 +105,20 @@ class Harness:
         of a day but the first after RECONCILE_AT: a scheduled sync makes no reconcile read."""
         at = at or self.clock()
         self.open_store().update_run_state(lambda state: state.with_reconciled_at(at))
+
+
+def hold_lease_elsewhere(harness: Harness, owner: str, minutes: float = 10) -> bool:
+    """Another run takes the lease for `minutes`, on the store's own clock: as the command line
+    and the function see it (they open their store as production does; the harness's store
+    follows the harness clock instead)."""
+    from lib.state import open_store
+
+    store = open_store(harness.settings())
+    try:
+        now = harness.clock()
+        return store.acquire_lease(owner, now, now + timedelta(minutes=minutes))
+    finally:
+        store.close()
 
 
 def by_header(rows: Sequence[Sequence[T]], name: Callable[[T], str] = str) -> list[dict[str, T]]:

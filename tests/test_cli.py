@@ -15,7 +15,7 @@ from lib.cli import EXIT_BUSY, EXIT_FAILED, EXIT_OK, EXIT_SETTINGS, EXIT_USAGE, 
 from lib. sheet_cells import HEADER
 from sandbox.standins.samples import sample_chats
 from sandbox.standins.server import Status
-from tests.harness import days_read_by_window, move_cursor_elsewhere
+from tests.harness import days_read_by_window, hold_lease_elsewhere, move_cursor_elsewhere
 
 UK = ZoneInfo("Europe/London")
 
@@ -202,9 +202,7 @@ def test_run_syncs_and_prints_the_counts(harness, cli):
 
 
 def test_run_json_and_a_held_lease_exits_3(harness, cli):
-    store = harness.open_store()
-    now = harness.clock()
-    assert store.acquire_lease("scheduled-run", now, now + timedelta(minutes=10))
+    assert hold_lease_elsewhere(harness, "scheduled-run")
     result = cli("run", "--json")
     assert result.code == EXIT_BUSY
     assert result.json()["outcome"] == "skipped"
@@ -371,9 +369,7 @@ def test_backfill_notify_posts_one_summary_and_todays_chats_are_announced_as_usu
 
 
 def test_backfill_waits_for_the_lease_then_exits_3(harness, cli):
-    store = harness.open_store()
-    now = harness.clock()
-    store.acquire_lease("scheduled-run", now, now + timedelta(minutes=10))
+    assert hold_lease_elsewhere(harness, "scheduled-run")
     result = cli("backfill", "--from", str(today(harness) - timedelta(days=1)), "--to", str(today(harness)),
                  "--wait", "12")
     assert result.code == EXIT_BUSY
@@ -478,8 +474,7 @@ def test_quarantine_retry_after_a_crash_between_journal_and_removal_writes_the_r
 def test_quarantine_retry_waits_its_turn_while_a_run_holds_the_lease(harness, cli):
     [fixed] = sample_chats(1, start=datetime(2026, 11, 20, 9, 0), seed=63)
     set_aside_by_an_older_version(harness, [fixed])
-    now = harness.clock()
-    assert harness.open_store().acquire_lease("scheduled-run", now, now + timedelta(minutes=10))
+    assert hold_lease_elsewhere(harness, "scheduled-run")
     result = cli("quarantine", "--retry")
     assert result.code == EXIT_BUSY and "another run holds the lease" in result.out
     assert harness.open_store().quarantine_count() == 1 and harness.data_rows() == []

@@ -312,6 +312,7 @@ def run_schedule(seed: int, tmp: Path, stats: Stats, store_factory: Callable[[Pa
         stand.moneypenny.end_inclusive = rng.random() < 0.7
         h = Harness(stand=stand, clock=clock, tmp=tmp, env_overrides={"HTTP_TIMEOUT_SECONDS": FAULT_TIMEOUT})
         store = store_factory(tmp)
+        store.clock = clock  # the lease is judged by the store's clock: this schedule's
         # The runs see the store through the fault injector (transparent until a fault is queued);
         # the suite's own reads and writes go to the store itself.
         faulty = FaultyStore(store)

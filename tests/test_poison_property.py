@@ -238,7 +238,7 @@ def test_no_item_makes_a_run_fail_and_each_is_delivered_once_or_quarantined(requ
         path = harness.tmp / f"state-{n}.sqlite3"
         if harness.store is not None:
             harness.store.close()
-        harness.store = SqliteStore(str(path))
+        harness.store = SqliteStore(str(path), clock=harness.clock)
         harness.env_overrides.update(SHEET_TAB=f"Run {n}", CHAT_TIMEZONE=zone)
         harness.stand.slack.clear_messages()
         harness.stand.moneypenny.add_chats(body.items)

@@ -26,7 +26,7 @@ def store(request, harness):
         from lib.state.firestore import FirestoreStore
 
         request.getfixturevalue("firestore_client")
-        harness.store = FirestoreStore(_emulator_client(), "runstate")
+        harness.store = FirestoreStore(_emulator_client(), "runstate", clock=harness.clock)
     return harness.open_store()
 
 
@@ -93,7 +93,7 @@ def test_a_run_that_died_holding_the_lease_is_taken_over_once_it_expires(harness
     harness.add_chats(2)
     now = harness.clock()
     dead = RunSession(store, "dead-run")
-    assert dead.begin(now, now + timedelta(seconds=harness.settings().lease_seconds),
+    assert dead.begin(timedelta(seconds=harness.settings().lease_seconds),
                       plan=lambda c: plan_intent(c, RunOptions(), run_id="dead-run", at=now,
                                                  tz=harness.settings().chat_timezone, reconcile_days=2))
     harness.syncer().moneypenny.fetch_new()  # the dead run's call: the cursor moved past 2 chats

@@ -24,7 +24,7 @@ from lib.state import (
     UnknownJournalField,
     open_store,
 )
-from lib.state.base import delivered, expiry_for
+from lib.state.base import Lease, delivered, expiry_for
 from lib.state.documents import (
     ALERTS_DOC,
     BACKFILL_DOC,
@@ -41,6 +41,7 @@ from lib.state.documents import (
 from lib.state.run_state import PARTS, RUNS_KEPT
 from lib.state.sqlite import SqliteStore
 from tests.conftest import _emulator_client as emulator_client
+from tests.harness import Clock
 
 UTC = UTC
 T0 = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
@@ -64,15 +65,23 @@ def entry(key: str, minutes: int = 0, **fields) -> JournalEntry:
     )
 
 
+@pytest.fixture
+def store_clock():
+    """The stores' own clock, moved by hand (the lease is judged by it, never by the caller's)."""
+    return Clock(T0)
+
+
 @pytest.fixture(params=["sqlite", "firestore"])
-def make_store(request, tmp_path):
-    """Make store objects that share one database (the first is the fixture's own)."""
+def make_store(request, tmp_path, store_clock):
+    """Make store objects that share one database (the first is the fixture's own), all on
+    `store_clock`."""
     made = []
     if request.param == "sqlite":
         first = request.getfixturevalue("sqlite_store")
 
         def make():
             store = first if not made else SqliteStore(first.path)
+            store.clock = store_clock
             made.append(store)
             return store
     else:
@@ -81,7 +90,7 @@ def make_store(request, tmp_path):
         first_client = request.getfixturevalue("firestore_client")
 
         def make():
-            store = FirestoreStore(first_client if not made else emulator_client(), "test")
+            store = FirestoreStore(first_client if not made else emulator_client(), "test", clock=store_clock)
             made.append(store)
             return store
 
@@ -361,18 +370,23 @@ def test_sqlite_adds_the_quarantine_expiry_to_an_older_file(tmp_path):
 # -- lease ----------------------------------------------------------------------------------------
 
 
-def test_lease_lifecycle(store):
+def test_lease_lifecycle(store, store_clock):
+    """Free or expired, and when it ends, by the store's clock; the caller names a length only."""
     assert store.get_lease() is None
     assert store.acquire_lease("run-1", T0, T0 + timedelta(minutes=10))
-    assert store.get_lease().owner == "run-1"
+    assert store.get_lease() == Lease("run-1", T0 + timedelta(minutes=10))
+    store_clock.advance(minutes=5)
     assert not store.acquire_lease("run-2", T0 + timedelta(minutes=5), T0 + timedelta(minutes=15))
-    assert store.acquire_lease("run-1", T0 + timedelta(minutes=5), T0 + timedelta(minutes=15))
-    assert store.get_lease().expires_at == T0 + timedelta(minutes=15)
+    # A caller whose clock is 11 minutes fast cannot take it either: the store's says it is held.
+    assert not store.acquire_lease("run-2", T0 + timedelta(minutes=16), T0 + timedelta(minutes=26))
+    assert store.acquire_lease("run-1", T0 - timedelta(days=1), T0 - timedelta(days=1) + timedelta(minutes=10))
+    assert store.get_lease().expires_at == T0 + timedelta(minutes=15)  # the store's now plus the length
     store.release_lease("run-2")
     assert store.get_lease().owner == "run-1"
-    # Expired: taken over.
-    assert store.acquire_lease("run-3", T0 + timedelta(minutes=15), T0 + timedelta(minutes=25))
-    assert store.get_lease().owner == "run-3"
+    # Expired by the store's clock: taken over, whatever the caller's clock says.
+    store_clock.advance(minutes=10)
+    assert store.acquire_lease("run-3", T0, T0 + timedelta(minutes=10))
+    assert store.get_lease() == Lease("run-3", T0 + timedelta(minutes=25))
     store.release_lease("run-3")
     assert store.get_lease() is None
     assert store.acquire_lease("run-4", T0, T0 + timedelta(minutes=10))
@@ -473,7 +487,7 @@ def _write_legacy(store, cursor: dict, schedules: dict, lease: tuple[str, dateti
                      [(r["started_at"], json.dumps(r)) for r in records])
 
 
-def test_a_store_from_before_the_run_state_keeps_its_cursor_schedule_log_lease_and_history(store):
+def test_a_store_from_before_the_run_state_keeps_its_cursor_schedule_log_lease_and_history(store, store_clock):
     """The first read builds the run state from the older documents; the first write keeps it."""
     cursor = {"last_read": T0.isoformat(), "intent": {"since": "2026-11-18", "run_id": "old", "at": T0.isoformat()}}
     records = [{"run_id": f"r{i}", "started_at": (T0 + timedelta(minutes=i)).isoformat()} for i in range(3)]
@@ -482,7 +496,8 @@ def test_a_store_from_before_the_run_state_keeps_its_cursor_schedule_log_lease_a
     assert state.version is None and state.cursor == CursorDoc.from_dict(cursor)
     assert state.schedules.has("sync 03:15") and state.lease.owner == "old-run"
     assert not store.acquire_lease("new-run", T0, T0 + timedelta(minutes=10))  # the old lease holds
-    assert store.acquire_lease("new-run", T0 + timedelta(minutes=6), T0 + timedelta(minutes=16))
+    store_clock.advance(minutes=6)
+    assert store.acquire_lease("new-run", T0, T0 + timedelta(minutes=10))
     assert store.read_run_state().version is not None
     assert [r["run_id"] for r in store.recent_runs()] == ["r2", "r1", "r0"]
     assert store.read_doc(CursorDoc) == CursorDoc.from_dict(cursor)
@@ -608,6 +623,7 @@ def test_datetimes_come_back_aware_utc_and_equal(store):
     moment = datetime(2026, 11, 20, 10, 30, 0, 123456, tzinfo=paris)
     store.put_token(CachedToken("t", moment))
     store.journal_add([JournalEntry("a", {}, moment, moment, expires_at=moment)])
+    store.clock = lambda: moment  # the lease ends by the store's clock
     store.acquire_lease("me", moment, moment)
     token, got, lease = store.get_token(), store.journal_get(["a"])["a"], store.get_lease()
     for value in (token.expires_at, got.chat_time, got.fetched_at, got.expires_at, lease.expires_at):

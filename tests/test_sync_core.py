@@ -300,7 +300,7 @@ def test_a_warm_instance_on_firestore_checks_the_header_before_reading_the_key_c
     from lib.state.firestore import FirestoreStore
 
     _warm_instance_checks_the_header_before_the_key_column(
-        harness, harness.syncer(store=FirestoreStore(firestore_client, "warm_header"))
+        harness, harness.syncer(store=FirestoreStore(firestore_client, "warm_header", clock=harness.clock))
     )
 
 

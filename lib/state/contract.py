@@ -16,10 +16,12 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from datetime import timedelta
+
     from ..counters import StoreCounters
     from .base import CachedToken, InflightBatch, JournalEntry, Lease, RejectedItem
     from .documents import D, Document
-    from .run_state import RunState
+    from .run_state import LeaseHold, RunState
 
 
 class TokenCache(Protocol):
@@ -67,6 +69,13 @@ class Journal(Protocol):
     @abstractmethod
     def batch_put(self, batch: InflightBatch) -> None:
         """Store (or replace, under its id) an in-flight batch: one write, not one per key."""
+
+    @abstractmethod
+    def batch_put_held(self, batch: InflightBatch, hold: LeaseHold) -> RunState | None:
+        """`batch_put`, fenced by the lease: in one transaction with a read of the run state,
+        written only if `hold.owner` still holds the lease (renewed, as `hold_lease` does, when
+        near its end by the store's clock); else LeaseLost and nothing written. Returns the run
+        state as it now stands, or None when its new version is not known here."""
 
     @abstractmethod
     def batch_list(self) -> list[InflightBatch]:
@@ -144,7 +153,14 @@ class Leases(Protocol):
 
     @abstractmethod
     def acquire_lease(self, owner: str, now: datetime, expires_at: datetime) -> bool:
-        """Take the run lease atomically if it is free or expired (or already ours)."""
+        """Take the run lease atomically if it is free or expired (or already ours), judged by
+        the store's clock; only the length `expires_at - now` is the caller's."""
+
+    @abstractmethod
+    def hold_lease(self, hold: LeaseHold, wait: timedelta | None = None) -> RunState:
+        """Make sure `hold.owner` still holds the lease, for at least `hold.margin` plus `wait`
+        more by the store's clock, renewing it when not (one read; one write when renewed).
+        Raises LeaseLost (nothing written) when the lease is another run's or was since."""
 
     @abstractmethod
     def release_lease(self, owner: str) -> None:

@@ -7,7 +7,9 @@ Layout, with `P` the collection prefix:
   `cursor` {last_read, intent}, `schedule_runs` {done}, `quarantine_until`, `seq` and `runs`, a
   map of the RUNS_KEPT slots `r00`..`r99` to run records as JSON text (a write sends only the
   slot it fills). Writes to it are guarded by its update time (a precondition), so a run never
-  overwrites what another wrote since it read. A store from before it also holds `lease`,
+  overwrites what another wrote since it read. The lease in it is judged by Firestore's time
+  (the read time of the read that judges it), never by the caller's clock; an in-flight batch
+  document is written in a transaction that reads the lease first (`batch_put_held`). A store from before it also holds `lease`,
   `meta_cursor`, `meta_schedule_runs` and the `P_runs` collection: they are read once to build
   `run`, then never again (they may be deleted by hand).
 - `P_journal`: one document per chat, id = chat key (hashed when Firestore cannot take the key
@@ -45,15 +47,15 @@ from typing import Any
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
-from .base import CachedToken, Lease
-from .common import guard
+from .base import CachedToken, InflightBatch, Lease
+from .common import guard, stored_time
 from .common import utc as _ts
 from .firestore_journal import FirestoreJournalStore
 from .firestore_layout import dt as _dt
 from .firestore_layout import get_json as _get_json
 from .firestore_layout import put_json as _put_json
 from .firestore_layout import translate as _translate
-from .run_state import PARTS, RUN_STATE_DOC, RUNS_KEPT, RunState, from_legacy
+from .run_state import PARTS, RUN_STATE_DOC, RUNS_KEPT, LeaseHold, RunState, from_legacy
 from .run_store import RunStateStore
 
 _guard = guard(_translate)
@@ -93,20 +95,25 @@ class FirestoreStore(RunStateStore, FirestoreJournalStore):
     def read_run_state(self) -> RunState:
         snap = self._get(self._state.document(RUN_STATE_DOC))
         if snap.exists:
-            return RunState.from_dict(snap.to_dict() or {}, version=snap.update_time)
+            return RunState.from_dict(snap.to_dict() or {}, version=snap.update_time, read_at=self._read_at(snap))
         return self._legacy_state()
+
+    def _read_at(self, snap: Any) -> Any:
+        # Firestore's time of the read: the lease is judged by it, not by the caller's clock.
+        return self.clock() if self.clock is not None else stored_time(snap.read_time)
 
     def _legacy_state(self) -> RunState:
         # A store from before the run state: its parts were documents of their own (left in
         # place, never read again once the run state is written).
         refs = [self._state.document(f"meta_{name}") for name in PARTS] + [self._state.document("lease")]
-        found = {snap.reference.id: snap.to_dict() or {} for snap in self._get_all(refs) if snap.exists}
+        snaps = self._get_all(refs)
+        found = {snap.reference.id: snap.to_dict() or {} for snap in snaps if snap.exists}
         held = found.get("lease")
         lease = Lease(held["owner"], _dt(held["expires_at"])) if held else None
         parts = [_get_json(found[f"meta_{name}"], "value") if f"meta_{name}" in found else None for name in PARTS]
         query = self._runs.order_by("sort_key", direction=firestore.Query.DESCENDING).limit(RUNS_KEPT)
         records = [_get_json(snap.to_dict(), "record") for snap in self._stream(query)]
-        return from_legacy(parts[0], parts[1], lease, records)
+        return dataclasses.replace(from_legacy(parts[0], parts[1], lease, records), read_at=self._read_at(snaps[0]))
 
     @_guard("write_run_state")
     def write_run_state(self, state: RunState, seen: RunState) -> RunState | None:
@@ -125,6 +132,34 @@ class FirestoreStore(RunStateStore, FirestoreJournalStore):
             return None  # written (or created) by another run since `seen` was read
         self.counters.writes += 1
         return dataclasses.replace(state, version=result.update_time)
+
+    @_guard("batch_put")
+    def batch_put_held(self, batch: InflightBatch, hold: LeaseHold) -> RunState | None:
+        ref = self._state.document(RUN_STATE_DOC)
+        parts = self._batch_docs(batch)
+        outcome: list[RunState | None] = [None]
+
+        @firestore.transactional
+        def put(transaction: Any) -> None:
+            # The lease read and the batch written in one transaction: when another run has
+            # taken the lease since, nothing is written (LeaseLost rolls it back).
+            self.counters.round_trips += 1
+            self.counters.reads += 1
+            snap = next(iter(transaction.get(ref, **self._rpc)))
+            data = (snap.to_dict() or {}) if snap.exists else {}
+            seen = RunState.from_dict(data, version=snap.update_time, read_at=self._read_at(snap))
+            state = hold.applied(seen)
+            if state is not None:
+                transaction.update(ref, {"lease": state.to_dict()["lease"]})
+            transaction.set(*parts[0])
+            # Renewed: the new version is known only after the commit (None: read it again).
+            outcome[0] = seen if state is None else None
+
+        put(self.client.transaction())
+        self.counters.writes += 1 if outcome[0] is not None else 2
+        if len(parts) > 1:
+            self._put_docs(parts[1:])  # a batch of more than KEYS_PER_PART keys: its other parts
+        return outcome[0]
 
     # -- small named documents -----------------------------------------------------------------
     def _meta_ref(self, name: str) -> Any:

@@ -7,6 +7,7 @@ from typing import Any
 from google.api_core import gapic_v1
 from google.cloud import firestore
 
+from ..clock import Clock
 from ..counters import StoreCounters
 from .base import StoreBase
 
@@ -21,8 +22,12 @@ class FirestoreBase(StoreBase):
         *,
         timeout: float | None = None,
         retry: Any = gapic_v1.method.DEFAULT,
+        clock: Clock | None = None,
     ) -> None:
         self.client = client
+        # The store's clock (the lease is judged by it): Firestore's read time of each read of
+        # the run state, unless a test moves time by hand.
+        self.clock = clock
         self.prefix = prefix
         self.counters = StoreCounters()
         self._rpc: dict[str, Any] = {"retry": retry, "timeout": timeout}

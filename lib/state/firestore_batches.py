@@ -39,13 +39,18 @@ class FirestoreBatches(FirestoreBase):
 
     @_guard("batch_put")
     def batch_put(self, batch: InflightBatch) -> None:
-        docs = [
+        self._put_docs(self._batch_docs(batch))
+
+    def _batch_docs(self, batch: InflightBatch) -> list[tuple[Any, dict[str, Any]]]:
+        return [
             (self._batches.document(f"{batch.id}.{part}"), {
                 "batch": batch.id, "part": part, "label": batch.label, "keys_json": json.dumps(list(keys)),
                 "expires_at": _ts(batch.expires_at),
             })
             for part, keys in self._parts(batch)
         ]
+
+    def _put_docs(self, docs: list[tuple[Any, dict[str, Any]]]) -> None:
         for chunk in _sized_chunks(docs, lambda item: _text_bytes(item[1])):
             writes = self.client.batch()
             for ref, doc in chunk:

@@ -10,6 +10,11 @@ The stores keep it as one document (Firestore `P_state/run`) or one row (SQLite 
 with a *version* (Firestore's update time, a counter in SQLite): a write names the version it
 read and is refused when the document changed meanwhile, so nothing is overwritten unseen.
 
+The lease is judged by the store's clock, never the caller's: each read of the state carries
+`read_at`, the store's time of that read (Firestore's read time, SQLite's own `now`), and a
+lease is taken, checked and renewed against it (`LeaseHold`). A caller whose clock runs fast
+cannot take a lease that, by the store's time, is still held.
+
 `from_legacy` builds the state from the documents a store held before it existed (`cursor`,
 `schedule_runs`, the lease, run records), so an upgraded store keeps its cursor and history.
 """
@@ -20,9 +25,10 @@ import dataclasses
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ..errors import LeaseLost
 from .base import Lease
 from .common import started_at_utc, stored_time, utc_text
 from .documents import CURSOR_DOC, SCHEDULE_DOC, CursorDoc, DocumentError, ScheduleDoc
@@ -53,10 +59,22 @@ class RunState:
     seq: int = 0
     history: Mapping[str, str] = field(default_factory=dict)  # slot -> {"seq", "record"} as JSON
     version: Any = field(default=None, compare=False)
+    # The store's time when this state was read (its clock, not the caller's); None if unknown.
+    read_at: datetime | None = field(default=None, compare=False)
 
-    def held_by_other(self, owner: str, now: datetime) -> bool:
-        """Whether a lease of another owner is still running at `now`."""
-        return self.lease is not None and self.lease.owner != owner and self.lease.expires_at > now
+    def held_by_other(self, owner: str, now: datetime | None = None) -> bool:
+        """Whether a lease of another owner is still running at `now` (default: the store's
+        time of this read)."""
+        at = now if now is not None else self.read_at
+        if at is None:
+            raise ValueError("a lease is judged by the store's time: this state carries none")
+        return self.lease is not None and self.lease.owner != owner and self.lease.expires_at > at
+
+    def store_now(self) -> datetime:
+        """The store's time when this state was read."""
+        if self.read_at is None:
+            raise ValueError("a lease is judged by the store's time: this state carries none")
+        return self.read_at
 
     def quarantine_may_hold_items(self, now: datetime) -> bool:
         return self.quarantine_until is not None and self.quarantine_until > now
@@ -130,7 +148,7 @@ class RunState:
         return out
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], version: Any = None) -> RunState:
+    def from_dict(cls, data: Mapping[str, Any], version: Any = None, read_at: datetime | None = None) -> RunState:
         lease = data.get("lease")
         runs = data.get("runs") or {}
         seq = data.get("seq") or 0
@@ -144,8 +162,37 @@ class RunState:
             schedules=ScheduleDoc.from_dict(data.get(SCHEDULE_DOC) or {}),
             quarantine_until=None if data.get("quarantine_until") is None else _time(data["quarantine_until"]),
             reconciled_at=None if data.get("reconciled_at") is None else _time(data["reconciled_at"]),
-            seq=seq, history=dict(runs), version=version,
+            seq=seq, history=dict(runs), version=version, read_at=read_at,
         )
+
+
+@dataclass(frozen=True)
+class LeaseHold:
+    """A run's claim on the lease, checked by the store just before a write to the sheet or
+    Slack (and made good in the same transaction as an in-flight batch document).
+
+    The claim holds only while `owner` is the lease's owner: a lease another run took (even
+    one it gave back since) is lost for good, as that run may have delivered what this one
+    carries. With less than `margin` (plus the `wait` the caller is about to spend) left by
+    the store's clock, the lease is renewed for `length` from the store's now.
+    """
+
+    owner: str
+    length: timedelta
+    margin: timedelta
+
+    def applied(self, state: RunState, wait: timedelta = timedelta(0)) -> RunState | None:
+        """The state with the lease renewed, None when it needs nothing; LeaseLost when the
+        lease is not (or no longer) this owner's."""
+        lease = state.lease
+        if lease is None or lease.owner != self.owner:
+            since = "another run took it and gave it back" if lease is None else f"run {lease.owner} took it"
+            raise LeaseLost(f"this run (run {self.owner}) no longer holds the run lease ({since}): it wrote "
+                            "nothing more to the sheet or Slack; what it carries waits in the journal for the next run")
+        now = state.store_now()
+        if lease.expires_at - now >= self.margin + wait:
+            return None
+        return dataclasses.replace(state, lease=Lease(self.owner, now + max(self.length, wait + self.margin)))
 
 
 def from_legacy(cursor: dict[str, Any] | None, schedules: dict[str, Any] | None, lease: Lease | None,

@@ -11,19 +11,24 @@ from __future__ import annotations
 import dataclasses
 from abc import abstractmethod
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from ..clock import Clock
 from ..errors import StateStoreError
 from .base import Lease, StoreBase
 from .common import utc
-from .run_state import PARTS, RUNS_KEPT, RunState
+from .run_state import PARTS, RUNS_KEPT, LeaseHold, RunState
 
 ATTEMPTS = 10  # writes by version that may meet another one before giving up (a transient error)
 
 
 class RunStateStore(StoreBase):
     """Lease, run history and the run state's named parts, for any store with the two calls."""
+
+    # The store's clock for tests that move time by hand; None (production): the store's own
+    # (Firestore's read time, SQLite's `now`). Never the caller's clock.
+    clock: Clock | None = None
 
     @abstractmethod
     def _get_named(self, name: str) -> dict[str, Any] | None: ...
@@ -49,11 +54,30 @@ class RunStateStore(StoreBase):
 
     # -- lease ---------------------------------------------------------------------------------
     def acquire_lease(self, owner: str, now: datetime, expires_at: datetime) -> bool:
-        """Take the run lease atomically if it is free or expired (or already ours)."""
-        now, until = utc(now), utc(expires_at)
-        state = self.update_run_state(
-            lambda s: None if s.held_by_other(owner, now) else dataclasses.replace(s, lease=Lease(owner, until)))
-        return state.lease is not None and state.lease.owner == owner and state.lease.expires_at == until
+        """Take the run lease atomically if it is free or expired (or already ours).
+
+        Only the length `expires_at - now` is the caller's: whether the lease is free, and
+        when it ends, are judged by the store's clock.
+        """
+        length = utc(expires_at) - utc(now)
+        taken = False
+
+        def change(s: RunState) -> RunState | None:
+            nonlocal taken
+            taken = not s.held_by_other(owner)  # this attempt's word (a write that met another reads again)
+            if not taken:
+                return None
+            return dataclasses.replace(s, lease=Lease(owner, s.store_now() + length))
+
+        self.update_run_state(change)
+        return taken
+
+    def hold_lease(self, hold: LeaseHold, wait: timedelta | None = None) -> RunState:
+        """Make sure `hold.owner` still holds the lease, for at least `hold.margin` plus `wait`
+        more by the store's clock, renewing it when not (one read; one write when renewed).
+        Raises LeaseLost (nothing written) when the lease is another run's or was since.
+        Returns the state as it now stands."""
+        return self.update_run_state(lambda s: hold.applied(s, wait or timedelta(0)))
 
     def release_lease(self, owner: str) -> None:
         """Give the lease back if `owner` still holds it."""

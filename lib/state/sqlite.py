@@ -11,9 +11,9 @@ import dataclasses
 import json
 from typing import Any
 
-from .base import CachedToken, Lease
+from .base import CachedToken, InflightBatch, Lease
 from .common import utc_text as _ts
-from .run_state import PARTS, RUNS_KEPT, RunState, from_legacy
+from .run_state import PARTS, RUNS_KEPT, LeaseHold, RunState, from_legacy
 from .run_store import RunStateStore
 from .sqlite_base import _dt, _guard
 from .sqlite_journal import SqliteJournalStore
@@ -24,7 +24,8 @@ class SqliteStore(RunStateStore, SqliteJournalStore):
 
     `retention`: when set, `journal_prune` also trims the run history to the newest
     `retention` records (record_run keeps its own ring of `keep`). `counters` counts rows as
-    Firestore would bill documents (`lib.counters.StoreCounters`). The run state is one row of
+    Firestore would bill documents (`lib.counters.StoreCounters`). The lease is judged by
+    SQLite's own clock (`now`), or by `clock` when a test moves time by hand. The run state is one row of
     `run_state` (its JSON and a version counter); the tables `lease` and `runs` and the meta
     rows `cursor` and `schedule_runs` are read only to build it in a file made before it.
     """
@@ -54,9 +55,10 @@ class SqliteStore(RunStateStore, SqliteJournalStore):
     @_guard("read_run_state")
     def read_run_state(self) -> RunState:
         rows = self._read("SELECT version, state FROM run_state WHERE id = 1")
+        now = self._now(self._conn())  # the store's time of this read: the lease is judged by it
         if rows:
-            return RunState.from_dict(json.loads(rows[0][1]), version=rows[0][0])
-        return self._legacy_state()
+            return RunState.from_dict(json.loads(rows[0][1]), version=rows[0][0], read_at=now)
+        return dataclasses.replace(self._legacy_state(), read_at=now)
 
     def _legacy_state(self) -> RunState:
         # A file from before the run state: its parts were rows of their own (left in place).
@@ -89,6 +91,24 @@ class SqliteStore(RunStateStore, SqliteJournalStore):
             return None
         self.counters.writes += 1
         return dataclasses.replace(state, version=version)
+
+    @_guard("batch_put")
+    def batch_put_held(self, batch: InflightBatch, hold: LeaseHold) -> RunState | None:
+        with self._write() as conn:
+            # One transaction: the lease is read (and renewed) and the batch stored together,
+            # so a run that lost the lease since it last looked stores nothing.
+            row = conn.execute("SELECT version, state FROM run_state WHERE id = 1").fetchone()
+            self.counters.reads += 1
+            seen = RunState() if row is None else RunState.from_dict(json.loads(row[1]), version=row[0])
+            seen = dataclasses.replace(seen, read_at=self._now(conn))
+            state = hold.applied(seen)  # raises LeaseLost: the transaction is rolled back
+            if state is not None:
+                conn.execute("UPDATE run_state SET version = version + 1, state = ? WHERE id = 1",
+                             (json.dumps(state.to_dict(), ensure_ascii=False),))
+                self.counters.writes += 1
+                seen = dataclasses.replace(state, version=seen.version + 1)
+            self._insert_batch(conn, batch)
+        return seen
 
     # -- small named documents -----------------------------------------------------------------
     @_guard("get_meta")

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
+from ..clock import Clock
 from ..counters import StoreCounters
 from ..errors import StateStoreAccessError, StateStoreError, StateStoreMissing, cut
 from ..text import json_text
@@ -96,9 +97,11 @@ class SqliteBase(StoreBase):
     the store is opened for writing."""
 
     def __init__(self, path: str, retention: int | None = None, *, read_only: bool = False,
-                 create: bool = True) -> None:
+                 create: bool = True, clock: Clock | None = None) -> None:
         self.path = path
         self.retention = retention
+        # The store's clock (the lease is judged by it): SQLite's own `now` unless a test moves time.
+        self.clock = clock
         self.read_only = read_only
         self.counters = StoreCounters()
         self._local = threading.local()
@@ -179,6 +182,12 @@ class SqliteBase(StoreBase):
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+
+    def _now(self, conn: sqlite3.Connection) -> datetime:
+        """The store's time: SQLite's own clock (`now`, UTC), or the clock a test gave."""
+        if self.clock is not None:
+            return self.clock()
+        return datetime.fromisoformat(conn.execute("SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now')").fetchone()[0])
 
     def _read(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
         self.counters.round_trips += 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -120,10 +121,13 @@ class SqliteJournalStore(SqliteBase):
     @_guard("batch_put")
     def batch_put(self, batch: InflightBatch) -> None:
         with self._write() as conn:
-            conn.execute(
-                "INSERT OR REPLACE INTO batches (id, label, keys, expires_at) VALUES (?, ?, ?, ?)",
-                (batch.id, batch.label, json.dumps(list(batch.keys)), _ts(batch.expires_at)),
-            )
+            self._insert_batch(conn, batch)
+
+    def _insert_batch(self, conn: sqlite3.Connection, batch: InflightBatch) -> None:
+        conn.execute(
+            "INSERT OR REPLACE INTO batches (id, label, keys, expires_at) VALUES (?, ?, ?, ?)",
+            (batch.id, batch.label, json.dumps(list(batch.keys)), _ts(batch.expires_at)),
+        )
         self.counters.writes += 1
 
     @_guard("batch_list")

@@ -145,11 +145,11 @@ class FetchLog:
             session.cursor = CursorDoc(last_read=read_started)
 
     def _read_alone(self, report: RunReport, opts: RunOptions) -> None:
-        session = RunSession(self.store, report.run_id)
+        session = RunSession(self.store, report.run_id, clock=self.clock)
         now = self.clock()
         plan = functools.partial(plan_intent, opts=opts, run_id=report.run_id, at=now, tz=self.tz,
                                  reconcile_days=self.reconcile_days)
-        if not session.begin(now, now + ALONE_LEASE, plan=plan):
+        if not session.begin(ALONE_LEASE, plan=plan):
             raise TransientError("another run holds the lease", cause="lease")
         try:
             self.read(report, opts, session)

@@ -45,8 +45,11 @@ class Journal:
     """Writes fetched records to the journal first, and their delivery states after."""
 
     def __init__(self, store: StateStore, records: RunRecords, *, clock: Callable[[], datetime],
-                 retention: timedelta):
+                 retention: timedelta, put_batch: Callable[[InflightBatch], None] | None = None):
         self.store = store
+        # How an in-flight batch document is stored before its append: in a run, fenced by the
+        # lease (RunSession.put_batch: nothing stored, LeaseLost, once another run has it).
+        self.put_batch = put_batch or store.batch_put
         self.records = records
         self.source = records.source
         self.clock = clock
@@ -218,10 +221,11 @@ class Journal:
         return unread
 
     def open_batch(self, entries: list[JournalEntry], batch_id: str, label: str) -> InflightBatch:
-        """Store one in-flight batch of these entries (one write) and mark them so here."""
+        """Store one in-flight batch of these entries (one write; in a run, with the lease
+        checked in the same transaction) and mark them so here."""
         batch = InflightBatch(id=batch_id, label=label, keys=tuple(e.key for e in entries),
                               expires_at=self.clock() + self.retention)
-        self.store.batch_put(batch)
+        self.put_batch(batch)
         self._hold(entries, batch)
         return batch
 

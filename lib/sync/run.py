@@ -21,7 +21,8 @@ from typing import Any
 from ..chat_source import CHATS
 from ..clock import utcnow
 from ..counters import StoreCounters
-from ..errors import PermanentError, SyncError, TransientError
+from ..errors import LeaseLost, PermanentError, SyncError, TransientError
+from ..http import fenced
 from ..moneypenny import MoneypennyClient
 from ..records import Source
 from ..settings import Settings
@@ -35,13 +36,10 @@ from .protocols import RunProtocols, wire
 from .reconcile import due, reconcile_window
 from .record import check_health, run_record
 from .schedule import schedule_key
-from .session import RunSession
+from .session import LEASE_MARGIN, RunSession
 from .sources import merge, split_pending
 
 log = logging.getLogger(__name__)
-
-# Within this much of its lease's end a run makes sure it still holds it before delivering.
-LEASE_MARGIN = timedelta(seconds=60)
 
 
 def _unchanged(cursor: CursorDoc) -> CursorDoc:
@@ -107,9 +105,8 @@ class Syncer:
                            store_from=self.store.counters.snapshot())
         opts = self._window(opts, started)
 
-        lease_until = started + timedelta(seconds=self.settings.lease_seconds)
         schedule = schedule_key(opts.schedule_job, opts.mode.value, opts.schedule_time)
-        session = RunSession(self.store, report.run_id)
+        session = RunSession(self.store, report.run_id, clock=self.clock)
         plan: Callable[[CursorDoc], CursorDoc] = functools.partial(
             plan_intent, opts=opts, run_id=report.run_id, at=started, tz=self.tz,
             reconcile_days=self.settings.reconcile_days)
@@ -118,7 +115,8 @@ class Syncer:
         self.moneypenny.forget_token()  # what another instance did to it since is not known here
         try:
             # One read and one write: the lease, the scheduled-run names and the fetch intent.
-            got = session.begin(started, lease_until, schedule=schedule, plan=plan)
+            # The lease is judged, and ends, by the store's clock: only its length is ours.
+            got = session.begin(timedelta(seconds=self.settings.lease_seconds), schedule=schedule, plan=plan)
         except SyncError as exc:
             report.outcome = "failed"
             report.errors.append(error_info("lease", exc))
@@ -257,8 +255,8 @@ class Syncer:
         if session is not None and self.clock() >= report.started_at + lease - LEASE_MARGIN:
             # A run this slow (a backfill waiting out the Sheets quota) may have outlived its
             # lease, and a run that took it over may have delivered what this one journaled.
-            now = self.clock()
-            held = session.renew(now, now + lease)
+            # (Only the time elapsed is read from this run's clock; the lease is judged by the store's.)
+            held = session.renew()
             if held == "lost":
                 exc = TransientError("another run took over the lease before this run delivered", cause="lease_lost")
                 report.errors.append(error_info("deliver", exc))
@@ -287,7 +285,14 @@ class Syncer:
         if steps.calls is not None:
             deliveries.append(("calls journal", steps.calls.journal.write_staged))
         for step, deliver in deliveries:
-            self._step(report, step, deliver, errors)
+            if step not in ("journal", "calls journal") and any(isinstance(e, LeaseLost) for e in errors):
+                continue  # the lease is lost: nothing more is written to the sheet or Slack
+            if session is not None:
+                # Every retry wait and later chunk of a Sheets write checks (or renews) the lease.
+                with fenced(session.hold):
+                    self._step(report, step, deliver, errors)
+            else:
+                self._step(report, step, deliver, errors)
         report.pending = sum(1 for e in chats if not e.delivered)
         if steps.calls is not None:
             report.pending += sum(1 for e in calls if not e.delivered)

@@ -11,29 +11,43 @@ lease adds its record (and its scheduled run's name) but leaves the cursor and l
 
 A run that takes over a lease left behind (its run died before `finish`) cannot know what that
 run set aside, so the quarantine hint becomes unknown until a count clears it.
+
+The lease is judged by the store's clock (each read of the run state carries the store's time),
+never the run's own: a caller whose clock runs fast cannot take a lease still held. Just before
+each write to the sheet or Slack the run makes sure it still holds it (`hold`, `put_batch`),
+renewing it when near its end, so a delivery longer than the lease keeps it, and a run that
+lost it (asleep through a 429 storm while another run took over) writes nothing.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from ..state.base import Lease, StateStore
+from ..clock import Clock, utcnow
+from ..state.base import InflightBatch, Lease, StateStore
 from ..state.documents import CursorDoc, FetchIntent
-from ..state.run_state import QUARANTINE_UNKNOWN, RunState
+from ..state.run_state import QUARANTINE_UNKNOWN, LeaseHold, RunState
 
-__all__ = ["RunSession"]
+__all__ = ["LEASE_MARGIN", "RunSession"]
+
+# A write to the sheet or Slack needs the lease to last at least this much longer by the store's
+# clock (else it is renewed first): the request and its answer fit well inside it.
+LEASE_MARGIN = timedelta(seconds=60)
 
 
 class RunSession:
     """One run's view of the run state, owned by the run whose id is `owner`."""
 
-    def __init__(self, store: StateStore, owner: str):
+    def __init__(self, store: StateStore, owner: str, clock: Clock = utcnow):
         self.store = store
         self.owner = owner
-        self.seen = RunState()  # the run state as this run last read or wrote it
+        self.clock = clock  # the run's own clock: only its rate is used here (time elapsed)
+        self.length = timedelta(0)  # how long the lease lasts when taken or renewed (set by `begin`)
+        self._seen = RunState()
+        self._seen_by_clock = clock()  # the run's clock when the store's time `seen.read_at` was read
         # The cursor as this run has settled it so far: what `finish` writes.
         self.cursor = CursorDoc()
         self.carried: FetchIntent | None = None  # an intent an earlier read left, found by `begin`
@@ -42,25 +56,48 @@ class RunSession:
         # Another run held the lease while this one ran (found by `renew`): its cursor is not ours to settle.
         self.retaken = False
 
+    @property
+    def seen(self) -> RunState:
+        """The run state as this run last read or wrote it."""
+        return self._seen
+
+    @seen.setter
+    def seen(self, state: RunState) -> None:
+        if state.read_at is not None and state.read_at != self._seen.read_at:
+            self._seen_by_clock = self.clock()
+        self._seen = state
+
+    def store_clock(self) -> datetime:
+        """The store's time now, as this run best knows it: the store's time of its last read
+        of the run state plus what the run's own clock says has elapsed since (its rate, not its
+        setting: a clock 11 minutes fast measures the same minutes). The in-flight batches are
+        labelled and judged settled by it, so that runs whose clocks disagree agree on how old
+        an unanswered append is. The run's own clock when no read carried the store's time."""
+        if self._seen.read_at is None:
+            return self.clock()
+        return self._seen.read_at + (self.clock() - self._seen_by_clock)
+
     def quarantine_hint(self, now: datetime) -> bool:
         """Whether the quarantine may hold unexpired items (else counting it is not needed)."""
         return self.seen.quarantine_may_hold_items(now)
 
-    def begin(self, now: datetime, until: datetime, *, schedule: str | None = None,
+    def begin(self, length: timedelta, *, schedule: str | None = None,
               plan: Callable[[CursorDoc], CursorDoc] = lambda cursor: cursor) -> bool:
-        """Take the lease until `until` and store `plan(cursor)` (the fetch intent) in one write.
+        """Take the lease for `length` and store `plan(cursor)` (the fetch intent) in one write.
 
-        False (nothing written) when another run holds the lease. A scheduled run that already
-        succeeded (`schedule` among the done names) takes the lease but plans no read.
+        False (nothing written) when another run holds the lease, by the store's clock. A
+        scheduled run that already succeeded (`schedule` among the done names) takes the lease
+        but plans no read.
         """
+        self.length = length
 
         def change(state: RunState) -> RunState | None:
-            if state.held_by_other(self.owner, now):
+            if state.held_by_other(self.owner):
                 return None
             self.already_done = schedule is not None and state.schedules.has(schedule)
             self.carried = state.cursor.intent
             cursor = state.cursor if self.already_done else plan(state.cursor)
-            taken = dataclasses.replace(state, lease=Lease(self.owner, until), cursor=cursor)
+            taken = dataclasses.replace(state, lease=Lease(self.owner, state.store_now() + length), cursor=cursor)
             if state.lease is not None and state.lease.owner != self.owner:
                 # A lease left behind: its run may have set items aside without saying so.
                 taken = dataclasses.replace(taken, quarantine_until=QUARANTINE_UNKNOWN)
@@ -74,8 +111,8 @@ class RunSession:
         self.cursor = state.cursor
         return True
 
-    def renew(self, now: datetime, until: datetime) -> str:
-        """Hold the lease until `until`, for a run that may have outlived it.
+    def renew(self) -> str:
+        """Hold the lease for its length again, for a run that may have outlived it.
 
         "kept": no other run took it meanwhile (what this run holds in memory is still right);
         "retaken": another run held it in between and is done (it may have delivered what this
@@ -87,16 +124,33 @@ class RunSession:
             nonlocal outcome
             if state.lease is not None and state.lease.owner == self.owner:
                 outcome = "kept"
-            elif state.held_by_other(self.owner, now):
+            elif state.held_by_other(self.owner):
                 outcome = "lost"
                 return None
             else:
                 outcome = "retaken"
-            return dataclasses.replace(state, lease=Lease(self.owner, until))
+            return dataclasses.replace(state, lease=Lease(self.owner, state.store_now() + self.length))
 
         self.seen = self.store.update_run_state(change)
         self.retaken = self.retaken or outcome == "retaken"
         return outcome
+
+    @property
+    def _hold(self) -> LeaseHold:
+        return LeaseHold(self.owner, self.length, LEASE_MARGIN)
+
+    def hold(self, wait: float = 0.0) -> None:
+        """Just before a write to the sheet or Slack (or a wait of `wait` seconds before one):
+        make sure this run still holds the lease for LEASE_MARGIN (and the wait) more by the
+        store's clock, renewing it when not. LeaseLost when another run took it meanwhile."""
+        self.seen = self.store.hold_lease(self._hold, timedelta(seconds=wait))
+
+    def put_batch(self, batch: InflightBatch) -> None:
+        """Store an in-flight batch document only while this run holds the lease (checked, and
+        renewed when near its end, in the same transaction); else LeaseLost, nothing stored."""
+        state = self.store.batch_put_held(batch, self._hold)
+        if state is not None:
+            self.seen = state
 
     def finish(self, record: dict[str, Any] | None, *, schedule_done: str | None = None,
                quarantined_until: datetime | None = None, quarantine_empty: bool = False,

@@ -9,6 +9,10 @@ before writing anything, so only the missing rows are appended. An append that g
 may still be running at Google: its rows are checked only once it has surely ended
 (SETTLE_SECONDS). An append Sheets answered with an error has ended: its rows are checked by
 the next pass at once.
+
+In a run, the batch document is stored only while the run holds the lease (one transaction
+with the lease's read: RunSession.put_batch), just before the append; a wait on a 429 and each
+later chunk check it again (lib/http.fenced). A run that lost its lease appends nothing.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from ..errors import SheetNoAnswer, SyncError, TransientError
+from ..errors import LeaseLost, SheetNoAnswer, SyncError, TransientError
 from ..sheet import SheetWriter
 from ..state.base import DONE, INFLIGHT, PENDING, JournalEntry
 from .journal import Journal, unchecked
@@ -71,9 +75,11 @@ class SheetDelivery:
             self.checkpoint("after_mark_inflight")
             try:
                 appended = self.sheet.append(self.journal.records_of(todo), header_checked=True)
-            except SheetNoAnswer:
+            except (SheetNoAnswer, LeaseLost):
                 # No answer: the request may still be running at Google and land after any
-                # check made now. The rows stay in flight for a later run to check.
+                # check made now. Or the run lost its lease while it waited out a 429 (the
+                # request was not sent again) or between two chunks. Either way the rows stay
+                # in flight for a later run to check.
                 raise
             except SyncError as exc:
                 # Sheets answered with an error: the append has ended, landed or not. The rows

@@ -22,7 +22,8 @@ class SlackDelivery:
     """Posts the run's summary and marks its records announced."""
 
     def __init__(self, slack: SlackNotifier, journal: Journal, *, sheet_url: str, max_listed: int,
-                 checkpoint: Callable[[str], None] = lambda step: None, link: Callable[[], str] | None = None):
+                 checkpoint: Callable[[str], None] = lambda step: None, link: Callable[[], str] | None = None,
+                 fence: Callable[[], None] = lambda: None):
         self.slack = slack
         self.journal = journal
         self.sheet_url = sheet_url
@@ -30,6 +31,8 @@ class SlackDelivery:
         self.link = link or (lambda: sheet_url)
         self.max_listed = max_listed
         self.checkpoint = checkpoint
+        # Called just before the post: raises LeaseLost once the run no longer holds the lease.
+        self.fence = fence
 
     def deliver(self, report: RunReport, pending: list[JournalEntry]) -> None:
         """Announce the entries not yet in a posted summary (raises if Slack fails)."""
@@ -46,6 +49,7 @@ class SlackDelivery:
             max_listed=self.max_listed,
             late=late,
         )
+        self.fence()
         self.slack.post_summary(summary)
         self.checkpoint("after_post")
         # Written with the sheet marks, one write per entry (Journal.write_staged); a crash

@@ -72,13 +72,16 @@ class SummaryDelivery:
 
     def __init__(self, slack: SlackNotifier, *, sheet_url: str, max_listed: int,
                  checkpoint: Callable[[str], None] = lambda step: None,
-                 links: Mapping[str, Callable[[], str]] | None = None):
+                 links: Mapping[str, Callable[[], str]] | None = None,
+                 fence: Callable[[], None] = lambda: None):
         self.slack = slack
         self.sheet_url = sheet_url
         # Each tab's link (the sheet opened at that tab, SheetWriter.tab_url), by tab name.
         self.links = dict(links or {})
         self.max_listed = max_listed
         self.checkpoint = checkpoint
+        # Called just before the post: raises LeaseLost once the run no longer holds the lease.
+        self.fence = fence
 
     def _link(self, tab: str) -> str:
         link = self.links.get(tab)
@@ -96,6 +99,7 @@ class SummaryDelivery:
             [SummaryPart(journal.records_of(entries), title, tab, self._link(tab) if entries else "")
              for journal, _, entries, title, tab in todo],
             sheet_url=self.sheet_url, max_listed=self.max_listed, late=sum(lates))
+        self.fence()
         self.slack.post_summary(summary)
         self.checkpoint("after_post")
         for (journal, report, entries, _, _), late in zip(todo, lates):
