@@ -18,6 +18,7 @@ Kinds (FAULT_KINDS):
 
 from __future__ import annotations
 
+import inspect
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -26,18 +27,16 @@ from typing import Any
 
 from lib.state.base import StateStore
 
-# Every call of the StateStore contract that talks to the store, by kind: a "timeout" on a write
-# carries the write out first.
+# Every call of the StateStore contract (lib/state/contract.py) that talks to the store: a new one
+# is faulted too. A "timeout" on a write carries the write out first; a call not named a read here
+# is taken for a write.
+OPERATIONS = frozenset(name for name in dir(StateStore) if not name.startswith("_") and name != "close"
+                       and inspect.isfunction(getattr(StateStore, name)))
 READS = frozenset({
     "get_token", "journal_pending", "journal_get", "batch_list", "quarantine_count", "quarantine_oldest",
     "quarantine_list", "read_run_state", "get_lease", "get_meta", "read_doc", "recent_runs",
 })
-WRITES = frozenset({
-    "put_token", "clear_token", "journal_add", "batch_put", "batch_delete", "journal_update", "journal_prune",
-    "quarantine", "quarantine_remove", "write_run_state", "update_run_state", "acquire_lease", "release_lease",
-    "put_meta", "delete_meta", "write_doc", "delete_doc", "record_run",
-})
-OPERATIONS = READS | WRITES
+WRITES = OPERATIONS - READS
 FAULT_KINDS = ("unavailable", "contention", "timeout")
 
 
