@@ -170,7 +170,8 @@ def test_drop_deletes_the_named_items_and_logs_their_ids_never_their_content(har
     assert f"Dropped 2 item(s) from the quarantine: {ids[0]}, {ids[2]}" in result.out
     assert "dropped items from the quarantine" in result.err and ids[2] in result.err  # the log line
     for chat in chats:
-        assert chat["name"] not in result.out + result.err and chat["email"] not in result.out + result.err
+        for value in (chat["name"], chat["email"]):
+            assert not value or value not in result.out + result.err  # (a sample may leave its email empty)
 
 
 def test_drop_of_an_id_not_in_the_quarantine_drops_nothing(harness, cli):
