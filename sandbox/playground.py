@@ -25,6 +25,9 @@ from .outdir import PLAYGROUND_FILES, OutDirRefused, prepare, python_command, sh
 
 UK = ZoneInfo("Europe/London")  # chatTime is UK local time in the samples, as CHAT_TIMEZONE says
 PAST_DAYS = 7  # older chats, one or two a day, that a plain read no longer returns
+# ... ending this many days ago: the first run's daily reconcile reads the last RECONCILE_DAYS
+# (2) days by date, so only a backfill finds the week before them.
+PAST_END_DAYS = 3
 READY = "Ready."  # the line after which the stand-ins answer (tests wait for it)
 
 
@@ -59,7 +62,7 @@ def seed(stand: Any, chats: int, calls: int) -> dict[str, Any]:
 
     today = _uk_now().date()
     past: list[dict[str, Any]] = []
-    for back in range(PAST_DAYS, 0, -1):
+    for back in range(PAST_DAYS + PAST_END_DAYS - 1, PAST_END_DAYS - 1, -1):
         day = today - timedelta(days=back)
         past += sample_chats(1 + back % 2, start=datetime(day.year, day.month, day.day, 10, 0), seed=200 + back,
                              spacing=timedelta(hours=3))
@@ -73,7 +76,7 @@ def seed(stand: Any, chats: int, calls: int) -> dict[str, Any]:
                                  "pageUrl": "https://example.com/contact", "transcript": "no time on this one"}])
     stand.moneypenny.add_calls(sample_calls(calls, datetime.now(UTC) - timedelta(hours=2), seed=7,
                                             spacing=timedelta(hours=1.5) / max(calls, 1), missing_ids=0.2))
-    return {"past_from": today - timedelta(days=PAST_DAYS), "past_to": today - timedelta(days=1),
+    return {"past_from": today - timedelta(days=PAST_DAYS + PAST_END_DAYS - 1), "past_to": today - timedelta(days=PAST_END_DAYS),
             "past": len(past), "chats": chats, "calls": calls}
 
 
