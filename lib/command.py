@@ -99,7 +99,7 @@ STORE_UNSET = (
 STORE_UNSET_FIX = (
     "Set STATE_STORE: sqlite:PATH for a local store (`python -m sandbox --serve` prints the settings of "
     "a local playground), or STATE_STORE=firestore and GOOGLE_CLOUD_PROJECT for the deployed one "
-    "(see the README's command-line section)."
+    "(see docs/operating.md, 'The command line')."
 )
 
 

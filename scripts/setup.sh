@@ -3,7 +3,7 @@
 # into each. Safe to re-run: it reinstalls only when a requirements file changed.
 #
 #   .venv      Python 3.11 or newer (PYTHON, default python3): the command line, ruff, mypy
-#              and part of the suite (README, "Development").
+#              and part of the suite (docs/development.md, "The two Pythons").
 #   .venv3NN   the Python that Cloud Functions runs the function on: the version named by
 #              python_runtime's default in terraform/variables.tf ("python312" -> .venv312).
 #              The interpreter is PYTHON_RUNTIME if set, else python3.NN on PATH, else

@@ -13,7 +13,7 @@ locals {
 
   # What to check first, in the order that finds most causes soonest. Shown in the alert.
   watcher_first_checks = <<-EOT
-    1. `python -m lib check` with the function's settings (README, "The command line"): the line
+    1. `python -m lib check` with the function's settings (docs/operating.md, "The command line"): the line
        that is not OK names the problem (Moneypenny login, sheet sharing or header, Slack token).
     2. `python -m lib status`: its first line says when the last successful run was and why
        runs fail or what is waiting.
@@ -111,7 +111,7 @@ resource "time_sleep" "metric_propagation" {
 # Fires when no healthy successful run has been logged for watch_minutes: whatever stops the
 # function (or keeps its runs from delivering), this hears it. It needs one healthy run first
 # (Cloud Monitoring does not alert on a metric that never had data), and an apply that changes
-# this policy re-arms it only at the next healthy run (README, "The watcher").
+# this policy re-arms it only at the next healthy run (docs/operating.md, "The watcher").
 resource "google_monitoring_alert_policy" "no_healthy_run" {
   count = local.watcher_count
 

@@ -1,5 +1,5 @@
 # The three secrets. Terraform creates the empty secrets and grants the runtime account access
-# to each of them; their values are added with `gcloud secrets versions add` (README, "Deploy to Google Cloud") and
+# to each of them; their values are added with `gcloud secrets versions add` (docs/deploy.md) and
 # are never in this code or in the Terraform state.
 
 resource "google_secret_manager_secret" "app" {

@@ -1,6 +1,6 @@
 # Inputs. Only project_id, sheet_id and slack_channel have no default; terraform.tfvars.example
 # shows them all. Every value here ends up in the function's environment or in the wiring around
-# it; nothing here is a secret (the three secrets are added with gcloud, see the README, "Deploy to Google Cloud").
+# it; nothing here is a secret (the three secrets are added with gcloud, see docs/deploy.md).
 
 # -- Where ----------------------------------------------------------------------------------------
 

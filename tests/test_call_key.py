@@ -1,5 +1,5 @@
 """Call messages read from Moneypenny's answer: the key recipe (pinned to values computed by hand
-from the README's wording), the rejections that name their field, and text made safe."""
+from docs/guarantees.md's wording), the rejections that name their field, and text made safe."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from lib.chat_source import CHATS
 from lib.errors import InvalidChat
 
 UK = ZoneInfo("Europe/London")
-README = Path(__file__).resolve().parent.parent / "README.md"
+GUARANTEES = Path(__file__).resolve().parent.parent / "docs" / "guarantees.md"  # the key recipes
 
 # The sample message of Moneypenny's guide.
 GUIDE_CALL = {
@@ -35,7 +35,7 @@ NO_ID = {k: v for k, v in GUIDE_CALL.items() if k != "callId"}
 
 
 def by_hand(*parts: str) -> str:
-    """The README's content key: "call:#" and 32 hex digits of sha256 over "v1" and the parts."""
+    """The documented content key: "call:#" and 32 hex digits of sha256 over "v1" and the parts."""
     return "call:#" + hashlib.sha256("\0".join(("v1",) + parts).encode("utf-8")).hexdigest()[:32]
 
 
@@ -54,7 +54,7 @@ def test_a_message_without_a_call_id_gets_the_documented_content_key():
     assert key_of(NO_ID) == expected
     assert key_of({**NO_ID, "callId": None}) == expected
     assert key_of({**NO_ID, "callId": "  "}) == expected
-    assert f"`{expected}`" in README.read_text(encoding="utf-8"), "the README states this example key"
+    assert f"`{expected}`" in GUARANTEES.read_text(encoding="utf-8"), "docs/guarantees.md states this example key"
 
 
 @pytest.mark.parametrize("written", [

@@ -1,8 +1,8 @@
-"""The Chat key recipe, as the README documents it, pinned to fixed values.
+"""The Chat key recipe, as docs/guarantees.md documents it, pinned to fixed values.
 
 The key is how the sync recognises a chat already in the sheet: if the recipe drifted, every
-chat would be written again. So the expected keys here are computed by hand from the README's
-wording with hashlib, never through lib's code, and the README's own example is checked too.
+chat would be written again. So the expected keys here are computed by hand from the documented
+wording with hashlib, never through lib's code, and its own example is checked too.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from lib.chats import chat_key, parse_chat, parse_chat_time
 
 UK = ZoneInfo("Europe/London")
-README = Path(__file__).resolve().parent.parent / "README.md"
+GUARANTEES = Path(__file__).resolve().parent.parent / "docs" / "guarantees.md"  # the key recipes
 
 # The sample chat of Moneypenny's integration guide (chatTime in UK time, no offset).
 GUIDE_CHAT = {
@@ -41,12 +41,12 @@ GUIDE_CHAT = {
     "utM_Medium": "",
     "utM_Term": "",
 }
-# The README's example key of that chat.
+# docs/guarantees.md's example key of that chat.
 GUIDE_KEY = "ee6cc594d3d8c3749117a2b5dcc12a03"
 
 
 def by_hand(*parts: str) -> str:
-    """The README's recipe: the first 32 hex digits of sha256 over "v1" and the parts, NUL-joined."""
+    """The documented recipe: the first 32 hex digits of sha256 over "v1" and the parts, NUL-joined."""
     return hashlib.sha256("\0".join(("v1",) + parts).encode("utf-8")).hexdigest()[:32]
 
 
@@ -61,7 +61,7 @@ def with_fields(**changes) -> dict:
     return {**GUIDE_CHAT, **changes}
 
 
-def test_the_guides_sample_chat_has_the_readmes_example_key():
+def test_the_guides_sample_chat_has_the_documented_example_key():
     expected = by_hand(
         "2024-02-06T13:02:09.877000+00:00",  # February: London is on GMT
         "A Gentleman",
@@ -72,7 +72,7 @@ def test_the_guides_sample_chat_has_the_readmes_example_key():
     )
     assert expected == GUIDE_KEY
     assert key_of(GUIDE_CHAT) == GUIDE_KEY
-    assert re.search(rf"`{GUIDE_KEY}`", README.read_text(encoding="utf-8")), "the README states this example key"
+    assert re.search(rf"`{GUIDE_KEY}`", GUARANTEES.read_text(encoding="utf-8")), "docs/guarantees.md states this example key"
 
 
 def test_summer_time_is_written_with_its_utc_offset():

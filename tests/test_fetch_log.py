@@ -1,4 +1,4 @@
-"""The fetch log (lib/sync/fetch.py), point by point as the README's "No lost cursor" states it.
+"""The fetch log (lib/sync/fetch.py), point by point as docs/guarantees.md's "No lost cursor" states it.
 
 Driven with the real Moneypenny client against the Moneypenny stand-in, a real SQLite store and
 the harness's hand-moved clock.

@@ -1,4 +1,4 @@
-"""Scheduler-retry dedupe (lib/sync/schedule.py), as the README's "One run at a time" point
+"""Scheduler-retry dedupe (lib/sync/schedule.py), as docs/guarantees.md's "One run at a time"
 states it. A real SQLite store; the Syncer's own use is driven through the stand-ins."""
 
 from __future__ import annotations

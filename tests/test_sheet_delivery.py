@@ -1,5 +1,5 @@
-"""Exactly-once rows (lib/sync/sheet_delivery.py), point by point as the README's "Exactly-once
-rows" states it. Real SheetWriter (gspread) against the Sheets stand-in, a real SQLite store
+"""Exactly-once rows (lib/sync/sheet_delivery.py), point by point as docs/guarantees.md's
+"Exactly-once rows" states it. Real SheetWriter (gspread) against the Sheets stand-in, a real SQLite store
 and the harness's hand-moved clock."""
 
 from __future__ import annotations

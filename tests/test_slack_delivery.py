@@ -1,4 +1,4 @@
-"""At-least-once Slack (lib/sync/slack_delivery.py), as the README's "Slack" point states it.
+"""At-least-once Slack (lib/sync/slack_delivery.py), as docs/guarantees.md's "Slack" states it.
 Real SlackNotifier (slack-sdk) against the Slack stand-in, a real SQLite store and the
 harness's hand-moved clock."""
 

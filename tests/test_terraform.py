@@ -35,7 +35,8 @@ TF_DIR = REPO / "terraform"
 SETTINGS_PY = REPO / "lib" / "settings.py"
 MAIN_PY = REPO / "main.py"
 EXAMPLE_TFVARS = TF_DIR / "terraform.tfvars.example"
-DEPLOY_DOC = REPO / "README.md"
+DEPLOY_DOC = REPO / "docs" / "deploy.md"
+OPERATING_DOC = REPO / "docs" / "operating.md"  # the watcher and its alerts
 CHECKOV = REPO / ".venv-checkov" / "bin" / "checkov"
 INSTALL_TF_TOOLS = REPO / "scripts" / "install-tf-tools.sh"
 
@@ -693,7 +694,7 @@ def test_deploy_doc_matches_the_configuration(config, evaluated):
     ):
         assert needle in doc, needle
     for name in re.findall(r"terraform output -raw ([a-z_]+)", doc):
-        assert name in config["output"], f"the README reads an output that does not exist: {name}"
+        assert name in config["output"], f"the deploy guide reads an output that does not exist: {name}"
 
 
 # -- checkov ------------------------------------------------------------------------------------
@@ -768,7 +769,7 @@ def test_first_apply_waits_for_new_grants_before_using_them(resources, config):
     assert "time" in block(config["terraform"][0], "required_providers")
 
 
-def test_readme_no_longer_says_to_run_apply_again():
+def test_the_deploy_guide_no_longer_says_to_run_apply_again():
     assert "run `terraform apply` again" not in DEPLOY_DOC.read_text()
 
 
@@ -969,8 +970,8 @@ def test_the_secrets_script_adds_each_secret_terraform_made_without_a_newline(ev
     assert not any(v in proc.stdout + proc.stderr for v in values), "the values are never shown"
 
 
-def test_readme_shows_each_watcher_alert_as_it_arrives(resources, config):
-    doc = DEPLOY_DOC.read_text()
+def test_the_operating_guide_shows_each_watcher_alert_as_it_arrives(resources, config):
+    doc = OPERATING_DOC.read_text()
     defaults = {"var.name": config["variable"]["name"]["default"],
                 "var.watch_minutes": str(config["variable"]["watch_minutes"]["default"])}
     for name, policy in resources["google_monitoring_alert_policy"].items():
@@ -978,7 +979,7 @@ def test_readme_shows_each_watcher_alert_as_it_arrives(resources, config):
         for expr, value in defaults.items():
             subject = subject.replace("${" + expr + "}", value)
         assert "${" not in subject, subject
-        assert f"`{subject}`" in doc, f"the README does not show the {name} alert: {subject}"
+        assert f"`{subject}`" in doc, f"docs/operating.md does not show the {name} alert: {subject}"
     assert "alert_emails" in doc and "watcher_enabled = false" in doc and "alert_notification_channels" in doc
 
 
@@ -1114,11 +1115,11 @@ def test_the_exempt_fields_are_the_ones_the_store_really_writes(resources, evalu
 
 
 def test_every_file_the_terraform_code_mentions_exists():
-    """terraform.tfvars.example once pointed at a docs/deploy.md that was never written."""
+    """terraform.tfvars.example once pointed at a docs/deploy.md that was never written (it is now)."""
     for path in [*TF_DIR.glob("*.tf"), EXAMPLE_TFVARS]:
         for mentioned in re.findall(r"(?<![\w/.-])((?:\.\./)?(?:[\w-]+/)*[\w.-]+\.(?:md|sh|py))\b", path.read_text()):
             target = (TF_DIR / mentioned) if mentioned.startswith("../") else REPO / mentioned
             if not target.exists():
                 target = TF_DIR / mentioned
             assert target.exists(), f"{path.name} mentions {mentioned}, which does not exist"
-    assert "README.md" in EXAMPLE_TFVARS.read_text()
+    assert "docs/deploy.md" in EXAMPLE_TFVARS.read_text()

@@ -1,4 +1,4 @@
-"""The sync run, one module per protocol (see the README's Development section):
+"""The sync run, one module per protocol (see docs/development.md, "The run"):
 
 - options.py: RunOptions and Mode (how a run is described), RunReport, RunFailed
 - session.py: the run's state (lease, cursor and intent, schedule names, history), read and
