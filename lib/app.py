@@ -13,6 +13,7 @@ from .moneypenny import MoneypennyClient
 from .settings import Settings
 from .sheet import SheetWriter
 from .slack import SlackNotifier
+from .sources import CHATS_FEED, registered
 from .state import open_store
 from .state.base import StateStore
 from .sync import Syncer
@@ -66,28 +67,20 @@ def build_syncer(
     session = sheet_module.build_session(settings, backoff=backoff, quota_wait=sheets_quota_wait,
                                          on_quota_wait=on_quota_wait)
     tab_ids: dict[str, int] = {}  # the spreadsheet's tab ids (for links), shared by its writers
-    sheet = SheetWriter(
-        lambda: sheet_module.client_on(session, settings),
-        settings.sheet_id,
-        settings.sheet_tab,
-        identity=lambda: sheets_identity(settings),
-        tab_ids=tab_ids,
-    )
+    # One writer per tab: the chats' always (SHEET_TAB), and one for every other feed that is on.
+    writers: dict[str, SheetWriter] = {}
+    for feed in registered():
+        if feed is CHATS_FEED or settings.feed_on(feed.name):
+            writers[feed.name] = SheetWriter(
+                lambda: sheet_module.client_on(session, settings),
+                settings.sheet_id,
+                feed.tab(settings),
+                identity=lambda: sheets_identity(settings),
+                layout=feed.layout,
+                tab_ids=tab_ids,
+            )
     slack = SlackNotifier(lambda: slack_module.build_client(settings, backoff=backoff), settings.slack_channel)
-    calls_sheet = None
-    if settings.calls_on:
-        from .calls import CALLS_LAYOUT
-
-        calls_sheet = SheetWriter(
-            lambda: sheet_module.client_on(session, settings),
-            settings.sheet_id,
-            settings.calls_tab,
-            identity=lambda: sheets_identity(settings),
-            layout=CALLS_LAYOUT,
-            tab_ids=tab_ids,
-        )
-    return Syncer(settings, store, moneypenny, sheet, slack, clock=clock, checkpoint=checkpoint,
-                  calls_sheet=calls_sheet)
+    return Syncer(settings, store, moneypenny, writers, slack, clock=clock, checkpoint=checkpoint)
 
 
 def build_alerter(settings: Settings, syncer: Syncer, *, clock: Callable[[], datetime] | None = None) -> Alerter:

@@ -46,6 +46,7 @@ from . import logs
 from .errors import SyncError
 from .records import sort_records
 from .settings import Settings
+from .sources import CHATS_FEED, feed_of_key, registered
 from .state.base import DONE, JournalEntry, StateStore
 from .state.documents import BackfillDoc
 from .sync import Mode, RunFailed, RunOptions, Syncer
@@ -240,9 +241,11 @@ def run_backfill(
 
 def _sheet_keys(syncer: Syncer) -> frozenset[str]:
     # One read of the key column for the whole backfill: rows written since are in the journal.
-    keys = frozenset(syncer.sheet.keys_present())
-    if syncer.calls_sheet is not None:  # and the Calls tab's, its keys are call keys
-        keys |= syncer.calls_sheet.keys_present()
+    # Every tab's: the chats' and each other feed's that is on (each holds its own feed's keys).
+    keys: frozenset[str] = frozenset()
+    for name, writer in syncer.writers.items():
+        if name == CHATS_FEED.name or syncer.settings.feed_on(name):
+            keys |= frozenset(writer.keys_present())
     return keys
 
 
@@ -283,11 +286,10 @@ def _add(result: BackfillResult, report: RunReport) -> None:
 
 def _post_summary(syncer: Syncer, store: StateStore, settings: Settings, keys: list[str], today: date,
                   result: BackfillResult) -> None:
-    """One summary of what the backfill journaled before today and delivered, a part per source
-    (chats, call messages), as the scheduled run's summary; a failure is noted, never raised."""
+    """One summary of what the backfill journaled before today and delivered, a part per feed
+    (chats, call messages, any other registered), as the scheduled run's summary; a failure is
+    noted, never raised."""
     from . import slack_combined
-    from .calls import CALLS, is_call_key
-    from .chat_source import CHATS
 
     tz = settings.chat_timezone
     try:
@@ -297,12 +299,14 @@ def _post_summary(syncer: Syncer, store: StateStore, settings: Settings, keys: l
         if not entries:
             return
         parts = []
-        for source, title, tab, writer in ((CHATS, "backfilled chat", settings.sheet_tab, syncer.sheet),
-                                           (CALLS, "backfilled call", settings.calls_tab, syncer.calls_sheet)):
-            own = [e for e in entries if is_call_key(e.key) == (source is CALLS)]
+        feeds = registered()
+        for feed in feeds:
+            source, writer = feed.source, syncer.writers.get(feed.name)
+            own = [e for e in entries if feed_of_key(e.key, feeds) is feed]
+            title = "backfilled " + feed.summary_noun.split()[-1]
             parts.append(slack_combined.SummaryPart(
-                sort_records(source.with_key(source.from_journal(e.chat, tz), e.key) for e in own), title, tab,
-                url=writer.tab_url(settings.sheet_url) if writer is not None else ""))
+                sort_records(source.with_key(source.from_journal(e.chat, tz), e.key) for e in own), title,
+                feed.tab(settings), url=writer.tab_url(settings.sheet_url) if writer is not None else ""))
         summary = slack_combined.build_combined(parts, sheet_url=settings.sheet_url,
                                                 max_listed=settings.slack_max_listed)
         syncer.slack.post_summary(summary)

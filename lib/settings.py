@@ -21,8 +21,26 @@ DEFAULT_AUTH_URL = "https://api.moneypenny.com/auth/token"
 # The guide prints the test host for the chat log; production users override it.
 DEFAULT_CHATS_URL = "https://test-api.moneypenny.com/clientlivechat/V3/Log"
 DEFAULT_CALLS_URL = "https://api.moneypenny.com/clienttas/V2/Messages"
-# The feeds a run reads (MONEYPENNY_SOURCES): live chats, call messages, or both.
+# The feeds a run may read (MONEYPENNY_SOURCES names some of them, comma-separated): each
+# feed's name -> the setting that names its tab and that tab's default name. The built-in feeds
+# are here from the start; lib/sources registers any other (lib.sources.register).
+_FEED_TABS: dict[str, tuple[str, str]] = {"chats": ("SHEET_TAB", "Chats"), "calls": ("CALLS_TAB", "Calls")}
+# Kept for the messages and docs that list the usual choices.
 SOURCE_CHOICES = ("chats", "calls", "chats,calls")
+
+
+def register_feed_setting(name: str, tab_setting: str | None, default_tab: str | None) -> None:
+    """Let MONEYPENNY_SOURCES name the feed `name`, its tab named by `tab_setting` (default
+    `default_tab`); both None: forget it (lib.sources.unregister)."""
+    if tab_setting is None or default_tab is None:
+        _FEED_TABS.pop(name, None)
+    else:
+        _FEED_TABS[name] = (tab_setting, default_tab)
+
+
+def feed_names() -> tuple[str, ...]:
+    """The feed names MONEYPENNY_SOURCES may hold, in the order registered."""
+    return tuple(_FEED_TABS)
 DEFAULT_SHEETS_API_URL = "https://sheets.googleapis.com"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 # What reading the state store needs (and how to show its times): all that `status` asks for.
@@ -111,6 +129,8 @@ class Settings:
     chat_timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Europe/London"))
     sheet_tab: str = "Chats"
     calls_tab: str = "Calls"
+    # The tabs of the other registered feeds that are on (their NAME_TAB setting), by feed name.
+    feed_tabs: tuple[tuple[str, str], ...] = ()
     sheets_api_url: str = DEFAULT_SHEETS_API_URL
     slack_api_url: str = DEFAULT_SLACK_API_URL
     slack_alert_channel: str = ""
@@ -142,6 +162,20 @@ class Settings:
     @property
     def calls_on(self) -> bool:
         return "calls" in self.moneypenny_sources
+
+    def feed_on(self, name: str) -> bool:
+        """Whether MONEYPENNY_SOURCES names the feed `name`."""
+        return name in self.moneypenny_sources
+
+    def tab_of(self, feed: str) -> str:
+        """The tab of the feed named `feed`: SHEET_TAB for the chats, CALLS_TAB for the calls,
+        its own NAME_TAB setting (default: its title) for any other."""
+        if feed == "chats":
+            return self.sheet_tab
+        if feed == "calls":
+            return self.calls_tab
+        own = dict(self.feed_tabs).get(feed)
+        return own if own is not None else _FEED_TABS.get(feed, ("", feed.title()))[1]
 
     @property
     def sheet_url(self) -> str:
@@ -239,12 +273,15 @@ class Settings:
         url("MONEYPENNY_CALLS_URL", "moneypenny_calls_url")
         sources = text("MONEYPENNY_SOURCES", "moneypenny_sources")
         if sources is not None:
-            named = tuple(part.strip() for part in sources.lower().split(","))
-            if ",".join(named) not in SOURCE_CHOICES and ",".join(reversed(named)) not in SOURCE_CHOICES:
-                values.pop("moneypenny_sources", None)
-                problems.append(f"MONEYPENNY_SOURCES must be one of {', '.join(SOURCE_CHOICES)}, got {_cut(sources)!r}")
+            named = tuple(dict.fromkeys(part.strip() for part in sources.lower().split(",")))
+            unknown = [n for n in named if n not in _FEED_TABS]
+            values.pop("moneypenny_sources", None)
+            if unknown:
+                problems.append(f"MONEYPENNY_SOURCES must name feeds among {', '.join(_FEED_TABS)}, separated by commas "
+                                f"(such as chats,calls); no feed is called {', '.join(repr(_cut(n)) for n in unknown)}")
             else:
-                values["moneypenny_sources"] = tuple(s for s in ("chats", "calls") if s in named)
+                # In the order the feeds are registered, each once.
+                values["moneypenny_sources"] = tuple(n for n in _FEED_TABS if n in named)
         tz_name = text("CHAT_TIMEZONE", "chat_timezone")
         if tz_name is not None:
             try:
@@ -255,11 +292,25 @@ class Settings:
         text("SHEET_ID", "sheet_id", required=True)
         text("SHEET_TAB", "sheet_tab")
         text("CALLS_TAB", "calls_tab")
+        on = values.get("moneypenny_sources", ("chats",))
+        assert isinstance(on, tuple)
+        own_tabs = []
+        for name in on:
+            setting, default = _FEED_TABS[name]
+            if name not in ("chats", "calls"):
+                own_tabs.append((name, (env.get(setting) or "").strip() or default))
+        values["feed_tabs"] = tuple(own_tabs)
         # A tab rule only for the tabs in use: SHEET_TAB=Calls is fine while calls are off.
-        both = values.get("moneypenny_sources", ("chats",)) == ("chats", "calls")
-        if both and values.get("calls_tab", "Calls") == values.get("sheet_tab", "Chats"):
-            problems.append("CALLS_TAB must name another tab than SHEET_TAB while MONEYPENNY_SOURCES reads both "
-                            "(chats and calls)")
+        tabs: dict[str, str] = {}
+        for name in on:
+            setting, default = _FEED_TABS[name]
+            tab = dict(own_tabs).get(name) or str(values.get({"chats": "sheet_tab", "calls": "calls_tab"}.get(name, ""),
+                                                              default))
+            if tab in tabs:
+                problems.append(f"{setting} must name another tab than {tabs[tab]} while MONEYPENNY_SOURCES reads "
+                                f"both ({', '.join(on)})")
+            else:
+                tabs[tab] = setting
         url("SHEETS_API_URL", "sheets_api_url")
         secret("SLACK_BOT_TOKEN", "slack_bot_token")
         text("SLACK_CHANNEL", "slack_channel", required=True)
@@ -333,6 +384,8 @@ class Settings:
                 out[f.name] = "***"
             elif f.name == "moneypenny_sources":
                 out[f.name] = ",".join(value)
+            elif f.name == "feed_tabs":
+                out[f.name] = ",".join(f"{name}={tab}" for name, tab in value)
             elif f.name in URL_SETTINGS:
                 out[f.name] = show_url(value)
             elif f.name == "reconcile_at":

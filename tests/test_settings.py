@@ -130,9 +130,10 @@ BAD = [
     ("MONEYPENNY_AUTH_URL", "https://", "MONEYPENNY_AUTH_URL must be an http(s) URL with a host"),
     ("MONEYPENNY_CHATS_URL", "ftp://api.moneypenny.com/Log", "MONEYPENNY_CHATS_URL must be an http(s) URL with a host"),
     ("MONEYPENNY_CALLS_URL", "https://user:pw@api.moneypenny.com/x", "MONEYPENNY_CALLS_URL must not carry a user name"),
-    ("MONEYPENNY_SOURCES", "emails", "MONEYPENNY_SOURCES must be one of chats, calls, chats,calls, got 'emails'"),
-    ("MONEYPENNY_SOURCES", "chats,chats", "MONEYPENNY_SOURCES must be one of chats, calls, chats,calls"),
-    ("MONEYPENNY_SOURCES", "chats;calls", "MONEYPENNY_SOURCES must be one of chats, calls, chats,calls"),
+    ("MONEYPENNY_SOURCES", "emails", "MONEYPENNY_SOURCES must name feeds among chats, calls, separated by commas "
+                                     "(such as chats,calls); no feed is called 'emails'"),
+    ("MONEYPENNY_SOURCES", "chats,", "no feed is called ''"),
+    ("MONEYPENNY_SOURCES", "chats;calls", "no feed is called 'chats;calls'"),
     ("SHEETS_API_URL", "file:///tmp/sheets", "SHEETS_API_URL must be an http(s) URL with a host"),
     ("SLACK_API_URL", "slack.com/api/", "SLACK_API_URL must be an http(s) URL with a host"),
     ("CHAT_TIMEZONE", "Mars/Olympus", "CHAT_TIMEZONE must be an IANA zone such as Europe/London, got 'Mars/Olympus'"),

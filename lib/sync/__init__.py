@@ -11,8 +11,8 @@
 - record.py: the run's health flag and its run-history record
 - protocols.py: one run's protocols wired to its store, clients and clock (RunProtocols)
 - run.py: Syncer, which sequences them (lease, steps, timing, report)
-- calls_fetch.py: the call messages by day window, the last full day read (CallsReadDoc)
-- sources.py: the calls' own protocols and report share, pending split by key, one summary
+- calls_fetch.py: a feed read by day window (the call messages, any DayRead feed), its read document
+- sources.py: each feed's steps and report share, pending split by key, the one summary
 """
 
 from .calls_fetch import CALLS_READ_DOC, CallsFetch, CallsReadDoc
@@ -26,7 +26,7 @@ from .schedule import SCHEDULE_DOC, SCHEDULES_KEPT, ScheduleLog, schedule_key
 from .session import RunSession
 from .sheet_delivery import ANSWERED, SETTLE_SECONDS, SheetDelivery, settle_time
 from .slack_delivery import SlackDelivery
-from .sources import CallSteps, SummaryDelivery
+from .sources import FeedSteps, SummaryDelivery
 
 __all__ = [
     "ALERT_GRACE",
@@ -38,9 +38,9 @@ __all__ = [
     "SCHEDULES_KEPT",
     "SCHEDULE_DOC",
     "SETTLE_SECONDS",
-    "CallSteps",
     "CallsFetch",
     "CallsReadDoc",
+    "FeedSteps",
     "FetchLog",
     "Journal",
     "Mode",

@@ -1,4 +1,7 @@
-"""The calls fetch: Moneypenny's call messages, read by whole days into the journal.
+"""The day-window read of a feed (lib.sources.DayRead), first made for Moneypenny's call
+messages (`CallsFetch` reads any such feed: the calls, or another one registered), read by whole
+days into the journal. Each feed has a read document of its own (DayRead.doc; the calls' is
+`calls_read`), of the form `CallsReadDoc`.
 
 The Messages endpoint has no cursor: a run asks for days. A scheduled run reads from the last
 day it read fully, minus one day (messages taken around midnight or entered late), to tomorrow
@@ -31,9 +34,9 @@ from datetime import date, datetime, timedelta
 from typing import Any, ClassVar, Self
 from zoneinfo import ZoneInfo
 
-from ..calls import CALLS
 from ..moneypenny import MoneypennyClient
-from ..records import Rejection
+from ..records import Rejection, Source
+from ..sources import CALLS_FEED, DayRead, Feed
 from ..state.base import StateStore
 from ..state.documents import DocumentError
 from .journal import Journal, dump
@@ -110,11 +113,15 @@ class CallsReadDoc:
 
 
 class CallsFetch:
-    """Reads the call messages of a run's days into the journal."""
+    """Reads the items of a day-window feed (default: the call messages) of a run's days into the journal."""
 
     def __init__(self, store: StateStore, moneypenny: MoneypennyClient, journal: Journal, *,
                  clock: Callable[[], datetime], tz: ZoneInfo, reconcile_days: int,
-                 checkpoint: Callable[[str], None] = lambda step: None):
+                 checkpoint: Callable[[str], None] = lambda step: None, feed: Feed = CALLS_FEED):
+        assert isinstance(feed.read, DayRead), "a day-window read is for a feed read by days"
+        self.feed = feed
+        self.read_by: DayRead = feed.read
+        self.source: Source = feed.source
         self.store = store
         self.moneypenny = moneypenny
         self.journal = journal
@@ -134,7 +141,7 @@ class CallsFetch:
             return opts.start - PAST_END, opts.end + PAST_END
         today = self.clock().astimezone(self.tz).date()
         if done is None:
-            done = self.store.read_doc(CallsReadDoc)
+            done = self.read_doc()
         if done is not None and done.last_full_day is not None:
             start = done.last_full_day - LOOK_BACK
         else:
@@ -148,12 +155,12 @@ class CallsFetch:
         """Read the run's days into the journal; then, for a scheduled run, record yesterday
         as the last full day read."""
         started = self.clock()
-        stored = self.store.read_doc(CallsReadDoc)
+        stored = self.read_doc()
         done = stored or CallsReadDoc()
         start, end = self.window(opts, done)
-        items = self.moneypenny.fetch_calls(start, end)
-        self.checkpoint("after_calls_fetch")
-        records, rejected = CALLS.parse_batch(items, self.tz)  # parsed once here; ingest parses only the fresh
+        items = self.read_by.fetch(self.moneypenny, start, end)
+        self.checkpoint(f"after_{self.feed.name}_fetch")
+        records, rejected = self.source.parse_batch(items, self.tz)  # parsed once here; ingest parses only the fresh
         report.read_keys.update(r.key for r in records)
         items, digests = _not_set_aside(items, rejected, done.set_aside)
         keep = None
@@ -187,9 +194,15 @@ class CallsFetch:
         else:
             after = CallsReadDoc(done.last_full_day, done.read_at, set_aside=digests, known=done.known)
         if after != done:
-            self.store.write_doc(after)
-        log.info("read the call messages", extra={"fields": {
+            self.store.put_meta(self.read_by.doc, after.to_dict())
+        log.info(f"read the {self.feed.noun}s", extra={"fields": {
             "run_id": report.run_id, "from": start.isoformat(), "to": end.isoformat(), "items": len(items)}})
+
+
+    def read_doc(self) -> CallsReadDoc | None:
+        """The feed's read document (DayRead.doc), or None; DocumentError if malformed."""
+        data = self.store.get_meta(self.read_by.doc)
+        return None if data is None else CallsReadDoc.from_dict(data)
 
 
 def _not_set_aside(items: list[Any], rejected: Sequence[Rejection], kept: tuple[str, ...]) -> tuple[list[Any], tuple[str, ...]]:

@@ -1,20 +1,20 @@
-"""The protocols of one run, wired to the run's store, clients, clock and crash hook: the chats'
-fetch log, journal, sheet and Slack delivery, and, when calls are on, the calls' own (their
-journal, day-window fetch and tab) with the one summary of both sources.
+"""The protocols of one run, wired to the run's store, clients, clock and crash hook: for each
+feed that is on (lib/sources), its journal view, read (the chat log's fetch log, or the day
+windows), tab delivery and share of the report; and the one Slack summary of them all.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ..calls import CALLS
 from ..moneypenny import MoneypennyClient
-from ..records import RunRecords, Source
+from ..records import RunRecords
 from ..settings import Settings
 from ..sheet import SheetWriter
 from ..slack import SlackNotifier
+from ..sources import CHATS_FEED, CursorRead, Feed
 from ..state.base import StateStore
 from .calls_fetch import CallsFetch
 from .fetch import FetchLog
@@ -23,25 +23,50 @@ from .options import RunReport
 from .session import RunSession
 from .sheet_delivery import SheetDelivery
 from .slack_delivery import SlackDelivery
-from .sources import CallSteps, SummaryDelivery, sub_report
+from .sources import FeedSteps, Reader, SummaryDelivery, sub_report
 
 
 @dataclass
 class RunProtocols:
-    """The protocols of one run, sharing the run's parsed records (made by `wire`)."""
+    """The protocols of one run (made by `wire`): one step set per feed that is on, in registry
+    order, and the one summary."""
 
-    journal: Journal
-    fetch: FetchLog
-    sheet: SheetDelivery
-    slack: SlackDelivery
-    calls: CallSteps | None = None  # when MONEYPENNY_SOURCES includes calls
-    summary: SummaryDelivery | None = None  # the one summary of both sources
+    feeds: list[FeedSteps]
+    summary: SummaryDelivery
+
+    def of(self, name: str) -> FeedSteps:
+        """The steps of the feed `name` (KeyError when it is off)."""
+        for steps in self.feeds:
+            if steps.feed.name == name:
+                return steps
+        raise KeyError(name)
+
+    # The chats' steps by their former names (the chats' protocols, driven one at a time by tests).
+    @property
+    def journal(self) -> Journal:
+        return self.of(CHATS_FEED.name).journal
+
+    @property
+    def fetch(self) -> Reader:
+        return self.of(CHATS_FEED.name).fetch
+
+    @property
+    def sheet(self) -> SheetDelivery:
+        return self.of(CHATS_FEED.name).sheet
+
+    @property
+    def slack(self) -> SlackDelivery:
+        """The chats' summary alone (the one summary with one part)."""
+        chats = self.of(CHATS_FEED.name)
+        return SlackDelivery(self.summary, chats.journal, title=chats.feed.summary_noun, tab=chats.tab)
 
 
-def wire(s: Settings, store: StateStore, moneypenny: MoneypennyClient, sheet: SheetWriter, slack: SlackNotifier, *,
-         calls_sheet: SheetWriter | None, clock: Callable[[], datetime], checkpoint: Callable[[str], None],
-         source: Source, session: RunSession | None, report: RunReport) -> RunProtocols:
-    """A fresh set of one run's protocols (`calls_sheet`, the Calls tab's writer, turns calls on)."""
+def wire(s: Settings, store: StateStore, moneypenny: MoneypennyClient, slack: SlackNotifier, *,
+         writers: Mapping[str, SheetWriter], feeds: list[Feed], clock: Callable[[], datetime],
+         checkpoint: Callable[[str], None], session: RunSession | None, report: RunReport) -> RunProtocols:
+    """A fresh set of one run's protocols: one step set per feed in `feeds` (each writing to its
+    tab's writer in `writers`, by feed name). The chats count into `report` itself, every other
+    feed into a share of its own (merged at the end of the run)."""
     retention = timedelta(days=s.retention_days)
     # In a run, every write to the sheet or Slack is fenced by the lease (lib/sync/session.py).
     put_batch = session.put_batch if session is not None else None
@@ -50,32 +75,27 @@ def wire(s: Settings, store: StateStore, moneypenny: MoneypennyClient, sheet: Sh
     # a caller whose clock is fast must not take a batch another run's append may still land for
     # as settled.
     batch_clock = session.store_clock if session is not None else clock
-    journal = Journal(store, RunRecords(source, s.chat_timezone), clock=clock, retention=retention,
-                      put_batch=put_batch)
-    calls, summary = None, None
-    if calls_sheet is not None:
-        calls_journal = Journal(store, RunRecords(CALLS, s.chat_timezone), clock=clock, retention=retention,
-                                put_batch=put_batch)
-        calls = CallSteps(
-            journal=calls_journal,
-            fetch=CallsFetch(store, moneypenny, calls_journal, clock=clock, tz=s.chat_timezone,
-                             reconcile_days=s.reconcile_days, checkpoint=checkpoint),
-            sheet=SheetDelivery(calls_sheet, calls_journal, clock=batch_clock,
-                                http_timeout_seconds=s.http_timeout_seconds, checkpoint=checkpoint),
-            report=sub_report(report),
-        )
-        summary = SummaryDelivery(slack, sheet_url=s.sheet_url, max_listed=s.slack_max_listed, checkpoint=checkpoint,
-                                  links={sheet.tab: lambda: sheet.tab_url(s.sheet_url),
-                                         calls_sheet.tab: lambda: calls_sheet.tab_url(s.sheet_url)},
-                                  fence=fence)
-    return RunProtocols(
-        journal=journal,
-        fetch=FetchLog(store, moneypenny, journal, clock=clock, tz=s.chat_timezone,
-                       reconcile_days=s.reconcile_days, checkpoint=checkpoint, session=session),
-        sheet=SheetDelivery(sheet, journal, clock=batch_clock, http_timeout_seconds=s.http_timeout_seconds,
-                            checkpoint=checkpoint),
-        slack=SlackDelivery(slack, journal, sheet_url=s.sheet_url, max_listed=s.slack_max_listed,
-                            checkpoint=checkpoint, link=lambda: sheet.tab_url(s.sheet_url), fence=fence),
-        calls=calls,
-        summary=summary,
-    )
+    steps: list[FeedSteps] = []
+    for feed in feeds:
+        writer = writers[feed.name]
+        journal = Journal(store, RunRecords(feed.source, s.chat_timezone), clock=clock, retention=retention,
+                          put_batch=put_batch)
+        reader: Reader
+        if isinstance(feed.read, CursorRead):
+            reader = FetchLog(store, moneypenny, journal, clock=clock, tz=s.chat_timezone,
+                              reconcile_days=s.reconcile_days, checkpoint=checkpoint, session=session)
+        else:
+            reader = CallsFetch(store, moneypenny, journal, clock=clock, tz=s.chat_timezone,
+                                reconcile_days=s.reconcile_days, checkpoint=checkpoint, feed=feed)
+        steps.append(FeedSteps(
+            feed=feed, journal=journal, fetch=reader,
+            sheet=SheetDelivery(writer, journal, clock=batch_clock, http_timeout_seconds=s.http_timeout_seconds,
+                                checkpoint=checkpoint),
+            writer=writer, report=report if feed.name == CHATS_FEED.name else sub_report(report),
+            tab=feed.tab(s)))
+    links: dict[str, Callable[[], str]] = {}
+    for step in steps:
+        links[step.tab] = (lambda w: lambda: w.tab_url(s.sheet_url))(step.writer)
+    summary = SummaryDelivery(slack, sheet_url=s.sheet_url, max_listed=s.slack_max_listed, checkpoint=checkpoint,
+                              links=links, fence=fence)
+    return RunProtocols(feeds=steps, summary=summary)

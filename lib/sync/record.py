@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..calls import is_call_key
 from ..moneypenny import REFRESH_MARGIN
+from ..sources import feed_of_key, registered
 from ..state.base import CachedToken, StateStore
 from .options import RunReport
 
@@ -22,14 +22,15 @@ QUARANTINE_ALARM = timedelta(hours=24)
 
 def check_health(report: RunReport, store: StateStore, now: datetime, *,
                  token: Callable[[], CachedToken | None] | None = None, quarantine: bool = True,
-                 calls_on: bool = True) -> int | None:
+                 on: Collection[str] | None = None) -> int | None:
     """Mark the run unhealthy if it failed or something is stuck (counts only, no chat data).
 
     `token` gives the cached token as the run's Moneypenny client last saw it (default: read
     from the store); `quarantine` False says the run state's hint rules out unexpired items
     in quarantine, so it is not counted. Only items fetched within QUARANTINE_ALARM count.
-    `calls_on` False: call messages waiting in the journal are not stuck but held (calls are
-    off), and count toward no reason. Returns the quarantine count, or None if not counted.
+    `on`: the names of the feeds that are on (default: every registered feed); the entries of a
+    feed that is off are not stuck but held in the journal, and count toward no reason.
+    Returns the quarantine count, or None if not counted.
     """
     problems: list[str] = []
     quarantined: int | None = None
@@ -37,11 +38,11 @@ def check_health(report: RunReport, store: StateStore, now: datetime, *,
         if report.pending:
             stale = [e for e in store.journal_pending() if not e.delivered and now - e.fetched_at > ALERT_GRACE]
             minutes = int(ALERT_GRACE.total_seconds() // 60)
-            calls = sum(1 for e in stale if is_call_key(e.key))
-            if len(stale) > calls:
-                problems.append(f"{len(stale) - calls} chat(s) undelivered for over {minutes} min")
-            if calls and calls_on:
-                problems.append(f"{calls} call message(s) undelivered for over {minutes} min")
+            feeds = registered()
+            for feed in feeds:
+                count = sum(1 for e in stale if feed_of_key(e.key, feeds) is feed)
+                if count and (on is None or feed.name in on):
+                    problems.append(f"{count} {feed.noun}(s) undelivered for over {minutes} min")
         if quarantine or report.skipped_invalid:
             quarantined = store.quarantine_count(since=now - QUARANTINE_ALARM)
             if quarantined:

@@ -14,11 +14,10 @@ import functools
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from ..chat_source import CHATS
 from ..clock import utcnow
 from ..counters import StoreCounters
 from ..errors import LeaseLost, PermanentError, SyncError, TransientError
@@ -28,6 +27,7 @@ from ..records import Source
 from ..settings import Settings
 from ..sheet import SheetWriter
 from ..slack import SlackNotifier
+from ..sources import CHATS_FEED, Feed, enabled, registered
 from ..state.base import JournalEntry, RejectedItem, StateStore
 from ..state.documents import CursorDoc
 from .fetch import plan_intent
@@ -37,7 +37,7 @@ from .reconcile import due, reconcile_window
 from .record import check_health, run_record
 from .schedule import schedule_key
 from .session import LEASE_MARGIN, RunSession
-from .sources import merge, split_pending
+from .sources import FeedSteps, Part, merge, split_pending
 
 log = logging.getLogger(__name__)
 
@@ -54,28 +54,40 @@ class Syncer:
         settings: Settings,
         store: StateStore,
         moneypenny: MoneypennyClient,
-        sheet: SheetWriter,
+        writers: Mapping[str, SheetWriter],
         slack: SlackNotifier,
         *,
         clock: Callable[[], datetime] = utcnow,
         checkpoint: Callable[[str], None] | None = None,
-        source: Source = CHATS,
-        calls_sheet: SheetWriter | None = None,
     ):
         self.settings = settings
         self.store = store
         self.moneypenny = moneypenny
-        self.sheet = sheet
+        # Each tab's writer by feed name: the chats' always (SHEET_TAB), every other feed's when it is on.
+        self.writers = dict(writers)
+        self.sheet = self.writers[CHATS_FEED.name]
+        # The feeds MONEYPENNY_SOURCES turns on (lib/sources), in registry order.
+        self.feeds: list[Feed] = enabled(settings)
+        missing = [f.name for f in self.feeds if f.name not in self.writers]
+        if missing:
+            raise ValueError(f"no sheet writer for the feed(s) {', '.join(missing)}")
         self.slack = slack
         self.clock = clock
         # A hook called between steps; the fault-injection suite raises from it to simulate
         # a crash at that point.
         self.checkpoint = checkpoint or (lambda step: None)
         self.tz = settings.chat_timezone
-        self.source = source
         self._recorded_at: StoreCounters | None = None  # the store's counters at this Syncer's last record
-        # The Calls tab's writer: given only when MONEYPENNY_SOURCES includes calls.
-        self.calls_sheet = calls_sheet
+
+    @property
+    def source(self) -> Source:
+        """The chats' source (lib.records.Source)."""
+        return CHATS_FEED.source
+
+    @property
+    def calls_sheet(self) -> SheetWriter | None:
+        """The Calls tab's writer, while MONEYPENNY_SOURCES includes calls."""
+        return self.writers.get("calls") if self.settings.calls_on else None
 
     # -- the run -------------------------------------------------------------------------------
     def run(
@@ -188,11 +200,13 @@ class Syncer:
 
         Made for each run: the records they parse are valid for that run only. `session`, the
         run's state, is what the fetch log reads and settles (without one, a read is a session
-        of its own). The calls' protocols (when calls are on) count into their own share of
-        `report`.
+        of its own). Each feed that is on has its steps; every feed but the chats counts into
+        its own share of `report`. The chats' steps are there even while the chats are off (a
+        test or tool may drive them), but a run uses only the feeds that are on.
         """
-        return wire(self.settings, self.store, self.moneypenny, self.sheet, self.slack, calls_sheet=self.calls_sheet,
-                    clock=self.clock, checkpoint=self.checkpoint, source=self.source, session=session,
+        feeds = self.feeds if CHATS_FEED in self.feeds else [CHATS_FEED, *self.feeds]
+        return wire(self.settings, self.store, self.moneypenny, self.slack, writers=self.writers, feeds=feeds,
+                    clock=self.clock, checkpoint=self.checkpoint, session=session,
                     report=report or RunReport(run_id="", mode="new", started_at=self.clock()))
 
     def _run_steps(self, report: RunReport, opts: RunOptions, session: RunSession | None = None) -> SyncError | None:
@@ -205,25 +219,17 @@ class Syncer:
         earlier = self._timed(report, "pending", self.store.journal_pending) if opts.deliver else []
         self.checkpoint("before_fetch")
         errors: list[SyncError] = []
-        reads: list[tuple[str, Callable[[], Any]]] = []
-        calls_on = steps.calls is not None and self.calls_sheet is not None
-        # A retry reads the quarantine once: what the chats cannot read is the calls' to try
-        # (each source sets aside its own), so every item is counted once.
+        on = self._on(steps)
+        # A retry reads the quarantine once: what one feed cannot read is the next one's to try
+        # (each feed sets aside its own), so every item is counted once.
         left: list[list[RejectedItem]] = []
-        if opts.mode == Mode.QUARANTINE:
-            reads.append(("fetch", lambda: left.append(steps.journal.retry_quarantine(
-                report, self.sheet.keys_present, self.checkpoint, last=not calls_on))))
-        elif self.settings.chats_on:
-            reads.append(("fetch", lambda: steps.fetch.read(report, opts)))
-        if steps.calls is not None and self.calls_sheet is not None:
-            calls, calls_sheet = steps.calls, self.calls_sheet
+        for i, feed in enumerate(on):
+            step = "fetch" if feed.feed.name == CHATS_FEED.name else f"{feed.feed.name} fetch"
             if opts.mode == Mode.QUARANTINE:
-                reads.append(("calls fetch", lambda: calls.journal.retry_quarantine(
-                    calls.report, calls_sheet.keys_present, self.checkpoint, items=left[0] if left else None)))
+                read = functools.partial(self._retry, feed, left, i == len(on) - 1)
             else:
-                reads.append(("calls fetch", lambda: calls.fetch.read(calls.report, opts)))
-        for step, read in reads:
-            # One feed failing never stops the other, and what earlier runs left behind is
+                read = functools.partial(feed.fetch.read, feed.report, opts)
+            # One feed failing never stops another, and what earlier runs left behind is
             # delivered anyway; the failure still fails the run.
             self._step(report, step, read, errors)
         # A reconcile is done once every feed's read reached the journal; else the next run
@@ -233,9 +239,19 @@ class Syncer:
         if opts.deliver:
             errors += self._deliver(report, steps, opts.notify, earlier, session)
         # (A journal-only read leaves what it journaled for a delivering run.)
-        if steps.calls is not None:
-            merge(report, report, steps.calls.report)
+        if any(f.feed.name != CHATS_FEED.name for f in on):
+            merge(report, {CHATS_FEED.name: report, **{f.feed.name: f.report for f in on}})
         return first_error(errors)
+
+    def _on(self, steps: RunProtocols) -> list[FeedSteps]:
+        """The run's steps of the feeds that are on."""
+        return [f for f in steps.feeds if f.feed in self.feeds]
+
+    def _retry(self, feed: FeedSteps, left: list[list[RejectedItem]], last: bool) -> None:
+        # The first feed reads the quarantine; each next one tries what the one before it left.
+        unread = feed.journal.retry_quarantine(feed.report, feed.writer.keys_present, self.checkpoint,
+                                               items=left[-1] if left else None, last=last)
+        left.append(unread)
 
     def _step(self, report: RunReport, step: str, fn: Callable[[], Any], errors: list[SyncError]) -> None:
         try:
@@ -263,29 +279,26 @@ class Syncer:
                 return [exc]
             if held == "retaken":
                 earlier, own_memory = self.store.journal_pending(), False  # the store's word, not memory's
-        earlier_chats, earlier_calls = split_pending(earlier)
-        chats = steps.journal.pending(earlier_chats) if own_memory else earlier_chats
-        # Entries of a source that is off (call keys with calls off) wait in the journal.
-        calls = earlier_calls
-        if steps.calls is not None and own_memory:
-            calls = steps.calls.journal.pending(earlier_calls)
-        deliveries: list[tuple[str, Callable[[], None]]] = [("sheet", lambda: steps.sheet.deliver(report, chats))]
-        if steps.calls is not None:
-            call_steps = steps.calls
-            deliveries.append(("calls sheet", lambda: call_steps.sheet.deliver(call_steps.report, calls)))
-        if notify and steps.summary is not None and steps.calls is not None:
-            summary, call_steps = steps.summary, steps.calls
-            deliveries.append(("slack", lambda: summary.deliver([
-                (steps.journal, report, chats, "new chat", self.settings.sheet_tab),
-                (call_steps.journal, call_steps.report, calls, "new call", self.settings.calls_tab)])))
-        elif notify:
-            deliveries.append(("slack", lambda: steps.slack.deliver(report, chats)))
+        on = self._on(steps)
+        by_feed = split_pending(earlier, registered())
+        # Each feed's work: what earlier runs left and what this run journaled (from memory).
+        work = {f.feed.name: f.journal.pending(by_feed.get(f.feed.name, [])) if own_memory
+                else by_feed.get(f.feed.name, []) for f in on}
+        deliveries: list[tuple[str, Callable[[], None]]] = []
+        for f in on:
+            step = "sheet" if f.feed.name == CHATS_FEED.name else f"{f.feed.name} sheet"
+            deliveries.append((step, functools.partial(f.sheet.deliver, f.report, work[f.feed.name])))
+        if notify and on:
+            parts = [Part(f.journal, f.report, work[f.feed.name], f.feed.summary_noun, f.tab) for f in on]
+            deliveries.append(("slack", functools.partial(steps.summary.deliver, parts)))
         # Last, whatever failed before it: each entry's one write for what this run delivered.
-        deliveries.append(("journal", steps.journal.write_staged))
-        if steps.calls is not None:
-            deliveries.append(("calls journal", steps.calls.journal.write_staged))
+        writes = []
+        for f in on:
+            step = "journal" if f.feed.name == CHATS_FEED.name else f"{f.feed.name} journal"
+            writes.append(step)
+            deliveries.append((step, f.journal.write_staged))
         for step, deliver in deliveries:
-            if step not in ("journal", "calls journal") and any(isinstance(e, LeaseLost) for e in errors):
+            if step not in writes and any(isinstance(e, LeaseLost) for e in errors):
                 continue  # the lease is lost: nothing more is written to the sheet or Slack
             if session is not None:
                 # Every retry wait and later chunk of a Sheets write checks (or renews) the lease.
@@ -293,12 +306,11 @@ class Syncer:
                     self._step(report, step, deliver, errors)
             else:
                 self._step(report, step, deliver, errors)
-        report.pending = sum(1 for e in chats if not e.delivered)
-        if steps.calls is not None:
-            report.pending += sum(1 for e in calls if not e.delivered)
-        elif calls:
-            # Calls are off: theirs wait, reported as the calls', counted toward no health reason.
-            report.off_waiting["calls"] = len(calls)
+        report.pending = sum(1 for entries in work.values() for e in entries if not e.delivered)
+        for name, entries in by_feed.items():
+            if name not in work and entries:
+                # A feed that is off: its entries wait, reported as its own, counted toward no health reason.
+                report.off_waiting[name] = len(entries)
         return errors
 
     def _timed(self, report: RunReport, step: str, fn: Callable[[], Any]) -> Any:
@@ -327,7 +339,7 @@ class Syncer:
     def _finish(self, report: RunReport, session: RunSession, done: str | None) -> None:
         now = self.clock()
         counted = check_health(report, self.store, now, token=self.moneypenny.held_token,
-                               quarantine=session.quarantine_hint(now), calls_on=self.settings.calls_on)
+                               quarantine=session.quarantine_hint(now), on=self.settings.moneypenny_sources)
         # What this run set aside expires RETENTION_DAYS from when it was set aside, before now.
         until = now + timedelta(days=self.settings.retention_days) if report.skipped_invalid else None
         self._count_for_record(report)

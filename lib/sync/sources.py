@@ -1,73 +1,102 @@
-"""The second source of a run, call messages, beside the chats: its own journal view, fetch,
-Calls-tab delivery and share of the report, and the one Slack summary of both sources.
+"""The feeds of a run (lib/sources: the chats, the call messages, any other registered), each
+with its own journal view, read, tab delivery and share of the report, and the one Slack summary
+of them all.
 
-The journal holds both sources' entries; a call key starts with `call:` (lib/calls.py), so a
-run splits the pending entries by key and each source reads only its own. A failure of one
-source's fetch or sheet never stops the other's: the error is the run's, the other goes on.
+The journal holds every feed's entries; a key tells its feed (lib.sources.feed_of_key: a call key
+starts with `call:`), so a run splits the pending entries by key and each feed reads only its
+own. A failure of one feed's read or tab never stops the others': the error is the run's, the
+others go on.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
-from ..calls import is_call_key
+from ..sheet import SheetWriter
 from ..slack import SlackNotifier
 from ..slack_combined import SummaryPart, build_combined
+from ..sources import Feed, feed_of_key, registered
 from ..state.base import DONE, JournalEntry
-from .calls_fetch import CallsFetch
 from .journal import Journal, unchecked
-from .options import RunReport
+from .options import RunOptions, RunReport
 from .sheet_delivery import SheetDelivery
 
 log = logging.getLogger(__name__)
 
-# The counts a source adds to the run's report (RunReport.counts), summed over the sources.
+# The counts a feed adds to the run's report (RunReport.counts), summed over the feeds.
 _SUMMED = ("fetched", "new", "recovered", "appended", "already_in_sheet", "posted", "late", "skipped_invalid",
            "waiting", "not_announced")
 
 
+class Reader(Protocol):
+    """How a feed's items reach the journal in a run (FetchLog, CallsFetch)."""
+
+    def read(self, report: RunReport, opts: RunOptions) -> None: ...
+
+
 @dataclass
-class CallSteps:
-    """The call messages' protocols of one run, with their own report (merged at the end)."""
+class FeedSteps:
+    """One feed's protocols of a run, with its own share of the report (merged at the end)."""
 
+    feed: Feed
     journal: Journal
-    fetch: CallsFetch
+    fetch: Reader
     sheet: SheetDelivery
+    writer: SheetWriter
     report: RunReport
+    tab: str
 
 
-def split_pending(pending: list[JournalEntry]) -> tuple[list[JournalEntry], list[JournalEntry]]:
-    """The pending entries as (chats, calls), by key."""
-    chats: list[JournalEntry] = []
-    calls: list[JournalEntry] = []
+def split_pending(pending: list[JournalEntry], feeds: Sequence[Feed] | None = None) -> dict[str, list[JournalEntry]]:
+    """The pending entries by feed name, by key (every registered feed has a list, maybe empty)."""
+    feeds = list(feeds) if feeds is not None else registered()
+    out: dict[str, list[JournalEntry]] = {feed.name: [] for feed in feeds}
     for entry in pending:
-        (calls if is_call_key(entry.key) else chats).append(entry)
-    return chats, calls
+        out.setdefault(feed_of_key(entry.key, feeds).name, []).append(entry)
+    return out
 
 
 def sub_report(report: RunReport) -> RunReport:
-    """An empty report for one source's share of the run `report`."""
+    """An empty report for one feed's share of the run `report`."""
     return RunReport(run_id=report.run_id, mode=report.mode, started_at=report.started_at)
 
 
-def merge(report: RunReport, chats: RunReport, calls: RunReport) -> None:
-    """Add the calls' share to the run's report and note each source's counts."""
-    shares = {"chats": {name: getattr(chats, name) for name in _SUMMED},
-              "calls": {name: getattr(calls, name) for name in _SUMMED}}
-    for name in _SUMMED:
-        setattr(report, name, getattr(report, name) + getattr(calls, name))
-    report.new_keys.extend(calls.new_keys)
-    report.read_keys |= calls.read_keys
-    report.sources = shares
+def merge(report: RunReport, shares: Mapping[str, RunReport]) -> None:
+    """Add every feed's share (but the run's own report, the chats' share) to the run's report
+    and note each feed's counts."""
+    counted = {name: {n: getattr(share, n) for n in _SUMMED} for name, share in shares.items()}
+    for share in shares.values():
+        if share is report:
+            continue
+        for name in _SUMMED:
+            setattr(report, name, getattr(report, name) + getattr(share, name))
+        report.new_keys.extend(share.new_keys)
+        report.read_keys |= share.read_keys
+    report.sources = counted
+
+
+@dataclass(frozen=True)
+class Part:
+    """One feed's share of a summary: its journal, report, pending entries, noun and tab."""
+
+    journal: Journal
+    report: RunReport
+    pending: list[JournalEntry]
+    title: str
+    tab: str
 
 
 class SummaryDelivery:
-    """One Slack summary of every source's unannounced entries, then each is marked announced.
+    """One Slack summary of every feed's unannounced entries, then each is marked announced
+    (staged, and written with the sheet's marks by Journal.write_staged); with one feed, the
+    one-source summary (lib/slack_summary.py).
 
-    As lib/sync/slack_delivery.py for one source: a failed post leaves them all for the next
-    run's summary (which says how many are late); a refused one is replaced by its fallback.
+    At least once: a failed post leaves them all for the next run's summary (which says how many
+    are late); a summary Slack refuses for its size or shape is replaced at once by its short
+    fallback (SlackNotifier.post_summary), or it would be refused again, with more, on every run.
     """
 
     def __init__(self, slack: SlackNotifier, *, sheet_url: str, max_listed: int,
@@ -87,23 +116,25 @@ class SummaryDelivery:
         link = self.links.get(tab)
         return link() if link is not None else self.sheet_url
 
-    def deliver(self, parts: list[tuple[Journal, RunReport, list[JournalEntry], str, str]]) -> None:
-        """Announce each part's (journal, report, pending, noun, tab) entries not yet posted."""
-        # (Not those still waiting for the key column's word: lib/sync/slack_delivery.py.)
-        todo = [(journal, report, [e for e in pending if e.slack != DONE and not unchecked(e)], title, tab)
-                for journal, report, pending, title, tab in parts]
-        if not any(entries for _, _, entries, _, _ in todo):
+    def deliver(self, parts: Sequence[Part]) -> None:
+        """Announce each part's entries not yet posted (raises if Slack fails)."""
+        # One that waits for the key column's word may have been announced before the journal
+        # forgot it: announced only once the sheet delivery found it missing and wrote it.
+        todo = [(p, [e for e in p.pending if e.slack != DONE and not unchecked(e)]) for p in parts]
+        if not any(entries for _, entries in todo):
             return
-        lates = [sum(1 for e in entries if e.fetched_at < report.started_at) for _, report, entries, _, _ in todo]
+        # Fetched before this run started: an earlier run could not post them.
+        lates = [sum(1 for e in entries if e.fetched_at < p.report.started_at) for p, entries in todo]
         summary = build_combined(
-            [SummaryPart(journal.records_of(entries), title, tab, self._link(tab) if entries else "")
-             for journal, _, entries, title, tab in todo],
+            [SummaryPart(p.journal.records_of(entries), p.title, p.tab, self._link(p.tab) if entries else "")
+             for p, entries in todo],
             sheet_url=self.sheet_url, max_listed=self.max_listed, late=sum(lates))
         self.fence()
         self.slack.post_summary(summary)
         self.checkpoint("after_post")
-        for (journal, report, entries, _, _), late in zip(todo, lates):
-            # Written with the sheet marks, one write per entry (Journal.write_staged).
-            journal.stage(entries, slack=DONE)
-            report.posted += len(entries)
-            report.late += late
+        for (p, entries), late in zip(todo, lates):
+            # Written with the sheet marks, one write per entry (Journal.write_staged); a crash
+            # before it posts them again (at least once).
+            p.journal.stage(entries, slack=DONE)
+            p.report.posted += len(entries)
+            p.report.late += late
