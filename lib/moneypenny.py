@@ -149,16 +149,26 @@ class MoneypennyClient:
     def fetch_calls(self, start: date, end: date) -> list[Any]:
         """Every call message dated from start to end (whole days; whether `to` is inclusive is
         undocumented). Reading moves nothing at Moneypenny, so it is retried freely."""
+        return self.fetch_days(self.calls_url, start, end, feed="call messages", api="call messages API",
+                               cause="moneypenny_calls", kind="calls")
+
+    def fetch_days(self, url: str, start: date, end: date, *, feed: str, api: str, cause: str,
+                   kind: str = "window") -> list[Any]:
+        """Every item of a day-window feed at `url` dated from start to end (whole days, as `from`
+        and `to` in the API's MM/DD/YYYY), with this client's token and retries. `feed` and `api`
+        name it in errors ("call messages", "call messages API"), `cause` is its errors' cause,
+        `kind` the request counter it counts in (MoneypennyCounters). Moves nothing at Moneypenny."""
         if end < start:
             raise ValueError("the window's end is before its start")
         params = {"from": start.strftime("%m/%d/%Y"), "to": end.strftime("%m/%d/%Y")}
-        return self._get(self.calls_url, "call messages", params, self.session, "calls")
+        return self._get(url, feed, params, self.session, kind, cause=cause, api=api)
 
     def _get_log(self, params: dict[str, str] | None, session: requests.Session) -> list[Any]:
-        return self._get(self.chats_url, "chat log", params, session, "log" if params is None else "window")
+        return self._get(self.chats_url, "chat log", params, session, "log" if params is None else "window",
+                         cause="moneypenny", api="live chat API")
 
     def _get(self, url: str, feed: str, params: dict[str, str] | None, session: requests.Session,
-             kind: str) -> list[Any]:
+             kind: str, *, cause: str, api: str) -> list[Any]:
         for attempt in (1, 2):
             token = self.token()
             setattr(self.counters, kind, getattr(self.counters, kind) + 1)
@@ -171,7 +181,7 @@ class MoneypennyClient:
                 )
             except requests.RequestException as exc:
                 raise MoneypennyNoAnswer(
-                    f"Moneypenny {feed} {_where(url)} did not answer ({type(exc).__name__})", cause=_cause(feed)
+                    f"Moneypenny {feed} {_where(url)} did not answer ({type(exc).__name__})", cause=cause
                 ) from None
             if response.status_code == 401:
                 # The cached token was revoked or expired early: one fresh login, one retry.
@@ -182,14 +192,13 @@ class MoneypennyClient:
                     continue
                 raise MoneypennyAuthError(
                     f"Moneypenny {feed} {_where(url)} refused a freshly issued token (HTTP 401); "
-                    f"check that the account behind MONEYPENNY_USERNAME may use the {_api(feed)}"
+                    f"check that the account behind MONEYPENNY_USERNAME may use the {api}"
                 )
-            return self._read_body(response, url, feed)
+            return self._read_body(response, url, feed, cause)
         raise AssertionError("unreachable")
 
-    def _read_body(self, response: requests.Response, url: str, feed: str) -> list[Any]:
+    def _read_body(self, response: requests.Response, url: str, feed: str, cause: str) -> list[Any]:
         where = _where(url)
-        cause = _cause(feed)
         if response.status_code == 204 or (response.status_code == 200 and not response.content.strip()):
             return []
         if response.status_code == 403:
@@ -206,11 +215,3 @@ class MoneypennyClient:
             )
         return payload
 
-
-def _cause(feed: str) -> str:
-    # The chat log keeps the cause it always had (alerts are de-duplicated by it).
-    return "moneypenny_calls" if feed == "call messages" else "moneypenny"
-
-
-def _api(feed: str) -> str:
-    return "call messages API" if feed == "call messages" else "live chat API"

@@ -1,0 +1,248 @@
+"""A third Moneypenny feed, made up here and registered from the test (lib.sources.register),
+goes through the run as the built-in ones do, with no change to lib/: MONEYPENNY_SOURCES names
+it, its items reach the journal, its own tab exactly once, and the one Slack summary; a crash at
+any checkpoint of a run, then the next run, leave each item once; on SQLite and on the Firestore
+emulator. The feed is read by day windows from a tiny HTTP endpoint served here on 127.0.0.1,
+through the real Moneypenny client (its login, token cache and retries)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from lib.errors import InvalidChat, SettingsError
+from lib.moneypenny import MoneypennyClient
+from lib.records import Rejected, Source, parse_each, parse_time
+from lib.settings import Settings
+from lib.sheet import TabLayout
+from lib.sheet_cells import fit_cell
+from lib.slack_summary import inert, line_time, slack_size, trim
+from lib.sources import DayRead, Feed, register, unregister
+from lib.sync import RunOptions
+from tests.harness import Crash, by_header, slack_text, us_date
+
+PREFIX = "note:"
+HEADER = ("Noted at", "Note", "Note id")
+
+
+@dataclass(frozen=True)
+class Note:
+    """A made-up feed's item: a note taken by a receptionist, keyed by its id."""
+
+    key: str
+    time: datetime
+    text: str = field(repr=False)
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, hash=False)
+
+    @property
+    def former_keys(self) -> tuple[str, ...]:
+        return ()
+
+    def row(self) -> list[str]:
+        cells = [self.time.replace(tzinfo=None).isoformat(sep=" ", timespec="seconds"), self.text,
+                 self.key[len(PREFIX):]]
+        return [fit_cell(c) for c in cells]
+
+    def summary_line(self, limit: int, dated: bool = False) -> str:
+        line = f"*{line_time(self.time, dated)}* {inert(trim(self.text, 80))}"
+        return line if slack_size(line) <= limit else f"*{line_time(self.time, dated)}*"
+
+
+def parse_note(item: Any, tz: ZoneInfo) -> Note:
+    if not isinstance(item, dict):
+        raise InvalidChat("item is not an object")
+    if not isinstance(item.get("noteId"), str) or not item["noteId"]:
+        raise InvalidChat("noteId is missing")
+    text = item.get("text")
+    return Note(key=PREFIX + item["noteId"], time=parse_time(item.get("date"), "date", tz, naive=UTC),
+                text=text if isinstance(text, str) else "", raw=item)
+
+
+def parse_notes(items: Sequence[Any], tz: ZoneInfo) -> tuple[list[Note], list[Rejected]]:
+    return parse_each(items, tz, parse_note)
+
+
+class NotesEndpoint:
+    """GET /notes?from=MM/DD/YYYY&to=MM/DD/YYYY with a bearer token: the notes of those days."""
+
+    def __init__(self) -> None:
+        self.notes: list[dict[str, Any]] = []
+        self.reads = 0
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if not self.headers.get("Authorization", "").startswith("Bearer "):
+                    self.send_response(401)
+                    self.end_headers()
+                    return
+                query = parse_qs(urlparse(self.path).query)
+                first, last = (us_date(query[k][0]) for k in ("from", "to"))
+                endpoint.reads += 1
+                body = json.dumps([n for n in endpoint.notes
+                                   if first <= datetime.fromisoformat(n["date"]).date() <= last]).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/notes"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def notes_feed(url: str) -> Feed:
+    def fetch(client: MoneypennyClient, start: date, end: date) -> list[Any]:
+        return client.fetch_days(url, start, end, feed="notes", api="notes API", cause="moneypenny_notes")
+
+    return Feed(
+        name="notes", title="Notes", key_prefix=PREFIX,
+        source=Source(name="note", parse_batch=parse_notes, journal_item=lambda note: note.raw,
+                      from_journal=parse_note, with_key=lambda note, key: dataclasses.replace(note, key=key)),
+        layout=TabLayout(HEADER, "NOTES_TAB", lambda cell: PREFIX + cell),
+        noun="note", summary_noun="new note",
+        read=DayRead(fetch=fetch, doc="notes_read"),
+        probe=lambda client, day: fetch(client, day, day),
+    )
+
+
+@pytest.fixture
+def endpoint() -> Iterator[NotesEndpoint]:
+    served = NotesEndpoint()
+    yield served
+    served.close()
+
+
+@pytest.fixture
+def notes(harness, endpoint):
+    """The harness with the notes feed registered and on beside the chats."""
+    register(notes_feed(endpoint.url))
+    harness.env_overrides["MONEYPENNY_SOURCES"] = "chats,notes"
+    yield harness
+    unregister("notes")
+
+
+def add_notes(h, endpoint: NotesEndpoint, n: int, *, seed: int = 0, hours_ago: float = 2) -> list[dict[str, Any]]:
+    at = h.clock() - timedelta(hours=hours_ago)
+    made = [{"noteId": f"n{seed}-{i}", "date": (at + timedelta(minutes=i)).isoformat(),
+             "text": f"Please call back Quillfeather{seed}x{i} about the order"} for i in range(n)]
+    endpoint.notes.extend(made)
+    return made
+
+
+def note_records(h) -> list[dict[str, str]]:
+    return by_header(h.stand.sheets.rows(h.sheet_id, "Notes"))
+
+
+def note_ids(h) -> list[str]:
+    return [r["Note id"] for r in note_records(h)]
+
+
+def test_moneypenny_sources_refuses_a_feed_nobody_registered_and_names_the_registered_ones(harness, endpoint):
+    env = {**harness.env(), "MONEYPENNY_SOURCES": "chats,notes"}
+    with pytest.raises(SettingsError) as refused:
+        Settings.from_env(env)
+    assert "no feed is called 'notes'" in str(refused.value) and "chats, calls" in str(refused.value)
+    register(notes_feed(endpoint.url))
+    try:
+        settings = Settings.from_env(env)
+        assert settings.moneypenny_sources == ("chats", "notes") and settings.tab_of("notes") == "Notes"
+        assert Settings.from_env({**env, "NOTES_TAB": "Receptionist notes"}).tab_of("notes") == "Receptionist notes"
+        with pytest.raises(SettingsError, match="NOTES_TAB must name another tab than SHEET_TAB"):
+            Settings.from_env({**env, "NOTES_TAB": "Chats"})
+    finally:
+        unregister("notes")
+
+
+def test_a_registered_feed_fills_its_own_tab_once_and_shares_the_one_summary(notes, endpoint):
+    chats = notes.add_chats(2, seed=1)
+    made = add_notes(notes, endpoint, 3, seed=2)
+    report = notes.syncer().run()
+    rows = notes.stand.sheets.rows(notes.sheet_id, "Notes")
+    assert rows[0] == list(HEADER)
+    assert sorted(note_ids(notes)) == sorted(n["noteId"] for n in made)
+    assert len(notes.data_rows()) == len(chats)
+    [message] = notes.stand.slack.messages()
+    assert message["blocks"][0]["text"]["text"].startswith("2 new chats · 3 new notes")
+    text = slack_text(message)
+    assert "Open the Notes tab" in text and all(n["text"].split()[3] in text for n in made)
+    assert report.sources["notes"]["appended"] == 3 and report.sources["chats"]["appended"] == 2
+    assert report.appended == 5 and report.posted == 5
+    assert notes.open_store().get_meta("notes_read") is not None  # its own read document
+    # The next run reads the days again and adds nothing: no row, no summary.
+    notes.clock.advance(minutes=5)
+    again = notes.syncer().run()
+    assert again.sources["notes"]["fetched"] == 3 and again.sources["notes"]["new"] == 0 and again.appended == 0
+    assert sorted(note_ids(notes)) == sorted(n["noteId"] for n in made)
+    assert len(notes.stand.slack.messages()) == 1 and endpoint.reads == 2
+
+
+def test_a_feed_turned_off_keeps_its_items_waiting_until_it_is_on_again(notes, endpoint):
+    made = add_notes(notes, endpoint, 2)
+    # Journaled by a read of its own (as a run that failed before delivering leaves them), then turned off.
+    steps = notes.syncer().protocols().of("notes")
+    steps.fetch.read(steps.report, RunOptions())
+    notes.env_overrides["MONEYPENNY_SOURCES"] = "chats"
+    off = notes.syncer().run()
+    assert off.off_waiting == {"notes": 2} and off.healthy and notes.stand.sheets.rows(notes.sheet_id, "Notes") == []
+    notes.env_overrides["MONEYPENNY_SOURCES"] = "chats,notes"
+    notes.clock.advance(minutes=5)
+    notes.syncer().run()
+    assert sorted(note_ids(notes)) == sorted(n["noteId"] for n in made)
+
+
+# Every checkpoint a run with chats and notes passes, with which time it is passed there (the
+# sheet's steps are passed once per feed: the chats' tab first, then the notes').
+CHECKPOINTS = [("before_fetch", 1), ("after_fetch", 1), ("after_notes_fetch", 1), ("after_journal", 1),
+               ("after_mark_inflight", 1), ("after_append", 1), ("after_mark_inflight", 2), ("after_append", 2),
+               ("after_post", 1)]
+
+
+def crash_at_nth(where: str, nth: int):
+    seen = {"n": 0}
+
+    def checkpoint(step: str) -> None:
+        if step == where:
+            seen["n"] += 1
+            if seen["n"] == nth:
+                raise Crash(f"{step} #{nth}")
+
+    return checkpoint
+
+
+@pytest.mark.parametrize("where, nth", CHECKPOINTS, ids=[f"{w}#{n}" for w, n in CHECKPOINTS])
+def test_a_crash_at_any_checkpoint_then_the_next_run_leave_each_note_and_chat_once(notes, endpoint, store_kind,
+                                                                                   where, nth):
+    chats = notes.add_chats(2, seed=3)
+    made = add_notes(notes, endpoint, 3, seed=4)
+    with pytest.raises(Crash):
+        notes.syncer(checkpoint=crash_at_nth(where, nth)).run()
+    # The crashed run's lease runs out; the next run finishes what it left (twice: nothing more).
+    notes.clock.advance(minutes=11)
+    notes.syncer().run()
+    notes.clock.advance(minutes=5)
+    notes.syncer().run()
+    assert sorted(note_ids(notes)) == sorted(n["noteId"] for n in made)
+    assert len(notes.data_rows()) == len(chats)
+    assert sorted(r["Chat key"] for r in notes.records()) == sorted(set(r["Chat key"] for r in notes.records()))
+    text = slack_text(*notes.stand.slack.messages())
+    assert all(n["text"].split()[3] in text for n in made)  # each note announced (at least once)
+    assert notes.open_store().journal_pending() == []
