@@ -26,6 +26,7 @@ from .clock import utcnow
 from .errors import SyncError, TransientError
 from .settings import Settings
 from .slack import SlackNotifier
+from .sources import registered
 from .state.base import StateStore
 from .state.documents import ALERTS_DOC as ALERTS_DOC  # named here before lib/state/documents
 from .state.documents import AlertState
@@ -50,6 +51,20 @@ DEFAULT_FIXES = {
     "the Firestore database and the function's service account.",
     "internal": "An unexpected error: search the function's logs for the run id below.",
 }
+
+
+def feed_fix(cause: str) -> str | None:
+    """What to do when a feed read by days fails (its cause is `moneypenny_<feed name>`, as
+    lib.sources registers it), for a feed without a fix of its own in DEFAULT_FIXES."""
+    name = cause.removeprefix("moneypenny_")
+    feed = next((f for f in registered() if f.name == name), None) if cause != name else None
+    if feed is None:
+        return None
+    return (f"Moneypenny's {feed.noun}s API is failing or unreachable; the other feeds still go through, and runs "
+            f"keep retrying and read the missed days again. If it lasts for hours, ask Moneypenny support whether "
+            f"the {feed.noun}s API is down.")
+
+
 GENERIC_FIX = "Run `python -m lib check` with the function's settings to see what is wrong."
 
 _MEMORY: dict[str, AlertState | None] = {}  # used only while the store cannot be read or written
@@ -173,15 +188,17 @@ class Alerter:
         self, error: SyncError, state: AlertState, report: RunReport | None, repeat: bool
     ) -> tuple[str, list[dict[str, Any]]]:
         cause = error.cause or "sync_error"
-        fix = error.fix or DEFAULT_FIXES.get(cause) or GENERIC_FIX
+        fix = error.fix or DEFAULT_FIXES.get(cause) or feed_fix(cause) or GENERIC_FIX
         since = self._local(state.failing_since)
         runs = state.failed_runs or 1
         title = "Moneypenny sync is still failing" if repeat else "Moneypenny sync is failing"
         message = _cut(str(error))
         pending = report.pending if report is not None else 0
+        # "chat" while the chats are the only feed on, "item" when the run reads several.
+        noun = "chat" if self.settings.moneypenny_sources == ("chats",) else "item"
         waiting = (
-            f"{pending} chat{'s are' if pending != 1 else ' is'} kept and will be delivered once it is fixed."
-            if pending else "Chats are kept and will be delivered once it is fixed."
+            f"{pending} {noun}{'s are' if pending != 1 else ' is'} kept and will be delivered once it is fixed."
+            if pending else f"{noun.capitalize()}s are kept and will be delivered once it is fixed."
         )
         run_id = f" · run `{report.run_id}`" if report is not None else ""
         body = (
@@ -211,7 +228,8 @@ class Alerter:
             f"last cause `{_escape(state.last_cause or '?')}`)."
         )
         if caught_up:
-            detail += f" This run caught up: {report.appended} row(s) written, {report.posted} chat(s) posted."
+            noun = "chat" if self.settings.moneypenny_sources == ("chats",) else "item"
+            detail += f" This run caught up: {report.appended} row(s) written, {report.posted} {noun}(s) posted."
         blocks = [
             {"type": "header", "text": {"type": "plain_text", "text": ":white_check_mark: Moneypenny sync is working again"}},
             {"type": "section", "text": {"type": "mrkdwn", "text": f"Runs succeed again as of {now}. {detail}"}},

@@ -44,6 +44,7 @@ from .service_checks import (
     failed,
 )
 from .settings import Settings
+from .sources import CHATS_FEED, registered
 from .state.documents import CURSOR_DOC
 
 
@@ -55,8 +56,8 @@ def check_settings(env: Mapping[str, str] | None) -> tuple[CheckResult, Settings
         return failed("settings", exc), None
     where = (settings.sqlite_path and f"SQLite {cut(settings.sqlite_path)}") or "Firestore"
     # The tabs in use only: SHEET_TAB means nothing while chats are off, CALLS_TAB while calls are.
-    tabs = [f"{kind} tab {cut(tab)!r}" for kind, tab, on in (("sheet", settings.sheet_tab, settings.chats_on),
-                                                              ("calls", settings.calls_tab, settings.calls_on)) if on]
+    tabs = [f"{'sheet' if feed is CHATS_FEED else feed.name} tab {cut(feed.tab(settings))!r}"
+            for feed in registered() if settings.feed_on(feed.name)]
     detail = f"read; state in {where}, {', '.join(tabs)}, chat times in {settings.chat_timezone.key}"
     return CheckResult("settings", OK, detail), settings
 
@@ -184,12 +185,12 @@ def run_checks(
     else:
         results.append(CheckResult("last run", SKIP, "needs the state store"))
     results.append(check_moneypenny(settings, backoff))
-    if settings.calls_on:
-        results.append(check_calls(settings, backoff, (clock or utcnow)()))
-    if settings.chats_on:  # the chats' tab only while chats are read: SHEET_TAB is unused otherwise
-        results.append(check_sheet(settings, backoff))
-    if settings.calls_on:
-        results.append(check_sheet(settings, backoff, calls=True))
+    feeds = [feed for feed in registered() if settings.feed_on(feed.name)]
+    # Each feed read by days is read for today (a read moves nothing); the chat log is not (its login is).
+    results.extend(check_calls(settings, backoff, (clock or utcnow)(), feed=feed) for feed in feeds
+                   if feed.probe is not None)
+    # The tabs in use only: SHEET_TAB means nothing while chats are off, CALLS_TAB while calls are.
+    results.extend(check_sheet(settings, backoff, feed=feed) for feed in feeds)
     results.extend(check_slack(settings, backoff))
     results.append(check_watcher(settings, env))
     return CheckReport(results)

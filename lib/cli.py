@@ -151,12 +151,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     waiting = commands.add_parser(
         "waiting", parents=[common], help="what waits in the journal, by source; --drop SOURCE lets a source's go",
-        description="Count the journal's undelivered items by source (chats, calls). A source turned off "
+        description="Count the journal's undelivered items by source (chats, calls, any other registered feed). A source turned off "
         "(MONEYPENNY_SOURCES) leaves its items waiting: turn it back on to deliver them, once, or --drop it: "
         "its waiting items are taken as delivered (not written to the sheet, not announced). --drop takes the "
         "run lease. Needs only the state store's settings.", epilog=EXIT_CODES, formatter_class=formatter,
     )
-    waiting.add_argument("--drop", choices=("chats", "calls"), help="take this source's waiting items as delivered")
+    # Any registered feed's name (lib/sources), checked by the command: the parser stays light.
+    waiting.add_argument("--drop", metavar="SOURCE", help="take this source's (chats, calls, ...) waiting items as "
+                         "delivered")
     waiting.add_argument("--json", action="store_true", help="print the result as JSON")
     return parser
 

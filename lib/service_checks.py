@@ -7,11 +7,12 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .errors import SlackConfigError, SlackError, SyncError, cut
 from .settings import Settings
+from .sources import CALLS_FEED, CHATS_FEED, Feed
 
 OK, WARN, FAIL, SKIP = "OK", "WARN", "FAIL", "SKIP"
 
@@ -113,8 +114,10 @@ def check_moneypenny(settings: Settings, backoff: float = 0.5) -> CheckResult:
     )
 
 
-def check_calls(settings: Settings, backoff: float = 0.5, now: datetime | None = None) -> CheckResult:
-    """Log in and read today's call messages (the token is not kept; a read moves nothing)."""
+def check_calls(settings: Settings, backoff: float = 0.5, now: datetime | None = None,
+                feed: Feed = CALLS_FEED) -> CheckResult:
+    """Log in and read today's items of a feed read by days (the call messages, or another
+    registered feed: its `probe`); the token is not kept, a read moves nothing."""
     from .clock import utcnow
     from .moneypenny import MoneypennyClient
 
@@ -125,26 +128,28 @@ def check_calls(settings: Settings, backoff: float = 0.5, now: datetime | None =
         timeout=settings.http_timeout_seconds, backoff=backoff,
     )
     today = (now or utcnow()).astimezone(settings.chat_timezone).date()
+    name = f"moneypenny {feed.name}"
+    assert feed.probe is not None, "a feed read by days says how check probes it"
     try:
-        found = client.fetch_calls(today, today + timedelta(days=1))
+        found = feed.probe(client, today)
     except Exception as exc:
-        return failed("moneypenny calls", exc)
+        return failed(name, exc)
     # The count only: a message's caller, number and text never reach the output.
-    return CheckResult("moneypenny calls", OK, f"the call messages endpoint answers ({len(found)} message(s) today)")
+    return CheckResult(name, OK, f"the {feed.noun}s endpoint answers ({len(found)} {feed.noun.split()[-1]}(s) today)")
 
 
-def check_sheet(settings: Settings, backoff: float = 0.5, *, calls: bool = False) -> CheckResult:
-    """Read row 1 of the tab (the Calls tab with `calls`): the sheet exists, this identity may
-    read it, the header is ours (judged by the sheet's own header check, the one every run makes)."""
+def check_sheet(settings: Settings, backoff: float = 0.5, *, calls: bool = False, feed: Feed | None = None) -> CheckResult:
+    """Read row 1 of a feed's tab (the chats' by default, the Calls tab with `calls`): the sheet
+    exists, this identity may read it, the header is ours (judged by the sheet's own header
+    check, the one every run makes)."""
     from .app import sheets_identity
-    from .sheet import CHATS_TAB, SheetWriter
+    from .sheet import SheetWriter
     from .sheet_client import build_client
 
-    if calls:
-        from .calls import CALLS_LAYOUT as layout
-    else:
-        layout = CHATS_TAB
-    name, tab_name = ("calls tab", settings.calls_tab) if calls else ("sheet", settings.sheet_tab)
+    feed = feed or (CALLS_FEED if calls else CHATS_FEED)
+    layout = feed.layout
+    name = "sheet" if feed is CHATS_FEED else f"{feed.name} tab"
+    tab_name = feed.tab(settings)
     identity = sheets_identity(settings)
     try:
         client = build_client(settings, backoff=backoff)

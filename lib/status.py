@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from .calls import is_call_key
 from .command import EXIT_FAILED, EXIT_OK, Context, print_json, setup, table, with_fix
 from .counters import FREE_TIER_PER_DAY
+from .sources import CALLS_FEED, DayRead, feed_of_key, registered
 from .state.base import DONE, StateStore
 from .state.documents import BACKFILL_DOC as BACKFILL_DOC  # named here before lib/state/documents
 from .state.documents import AlertState, BackfillDoc
@@ -65,7 +65,8 @@ def collect(store: StateStore, now: datetime, runs: int = 10, watch_minutes: int
     # A source the last run had off (its record's off_waiting): its items are held, not stuck.
     ran = next((r for r in history if r.get("outcome") != "skipped"), None)
     off = dict((ran or {}).get("off_waiting") or {})
-    pending = [e for e in everything if ("calls" if is_call_key(e.key) else "chats") not in off]
+    feeds = registered()
+    pending = [e for e in everything if feed_of_key(e.key, feeds).name not in off]
     oldest = min(pending, key=lambda e: (e.chat_time, e.key)) if pending else None
     out["journal"] = {
         "undelivered": len(pending),
@@ -79,16 +80,27 @@ def collect(store: StateStore, now: datetime, runs: int = 10, watch_minutes: int
             "slack": oldest.slack,
         },
     }
-    out["journal"]["calls_undelivered"] = sum(1 for e in pending if is_call_key(e.key))
-    held = sum(1 for e in everything if is_call_key(e.key)) if "calls" in off else 0
-    held_chats = sum(1 for e in everything if not is_call_key(e.key)) if "chats" in off else 0
-    out["journal"]["off_waiting"] = {k: v for k, v in (("chats", held_chats), ("calls", held)) if v}
-    calls_read = store.read_doc(CallsReadDoc)
-    last_calls = next((r.get("sources", {}).get("calls") for r in history if r.get("sources")), None)
-    out["calls"] = None if calls_read is None and last_calls is None else {
-        "last_full_day": calls_read.last_full_day.isoformat() if calls_read and calls_read.last_full_day else None,
-        "read_at": calls_read.read_at.isoformat() if calls_read and calls_read.read_at else None,
-        "last_run": last_calls}
+    out["journal"]["calls_undelivered"] = sum(1 for e in pending if CALLS_FEED.owns(e.key))
+    # Every feed's own count: what is undelivered of each (only the feeds that have some).
+    out["journal"]["by_feed"] = {f.name: n for f in feeds
+                                 if (n := sum(1 for e in pending if feed_of_key(e.key, feeds) is f))}
+    held = {f.name: sum(1 for e in everything if feed_of_key(e.key, feeds) is f) for f in feeds if f.name in off}
+    out["journal"]["off_waiting"] = {k: v for k, v in held.items() if v}
+    # Each feed read by days: its read document and its share of the last run that had it on.
+    days: dict[str, Any] = {}
+    for feed in feeds:
+        if not isinstance(feed.read, DayRead):
+            continue
+        data = store.get_meta(feed.read.doc)
+        read = None if data is None else CallsReadDoc.from_dict(data)
+        last = next((r.get("sources", {}).get(feed.name) for r in history if r.get("sources", {}).get(feed.name)),
+                    None)
+        days[feed.name] = None if read is None and last is None else {
+            "last_full_day": read.last_full_day.isoformat() if read and read.last_full_day else None,
+            "read_at": read.read_at.isoformat() if read and read.read_at else None,
+            "last_run": last}
+    out["calls"] = days.pop(CALLS_FEED.name, None)
+    out["feeds"] = {name: value for name, value in days.items() if value is not None}
     out["quarantined"] = store.quarantine_count()
     # Only items set aside within QUARANTINE_ALARM make runs unhealthy; older ones are a WARN.
     out["quarantine_recent"] = store.quarantine_count(since=now - QUARANTINE_ALARM) if out["quarantined"] else 0
@@ -282,11 +294,11 @@ def format_status(data: dict[str, Any], tz: ZoneInfo) -> str:
         waited = ago(now - datetime.fromisoformat(oldest["fetched_at"]))
         if journal.get("calls_undelivered"):
             text += f" ({journal['calls_undelivered']} of them call messages)"
-        kind = "call" if is_call_key(oldest["key"]) else "chat"
+        kind = feed_of_key(oldest["key"]).noun.split()[0]
         text += f"; oldest: {kind} {oldest['key'][:12]} of {local(oldest['chat_time'])}, fetched {waited} ago"
     topics.append(("Journal", text))
     for source, count in (journal.get("off_waiting") or {}).items():
-        noun = "call message(s)" if source == "calls" else "chat(s)"
+        noun = next((f"{f.noun}(s)" for f in registered() if f.name == source), f"{source} item(s)")
         topics.append(("Held", f"{count} {noun} wait in the journal while {source} are off (MONEYPENNY_SOURCES): "
                                f"turn {source} back on to deliver them, once, or drop them with "
                                f"`python -m lib waiting --drop {source}`"))
@@ -313,14 +325,17 @@ def format_status(data: dict[str, Any], tz: ZoneInfo) -> str:
     if cursor.get("intent"):
         text += f"; a read since {cursor['intent'].get('since')} is still to be settled by the next run"
     topics.append(("Moneypenny cursor", text))
-    calls = data.get("calls")
-    if calls:
-        text = f"last full day read {calls['last_full_day']}" if calls.get("last_full_day") else "no full day read yet"
-        if calls.get("last_run"):
-            run = calls["last_run"]
-            text += (f"; last run with calls: fetched {run.get('fetched', 0)}, new {run.get('new', 0)}, "
+    by_days = {CALLS_FEED.name: data.get("calls"), **(data.get("feeds") or {})}
+    for name, read in by_days.items():
+        if not read:
+            continue
+        feed = next((f for f in registered() if f.name == name), None)
+        text = f"last full day read {read['last_full_day']}" if read.get("last_full_day") else "no full day read yet"
+        if read.get("last_run"):
+            run = read["last_run"]
+            text += (f"; last run with {name}: fetched {run.get('fetched', 0)}, new {run.get('new', 0)}, "
                      f"written {run.get('appended', 0)}, posted {run.get('posted', 0)}")
-        topics.append(("Call messages", text))
+        topics.append((f"{feed.noun.capitalize()}s" if feed is not None else name.capitalize(), text))
     alerts = data["alerts"]
     if alerts:
         topics.append(("Alerts", f"failing since {local(alerts['failing_since'])} ({alerts['failed_runs']} failed "

@@ -16,18 +16,18 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from .calls import is_call_key
-from .command import EXIT_BUSY, EXIT_FAILED, EXIT_OK, Context, print_json, setup
-from .errors import SyncError
+from .command import EXIT_BUSY, EXIT_FAILED, EXIT_OK, EXIT_USAGE, Context, print_json, setup
+from .errors import SyncError, cut
+from .sources import feed_of_key, registered
 from .state.base import DONE, JournalEntry, StateStore
 
-SOURCES = ("chats", "calls")
 DROP_LEASE = timedelta(minutes=2)
 
 
 def source_of(key: str) -> str:
-    """The source a journal key belongs to ("calls" for a call key, else "chats")."""
-    return "calls" if is_call_key(key) else "chats"
+    """The feed a journal key belongs to, by its key prefix ("calls" for a call key, "chats"
+    for a chat key, any registered feed's name for its own)."""
+    return feed_of_key(key, registered()).name
 
 
 def by_source(entries: Iterable[JournalEntry]) -> dict[str, list[JournalEntry]]:
@@ -60,6 +60,10 @@ def drop(store: StateStore, source: str, now: datetime, retention_days: int, own
 
 def command(args: argparse.Namespace, ctx: Context) -> int:
     """List what waits by source; with --drop SOURCE, take that source's as delivered first."""
+    names = [feed.name for feed in registered()]
+    if args.drop and args.drop not in names:
+        ctx.warn(f"error: --drop takes a source's name, one of {', '.join(names)}; got {cut(args.drop)!r}")
+        return EXIT_USAGE
     settings, store, code = setup(args, ctx, store_only=True)
     if settings is None or store is None:
         return code

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from ..calls import CALLS, CALLS_LAYOUT
@@ -58,8 +58,9 @@ class Feed:
     digits; the longest matching prefix decides); `source`: how its items are parsed and
     journaled; `layout`: its tab's columns and the setting that names the tab; `noun`: one item
     in messages ("call message"); `summary_noun`: one item in the Slack summary ("new call");
-    `read`: how it is read; `probe`: how `check` reads it without moving anything (a short read
-    of `day`; None: the cursor feed's own probe in lib/service_checks.py).
+    `read`: how it is read; `probe`: how `check` reads it without moving anything (a read of
+    `day`, answered with that day's items; None: the cursor feed's own probe, a login only, in
+    lib/service_checks.py, as its read would move the cursor).
     """
 
     name: str
@@ -92,7 +93,7 @@ CHATS_FEED = Feed(name="chats", title="Chats", key_prefix="", source=CHATS, layo
 CALLS_FEED = Feed(name="calls", title="Calls", key_prefix=CALL_PREFIX, source=CALLS, layout=CALLS_LAYOUT,
                   noun="call message", summary_noun="new call",
                   read=DayRead(fetch=lambda client, start, end: client.fetch_calls(start, end), doc="calls_read"),
-                  probe=lambda client, day: client.fetch_calls(day, day))
+                  probe=lambda client, day: client.fetch_calls(day, day + timedelta(days=1)))
 
 _FEEDS: dict[str, Feed] = {}
 

@@ -27,7 +27,7 @@ from ..records import Source
 from ..settings import Settings
 from ..sheet import SheetWriter
 from ..slack import SlackNotifier
-from ..sources import CHATS_FEED, Feed, enabled, registered
+from ..sources import CHATS_FEED, CursorRead, Feed, enabled, registered
 from ..state.base import JournalEntry, RejectedItem, StateStore
 from ..state.documents import CursorDoc
 from .fetch import plan_intent
@@ -122,7 +122,7 @@ class Syncer:
         plan: Callable[[CursorDoc], CursorDoc] = functools.partial(
             plan_intent, opts=opts, run_id=report.run_id, at=started, tz=self.tz,
             reconcile_days=self.settings.reconcile_days)
-        if not self.settings.chats_on:
+        if not any(isinstance(feed.read, CursorRead) for feed in self.feeds):
             plan = _unchanged  # chats off: no chat read, so no fetch intent (one left stays for later)
         self.moneypenny.forget_token()  # what another instance did to it since is not known here
         try:
