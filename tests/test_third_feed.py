@@ -8,6 +8,7 @@ through the real Moneypenny client (its login, token cache and retries)."""
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import threading
 from collections.abc import Iterator, Sequence
@@ -20,6 +21,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from lib.cli import main
+from lib.command import Context
 from lib.errors import InvalidChat, SettingsError
 from lib.moneypenny import MoneypennyClient
 from lib.records import Rejected, Source, parse_each, parse_time
@@ -29,6 +32,7 @@ from lib.sheet_cells import fit_cell
 from lib.slack_summary import inert, line_time, slack_size, trim
 from lib.sources import DayRead, Feed, register, unregister
 from lib.sync import RunOptions
+from sandbox.standins.samples import sample_calls
 from tests.harness import Crash, by_header, slack_text, us_date
 
 PREFIX = "note:"
@@ -209,9 +213,57 @@ def test_a_feed_turned_off_keeps_its_items_waiting_until_it_is_on_again(notes, e
     assert sorted(note_ids(notes)) == sorted(n["noteId"] for n in made)
 
 
-# Every checkpoint a run with chats and notes passes, with which time it is passed there (the
-# sheet's steps are passed once per feed: the chats' tab first, then the notes').
-CHECKPOINTS = [("before_fetch", 1), ("after_fetch", 1), ("after_notes_fetch", 1), ("after_journal", 1),
+def test_chats_turned_off_wait_in_the_journal_like_any_feeds_items(notes, endpoint):
+    """The chats are a feed like the others: while they are off, what they journaled waits
+    (their tab is not written), is reported as theirs and counts toward no health reason."""
+    chats = notes.add_chats(2)
+    notes.protocols().fetch.read(notes.report("read"), RunOptions())
+    notes.env_overrides["MONEYPENNY_SOURCES"] = "notes"
+    add_notes(notes, endpoint, 1)
+    off = notes.syncer().run()
+    assert off.off_waiting == {"chats": 2} and off.healthy and notes.data_rows() == [] and len(note_ids(notes)) == 1
+    notes.env_overrides["MONEYPENNY_SOURCES"] = "chats,notes"
+    notes.clock.advance(minutes=15)
+    notes.syncer().run()
+    keys = notes.sheet_keys()
+    assert len(keys) == len(set(keys)) == len(chats)  # delivered once, now that the chats are on again
+
+
+@dataclass
+class Feeding:
+    """A feed beside the chats in a run scenario: how its items are added, its tab and id column."""
+
+    name: str
+    tab: str
+    id_column: str
+    add: Any  # (harness, n, seed) -> [(id, a word the summary shows)]
+
+
+@pytest.fixture(params=["calls", "notes"])
+def feeding(request, harness, endpoint) -> Iterator[Feeding]:
+    """The run scenarios, parametrised over the feeds beside the chats: the built-in calls and
+    the made-up notes (registered here)."""
+    harness.env_overrides["MONEYPENNY_SOURCES"] = f"chats,{request.param}"
+    if request.param == "calls":
+        def add_calls(h, n: int, seed: int) -> list[tuple[str, str]]:
+            made = sample_calls(n, h.clock() - timedelta(hours=2), seed=seed)
+            h.stand.moneypenny.add_calls(made)
+            return [(c["callId"], c["caller"]) for c in made]
+
+        yield Feeding("calls", "Calls", "Call id", add_calls)
+        return
+    register(notes_feed(endpoint.url))
+
+    def add(h, n: int, seed: int) -> list[tuple[str, str]]:
+        return [(m["noteId"], m["text"].split()[3]) for m in add_notes(h, endpoint, n, seed=seed)]
+
+    yield Feeding("notes", "Notes", "Note id", add)
+    unregister("notes")
+
+
+# Every checkpoint a run with the chats and one more feed passes, with which time it is passed
+# there (the sheet's steps are passed once per feed: the chats' tab first, then the other's).
+CHECKPOINTS = [("before_fetch", 1), ("after_fetch", 1), ("after_{feed}_fetch", 1), ("after_journal", 1),
                ("after_mark_inflight", 1), ("after_append", 1), ("after_mark_inflight", 2), ("after_append", 2),
                ("after_post", 1)]
 
@@ -229,20 +281,55 @@ def crash_at_nth(where: str, nth: int):
 
 
 @pytest.mark.parametrize("where, nth", CHECKPOINTS, ids=[f"{w}#{n}" for w, n in CHECKPOINTS])
-def test_a_crash_at_any_checkpoint_then_the_next_run_leave_each_note_and_chat_once(notes, endpoint, store_kind,
-                                                                                   where, nth):
-    chats = notes.add_chats(2, seed=3)
-    made = add_notes(notes, endpoint, 3, seed=4)
+def test_a_crash_at_any_checkpoint_then_the_next_run_leave_each_item_of_each_feed_once(harness, feeding, store_kind,
+                                                                                       where, nth):
+    chats = harness.add_chats(2, seed=3)
+    made = feeding.add(harness, 3, 4)
     with pytest.raises(Crash):
-        notes.syncer(checkpoint=crash_at_nth(where, nth)).run()
+        harness.syncer(checkpoint=crash_at_nth(where.format(feed=feeding.name), nth)).run()
     # The crashed run's lease runs out; the next run finishes what it left (twice: nothing more).
-    notes.clock.advance(minutes=11)
+    harness.clock.advance(minutes=11)
+    harness.syncer().run()
+    harness.clock.advance(minutes=5)
+    harness.syncer().run()
+    ids = [r[feeding.id_column] for r in by_header(harness.stand.sheets.rows(harness.sheet_id, feeding.tab))]
+    assert sorted(ids) == sorted(i for i, _ in made)
+    keys = harness.sheet_keys()
+    assert len(keys) == len(set(keys)) == len(chats)
+    text = slack_text(*harness.stand.slack.messages())
+    assert all(word in text for _, word in made)  # each item announced (at least once)
+    assert harness.open_store().journal_pending() == []
+
+
+def test_check_status_and_waiting_name_the_registered_feed(notes, endpoint):
+    made = add_notes(notes, endpoint, 3)
     notes.syncer().run()
+
+    def cli(*argv: str) -> tuple[int, str]:
+        out, err = io.StringIO(), io.StringIO()
+        ctx = Context(env=notes.env(), clock=notes.clock, out=out, err=err, sleep=lambda s: None, backoff=0.05)
+        return main(list(argv), ctx), out.getvalue() + err.getvalue()
+
+    code, text = cli("check", "--json")
+    checks = {c["name"]: c for c in json.loads(text)["checks"]}
+    assert checks["moneypenny notes"]["status"] == "OK"
+    assert "the notes endpoint answers (3 note(s) today)" in checks["moneypenny notes"]["detail"]
+    assert checks["notes tab"]["status"] == "OK" and "'Notes' has the right header" in checks["notes tab"]["detail"]
+    assert "notes tab 'Notes'" in checks["settings"]["detail"] and "moneypenny calls" not in checks
+    code, text = cli("status", "--json")
+    assert code == 0
+    status = json.loads(text)
+    assert status["feeds"]["notes"]["last_run"]["appended"] == 3 and status["feeds"]["notes"]["last_full_day"]
+    code, text = cli("status")
+    assert "Notes" in text and "last run with notes: fetched 3, new 3, written 3" in text
+    # Journaled while the tab cannot take them, then dropped by name.
+    more = add_notes(notes, endpoint, 2, seed=7)
+    notes.clock.advance(minutes=5)
+    steps = notes.syncer().protocols().of("notes")
+    steps.fetch.read(steps.report, RunOptions())
+    code, text = cli("waiting", "--drop", "notes")
+    assert code == 0 and "dropped 2 waiting notes item(s)" in text
     notes.clock.advance(minutes=5)
     notes.syncer().run()
-    assert sorted(note_ids(notes)) == sorted(n["noteId"] for n in made)
-    assert len(notes.data_rows()) == len(chats)
-    assert sorted(r["Chat key"] for r in notes.records()) == sorted(set(r["Chat key"] for r in notes.records()))
-    text = slack_text(*notes.stand.slack.messages())
-    assert all(n["text"].split()[3] in text for n in made)  # each note announced (at least once)
-    assert notes.open_store().journal_pending() == []
+    assert sorted(note_ids(notes)) == sorted(n["noteId"] for n in made)  # the dropped ones are not written
+    assert len(more) == 2

@@ -84,11 +84,6 @@ class Syncer:
         """The chats' source (lib.records.Source)."""
         return CHATS_FEED.source
 
-    @property
-    def calls_sheet(self) -> SheetWriter | None:
-        """The Calls tab's writer, while MONEYPENNY_SOURCES includes calls."""
-        return self.writers.get("calls") if self.settings.calls_on else None
-
     # -- the run -------------------------------------------------------------------------------
     def run(
         self,
