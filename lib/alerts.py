@@ -23,9 +23,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .clock import utcnow
+from .destinations.slack.client import SlackNotifier
 from .errors import SyncError, TransientError
 from .settings import Settings
-from .slack import SlackNotifier
 from .state.base import StateStore
 from .state.documents import ALERTS_DOC as ALERTS_DOC  # named here before lib/state/documents
 from .state.documents import AlertState

@@ -6,13 +6,13 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from . import sheet_client as sheet_module
-from . import slack as slack_module
 from .clock import utcnow
-from .moneypenny import MoneypennyClient
+from .destinations.sheet import client as sheet_module
+from .destinations.sheet.writer import SheetWriter
+from .destinations.slack import client as slack_module
+from .destinations.slack.client import SlackNotifier
 from .settings import Settings
-from .sheet import SheetWriter
-from .slack import SlackNotifier
+from .sources.moneypenny import MoneypennyClient
 from .state import open_store
 from .state.base import StateStore
 from .sync import Syncer
@@ -76,7 +76,7 @@ def build_syncer(
     slack = SlackNotifier(lambda: slack_module.build_client(settings, backoff=backoff), settings.slack_channel)
     calls_sheet = None
     if settings.calls_on:
-        from .calls import CALLS_LAYOUT
+        from .sources.calls import CALLS_LAYOUT
 
         calls_sheet = SheetWriter(
             lambda: sheet_module.client_on(session, settings),

@@ -52,7 +52,7 @@ class Record(Protocol):
         """Its sheet row, every cell plain text."""
 
     def summary_line(self, limit: int, dated: bool = False) -> str:
-        """Its line in a Slack summary, at most `limit` by lib.slack_summary.slack_size; its time
+        """Its line in a Slack summary, at most `limit` by lib.destinations.slack.summary.slack_size; its time
         with its day ("Tue 3 Dec 09:32") when `dated` (the summary spans more than one day)."""
 
 

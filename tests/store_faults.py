@@ -58,9 +58,9 @@ def library_error(store: StateStore, kind: str) -> Exception:
 def translated(store: StateStore, operation: str, exc: Exception) -> Exception:
     """`exc` as the store's own guard would raise it from `operation` (a StateStoreError)."""
     if _is_firestore(store):
-        from lib.state.firestore_layout import translate
+        from lib.state.firestore.layout import translate
     else:
-        from lib.state.sqlite_base import _translate as translate
+        from lib.state.sqlite.base import _translate as translate
     try:
         try:
             raise exc
@@ -72,7 +72,7 @@ def translated(store: StateStore, operation: str, exc: Exception) -> Exception:
 
 
 def _is_firestore(store: Any) -> bool:
-    return type(store).__module__.startswith("lib.state.firestore")
+    return type(store).__module__.startswith("lib.state.firestore.store")
 
 
 @dataclass

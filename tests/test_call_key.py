@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lib.calls import CALLS, HEADER, parse_batch, parse_call
-from lib.chat_source import CHATS
 from lib.errors import InvalidChat
+from lib.sources.calls import CALLS, HEADER, parse_batch, parse_call
+from lib.sources.chat_source import CHATS
 
 UK = ZoneInfo("Europe/London")
 README = Path(__file__).resolve().parent.parent / "README.md"

@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from lib.errors import MoneypennyError, MoneypennyNoAnswer
-from lib.moneypenny import MoneypennyClient
+from lib.sources.moneypenny import MoneypennyClient
 from sandbox.standins.samples import sample_calls, tricky_calls
 from sandbox.standins.server import Drop, Malformed, Status
 

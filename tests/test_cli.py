@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from lib.cli import EXIT_BUSY, EXIT_FAILED, EXIT_OK, EXIT_SETTINGS, EXIT_USAGE, Context, build_parser, main
-from lib. sheet_cells import HEADER
+from lib.commands.cli import EXIT_BUSY, EXIT_FAILED, EXIT_OK, EXIT_SETTINGS, EXIT_USAGE, Context, build_parser, main
+from lib.destinations.sheet.cells import HEADER
 from sandbox.standins.samples import sample_chats
 from sandbox.standins.server import Status
 from tests.harness import days_read_by_window, hold_lease_elsewhere, move_cursor_elsewhere
@@ -511,7 +511,7 @@ def test_quarantine_retry_of_a_chat_already_in_the_sheet_past_the_journals_reten
 
 def test_quarantine_retry_on_firestore(harness, firestore_client):
     from lib.state.base import RejectedItem
-    from lib.state.firestore import FirestoreStore
+    from lib.state.firestore.store import FirestoreStore
     from lib.sync import RunOptions
 
     store = FirestoreStore(firestore_client, "retry")

@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lib.chats import parse_chat
-from lib.sheet_cells import HEADER, chat_row
+from lib.destinations.sheet.cells import HEADER, chat_row
+from lib.sources.chats import parse_chat
 from lib.state.base import DONE, PENDING, JournalEntry
 from lib.sync import RunOptions
 from tests.harness import move_cursor_elsewhere

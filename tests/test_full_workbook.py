@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from lib.cli import Context, main
+from lib.commands.cli import Context, main
 from lib.errors import SheetFullError
 from lib.sync import RunFailed
 

@@ -12,11 +12,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from lib.chat_source import JOURNAL_ITEM_BYTES, journal_item, parse_journal_chat
-from lib.chats import parse_chat, parse_chat_time
+from lib.destinations.sheet.cells import chat_row
+from lib.destinations.slack.summary import build_summary
 from lib.errors import InvalidChat
-from lib. sheet_cells import chat_row
-from lib. slack_summary import build_summary
+from lib.sources.chat_source import JOURNAL_ITEM_BYTES, journal_item, parse_journal_chat
+from lib.sources.chats import parse_chat, parse_chat_time
 
 UK = ZoneInfo("Europe/London")
 CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
@@ -228,8 +228,8 @@ def call_rows(harness) -> list[list[str]]:
 
 
 def test_odd_and_huge_call_messages_are_delivered_with_their_neighbours_and_read_again_safely(harness, store_kind):
-    from lib.calls import JOURNAL_ITEM_BYTES as CALL_ITEM_BYTES
-    from lib.calls import parse_call
+    from lib.sources.calls import JOURNAL_ITEM_BYTES as CALL_ITEM_BYTES
+    from lib.sources.calls import parse_call
 
     harness.env_overrides["MONEYPENNY_SOURCES"] = "calls"
     odd = call(harness, 20, "Sur\ud800rogate Caller", callerCompany="Acme\x00\x85 Ltd", message="Hi \ud83d there\x07",

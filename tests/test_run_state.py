@@ -23,7 +23,7 @@ DAY_RUNS = 288  # every 5 minutes
 def store(request, harness):
     """The harness's store: SQLite, or a FirestoreStore on the emulator."""
     if request.param == "firestore":
-        from lib.state.firestore import FirestoreStore
+        from lib.state.firestore.store import FirestoreStore
 
         request.getfixturevalue("firestore_client")
         harness.store = FirestoreStore(_emulator_client(), "runstate", clock=harness.clock)

@@ -39,7 +39,7 @@ from lib.state.documents import (
     ScheduleDoc,
 )
 from lib.state.run_state import PARTS, RUNS_KEPT
-from lib.state.sqlite import SqliteStore
+from lib.state.sqlite.store import SqliteStore
 from tests.conftest import _emulator_client as emulator_client
 from tests.harness import Clock
 
@@ -85,7 +85,7 @@ def make_store(request, tmp_path, store_clock):
             made.append(store)
             return store
     else:
-        from lib.state.firestore import FirestoreStore
+        from lib.state.firestore.store import FirestoreStore
 
         first_client = request.getfixturevalue("firestore_client")
 
@@ -107,7 +107,7 @@ def store(make_store):
 @pytest.fixture
 def fs_stores(firestore_client):
     """Two FirestoreStores on one emptied emulator database, with separate clients."""
-    from lib.state.firestore import FirestoreStore
+    from lib.state.firestore.store import FirestoreStore
 
     ours, theirs = FirestoreStore(firestore_client, "test"), FirestoreStore(emulator_client(), "test")
     yield ours, theirs
@@ -422,7 +422,7 @@ def test_lease_race_has_one_winner(make_store):
 def test_sqlite_lease_race_across_processes(sqlite_store):
     script = (
         "import sys; from datetime import datetime, timedelta, timezone;"
-        "from lib.state.sqlite import SqliteStore;"
+        "from lib.state.sqlite.store import SqliteStore;"
         "t = datetime(2026, 11, 20, tzinfo=timezone.utc);"
         "print(SqliteStore(sys.argv[1]).acquire_lease(sys.argv[2], t, t + timedelta(minutes=5)))"
     )
@@ -721,7 +721,7 @@ def test_open_store_sqlite(tmp_path):
 
 
 def test_open_store_firestore(firestore_client):
-    from lib.state.firestore import FirestoreStore
+    from lib.state.firestore.store import FirestoreStore
 
     store = open_store(settings(google_cloud_project="demo-test", firestore_collection_prefix="fx"))
     try:
@@ -742,7 +742,7 @@ def test_importing_the_package_does_not_load_firestore():
 
 
 def test_firestore_server_errors_become_state_store_errors(firestore_emulator, monkeypatch):
-    from lib.state.firestore import FirestoreStore
+    from lib.state.firestore.store import FirestoreStore
 
     with socket.socket() as sock:  # a port with nothing listening on it
         sock.bind(("127.0.0.1", 0))

@@ -8,8 +8,8 @@ from urllib.parse import unquote
 
 import pytest
 
+from lib.destinations.sheet.cells import CELL_LIMIT, HEADER
 from lib.errors import HeaderMismatchError, MoneypennyAuthError, MoneypennyError
-from lib. sheet_cells import CELL_LIMIT, HEADER
 from lib.sync import RunFailed
 from sandbox.standins.server import LostResponse, Malformed, Status
 from sandbox.standins.slack import FakeSlack
@@ -297,7 +297,7 @@ def test_a_warm_instance_checks_the_header_before_reading_the_key_column(harness
 
 
 def test_a_warm_instance_on_firestore_checks_the_header_before_reading_the_key_column(harness, firestore_client):
-    from lib.state.firestore import FirestoreStore
+    from lib.state.firestore.store import FirestoreStore
 
     _warm_instance_checks_the_header_before_the_key_column(
         harness, harness.syncer(store=FirestoreStore(firestore_client, "warm_header", clock=harness.clock))

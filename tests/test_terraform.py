@@ -903,7 +903,7 @@ def _absence_counts(resources, evaluated, entry: dict[str, Any]) -> bool:
 
 
 def test_the_run_metric_counts_the_lines_the_function_really_writes(harness, capfd, evaluated, resources):
-    from lib.cli import Context, main
+    from lib.commands.cli import Context, main
 
     service = "moneypenny-sync"  # var.name's default; the example tfvars keeps it
     query, extractors = evaluated["run_log_filter"], evaluated["run_metric_labels"]
@@ -1067,7 +1067,7 @@ def _stored_field_names(firestore_client, prefix: str) -> dict[str, set[str]]:
     from datetime import UTC, datetime, timedelta
 
     from lib.state.base import InflightBatch, JournalEntry, RejectedItem
-    from lib.state.firestore import FirestoreStore
+    from lib.state.firestore.store import FirestoreStore
 
     now = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
     store = FirestoreStore(firestore_client, prefix)

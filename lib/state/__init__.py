@@ -50,7 +50,7 @@ def open_store(settings: Settings, *, read_only: bool = False, create: bool = Tr
     first read. `create` False: a SQLite file must exist already (a command that only deletes)."""
     path = settings.sqlite_path
     if path:
-        from .sqlite import SqliteStore
+        from .sqlite.store import SqliteStore
 
         return SqliteStore(path, read_only=read_only, create=create)
     if settings.state_store != "firestore":
@@ -59,7 +59,7 @@ def open_store(settings: Settings, *, read_only: bool = False, create: bool = Tr
     import google.auth.exceptions
     from google.cloud import firestore
 
-    from .firestore import FirestoreStore
+    from .firestore.store import FirestoreStore
 
     try:
         client = firestore.Client(

@@ -31,9 +31,9 @@ from datetime import date, datetime, timedelta
 from typing import Any, ClassVar, Self
 from zoneinfo import ZoneInfo
 
-from ..calls import CALLS
-from ..moneypenny import MoneypennyClient
 from ..records import Rejection
+from ..sources.calls import CALLS
+from ..sources.moneypenny import MoneypennyClient
 from ..state.base import StateStore
 from ..state.documents import DocumentError
 from .journal import Journal, dump

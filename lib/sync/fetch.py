@@ -25,7 +25,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from ..errors import MoneypennyError, MoneypennyNoAnswer, TransientError
-from ..moneypenny import MoneypennyClient
+from ..sources.moneypenny import MoneypennyClient
 from ..state.base import StateStore
 from ..state.documents import CURSOR_DOC, CursorDoc, FetchIntent
 from .journal import Journal

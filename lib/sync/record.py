@@ -6,8 +6,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..calls import is_call_key
-from ..moneypenny import REFRESH_MARGIN
+from ..sources.calls import is_call_key
+from ..sources.moneypenny import REFRESH_MARGIN
 from ..state.base import CachedToken, StateStore
 from .options import RunReport
 

@@ -18,16 +18,16 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from ..chat_source import CHATS
 from ..clock import utcnow
 from ..counters import StoreCounters
+from ..destinations.sheet.writer import SheetWriter
+from ..destinations.slack.client import SlackNotifier
 from ..errors import LeaseLost, PermanentError, SyncError, TransientError
 from ..http import fenced
-from ..moneypenny import MoneypennyClient
 from ..records import Source
 from ..settings import Settings
-from ..sheet import SheetWriter
-from ..slack import SlackNotifier
+from ..sources.chat_source import CHATS
+from ..sources.moneypenny import MoneypennyClient
 from ..state.base import JournalEntry, RejectedItem, StateStore
 from ..state.documents import CursorDoc
 from .fetch import plan_intent

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..slack import SlackNotifier
-from ..slack_summary import build_summary
+from ..destinations.slack.client import SlackNotifier
+from ..destinations.slack.summary import build_summary
 from ..state.base import DONE, JournalEntry
 from .journal import Journal, unchecked
 from .options import RunReport

@@ -12,9 +12,9 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from ..calls import is_call_key
-from ..slack import SlackNotifier
-from ..slack_combined import SummaryPart, build_combined
+from ..destinations.slack.client import SlackNotifier
+from ..destinations.slack.combined import SummaryPart, build_combined
+from ..sources.calls import is_call_key
 from ..state.base import DONE, JournalEntry
 from .calls_fetch import CallsFetch
 from .journal import Journal, unchecked
