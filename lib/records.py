@@ -2,7 +2,7 @@
 
 The journal, the sheet delivery and the Slack summary handle `Record`s: a record has a stable
 key, a time, its sheet row, its summary line and its raw form (what the journal keeps). A
-`Source` says how one kind of record is read from a batch and from the journal; lib/chats.py
+`Source` says how one kind of record is read from a batch and from the journal; lib/sources/chats.py
 gives the live chats' source (`CHATS`). A second source (call messages) is another `Source`.
 """
 

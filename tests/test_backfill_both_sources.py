@@ -69,7 +69,7 @@ def test_backfill_notify_with_calls_posts_one_summary_with_a_part_per_source(bot
 
 def test_a_backfill_that_crashes_is_recorded_as_failed_not_running(both, monkeypatch):
     """Whatever stops a backfill (here an unexpected error in the summary), `status` never shows it running."""
-    from lib import slack_combined
+    from lib.destinations.slack import combined as slack_combined
 
     def broken(*args, **kwargs):
         raise RuntimeError("a bug")

@@ -1,4 +1,4 @@
-"""`python -m lib backfill`: the command around lib/backfill.py, with its progress bars and output."""
+"""`python -m lib backfill`: the command around lib/sync/backfill.py, with its progress bars and output."""
 
 from __future__ import annotations
 

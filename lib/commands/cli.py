@@ -1,6 +1,6 @@
 """The command line, `python -m lib COMMAND`: it parses the arguments and hands off to the command's
-module (lib/runner.py, backfill_command.py, checks.py, status.py, quarantine.py); every command uses the
-same settings as the function. What the commands share is in lib/command.py."""
+module in lib/commands/ (run.py, backfill.py, checks.py, status.py, quarantine.py, waiting.py); every command uses the
+same settings as the function. What the commands share is in lib/commands/command.py."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """What every command of `python -m lib` shares: exit codes, its context, its settings and store,
-JSON output and the aligned text table. Each command lives in its own module (see lib/cli.py)."""
+JSON output and the aligned text table. Each command lives in its own module (see lib/commands/cli.py)."""
 
 from __future__ import annotations
 

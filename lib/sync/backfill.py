@@ -1,4 +1,4 @@
-"""The backfill (`python -m lib backfill`, lib/backfill_command.py): read a past window from Moneypenny,
+"""The backfill (`python -m lib backfill`, lib/commands/backfill.py): read a past window from Moneypenny,
 through the journal, then deliver once.
 
 The window is read in spans of WINDOW_DAYS days (Moneypenny's startTime/endTime window call),
@@ -28,7 +28,7 @@ A span's read for days A..B asks for A to B+1 and keeps A..B (as every day windo
 lib/sync/options.py PAST_END): whether Moneypenny's endTime is inclusive is not documented.
 
 Sheets' quota (60 writes a minute per user) is waited out by the Sheets session's retries
-(lib/sheet_client.py); the backfill's session may wait longer than a scheduled run's
+(lib/destinations/sheet/client.py); the backfill's session may wait longer than a scheduled run's
 (BACKFILL_QUOTA_WAIT_SECONDS).
 """
 
@@ -58,7 +58,7 @@ LEASE_POLL_SECONDS = 5.0
 # and a year to 12 reads. Lower it if Moneypenny ever refuses or cuts a month.
 WINDOW_DAYS = 31
 # How long, in all, the backfill's Sheets session waits out 429 answers (quota) of one request:
-# five rolling minutes of the 60 writes/min/user quota. A scheduled run waits less (lib/sheet_client.py),
+# five rolling minutes of the 60 writes/min/user quota. A scheduled run waits less (lib/destinations/sheet/client.py),
 # to end inside the function's timeout.
 BACKFILL_QUOTA_WAIT_SECONDS = 300.0
 

@@ -1,7 +1,7 @@
 """The second source of a run, call messages, beside the chats: its own journal view, fetch,
 Calls-tab delivery and share of the report, and the one Slack summary of both sources.
 
-The journal holds both sources' entries; a call key starts with `call:` (lib/calls.py), so a
+The journal holds both sources' entries; a call key starts with `call:` (lib/sources/calls.py), so a
 run splits the pending entries by key and each source reads only its own. A failure of one
 source's fetch or sheet never stops the other's: the error is the run's, the other goes on.
 """

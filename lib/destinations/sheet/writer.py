@@ -1,7 +1,7 @@
 """The Google Sheet: header, rows (one per record) and the key column of a tab, through gspread.
 
 A tab's columns are its `TabLayout`: the chats tab's (CHATS_TAB, the default) or another
-source's (lib/calls.py's CALLS_LAYOUT). The key column is the layout's last column.
+source's (lib/sources/calls.py's CALLS_LAYOUT). The key column is the layout's last column.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Slack: the slack-sdk client with its retry handlers, posting (a summary, or its fallback when
-Slack refuses it), and sorting Slack's errors into ours. The summary itself is in slack_summary.py."""
+Slack refuses it), and sorting Slack's errors into ours. The summary itself is in summary.py."""
 
 from __future__ import annotations
 

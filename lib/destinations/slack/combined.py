@@ -1,6 +1,6 @@
 """One Slack summary for several sources (live chats and call messages): a header that counts
 each ("3 new chats · 2 new calls"), then a part per source with its own lines and its own
-"and N more" link to its tab, all inside the limits one summary has (lib/slack_summary.py)."""
+"and N more" link to its tab, all inside the limits one summary has (lib/destinations/slack/summary.py)."""
 
 from __future__ import annotations
 

@@ -32,7 +32,7 @@ Commits hold at most 500 writes and about 3 MB of documents (Firestore takes 10 
 its emulator 4 MiB).
 
 How values become fields, ids and batches, and which errors mean "no access", is in
-`firestore_layout`.
+`layout`.
 
 `counters` (`lib.counters.StoreCounters`) counts server calls (one per get, get_all, commit,
 query, count, transaction attempt and write by version) and the documents read, written and
