@@ -26,7 +26,7 @@ from .clock import utcnow
 from .destinations.slack.client import SlackNotifier
 from .errors import SyncError, TransientError
 from .settings import Settings
-from .state.base import StateStore
+from .state.contract import StateStore
 from .state.documents import ALERTS_DOC as ALERTS_DOC  # named here before lib/state/documents
 from .state.documents import AlertState
 from .sync import ALERT_GRACE, RunFailed, RunReport, Syncer

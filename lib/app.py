@@ -14,7 +14,7 @@ from .destinations.slack.client import SlackNotifier
 from .settings import Settings
 from .sources.moneypenny import MoneypennyClient
 from .state import open_store
-from .state.base import StateStore
+from .state.contract import StateStore
 from .sync import Syncer
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from lib.app import build_syncer
 from lib.settings import Settings
-from lib.state.base import StateStore
+from lib.state.contract import StateStore
 from lib.state.sqlite.store import SqliteStore
 from lib.sync import RunProtocols, RunReport, Syncer
 from sandbox.standins import StandIns

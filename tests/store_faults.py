@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from lib.state.base import StateStore
+from lib.state.contract import StateStore
 
 # Every call of the StateStore contract (lib/state/contract.py) that talks to the store: a new one
 # is faulted too. A "timeout" on a write carries the write out first; a call not named a read here

@@ -244,7 +244,7 @@ def test_a_window_run_and_the_reconcile_read_the_calls_of_their_days(both):
 
 
 def test_a_quarantine_retry_delivers_call_messages_that_now_read_to_the_calls_tab(both):
-    from lib.state.base import RejectedItem
+    from lib.state.models import RejectedItem
 
     [call] = sample_calls(1, both.clock() - timedelta(hours=1), seed=13)
     now = both.clock()

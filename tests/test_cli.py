@@ -257,7 +257,7 @@ def test_status_shows_runs_token_and_the_oldest_undelivered_chat(harness, cli):
     assert runs[1].split()[2:4] == ["new", "ok"]
     assert "Moneypenny token   valid until 2026-11-21 12:00:00 (in 23 h 55 min)" in result.out
     pending = harness.open_store().journal_pending()
-    oldest = min(pending, key=lambda e: e.chat_time)
+    oldest = min(pending, key=lambda e: e.item_time)
     assert f"2 undelivered (waiting for the sheet: 0, for Slack: 2); oldest: chat {oldest.key[:12]} of 2026-11-20 08:" \
         in result.out
     assert "failing since" in result.out
@@ -401,7 +401,7 @@ def test_backfill_stops_at_a_failing_day_and_a_second_run_finishes(harness, cli)
 
 def set_aside_by_an_older_version(harness, chats: list[dict]) -> None:
     """Items an older parser could not read: as that version left them in the store."""
-    from lib.state.base import RejectedItem
+    from lib.state.models import RejectedItem
 
     now = harness.clock()
     harness.open_store().quarantine(
@@ -510,8 +510,8 @@ def test_quarantine_retry_of_a_chat_already_in_the_sheet_past_the_journals_reten
 
 
 def test_quarantine_retry_on_firestore(harness, firestore_client):
-    from lib.state.base import RejectedItem
     from lib.state.firestore.store import FirestoreStore
+    from lib.state.models import RejectedItem
     from lib.sync import RunOptions
 
     store = FirestoreStore(firestore_client, "retry")

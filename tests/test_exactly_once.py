@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from lib.state.base import DONE, INFLIGHT
+from lib.state.models import DONE, INFLIGHT
 from lib.sync import RunFailed
 from sandbox.standins import Delay, Drop, LostResponse, Status
 from tests.harness import Crash, crash_at

@@ -57,7 +57,7 @@ from lib.app import build_syncer
 from lib.errors import SettingsError
 from lib.settings import Settings
 from lib.sources.calls import key_from_column
-from lib.state.base import StateStore
+from lib.state.contract import StateStore
 from lib.state.sqlite.store import SqliteStore
 from lib.sync import RunFailed, RunOptions
 from sandbox.standins import Delay, Drop, LostResponse, Malformed, StandIns, Status, chat_time_text, sample_chats

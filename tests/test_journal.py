@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from lib.errors import SlackError
-from lib.state.base import DONE, PENDING
+from lib.state.models import DONE, PENDING
 from lib.sync import RunOptions
 from sandbox.standins import Status
 from sandbox.standins.samples import sample_chats
@@ -120,7 +120,7 @@ def test_a_run_delivers_what_earlier_runs_left_and_what_it_journaled_without_rea
     work = journal.pending(earlier)
     assert store.counters.since(before).reads == 0
     assert len(work) == 5 and {e.key for e in earlier} < {e.key for e in work}
-    assert [(e.chat_time, e.key) for e in work] == sorted((e.chat_time, e.key) for e in work)
+    assert [(e.item_time, e.key) for e in work] == sorted((e.item_time, e.key) for e in work)
     assert {e.key for e in work} == {e.key for e in store.journal_pending()}
 
 

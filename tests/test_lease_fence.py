@@ -14,7 +14,7 @@ import pytest
 from lib.app import build_syncer
 from lib.clock import utcnow
 from lib.errors import LeaseLost
-from lib.state.base import InflightBatch
+from lib.state.models import InflightBatch
 from lib.state.run_state import LeaseHold
 from lib.sync import RunFailed
 from lib.sync.backfill import run_backfill

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from lib.commands.cli import EXIT_FAILED, EXIT_OK, EXIT_SETTINGS, EXIT_USAGE, Context, main
-from lib.state.base import RejectedItem
+from lib.state.models import RejectedItem
 from sandbox.standins.samples import sample_calls, sample_chats
 
 REPO = Path(__file__).resolve().parent.parent

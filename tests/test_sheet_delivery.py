@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from lib.errors import HeaderMismatchError, SheetAccessError, SheetError, SheetNoAnswer
-from lib.state.base import DONE, INFLIGHT, PENDING
+from lib.state.models import DONE, INFLIGHT, PENDING
 from lib.sync import ANSWERED, RunOptions, settle_time
 from sandbox.standins import LostResponse, Status
 from tests.harness import Crash, crash_at

@@ -17,8 +17,8 @@ import pytest
 
 from lib.errors import SettingsError
 from lib.settings import min_retention_days
-from lib.state.base import Lease
 from lib.state.common import stored_time
+from lib.state.models import Lease
 from lib.sync import RunFailed
 from sandbox.standins import LostResponse, Status
 from sandbox.standins.samples import sample_calls

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from lib.errors import SlackError
-from lib.state.base import DONE, PENDING
+from lib.state.models import DONE, PENDING
 from lib.sync import RunOptions
 from sandbox.standins import Status
 from tests.harness import Crash, crash_at, slack_text

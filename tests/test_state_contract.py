@@ -24,7 +24,6 @@ from lib.state import (
     UnknownJournalField,
     open_store,
 )
-from lib.state.base import Lease, delivered, expiry_for
 from lib.state.documents import (
     ALERTS_DOC,
     BACKFILL_DOC,
@@ -38,6 +37,7 @@ from lib.state.documents import (
     FetchIntent,
     ScheduleDoc,
 )
+from lib.state.models import Lease, delivered, expiry_for
 from lib.state.run_state import PARTS, RUNS_KEPT
 from lib.state.sqlite.store import SqliteStore
 from tests.conftest import _emulator_client as emulator_client
@@ -58,8 +58,8 @@ def settings(**overrides) -> Settings:
 def entry(key: str, minutes: int = 0, **fields) -> JournalEntry:
     return JournalEntry(
         key=key,
-        chat={"chatTime": "2026-11-20T09:30:00", "visitor": f"Visitor {key}", "lines": [1, "two"]},
-        chat_time=T0 + timedelta(minutes=minutes),
+        item={"chatTime": "2026-11-20T09:30:00", "visitor": f"Visitor {key}", "lines": [1, "two"]},
+        item_time=T0 + timedelta(minutes=minutes),
         fetched_at=T0 + timedelta(hours=1),
         **fields,
     )
@@ -137,7 +137,7 @@ def test_token_put_get_clear(store):
 def test_journal_add_is_insert_if_absent(store):
     assert store.journal_add([entry("a"), entry("b", sheet=DONE)]) == ["a", "b"]
     again = entry("a", minutes=5, sheet=DONE, slack=DONE, sheet_batch="x")
-    again.chat = {"changed": True}
+    again.item = {"changed": True}
     assert store.journal_add([again, entry("c"), entry("c")]) == ["c"]
     assert store.journal_add([]) == []
     got = store.journal_get(["a", "b", "c"])
@@ -162,7 +162,7 @@ def test_journal_keeps_awkward_chats_and_keys(store):
     store.journal_add([JournalEntry(k, chat, T0, T0) for k in keys])
     got = store.journal_get(keys)
     assert set(got) == set(keys)
-    assert all(e.chat == chat for e in got.values())
+    assert all(e.item == chat for e in got.values())
     assert [e.key for e in store.journal_pending()] == sorted(keys)
 
 
@@ -173,7 +173,7 @@ def test_journal_pending_order(store):
     ])
     # A non-UTC offset for the same instant must sort as that instant.
     later = entry("b", minutes=0)
-    later.chat_time = (T0 + timedelta(minutes=1)).astimezone(timezone(timedelta(hours=-5)))
+    later.item_time = (T0 + timedelta(minutes=1)).astimezone(timezone(timedelta(hours=-5)))
     store.journal_add([later])
     assert [e.key for e in store.journal_pending()] == ["first", "a", "b", "z", "m"]
 
@@ -626,7 +626,7 @@ def test_datetimes_come_back_aware_utc_and_equal(store):
     store.clock = lambda: moment  # the lease ends by the store's clock
     store.acquire_lease("me", moment, moment)
     token, got, lease = store.get_token(), store.journal_get(["a"])["a"], store.get_lease()
-    for value in (token.expires_at, got.chat_time, got.fetched_at, got.expires_at, lease.expires_at):
+    for value in (token.expires_at, got.item_time, got.fetched_at, got.expires_at, lease.expires_at):
         assert type(value) is datetime and value.tzinfo == UTC and value == moment
     with pytest.raises(ValueError):
         store.put_token(CachedToken("t", datetime(2026, 1, 1)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..state.base import StateStore
+from ..state.contract import StateStore
 from ..sync.backfill import BACKFILL_QUOTA_WAIT_SECONDS, BackfillResult, run_backfill
 from .command import (
     EXIT_BUSY,

@@ -17,7 +17,7 @@ from ..clock import Clock, utcnow
 
 if TYPE_CHECKING:
     from ..settings import Settings
-    from ..state.base import StateStore
+    from ..state.contract import StateStore
     from ..sync import Syncer
 
 EXIT_OK = 0

@@ -23,7 +23,8 @@ from zoneinfo import ZoneInfo
 from ..errors import SyncError
 from ..runner import Ending, run_and_report
 from ..settings import Secret, Settings
-from ..state.base import RejectedItem, StateStore
+from ..state.contract import StateStore
+from ..state.models import RejectedItem
 from ..sync import Mode, RunOptions, RunReport
 from .command import (
     EXIT_BUSY,

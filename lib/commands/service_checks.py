@@ -18,7 +18,7 @@ OK, WARN, FAIL, SKIP = "OK", "WARN", "FAIL", "SKIP"
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{6,}$")
 
 if TYPE_CHECKING:
-    from ..state.base import CachedToken
+    from ..state.models import CachedToken
 
 
 @dataclass

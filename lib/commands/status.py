@@ -9,9 +9,10 @@ from zoneinfo import ZoneInfo
 
 from ..counters import FREE_TIER_PER_DAY
 from ..sources.calls import is_call_key
-from ..state.base import DONE, StateStore
+from ..state.contract import StateStore
 from ..state.documents import BACKFILL_DOC as BACKFILL_DOC  # named here before lib/state/documents
 from ..state.documents import AlertState, BackfillDoc
+from ..state.models import DONE
 from ..sync.calls_fetch import CallsReadDoc
 from ..sync.record import QUARANTINE_ALARM
 from .command import EXIT_FAILED, EXIT_OK, Context, print_json, setup, table, with_fix
@@ -66,14 +67,14 @@ def collect(store: StateStore, now: datetime, runs: int = 10, watch_minutes: int
     ran = next((r for r in history if r.get("outcome") != "skipped"), None)
     off = dict((ran or {}).get("off_waiting") or {})
     pending = [e for e in everything if ("calls" if is_call_key(e.key) else "chats") not in off]
-    oldest = min(pending, key=lambda e: (e.chat_time, e.key)) if pending else None
+    oldest = min(pending, key=lambda e: (e.item_time, e.key)) if pending else None
     out["journal"] = {
         "undelivered": len(pending),
         "sheet_pending": sum(1 for e in pending if e.sheet != DONE),
         "slack_pending": sum(1 for e in pending if e.slack != DONE),
         "oldest": None if oldest is None else {
             "key": oldest.key,
-            "chat_time": oldest.chat_time.isoformat(),
+            "chat_time": oldest.item_time.isoformat(),
             "fetched_at": oldest.fetched_at.isoformat(),
             "sheet": oldest.sheet,
             "slack": oldest.slack,

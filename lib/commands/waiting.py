@@ -18,7 +18,8 @@ from typing import Any
 
 from ..errors import SyncError
 from ..sources.calls import is_call_key
-from ..state.base import DONE, JournalEntry, StateStore
+from ..state.contract import StateStore
+from ..state.models import DONE, JournalEntry
 from .command import EXIT_BUSY, EXIT_FAILED, EXIT_OK, Context, print_json, setup
 
 SOURCES = ("chats", "calls")

@@ -16,7 +16,8 @@ from ..counters import MoneypennyCounters
 from ..errors import MoneypennyAuthError, MoneypennyError, MoneypennyNoAnswer
 from ..http import mount_retry, retry_policy
 from ..settings import DEFAULT_CALLS_URL, Secret, show_url
-from ..state.base import CachedToken, StateStore
+from ..state.contract import StateStore
+from ..state.models import CachedToken
 
 log = logging.getLogger(__name__)
 

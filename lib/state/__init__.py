@@ -10,7 +10,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..errors import SettingsError, StateStoreAccessError
-from .base import (
+from .common import UnknownJournalField
+from .contract import StateStore
+from .models import (
     DONE,
     INFLIGHT,
     PENDING,
@@ -19,9 +21,7 @@ from .base import (
     JournalEntry,
     Lease,
     RejectedItem,
-    StateStore,
 )
-from .common import UnknownJournalField
 
 if TYPE_CHECKING:
     from ..settings import Settings

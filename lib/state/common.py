@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
 
 from ..errors import StateStoreError
-from .base import DONE, INFLIGHT, InflightBatch, JournalEntry
+from .models import DONE, INFLIGHT, InflightBatch, JournalEntry
 
 # The journal fields `journal_update` may set; the others are fixed when the entry is added.
 JOURNAL_FIELDS = ("sheet", "sheet_batch", "slack", "expires_at")

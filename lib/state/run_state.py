@@ -29,9 +29,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..errors import LeaseLost
-from .base import Lease
 from .common import started_at_utc, stored_time, utc_text
 from .documents import CURSOR_DOC, SCHEDULE_DOC, CursorDoc, DocumentError, ScheduleDoc
+from .models import Lease
 
 RUN_STATE_DOC = "run"
 RUNS_KEPT = 100

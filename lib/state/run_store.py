@@ -16,8 +16,9 @@ from typing import Any
 
 from ..clock import Clock
 from ..errors import StateStoreError
-from .base import Lease, StoreBase
+from .base import StoreBase
 from .common import utc
+from .models import Lease
 from .run_state import PARTS, RUNS_KEPT, LeaseHold, RunState
 
 ATTEMPTS = 10  # writes by version that may meet another one before giving up (a transient error)

@@ -46,8 +46,9 @@ from .. import logs
 from ..errors import SyncError
 from ..records import sort_records
 from ..settings import Settings
-from ..state.base import DONE, JournalEntry, StateStore
+from ..state.contract import StateStore
 from ..state.documents import BackfillDoc
+from ..state.models import DONE, JournalEntry
 from . import Mode, RunFailed, RunOptions, Syncer
 
 log = logging.getLogger(__name__)
@@ -292,7 +293,7 @@ def _post_summary(syncer: Syncer, store: StateStore, settings: Settings, keys: l
     tz = settings.chat_timezone
     try:
         entries: list[JournalEntry] = [
-            e for e in store.journal_get(keys).values() if e.sheet == DONE and e.chat_time.astimezone(tz).date() < today
+            e for e in store.journal_get(keys).values() if e.sheet == DONE and e.item_time.astimezone(tz).date() < today
         ]
         if not entries:
             return
@@ -301,7 +302,7 @@ def _post_summary(syncer: Syncer, store: StateStore, settings: Settings, keys: l
                                            (CALLS, "backfilled call", settings.calls_tab, syncer.calls_sheet)):
             own = [e for e in entries if is_call_key(e.key) == (source is CALLS)]
             parts.append(slack_combined.SummaryPart(
-                sort_records(source.with_key(source.from_journal(e.chat, tz), e.key) for e in own), title, tab,
+                sort_records(source.with_key(source.from_journal(e.item, tz), e.key) for e in own), title, tab,
                 url=writer.tab_url(settings.sheet_url) if writer is not None else ""))
         summary = slack_combined.build_combined(parts, sheet_url=settings.sheet_url,
                                                 max_listed=settings.slack_max_listed)

@@ -34,7 +34,7 @@ from zoneinfo import ZoneInfo
 from ..records import Rejection
 from ..sources.calls import CALLS
 from ..sources.moneypenny import MoneypennyClient
-from ..state.base import StateStore
+from ..state.contract import StateStore
 from ..state.documents import DocumentError
 from .journal import Journal, dump
 from .options import PAST_END, Mode, RunOptions, RunReport, asked_days

@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 
 from ..errors import MoneypennyError, MoneypennyNoAnswer, TransientError
 from ..sources.moneypenny import MoneypennyClient
-from ..state.base import StateStore
+from ..state.contract import StateStore
 from ..state.documents import CURSOR_DOC, CursorDoc, FetchIntent
 from .journal import Journal
 from .options import PAST_END, Mode, RunOptions, RunReport, asked_days

@@ -15,7 +15,7 @@ from ..records import RunRecords, Source
 from ..settings import Settings
 from ..sources.calls import CALLS
 from ..sources.moneypenny import MoneypennyClient
-from ..state.base import StateStore
+from ..state.contract import StateStore
 from .calls_fetch import CallsFetch
 from .fetch import FetchLog
 from .journal import Journal

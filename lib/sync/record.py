@@ -8,7 +8,8 @@ from typing import Any
 
 from ..sources.calls import is_call_key
 from ..sources.moneypenny import REFRESH_MARGIN
-from ..state.base import CachedToken, StateStore
+from ..state.contract import StateStore
+from ..state.models import CachedToken
 from .options import RunReport
 
 # A chat still undelivered this long after it was fetched makes a run unhealthy (the same grace

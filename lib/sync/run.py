@@ -28,8 +28,9 @@ from ..records import Source
 from ..settings import Settings
 from ..sources.chat_source import CHATS
 from ..sources.moneypenny import MoneypennyClient
-from ..state.base import JournalEntry, RejectedItem, StateStore
+from ..state.contract import StateStore
 from ..state.documents import CursorDoc
+from ..state.models import JournalEntry, RejectedItem
 from .fetch import plan_intent
 from .options import Mode, RunFailed, RunOptions, RunReport, as_sync_error, error_info, first_error
 from .protocols import RunProtocols, wire

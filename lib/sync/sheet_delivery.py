@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 
 from ..destinations.sheet.writer import SheetWriter
 from ..errors import LeaseLost, SheetNoAnswer, SyncError, TransientError
-from ..state.base import DONE, INFLIGHT, PENDING, JournalEntry
+from ..state.models import DONE, INFLIGHT, PENDING, JournalEntry
 from .journal import Journal, unchecked
 from .options import RunReport
 

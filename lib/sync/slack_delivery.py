@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from ..destinations.slack.client import SlackNotifier
 from ..destinations.slack.summary import build_summary
-from ..state.base import DONE, JournalEntry
+from ..state.models import DONE, JournalEntry
 from .journal import Journal, unchecked
 from .options import RunReport
 

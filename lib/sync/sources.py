@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from ..destinations.slack.client import SlackNotifier
 from ..destinations.slack.combined import SummaryPart, build_combined
 from ..sources.calls import is_call_key
-from ..state.base import DONE, JournalEntry
+from ..state.models import DONE, JournalEntry
 from .calls_fetch import CallsFetch
 from .journal import Journal, unchecked
 from .options import RunReport

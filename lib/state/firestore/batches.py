@@ -8,9 +8,9 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from ..base import InflightBatch
 from ..common import guard
 from ..common import utc as _ts
+from ..models import InflightBatch
 from .base import FirestoreBase
 from .layout import batches as _chunks
 from .layout import dt as _dt

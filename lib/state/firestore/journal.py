@@ -13,9 +13,9 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 
 from ...errors import StateStoreError
 from ...text import json_text
-from ..base import DONE, PENDING, JournalEntry, RejectedItem, delivered
 from ..common import first_of_each_key, guard, journal_changes, stored_time, unique, with_batches
 from ..common import utc as _ts
+from ..models import DONE, PENDING, JournalEntry, RejectedItem, delivered
 from .batches import FirestoreBatches
 from .layout import batches as _chunks
 from .layout import doc_id as _doc_id
@@ -41,7 +41,7 @@ class FirestoreJournalStore(FirestoreBatches):
     @staticmethod
     def _journal_doc(entry: JournalEntry, doc_id: str) -> dict[str, Any]:
         pending = not delivered(entry.sheet, entry.slack)
-        doc: dict[str, Any] = {"chat_time": _ts(entry.chat_time), "fetched_at": _ts(entry.fetched_at), "pending": pending}
+        doc: dict[str, Any] = {"chat_time": _ts(entry.item_time), "fetched_at": _ts(entry.fetched_at), "pending": pending}
         if doc_id != entry.key:
             doc["key"] = entry.key
         if pending and entry.sheet != PENDING:
@@ -52,7 +52,7 @@ class FirestoreJournalStore(FirestoreBatches):
             doc["sheet_batch"] = entry.sheet_batch
         # As JSON text: one string field is far cheaper for the client to encode than a nested
         # map, and any item Moneypenny sends fits (map keys have rules, strings do not).
-        doc["chat_json"] = json_text(entry.chat)  # a lone surrogate cannot fail the write
+        doc["chat_json"] = json_text(entry.item)  # a lone surrogate cannot fail the write
         if entry.expires_at is not None:
             doc["expires_at"] = _ts(entry.expires_at)
         return doc
@@ -69,8 +69,8 @@ class FirestoreJournalStore(FirestoreBatches):
         sheet, slack = cls._states(doc)
         return JournalEntry(
             key=doc.get("key") or snap.id,
-            chat=_get_json(doc, "chat"),
-            chat_time=_dt(doc["chat_time"]),
+            item=_get_json(doc, "chat"),
+            item_time=_dt(doc["chat_time"]),
             fetched_at=_dt(doc["fetched_at"]),
             sheet=sheet,
             sheet_batch=doc.get("sheet_batch"),
@@ -126,7 +126,7 @@ class FirestoreJournalStore(FirestoreBatches):
         entries = [self._entry(snap) for snap in self._stream(query)]
         if entries:
             with_batches(entries, self.batch_list())
-        entries.sort(key=lambda e: (e.chat_time, e.key))
+        entries.sort(key=lambda e: (e.item_time, e.key))
         return entries
 
     @_guard("journal_get")

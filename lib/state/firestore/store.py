@@ -47,9 +47,9 @@ from typing import Any
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
-from ..base import CachedToken, InflightBatch, Lease
 from ..common import guard, stored_time
 from ..common import utc as _ts
+from ..models import CachedToken, InflightBatch, Lease
 from ..run_state import PARTS, RUN_STATE_DOC, RUNS_KEPT, LeaseHold, RunState, from_legacy
 from ..run_store import RunStateStore
 from .journal import FirestoreJournalStore

@@ -16,9 +16,11 @@ from ...clock import Clock
 from ...counters import StoreCounters
 from ...errors import StateStoreAccessError, StateStoreError, StateStoreMissing, cut
 from ...text import json_text
-from ..base import DONE, StoreBase
+from ..base import StoreBase
 from ..common import guard, stored_time
 from ..common import utc_text as _ts
+from ..models import DONE
+from ..run_state import RunState
 
 _BUSY_TIMEOUT_SECONDS = 30.0
 # A read-only connection never waits for a writer (WAL readers see the last commit); only a
@@ -217,7 +219,7 @@ class SqliteBase(StoreBase):
 
     def _trim_runs(self, conn: sqlite3.Connection, keep: int) -> None:
         # The run history lives in the run state's ring; trimmed to `keep` only when longer.
-        from ..run_state import RunState
+
 
         row = conn.execute("SELECT version, state FROM run_state WHERE id = 1").fetchone()
         self.counters.reads += 1

@@ -8,9 +8,9 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from ..base import InflightBatch, JournalEntry, RejectedItem
 from ..common import chunks, first_of_each_key, journal_changes, stored_time, unique, with_batches
 from ..common import utc_text as _ts
+from ..models import InflightBatch, JournalEntry, RejectedItem
 from .base import _CHUNK, _DELIVERED, SqliteBase, _dt, _guard, _json_text, _ts_or_none
 
 
@@ -30,7 +30,7 @@ class SqliteJournalStore(SqliteBase):
             return []
         fetched: dict[datetime, str] = {}  # a batch shares one fetch time: its text is made once
         rows = [
-            (e.key, _json_text(e.chat), _ts(e.chat_time),
+            (e.key, _json_text(e.item), _ts(e.item_time),
              fetched.get(e.fetched_at) or fetched.setdefault(e.fetched_at, _ts(e.fetched_at)),
              e.sheet, e.sheet_batch, e.slack, _ts_or_none(e.expires_at))
             for e in first.values()
@@ -62,7 +62,7 @@ class SqliteJournalStore(SqliteBase):
     def _entry(row: tuple[Any, ...]) -> JournalEntry:
         key, chat, chat_time, fetched_at, sheet, sheet_batch, slack, expires_at = row
         return JournalEntry(
-            key=key, chat=json.loads(chat), chat_time=_dt(chat_time), fetched_at=_dt(fetched_at),
+            key=key, item=json.loads(chat), item_time=_dt(chat_time), fetched_at=_dt(fetched_at),
             sheet=sheet, sheet_batch=sheet_batch, slack=slack, expires_at=stored_time(expires_at),
         )
 

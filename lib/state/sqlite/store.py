@@ -11,8 +11,8 @@ import dataclasses
 import json
 from typing import Any
 
-from ..base import CachedToken, InflightBatch, Lease
 from ..common import utc_text as _ts
+from ..models import CachedToken, InflightBatch, Lease
 from ..run_state import PARTS, RUNS_KEPT, LeaseHold, RunState, from_legacy
 from ..run_store import RunStateStore
 from .base import _dt, _guard
