@@ -12,6 +12,7 @@ from .destinations.sheet.writer import SheetWriter
 from .destinations.slack import client as slack_module
 from .destinations.slack.client import SlackNotifier
 from .settings import Settings
+from .sources.chats import CHATS_TAB
 from .sources.moneypenny import MoneypennyClient
 from .state import open_store
 from .state.contract import StateStore
@@ -71,6 +72,7 @@ def build_syncer(
         settings.sheet_id,
         settings.sheet_tab,
         identity=lambda: sheets_identity(settings),
+        layout=CHATS_TAB,
         tab_ids=tab_ids,
     )
     slack = SlackNotifier(lambda: slack_module.build_client(settings, backoff=backoff), settings.slack_channel)

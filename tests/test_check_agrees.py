@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from lib.commands.cli import Context, main
-from lib.destinations.sheet.cells import HEADER
+from lib.sources.chats import HEADER
 from lib.sync import RunFailed
 from sandbox.standins.server import Status
 

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from lib.commands.cli import EXIT_BUSY, EXIT_FAILED, EXIT_OK, EXIT_SETTINGS, EXIT_USAGE, Context, build_parser, main
-from lib.destinations.sheet.cells import HEADER
+from lib.sources.chats import HEADER
 from sandbox.standins.samples import sample_chats
 from sandbox.standins.server import Status
 from tests.harness import days_read_by_window, hold_lease_elsewhere, move_cursor_elsewhere

@@ -15,8 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lib.destinations.sheet.cells import HEADER, chat_row
-from lib.sources.chats import parse_chat
+from lib.sources.chats import HEADER, chat_row, parse_chat
 from lib.state.models import DONE, PENDING, JournalEntry
 from lib.sync import RunOptions
 from tests.harness import move_cursor_elsewhere

@@ -12,11 +12,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from lib.destinations.sheet.cells import chat_row
 from lib.destinations.slack.summary import build_summary
 from lib.errors import InvalidChat
 from lib.sources.chat_source import JOURNAL_ITEM_BYTES, journal_item, parse_journal_chat
-from lib.sources.chats import parse_chat, parse_chat_time
+from lib.sources.chats import chat_row, parse_chat, parse_chat_time
 
 UK = ZoneInfo("Europe/London")
 CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")

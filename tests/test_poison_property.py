@@ -29,10 +29,9 @@ from zoneinfo import ZoneInfo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lib.destinations.sheet.cells import HEADER, chat_row
 from lib.destinations.slack.summary import build_summary
 from lib.sources.chat_source import journal_item, parse_journal_chat
-from lib.sources.chats import parse_batch, parse_chat
+from lib.sources.chats import HEADER, chat_row, parse_batch, parse_chat
 from lib.state.sqlite.store import SqliteStore
 from lib.sync.journal import dump
 from lib.text import json_text

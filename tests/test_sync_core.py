@@ -8,8 +8,9 @@ from urllib.parse import unquote
 
 import pytest
 
-from lib.destinations.sheet.cells import CELL_LIMIT, HEADER
+from lib.destinations.sheet.cells import CELL_LIMIT
 from lib.errors import HeaderMismatchError, MoneypennyAuthError, MoneypennyError
+from lib.sources.chats import HEADER
 from lib.sync import RunFailed
 from sandbox.standins.server import LostResponse, Malformed, Status
 from sandbox.standins.slack import FakeSlack

@@ -138,7 +138,8 @@ def check_sheet(settings: Settings, backoff: float = 0.5, *, calls: bool = False
     read it, the header is ours (judged by the sheet's own header check, the one every run makes)."""
     from ..app import sheets_identity
     from ..destinations.sheet.client import build_client
-    from ..destinations.sheet.writer import CHATS_TAB, SheetWriter
+    from ..destinations.sheet.writer import SheetWriter
+    from ..sources.chats import CHATS_TAB
 
     if calls:
         from ..sources.calls import CALLS_LAYOUT as layout

@@ -8,9 +8,10 @@ import dataclasses
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from ..destinations.sheet.cells import CELL_LIMIT, fit_cell
 from ..records import CUT_FIELD, JOURNAL_ITEM_BYTES, MIN_CELL, Source
 from ..text import ascii_json, json_text, safe_text
-from .chats import Chat, _text, chat_key, parse_batch, parse_chat, parse_chat_time
+from .chats import HEADER, Chat, _text, chat_key, chat_row, parse_batch, parse_chat, parse_chat_time
 
 PREVIEW_CHARS = 1_000  # of the first visitor message, whitespace collapsed; Slack shows far less
 # Sheet column → the item field that holds its cell in a cut journal item.
@@ -36,8 +37,6 @@ def journal_item(chat: Chat, max_bytes: int = JOURNAL_ITEM_BYTES) -> dict[str, A
 
 
 def _cut_item(chat: Chat, max_bytes: int) -> dict[str, Any]:
-    from ..destinations.sheet.cells import CELL_LIMIT, HEADER, chat_row, fit_cell  # the sheet's own cell rules
-
     row = chat_row(chat)
     cells = {name: row[HEADER.index(column)] for column, name in _CUT_COLUMNS}
     preview = " ".join(chat.first_visitor_message.split())[:PREVIEW_CHARS]

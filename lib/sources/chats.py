@@ -29,11 +29,34 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from ..destinations.sheet.cells import fit_cell
+from ..destinations.sheet.writer import TabLayout
+from ..destinations.slack.summary import LINE_LIMIT, MESSAGE_PREVIEW, inert, line_time, slack_size, trim
 from ..errors import InvalidChat
 from ..records import Rejected, parse_each, parse_time
 from ..text import safe_text
 
 KEY_VERSION = "v1"
+
+# The chats tab's columns; the last holds the chat key.
+HEADER = (
+    "Chat time",
+    "Name",
+    "Company",
+    "Email",
+    "Phone",
+    "Page URL",
+    "Entry URL",
+    "Transcript",
+    "Variables",
+    "Tags",
+    "UTM source",
+    "UTM medium",
+    "UTM term",
+    "Chat key",
+)
+LAST_COLUMN = "N"
+CHATS_TAB = TabLayout(HEADER, "SHEET_TAB")
 
 _LINE = re.compile(r"^\s*\d+\s*:\s*\[(?P<who>[^\]]*)\]\s*-\s*(?P<text>.*)$", re.S)
 _NOT_DIGIT = re.compile(r"\D")
@@ -65,15 +88,11 @@ class Chat:
     former_keys: tuple[str, ...] = field(default=(), repr=False, compare=False, hash=False)
 
     def row(self) -> list[str]:
-        """The chat's sheet row (lib.destinations.sheet.cells.chat_row)."""
-        from ..destinations.sheet.cells import chat_row
-
+        """The chat's sheet row (chat_row)."""
         return chat_row(self)
 
     def summary_line(self, limit: int, dated: bool = False) -> str:
-        """The chat's line in a Slack summary (lib.destinations.slack.summary.chat_line)."""
-        from ..destinations.slack.summary import chat_line
-
+        """The chat's line in a Slack summary (chat_line)."""
         return chat_line(self, limit, dated)
 
     @property
@@ -82,6 +101,56 @@ class Chat:
         if self.preview is not None:
             return self.preview
         return first_visitor_message(self.transcript)
+
+
+# -- the chat's sheet row and Slack line ----------------------------------------------------
+
+def chat_row(chat: Chat) -> list[str]:
+    """The sheet row of a chat, in HEADER order; every cell is plain text."""
+    cells = [
+        # Not strftime("%Y"): it writes year 999 as "999", which sorts after "2026" as text.
+        chat.time.replace(tzinfo=None).isoformat(sep=" ", timespec="seconds"),
+        chat.name,
+        chat.company,
+        chat.email,
+        chat.phone,
+        chat.page_url,
+        chat.entry_url,
+        "\n".join(chat.transcript),
+        "\n".join(f"{name}: {value}" if name else value for name, value in chat.variables),
+        ", ".join(chat.tags),
+        chat.utm_source,
+        chat.utm_medium,
+        chat.utm_term,
+        chat.key,
+    ]
+    return [fit_cell(c) for c in cells]
+
+
+# Limits (by slack_size, before escaping) of name, company, page and first message in a line,
+# tried in turn until the line fits its limit: escaping can make a short text long.
+_LINE_LAYOUTS = ((60, 60, 80, MESSAGE_PREVIEW), (60, 0, 0, 60), (30, 0, 0, 30), (15, 0, 0, 0))
+
+
+def chat_line(chat: Chat, limit: int = LINE_LIMIT, dated: bool = False) -> str:
+    """One mrkdwn line for a chat (at most `limit` by slack_size): local time (with its day when
+    `dated`), name, company, page, first message."""
+    for layout in _LINE_LAYOUTS:
+        line = _chat_line(chat, *layout, dated=dated)
+        if slack_size(line) <= limit:
+            return line
+    return f"*{line_time(chat.time, dated)}*"
+
+
+def _chat_line(chat: Chat, name: int, company: int, page: int, message: int, *, dated: bool) -> str:
+    parts = [f"*{line_time(chat.time, dated)}*", f"*{inert(trim(chat.name, name)) or '(no name)'}*"]
+    for text, limit in ((chat.company, company), (chat.page_url, page)):
+        shown = inert(trim(text, limit)) if limit else ""
+        if shown:
+            parts.append(shown)
+    line = " · ".join(parts)
+    preview = inert(trim(chat.first_visitor_message, message)) if message else ""
+    return line + f" — _{preview}_" if preview else line
 
 
 def first_visitor_message(transcript: Sequence[str]) -> str:

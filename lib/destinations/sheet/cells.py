@@ -1,31 +1,12 @@
-"""What the sheet holds: the chats tab's columns, one chat's row, cells cut to the Sheets limit,
-rows grouped into appends by payload size.
+"""The sheet's cell rules, the same for every tab: cells cut to the Sheets limit, rows grouped
+into appends by payload size, a tab's name quoted for a range. A source's columns and rows are
+the source's own (lib/sources/chats.py, lib/sources/calls.py).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-
-from ...sources.chats import Chat
-
-HEADER = (
-    "Chat time",
-    "Name",
-    "Company",
-    "Email",
-    "Phone",
-    "Page URL",
-    "Entry URL",
-    "Transcript",
-    "Variables",
-    "Tags",
-    "UTM source",
-    "UTM medium",
-    "UTM term",
-    "Chat key",
-)
-LAST_COLUMN = "N"
 
 CELL_LIMIT = 50_000
 CUT_MARKER = "\n… [cut: {n} more characters]"
@@ -40,28 +21,6 @@ def fit_cell(text: str, limit: int = CELL_LIMIT) -> str:
     # Sized with the whole length's digits, the marker is never shorter than the one shown.
     keep = limit - len(CUT_MARKER.format(n=len(text)))
     return text[:keep] + CUT_MARKER.format(n=len(text) - keep)
-
-
-def chat_row(chat: Chat) -> list[str]:
-    """The sheet row of a chat, in HEADER order; every cell is plain text."""
-    cells = [
-        # Not strftime("%Y"): it writes year 999 as "999", which sorts after "2026" as text.
-        chat.time.replace(tzinfo=None).isoformat(sep=" ", timespec="seconds"),
-        chat.name,
-        chat.company,
-        chat.email,
-        chat.phone,
-        chat.page_url,
-        chat.entry_url,
-        "\n".join(chat.transcript),
-        "\n".join(f"{name}: {value}" if name else value for name, value in chat.variables),
-        ", ".join(chat.tags),
-        chat.utm_source,
-        chat.utm_medium,
-        chat.utm_term,
-        chat.key,
-    ]
-    return [fit_cell(c) for c in cells]
 
 
 def chunk_rows(rows: Sequence[list[str]], max_bytes: int = MAX_APPEND_BYTES) -> list[list[list[str]]]:

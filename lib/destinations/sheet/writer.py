@@ -1,7 +1,8 @@
 """The Google Sheet: header, rows (one per record) and the key column of a tab, through gspread.
 
-A tab's columns are its `TabLayout`: the chats tab's (CHATS_TAB, the default) or another
-source's (lib/sources/calls.py's CALLS_LAYOUT). The key column is the layout's last column.
+A tab's columns are its `TabLayout`, given by the source whose records the tab holds
+(lib/sources/chats.py's CHATS_TAB, lib/sources/calls.py's CALLS_LAYOUT). The key column is the
+layout's last column.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from ...counters import SheetCounters
 from ...errors import HeaderMismatchError, PermanentError, SheetAccessError, SheetError, SheetFullError, SheetNoAnswer, cut
 from ...http import check_fence
 from ...records import Record
-from .cells import HEADER, chunk_rows, quote_tab
+from .cells import chunk_rows, quote_tab
 from .client import _api_error
 
 if TYPE_CHECKING:
@@ -47,8 +48,6 @@ class TabLayout:
         return chr(ord("A") + len(self.header) - 1)
 
 
-CHATS_TAB = TabLayout(HEADER, "SHEET_TAB")
-
 
 @dataclass(frozen=True)
 class HeaderCheck:
@@ -59,7 +58,7 @@ class HeaderCheck:
     wrong_column: int | None = None  # 0-based: the first of columns A to N that is not ours
 
     @classmethod
-    def of(cls, header: Sequence[str] | None, expected: Sequence[str] = HEADER) -> HeaderCheck:
+    def of(cls, header: Sequence[str] | None, expected: Sequence[str]) -> HeaderCheck:
         """Judge row 1 (None: the tab does not exist) against the `expected` header. Extra
         columns to the right are fine."""
         if header is None:
@@ -92,7 +91,8 @@ class SheetWriter:
         sheet_id: str,
         tab: str,
         identity: str | Callable[[], str] = "",
-        layout: TabLayout = CHATS_TAB,
+        *,
+        layout: TabLayout,
         tab_ids: dict[str, int] | None = None,
     ):
         # `client` may be a function that makes it: then gspread is loaded, and the client

@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import Any
 
 from ...records import Record
-from ...sources.chats import Chat
 
 MAX_BLOCKS = 50
 SECTION_LIMIT = 3000
@@ -106,32 +105,6 @@ def _span(chats: Sequence[Record]) -> str:
         day = first.strftime("%a %d %b")
         return f"{day} {first:%H:%M}" if first == last else f"{day} {first:%H:%M}–{last:%H:%M}"
     return f"{first:%d %b %H:%M} – {last:%d %b %H:%M}"
-
-
-# Limits (by slack_size, before escaping) of name, company, page and first message in a line,
-# tried in turn until the line fits its limit: escaping can make a short text long.
-_LINE_LAYOUTS = ((60, 60, 80, MESSAGE_PREVIEW), (60, 0, 0, 60), (30, 0, 0, 30), (15, 0, 0, 0))
-
-
-def chat_line(chat: Chat, limit: int = LINE_LIMIT, dated: bool = False) -> str:
-    """One mrkdwn line for a chat (at most `limit` by slack_size): local time (with its day when
-    `dated`), name, company, page, first message."""
-    for layout in _LINE_LAYOUTS:
-        line = _chat_line(chat, *layout, dated=dated)
-        if slack_size(line) <= limit:
-            return line
-    return f"*{line_time(chat.time, dated)}*"
-
-
-def _chat_line(chat: Chat, name: int, company: int, page: int, message: int, *, dated: bool) -> str:
-    parts = [f"*{line_time(chat.time, dated)}*", f"*{inert(trim(chat.name, name)) or '(no name)'}*"]
-    for text, limit in ((chat.company, company), (chat.page_url, page)):
-        shown = inert(trim(text, limit)) if limit else ""
-        if shown:
-            parts.append(shown)
-    line = " · ".join(parts)
-    preview = inert(trim(chat.first_visitor_message, message)) if message else ""
-    return line + f" — _{preview}_" if preview else line
 
 
 @dataclass
