@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from .alerts import Alerter, Outcome, notify_failed, notify_succeeded
+from .app import build_alerter
 from .errors import SyncError, TransientError
 from .settings import Settings
 from .sync import RunFailed, RunOptions, RunReport, Syncer
@@ -64,8 +65,6 @@ class RunResult:
 
 def _alerter_for(settings: Settings, syncer: Syncer) -> Alerter | None:
     """The failure alerter, or None if it cannot be built (the run goes ahead without alerts)."""
-    from .app import build_alerter
-
     try:
         return build_alerter(settings, syncer)
     except Exception as exc:

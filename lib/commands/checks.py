@@ -17,10 +17,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from .. import logs
 from ..clock import utcnow
 from ..errors import StateStoreMissing, SyncError, cut
 from ..settings import Settings
-from ..state.documents import CURSOR_DOC
+from ..state import open_store as default_open_store
+from ..state.documents import CURSOR_DOC, DocumentError
 from .command import (
     EXIT_FAILED,
     EXIT_OK,
@@ -34,6 +36,7 @@ from .command import (
     table,
 )
 from .service_checks import (
+    DAMAGED_DOCUMENT_FIX,
     FAIL,
     OK,
     SKIP,
@@ -45,6 +48,8 @@ from .service_checks import (
     check_slack,
     failed,
 )
+from .status import collect
+from .watcher import FOUND, watcher_state
 
 
 def check_settings(env: Mapping[str, str] | None) -> tuple[CheckResult, Settings | None]:
@@ -63,9 +68,6 @@ def check_settings(env: Mapping[str, str] | None) -> tuple[CheckResult, Settings
 
 def store_fix(settings: Settings, exc: BaseException) -> str:
     """What to do when the state store does not open or answer and its error says nothing."""
-    from ..state.documents import DocumentError
-    from .service_checks import DAMAGED_DOCUMENT_FIX
-
     if isinstance(exc, DocumentError):
         return DAMAGED_DOCUMENT_FIX
     damaged = any(sign in str(exc) for sign in ("not a database", "malformed"))
@@ -109,8 +111,6 @@ def check_store(settings: Settings, open_store: Callable[[Settings], Any]) -> tu
 
 def check_last_run(store: Any, now: datetime) -> CheckResult:
     """When the last run succeeded, from the run history (the same verdict `status` prints first)."""
-    from .status import collect
-
     try:
         data = collect(store, now, runs=1)
     except Exception as exc:
@@ -122,8 +122,6 @@ def check_last_run(store: Any, now: datetime) -> CheckResult:
 
 def check_watcher(settings: Settings, env: Mapping[str, str] | None) -> CheckResult:
     """Whether the outside watcher's alert policies exist (Cloud Monitoring; needs credentials)."""
-    from .watcher import FOUND, watcher_state
-
     state = watcher_state(settings, env)
     if state.state == FOUND:
         return CheckResult("watcher", OK, state.detail)
@@ -156,14 +154,10 @@ def run_checks(
 ) -> CheckReport:
     """Every probe, in order: settings, state store, last run, Moneypenny, sheet, Slack, watcher."""
     if open_store is None:
-        from ..state import open_store as default_open_store
-
         # Read only: check changes nothing, so it never creates, migrates or locks a store.
         open_store = functools.partial(default_open_store, read_only=True)
     first, settings = check_settings(env)
     if settings is not None:
-        from .. import logs
-
         logs.register_secrets(settings.secrets())  # the probes' log lines are scrubbed of them too
     results = [first]
     if settings is None:
@@ -207,8 +201,6 @@ def format_table(results: list[CheckResult]) -> str:
 
 def command(args: argparse.Namespace, ctx: Context) -> int:
     """`python -m lib check`: every probe as a table (or JSON); 4 for bad settings, 1 for a failure."""
-    from .. import logs
-
     logs.configure("text", level=log_level(args.verbose, quiet=logging.ERROR), stream=ctx.err)
     report = run_checks(ctx.env, backoff=ctx.backoff, clock=ctx.clock)
     if args.json:

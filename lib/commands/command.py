@@ -11,14 +11,16 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 
+from .. import logs
+from ..app import build_syncer as build
 from ..clock import Clock, utcnow
-
-if TYPE_CHECKING:
-    from ..settings import Settings
-    from ..state.contract import StateStore
-    from ..sync import Syncer
+from ..errors import SyncError
+from ..settings import Settings
+from ..state import open_store
+from ..state.contract import StateStore
+from ..sync import Syncer
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -123,11 +125,6 @@ def setup(
     the store for reading only (it must exist; nothing is created, migrated or locked).
     settings_reader: read the settings another way (a command that needs only some of them).
     create False: the store must exist (a command that only deletes from it)."""
-    from .. import logs
-    from ..errors import SyncError
-    from ..settings import Settings
-    from ..state import open_store
-
     try:
         reader = settings_reader or (Settings.for_store if store_only else Settings.from_env)
         settings = reader(ctx.env)
@@ -153,8 +150,6 @@ def build_syncer(
     """The Syncer of a command: the context's clock and backoff, the command's store
     (`sheets_quota_wait`: a longer wait for Sheets' quota than a scheduled run's; `on_quota_wait`
     hears the seconds left while it waits)."""
-    from ..app import build_syncer as build
-
     extra = {} if sheets_quota_wait is None else {"sheets_quota_wait": sheets_quota_wait}
     return build(settings, store=store, clock=ctx.clock, checkpoint=checkpoint, backoff=ctx.backoff,
                  on_quota_wait=on_quota_wait, **extra)
@@ -178,7 +173,7 @@ class ProgressBar:
     """
 
     def __init__(self, stream: TextIO, total: int | None, unit: str, desc: str | None = None):
-        from tqdm import tqdm
+        from tqdm import tqdm  # only the commands that draw a bar load it
 
         tty = bool(getattr(stream, "isatty", lambda: False)())
         self.bar = tqdm(total=total, unit=f" {unit}", desc=desc or unit, file=stream, ascii=not tty or None,

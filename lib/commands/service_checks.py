@@ -8,17 +8,25 @@ import dataclasses
 import re
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ..errors import SlackConfigError, SlackError, SyncError, cut
+from ..app import sheets_identity
+from ..clock import utcnow
+from ..destinations.sheet.client import build_client
+from ..destinations.sheet.writer import MAX_CELLS, SheetWriter
+from ..destinations.slack import client as slack_module
+from ..errors import SheetFullError, SlackConfigError, SlackError, SyncError, TransientError, cut
 from ..settings import Settings
+from ..sources.calls import CALLS_LAYOUT
+from ..sources.chats import CHATS_TAB
+from ..sources.moneypenny import MoneypennyClient
+from ..state.documents import DocumentError
+from ..state.models import CachedToken
 
 OK, WARN, FAIL, SKIP = "OK", "WARN", "FAIL", "SKIP"
 
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{6,}$")
 
-if TYPE_CHECKING:
-    from ..state.models import CachedToken
 
 
 @dataclass
@@ -64,9 +72,6 @@ FALLBACK_FIXES: dict[str, tuple[str, str]] = {
 
 def failed(name: str, exc: BaseException, fix: str = "") -> CheckResult:
     """A FAIL line for `exc`: its own fix, else `fix`, else the check's FALLBACK_FIXES."""
-    from ..errors import TransientError
-    from ..state.documents import DocumentError
-
     passing, lasting = FALLBACK_FIXES.get(name, (UNEXPECTED_FIX, UNEXPECTED_FIX))
     if isinstance(exc, SyncError):
         return CheckResult(name, FAIL, str(exc),
@@ -92,8 +97,6 @@ class _ScratchTokens:
 
 def check_moneypenny(settings: Settings, backoff: float = 0.5) -> CheckResult:
     """Log in to Moneypenny (the token is not kept)."""
-    from ..sources.moneypenny import MoneypennyClient
-
     client = MoneypennyClient(
         auth_url=settings.moneypenny_auth_url,
         chats_url=settings.moneypenny_chats_url,
@@ -115,9 +118,6 @@ def check_moneypenny(settings: Settings, backoff: float = 0.5) -> CheckResult:
 
 def check_calls(settings: Settings, backoff: float = 0.5, now: datetime | None = None) -> CheckResult:
     """Log in and read today's call messages (the token is not kept; a read moves nothing)."""
-    from ..clock import utcnow
-    from ..sources.moneypenny import MoneypennyClient
-
     client = MoneypennyClient(
         auth_url=settings.moneypenny_auth_url, chats_url=settings.moneypenny_chats_url,
         calls_url=settings.moneypenny_calls_url, username=settings.moneypenny_username,
@@ -136,15 +136,7 @@ def check_calls(settings: Settings, backoff: float = 0.5, now: datetime | None =
 def check_sheet(settings: Settings, backoff: float = 0.5, *, calls: bool = False) -> CheckResult:
     """Read row 1 of the tab (the Calls tab with `calls`): the sheet exists, this identity may
     read it, the header is ours (judged by the sheet's own header check, the one every run makes)."""
-    from ..app import sheets_identity
-    from ..destinations.sheet.client import build_client
-    from ..destinations.sheet.writer import SheetWriter
-    from ..sources.chats import CHATS_TAB
-
-    if calls:
-        from ..sources.calls import CALLS_LAYOUT as layout
-    else:
-        layout = CHATS_TAB
+    layout = CALLS_LAYOUT if calls else CHATS_TAB
     name, tab_name = ("calls tab", settings.calls_tab) if calls else ("sheet", settings.sheet_tab)
     identity = sheets_identity(settings)
     try:
@@ -181,9 +173,6 @@ FULL_WARN = 0.8
 def _fullness(writer: Any, name: str, result: CheckResult, *, needs: int) -> CheckResult:
     """The check's line with how full the tab's spreadsheet is (cells used of Google's limit, from
     the spreadsheet's metadata): WARN past FULL_WARN, FAIL when not one more row fits."""
-    from ..destinations.sheet.writer import MAX_CELLS
-    from ..errors import SheetFullError
-
     try:
         used = writer.cells_used()
     except Exception as exc:
@@ -204,8 +193,6 @@ TOKEN_FIX = ("Set SLACK_BOT_TOKEN to the app's Bot User OAuth Token (xoxb-…), 
 def check_slack(settings: Settings, backoff: float = 0.5) -> list[CheckResult]:
     """auth.test for the token, conversations.info for each channel the sync posts to (their
     errors sorted as the sync's own posts sort them)."""
-    from ..destinations.slack import client as slack_module
-
     client = slack_module.build_client(settings, backoff=backoff)
     try:
         me = slack_module.call("auth.test", client.auth_test)
@@ -230,8 +217,6 @@ def _channel_checks(settings: Settings) -> dict[str, tuple[str, str]]:
 
 
 def _check_channel(client: Any, name: str, variable: str, channel: str, bot: str) -> CheckResult:
-    from ..destinations.slack import client as slack_module
-
     try:
         info = slack_module.call("conversations.info", lambda: client.conversations_info(channel=channel), channel)
     except (SlackConfigError, SlackError) as exc:

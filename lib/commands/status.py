@@ -8,14 +8,17 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..counters import FREE_TIER_PER_DAY
+from ..errors import SyncError
 from ..sources.calls import is_call_key
 from ..state.contract import StateStore
 from ..state.documents import BACKFILL_DOC as BACKFILL_DOC  # named here before lib/state/documents
 from ..state.documents import AlertState, BackfillDoc
 from ..state.models import DONE
+from ..sync import ALERT_GRACE
 from ..sync.calls_fetch import CallsReadDoc
 from ..sync.record import QUARANTINE_ALARM
 from .command import EXIT_FAILED, EXIT_OK, Context, print_json, setup, table, with_fix
+from .watcher import watcher_state
 
 # How long without a successful run before `status` calls it a problem; the watcher's default.
 WATCH_MINUTES = 30
@@ -165,8 +168,6 @@ def _shares(figures: dict[str, int]) -> dict[str, float]:
 
 def verdict(data: dict[str, Any], watch: timedelta) -> tuple[bool, str]:
     """(all well, the one line that says so): OK, PROBLEM (with the first cause) or NO RUNS YET."""
-    from ..sync import ALERT_GRACE
-
     now = datetime.fromisoformat(data["now"])
     runs = [r for r in data["runs"] if r.get("outcome") != "skipped"] or data["runs"]
     last = runs[0] if runs else None
@@ -386,9 +387,6 @@ def cost_text(cost: dict[str, Any]) -> str:
 
 def command(args: argparse.Namespace, ctx: Context) -> int:
     """`python -m lib status`: the verdict, the runs and the rest; exit 1 when not healthy."""
-    from ..errors import SyncError
-    from .watcher import watcher_state
-
     settings, store, code = setup(args, ctx, store_only=True, read_only=True)
     if settings is None or store is None:
         return code

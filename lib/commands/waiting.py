@@ -20,6 +20,7 @@ from ..errors import SyncError
 from ..sources.calls import is_call_key
 from ..state.contract import StateStore
 from ..state.models import DONE, JournalEntry
+from ..sync.session import RunSession
 from .command import EXIT_BUSY, EXIT_FAILED, EXIT_OK, Context, print_json, setup
 
 SOURCES = ("chats", "calls")
@@ -44,8 +45,6 @@ def drop(store: StateStore, source: str, now: datetime, retention_days: int, own
     """Take every undelivered entry of `source` as delivered (sheet and Slack done, expiring
     after `retention_days`), under the run lease. Returns how many, or None when a run holds
     the lease (nothing written)."""
-    from ..sync.session import RunSession
-
     session = RunSession(store, owner or f"drop-{uuid.uuid4().hex[:8]}")
     if not session.begin(DROP_LEASE):
         return None

@@ -71,6 +71,7 @@ def _session(base_url: str) -> tuple[requests.Session | None, str, str]:
     if not (host == "googleapis.com" or host.endswith(".googleapis.com")):
         return requests.Session(), "", ""  # a local stand-in: no credentials
     try:
+        # google-auth only for Google itself: a local stand-in needs no credentials.
         import google.auth
         from google.auth.transport.requests import AuthorizedSession
 

@@ -40,16 +40,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .. import logs
+from ..destinations.slack import combined as slack_combined
 from ..errors import SyncError
 from ..records import sort_records
 from ..settings import Settings
+from ..sources.calls import CALLS, is_call_key
+from ..sources.chat_source import CHATS
 from ..state.contract import StateStore
 from ..state.documents import BackfillDoc
 from ..state.models import DONE, JournalEntry
-from . import Mode, RunFailed, RunOptions, Syncer
+from . import Mode, RunFailed, RunOptions, RunReport, Syncer
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +66,6 @@ WINDOW_DAYS = 31
 # to end inside the function's timeout.
 BACKFILL_QUOTA_WAIT_SECONDS = 300.0
 
-if TYPE_CHECKING:
-    from . import RunReport
 
 
 @dataclass
@@ -286,10 +287,6 @@ def _post_summary(syncer: Syncer, store: StateStore, settings: Settings, keys: l
                   result: BackfillResult) -> None:
     """One summary of what the backfill journaled before today and delivered, a part per source
     (chats, call messages), as the scheduled run's summary; a failure is noted, never raised."""
-    from ..destinations.slack import combined as slack_combined
-    from ..sources.calls import CALLS, is_call_key
-    from ..sources.chat_source import CHATS
-
     tz = settings.chat_timezone
     try:
         entries: list[JournalEntry] = [

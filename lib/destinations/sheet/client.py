@@ -43,7 +43,7 @@ def build_client(settings: Settings, backoff: float = 0.5, quota_wait: float = S
 
 def client_on(session: requests.Session, settings: Settings) -> gspread.Client:
     """A gspread client on a session from build_session."""
-    import gspread
+    import gspread  # on first use: a run with nothing to write never loads it
 
     client = gspread.Client(None, session=session)  # type: ignore[arg-type]
     client.set_timeout((10, settings.http_timeout_seconds))
@@ -62,6 +62,7 @@ def build_session(settings: Settings, backoff: float = 0.5, quota_wait: float = 
     retry = retry_policy(backoff=backoff, methods=("GET", "PUT", "POST"), statuses=(429,), read=0,
                          status_tries=QUOTA_TRIES, wait_budget=quota_wait, on_wait=on_quota_wait)
     if settings.sheets_is_google:
+        # google-auth only for Google itself: local stand-ins (tests, the sandbox) never load it.
         import google.auth
         from google.auth.transport.requests import AuthorizedSession
 

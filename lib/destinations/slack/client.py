@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ...counters import SlackCounters
 from ...errors import SlackConfigError, SlackError, SlackMessageRejected, SyncError, cut
+from ...settings import Settings
 from .summary import Summary
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient
     from slack_sdk.http_retry.jitter import Jitter
-from ...settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +22,7 @@ T = TypeVar("T")
 
 def build_client(settings: Settings, backoff: float = 0.5) -> WebClient:
     """A slack-sdk WebClient with retries for rate limits, server errors and lost connections."""
+    # slack-sdk is imported on first use: a run with nothing to post never loads it.
     from slack_sdk import WebClient
     from slack_sdk.http_retry.builtin_handlers import (
         ConnectionErrorRetryHandler,
@@ -48,7 +49,7 @@ def _proportional_jitter() -> Jitter:
     """slack-sdk's default jitter adds up to a whole second to every wait; scale it instead."""
     import random
 
-    from slack_sdk.http_retry.jitter import Jitter
+    from slack_sdk.http_retry.jitter import Jitter  # slack-sdk on first use, as in build_client
 
     class ProportionalJitter(Jitter):
         def recalculate(self, duration: float) -> float:
@@ -121,7 +122,7 @@ class SlackNotifier:
 def call(method: str, fn: Callable[[], T], channel: str = "") -> T:
     """Call the Web API method `method` (`fn` makes the call); its errors sorted by sort_error,
     or a SlackError when Slack did not answer."""
-    from slack_sdk.errors import SlackApiError, SlackClientError
+    from slack_sdk.errors import SlackApiError, SlackClientError  # slack-sdk on first use, as in build_client
 
     try:
         return fn()
