@@ -10,7 +10,7 @@ from typing import Any
 
 from . import logs
 from .app import build_syncer
-from .errors import SHOWN_VALUE_LIMIT, SettingsError, SyncError, cut
+from .errors import SHOWN_VALUE_LIMIT, BadRequest, SettingsError, cut
 from .runner import RunResult, run_and_report
 from .settings import Settings
 from .sync import RunOptions, Syncer
@@ -41,10 +41,6 @@ def warm_syncer() -> Syncer | None:
     """
     with _lock:
         return None if _cached is None else _cached[1]
-
-
-class BadRequest(SyncError):
-    cause = "bad_request"
 
 
 ALLOWED_METHODS = ("GET", "POST")

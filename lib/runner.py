@@ -15,9 +15,9 @@ from enum import Enum
 
 from .alerts import Alerter, Outcome, notify_failed, notify_succeeded
 from .app import build_alerter
-from .errors import SyncError, TransientError
+from .errors import RunFailed, SyncError, TransientError
 from .settings import Settings
-from .sync import RunFailed, RunOptions, RunReport, Syncer
+from .sync import RunOptions, RunReport, Syncer
 
 log = logging.getLogger(__name__)
 

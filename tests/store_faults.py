@@ -5,7 +5,7 @@ store's own library fails, for the tests (never in lib/).
 "unavailable")` makes the next `journal_update` fail. A fault is raised as the store's own library
 raises it (sqlite3.OperationalError, google.api_core's ServiceUnavailable, Aborted,
 DeadlineExceeded) and then goes through the store's own translation (the `guard` its methods carry),
-so the sync meets exactly the error a real failure would give it (a StateStoreError naming the
+so the sync meets exactly the error a real failure would give it (a StateStoreUnavailable naming the
 operation).
 
 Kinds (FAULT_KINDS):
@@ -56,7 +56,7 @@ def library_error(store: StateStore, kind: str) -> Exception:
 
 
 def translated(store: StateStore, operation: str, exc: Exception) -> Exception:
-    """`exc` as the store's own guard would raise it from `operation` (a StateStoreError)."""
+    """`exc` as the store's own guard would raise it from `operation` (a StateStoreUnavailable)."""
     if _is_firestore(store):
         from lib.state.firestore.layout import translate
     else:

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from lib.app import build_syncer
 from lib.commands.cli import EXIT_OK, Context, main
-from lib.sync import RunFailed
+from lib.errors import RunFailed
 from lib.sync.backfill import WINDOW_DAYS, BackfillResult, run_backfill, spans
 from sandbox.standins.samples import sample_chats
 from tests.harness import days_read_by_window, move_cursor_elsewhere

@@ -9,9 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from lib.errors import HeaderMismatchError
+from lib.errors import HeaderMismatchError, RunFailed
 from lib.sources.calls import HEADER as CALLS_HEADER
-from lib.sync import RunFailed
 from lib.sync.calls_fetch import CallsReadDoc
 from sandbox.standins.samples import sample_calls, tricky_calls
 from sandbox.standins.server import Drop, LostResponse, Malformed, Status

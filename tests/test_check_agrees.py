@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from lib.commands.cli import Context, main
+from lib.errors import RunFailed
 from lib.sources.chats import HEADER
-from lib.sync import RunFailed
 from sandbox.standins.server import Status
 
 ROW_1 = {

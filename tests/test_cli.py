@@ -454,7 +454,8 @@ def test_quarantine_retry_delivers_what_now_reads_exactly_once_and_keeps_the_res
 
 
 def test_quarantine_retry_after_a_crash_between_journal_and_removal_writes_the_row_once(harness, cli):
-    from lib.sync import RunFailed, RunOptions
+    from lib.errors import RunFailed
+    from lib.sync import RunOptions
 
     [fixed] = sample_chats(1, start=datetime(2026, 11, 20, 9, 0), seed=62)
     set_aside_by_an_older_version(harness, [fixed])

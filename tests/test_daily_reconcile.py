@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from lib.sync import RunFailed, RunOptions, RunReport
+from lib.errors import RunFailed
+from lib.sync import RunOptions, RunReport
 from lib.sync.reconcile import due
 from sandbox.standins.samples import sample_chats
 from sandbox.standins.server import Status

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from lib.errors import RunFailed
 from lib.state.models import DONE, INFLIGHT
-from lib.sync import RunFailed
 from sandbox.standins import Delay, Drop, LostResponse, Status
 from tests.harness import Crash, crash_at
 

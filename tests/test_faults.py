@@ -54,12 +54,12 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from lib.app import build_syncer
-from lib.errors import SettingsError
+from lib.errors import RunFailed, SettingsError
 from lib.settings import Settings
 from lib.sources.calls import key_from_column
 from lib.state.contract import StateStore
 from lib.state.sqlite.store import SqliteStore
-from lib.sync import RunFailed, RunOptions
+from lib.sync import RunOptions
 from sandbox.standins import Delay, Drop, LostResponse, Malformed, StandIns, Status, chat_time_text, sample_chats
 from sandbox.standins.samples import sample_calls
 from tests.conftest import FAULT_STATS

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from lib.errors import SlackError
+from lib.errors import SlackUnavailable
 from lib.state.models import DONE, PENDING
 from lib.sync import RunOptions
 from sandbox.standins import Status
@@ -152,7 +152,7 @@ def test_when_only_the_sheet_took_the_entries_only_its_half_is_written(harness):
     harness.stand.slack.inject("chat.postMessage", Status(500), times=None)
     report, work = harness.report(), steps.journal.pending([])
     steps.sheet.deliver(report, work)
-    with pytest.raises(SlackError):
+    with pytest.raises(SlackUnavailable):
         steps.slack.deliver(report, work)
     steps.journal.write_staged()
     store = harness.open_store()

@@ -13,10 +13,9 @@ import pytest
 
 from lib.app import build_syncer
 from lib.clock import utcnow
-from lib.errors import LeaseLost
+from lib.errors import LeaseLost, RunFailed
 from lib.state.models import InflightBatch
 from lib.state.run_state import LeaseHold
-from lib.sync import RunFailed
 from lib.sync.backfill import run_backfill
 from sandbox.standins import Delay, Status
 from sandbox.standins.samples import sample_chats

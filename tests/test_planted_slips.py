@@ -25,8 +25,8 @@ import pytest
 from lib import handler
 from lib.commands.cli import EXIT_OK, Context, main
 from lib.destinations.sheet.client import SHEETS_QUOTA_WAIT_SECONDS
+from lib.errors import RunFailed
 from lib.settings import Settings
-from lib.sync import RunFailed
 from lib.sync.backfill import BACKFILL_QUOTA_WAIT_SECONDS
 from lib.sync.sheet_delivery import ATTEMPTS
 from sandbox.standins.samples import sample_calls

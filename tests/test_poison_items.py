@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from lib.destinations.slack.summary import build_summary
-from lib.errors import InvalidChat
+from lib.errors import InvalidItem
 from lib.sources.chat_source import JOURNAL_ITEM_BYTES, journal_item, parse_journal_chat
 from lib.sources.chats import chat_row, parse_chat, parse_chat_time
 
@@ -98,14 +98,14 @@ def test_the_key_of_an_ordinary_chat_follows_the_documented_recipe():
 
 @pytest.mark.parametrize("value", ["9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+01:00"])
 def test_a_time_that_overflows_utc_is_an_unreadable_item(value):
-    with pytest.raises(InvalidChat, match="chatTime"):
+    with pytest.raises(InvalidItem, match="chatTime"):
         parse_chat_time(value, UK)
 
 
 def test_a_time_that_fits_utc_but_not_chat_timezone_is_an_unreadable_item():
-    with pytest.raises(InvalidChat, match="CHAT_TIMEZONE"):
+    with pytest.raises(InvalidItem, match="CHAT_TIMEZONE"):
         parse_chat_time("9999-12-31T23:00:00Z", ZoneInfo("Asia/Tokyo"))
-    with pytest.raises(InvalidChat, match="chatTime"):
+    with pytest.raises(InvalidItem, match="chatTime"):
         parse_chat_time("9999-12-31T23:59:59", ZoneInfo("America/New_York"))  # local, so UTC overflows
 
 

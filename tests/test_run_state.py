@@ -8,8 +8,9 @@ from datetime import timedelta
 
 import pytest
 
+from lib.errors import RunFailed
 from lib.runner import run_and_report
-from lib.sync import RunFailed, RunOptions, RunSession, plan_intent
+from lib.sync import RunOptions, RunSession, plan_intent
 from tests.conftest import _emulator_client
 from tests.harness import Crash, crash_at
 

@@ -12,9 +12,9 @@ import pytest
 
 from lib.destinations.slack.combined import SummaryPart, build_combined
 from lib.destinations.slack.summary import build_summary
+from lib.errors import RunFailed
 from lib.sources.calls import parse_call
 from lib.sources.chats import parse_chat
-from lib.sync import RunFailed
 from sandbox.standins.samples import sample_calls
 from sandbox.standins.server import Status
 from tests.harness import by_header

@@ -15,11 +15,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from lib.errors import SettingsError
+from lib.errors import RunFailed, SettingsError
 from lib.settings import min_retention_days
 from lib.state.common import stored_time
 from lib.state.models import Lease
-from lib.sync import RunFailed
 from sandbox.standins import LostResponse, Status
 from sandbox.standins.samples import sample_calls
 from tests.harness import Crash, crash_at, move_cursor_elsewhere

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from lib.errors import PermanentError, StateStoreAccessError, StateStoreError, TransientError
+from lib.errors import PermanentError, StateStoreAccessError, StateStoreUnavailable, TransientError
 from lib.settings import Secret, Settings
 from lib.state import (
     DONE,
@@ -410,11 +410,11 @@ def test_lease_race_has_one_winner(make_store):
         thread.start()
     for thread in threads:
         thread.join(60)
-    # Under heavy contention a store may give up with StateStoreError (transient: the function
+    # Under heavy contention a store may give up with StateStoreUnavailable (transient: the function
     # answers 503 and the scheduler retries); it must never let two callers win.
     assert len(results) == len(stores)
     assert [won for won in results.values() if won is True] == [True], results
-    assert all(won is False or isinstance(won, StateStoreError) for won in results.values() if won is not True), results
+    assert all(won is False or isinstance(won, StateStoreUnavailable) for won in results.values() if won is not True), results
     winner = next(i for i, won in results.items() if won is True)
     assert stores[0].get_lease().owner == f"run-{winner}"
 
@@ -750,7 +750,7 @@ def test_firestore_server_errors_become_state_store_errors(firestore_emulator, m
     monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", f"127.0.0.1:{port}")
     store = FirestoreStore(emulator_client(), "test", timeout=2, retry=None)
     try:
-        with pytest.raises(StateStoreError) as caught:
+        with pytest.raises(StateStoreUnavailable) as caught:
             store.journal_add([JournalEntry("visitor-key", {"email": "ann@example.com"}, T0, T0)])
     finally:
         store.close()

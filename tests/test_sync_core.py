@@ -9,9 +9,8 @@ from urllib.parse import unquote
 import pytest
 
 from lib.destinations.sheet.cells import CELL_LIMIT
-from lib.errors import HeaderMismatchError, MoneypennyAuthError, MoneypennyError
+from lib.errors import HeaderMismatchError, MoneypennyAuthError, MoneypennyUnavailable, RunFailed
 from lib.sources.chats import HEADER
-from lib.sync import RunFailed
 from sandbox.standins.server import LostResponse, Malformed, Status
 from sandbox.standins.slack import FakeSlack
 from tests.harness import by_header, slack_text
@@ -109,7 +108,7 @@ def test_non_array_body_is_a_clear_transient_error_and_nothing_is_written(harnes
     harness.stand.moneypenny.inject("log", Malformed('{"message": "maintenance"}'), times=2)
     with pytest.raises(RunFailed) as failed:
         harness.syncer().run()
-    assert isinstance(failed.value.error, MoneypennyError)
+    assert isinstance(failed.value.error, MoneypennyUnavailable)
     assert "not an array" in str(failed.value.error)
     assert harness.data_rows() == []
 

@@ -19,10 +19,10 @@ from typing import Any
 
 from .. import logs
 from ..clock import utcnow
-from ..errors import StateStoreMissing, SyncError, cut
+from ..errors import DocumentError, StateStoreMissing, SyncError, cut
 from ..settings import Settings
 from ..state import open_store as default_open_store
-from ..state.documents import CURSOR_DOC, DocumentError
+from ..state.documents import CURSOR_DOC
 from .command import (
     EXIT_FAILED,
     EXIT_OK,

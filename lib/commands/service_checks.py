@@ -15,12 +15,11 @@ from ..clock import utcnow
 from ..destinations.sheet.client import build_client
 from ..destinations.sheet.writer import MAX_CELLS, SheetWriter
 from ..destinations.slack import client as slack_module
-from ..errors import SheetFullError, SlackConfigError, SlackError, SyncError, TransientError, cut
+from ..errors import DocumentError, SheetFullError, SlackConfigError, SlackUnavailable, SyncError, TransientError, cut
 from ..settings import Settings
 from ..sources.calls import CALLS_LAYOUT
 from ..sources.chats import CHATS_TAB
 from ..sources.moneypenny import MoneypennyClient
-from ..state.documents import DocumentError
 from ..state.models import CachedToken
 
 OK, WARN, FAIL, SKIP = "OK", "WARN", "FAIL", "SKIP"
@@ -219,7 +218,7 @@ def _channel_checks(settings: Settings) -> dict[str, tuple[str, str]]:
 def _check_channel(client: Any, name: str, variable: str, channel: str, bot: str) -> CheckResult:
     try:
         info = slack_module.call("conversations.info", lambda: client.conversations_info(channel=channel), channel)
-    except (SlackConfigError, SlackError) as exc:
+    except (SlackConfigError, SlackUnavailable) as exc:
         return _channel_refused(name, variable, channel, bot, exc)
     except Exception as exc:
         return failed(name, exc, "Check SLACK_API_URL and the network.")
@@ -234,7 +233,7 @@ def _check_channel(client: Any, name: str, variable: str, channel: str, bot: str
 
 
 def _channel_refused(
-    name: str, variable: str, channel: str, bot: str, exc: SlackConfigError | SlackError
+    name: str, variable: str, channel: str, bot: str, exc: SlackConfigError | SlackUnavailable
 ) -> CheckResult:
     if exc.error == "channel_not_found":
         if not _CHANNEL_ID.match(channel):
@@ -252,6 +251,6 @@ def _channel_refused(
             name, WARN, f"cannot check {variable}: the token lacks channels:read (groups:read for private channels)",
             f"Add those scopes to see this line OK, or make sure yourself that @{bot} is in the channel.",
         )
-    if isinstance(exc, SlackError) and not exc.error:  # no answer
+    if isinstance(exc, SlackUnavailable) and not exc.error:  # no answer
         return CheckResult(name, FAIL, str(exc), "Check SLACK_API_URL and the network.")
     return CheckResult(name, FAIL, str(exc), f"Check {variable} and SLACK_BOT_TOKEN.")

@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 from ..destinations.sheet.cells import CELL_LIMIT, fit_cell
 from ..destinations.sheet.writer import TabLayout
 from ..destinations.slack.summary import inert, line_time, slack_size, trim
-from ..errors import InvalidChat
+from ..errors import InvalidItem
 from ..records import CUT_FIELD, JOURNAL_ITEM_BYTES, MIN_CELL, Rejected, Source, parse_each, parse_time
 from ..text import ascii_json, json_text, safe_text
 
@@ -128,11 +128,11 @@ def _text(name: str, value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
-        raise InvalidChat(f"{name} is a JSON boolean, not text")
+        raise InvalidItem(f"{name} is a JSON boolean, not text")
     if isinstance(value, (int, float)):
         return str(value)
     kind = "array" if isinstance(value, list) else "object" if isinstance(value, dict) else type(value).__name__
-    raise InvalidChat(f"{name} is a JSON {kind}, not text")
+    raise InvalidItem(f"{name} is a JSON {kind}, not text")
 
 
 def parse_call_time(value: Any, tz: ZoneInfo) -> datetime:
@@ -155,9 +155,9 @@ def content_key(time: datetime, caller: str, number: str, message: str) -> str:
 
 
 def parse_call(item: Any, tz: ZoneInfo) -> Call:
-    """Turn one raw message into a Call, or raise InvalidChat naming the field at fault."""
+    """Turn one raw message into a Call, or raise InvalidItem naming the field at fault."""
     if not isinstance(item, dict):
-        raise InvalidChat(f"item is a JSON {type(item).__name__}, not an object")
+        raise InvalidItem(f"item is a JSON {type(item).__name__}, not an object")
     time = parse_call_time(item.get("date"), tz)
     caller, company, number, action, employee, message = (_text(f, item.get(f)) for f in _FIELDS)
     call_id = _text("callId", item.get("callId"))

@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo
 from ..destinations.sheet.cells import fit_cell
 from ..destinations.sheet.writer import TabLayout
 from ..destinations.slack.summary import LINE_LIMIT, MESSAGE_PREVIEW, inert, line_time, slack_size, trim
-from ..errors import InvalidChat
+from ..errors import InvalidItem
 from ..records import Rejected, parse_each, parse_time
 from ..text import safe_text
 
@@ -286,9 +286,9 @@ def _former_text(value: Any) -> str:
 
 
 def parse_chat(item: Any, tz: ZoneInfo) -> Chat:
-    """Turn one raw chat-log item into a Chat, or raise InvalidChat naming the field at fault."""
+    """Turn one raw chat-log item into a Chat, or raise InvalidItem naming the field at fault."""
     if not isinstance(item, dict):
-        raise InvalidChat(f"item is a JSON {type(item).__name__}, not an object")
+        raise InvalidItem(f"item is a JSON {type(item).__name__}, not an object")
     time = parse_chat_time(item.get("chatTime"), tz)
     # Each field is read once and shared by the key and the record.
     transcript = _lines(item.get("transcript"))

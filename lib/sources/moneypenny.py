@@ -13,7 +13,7 @@ import requests
 
 from ..clock import utcnow
 from ..counters import MoneypennyCounters
-from ..errors import MoneypennyAuthError, MoneypennyError, MoneypennyNoAnswer
+from ..errors import MoneypennyAuthError, MoneypennyNoAnswer, MoneypennyUnavailable
 from ..http import mount_retry, retry_policy
 from ..settings import DEFAULT_CALLS_URL, Secret, show_url
 from ..state.contract import StateStore
@@ -102,7 +102,7 @@ class MoneypennyClient:
         try:
             response = self.session.post(self.auth_url, json=body, timeout=self.timeout)
         except requests.RequestException as exc:
-            raise MoneypennyError(
+            raise MoneypennyUnavailable(
                 f"Moneypenny token endpoint {_where(self.auth_url)} did not answer ({type(exc).__name__})"
             ) from None
         if response.status_code in (400, 401, 403):
@@ -111,7 +111,7 @@ class MoneypennyClient:
                 "check MONEYPENNY_USERNAME and MONEYPENNY_PASSWORD"
             )
         if response.status_code != 200:
-            raise MoneypennyError(
+            raise MoneypennyUnavailable(
                 f"Moneypenny token endpoint {_where(self.auth_url)} answered HTTP {response.status_code}"
             )
         try:
@@ -120,7 +120,7 @@ class MoneypennyClient:
             if not isinstance(value, str) or not value:
                 raise KeyError
         except (ValueError, KeyError, TypeError):
-            raise MoneypennyError(
+            raise MoneypennyUnavailable(
                 f"Moneypenny token endpoint {_where(self.auth_url)} answered without an access_token"
             ) from None
         lifetime = DEFAULT_TOKEN_LIFETIME
@@ -196,13 +196,13 @@ class MoneypennyClient:
         if response.status_code == 403:
             raise MoneypennyAuthError(f"Moneypenny {feed} {where} answered HTTP 403 (forbidden)")
         if response.status_code != 200:
-            raise MoneypennyError(f"Moneypenny {feed} {where} answered HTTP {response.status_code}", cause=cause)
+            raise MoneypennyUnavailable(f"Moneypenny {feed} {where} answered HTTP {response.status_code}", cause=cause)
         try:
             payload = json.loads(response.content)
         except ValueError:
-            raise MoneypennyError(f"Moneypenny {feed} {where} answered with a body that is not JSON", cause=cause) from None
+            raise MoneypennyUnavailable(f"Moneypenny {feed} {where} answered with a body that is not JSON", cause=cause) from None
         if not isinstance(payload, list):
-            raise MoneypennyError(
+            raise MoneypennyUnavailable(
                 f"Moneypenny {feed} {where} answered with a JSON {type(payload).__name__}, not an array", cause=cause
             )
         return payload

@@ -7,9 +7,8 @@ cold-start time that a SQLite run should not pay.
 
 from __future__ import annotations
 
-from ..errors import SettingsError, StateStoreAccessError
+from ..errors import SettingsError, StateStoreAccessError, UnknownJournalField
 from ..settings import Settings
-from .common import UnknownJournalField
 from .contract import StateStore
 from .models import (
     DONE,

@@ -15,10 +15,11 @@
 - sources.py: the calls' own protocols and report share, pending split by key, one summary
 """
 
+from ..errors import RunFailed
 from .calls_fetch import CALLS_READ_DOC, CallsFetch, CallsReadDoc
 from .fetch import CURSOR_DOC, RECOVERY_MARGIN, FetchLog, plan_intent, read_settles
 from .journal import QUARANTINE_RAW_BYTES, Journal
-from .options import Mode, RunFailed, RunOptions, RunReport
+from .options import Mode, RunOptions, RunReport
 from .protocols import RunProtocols
 from .record import ALERT_GRACE, check_health, run_record
 from .run import Syncer

@@ -44,7 +44,7 @@ from typing import Any
 
 from .. import logs
 from ..destinations.slack import combined as slack_combined
-from ..errors import SyncError
+from ..errors import RunFailed, SyncError
 from ..records import sort_records
 from ..settings import Settings
 from ..sources.calls import CALLS, is_call_key
@@ -52,7 +52,7 @@ from ..sources.chat_source import CHATS
 from ..state.contract import StateStore
 from ..state.documents import BackfillDoc
 from ..state.models import DONE, JournalEntry
-from . import Mode, RunFailed, RunOptions, RunReport, Syncer
+from . import Mode, RunOptions, RunReport, Syncer
 
 log = logging.getLogger(__name__)
 

@@ -31,11 +31,11 @@ from datetime import date, datetime, timedelta
 from typing import Any, ClassVar, Self
 from zoneinfo import ZoneInfo
 
+from ..errors import DocumentError
 from ..records import Rejection
 from ..sources.calls import CALLS
 from ..sources.moneypenny import MoneypennyClient
 from ..state.contract import StateStore
-from ..state.documents import DocumentError
 from .journal import Journal, dump
 from .options import PAST_END, Mode, RunOptions, RunReport, asked_days
 

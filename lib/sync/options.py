@@ -189,16 +189,6 @@ class RunReport:
         return out
 
 
-class RunFailed(SyncError):
-    """Raised by Syncer.run when a step failed; carries the report and the first error."""
-
-    def __init__(self, report: RunReport, error: SyncError):
-        super().__init__(str(error), cause=error.cause, fix=error.fix)
-        self.report = report
-        self.error = error
-        self.transient = isinstance(error, TransientError)
-
-
 def error_info(step: str, exc: BaseException) -> dict[str, Any]:
     """What the report says of a failed step: never more than a SyncError's own message."""
     if isinstance(exc, SyncError):

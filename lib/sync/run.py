@@ -22,7 +22,7 @@ from ..clock import utcnow
 from ..counters import StoreCounters
 from ..destinations.sheet.writer import SheetWriter
 from ..destinations.slack.client import SlackNotifier
-from ..errors import LeaseLost, PermanentError, SyncError, TransientError
+from ..errors import LeaseLost, PermanentError, RunFailed, SyncError, TransientError
 from ..http import fenced
 from ..records import Source
 from ..settings import Settings
@@ -32,7 +32,7 @@ from ..state.contract import StateStore
 from ..state.documents import CursorDoc
 from ..state.models import JournalEntry, RejectedItem
 from .fetch import plan_intent
-from .options import Mode, RunFailed, RunOptions, RunReport, as_sync_error, error_info, first_error
+from .options import Mode, RunOptions, RunReport, as_sync_error, error_info, first_error
 from .protocols import RunProtocols, wire
 from .reconcile import due, reconcile_window
 from .record import check_health, run_record

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import requests
 
 from ...counters import SheetCounters
-from ...errors import HeaderMismatchError, PermanentError, SheetAccessError, SheetError, SheetFullError, SheetNoAnswer, cut
+from ...errors import HeaderMismatchError, PermanentError, SheetAccessError, SheetFullError, SheetNoAnswer, SheetUnavailable, cut
 from ...http import check_fence
 from ...records import Record
 from .cells import chunk_rows, quote_tab
@@ -158,7 +158,7 @@ class SheetWriter:
                 fix="Check SHEET_ID: it is the long id in the sheet's URL, between /d/ and /edit.",
             )
         if code == 429 or code >= 500 or code in (408, -1):
-            return SheetError(label)
+            return SheetUnavailable(label)
         # Google's own reason is kept (one line, cut): "HTTP 400 INVALID_ARGUMENT" alone says nothing.
         reason = " ".join(str(exc.error.get("message", "") if isinstance(exc.error, dict) else "").split())[:300]
         limit = FULL_WORKBOOK.search(reason)
@@ -221,7 +221,7 @@ class SheetWriter:
                 return None
             raise self._translate("reading the header", exc) from None
         except requests.RequestException as exc:
-            raise SheetError(f"Sheets API did not answer while reading the header ({type(exc).__name__})") from None
+            raise SheetUnavailable(f"Sheets API did not answer while reading the header ({type(exc).__name__})") from None
         values = result.get("values") or [[]]
         return [str(v) for v in values[0]]
 

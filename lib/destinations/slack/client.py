@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ...counters import SlackCounters
-from ...errors import SlackConfigError, SlackError, SlackMessageRejected, SyncError, cut
+from ...errors import SlackConfigError, SlackMessageRejected, SlackUnavailable, SyncError, cut
 from ...settings import Settings
 from .summary import Summary
 
@@ -121,7 +121,7 @@ class SlackNotifier:
 
 def call(method: str, fn: Callable[[], T], channel: str = "") -> T:
     """Call the Web API method `method` (`fn` makes the call); its errors sorted by sort_error,
-    or a SlackError when Slack did not answer."""
+    or a SlackUnavailable when Slack did not answer."""
     from slack_sdk.errors import SlackApiError, SlackClientError  # slack-sdk on first use, as in build_client
 
     try:
@@ -129,12 +129,12 @@ def call(method: str, fn: Callable[[], T], channel: str = "") -> T:
     except SlackApiError as exc:
         raise sort_error(exc, channel, method) from None
     except (SlackClientError, OSError) as exc:
-        raise SlackError(f"Slack did not answer {method} ({type(exc).__name__})") from None
+        raise SlackUnavailable(f"Slack did not answer {method} ({type(exc).__name__})") from None
 
 
 def sort_error(exc: Any, channel: str, method: str = "chat.postMessage") -> SyncError:
     """A SlackApiError as what to do about it: the token or the channel (SlackConfigError), the
-    message itself (SlackMessageRejected), or a failure that may pass (SlackError)."""
+    message itself (SlackMessageRejected), or a failure that may pass (SlackUnavailable)."""
     error = str(exc.response.get("error", "")) if exc.response is not None else ""
     status = exc.response.status_code if exc.response is not None else 0
     if error in _AUTH_ERRORS:
@@ -151,4 +151,4 @@ def sort_error(exc: Any, channel: str, method: str = "chat.postMessage") -> Sync
         )
     if error in _MESSAGE_ERRORS:
         return SlackMessageRejected(f"Slack rejected the message ({error})", error=error)
-    return SlackError(f"Slack answered {method} with HTTP {status} {error}".strip(), error=error)
+    return SlackUnavailable(f"Slack answered {method} with HTTP {status} {error}".strip(), error=error)

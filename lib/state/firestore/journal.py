@@ -11,7 +11,7 @@ from google.api_core import exceptions as gexc
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from ...errors import StateStoreError
+from ...errors import StateStoreUnavailable
 from ...text import json_text
 from ..common import first_of_each_key, guard, journal_changes, stored_time, unique, with_batches
 from ..common import utc as _ts
@@ -196,7 +196,7 @@ class FirestoreJournalStore(FirestoreBatches):
                 return
             except (gexc.FailedPrecondition, gexc.NotFound):
                 continue  # changed or deleted since our read: read again
-        raise StateStoreError("Firestore state store failed during journal_update: concurrent changes")
+        raise StateStoreUnavailable("Firestore state store failed during journal_update: concurrent changes")
 
     def journal_prune(self, now: datetime) -> int:
         """Return 0: the TTL policy on `expires_at` deletes delivered entries in Firestore."""

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import google.auth.exceptions
 from google.api_core import exceptions as gexc
 
-from ...errors import StateStoreAccessError, StateStoreError, StateStoreMissing
+from ...errors import StateStoreAccessError, StateStoreMissing, StateStoreUnavailable
 from ..common import chunks, stored_time
 
 BATCH = 500  # Firestore's limit of writes per commit
@@ -116,12 +116,12 @@ ACCESS_ERRORS = (
 )
 
 
-def failure(operation: str, exc: BaseException) -> StateStoreError | StateStoreAccessError:
+def failure(operation: str, exc: BaseException) -> StateStoreUnavailable | StateStoreAccessError:
     # The server's text can name documents (chat keys); the exception type says enough.
     name = type(exc).__name__
     if isinstance(exc, ACCESS_ERRORS):
         return StateStoreAccessError(f"Firestore refused {operation}: {name}", fix=ACCESS_FIX)
-    return StateStoreError(f"Firestore state store failed during {operation}: {name}")
+    return StateStoreUnavailable(f"Firestore state store failed during {operation}: {name}")
 
 
 # Operations that only read: a NotFound there means no database (a missing document is no error).
@@ -130,7 +130,7 @@ READS = frozenset({"get_token", "read_run_state", "get_meta", "journal_get", "jo
 
 
 def translate(store: Any, operation: str, exc: Exception) -> None:
-    """Raise StateStoreError naming the operation for a Google API failure (no data)."""
+    """Raise StateStoreUnavailable naming the operation for a Google API failure (no data)."""
     if isinstance(exc, gexc.NotFound) and operation in READS:
         # A read finds no document without an error: NotFound is the database itself.
         client = getattr(store, "client", None)
@@ -143,4 +143,4 @@ def translate(store: Any, operation: str, exc: Exception) -> None:
     # The client reports exhausted transaction retries as a ValueError chained to the last API
     # error; anything else is a programming error and stays as it is.
     if isinstance(exc, ValueError) and isinstance(exc.__cause__, gexc.GoogleAPIError):
-        raise StateStoreError(f"Firestore state store failed during {operation}: contention") from None
+        raise StateStoreUnavailable(f"Firestore state store failed during {operation}: contention") from None

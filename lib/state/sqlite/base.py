@@ -14,7 +14,7 @@ from typing import Any
 
 from ...clock import Clock
 from ...counters import StoreCounters
-from ...errors import StateStoreAccessError, StateStoreError, StateStoreMissing, cut
+from ...errors import StateStoreAccessError, StateStoreMissing, StateStoreUnavailable, cut
 from ...text import json_text
 from ..base import StoreBase
 from ..common import guard, stored_time
@@ -73,7 +73,7 @@ def _ts_or_none(value: datetime | None) -> str | None:
 
 
 def _translate(store: Any, operation: str, exc: Exception) -> None:
-    """Raise StateStoreError naming the operation for a sqlite3 failure (no data)."""
+    """Raise StateStoreUnavailable naming the operation for a sqlite3 failure (no data)."""
     if not isinstance(exc, sqlite3.Error):
         return
     text = str(exc).lower()
@@ -83,7 +83,7 @@ def _translate(store: Any, operation: str, exc: Exception) -> None:
         raise StateStoreAccessError(
             message, fix=f"Make {cut(store.path)} (and its folder) writable by this user."
         ) from exc
-    raise StateStoreError(message) from exc
+    raise StateStoreUnavailable(message) from exc
 
 
 _guard = guard(_translate)
