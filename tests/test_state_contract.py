@@ -520,7 +520,7 @@ def test_a_write_by_version_is_refused_once_another_write_came_between(make_stor
 
 # -- typed documents ------------------------------------------------------------------------------
 
-# Each document as lib/sync, lib/alerts and lib/backfill write it with put_meta today.
+# Each document as lib/sync, lib/alerts and lib/sync/backfill.py write it with put_meta today.
 STORED_SHAPES = [
     (CursorDoc, {"last_read": "2026-11-20T09:30:00.123456+00:00"}),
     (CursorDoc, {"intent": {"since": "2026-11-18", "run_id": "r1", "at": "2026-11-20T09:30:00+00:00"}}),

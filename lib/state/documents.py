@@ -215,7 +215,7 @@ class AlertState:
         )
 
 
-# -- backfill progress (lib/backfill, shown by `status`) ------------------------------------------
+# -- backfill progress (lib/sync/backfill.py, shown by `status`) ------------------------------------------
 
 
 @dataclass(frozen=True)

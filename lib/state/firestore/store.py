@@ -14,7 +14,7 @@ Layout, with `P` the collection prefix:
   `run`, then never again (they may be deleted by hand).
 - `P_journal`: one document per chat, id = chat key (hashed when Firestore cannot take the key
   as an id; then the `key` field holds it). Fields: chat_json (the item as JSON text; an item
-  too large for a document is journaled cut, see lib/chat_source.journal_item), chat_time,
+  too large for a document is journaled cut, see lib/sources/chat_source.journal_item), chat_time,
   fetched_at, pending (not delivered to both; `false` alone means both done), sheet and slack
   (only when not pending; absent is pending), sheet_batch (documents written before in-flight
   batches), expires_at (absent until set). A TTL policy on `expires_at` of collection group
