@@ -31,11 +31,11 @@ from datetime import date, datetime, timedelta
 from typing import Any, ClassVar, Self
 from zoneinfo import ZoneInfo
 
-from ..calls import CALLS
-from ..moneypenny import MoneypennyClient
+from ..errors import DocumentError
 from ..records import Rejection
-from ..state.base import StateStore
-from ..state.documents import DocumentError
+from ..sources.calls import CALLS
+from ..sources.moneypenny import MoneypennyClient
+from ..state.contract import StateStore
 from .journal import Journal, dump
 from .options import PAST_END, Mode, RunOptions, RunReport, asked_days
 

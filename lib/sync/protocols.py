@@ -9,13 +9,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ..calls import CALLS
-from ..moneypenny import MoneypennyClient
+from ..destinations.sheet.writer import SheetWriter
+from ..destinations.slack.client import SlackNotifier
 from ..records import RunRecords, Source
 from ..settings import Settings
-from ..sheet import SheetWriter
-from ..slack import SlackNotifier
-from ..state.base import StateStore
+from ..sources.calls import CALLS
+from ..sources.moneypenny import MoneypennyClient
+from ..state.contract import StateStore
 from .calls_fetch import CallsFetch
 from .fetch import FetchLog
 from .journal import Journal

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..slack import SlackNotifier
-from ..slack_summary import build_summary
-from ..state.base import DONE, JournalEntry
+from ..destinations.slack.client import SlackNotifier
+from ..destinations.slack.summary import build_summary
+from ..state.models import DONE, JournalEntry
 from .journal import Journal, unchecked
 from .options import RunReport
 

@@ -1,7 +1,7 @@
 """The second source of a run, call messages, beside the chats: its own journal view, fetch,
 Calls-tab delivery and share of the report, and the one Slack summary of both sources.
 
-The journal holds both sources' entries; a call key starts with `call:` (lib/calls.py), so a
+The journal holds both sources' entries; a call key starts with `call:` (lib/sources/calls.py), so a
 run splits the pending entries by key and each source reads only its own. A failure of one
 source's fetch or sheet never stops the other's: the error is the run's, the other goes on.
 """
@@ -12,10 +12,10 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from ..calls import is_call_key
-from ..slack import SlackNotifier
-from ..slack_combined import SummaryPart, build_combined
-from ..state.base import DONE, JournalEntry
+from ..destinations.slack.client import SlackNotifier
+from ..destinations.slack.combined import SummaryPart, build_combined
+from ..sources.calls import is_call_key
+from ..state.models import DONE, JournalEntry
 from .calls_fetch import CallsFetch
 from .journal import Journal, unchecked
 from .options import RunReport
