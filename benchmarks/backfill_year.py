@@ -92,10 +92,10 @@ def add_year(stand: StandIns, today: date, days: int, per_day: int, seed: int) -
 def measure(store_kind: str, days: int, per_day: int, latency: float, quota: int | None, seed: int,
             tmp: Path, progress: bool) -> BackfillFigures:
     from lib.app import build_syncer
-    from lib.backfill import BACKFILL_QUOTA_WAIT_SECONDS, run_backfill
-    from lib.command import ProgressBar
+    from lib.commands.command import ProgressBar
     from lib.settings import Settings
     from lib.state import open_store
+    from lib.sync.backfill import BACKFILL_QUOTA_WAIT_SECONDS, run_backfill
 
     figures = BackfillFigures(store=store_kind, days=days, per_day=per_day, latency_ms=latency * 1000, quota=quota)
     with StandIns(latency=latency) as stand:

@@ -58,7 +58,7 @@ def targets(results: list[FunctionResult], latency: float) -> list[Target]:
     detail = ", ".join(
         f"N={n}: {w}" + (f" ({b / 1e6:.1f} MB of rows)" if b else "") for n, w, b in upto
     )
-    from lib. sheet_cells import MAX_APPEND_BYTES
+    from lib.destinations.sheet.cells import MAX_APPEND_BYTES
 
     met = all(w == 1 for _, w, _ in upto)
     if not met:

@@ -41,8 +41,7 @@ def row_bytes(chats: list[dict[str, Any]]) -> int:
     """The size of the chats' sheet rows as JSON: what the appends carry."""
     from zoneinfo import ZoneInfo
 
-    from lib.chats import parse_batch
-    from lib. sheet_cells import chat_row
+    from lib.sources.chats import chat_row, parse_batch
 
     parsed, _ = parse_batch(chats, ZoneInfo("Europe/London"))
     return sum(len(json.dumps(chat_row(c), ensure_ascii=False).encode("utf-8")) + 1 for c in parsed)
@@ -138,7 +137,7 @@ class NaiveResult:
 
 
 def _naive_sheet(stand: StandIns) -> None:
-    from lib. sheet_cells import HEADER  # the same columns, so both ways write the same table
+    from lib.sources.chats import HEADER  # the same columns, so both ways write the same table
 
     stand.sheets.create_spreadsheet(stand.sheet_id, tabs=("Chats",))
     stand.sheets.set_rows(stand.sheet_id, "Chats", [list(HEADER[:-1])])

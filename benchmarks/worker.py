@@ -51,7 +51,7 @@ def _maxrss_kb() -> int:
 
 def _expire_token() -> dict[str, Any]:
     """Move the cached token's expiry into the past, as if its 24 hours had run out."""
-    from lib.state.base import CachedToken
+    from lib.state.models import CachedToken
 
     past = datetime.now(UTC) - timedelta(minutes=1)
     store = _store()

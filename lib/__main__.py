@@ -1,5 +1,5 @@
 """Command line: `python -m lib COMMAND` (see `python -m lib --help`)."""
 
-from .cli import main
+from .commands.cli import main
 
 raise SystemExit(main())

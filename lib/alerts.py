@@ -23,14 +23,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .clock import utcnow
-from .errors import SyncError, TransientError
+from .destinations.slack.client import SlackNotifier
+from .errors import RunFailed, SyncError, TransientError
 from .settings import Settings
-from .slack import SlackNotifier
 from .sources import registered
-from .state.base import StateStore
+from .state.contract import StateStore
 from .state.documents import ALERTS_DOC as ALERTS_DOC  # named here before lib/state/documents
 from .state.documents import AlertState
-from .sync import ALERT_GRACE, RunFailed, RunReport, Syncer
+from .sync import ALERT_GRACE, RunReport, Syncer
 
 log = logging.getLogger(__name__)
 

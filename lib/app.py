@@ -4,22 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING
 
-from . import sheet_client as sheet_module
-from . import slack as slack_module
+from .alerts import Alerter
 from .clock import utcnow
-from .moneypenny import MoneypennyClient
+from .destinations.sheet import client as sheet_module
+from .destinations.sheet.writer import SheetWriter
+from .destinations.slack import client as slack_module
+from .destinations.slack.client import SlackNotifier
 from .settings import Settings
-from .sheet import SheetWriter
-from .slack import SlackNotifier
 from .sources import CHATS_FEED, registered
+from .sources.moneypenny import MoneypennyClient
 from .state import open_store
-from .state.base import StateStore
+from .state.contract import StateStore
 from .sync import Syncer
-
-if TYPE_CHECKING:
-    from .alerts import Alerter
 
 
 def sheets_identity(settings: Settings) -> str:
@@ -27,7 +24,7 @@ def sheets_identity(settings: Settings) -> str:
     if not settings.sheets_is_google:
         return "the local stand-in (anonymous)"
     try:
-        import google.auth
+        import google.auth  # only for Google itself: local stand-ins never load it
 
         credentials, _ = google.auth.default(scopes=sheet_module.SCOPES)
     except Exception:
@@ -85,7 +82,5 @@ def build_syncer(
 
 def build_alerter(settings: Settings, syncer: Syncer, *, clock: Callable[[], datetime] | None = None) -> Alerter:
     """The failure alerter: posts to SLACK_ALERT_CHANNEL (or SLACK_CHANNEL) with the syncer's Slack client."""
-    from .alerts import Alerter
-
     notifier = SlackNotifier(lambda: syncer.slack.client, settings.alert_channel)
     return Alerter(syncer.store, notifier, settings, clock=clock or syncer.clock)

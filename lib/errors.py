@@ -1,6 +1,12 @@
-"""The errors the sync raises, sorted by what the operator or the scheduler should do.
+"""Every error the sync raises on purpose, by service, with what to do as a second base.
 
-`TransientError`: try again later (the function answers 503 so Cloud Scheduler retries).
+Each outside system has one base (`MoneypennyError`, `SheetError`, `SlackError`,
+`StateStoreError`; `SettingsError` for the settings), so `except SheetError` catches anything
+the sheet did. What the operator or the scheduler should do is the second base, as in dlt's
+`DestinationTransientException(DestinationException, TransientException)`:
+
+`TransientError`: try again later (the function answers 503 so Cloud Scheduler retries); each
+service's transient kind is its `...Unavailable` (`...NoAnswer` when the call may still land).
 `PermanentError`: a person must fix something; the message says what.
 Messages never carry a secret or a visitor's personal data.
 """
@@ -55,40 +61,76 @@ class SettingsError(PermanentError):
     cause = "settings"
 
 
-class MoneypennyError(TransientError):
-    """Moneypenny answered with an error, a bad body, or not at all."""
+class BadRequest(PermanentError):
+    """The HTTP request to the function asks for something it cannot do (a bad mode or date)."""
+
+    cause = "bad_request"
+
+
+class RunFailed(SyncError):
+    """Raised by Syncer.run when a step failed; carries the report and the first error.
+
+    `report` is the run's lib.sync.RunReport (typed Any: this foundation module imports no layer
+    above it)."""
+
+    def __init__(self, report: Any, error: SyncError):
+        super().__init__(str(error), cause=error.cause, fix=error.fix)
+        self.report = report
+        self.error = error
+        self.transient = isinstance(error, TransientError)
+
+
+# -- Moneypenny ---------------------------------------------------------------------------------
+
+class MoneypennyError(SyncError):
+    """Anything Moneypenny did: it answered with an error or a bad body, did not answer, or refused."""
 
     cause = "moneypenny"
 
 
-class MoneypennyNoAnswer(MoneypennyError):
+class MoneypennyUnavailable(MoneypennyError, TransientError):
+    """Moneypenny answered with an error, a bad body, or not at all: a later call may pass."""
+
+
+class MoneypennyNoAnswer(MoneypennyUnavailable):
     """A Moneypenny call got no answer (timeout, dropped connection): it may still be running."""
 
 
-class MoneypennyAuthError(PermanentError):
+class MoneypennyAuthError(MoneypennyError, PermanentError):
     """Moneypenny refused the credentials (or a fresh token) ."""
 
     cause = "moneypenny_auth"
     fix = "Check MONEYPENNY_USERNAME and MONEYPENNY_PASSWORD (the billing-account login)."
 
 
-class SheetError(TransientError):
-    """The Sheets API failed in a way that may pass."""
+class InvalidItem(ValueError):
+    """A source's item (a chat, a call message) that cannot be read; the message names the field,
+    never its value."""
+
+
+# -- the sheet ----------------------------------------------------------------------------------
+
+class SheetError(SyncError):
+    """Anything the Sheets API did."""
 
     cause = "sheets"
 
 
-class SheetNoAnswer(SheetError):
+class SheetUnavailable(SheetError, TransientError):
+    """The Sheets API failed in a way that may pass."""
+
+
+class SheetNoAnswer(SheetUnavailable):
     """A Sheets request got no answer (timeout, dropped connection): it may still land."""
 
 
-class SheetAccessError(PermanentError):
+class SheetAccessError(SheetError, PermanentError):
     """The sheet does not exist or this identity may not edit it."""
 
     cause = "sheets_access"
 
 
-class SheetFullError(PermanentError):
+class SheetFullError(SheetError, PermanentError):
     """The spreadsheet holds as many cells as Google allows (10,000,000): no row can be added."""
 
     cause = "sheets_full"
@@ -97,14 +139,16 @@ class SheetFullError(PermanentError):
            "writes them.")
 
 
-class HeaderMismatchError(PermanentError):
+class HeaderMismatchError(SheetError, PermanentError):
     """Row 1 of the worksheet holds a header that is not ours."""
 
     cause = "sheets_header"
 
 
-class SlackError(TransientError):
-    """Slack failed in a way that may pass (`error` holds Slack's code, if it answered one)."""
+# -- Slack --------------------------------------------------------------------------------------
+
+class SlackError(SyncError):
+    """Anything Slack did; `error` holds Slack's code when it answered one (`invalid_auth`, ...)."""
 
     cause = "slack"
 
@@ -113,44 +157,35 @@ class SlackError(TransientError):
         self.error = error
 
 
-class SlackConfigError(PermanentError):
-    """Slack refused the token or the channel (`error` holds Slack's code)."""
+class SlackUnavailable(SlackError, TransientError):
+    """Slack failed in a way that may pass."""
+
+
+class SlackConfigError(SlackError, PermanentError):
+    """Slack refused the token or the channel."""
 
     cause = "slack_config"
 
-    def __init__(self, message: str, *, error: str = "", cause: str | None = None, fix: str | None = None):
-        super().__init__(message, cause=cause, fix=fix)
-        self.error = error
 
-
-class SlackMessageRejected(PermanentError):
-    """Slack refused a message for its shape or size (`error` holds Slack's code)."""
+class SlackMessageRejected(SlackError, PermanentError):
+    """Slack refused a message for its shape or size."""
 
     cause = "slack_message"
 
-    def __init__(self, message: str, *, error: str, **kwargs: Any):
-        super().__init__(message, **kwargs)
-        self.error = error
 
+# -- the state store ----------------------------------------------------------------------------
 
-class StateStoreError(TransientError):
-    """The state store (Firestore or SQLite) failed."""
+class StateStoreError(SyncError):
+    """Anything the state store (Firestore or SQLite) did."""
 
     cause = "state_store"
 
 
-class LeaseLost(TransientError):
-    """This run no longer holds the run lease (another run took it, or took it and gave it back):
-    it must not write to the sheet or Slack; what it carries waits in the journal."""
-
-    cause = "lease_lost"
+class StateStoreUnavailable(StateStoreError, TransientError):
+    """The state store failed in a way that may pass."""
 
 
-class InvalidChat(ValueError):
-    """A chat item that cannot be read; the message names the field, never its value."""
-
-
-class StateStoreAccessError(PermanentError):
+class StateStoreAccessError(StateStoreError, PermanentError):
     """The state store refused this identity or does not exist (a person must grant or create it)."""
 
     cause = "state_store_access"
@@ -160,3 +195,18 @@ class StateStoreMissing(StateStoreAccessError):
     """A read-only command found no state store where the settings point (it creates none)."""
 
     cause = "state_store_missing"
+
+
+class LeaseLost(TransientError):
+    """This run no longer holds the run lease (another run took it, or took it and gave it back):
+    it must not write to the sheet or Slack; what it carries waits in the journal."""
+
+    cause = "lease_lost"
+
+
+class DocumentError(ValueError):
+    """A stored named document does not have the shape its class reads (names the field, not the value)."""
+
+
+class UnknownJournalField(ValueError):
+    """`journal_update` was given a field that no journal entry has (a programming error)."""

@@ -6,15 +6,14 @@ import logging
 import threading
 from collections.abc import Mapping
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import logs
-from .errors import SHOWN_VALUE_LIMIT, SettingsError, SyncError, cut
+from .app import build_syncer
+from .errors import SHOWN_VALUE_LIMIT, BadRequest, SettingsError, cut
+from .runner import RunResult, run_and_report
 from .settings import Settings
-
-if TYPE_CHECKING:
-    from .runner import RunResult
-    from .sync import Syncer
+from .sync import RunOptions, Syncer
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +24,6 @@ _cached: tuple[tuple[Settings], Syncer] | None = None
 def _syncer_for(settings: Settings) -> Syncer:
     """One Syncer per process and settings, so warm instances reuse sessions and clients."""
     global _cached
-    from .app import build_syncer
 
     # Settings compare by every value (secrets and whole URLs included): describe() shows less.
     key: tuple[Settings] = (settings,)
@@ -43,10 +41,6 @@ def warm_syncer() -> Syncer | None:
     """
     with _lock:
         return None if _cached is None else _cached[1]
-
-
-class BadRequest(SyncError):
-    cause = "bad_request"
 
 
 ALLOWED_METHODS = ("GET", "POST")
@@ -118,8 +112,6 @@ def handle(args: Mapping[str, str], headers: Mapping[str, str], env: Mapping[str
 
 
 def _handle(args: Mapping[str, str], headers: Mapping[str, str], env: Mapping[str, str] | None) -> tuple[dict[str, Any], int]:
-    from .runner import run_and_report
-    from .sync import RunOptions
 
     try:
         settings = Settings.from_env(env)

@@ -2,7 +2,7 @@
 
 The journal, the sheet delivery and the Slack summary handle `Record`s: a record has a stable
 key, a time, its sheet row, its summary line and its raw form (what the journal keeps). A
-`Source` says how one kind of record is read from a batch and from the journal; lib/chats.py
+`Source` says how one kind of record is read from a batch and from the journal; lib/sources/chats.py
 gives the live chats' source (`CHATS`). A second source (call messages) is another `Source`.
 """
 
@@ -15,7 +15,7 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
-from .errors import InvalidChat
+from .errors import InvalidItem
 
 R = TypeVar("R", bound="Record")
 
@@ -52,7 +52,7 @@ class Record(Protocol):
         """Its sheet row, every cell plain text."""
 
     def summary_line(self, limit: int, dated: bool = False) -> str:
-        """Its line in a Slack summary, at most `limit` by lib.slack_summary.slack_size; its time
+        """Its line in a Slack summary, at most `limit` by lib.destinations.slack.summary.slack_size; its time
         with its day ("Tue 3 Dec 09:32") when `dated` (the summary spans more than one day)."""
 
 
@@ -131,14 +131,14 @@ class Rejected:
 
 
 def parse_each(items: Sequence[Any], tz: ZoneInfo, parse: Callable[[Any, ZoneInfo], R]) -> tuple[list[R], list[Rejected]]:
-    """Read a whole batch with `parse` (which raises InvalidChat naming the field at fault):
+    """Read a whole batch with `parse` (which raises InvalidItem naming the field at fault):
     the good records, one per key, in time order (then key), and the rejects."""
     found: dict[str, R] = {}
     rejected: list[Rejected] = []
     for index, item in enumerate(items):
         try:
             record = parse(item, tz)
-        except InvalidChat as exc:
+        except InvalidItem as exc:
             rejected.append(Rejected(index, str(exc), item))
             continue
         found.setdefault(record.key, record)
@@ -147,11 +147,11 @@ def parse_each(items: Sequence[Any], tz: ZoneInfo, parse: Callable[[Any, ZoneInf
 
 def parse_time(value: Any, name: str, tz: ZoneInfo, *, naive: tzinfo) -> datetime:
     """Read the ISO 8601 field `name` as an aware datetime in `tz` (a value without an offset
-    is in `naive`), or raise InvalidChat naming the field."""
+    is in `naive`), or raise InvalidItem naming the field."""
     if value is None or value == "":
-        raise InvalidChat(f"{name} is missing")
+        raise InvalidItem(f"{name} is missing")
     if not isinstance(value, str):
-        raise InvalidChat(f"{name} is not a string")
+        raise InvalidItem(f"{name} is not a string")
     raw = value.strip()
     if raw.endswith(("Z", "z")):  # ISO 8601 takes either case for UTC
         raw = raw[:-1] + "+00:00"
@@ -161,7 +161,7 @@ def parse_time(value: Any, name: str, tz: ZoneInfo, *, naive: tzinfo) -> datetim
     try:
         parsed = datetime.fromisoformat(raw)
     except ValueError:
-        raise InvalidChat(f"{name} is not an ISO 8601 date-time") from None
+        raise InvalidItem(f"{name} is not an ISO 8601 date-time") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=naive)
     try:
@@ -170,4 +170,4 @@ def parse_time(value: Any, name: str, tz: ZoneInfo, *, naive: tzinfo) -> datetim
         parsed.astimezone(UTC)
         return parsed.astimezone(tz)
     except (OverflowError, ValueError):
-        raise InvalidChat(f"{name} is outside the years 1 to 9999 in UTC or CHAT_TIMEZONE") from None
+        raise InvalidItem(f"{name} is outside the years 1 to 9999 in UTC or CHAT_TIMEZONE") from None

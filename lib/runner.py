@@ -2,24 +2,22 @@
 
 `run_and_report` builds the Syncer, runs it, does the alert bookkeeping and returns a RunResult:
 the report, the error, what the alerter did, and what that means as an HTTP status and as an
-exit code. lib/handler.py turns it into the function's JSON answer; `command` below into the
+exit code. lib/handler.py turns it into the function's JSON answer; lib/commands/run.py into the
 lines (or JSON) of `python -m lib run`.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
 
 from .alerts import Alerter, Outcome, notify_failed, notify_succeeded
-from .command import EXIT_BUSY, EXIT_FAILED, EXIT_OK, Context, build_syncer, print_json, setup
-from .errors import SyncError, TransientError
+from .app import build_alerter
+from .errors import RunFailed, SyncError, TransientError
 from .settings import Settings
-from .sync import RunFailed, RunOptions, RunReport, Syncer
+from .sync import RunOptions, RunReport, Syncer
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +33,6 @@ class Ending(Enum):
 
 
 HTTP_STATUS = {Ending.DONE: 200, Ending.SKIPPED: 200, Ending.NOT_STARTED: 500, Ending.INTERNAL: 500}
-EXIT_CODE = {Ending.DONE: EXIT_OK, Ending.SKIPPED: EXIT_BUSY, Ending.FAILED: EXIT_FAILED,
-             Ending.NOT_STARTED: EXIT_FAILED, Ending.INTERNAL: EXIT_FAILED}
 
 
 @dataclass(frozen=True)
@@ -66,16 +62,9 @@ class RunResult:
             return 503 if self.transient else 500
         return HTTP_STATUS[self.ending]
 
-    @property
-    def exit_code(self) -> int:
-        """0 done, 3 skipped (busy), 1 anything that failed."""
-        return EXIT_CODE[self.ending]
-
 
 def _alerter_for(settings: Settings, syncer: Syncer) -> Alerter | None:
     """The failure alerter, or None if it cannot be built (the run goes ahead without alerts)."""
-    from .app import build_alerter
-
     try:
         return build_alerter(settings, syncer)
     except Exception as exc:
@@ -109,71 +98,3 @@ def run_and_report(
         log.exception("unexpected error", extra={"fields": {"error": type(exc).__name__}})
         return RunResult(Ending.INTERNAL, error=TransientError(f"internal error ({type(exc).__name__})",
                                                                cause="internal"))
-
-
-# -- `python -m lib run` ------------------------------------------------------------------------
-
-ALERT_LINES = {
-    "alerted": "alert posted to {channel}",
-    "repeated": "reminder alert posted to {channel}",
-    "held": "no alert: this cause was alerted less than ALERT_REPEAT_MINUTES ago",
-    "waiting": "no alert yet: a transient failure is alerted only if it lasts",
-    "recovered": "recovery message posted to {channel}",
-    "failed_to_post": "the alert could not be posted (see the log with -v)",
-}
-TRANSIENT_FIX = ("nothing, if it passes: the next run retries; `python -m lib check` "
-                 "tells whether something is wrong")
-
-
-def command(args: argparse.Namespace, ctx: Context) -> int:
-    """`python -m lib run`: one sync now, alerts included; the report as lines or JSON."""
-    settings, store, code = setup(args, ctx)
-    if settings is None or store is None:
-        return code
-    try:
-        # As the scheduler would: a sync makes the daily reconcile's read when it is due.
-        result = run_and_report(settings, RunOptions(mode=args.mode, daily_reconcile=True),
-                                lambda: build_syncer(settings, store, ctx))
-        if args.json:
-            print_json(ctx, as_json(result))
-        else:
-            ctx.say(*lines(result, settings))
-        return result.exit_code
-    finally:
-        store.close()
-
-
-def as_json(result: RunResult) -> dict[str, Any]:
-    """The CLI's JSON: the report, and on failure the error, its cause and fix, and the alert's action."""
-    body: dict[str, Any] = result.report.as_dict() if result.report is not None else {}
-    if result.error is not None:
-        body.update(ok=False, error=str(result.error), cause=result.error.cause, retryable=result.retryable,
-                    fix=result.error.fix)
-    return {**body, "alert": result.alert and result.alert.action}
-
-
-def lines(result: RunResult, settings: Settings) -> list[str]:
-    """The CLI's text: the report's line, then the error and its fix, then what the alerter did."""
-    out = [run_line(result.report)] if result.report is not None else []
-    if result.error is not None:
-        out.append(f"error: {result.error}")
-        if result.error.fix:
-            out.append(f"fix: {result.error.fix}")
-        elif result.transient:
-            out.append(f"fix: {TRANSIENT_FIX}")
-    if result.alert is not None and result.alert.action in ALERT_LINES:
-        out.append(ALERT_LINES[result.alert.action].format(channel=settings.alert_channel))
-    return out
-
-
-def run_line(report: RunReport) -> str:
-    """`run ID (mode): outcome in N s` and, unless it was skipped, its counts."""
-    head = f"run {report.run_id} ({report.mode}): {report.outcome} in {report.duration_ms / 1000:.1f} s"
-    if report.outcome == "skipped":
-        return f"{head}: {report.skipped}"
-    counts = (
-        f"fetched {report.fetched}, new {report.new}, recovered {report.recovered}, written {report.appended}, "
-        f"already in sheet {report.already_in_sheet}, posted {report.posted}, set aside {report.skipped_invalid}, "
-        f"still waiting {report.pending}"
-    )
-    return f"{head}\n  {counts}"

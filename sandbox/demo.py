@@ -54,7 +54,7 @@ CALL_COLUMNS = ("Call time", "Caller", "Company", "Action taken", "Message")
 def with_first_message(rows: list[list[str]]) -> list[list[str]]:
     """The chats tab's rows with a "First message" column: each chat's first visitor message,
     read from its Transcript cell (whose first line is the same pre-chat note on every row)."""
-    from lib.chats import first_visitor_message
+    from lib.sources.chats import first_visitor_message
 
     if not rows or "Transcript" not in rows[0]:
         return rows

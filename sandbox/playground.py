@@ -169,7 +169,7 @@ def serve(out_dir: str = "local-run", chats: int = 6, calls: int = 4, every: flo
 
 
 def _serve(out: Path, chats: int, calls: int, every: float, stop: threading.Event, stream: IO[str] | None) -> int:
-    from lib.state.sqlite import SqliteStore
+    from lib.state.sqlite.store import SqliteStore
 
     from .standins import StandIns
     from .standins.samples import sample_chats

@@ -15,11 +15,13 @@ if [ -f scripts/install-tf-tools.sh ]; then
 fi
 runtime_venv=$(bash scripts/setup.sh --print-runtime-venv)
 
-# Lint and types first: quick, and a finding fails the run (rules in pyproject.toml, which
-# targets the deployed Python). mypy checks for 3.11 too, where the command line runs.
+# Lint, types and layers first: quick, and a finding fails the run (rules in pyproject.toml,
+# which targets the deployed Python). mypy checks for 3.11 too, where the command line runs.
+# lint-imports checks the layer rule between lib/'s packages ([tool.importlinter]).
 "$runtime_venv"/bin/ruff check .
 "$runtime_venv"/bin/mypy
 .venv/bin/mypy --python-version 3.11
+"$runtime_venv"/bin/lint-imports
 
 if [ "$#" -gt 0 ]; then
   echo "== pytest on $("$runtime_venv"/bin/python --version) (the deployed runtime)" >&2

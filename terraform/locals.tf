@@ -23,7 +23,7 @@ locals {
   quarantine_ttl_field  = "expires_at"
   batches_collection    = "${var.firestore_collection_prefix}_batches"
   batches_ttl_field     = "expires_at"
-  # The large text field of each (lib/state/firestore_journal.py, lib/state/firestore_batches.py),
+  # The large text field of each (lib/state/firestore/journal.py, lib/state/firestore/batches.py),
   # never queried.
   journal_large_field    = "chat_json"
   quarantine_large_field = "raw"

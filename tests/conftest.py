@@ -98,7 +98,7 @@ def firestore_client(firestore_emulator):
 @pytest.fixture
 def sqlite_store(tmp_path):
     """A SqliteStore in a fresh file (in a folder that does not exist yet)."""
-    from lib.state.sqlite import SqliteStore
+    from lib.state.sqlite.store import SqliteStore
 
     store = SqliteStore(str(tmp_path / "state" / "state.sqlite3"))
     yield store
@@ -128,7 +128,7 @@ def harness(tmp_path):
 def store_kind(request, harness):
     """The harness with its state in SQLite or in Firestore (the emulator)."""
     if request.param == "firestore":
-        from lib.state.firestore import FirestoreStore
+        from lib.state.firestore.store import FirestoreStore
 
         request.getfixturevalue("firestore_client")  # an emptied emulator database
         harness.store = FirestoreStore(_emulator_client(), "poison", clock=harness.clock)

@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 
 from lib.app import build_syncer
 from lib.settings import Settings
-from lib.state.base import StateStore
-from lib.state.sqlite import SqliteStore
+from lib.state.contract import StateStore
+from lib.state.sqlite.store import SqliteStore
 from lib.sync import RunProtocols, RunReport, Syncer
 from sandbox.standins import StandIns
 from sandbox.standins.samples import sample_chats

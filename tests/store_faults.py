@@ -5,7 +5,7 @@ store's own library fails, for the tests (never in lib/).
 "unavailable")` makes the next `journal_update` fail. A fault is raised as the store's own library
 raises it (sqlite3.OperationalError, google.api_core's ServiceUnavailable, Aborted,
 DeadlineExceeded) and then goes through the store's own translation (the `guard` its methods carry),
-so the sync meets exactly the error a real failure would give it (a StateStoreError naming the
+so the sync meets exactly the error a real failure would give it (a StateStoreUnavailable naming the
 operation).
 
 Kinds (FAULT_KINDS):
@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from lib.state.base import StateStore
+from lib.state.contract import StateStore
 
 # Every call of the StateStore contract (lib/state/contract.py) that talks to the store: a new one
 # is faulted too. A "timeout" on a write carries the write out first; a call not named a read here
@@ -56,11 +56,11 @@ def library_error(store: StateStore, kind: str) -> Exception:
 
 
 def translated(store: StateStore, operation: str, exc: Exception) -> Exception:
-    """`exc` as the store's own guard would raise it from `operation` (a StateStoreError)."""
+    """`exc` as the store's own guard would raise it from `operation` (a StateStoreUnavailable)."""
     if _is_firestore(store):
-        from lib.state.firestore_layout import translate
+        from lib.state.firestore.layout import translate
     else:
-        from lib.state.sqlite_base import _translate as translate
+        from lib.state.sqlite.base import _translate as translate
     try:
         try:
             raise exc
@@ -72,7 +72,7 @@ def translated(store: StateStore, operation: str, exc: Exception) -> Exception:
 
 
 def _is_firestore(store: Any) -> bool:
-    return type(store).__module__.startswith("lib.state.firestore")
+    return type(store).__module__.startswith("lib.state.firestore.store")
 
 
 @dataclass

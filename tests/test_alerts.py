@@ -8,7 +8,7 @@ import pytest
 
 from lib.alerts import ALERTS_DOC, run_with_alerts
 from lib.app import build_alerter
-from lib.sync import RunFailed
+from lib.errors import RunFailed
 from sandbox.standins.server import Status
 from sandbox.standins.slack import FakeSlack
 from tests.harness import slack_text

@@ -13,9 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lib.app import build_syncer
-from lib.backfill import WINDOW_DAYS, BackfillResult, run_backfill, spans
-from lib.cli import EXIT_OK, Context, main
-from lib.sync import RunFailed
+from lib.commands.cli import EXIT_OK, Context, main
+from lib.errors import RunFailed
+from lib.sync.backfill import WINDOW_DAYS, BackfillResult, run_backfill, spans
 from sandbox.standins.samples import sample_chats
 from tests.harness import days_read_by_window, move_cursor_elsewhere
 
@@ -186,7 +186,7 @@ def test_a_scheduled_runs_wait_for_the_quota_is_bounded_and_the_next_run_writes_
 
 
 def test_a_backfill_on_firestore_reads_every_span_then_writes_the_sheet_once_and_resumes(harness, firestore_client):
-    from lib.state.firestore import FirestoreStore
+    from lib.state.firestore.store import FirestoreStore
 
     store = FirestoreStore(firestore_client, "backfill")
     start = today(harness) - timedelta(days=40)

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from lib.cli import EXIT_FAILED, EXIT_OK, Context, main
+from lib.commands.cli import EXIT_FAILED, EXIT_OK, Context, main
 from sandbox.standins.samples import sample_calls, sample_chats
 from sandbox.standins.server import Status
 from tests.harness import move_cursor_elsewhere, slack_text
@@ -69,7 +69,7 @@ def test_backfill_notify_with_calls_posts_one_summary_with_a_part_per_source(bot
 
 def test_a_backfill_that_crashes_is_recorded_as_failed_not_running(both, monkeypatch):
     """Whatever stops a backfill (here an unexpected error in the summary), `status` never shows it running."""
-    from lib import slack_combined
+    from lib.destinations.slack import combined as slack_combined
 
     def broken(*args, **kwargs):
         raise RuntimeError("a bug")
@@ -101,7 +101,7 @@ def test_a_backfill_interrupted_mid_span_is_recorded_as_interrupted_and_status_s
             if len(spans_seen) == 2:  # the second (last) span, before it delivers
                 raise KeyboardInterrupt
 
-    from lib.backfill import run_backfill
+    from lib.sync.backfill import run_backfill
 
     with pytest.raises(KeyboardInterrupt):
         run_backfill(both.settings(), both.open_store(), start, start + timedelta(days=1), window_days=1,
@@ -163,7 +163,7 @@ def test_the_bar_says_when_sheets_quota_is_being_waited_out(both, tty):
 
 
 def test_a_backfill_whose_syncer_cannot_be_built_is_recorded_as_failed(both):
-    from lib.backfill import run_backfill
+    from lib.sync.backfill import run_backfill
 
     def broken():
         raise RuntimeError("cannot build")

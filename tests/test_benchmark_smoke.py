@@ -95,7 +95,7 @@ def test_a_production_day_prints_the_store_counters_and_the_calls_it_made(tmp_pa
 
     from benchmarks.production_day import UK, MovableClock, day_targets, day_text, simulate
     from lib.settings import Settings
-    from lib.state.sqlite import SqliteStore
+    from lib.state.sqlite.store import SqliteStore
     from sandbox.standins import StandIns
 
     clock = MovableClock(datetime(2026, 11, 20, tzinfo=UK).astimezone(UTC))

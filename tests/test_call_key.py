@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lib.calls import CALLS, HEADER, parse_batch, parse_call
-from lib.chat_source import CHATS
-from lib.errors import InvalidChat
+from lib.errors import InvalidItem
+from lib.sources.calls import CALLS, HEADER, parse_batch, parse_call
+from lib.sources.chat_source import CHATS
 
 UK = ZoneInfo("Europe/London")
 GUARANTEES = Path(__file__).resolve().parent.parent / "docs" / "guarantees.md"  # the key recipes
@@ -123,7 +123,7 @@ def test_the_row_follows_the_calls_tab_header_in_local_time():
     ({**GUIDE_CALL, "actionTaken": True}, "actionTaken is a JSON boolean, not text"),
 ])
 def test_an_unreadable_message_is_rejected_naming_its_field(item, reason):
-    with pytest.raises(InvalidChat) as exc:
+    with pytest.raises(InvalidItem) as exc:
         parse_call(item, UK)
     assert str(exc.value).startswith(reason)
 

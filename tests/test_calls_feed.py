@@ -8,8 +8,8 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 import requests
 
-from lib.errors import MoneypennyError, MoneypennyNoAnswer
-from lib.moneypenny import MoneypennyClient
+from lib.errors import MoneypennyNoAnswer, MoneypennyUnavailable
+from lib.sources.moneypenny import MoneypennyClient
 from sandbox.standins.samples import sample_calls, tricky_calls
 from sandbox.standins.server import Drop, Malformed, Status
 
@@ -51,8 +51,8 @@ def test_the_call_read_shares_the_login_and_the_cached_token(harness):
 
 
 @pytest.mark.parametrize("fault, error, words", [
-    (Status(500), MoneypennyError, "call messages http://127.0.0.1"),
-    (Malformed(), MoneypennyError, "a body that is not JSON"),
+    (Status(500), MoneypennyUnavailable, "call messages http://127.0.0.1"),
+    (Malformed(), MoneypennyUnavailable, "a body that is not JSON"),
     (Drop(), MoneypennyNoAnswer, "did not answer"),
 ])
 def test_a_failed_call_read_names_the_call_feed_and_no_message(harness, fault, error, words):

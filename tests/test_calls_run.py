@@ -9,9 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from lib.calls import HEADER as CALLS_HEADER
-from lib.errors import HeaderMismatchError
-from lib.sync import RunFailed
+from lib.errors import HeaderMismatchError, RunFailed
+from lib.sources.calls import HEADER as CALLS_HEADER
 from lib.sync.calls_fetch import CallsReadDoc
 from sandbox.standins.samples import sample_calls, tricky_calls
 from sandbox.standins.server import Drop, LostResponse, Malformed, Status
@@ -244,7 +243,7 @@ def test_a_window_run_and_the_reconcile_read_the_calls_of_their_days(both):
 
 
 def test_a_quarantine_retry_delivers_call_messages_that_now_read_to_the_calls_tab(both):
-    from lib.state.base import RejectedItem
+    from lib.state.models import RejectedItem
 
     [call] = sample_calls(1, both.clock() - timedelta(hours=1), seed=13)
     now = both.clock()
@@ -262,7 +261,7 @@ def test_a_quarantine_retry_delivers_call_messages_that_now_read_to_the_calls_ta
 def test_a_backfill_past_the_journals_retention_adds_only_the_calls_missing_from_the_tab(both):
     import io
 
-    from lib.cli import Context, main
+    from lib.commands.cli import Context, main
 
     day = both.clock().date() - timedelta(days=3)
     calls = sample_calls(4, datetime.combine(day, datetime.min.time(), UTC) + timedelta(hours=9), seed=14)
@@ -294,7 +293,7 @@ def test_the_function_answers_503_naming_the_calls_feed_and_still_delivers_the_c
 def test_check_reads_the_calls_endpoint_and_judges_the_calls_tab_without_moving_anything(both):
     import io
 
-    from lib.cli import Context, main
+    from lib.commands.cli import Context, main
 
     add_calls(both, 2)
     both.stand.sheets.create_spreadsheet("other-sheet", tabs=("Chats", "Calls"))
@@ -344,7 +343,7 @@ def test_an_idle_run_with_2000_call_messages_a_day_costs_the_reads_of_one_with_a
 def test_the_calls_read_document_at_its_bound_fits_a_firestore_document(firestore_client):
     """KNOWN_KEPT digests (and the set-aside digests at theirs) are one document Firestore stores
     and gives back whole: the bounded read stays one read."""
-    from lib.state.firestore import FirestoreStore
+    from lib.state.firestore.store import FirestoreStore
     from lib.sync.calls_fetch import KNOWN_KEPT, SET_ASIDE_KEPT, key_digest
 
     store = FirestoreStore(firestore_client, "calls-bound")

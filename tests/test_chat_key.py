@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lib.chats import chat_key, parse_chat, parse_chat_time
+from lib.sources.chats import chat_key, parse_chat, parse_chat_time
 
 UK = ZoneInfo("Europe/London")
 GUARANTEES = Path(__file__).resolve().parent.parent / "docs" / "guarantees.md"  # the key recipes

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from lib.cli import Context, main
-from lib. sheet_cells import HEADER
-from lib.sync import RunFailed
+from lib.commands.cli import Context, main
+from lib.errors import RunFailed
+from lib.sources.chats import HEADER
 from sandbox.standins.server import Status
 
 ROW_1 = {
@@ -57,8 +57,8 @@ def test_the_check_names_a_slack_outage_as_an_outage_not_as_a_refused_token(harn
 
 
 def test_the_check_and_a_post_word_a_refused_token_alike(harness):
+    from lib.destinations.slack.client import SlackNotifier, build_client
     from lib.errors import SlackConfigError
-    from lib.slack import SlackNotifier, build_client
 
     env = {**harness.env(), "SLACK_BOT_TOKEN": "xoxb-revoked-token"}
     token = _check(harness, env)["slack token"]

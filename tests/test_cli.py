@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from lib.cli import EXIT_BUSY, EXIT_FAILED, EXIT_OK, EXIT_SETTINGS, EXIT_USAGE, Context, build_parser, main
-from lib. sheet_cells import HEADER
+from lib.commands.cli import EXIT_BUSY, EXIT_FAILED, EXIT_OK, EXIT_SETTINGS, EXIT_USAGE, Context, build_parser, main
+from lib.sources.chats import HEADER
 from sandbox.standins.samples import sample_chats
 from sandbox.standins.server import Status
 from tests.harness import days_read_by_window, hold_lease_elsewhere, move_cursor_elsewhere
@@ -257,7 +257,7 @@ def test_status_shows_runs_token_and_the_oldest_undelivered_chat(harness, cli):
     assert runs[1].split()[2:4] == ["new", "ok"]
     assert "Moneypenny token   valid until 2026-11-21 12:00:00 (in 23 h 55 min)" in result.out
     pending = harness.open_store().journal_pending()
-    oldest = min(pending, key=lambda e: e.chat_time)
+    oldest = min(pending, key=lambda e: e.item_time)
     assert f"2 undelivered (waiting for the sheet: 0, for Slack: 2); oldest: chat {oldest.key[:12]} of 2026-11-20 08:" \
         in result.out
     assert "failing since" in result.out
@@ -401,7 +401,7 @@ def test_backfill_stops_at_a_failing_day_and_a_second_run_finishes(harness, cli)
 
 def set_aside_by_an_older_version(harness, chats: list[dict]) -> None:
     """Items an older parser could not read: as that version left them in the store."""
-    from lib.state.base import RejectedItem
+    from lib.state.models import RejectedItem
 
     now = harness.clock()
     harness.open_store().quarantine(
@@ -454,7 +454,8 @@ def test_quarantine_retry_delivers_what_now_reads_exactly_once_and_keeps_the_res
 
 
 def test_quarantine_retry_after_a_crash_between_journal_and_removal_writes_the_row_once(harness, cli):
-    from lib.sync import RunFailed, RunOptions
+    from lib.errors import RunFailed
+    from lib.sync import RunOptions
 
     [fixed] = sample_chats(1, start=datetime(2026, 11, 20, 9, 0), seed=62)
     set_aside_by_an_older_version(harness, [fixed])
@@ -510,8 +511,8 @@ def test_quarantine_retry_of_a_chat_already_in_the_sheet_past_the_journals_reten
 
 
 def test_quarantine_retry_on_firestore(harness, firestore_client):
-    from lib.state.base import RejectedItem
-    from lib.state.firestore import FirestoreStore
+    from lib.state.firestore.store import FirestoreStore
+    from lib.state.models import RejectedItem
     from lib.sync import RunOptions
 
     store = FirestoreStore(firestore_client, "retry")

@@ -81,7 +81,7 @@ def test_a_warm_instances_records_carry_what_the_previous_record_left_out(harnes
 def _status(harness, *extra: str) -> str:
     import io
 
-    from lib.cli import Context, main
+    from lib.commands.cli import Context, main
 
     out = io.StringIO()
     main(["status", *extra], Context(env=harness.env(), clock=harness.clock, out=out, err=io.StringIO()))

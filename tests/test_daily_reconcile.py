@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from lib.sync import RunFailed, RunOptions, RunReport
+from lib.errors import RunFailed
+from lib.sync import RunOptions, RunReport
 from lib.sync.reconcile import due
 from sandbox.standins.samples import sample_chats
 from sandbox.standins.server import Status
@@ -33,7 +34,7 @@ DAY = date(2026, 11, 20)  # the harness's day (London is on UTC in November)
 def store(request, harness):
     """The harness's store: SQLite, or a FirestoreStore on the emulator."""
     if request.param == "firestore":
-        from lib.state.firestore import FirestoreStore
+        from lib.state.firestore.store import FirestoreStore
 
         request.getfixturevalue("firestore_client")
         harness.store = FirestoreStore(_emulator_client(), "reconcile")

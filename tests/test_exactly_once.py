@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from lib.state.base import DONE, INFLIGHT
-from lib.sync import RunFailed
+from lib.errors import RunFailed
+from lib.state.models import DONE, INFLIGHT
 from sandbox.standins import Delay, Drop, LostResponse, Status
 from tests.harness import Crash, crash_at
 
@@ -325,7 +325,7 @@ def test_two_calls_at_once_one_processes_one_is_skipped(harness):
 
 
 def test_two_calls_at_once_on_the_firestore_emulator(harness, firestore_client):
-    from lib.state.firestore import FirestoreStore
+    from lib.state.firestore.store import FirestoreStore
     from tests.conftest import _emulator_client
 
     harness.add_chats(6)

@@ -54,12 +54,12 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from lib.app import build_syncer
-from lib.calls import key_from_column
-from lib.errors import SettingsError
+from lib.errors import RunFailed, SettingsError
 from lib.settings import Settings
-from lib.state.base import StateStore
-from lib.state.sqlite import SqliteStore
-from lib.sync import RunFailed, RunOptions
+from lib.sources.calls import key_from_column
+from lib.state.contract import StateStore
+from lib.state.sqlite.store import SqliteStore
+from lib.sync import RunOptions
 from sandbox.standins import Delay, Drop, LostResponse, Malformed, StandIns, Status, chat_time_text, sample_chats
 from sandbox.standins.samples import sample_calls
 from tests.conftest import FAULT_STATS
@@ -710,7 +710,7 @@ def _firestore_ttl(client: Any, prefix: str) -> Callable[[datetime], None]:
 
 
 def test_no_chat_lost_or_doubled_under_random_faults_on_firestore(tmp_path, request, firestore_emulator):
-    from lib.state.firestore import FirestoreStore
+    from lib.state.firestore.store import FirestoreStore
     from tests.conftest import _clear_emulator, _close_client, _emulator_client
 
     schedules = max(10, request.config.getoption("--fault-schedules") // 15)

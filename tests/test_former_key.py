@@ -15,9 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lib.chats import parse_chat
-from lib.sheet_cells import HEADER, chat_row
-from lib.state.base import DONE, PENDING, JournalEntry
+from lib.sources.chats import HEADER, chat_row, parse_chat
+from lib.state.models import DONE, PENDING, JournalEntry
 from lib.sync import RunOptions
 from tests.harness import move_cursor_elsewhere
 
@@ -110,7 +109,7 @@ def test_a_chat_journaled_under_its_former_key_is_not_written_or_announced_again
     move_cursor_elsewhere(harness)  # the old code's fetch took it
     store, now = harness.open_store(), harness.clock()
     state = DONE if delivered else PENDING
-    store.journal_add([JournalEntry(key=old_key, chat=item, chat_time=parse_chat(item, UK).time.astimezone(UTC),
+    store.journal_add([JournalEntry(key=old_key, item=item, item_time=parse_chat(item, UK).time.astimezone(UTC),
                                     fetched_at=now, sheet=state, slack=state,
                                     expires_at=now + timedelta(days=30) if delivered else None)])
     if delivered:

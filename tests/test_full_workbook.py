@@ -9,9 +9,8 @@ import json
 
 import pytest
 
-from lib.cli import Context, main
-from lib.errors import SheetFullError
-from lib.sync import RunFailed
+from lib.commands.cli import Context, main
+from lib.errors import RunFailed, SheetFullError
 
 LIMIT = 10_000_000
 COLUMNS = 8  # the Chats tab's

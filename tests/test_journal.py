@@ -8,8 +8,8 @@ from datetime import timedelta
 
 import pytest
 
-from lib.errors import SlackError
-from lib.state.base import DONE, PENDING
+from lib.errors import SlackUnavailable
+from lib.state.models import DONE, PENDING
 from lib.sync import RunOptions
 from sandbox.standins import Status
 from sandbox.standins.samples import sample_chats
@@ -120,7 +120,7 @@ def test_a_run_delivers_what_earlier_runs_left_and_what_it_journaled_without_rea
     work = journal.pending(earlier)
     assert store.counters.since(before).reads == 0
     assert len(work) == 5 and {e.key for e in earlier} < {e.key for e in work}
-    assert [(e.chat_time, e.key) for e in work] == sorted((e.chat_time, e.key) for e in work)
+    assert [(e.item_time, e.key) for e in work] == sorted((e.item_time, e.key) for e in work)
     assert {e.key for e in work} == {e.key for e in store.journal_pending()}
 
 
@@ -152,7 +152,7 @@ def test_when_only_the_sheet_took_the_entries_only_its_half_is_written(harness):
     harness.stand.slack.inject("chat.postMessage", Status(500), times=None)
     report, work = harness.report(), steps.journal.pending([])
     steps.sheet.deliver(report, work)
-    with pytest.raises(SlackError):
+    with pytest.raises(SlackUnavailable):
         steps.slack.deliver(report, work)
     steps.journal.write_staged()
     store = harness.open_store()

@@ -12,12 +12,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from lib.app import build_syncer
-from lib.backfill import run_backfill
 from lib.clock import utcnow
-from lib.errors import LeaseLost
-from lib.state.base import InflightBatch
+from lib.errors import LeaseLost, RunFailed
+from lib.state.models import InflightBatch
 from lib.state.run_state import LeaseHold
-from lib.sync import RunFailed
+from lib.sync.backfill import run_backfill
 from sandbox.standins import Delay, Status
 from sandbox.standins.samples import sample_chats
 from tests.harness import move_cursor_elsewhere
@@ -48,13 +47,13 @@ def own_clock_store(request, harness, tmp_path):
     harness (the scheduled run's clock and Moneypenny's) starts at the same real time."""
     harness.clock.value = utcnow()
     if request.param == "firestore":
-        from lib.state.firestore import FirestoreStore
+        from lib.state.firestore.store import FirestoreStore
         from tests.conftest import _emulator_client
 
         request.getfixturevalue("firestore_client")
         harness.store = FirestoreStore(_emulator_client(), "fence")
     else:
-        from lib.state.sqlite import SqliteStore
+        from lib.state.sqlite.store import SqliteStore
 
         harness.store = SqliteStore(str(tmp_path / "own-clock.sqlite3"))
     return harness.store
@@ -118,7 +117,7 @@ def test_python_m_lib_run_from_a_laptop_11_minutes_fast_exits_busy_while_a_sched
     another run holds it (exit 3) and reads, writes and posts nothing."""
     import io
 
-    from lib.cli import EXIT_BUSY, Context, main
+    from lib.commands.cli import EXIT_BUSY, Context, main
     from lib.state import open_store
 
     harness.clock.value = utcnow()

@@ -11,7 +11,7 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from lib import logs
-from lib.cli import Context, main
+from lib.commands.cli import Context, main
 from sandbox.standins.samples import sample_chats, tricky_chats
 from sandbox.standins.server import Status
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from lib.cli import EXIT_FAILED, EXIT_SETTINGS, Context, main
+from lib.commands.cli import EXIT_FAILED, EXIT_SETTINGS, Context, main
 from lib.errors import SHOWN_VALUE_LIMIT, SettingsError
 from lib.settings import Settings
 from sandbox.standins.server import Status

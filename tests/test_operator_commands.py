@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from lib.cli import EXIT_FAILED, EXIT_OK, EXIT_SETTINGS, EXIT_USAGE, Context, main
-from lib.state.base import RejectedItem
+from lib.commands.cli import EXIT_FAILED, EXIT_OK, EXIT_SETTINGS, EXIT_USAGE, Context, main
+from lib.state.models import RejectedItem
 from sandbox.standins.samples import sample_calls, sample_chats
 
 REPO = Path(__file__).resolve().parent.parent
@@ -143,11 +143,11 @@ def test_quarantine_count_since_counts_only_the_items_fetched_from_then(any_stor
 @pytest.fixture(params=["sqlite", "firestore"])
 def any_store(request, tmp_path):
     if request.param == "sqlite":
-        from lib.state.sqlite import SqliteStore
+        from lib.state.sqlite.store import SqliteStore
 
         store = SqliteStore(str(tmp_path / "state.sqlite3"))
     else:
-        from lib.state.firestore import FirestoreStore
+        from lib.state.firestore.store import FirestoreStore
 
         store = FirestoreStore(request.getfixturevalue("firestore_client"), "operator")
     yield store
@@ -264,8 +264,8 @@ def test_a_firestore_database_that_does_not_exist_is_named_with_its_settings():
     from google.cloud import firestore
 
     from lib.errors import StateStoreMissing
-    from lib.state.firestore import FirestoreStore
-    from lib.state.firestore_layout import translate
+    from lib.state.firestore.layout import translate
+    from lib.state.firestore.store import FirestoreStore
 
     store = FirestoreStore(firestore.Client(project="my-project", database="typo-db",
                                             credentials=AnonymousCredentials()))

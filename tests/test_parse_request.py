@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
-from lib.errors import SyncError
-from lib.handler import BadRequest, parse_request
+from lib.errors import BadRequest, SyncError
+from lib.handler import parse_request
 
 
 @pytest.mark.parametrize("args, options", [

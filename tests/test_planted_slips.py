@@ -23,11 +23,11 @@ from datetime import datetime, timedelta
 import pytest
 
 from lib import handler
-from lib.backfill import BACKFILL_QUOTA_WAIT_SECONDS
-from lib.cli import EXIT_OK, Context, main
+from lib.commands.cli import EXIT_OK, Context, main
+from lib.destinations.sheet.client import SHEETS_QUOTA_WAIT_SECONDS
+from lib.errors import RunFailed
 from lib.settings import Settings
-from lib.sheet_client import SHEETS_QUOTA_WAIT_SECONDS
-from lib.sync import RunFailed
+from lib.sync.backfill import BACKFILL_QUOTA_WAIT_SECONDS
 from lib.sync.sheet_delivery import ATTEMPTS
 from sandbox.standins.samples import sample_calls
 from sandbox.standins.server import Status

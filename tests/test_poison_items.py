@@ -12,11 +12,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from lib.chat_source import JOURNAL_ITEM_BYTES, journal_item, parse_journal_chat
-from lib.chats import parse_chat, parse_chat_time
-from lib.errors import InvalidChat
-from lib. sheet_cells import chat_row
-from lib. slack_summary import build_summary
+from lib.destinations.slack.summary import build_summary
+from lib.errors import InvalidItem
+from lib.sources.chat_source import JOURNAL_ITEM_BYTES, journal_item, parse_journal_chat
+from lib.sources.chats import chat_row, parse_chat, parse_chat_time
 
 UK = ZoneInfo("Europe/London")
 CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
@@ -99,14 +98,14 @@ def test_the_key_of_an_ordinary_chat_follows_the_documented_recipe():
 
 @pytest.mark.parametrize("value", ["9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+01:00"])
 def test_a_time_that_overflows_utc_is_an_unreadable_item(value):
-    with pytest.raises(InvalidChat, match="chatTime"):
+    with pytest.raises(InvalidItem, match="chatTime"):
         parse_chat_time(value, UK)
 
 
 def test_a_time_that_fits_utc_but_not_chat_timezone_is_an_unreadable_item():
-    with pytest.raises(InvalidChat, match="CHAT_TIMEZONE"):
+    with pytest.raises(InvalidItem, match="CHAT_TIMEZONE"):
         parse_chat_time("9999-12-31T23:00:00Z", ZoneInfo("Asia/Tokyo"))
-    with pytest.raises(InvalidChat, match="chatTime"):
+    with pytest.raises(InvalidItem, match="chatTime"):
         parse_chat_time("9999-12-31T23:59:59", ZoneInfo("America/New_York"))  # local, so UTC overflows
 
 
@@ -228,8 +227,8 @@ def call_rows(harness) -> list[list[str]]:
 
 
 def test_odd_and_huge_call_messages_are_delivered_with_their_neighbours_and_read_again_safely(harness, store_kind):
-    from lib.calls import JOURNAL_ITEM_BYTES as CALL_ITEM_BYTES
-    from lib.calls import parse_call
+    from lib.sources.calls import JOURNAL_ITEM_BYTES as CALL_ITEM_BYTES
+    from lib.sources.calls import parse_call
 
     harness.env_overrides["MONEYPENNY_SOURCES"] = "calls"
     odd = call(harness, 20, "Sur\ud800rogate Caller", callerCompany="Acme\x00\x85 Ltd", message="Hi \ud83d there\x07",

@@ -29,11 +29,10 @@ from zoneinfo import ZoneInfo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lib.chat_source import journal_item, parse_journal_chat
-from lib.chats import parse_batch, parse_chat
-from lib. sheet_cells import HEADER, chat_row
-from lib. slack_summary import build_summary
-from lib.state.sqlite import SqliteStore
+from lib.destinations.slack.summary import build_summary
+from lib.sources.chat_source import journal_item, parse_journal_chat
+from lib.sources.chats import HEADER, chat_row, parse_batch, parse_chat
+from lib.state.sqlite.store import SqliteStore
 from lib.sync.journal import dump
 from lib.text import json_text
 

@@ -8,8 +8,9 @@ from datetime import timedelta
 
 import pytest
 
+from lib.errors import RunFailed
 from lib.runner import run_and_report
-from lib.sync import RunFailed, RunOptions, RunSession, plan_intent
+from lib.sync import RunOptions, RunSession, plan_intent
 from tests.conftest import _emulator_client
 from tests.harness import Crash, crash_at
 
@@ -23,7 +24,7 @@ DAY_RUNS = 288  # every 5 minutes
 def store(request, harness):
     """The harness's store: SQLite, or a FirestoreStore on the emulator."""
     if request.param == "firestore":
-        from lib.state.firestore import FirestoreStore
+        from lib.state.firestore.store import FirestoreStore
 
         request.getfixturevalue("firestore_client")
         harness.store = FirestoreStore(_emulator_client(), "runstate", clock=harness.clock)

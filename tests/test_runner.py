@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from lib.cli import EXIT_BUSY, EXIT_FAILED, EXIT_OK, Context, main
+from lib.commands.cli import EXIT_BUSY, EXIT_FAILED, EXIT_OK, Context, main
+from lib.commands.run import exit_code
 from lib.errors import PermanentError
 from lib.runner import Ending, run_and_report
 from lib.sync import RunOptions
@@ -103,7 +104,7 @@ def test_each_ending_has_one_http_status_and_one_exit_code(harness, scenario):
     harness.env_overrides.update(overrides)
     settings = harness.settings()
     result = run_and_report(settings, RunOptions(), harness.syncer)
-    assert (result.ending, result.http_status, result.exit_code) == (
+    assert (result.ending, result.http_status, exit_code(result)) == (
         scenario.ending, scenario.http_status, scenario.exit_code)
     assert result.report is not None and result.report.outcome == {
         Ending.DONE: "ok", Ending.SKIPPED: "skipped", Ending.FAILED: "failed"}[scenario.ending]
@@ -114,7 +115,7 @@ def test_a_run_that_cannot_start_answers_500_exit_1_and_is_not_retried(harness):
     harness.add_chats(2)
     backwards = RunOptions(mode="window", start=date(2026, 11, 20), end=date(2026, 11, 19))
     result = run_and_report(harness.settings(), backwards, harness.syncer)
-    assert (result.ending, result.http_status, result.exit_code) == (Ending.NOT_STARTED, 500, EXIT_FAILED)
+    assert (result.ending, result.http_status, exit_code(result)) == (Ending.NOT_STARTED, 500, EXIT_FAILED)
     assert result.report is None and isinstance(result.error, PermanentError)
     assert result.retryable is False
     assert harness.stand.moneypenny.count() == 0 and harness.open_store().recent_runs(1) == []
@@ -125,7 +126,7 @@ def test_an_unexpected_error_is_named_by_its_type_only_and_answers_500(harness):
         raise LookupError("a message that may hold anything, say visitor@example.com")
 
     result = run_and_report(harness.settings(), RunOptions(), build)
-    assert (result.ending, result.http_status, result.exit_code) == (Ending.INTERNAL, 500, EXIT_FAILED)
+    assert (result.ending, result.http_status, exit_code(result)) == (Ending.INTERNAL, 500, EXIT_FAILED)
     assert str(result.error) == "internal error (LookupError)" and result.error.cause == "internal"
     assert result.retryable is True
 

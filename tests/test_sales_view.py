@@ -10,11 +10,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from lib.calls import parse_call
-from lib.chats import parse_chat
-from lib.slack_combined import SummaryPart, build_combined
-from lib.slack_summary import build_summary
-from lib.sync import RunFailed
+from lib.destinations.slack.combined import SummaryPart, build_combined
+from lib.destinations.slack.summary import build_summary
+from lib.errors import RunFailed
+from lib.sources.calls import parse_call
+from lib.sources.chats import parse_chat
 from sandbox.standins.samples import sample_calls
 from sandbox.standins.server import Status
 from tests.harness import by_header
@@ -169,7 +169,7 @@ def test_a_run_that_delivers_chats_of_two_days_dates_its_lines(harness):
 def test_the_samples_are_one_businesss_chats_and_calls_each_chat_opening_differently():
     from urllib.parse import urlsplit
 
-    from lib.chats import parse_chat
+    from lib.sources.chats import parse_chat
     from sandbox.standins.samples import BUSINESS, sample_chats
 
     start = datetime(2026, 12, 3, 9, 0)
@@ -187,7 +187,7 @@ def test_the_samples_are_one_businesss_chats_and_calls_each_chat_opening_differe
 
 
 def test_the_demos_table_shows_each_chats_first_visitor_message_not_the_pre_chat_line(harness):
-    from lib.chats import first_visitor_message
+    from lib.sources.chats import first_visitor_message
     from sandbox.demo import _table, with_first_message
 
     harness.add_chats(6, seed=7)

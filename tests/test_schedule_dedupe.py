@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from lib.sync import SCHEDULES_KEPT, RunFailed, ScheduleLog, schedule_key
+from lib.errors import RunFailed
+from lib.sync import SCHEDULES_KEPT, ScheduleLog, schedule_key
 from sandbox.standins import Status
 
 AT = "2026-11-20T03:15:00Z"

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lib. sheet_cells import CELL_LIMIT, MAX_APPEND_BYTES, chunk_rows, fit_cell
+from lib.destinations.sheet.cells import CELL_LIMIT, MAX_APPEND_BYTES, chunk_rows, fit_cell
 
 MARKER = re.compile(r"\n… \[cut: (\d+) more characters\]$")
 

@@ -8,8 +8,8 @@ from datetime import timedelta
 
 import pytest
 
-from lib.errors import HeaderMismatchError, SheetAccessError, SheetError, SheetNoAnswer
-from lib.state.base import DONE, INFLIGHT, PENDING
+from lib.errors import HeaderMismatchError, SheetAccessError, SheetNoAnswer, SheetUnavailable
+from lib.state.models import DONE, INFLIGHT, PENDING
 from lib.sync import ANSWERED, RunOptions, settle_time
 from sandbox.standins import LostResponse, Status
 from tests.harness import Crash, crash_at
@@ -117,7 +117,7 @@ def test_rows_of_appends_answered_with_errors_are_written_by_the_very_next_call(
     later (a scheduler retry) checks and writes them without waiting for the settle time."""
     journal_chats(harness, 2)
     harness.stand.sheets.inject("values.append", Status(503), times=2)
-    with pytest.raises(SheetError):
+    with pytest.raises(SheetUnavailable):
         deliver(harness, "r1")
     assert [e.sheet_batch for e in harness.open_store().journal_pending()] == [f"r1@{ANSWERED}"] * 2
     harness.clock.advance(seconds=20)

@@ -15,11 +15,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from lib.errors import SettingsError
+from lib.errors import RunFailed, SettingsError
 from lib.settings import min_retention_days
-from lib.state.base import Lease
 from lib.state.common import stored_time
-from lib.sync import RunFailed
+from lib.state.models import Lease
 from sandbox.standins import LostResponse, Status
 from sandbox.standins.samples import sample_calls
 from tests.harness import Crash, crash_at, move_cursor_elsewhere
@@ -321,7 +320,7 @@ def test_status_names_the_held_call_messages_and_waiting_drop_lets_them_go(both)
     `python -m lib waiting --drop calls` takes them as delivered: calls on again writes none."""
     import io
 
-    from lib.cli import EXIT_OK, Context, main
+    from lib.commands.cli import EXIT_OK, Context, main
 
     def cli(*argv: str) -> tuple[int, str]:
         out, err = io.StringIO(), io.StringIO()
@@ -401,9 +400,9 @@ def test_a_store_with_no_history_reads_the_key_column_once_and_a_known_store_not
 
 
 def test_dropping_a_sources_waiting_items_takes_them_as_delivered_on_either_store(both, store_kind):
-    """lib.waiting.drop: the source's undelivered entries become delivered (expiring), the
+    """lib.commands.waiting.drop: the source's undelivered entries become delivered (expiring), the
     other source's stay; a run holding the lease makes it write nothing."""
-    from lib.waiting import by_source, drop
+    from lib.commands.waiting import by_source, drop
 
     calls = sample_calls(CALLS, both.clock() - timedelta(hours=1), seed=64)
     both.stand.moneypenny.add_calls(calls)

@@ -7,10 +7,10 @@ import random
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from lib.calls import parse_call
-from lib.chats import parse_chat
-from lib.slack_combined import SummaryPart, build_combined
-from lib.slack_summary import build_summary
+from lib.destinations.slack.combined import SummaryPart, build_combined
+from lib.destinations.slack.summary import build_summary
+from lib.sources.calls import parse_call
+from lib.sources.chats import parse_chat
 from sandbox.standins.slack import FakeSlack
 
 UK = ZoneInfo("Europe/London")

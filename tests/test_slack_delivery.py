@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from lib.errors import SlackError
-from lib.state.base import DONE, PENDING
+from lib.errors import SlackUnavailable
+from lib.state.models import DONE, PENDING
 from lib.sync import RunOptions
 from sandbox.standins import Status
 from tests.harness import Crash, crash_at, slack_text
@@ -48,7 +48,7 @@ def test_a_failed_post_leaves_the_chats_for_the_next_summary_which_counts_them_l
     """A failed post is retried with the next run's summary, which says how many of its chats are late."""
     journal_chats(harness, 2)
     harness.stand.slack.inject("chat.postMessage", Status(500), times=None)
-    with pytest.raises(SlackError):
+    with pytest.raises(SlackUnavailable):
         deliver(harness)
     assert slack_states(harness) == [PENDING] * 2
     harness.stand.slack.clear_faults()

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from lib.chats import parse_chat
-from lib. slack_summary import build_summary, chat_line
+from lib.destinations.slack.summary import build_summary
+from lib.sources.chats import chat_line, parse_chat
 from sandbox.standins.server import Status
 from sandbox.standins.slack import FakeSlack
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from lib.errors import PermanentError, StateStoreAccessError, StateStoreError, TransientError
+from lib.errors import PermanentError, StateStoreAccessError, StateStoreUnavailable, TransientError
 from lib.settings import Secret, Settings
 from lib.state import (
     DONE,
@@ -24,7 +24,6 @@ from lib.state import (
     UnknownJournalField,
     open_store,
 )
-from lib.state.base import Lease, delivered, expiry_for
 from lib.state.documents import (
     ALERTS_DOC,
     BACKFILL_DOC,
@@ -38,8 +37,9 @@ from lib.state.documents import (
     FetchIntent,
     ScheduleDoc,
 )
+from lib.state.models import Lease, delivered, expiry_for
 from lib.state.run_state import PARTS, RUNS_KEPT
-from lib.state.sqlite import SqliteStore
+from lib.state.sqlite.store import SqliteStore
 from tests.conftest import _emulator_client as emulator_client
 from tests.harness import Clock
 
@@ -58,8 +58,8 @@ def settings(**overrides) -> Settings:
 def entry(key: str, minutes: int = 0, **fields) -> JournalEntry:
     return JournalEntry(
         key=key,
-        chat={"chatTime": "2026-11-20T09:30:00", "visitor": f"Visitor {key}", "lines": [1, "two"]},
-        chat_time=T0 + timedelta(minutes=minutes),
+        item={"chatTime": "2026-11-20T09:30:00", "visitor": f"Visitor {key}", "lines": [1, "two"]},
+        item_time=T0 + timedelta(minutes=minutes),
         fetched_at=T0 + timedelta(hours=1),
         **fields,
     )
@@ -85,7 +85,7 @@ def make_store(request, tmp_path, store_clock):
             made.append(store)
             return store
     else:
-        from lib.state.firestore import FirestoreStore
+        from lib.state.firestore.store import FirestoreStore
 
         first_client = request.getfixturevalue("firestore_client")
 
@@ -107,7 +107,7 @@ def store(make_store):
 @pytest.fixture
 def fs_stores(firestore_client):
     """Two FirestoreStores on one emptied emulator database, with separate clients."""
-    from lib.state.firestore import FirestoreStore
+    from lib.state.firestore.store import FirestoreStore
 
     ours, theirs = FirestoreStore(firestore_client, "test"), FirestoreStore(emulator_client(), "test")
     yield ours, theirs
@@ -137,7 +137,7 @@ def test_token_put_get_clear(store):
 def test_journal_add_is_insert_if_absent(store):
     assert store.journal_add([entry("a"), entry("b", sheet=DONE)]) == ["a", "b"]
     again = entry("a", minutes=5, sheet=DONE, slack=DONE, sheet_batch="x")
-    again.chat = {"changed": True}
+    again.item = {"changed": True}
     assert store.journal_add([again, entry("c"), entry("c")]) == ["c"]
     assert store.journal_add([]) == []
     got = store.journal_get(["a", "b", "c"])
@@ -162,7 +162,7 @@ def test_journal_keeps_awkward_chats_and_keys(store):
     store.journal_add([JournalEntry(k, chat, T0, T0) for k in keys])
     got = store.journal_get(keys)
     assert set(got) == set(keys)
-    assert all(e.chat == chat for e in got.values())
+    assert all(e.item == chat for e in got.values())
     assert [e.key for e in store.journal_pending()] == sorted(keys)
 
 
@@ -173,7 +173,7 @@ def test_journal_pending_order(store):
     ])
     # A non-UTC offset for the same instant must sort as that instant.
     later = entry("b", minutes=0)
-    later.chat_time = (T0 + timedelta(minutes=1)).astimezone(timezone(timedelta(hours=-5)))
+    later.item_time = (T0 + timedelta(minutes=1)).astimezone(timezone(timedelta(hours=-5)))
     store.journal_add([later])
     assert [e.key for e in store.journal_pending()] == ["first", "a", "b", "z", "m"]
 
@@ -410,11 +410,11 @@ def test_lease_race_has_one_winner(make_store):
         thread.start()
     for thread in threads:
         thread.join(60)
-    # Under heavy contention a store may give up with StateStoreError (transient: the function
+    # Under heavy contention a store may give up with StateStoreUnavailable (transient: the function
     # answers 503 and the scheduler retries); it must never let two callers win.
     assert len(results) == len(stores)
     assert [won for won in results.values() if won is True] == [True], results
-    assert all(won is False or isinstance(won, StateStoreError) for won in results.values() if won is not True), results
+    assert all(won is False or isinstance(won, StateStoreUnavailable) for won in results.values() if won is not True), results
     winner = next(i for i, won in results.items() if won is True)
     assert stores[0].get_lease().owner == f"run-{winner}"
 
@@ -422,7 +422,7 @@ def test_lease_race_has_one_winner(make_store):
 def test_sqlite_lease_race_across_processes(sqlite_store):
     script = (
         "import sys; from datetime import datetime, timedelta, timezone;"
-        "from lib.state.sqlite import SqliteStore;"
+        "from lib.state.sqlite.store import SqliteStore;"
         "t = datetime(2026, 11, 20, tzinfo=timezone.utc);"
         "print(SqliteStore(sys.argv[1]).acquire_lease(sys.argv[2], t, t + timedelta(minutes=5)))"
     )
@@ -520,7 +520,7 @@ def test_a_write_by_version_is_refused_once_another_write_came_between(make_stor
 
 # -- typed documents ------------------------------------------------------------------------------
 
-# Each document as lib/sync, lib/alerts and lib/backfill write it with put_meta today.
+# Each document as lib/sync, lib/alerts and lib/sync/backfill.py write it with put_meta today.
 STORED_SHAPES = [
     (CursorDoc, {"last_read": "2026-11-20T09:30:00.123456+00:00"}),
     (CursorDoc, {"intent": {"since": "2026-11-18", "run_id": "r1", "at": "2026-11-20T09:30:00+00:00"}}),
@@ -626,7 +626,7 @@ def test_datetimes_come_back_aware_utc_and_equal(store):
     store.clock = lambda: moment  # the lease ends by the store's clock
     store.acquire_lease("me", moment, moment)
     token, got, lease = store.get_token(), store.journal_get(["a"])["a"], store.get_lease()
-    for value in (token.expires_at, got.chat_time, got.fetched_at, got.expires_at, lease.expires_at):
+    for value in (token.expires_at, got.item_time, got.fetched_at, got.expires_at, lease.expires_at):
         assert type(value) is datetime and value.tzinfo == UTC and value == moment
     with pytest.raises(ValueError):
         store.put_token(CachedToken("t", datetime(2026, 1, 1)))
@@ -721,7 +721,7 @@ def test_open_store_sqlite(tmp_path):
 
 
 def test_open_store_firestore(firestore_client):
-    from lib.state.firestore import FirestoreStore
+    from lib.state.firestore.store import FirestoreStore
 
     store = open_store(settings(google_cloud_project="demo-test", firestore_collection_prefix="fx"))
     try:
@@ -742,7 +742,7 @@ def test_importing_the_package_does_not_load_firestore():
 
 
 def test_firestore_server_errors_become_state_store_errors(firestore_emulator, monkeypatch):
-    from lib.state.firestore import FirestoreStore
+    from lib.state.firestore.store import FirestoreStore
 
     with socket.socket() as sock:  # a port with nothing listening on it
         sock.bind(("127.0.0.1", 0))
@@ -750,7 +750,7 @@ def test_firestore_server_errors_become_state_store_errors(firestore_emulator, m
     monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", f"127.0.0.1:{port}")
     store = FirestoreStore(emulator_client(), "test", timeout=2, retry=None)
     try:
-        with pytest.raises(StateStoreError) as caught:
+        with pytest.raises(StateStoreUnavailable) as caught:
             store.journal_add([JournalEntry("visitor-key", {"email": "ann@example.com"}, T0, T0)])
     finally:
         store.close()

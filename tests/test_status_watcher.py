@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from lib.cli import EXIT_FAILED, EXIT_OK, Context, main
+from lib.commands.cli import EXIT_FAILED, EXIT_OK, Context, main
 
 REPO = Path(__file__).resolve().parents[1]
 

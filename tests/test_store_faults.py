@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lib.errors import StateStoreError
+from lib.errors import StateStoreUnavailable
 from tests.store_faults import FAULT_KINDS, OPERATIONS, READS, FaultyStore
 
 
@@ -12,12 +12,12 @@ from tests.store_faults import FAULT_KINDS, OPERATIONS, READS, FaultyStore
 def test_an_injected_fault_is_the_stores_own_error_and_only_a_timed_out_write_lands(harness, store_kind, kind):
     store = FaultyStore(harness.open_store())
     store.fail("put_meta", kind)
-    with pytest.raises(StateStoreError, match="put_meta"):
+    with pytest.raises(StateStoreUnavailable, match="put_meta"):
         store.put_meta("probe", {"n": 1})
     assert (store.get_meta("probe") is not None) == (kind == "timeout")
     store.fail("get_meta", kind, skip=1)
     store.get_meta("probe")  # the one let through
-    with pytest.raises(StateStoreError, match="get_meta"):
+    with pytest.raises(StateStoreUnavailable, match="get_meta"):
         store.get_meta("probe")
     assert store.injected == [f"put_meta:{kind}", f"get_meta:{kind}"]
 

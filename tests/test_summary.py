@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from lib.chats import parse_chat
-from lib. slack_summary import build_summary, inert
+from lib.destinations.slack.summary import build_summary, inert
+from lib.sources.chats import parse_chat
 from sandbox.standins.slack import FakeSlack
 from tests.harness import UK
 

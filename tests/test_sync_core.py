@@ -8,9 +8,9 @@ from urllib.parse import unquote
 
 import pytest
 
-from lib.errors import HeaderMismatchError, MoneypennyAuthError, MoneypennyError
-from lib. sheet_cells import CELL_LIMIT, HEADER
-from lib.sync import RunFailed
+from lib.destinations.sheet.cells import CELL_LIMIT
+from lib.errors import HeaderMismatchError, MoneypennyAuthError, MoneypennyUnavailable, RunFailed
+from lib.sources.chats import HEADER
 from sandbox.standins.server import LostResponse, Malformed, Status
 from sandbox.standins.slack import FakeSlack
 from tests.harness import by_header, slack_text
@@ -108,7 +108,7 @@ def test_non_array_body_is_a_clear_transient_error_and_nothing_is_written(harnes
     harness.stand.moneypenny.inject("log", Malformed('{"message": "maintenance"}'), times=2)
     with pytest.raises(RunFailed) as failed:
         harness.syncer().run()
-    assert isinstance(failed.value.error, MoneypennyError)
+    assert isinstance(failed.value.error, MoneypennyUnavailable)
     assert "not an array" in str(failed.value.error)
     assert harness.data_rows() == []
 
@@ -297,7 +297,7 @@ def test_a_warm_instance_checks_the_header_before_reading_the_key_column(harness
 
 
 def test_a_warm_instance_on_firestore_checks_the_header_before_reading_the_key_column(harness, firestore_client):
-    from lib.state.firestore import FirestoreStore
+    from lib.state.firestore.store import FirestoreStore
 
     _warm_instance_checks_the_header_before_the_key_column(
         harness, harness.syncer(store=FirestoreStore(firestore_client, "warm_header", clock=harness.clock))

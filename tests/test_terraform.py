@@ -904,7 +904,7 @@ def _absence_counts(resources, evaluated, entry: dict[str, Any]) -> bool:
 
 
 def test_the_run_metric_counts_the_lines_the_function_really_writes(harness, capfd, evaluated, resources):
-    from lib.cli import Context, main
+    from lib.commands.cli import Context, main
 
     service = "moneypenny-sync"  # var.name's default; the example tfvars keeps it
     query, extractors = evaluated["run_log_filter"], evaluated["run_metric_labels"]
@@ -1067,12 +1067,12 @@ def _stored_field_names(firestore_client, prefix: str) -> dict[str, set[str]]:
     journal entry, an in-flight batch and a quarantined item, by collection."""
     from datetime import UTC, datetime, timedelta
 
-    from lib.state.base import InflightBatch, JournalEntry, RejectedItem
-    from lib.state.firestore import FirestoreStore
+    from lib.state.firestore.store import FirestoreStore
+    from lib.state.models import InflightBatch, JournalEntry, RejectedItem
 
     now = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
     store = FirestoreStore(firestore_client, prefix)
-    store.journal_add([JournalEntry(key="k1", chat={"chatTime": "x"}, chat_time=now, fetched_at=now,
+    store.journal_add([JournalEntry(key="k1", item={"chatTime": "x"}, item_time=now, fetched_at=now,
                                     sheet="done", slack="done", expires_at=now + timedelta(days=30))])
     store.batch_put(InflightBatch(id="b1", label="run@1", keys=("k1",), expires_at=now + timedelta(days=30)))
     store.quarantine([RejectedItem(raw="{}", reason="chatTime", fetched_at=now, expires_at=now + timedelta(days=30))])

@@ -3,7 +3,7 @@ header, two spaces apart, and no line ends in a space."""
 
 from __future__ import annotations
 
-from lib.command import table
+from lib.commands.command import table
 
 
 def test_columns_line_up_under_their_header_with_no_trailing_space():

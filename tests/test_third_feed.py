@@ -21,16 +21,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from lib.cli import main
-from lib.command import Context
-from lib.errors import InvalidChat, SettingsError
-from lib.moneypenny import MoneypennyClient
+from lib.commands.cli import main
+from lib.commands.command import Context
+from lib.destinations.sheet.cells import fit_cell
+from lib.destinations.sheet.writer import TabLayout
+from lib.destinations.slack.summary import inert, line_time, slack_size, trim
+from lib.errors import InvalidItem, SettingsError
 from lib.records import Rejected, Source, parse_each, parse_time
 from lib.settings import Settings
-from lib.sheet import TabLayout
-from lib.sheet_cells import fit_cell
-from lib.slack_summary import inert, line_time, slack_size, trim
 from lib.sources import DayRead, Feed, register, unregister
+from lib.sources.moneypenny import MoneypennyClient
 from lib.sync import RunOptions
 from sandbox.standins.samples import sample_calls
 from tests.harness import Crash, by_header, slack_text, us_date
@@ -64,9 +64,9 @@ class Note:
 
 def parse_note(item: Any, tz: ZoneInfo) -> Note:
     if not isinstance(item, dict):
-        raise InvalidChat("item is not an object")
+        raise InvalidItem("item is not an object")
     if not isinstance(item.get("noteId"), str) or not item["noteId"]:
-        raise InvalidChat("noteId is missing")
+        raise InvalidItem("noteId is missing")
     text = item.get("text")
     return Note(key=PREFIX + item["noteId"], time=parse_time(item.get("date"), "date", tz, naive=UTC),
                 text=text if isinstance(text, str) else "", raw=item)

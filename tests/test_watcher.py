@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from lib.cli import Context, main
+from lib.commands.cli import Context, main
 from lib.sync import ALERT_GRACE
 
 

@@ -18,15 +18,16 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from ..calls import CALLS, CALLS_LAYOUT
-from ..calls import KEY_PREFIX as CALL_PREFIX
-from ..chat_source import CHATS
+from ..destinations.sheet.writer import TabLayout
 from ..errors import SettingsError
 from ..errors import cut as _cut
-from ..moneypenny import MoneypennyClient
 from ..records import Source
 from ..settings import Settings, register_feed_setting
-from ..sheet import CHATS_TAB, TabLayout
+from .calls import CALLS, CALLS_LAYOUT
+from .calls import KEY_PREFIX as CALL_PREFIX
+from .chat_source import CHATS
+from .chats import CHATS_TAB
+from .moneypenny import MoneypennyClient
 
 __all__ = ["CALLS_FEED", "CHATS_FEED", "CursorRead", "DayRead", "Feed", "enabled", "feed_of_key", "named",
            "register", "registered", "unregister"]

@@ -1,16 +1,16 @@
-"""The state store: its contract (`contract`, `base`), typed documents (`documents`) and
-`open_store`, which picks an implementation.
+"""The state store: its data types (`models`), contract (`contract`, `base`), typed documents
+(`documents`) and `open_store`, which picks an implementation (`sqlite/`, `firestore/`).
 
-The implementations are imported on demand: loading google.cloud.firestore costs cold-start
-time that a SQLite run should not pay.
+The Firestore implementation is imported on demand: loading google.cloud.firestore costs
+cold-start time that a SQLite run should not pay.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from ..errors import SettingsError, StateStoreAccessError
-from .base import (
+from ..errors import SettingsError, StateStoreAccessError, UnknownJournalField
+from ..settings import Settings
+from .contract import StateStore
+from .models import (
     DONE,
     INFLIGHT,
     PENDING,
@@ -19,12 +19,8 @@ from .base import (
     JournalEntry,
     Lease,
     RejectedItem,
-    StateStore,
 )
-from .common import UnknownJournalField
-
-if TYPE_CHECKING:
-    from ..settings import Settings
+from .sqlite.store import SqliteStore
 
 __all__ = [
     "DONE",
@@ -50,16 +46,16 @@ def open_store(settings: Settings, *, read_only: bool = False, create: bool = Tr
     first read. `create` False: a SQLite file must exist already (a command that only deletes)."""
     path = settings.sqlite_path
     if path:
-        from .sqlite import SqliteStore
-
         return SqliteStore(path, read_only=read_only, create=create)
     if settings.state_store != "firestore":
         raise SettingsError("STATE_STORE must be 'firestore' or 'sqlite:PATH'")
 
+    # google.cloud.firestore (loaded by these, the store module too) costs cold-start time that a
+    # SQLite run should not pay: imported only when the store is Firestore.
     import google.auth.exceptions
     from google.cloud import firestore
 
-    from .firestore import FirestoreStore
+    from .firestore.store import FirestoreStore
 
     try:
         client = firestore.Client(

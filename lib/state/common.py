@@ -1,7 +1,7 @@
 """Helpers both stores share: UTC times, journal changes, the first entry of each key, chunks, the guard.
 
-Each store maps its own library's exceptions to StateStoreError through `guard`, giving it a
-`translate` function; the wrapping, and letting StateStoreError through, are here once.
+Each store maps its own library's exceptions to StateStoreUnavailable through `guard`, giving it a
+`translate` function; the wrapping, and letting our own StateStoreError through, are here once.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
 
-from ..errors import StateStoreError
-from .base import DONE, INFLIGHT, InflightBatch, JournalEntry
+from ..errors import StateStoreError, UnknownJournalField
+from .models import DONE, INFLIGHT, InflightBatch, JournalEntry
 
 # The journal fields `journal_update` may set; the others are fixed when the entry is added.
 JOURNAL_FIELDS = ("sheet", "sheet_batch", "slack", "expires_at")
@@ -20,10 +20,6 @@ JOURNAL_FIELDS = ("sheet", "sheet_batch", "slack", "expires_at")
 T = TypeVar("T")
 P = ParamSpec("P")
 R = TypeVar("R")
-
-
-class UnknownJournalField(ValueError):
-    """`journal_update` was given a field that no journal entry has (a programming error)."""
 
 
 def utc(value: datetime) -> datetime:
@@ -108,7 +104,7 @@ Translate = Callable[[Any, str, Exception], None]
 
 def guard(translate: Translate) -> Callable[[str], Callable[[Callable[P, R]], Callable[P, R]]]:
     """A decorator factory: `@guard(translate)(operation)` runs the method and, when it raises,
-    lets `translate(store, operation, exc)` raise a StateStoreError instead (inside the
+    lets `translate(store, operation, exc)` raise a StateStoreUnavailable instead (inside the
     `except` block, so it picks its own chaining); when translate returns, the exception
     goes on unchanged. A StateStoreError raised by the method itself goes on unchanged."""
 

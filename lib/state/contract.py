@@ -12,16 +12,13 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Callable, Iterable
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from datetime import timedelta
-
-    from ..counters import StoreCounters
-    from .base import CachedToken, InflightBatch, JournalEntry, Lease, RejectedItem
-    from .documents import D, Document
-    from .run_state import LeaseHold, RunState
+from ..counters import StoreCounters
+from .documents import D, Document
+from .models import CachedToken, InflightBatch, JournalEntry, Lease, RejectedItem
+from .run_state import LeaseHold, RunState
 
 
 class TokenCache(Protocol):

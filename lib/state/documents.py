@@ -12,15 +12,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, ClassVar, Protocol, Self, TypeVar
 
+from ..errors import DocumentError
+
 CURSOR_DOC = "cursor"
 SCHEDULE_DOC = "schedule_runs"
 SCHEDULES_KEPT = 50
 ALERTS_DOC = "alerts"
 BACKFILL_DOC = "backfill"
-
-
-class DocumentError(ValueError):
-    """A stored named document does not have the shape its class reads (names the field, not the value)."""
 
 
 class Document(Protocol):
@@ -217,7 +215,7 @@ class AlertState:
         )
 
 
-# -- backfill progress (lib/backfill, shown by `status`) ------------------------------------------
+# -- backfill progress (lib/sync/backfill.py, shown by `status`) ------------------------------------------
 
 
 @dataclass(frozen=True)

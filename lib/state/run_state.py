@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ..errors import LeaseLost
-from .base import Lease
+from ..errors import DocumentError, LeaseLost
 from .common import started_at_utc, stored_time, utc_text
-from .documents import CURSOR_DOC, SCHEDULE_DOC, CursorDoc, DocumentError, ScheduleDoc
+from .documents import CURSOR_DOC, SCHEDULE_DOC, CursorDoc, ScheduleDoc
+from .models import Lease
 
 RUN_STATE_DOC = "run"
 RUNS_KEPT = 100

@@ -15,9 +15,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..clock import Clock
-from ..errors import StateStoreError
-from .base import Lease, StoreBase
+from ..errors import StateStoreUnavailable
+from .base import StoreBase
 from .common import utc
+from .models import Lease
 from .run_state import PARTS, RUNS_KEPT, LeaseHold, RunState
 
 ATTEMPTS = 10  # writes by version that may meet another one before giving up (a transient error)
@@ -50,7 +51,7 @@ class RunStateStore(StoreBase):
             written = self.write_run_state(wanted, seen)
             if written is not None:
                 return written
-        raise StateStoreError("the run state kept changing under this write (contention); try again")
+        raise StateStoreUnavailable("the run state kept changing under this write (contention); try again")
 
     # -- lease ---------------------------------------------------------------------------------
     def acquire_lease(self, owner: str, now: datetime, expires_at: datetime) -> bool:

@@ -1,6 +1,6 @@
 """The sync run, one module per protocol (see docs/development.md, "The run"):
 
-- options.py: RunOptions and Mode (how a run is described), RunReport, RunFailed
+- options.py: RunOptions and Mode (how a run is described), RunReport (RunFailed is in lib/errors.py)
 - session.py: the run's state (lease, cursor and intent, schedule names, history), read and
   written once each per run
 - fetch.py: the fetch log (Moneypenny's cursor, the fetch intent, the recovery read)
@@ -13,12 +13,13 @@
 - run.py: Syncer, which sequences them (lease, steps, timing, report)
 - calls_fetch.py: a feed read by day window (the call messages, any DayRead feed), its read document
 - sources.py: each feed's steps and report share, pending split by key, the one summary
+- backfill.py: the backfill's logic (a past window in day spans, resumable), used by `python -m lib backfill`
 """
 
 from .calls_fetch import CALLS_READ_DOC, CallsFetch, CallsReadDoc
 from .fetch import CURSOR_DOC, RECOVERY_MARGIN, FetchLog, plan_intent, read_settles
 from .journal import QUARANTINE_RAW_BYTES, Journal
-from .options import Mode, RunFailed, RunOptions, RunReport
+from .options import Mode, RunOptions, RunReport
 from .protocols import RunProtocols
 from .record import ALERT_GRACE, check_health, run_record
 from .run import Syncer
@@ -44,7 +45,6 @@ __all__ = [
     "FetchLog",
     "Journal",
     "Mode",
-    "RunFailed",
     "RunOptions",
     "RunProtocols",
     "RunReport",

@@ -34,11 +34,11 @@ from datetime import date, datetime, timedelta
 from typing import Any, ClassVar, Self
 from zoneinfo import ZoneInfo
 
-from ..moneypenny import MoneypennyClient
+from ..errors import DocumentError
 from ..records import Rejection, Source
 from ..sources import CALLS_FEED, DayRead, Feed
-from ..state.base import StateStore
-from ..state.documents import DocumentError
+from ..sources.moneypenny import MoneypennyClient
+from ..state.contract import StateStore
 from .journal import Journal, dump
 from .options import PAST_END, Mode, RunOptions, RunReport, asked_days
 

@@ -24,9 +24,9 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from ..errors import MoneypennyError, MoneypennyNoAnswer, TransientError
-from ..moneypenny import MoneypennyClient
-from ..state.base import StateStore
+from ..errors import MoneypennyNoAnswer, MoneypennyUnavailable, TransientError
+from ..sources.moneypenny import MoneypennyClient
+from ..state.contract import StateStore
 from ..state.documents import CURSOR_DOC, CursorDoc, FetchIntent
 from .journal import Journal
 from .options import PAST_END, Mode, RunOptions, RunReport, asked_days
@@ -97,7 +97,7 @@ class FetchLog:
         if opts.mode == Mode.NEW:
             try:
                 items = self.moneypenny.fetch_new()
-            except MoneypennyError as exc:
+            except MoneypennyUnavailable as exc:
                 # With the daily reconcile due, the window read reaches back to its first day too.
                 since = intent.since if opts.reconcile_start is None else min(intent.since, opts.reconcile_start)
                 covered = self._read_instead(report, opts, session, exc, since, today, read_started)
@@ -178,7 +178,7 @@ class FetchLog:
         return session.cursor.intent, since
 
     def _read_instead(
-        self, report: RunReport, opts: RunOptions, session: RunSession, failed: MoneypennyError, since: date,
+        self, report: RunReport, opts: RunOptions, session: RunSession, failed: MoneypennyUnavailable, since: date,
         today: date, read_started: datetime,
     ) -> date:
         """The window read made instead of a failed plain call; returns its first day."""

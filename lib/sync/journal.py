@@ -19,7 +19,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..records import Record, RunRecords, sort_records
-from ..state.base import DONE, INFLIGHT, PENDING, InflightBatch, JournalEntry, RejectedItem, StateStore, delivered
+from ..state.contract import StateStore
+from ..state.models import DONE, INFLIGHT, PENDING, InflightBatch, JournalEntry, RejectedItem, delivered
 from ..text import json_text
 from .options import RunOptions, RunReport
 
@@ -93,7 +94,7 @@ class Journal:
             item = self.source.journal_item(r)
             if item is r.raw:
                 whole[r.key] = r
-            entry = JournalEntry(key=r.key, chat=item, chat_time=r.time.astimezone(UTC), fetched_at=fetched_at)
+            entry = JournalEntry(key=r.key, item=item, item_time=r.time.astimezone(UTC), fetched_at=fetched_at)
             self._preset(entry, r, opts, expires)
             if opts.sheet_keys is None and entry.sheet != DONE and (check_sheet or r.time < horizon):
                 # Created so: a crash before the check leaves it for the next run's check.
@@ -143,7 +144,7 @@ class Journal:
         and the undelivered entries this run journaled, in chat-time order (then key)."""
         known = {e.key for e in earlier}
         entries = earlier + [e for e in self.fresh.values() if e.key not in known and not e.delivered]
-        entries.sort(key=lambda e: (e.chat_time, e.key))
+        entries.sort(key=lambda e: (e.item_time, e.key))
         return entries
 
     def _remember(self, whole: dict[str, Record], new_keys: list[str]) -> None:
@@ -201,7 +202,7 @@ class Journal:
         entries = []
         for item, record in readable:
             # Fetched when it was first read: Slack counts it as late.
-            entry = JournalEntry(key=record.key, chat=record.raw, chat_time=record.time.astimezone(UTC),
+            entry = JournalEntry(key=record.key, item=record.raw, item_time=record.time.astimezone(UTC),
                                  fetched_at=item.fetched_at)
             if record.key in present:
                 entry.sheet, entry.slack, entry.expires_at = DONE, DONE, expires
@@ -307,10 +308,10 @@ class Journal:
         """The entries' records in time order (then key), each parsed at most once per run."""
         records = []
         for e in entries:
-            record = self.records.of(e.key, e.chat)
+            record = self.records.of(e.key, e.item)
             # The same item either way (a remembered record's raw form is exactly what the
             # journal holds): keeping one copy keeps the run's memory what it was.
-            e.chat = record.raw
+            e.item = record.raw
             records.append(record)
         return sort_records(records)
 

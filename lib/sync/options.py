@@ -6,14 +6,12 @@ import enum
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..counters import StoreCounters
 from ..errors import PermanentError, SyncError, TransientError, cut
-
-if TYPE_CHECKING:
-    from ..records import Record
+from ..records import Record
 
 # A day window (start..end, both asked for) is read to one day past `end`: whether Moneypenny's
 # endTime/`to` is inclusive is undocumented, and the journal makes the overlap harmless.
@@ -189,16 +187,6 @@ class RunReport:
         if self.errors:
             out["errors"] = self.errors
         return out
-
-
-class RunFailed(SyncError):
-    """Raised by Syncer.run when a step failed; carries the report and the first error."""
-
-    def __init__(self, report: RunReport, error: SyncError):
-        super().__init__(str(error), cause=error.cause, fix=error.fix)
-        self.report = report
-        self.error = error
-        self.transient = isinstance(error, TransientError)
 
 
 def error_info(step: str, exc: BaseException) -> dict[str, Any]:

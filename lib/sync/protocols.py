@@ -9,13 +9,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ..moneypenny import MoneypennyClient
+from ..destinations.sheet.writer import SheetWriter
+from ..destinations.slack.client import SlackNotifier
 from ..records import RunRecords
 from ..settings import Settings
-from ..sheet import SheetWriter
-from ..slack import SlackNotifier
 from ..sources import CHATS_FEED, CursorRead, Feed
-from ..state.base import StateStore
+from ..sources.moneypenny import MoneypennyClient
+from ..state.contract import StateStore
 from .calls_fetch import CallsFetch
 from .fetch import FetchLog
 from .journal import Journal

@@ -6,9 +6,10 @@ from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..moneypenny import REFRESH_MARGIN
 from ..sources import feed_of_key, registered
-from ..state.base import CachedToken, StateStore
+from ..sources.moneypenny import REFRESH_MARGIN
+from ..state.contract import StateStore
+from ..state.models import CachedToken
 from .options import RunReport
 
 # A chat still undelivered this long after it was fetched makes a run unhealthy (the same grace

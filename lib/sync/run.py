@@ -20,18 +20,19 @@ from typing import Any
 
 from ..clock import utcnow
 from ..counters import StoreCounters
-from ..errors import LeaseLost, PermanentError, SyncError, TransientError
+from ..destinations.sheet.writer import SheetWriter
+from ..destinations.slack.client import SlackNotifier
+from ..errors import LeaseLost, PermanentError, RunFailed, SyncError, TransientError
 from ..http import fenced
-from ..moneypenny import MoneypennyClient
 from ..records import Source
 from ..settings import Settings
-from ..sheet import SheetWriter
-from ..slack import SlackNotifier
 from ..sources import CHATS_FEED, CursorRead, Feed, enabled, registered
-from ..state.base import JournalEntry, RejectedItem, StateStore
+from ..sources.moneypenny import MoneypennyClient
+from ..state.contract import StateStore
 from ..state.documents import CursorDoc
+from ..state.models import JournalEntry, RejectedItem
 from .fetch import plan_intent
-from .options import Mode, RunFailed, RunOptions, RunReport, as_sync_error, error_info, first_error
+from .options import Mode, RunOptions, RunReport, as_sync_error, error_info, first_error
 from .protocols import RunProtocols, wire
 from .reconcile import due, reconcile_window
 from .record import check_health, run_record

@@ -10,7 +10,7 @@ own name in its last write (lib/sync/session.py), so the dedupe costs no read of
 
 from __future__ import annotations
 
-from ..state.base import StateStore
+from ..state.contract import StateStore
 from ..state.documents import SCHEDULE_DOC, SCHEDULES_KEPT, ScheduleDoc
 
 __all__ = ["SCHEDULES_KEPT", "SCHEDULE_DOC", "ScheduleLog", "schedule_key"]

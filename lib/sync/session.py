@@ -27,8 +27,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..clock import Clock, utcnow
-from ..state.base import InflightBatch, Lease, StateStore
+from ..state.contract import StateStore
 from ..state.documents import CursorDoc, FetchIntent
+from ..state.models import InflightBatch, Lease
 from ..state.run_state import QUARANTINE_UNKNOWN, LeaseHold, RunState
 
 __all__ = ["LEASE_MARGIN", "RunSession"]

@@ -22,9 +22,9 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from ..destinations.sheet.writer import SheetWriter
 from ..errors import LeaseLost, SheetNoAnswer, SyncError, TransientError
-from ..sheet import SheetWriter
-from ..state.base import DONE, INFLIGHT, PENDING, JournalEntry
+from ..state.models import DONE, INFLIGHT, PENDING, JournalEntry
 from .journal import Journal, unchecked
 from .options import RunReport
 

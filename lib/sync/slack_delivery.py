@@ -3,7 +3,7 @@ a single part, as a run with one feed on posts it and as the tests drive it on i
 
 from __future__ import annotations
 
-from ..state.base import JournalEntry
+from ..state.models import JournalEntry
 from .journal import Journal
 from .options import RunReport
 from .sources import Part, SummaryDelivery

@@ -15,11 +15,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from ..sheet import SheetWriter
-from ..slack import SlackNotifier
-from ..slack_combined import SummaryPart, build_combined
+from ..destinations.sheet.writer import SheetWriter
+from ..destinations.slack.client import SlackNotifier
+from ..destinations.slack.combined import SummaryPart, build_combined
 from ..sources import Feed, feed_of_key, registered
-from ..state.base import DONE, JournalEntry
+from ..state.models import DONE, JournalEntry
 from .journal import Journal, unchecked
 from .options import RunOptions, RunReport
 from .sheet_delivery import SheetDelivery

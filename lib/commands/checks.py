@@ -1,0 +1,213 @@
+"""`python -m lib check`: try every dependency without changing anything.
+
+Each probe gives one line: OK, WARN (works, but worth knowing) or FAIL (with the fix), or SKIP
+when an earlier failure makes it meaningless. Nothing here writes: the Moneypenny login
+caches no token, the sheet is only read, Slack is asked who we are and where we are, and the
+chat log is never read (a read can move Moneypenny's cursor).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import logging
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from .. import logs
+from ..clock import utcnow
+from ..errors import DocumentError, StateStoreMissing, SyncError, cut
+from ..settings import Settings
+from ..sources import CHATS_FEED, registered
+from ..state import open_store as default_open_store
+from ..state.documents import CURSOR_DOC
+from .command import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_SETTINGS,
+    STORE_UNSET,
+    STORE_UNSET_FIX,
+    Context,
+    log_level,
+    print_json,
+    store_unset,
+    table,
+)
+from .service_checks import (
+    DAMAGED_DOCUMENT_FIX,
+    FAIL,
+    OK,
+    SKIP,
+    WARN,
+    CheckResult,
+    check_calls,
+    check_moneypenny,
+    check_sheet,
+    check_slack,
+    failed,
+)
+from .status import collect
+from .watcher import FOUND, watcher_state
+
+
+def check_settings(env: Mapping[str, str] | None) -> tuple[CheckResult, Settings | None]:
+    """Read the settings the function would read."""
+    try:
+        settings = Settings.from_env(env)
+    except SyncError as exc:
+        return failed("settings", exc), None
+    where = (settings.sqlite_path and f"SQLite {cut(settings.sqlite_path)}") or "Firestore"
+    # The tabs in use only: SHEET_TAB means nothing while chats are off, CALLS_TAB while calls are.
+    tabs = [f"{'sheet' if feed is CHATS_FEED else feed.name} tab {cut(feed.tab(settings))!r}"
+            for feed in registered() if settings.feed_on(feed.name)]
+    detail = f"read; state in {where}, {', '.join(tabs)}, chat times in {settings.chat_timezone.key}"
+    return CheckResult("settings", OK, detail), settings
+
+
+def store_fix(settings: Settings, exc: BaseException) -> str:
+    """What to do when the state store does not open or answer and its error says nothing."""
+    if isinstance(exc, DocumentError):
+        return DAMAGED_DOCUMENT_FIX
+    damaged = any(sign in str(exc) for sign in ("not a database", "malformed"))
+    if settings.sqlite_path and not damaged:
+        return ("Another process may be writing the file (a run, a backfill): try again in a minute; check that "
+                "STATE_STORE names the file you mean.")
+    if settings.sqlite_path:
+        return ("STATE_STORE names a file SQLite cannot read (damaged, or not a SQLite database): restore it from a "
+                "copy, or move it aside and point STATE_STORE at a new file (the next run creates it).")
+    return ("Check GOOGLE_CLOUD_PROJECT, FIRESTORE_DATABASE and this identity's access (roles/datastore.user) and the "
+            "network; https://status.cloud.google.com shows outages.")
+
+
+def check_store(settings: Settings, open_store: Callable[[Settings], Any]) -> tuple[CheckResult, Any]:
+    """Open the state store and read one document."""
+    try:
+        store = open_store(settings)
+    except StateStoreMissing as exc:
+        if settings.sqlite_path and not os.path.exists(settings.sqlite_path):
+            # As a sheet tab that does not exist yet: normal before the first run, and check creates nothing.
+            return CheckResult("state store", OK, f"{exc}: the first run creates it (if one should be there, "
+                               "check STATE_STORE; a relative path is read from the current folder)"), None
+        return failed("state store", exc), None
+    except Exception as exc:
+        return failed("state store", exc, store_fix(settings, exc)), None
+    try:
+        store.get_meta(CURSOR_DOC)  # raw: this checks that the store answers, not the document
+    except Exception as exc:
+        store.close()
+        return failed("state store", exc, store_fix(settings, exc)), None
+    if settings.sqlite_path:
+        detail = f"SQLite at {cut(settings.sqlite_path)} answers"
+    else:
+        project = settings.google_cloud_project or "(the default project)"
+        detail = (
+            f"Firestore {cut(project)}, database {cut(settings.firestore_database)}, "
+            f"collections {cut(settings.firestore_collection_prefix)}_* answer"
+        )
+    return CheckResult("state store", OK, detail), store
+
+
+def check_last_run(store: Any, now: datetime) -> CheckResult:
+    """When the last run succeeded, from the run history (the same verdict `status` prints first)."""
+    try:
+        data = collect(store, now, runs=1)
+    except Exception as exc:
+        return failed("last run", exc)
+    state, _, text = data["verdict"].partition(" — ")
+    return CheckResult("last run", OK if state == "OK" else WARN, text,
+                       "" if state == "OK" else "`python -m lib status` shows the runs and what is waiting.")
+
+
+def check_watcher(settings: Settings, env: Mapping[str, str] | None) -> CheckResult:
+    """Whether the outside watcher's alert policies exist (Cloud Monitoring; needs credentials)."""
+    state = watcher_state(settings, env)
+    if state.state == FOUND:
+        return CheckResult("watcher", OK, state.detail)
+    return CheckResult("watcher", WARN, state.detail,
+                       "Set watcher_enabled = true and alert_emails in terraform.tfvars, then `terraform apply`; "
+                       "or watch the function elsewhere.")
+
+
+@dataclass
+class CheckReport:
+    """Every line of a check and whether they all passed."""
+
+    results: list[CheckResult]
+
+    @property
+    def ok(self) -> bool:
+        return all(r.status in (OK, WARN) for r in self.results)
+
+    @property
+    def settings_ok(self) -> bool:
+        return bool(self.results) and self.results[0].status == OK
+
+
+def run_checks(
+    env: Mapping[str, str] | None = None,
+    *,
+    open_store: Callable[[Settings], Any] | None = None,
+    backoff: float = 0.5,
+    clock: Callable[[], datetime] | None = None,
+) -> CheckReport:
+    """Every probe, in order: settings, state store, last run, Moneypenny, sheet, Slack, watcher."""
+    if open_store is None:
+        # Read only: check changes nothing, so it never creates, migrates or locks a store.
+        open_store = functools.partial(default_open_store, read_only=True)
+    first, settings = check_settings(env)
+    if settings is not None:
+        logs.register_secrets(settings.secrets())  # the probes' log lines are scrubbed of them too
+    results = [first]
+    if settings is None:
+        for name in ("state store", "last run", "moneypenny login", "sheet", "slack token", "slack channel",
+                     "watcher"):
+            results.append(CheckResult(name, SKIP, "needs valid settings"))
+        return CheckReport(results)
+    if store_unset(env):
+        store_result, store = CheckResult("state store", FAIL, STORE_UNSET, STORE_UNSET_FIX), None
+    else:
+        store_result, store = check_store(settings, open_store)
+    results.append(store_result)
+    if store is not None:
+        results.append(check_last_run(store, (clock or utcnow)()))
+        store.close()
+    elif store_result.status == OK:
+        results.append(CheckResult("last run", WARN, "none recorded (no state store yet)"))
+    else:
+        results.append(CheckResult("last run", SKIP, "needs the state store"))
+    results.append(check_moneypenny(settings, backoff))
+    feeds = [feed for feed in registered() if settings.feed_on(feed.name)]
+    # Each feed read by days is read for today (a read moves nothing); the chat log is not (its login is).
+    results.extend(check_calls(settings, backoff, (clock or utcnow)(), feed=feed) for feed in feeds
+                   if feed.probe is not None)
+    # The tabs in use only: SHEET_TAB means nothing while chats are off, CALLS_TAB while calls are.
+    results.extend(check_sheet(settings, backoff, feed=feed) for feed in feeds)
+    results.extend(check_slack(settings, backoff))
+    results.append(check_watcher(settings, env))
+    return CheckReport(results)
+
+
+def format_table(results: list[CheckResult]) -> str:
+    """The check lines as an aligned table; a fix goes on its own line under its check."""
+    rows: list[list[str]] = []
+    for r in results:
+        rows.append([r.name, r.status, r.detail])
+        if r.fix and r.status != OK:
+            rows.append(["", "", f"fix: {r.fix}"])
+    return "\n".join(table(["CHECK", "RESULT", "DETAIL"], rows))
+
+
+def command(args: argparse.Namespace, ctx: Context) -> int:
+    """`python -m lib check`: every probe as a table (or JSON); 4 for bad settings, 1 for a failure."""
+    logs.configure("text", level=log_level(args.verbose, quiet=logging.ERROR), stream=ctx.err)
+    report = run_checks(ctx.env, backoff=ctx.backoff, clock=ctx.clock)
+    if args.json:
+        print_json(ctx, {"ok": report.ok, "checks": [r.as_dict() for r in report.results]})
+    else:
+        ctx.say(format_table(report.results))
+    if not report.settings_ok:
+        return EXIT_SETTINGS
+    return EXIT_OK if report.ok else EXIT_FAILED

@@ -1,0 +1,210 @@
+"""The SQLite store's journal and quarantine tables."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from ..common import chunks, first_of_each_key, journal_changes, stored_time, unique, with_batches
+from ..common import utc_text as _ts
+from ..models import InflightBatch, JournalEntry, RejectedItem
+from .base import _CHUNK, _DELIVERED, SqliteBase, _dt, _guard, _json_text, _ts_or_none
+
+
+class SqliteJournalStore(SqliteBase):
+    """The journal and the quarantine (the store's per-item tables)."""
+
+    # -- journal -------------------------------------------------------------------------------
+    _INSERT = (
+        "INSERT OR IGNORE INTO journal (key, chat, chat_time, fetched_at, sheet, sheet_batch, slack, expires_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    )
+
+    @_guard("journal_add")
+    def journal_add(self, entries: Iterable[JournalEntry]) -> list[str]:
+        first = first_of_each_key(entries)
+        if not first:
+            return []
+        fetched: dict[datetime, str] = {}  # a batch shares one fetch time: its text is made once
+        rows = [
+            (e.key, _json_text(e.item), _ts(e.item_time),
+             fetched.get(e.fetched_at) or fetched.setdefault(e.fetched_at, _ts(e.fetched_at)),
+             e.sheet, e.sheet_batch, e.slack, _ts_or_none(e.expires_at))
+            for e in first.values()
+        ]
+        with self._write() as conn:
+            # Blind, as on Firestore: a normal run's keys are all new, so one statement inserts
+            # them and the change count says so. Only when a key was present (a reconcile) is
+            # the insert undone and the batch's keys looked up.
+            conn.execute("SAVEPOINT journal_add")
+            before = conn.total_changes
+            conn.executemany(self._INSERT, rows)
+            if conn.total_changes - before == len(rows):
+                conn.execute("RELEASE journal_add")
+                added = list(first)
+            else:
+                conn.execute("ROLLBACK TO journal_add")
+                conn.execute("RELEASE journal_add")
+                present: set[str] = set()
+                for chunk in chunks(list(first), _CHUNK):
+                    marks = ",".join("?" * len(chunk))
+                    present.update(row[0] for row in conn.execute(f"SELECT key FROM journal WHERE key IN ({marks})", chunk))
+                self.counters.reads += len(first)  # each key looked up
+                conn.executemany(self._INSERT, (row for row in rows if row[0] not in present))
+                added = [key for key in first if key not in present]
+        self.counters.writes += len(added)
+        return added
+
+    @staticmethod
+    def _entry(row: tuple[Any, ...]) -> JournalEntry:
+        key, chat, chat_time, fetched_at, sheet, sheet_batch, slack, expires_at = row
+        return JournalEntry(
+            key=key, item=json.loads(chat), item_time=_dt(chat_time), fetched_at=_dt(fetched_at),
+            sheet=sheet, sheet_batch=sheet_batch, slack=slack, expires_at=stored_time(expires_at),
+        )
+
+    _COLUMNS = "key, chat, chat_time, fetched_at, sheet, sheet_batch, slack, expires_at"
+
+    @_guard("journal_pending")
+    def journal_pending(self) -> list[JournalEntry]:
+        rows = self._read(
+            f"SELECT {self._COLUMNS} FROM journal WHERE NOT {_DELIVERED} ORDER BY chat_time, key"
+        )
+        entries = [self._entry(row) for row in rows]
+        if entries:
+            with_batches(entries, self.batch_list())
+        return entries
+
+    @_guard("journal_get")
+    def journal_get(self, keys: Iterable[str]) -> dict[str, JournalEntry]:
+        wanted = unique(keys)
+        found: dict[str, JournalEntry] = {}
+        if not wanted:
+            return found
+        self.counters.round_trips += 1
+        self.counters.reads += len(wanted)  # each key looked up, found or not
+        conn = self._conn()
+        # One read transaction, so that the chunks see one snapshot.
+        conn.execute("BEGIN")
+        try:
+            for chunk in chunks(wanted, _CHUNK):
+                marks = ",".join("?" * len(chunk))
+                for row in conn.execute(
+                    f"SELECT {self._COLUMNS} FROM journal WHERE key IN ({marks})", chunk
+                ):
+                    found[row[0]] = self._entry(row)
+        finally:
+            conn.execute("COMMIT")
+        return found
+
+    @_guard("journal_update")
+    def journal_update(self, keys: Iterable[str], **changes: Any) -> None:
+        values = journal_changes(changes)
+        if "expires_at" in values:
+            values["expires_at"] = _ts_or_none(values["expires_at"])
+        wanted = unique(keys)
+        if not values or not wanted:
+            return
+        assignments = ", ".join(f"{name} = ?" for name in values)
+        with self._write() as conn:
+            for chunk in chunks(wanted, _CHUNK):
+                marks = ",".join("?" * len(chunk))
+                self.counters.writes += conn.execute(
+                    f"UPDATE journal SET {assignments} WHERE key IN ({marks})",
+                    [*values.values(), *chunk],
+                ).rowcount
+
+    # -- in-flight batches ---------------------------------------------------------------------
+    @_guard("batch_put")
+    def batch_put(self, batch: InflightBatch) -> None:
+        with self._write() as conn:
+            self._insert_batch(conn, batch)
+
+    def _insert_batch(self, conn: sqlite3.Connection, batch: InflightBatch) -> None:
+        conn.execute(
+            "INSERT OR REPLACE INTO batches (id, label, keys, expires_at) VALUES (?, ?, ?, ?)",
+            (batch.id, batch.label, json.dumps(list(batch.keys)), _ts(batch.expires_at)),
+        )
+        self.counters.writes += 1
+
+    @_guard("batch_list")
+    def batch_list(self) -> list[InflightBatch]:
+        return [
+            InflightBatch(id=bid, label=label, keys=tuple(json.loads(keys)), expires_at=_dt(expires_at))
+            for bid, label, keys, expires_at in self._read("SELECT id, label, keys, expires_at FROM batches ORDER BY id")
+        ]
+
+    @_guard("batch_delete")
+    def batch_delete(self, batches: Iterable[InflightBatch]) -> None:
+        ids = unique(batch.id for batch in batches)
+        if not ids:
+            return
+        with self._write() as conn:
+            for chunk in chunks(ids, _CHUNK):
+                self.counters.deletes += conn.execute(
+                    f"DELETE FROM batches WHERE id IN ({','.join('?' * len(chunk))})", chunk
+                ).rowcount
+
+    @_guard("journal_prune")
+    def journal_prune(self, now: datetime) -> int:
+        with self._write() as conn:
+            # Only delivered entries go, even if expires_at was set early by mistake.
+            deleted = conn.execute(
+                f"DELETE FROM journal WHERE expires_at IS NOT NULL AND expires_at < ? AND {_DELIVERED}",
+                (_ts(now),),
+            ).rowcount
+            conn.execute("DELETE FROM quarantine WHERE expires_at IS NOT NULL AND expires_at < ?", (_ts(now),))
+            conn.execute("DELETE FROM batches WHERE expires_at < ?", (_ts(now),))
+            if self.retention is not None:
+                self._trim_runs(conn, self.retention)
+        self.counters.deletes += deleted
+        return deleted
+
+    # -- quarantine ----------------------------------------------------------------------------
+    @_guard("quarantine")
+    def quarantine(self, items: Iterable[RejectedItem]) -> None:
+        rows = [
+            (item.raw, item.reason, _ts(item.fetched_at), _ts_or_none(item.expires_at))
+            for item in items
+        ]
+        if not rows:
+            return
+        with self._write() as conn:
+            conn.executemany(
+                "INSERT INTO quarantine (raw, reason, fetched_at, expires_at) VALUES (?, ?, ?, ?)", rows
+            )
+        self.counters.writes += len(rows)
+
+    @_guard("quarantine_count")
+    def quarantine_count(self, since: datetime | None = None) -> int:
+        if since is None:
+            count: int = self._read("SELECT COUNT(*) FROM quarantine")[0][0]
+        else:
+            count = self._read("SELECT COUNT(*) FROM quarantine WHERE fetched_at >= ?", (_ts(since),))[0][0]
+        self.counters.reads += max(0, (count - 1) // 1000)  # as a Firestore count: 1 read per 1,000
+        return count
+
+    @_guard("quarantine_oldest")
+    def quarantine_oldest(self) -> datetime | None:
+        return stored_time(self._read("SELECT MIN(fetched_at) FROM quarantine")[0][0])
+
+    @_guard("quarantine_list")
+    def quarantine_list(self) -> list[RejectedItem]:
+        rows = self._read("SELECT id, raw, reason, fetched_at, expires_at FROM quarantine ORDER BY fetched_at, id")
+        return [
+            RejectedItem(raw=raw, reason=reason, fetched_at=_dt(fetched_at), expires_at=stored_time(expires_at),
+                         id=str(rid))
+            for rid, raw, reason, fetched_at, expires_at in rows
+        ]
+
+    @_guard("quarantine_remove")
+    def quarantine_remove(self, ids: Iterable[str]) -> None:
+        numbers = [int(i) for i in unique(ids) if str(i).isdigit()]
+        if not numbers:
+            return
+        with self._write() as conn:
+            for chunk in chunks(numbers, _CHUNK):
+                conn.execute(f"DELETE FROM quarantine WHERE id IN ({','.join('?' * len(chunk))})", chunk)

@@ -1,0 +1,131 @@
+"""`SqliteStore`: the state store in one SQLite file, for local runs and tests.
+
+Several threads and processes may share the file: each thread gets its own connection, the
+file is in WAL mode with a busy timeout, and every write runs in a `BEGIN IMMEDIATE`
+transaction so that read-then-write sequences (the lease) are atomic.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+from ..common import utc_text as _ts
+from ..models import CachedToken, InflightBatch, Lease
+from ..run_state import PARTS, RUNS_KEPT, LeaseHold, RunState, from_legacy
+from ..run_store import RunStateStore
+from .base import _dt, _guard
+from .journal import SqliteJournalStore
+
+
+class SqliteStore(RunStateStore, SqliteJournalStore):
+    """The state store in a SQLite file at `path` (parent folders are created).
+
+    `retention`: when set, `journal_prune` also trims the run history to the newest
+    `retention` records (record_run keeps its own ring of `keep`). `counters` counts rows as
+    Firestore would bill documents (`lib.counters.StoreCounters`). The lease is judged by
+    SQLite's own clock (`now`), or by `clock` when a test moves time by hand. The run state is one row of
+    `run_state` (its JSON and a version counter); the tables `lease` and `runs` and the meta
+    rows `cursor` and `schedule_runs` are read only to build it in a file made before it.
+    """
+
+    # -- token cache ---------------------------------------------------------------------------
+    @_guard("get_token")
+    def get_token(self) -> CachedToken | None:
+        rows = self._read("SELECT value, expires_at FROM token WHERE id = 1")
+        return CachedToken(rows[0][0], _dt(rows[0][1])) if rows else None
+
+    @_guard("put_token")
+    def put_token(self, token: CachedToken) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO token (id, value, expires_at) VALUES (1, ?, ?)",
+                (token.value, _ts(token.expires_at)),
+            )
+        self.counters.writes += 1
+
+    @_guard("clear_token")
+    def clear_token(self) -> None:
+        with self._write() as conn:
+            conn.execute("DELETE FROM token")
+        self.counters.deletes += 1
+
+    # -- run state (lease, cursor, schedule log, quarantine hint, run history) -----------------
+    @_guard("read_run_state")
+    def read_run_state(self) -> RunState:
+        rows = self._read("SELECT version, state FROM run_state WHERE id = 1")
+        now = self._now(self._conn())  # the store's time of this read: the lease is judged by it
+        if rows:
+            return RunState.from_dict(json.loads(rows[0][1]), version=rows[0][0], read_at=now)
+        return dataclasses.replace(self._legacy_state(), read_at=now)
+
+    def _legacy_state(self) -> RunState:
+        # A file from before the run state: its parts were rows of their own (left in place).
+        # Counted as Firestore's batch get of the same documents: each one asked for is a read.
+        self.counters.round_trips += 1
+        self.counters.reads += len(PARTS) + 1
+        conn = self._conn()
+        named = dict(conn.execute(
+            f"SELECT name, value FROM meta WHERE name IN ({','.join('?' * len(PARTS))})", PARTS).fetchall())
+        held = conn.execute("SELECT owner, expires_at FROM lease WHERE id = 1").fetchall()
+        lease = Lease(held[0][0], _dt(held[0][1])) if held else None
+        rows = self._read("SELECT record FROM runs ORDER BY started_at DESC, id DESC LIMIT ?", (RUNS_KEPT,))
+        parts = [json.loads(named[name]) if name in named else None for name in PARTS]
+        return from_legacy(parts[0], parts[1], lease, [json.loads(row[0]) for row in rows])
+
+    @_guard("write_run_state")
+    def write_run_state(self, state: RunState, seen: RunState) -> RunState | None:
+        text = json.dumps(state.to_dict(), ensure_ascii=False)
+        with self._write() as conn:
+            if seen.version is None:
+                written = conn.execute(
+                    "INSERT OR IGNORE INTO run_state (id, version, state) VALUES (1, 1, ?)", (text,)).rowcount
+                version = 1
+            else:
+                written = conn.execute(
+                    "UPDATE run_state SET version = version + 1, state = ? WHERE id = 1 AND version = ?",
+                    (text, seen.version)).rowcount
+                version = seen.version + 1
+        if not written:
+            return None
+        self.counters.writes += 1
+        return dataclasses.replace(state, version=version)
+
+    @_guard("batch_put")
+    def batch_put_held(self, batch: InflightBatch, hold: LeaseHold) -> RunState | None:
+        with self._write() as conn:
+            # One transaction: the lease is read (and renewed) and the batch stored together,
+            # so a run that lost the lease since it last looked stores nothing.
+            row = conn.execute("SELECT version, state FROM run_state WHERE id = 1").fetchone()
+            self.counters.reads += 1
+            seen = RunState() if row is None else RunState.from_dict(json.loads(row[1]), version=row[0])
+            seen = dataclasses.replace(seen, read_at=self._now(conn))
+            state = hold.applied(seen)  # raises LeaseLost: the transaction is rolled back
+            if state is not None:
+                conn.execute("UPDATE run_state SET version = version + 1, state = ? WHERE id = 1",
+                             (json.dumps(state.to_dict(), ensure_ascii=False),))
+                self.counters.writes += 1
+                seen = dataclasses.replace(state, version=seen.version + 1)
+            self._insert_batch(conn, batch)
+        return seen
+
+    # -- small named documents -----------------------------------------------------------------
+    @_guard("get_meta")
+    def _get_named(self, name: str) -> dict[str, Any] | None:
+        rows = self._read("SELECT value FROM meta WHERE name = ?", (name,))
+        value: dict[str, Any] | None = json.loads(rows[0][0]) if rows else None
+        return value
+
+    @_guard("put_meta")
+    def _put_named(self, name: str, value: dict[str, Any]) -> None:
+        text = json.dumps(value, ensure_ascii=False)
+        with self._write() as conn:
+            conn.execute("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", (name, text))
+        self.counters.writes += 1
+
+    @_guard("delete_meta")
+    def _delete_named(self, name: str) -> None:
+        with self._write() as conn:
+            conn.execute("DELETE FROM meta WHERE name = ?", (name,))
+        self.counters.deletes += 1
