@@ -68,6 +68,11 @@ from tests.store_faults import FAULT_KINDS, FaultyStore
 
 UK = ZoneInfo("Europe/London")
 CHECKPOINTS = ("before_fetch", "after_fetch", "after_journal", "after_mark_inflight", "after_append", "after_post")
+# Where a run is paused (the lease and skew dimensions). Not past its lease between storing the
+# in-flight batch (its last lease check) and the append going out: a process that stalls there
+# longer than LEASE_MARGIN while another run takes over can write rows twice, and no design can
+# fence it (Sheets has no conditional append; README, "Not promised").
+PAUSE_POINTS = {"lease": tuple(c for c in CHECKPOINTS if c != "after_mark_inflight"), "skew": CHECKPOINTS}
 RUNS_PER_SCHEDULE = 8
 FAULT_TIMEOUT = "0.2"  # seconds: Delay faults longer than this are client timeouts
 
@@ -520,7 +525,7 @@ def run_schedule(seed: int, tmp: Path, stats: Stats, store_factory: Callable[[Pa
             else:
                 for what in ("lease", "skew"):
                     if what in dims and drng[what].random() < 0.15:
-                        where, kind = drng[what].choice(CHECKPOINTS), what
+                        where, kind = drng[what].choice(PAUSE_POINTS[what]), what
                         if what == "skew" and drng[what].random() < 0.5:
                             kind = "slow"
                             run_clock = lambda: clock() - timedelta(minutes=11)  # noqa: E731
