@@ -622,7 +622,7 @@ def run_schedule(seed: int, tmp: Path, stats: Stats, store_factory: Callable[[Pa
         new_calls(poison=False)
         for _ in range(4):
             clock.advance(minutes=11)  # past any lease a crashed run left
-            measured(lambda: h.syncer().run())
+            measured(lambda: h.syncer().run(options=RunOptions(daily_reconcile=True)))  # as scheduled
             stats.runs += 1
             if not store.journal_pending():
                 break
