@@ -215,6 +215,10 @@ def _print_fault_stats(terminalreporter) -> None:
                 f"(RETENTION_DAYS {stats['worst_retention'] or 'as set'}), {stats['lease_takeovers']} leases "
                 f"taken over mid-run, {stats['skewed_calls']} callers 11 min off, {stats['source_switches']} "
                 f"source switches, {stats['empties']} stores emptied"
+                + (f", {stats['unreachable']} items older than a source's first read's days missing (not promised)"
+                   if stats.get("unreachable") else "")
+                + (f", {stats['unannounced']} rows whose Slack post was due when their store was emptied (not promised)"
+                   if stats.get("unannounced") else "")
             )
         failures = stats.get("failures")
         if failures is not None:

@@ -274,6 +274,21 @@ def test_a_failed_calls_read_leaves_the_reconcile_due(harness, store):
     assert scheduled(harness).reconciled
 
 
+def test_the_chats_first_read_reconciles_even_after_a_chats_off_run_noted_the_days_reconcile(harness, store):
+    """A store emptied while chats waited in its journal (Moneypenny's cursor already past them),
+    whose first run has chats off (calls only) and so notes the day's reconcile without reading
+    chats by date: the first run with chats on again reads them by date, so they are written."""
+    harness.env_overrides["MONEYPENNY_SOURCES"] = "calls"
+    harness.clock.value = local(DAY, 9, 0)
+    waiting = skipped_by_the_cursor(harness, DAY - timedelta(days=1), 2, seed=7)
+    assert scheduled(harness).reconciled  # calls only: the day's reconcile is noted
+    harness.env_overrides["MONEYPENNY_SOURCES"] = "chats,calls"
+    harness.clock.advance(minutes=5)
+    first = scheduled(harness)
+    assert first.reconciled and first.appended == len(waiting)
+    assert_each_chat_once(harness, len(waiting))
+
+
 # -- what it costs ---------------------------------------------------------------------------------------
 
 

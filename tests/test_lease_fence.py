@@ -187,6 +187,32 @@ def test_a_run_whose_lease_is_taken_after_its_append_posts_nothing_to_slack(harn
     assert_each_row_once(harness, 2)
 
 
+def test_a_run_that_lost_its_lease_after_its_post_never_writes_its_stale_pending_over_the_new_holders_done(
+        harness, store_kind):
+    """A run whose append Sheets refused twice posts its chats to Slack, then is paused past its
+    lease while another run takes over and appends them. Waking, it records what it did (the Slack
+    half) and nothing it did not: its own memory says "pending" for the sheet, and writing that
+    over the new holder's done mark would have the next run append the rows a second time."""
+    harness.add_chats(2)
+    lease = timedelta(seconds=harness.settings().lease_seconds)
+    harness.stand.sheets.inject("values.append", Status(500), times=2)  # both passes of this run
+    taken_over: list = []
+
+    def checkpoint(step: str) -> None:
+        if step == "after_post" and not taken_over:
+            harness.clock.advance(seconds=lease.total_seconds() + 1)
+            taken_over.append(run(harness.syncer()))
+
+    paused = run(harness.syncer(checkpoint=checkpoint))
+    assert paused.outcome == "failed" and paused.appended == 0 and paused.posted == 2
+    assert taken_over[0].outcome == "ok" and taken_over[0].appended == 2
+    harness.clock.advance(minutes=5)
+    after = harness.syncer().run()
+    assert after.appended == 0, "a row written twice: the paused run's stale pending mark won"
+    assert_each_row_once(harness, 2)
+    assert harness.open_store().journal_pending() == []
+
+
 # -- duplicate case 4: a backfill waiting on Sheets past LEASE_SECONDS -----------------------------
 
 

@@ -237,6 +237,25 @@ def test_an_unanswered_append_outlived_by_its_batch_document_is_checked_not_writ
     assert report.pending == 0 and harness.open_store().journal_pending() == []
 
 
+def test_a_first_read_whose_run_died_between_append_and_post_is_announced_after_its_batch_expired(harness):
+    """A store's first read journals its chats unchecked; its run appends them and dies before the
+    Slack post; no run gets to the sheet before the batch document of that append expires. The
+    entries the journal still holds (pending, never announced) are found in the sheet and
+    announced then, not taken as announced long ago."""
+    retention = min_retention_days(2)
+    harness.env_overrides["RETENTION_DAYS"] = str(retention)
+    harness.add_chats(CHATS, seed=45)
+    with pytest.raises(Crash):
+        harness.syncer(checkpoint=crash_at("after_append")).run()
+    assert len(harness.sheet_keys()) == CHATS and harness.stand.slack.messages() == []
+    harness.clock.advance(days=retention + 1)
+    report = harness.syncer().run()
+    assert report.appended == 0 and report.already_in_sheet == CHATS
+    assert report.posted == CHATS, "never announced: taken as announced when its batch document expired"
+    assert len(harness.stand.slack.messages()) == 1
+    assert harness.open_store().journal_pending() == []
+
+
 # -- case 3: a source switched off and on -------------------------------------------------------
 
 

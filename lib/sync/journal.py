@@ -57,6 +57,7 @@ class Journal:
         self.retention = retention
         self.fresh: dict[str, JournalEntry] = {}  # entries this run added to the journal, by key
         self._staged: dict[str, JournalEntry] = {}  # states changed here, written by write_staged
+        self._staged_fields: dict[str, set[str]] = {}  # ... and which of their fields changed
         self._ended: dict[str, InflightBatch] = {}  # batches whose rows are staged done
 
     def forgotten_before(self, now: datetime) -> datetime:
@@ -266,6 +267,7 @@ class Journal:
             for name, value in changes.items():
                 setattr(entry, name, value)
             self._staged[entry.key] = entry
+            self._staged_fields.setdefault(entry.key, set()).update(changes)
             if changes.get("sheet") == DONE and entry.batch is not None:
                 self._ended[entry.batch.id] = entry.batch
 
@@ -273,8 +275,21 @@ class Journal:
         """Write every staged entry once (both destinations' states together, with the expiry
         when delivered), then delete the batches whose rows are now done."""
         staged, self._staged = list(self._staged.values()), {}
+        changed, self._staged_fields = self._staged_fields, {}
         ended, self._ended = list(self._ended.values()), {}
-        self._write(staged, {})
+        # Delivered to both here: both states, blind. Delivered to one only: only that half is
+        # written, so that a run which lost its lease meanwhile (paused past it while another
+        # run took over and delivered the rest) never writes its stale "pending" over the
+        # other run's done mark (that row would be written again).
+        self._write([e for e in staged if e.delivered], {})
+        halves: dict[tuple[tuple[str, Any], ...], list[str]] = {}
+        for entry in staged:
+            if not entry.delivered:
+                fields = tuple((name, getattr(entry, name)) for name in sorted(changed.get(entry.key, ())))
+                halves.setdefault(fields, []).append(entry.key)
+        for fields, keys in halves.items():
+            if fields:
+                self.store.journal_update(keys, **dict(fields))
         for entry in staged:
             if entry.sheet == DONE:
                 entry.batch = None

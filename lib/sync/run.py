@@ -184,7 +184,11 @@ class Syncer:
         due in the run state it just read (lib/sync/reconcile.py)."""
         if not opts.daily_reconcile or opts.mode != Mode.NEW:
             return opts
-        if not due(session.seen.reconciled_at, started, self.settings.reconcile_at, self.tz):
+        # The chats' first read (no cursor: a new or emptied store) reconciles too, even if a run
+        # with chats off noted the day's reconcile: what an emptied journal held is found by date.
+        first_chats = self.settings.chats_on and session.seen.cursor.last_read is None
+        if not due(session.seen.reconciled_at, started, self.settings.reconcile_at, self.tz) and not (
+                first_chats and self.settings.reconcile_at is not None):
             return opts
         start, _ = reconcile_window(started, self.settings.reconcile_days, self.tz)
         log.info("the daily reconcile is due: this run also reads by date",

@@ -128,8 +128,11 @@ class SheetDelivery:
         present = self.sheet.keys_present(header_checked=True)
         found = [e for e in check if e.key in present]
         for entry in found:
-            if unchecked(entry):
-                entry.slack = DONE  # delivered before the journal forgot it: announced then
+            # Delivered before the journal forgot it: announced then. Unless the entry itself is
+            # older than the journal's memory: then the batch document of its own append (a run
+            # that died before its post) may have expired, and it was maybe never announced.
+            if unchecked(entry) and entry.fetched_at >= old:
+                entry.slack = DONE
         # Journaled unchecked and not in the sheet: written now, with no write of their own.
         # Their documents say "check first" until this run's done write, so a crash before it
         # has them checked again, never written twice.
