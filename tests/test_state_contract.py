@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -14,6 +16,7 @@ import pytest
 
 from lib.errors import PermanentError, StateStoreAccessError, StateStoreUnavailable, TransientError
 from lib.settings import Secret, Settings
+from lib.sources.chats import HEADER, chat_row, parse_chat
 from lib.state import (
     DONE,
     INFLIGHT,
@@ -875,11 +878,6 @@ CREATE TABLE batches (id TEXT PRIMARY KEY, label TEXT NOT NULL, keys TEXT NOT NU
 def _write_old_shape(store_kind: str, harness, old: list[tuple[dict, str, str | None, str]]) -> None:
     """Journal entries as the code before destinations were plug-ins wrote them (item, sheet,
     sheet_batch, slack), by raw SQL into a file with the old schema, or as raw Firestore documents."""
-    import json
-    import sqlite3
-
-    from lib.sources.chats import parse_chat
-
     now = harness.clock()
     rows = []
     for item, sheet, sheet_batch, slack in old:
@@ -911,8 +909,6 @@ def _write_old_shape(store_kind: str, harness, old: list[tuple[dict, str, str | 
 
 
 def _stored_shape(store_kind: str, harness, key: str) -> dict:
-    import sqlite3
-
     if store_kind == "sqlite":
         with sqlite3.connect(harness.tmp / "state.sqlite3") as conn:
             conn.row_factory = sqlite3.Row
@@ -926,8 +922,6 @@ def test_entries_of_the_old_shape_read_into_the_mapping_are_delivered_once_and_r
     columns, Firestore's `sheet`/`slack`/`sheet_batch`/`pending` fields): each entry reads into the
     mapping, the next run delivers what it still lacks once (rows and Slack lines), and each
     entry it writes is written in the new shape; a delivered one stays delivered, untouched."""
-    from lib.sources.chats import HEADER, chat_row, parse_chat
-
     waiting, half, delivered, unchecked = harness.add_chats(4, seed=7)
     _write_old_shape(store_kind, harness, [
         (waiting, PENDING, None, PENDING),
@@ -968,14 +962,10 @@ def test_entries_of_the_old_shape_read_into_the_mapping_are_delivered_once_and_r
 
 
 def json_of(value):
-    import json
-
     return json.loads(value) if isinstance(value, str) else value
 
 
 def test_a_read_only_sqlite_store_reads_a_file_not_yet_migrated(tmp_path):
-    import sqlite3
-
     path = tmp_path / "old.sqlite3"
     with sqlite3.connect(path) as conn:
         conn.executescript(_OLD_SQLITE_JOURNAL + "CREATE TABLE token (id INTEGER PRIMARY KEY, value TEXT, expires_at TEXT);"
