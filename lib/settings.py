@@ -25,8 +25,6 @@ DEFAULT_CALLS_URL = "https://api.moneypenny.com/clienttas/V2/Messages"
 # feed's name -> the setting that names its tab and that tab's default name. The built-in feeds
 # are here from the start; lib/sources registers any other (lib.sources.register).
 _FEED_TABS: dict[str, tuple[str, str]] = {"chats": ("SHEET_TAB", "Chats"), "calls": ("CALLS_TAB", "Calls")}
-# Kept for the messages and docs that list the usual choices.
-SOURCE_CHOICES = ("chats", "calls", "chats,calls")
 
 
 def register_feed_setting(name: str, tab_setting: str | None, default_tab: str | None) -> None:
@@ -157,6 +155,7 @@ class Settings:
 
     @property
     def chats_on(self) -> bool:
+        """Whether the chats feed is on (feed_on("chats"))."""
         return "chats" in self.moneypenny_sources
 
     @property

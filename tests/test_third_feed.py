@@ -21,12 +21,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from lib.alerts import feed_fix
 from lib.commands.cli import main
 from lib.commands.command import Context
 from lib.destinations.sheet.cells import fit_cell
 from lib.destinations.sheet.writer import TabLayout
 from lib.destinations.slack.summary import inert, line_time, slack_size, trim
-from lib.errors import InvalidItem, SettingsError
+from lib.errors import InvalidItem, RunFailed, SettingsError
 from lib.records import Rejected, Source, parse_each, parse_time
 from lib.settings import Settings
 from lib.sources import DayRead, Feed, register, unregister
@@ -82,12 +83,17 @@ class NotesEndpoint:
     def __init__(self) -> None:
         self.notes: list[dict[str, Any]] = []
         self.reads = 0
+        self.status = 200  # what it answers (a 5xx: the feed is down)
         endpoint = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 if not self.headers.get("Authorization", "").startswith("Bearer "):
                     self.send_response(401)
+                    self.end_headers()
+                    return
+                if endpoint.status != 200:
+                    self.send_response(endpoint.status)
                     self.end_headers()
                     return
                 query = parse_qs(urlparse(self.path).query)
@@ -197,6 +203,24 @@ def test_a_registered_feed_fills_its_own_tab_once_and_shares_the_one_summary(not
     assert again.sources["notes"]["fetched"] == 3 and again.sources["notes"]["new"] == 0 and again.appended == 0
     assert sorted(note_ids(notes)) == sorted(n["noteId"] for n in made)
     assert len(notes.stand.slack.messages()) == 1 and endpoint.reads == 2
+
+
+def test_a_registered_feed_that_is_down_never_stops_the_chats_and_its_alert_says_what_to_do(notes, endpoint):
+    chats = notes.add_chats(2)
+    made = add_notes(notes, endpoint, 2)
+    endpoint.status = 503
+    with pytest.raises(RunFailed) as failed:
+        notes.syncer().run()
+    assert failed.value.cause == "moneypenny_notes" and "Moneypenny notes" in str(failed.value)
+    assert [e["step"] for e in failed.value.report.errors] == ["notes fetch"]
+    assert len(notes.data_rows()) == len(chats) and "2 new chats" in slack_text(*notes.stand.slack.messages())
+    fix = feed_fix(failed.value.cause)
+    assert fix is not None and "notes API is failing" in fix and "the other feeds still go through" in fix
+    endpoint.status = 200
+    notes.clock.advance(minutes=5)
+    notes.syncer().run()
+    assert sorted(note_ids(notes)) == sorted(n["noteId"] for n in made)
+    assert len(notes.data_rows()) == len(chats)
 
 
 def test_a_feed_turned_off_keeps_its_items_waiting_until_it_is_on_again(notes, endpoint):
