@@ -33,7 +33,7 @@ from lib.destinations import (
 )
 from lib.errors import NoAnswer, RunFailed, TransientError
 from lib.records import Record
-from lib.state.models import DONE
+from lib.state.models import DONE, INFLIGHT
 from lib.sync import RunOptions
 from tests.harness import Crash, slack_text
 
@@ -269,3 +269,25 @@ def test_an_unanswered_write_is_checked_by_the_destinations_keys_before_it_is_se
         unregister(NAME)
     assert hook.keys() == Counter(harness.sheet_keys())  # each once
     assert harness.open_store().journal_pending() == []
+
+
+def test_entries_left_pending_by_a_destination_no_longer_registered_are_written_delivered(harness, hook):
+    """A destination taken away (unregistered) while it still lacked entries: the next run writes
+    them as delivered to the registered ones, so they are not pending forever."""
+    harness.syncer().run()  # the first read: the cursor
+    harness.clock.advance(minutes=5)
+    register(Webhook("http://127.0.0.1:9", EXACTLY_ONCE))  # nothing listens: the webhook is down
+    try:
+        harness.add_chats(2, seed=6)
+        with pytest.raises(RunFailed):
+            harness.syncer().run()
+    finally:
+        unregister(NAME)
+    store = harness.open_store()
+    assert [(e.state("sheet"), e.state("slack"), e.state(NAME)) for e in store.journal_pending()] == [
+        (DONE, DONE, INFLIGHT)] * 2
+    assert len(harness.sheet_keys()) == 2
+    harness.clock.advance(minutes=5)
+    report = harness.syncer().run()
+    assert report.appended == 0 and report.pending == 0 and store.journal_pending() == []
+    assert all(e.states == {"sheet": DONE, "slack": DONE} for e in store.journal_get(harness.sheet_keys()).values())

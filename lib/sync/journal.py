@@ -175,6 +175,11 @@ class Journal:
         """The run's work: `earlier` (journal_pending read before this run journaled anything)
         and the undelivered entries this run journaled, in chat-time order (then key)."""
         known = {e.key for e in earlier}
+        for entry in earlier:
+            if self.done(entry):
+                # Pending only for a destination no longer registered: written as delivered
+                # (its states for the registered ones), so that it is not read again each run.
+                self._staged[entry.key] = entry
         entries = earlier + [e for e in self.fresh.values() if e.key not in known and not self.done(e)]
         entries.sort(key=lambda e: (e.item_time, e.key))
         return entries
