@@ -110,12 +110,7 @@ class ExactlyOnceDelivery:
         # sooner than that; the next scheduled run later).
         now = self.clock()
         name = self.destination
-        young = {
-            e.key
-            for e in todo
-            if e.state(name) == INFLIGHT and not batch_answered(e.label(name))
-            and now - batch_time(e.label(name), now) < self.settle
-        }
+        young = {e.key for e in todo if not settled(e.state(name), e.label(name), now, self.settle)}
         if not young:
             return todo
         report.waiting = len(young)
@@ -151,6 +146,16 @@ class ExactlyOnceDelivery:
                 entry.set_state(name, PENDING)
         report.already_in_sheet += len(found)
         return [e for e in todo if e.state(name) != DONE]
+
+
+def settled(state: str, label: str | None, now: datetime, settle: timedelta) -> bool:
+    """The settle rule: whether an entry in this state, with this in-flight label, may be checked
+    (and written again) `now`. Only a write that may still be running at the destination holds it
+    back: in flight, not answered, and labelled less than `settle` before `now` (a label with no
+    time, such as a first read's "unchecked", is long settled)."""
+    if state != INFLIGHT or batch_answered(label):
+        return True
+    return now - batch_time(label, now) >= settle
 
 
 def batch_answered(batch: str | None) -> bool:
