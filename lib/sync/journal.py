@@ -3,8 +3,8 @@ quarantine), quarantined items are read again, and delivery states are written b
 
 A run delivers what earlier runs left (read from the store before it fetches) and what it
 journaled itself, from memory: an entry's document is written when it is journaled and once
-more when it is delivered (`stage` then `write_staged`, one write per entry for the sheet and
-Slack together). In between, "in flight" is one batch document per append, not a mark on
+more when it is delivered (`stage` then `write_staged`, one write per entry for every destination
+together: its whole state mapping). In between, "in flight" is one batch document per write, not a mark on
 each entry. Nothing here knows the records are chats: it reads them through a
 `lib.records.Source`.
 """
@@ -31,7 +31,8 @@ log = logging.getLogger(__name__)
 QUARANTINE_RAW_BYTES = 900_000
 # The label of an entry journaled by a read that may meet rows an earlier run wrote and the journal
 # forgot (a window, reconcile, recovery or first read; an item older than the journal's memory):
-# held "in flight" on its own document until the sheet's key column is read (lib/sync/sheet_delivery.py).
+# held "in flight" on its own document, for each exactly-once destination, until its keys (the
+# sheet's key column) are read (lib/sync/exactly_once.py).
 UNCHECKED = "unchecked"
 # How much sooner than RETENTION_DAYS the journal may have forgotten a delivered entry: clocks
 # and CHAT_TIMEZONE differ by hours; a day covers both.

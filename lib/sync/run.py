@@ -1,9 +1,9 @@
 """One sync run, as the README's data flow draws it: lease, fetch into the journal, deliver from
-the journal to the sheet and Slack, record the run.
+the journal to every registered destination (the sheet, Slack, any other), record the run.
 
 Each protocol lives in its own module: the fetch log (fetch.py), the journal (journal.py), the
-exactly-once sheet delivery (sheet_delivery.py), the Slack summary (slack_delivery.py) and the
-scheduler-retry dedupe (schedule.py). This module only sequences them, times the steps and
+exactly-once delivery (exactly_once.py: the sheet's rows), the at-least-once delivery
+(at_least_once.py: the Slack summary) and the scheduler-retry dedupe (schedule.py). This module only sequences them, times the steps and
 chooses the error a failed run answers with.
 """
 
