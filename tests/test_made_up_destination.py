@@ -291,3 +291,16 @@ def test_entries_left_pending_by_a_destination_no_longer_registered_are_written_
     report = harness.syncer().run()
     assert report.appended == 0 and report.pending == 0 and store.journal_pending() == []
     assert all(e.states == {"sheet": DONE, "slack": DONE} for e in store.journal_get(harness.sheet_keys()).values())
+
+
+@pytest.mark.parametrize(("made", "refusal"), [
+    (Webhook("http://127.0.0.1:9", EXACTLY_ONCE, name="sheet"), "a destination named 'sheet' is already registered"),
+    (Webhook("http://127.0.0.1:9", "exactly_twice"), "protocol must be one of exactly_once, at_least_once"),
+    (Webhook("http://127.0.0.1:9", AT_LEAST_ONCE, name="Web Hook"), "a lower-case word"),
+])
+def test_register_refuses_a_name_taken_or_a_protocol_the_run_does_not_know(made, refusal):
+    with pytest.raises(ValueError, match=refusal):
+        register(made)
+    assert [d.name for d in registered()] == ["sheet", "slack"]
+    with pytest.raises(ValueError, match="built in"):
+        unregister("slack")
