@@ -5,32 +5,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+from . import destinations
 from .alerts import Alerter
 from .clock import utcnow
+from .destinations import SHEET, SLACK, BuildContext, FeedTab, build_each
 from .destinations.sheet import client as sheet_module
-from .destinations.sheet.writer import SheetWriter
-from .destinations.slack import client as slack_module
+from .destinations.sheet.destination import SheetTabs
 from .destinations.slack.client import SlackNotifier
+from .destinations.slack.destination import SlackSummary
 from .settings import Settings
 from .sources import CHATS_FEED, registered
 from .sources.moneypenny import MoneypennyClient
 from .state import open_store
 from .state.contract import StateStore
 from .sync import Syncer
-
-
-def sheets_identity(settings: Settings) -> str:
-    """Who the sheet must be shared with, as far as can be told without a network call."""
-    if not settings.sheets_is_google:
-        return "the local stand-in (anonymous)"
-    try:
-        import google.auth  # only for Google itself: local stand-ins never load it
-
-        credentials, _ = google.auth.default(scopes=sheet_module.SCOPES)
-    except Exception:
-        return ""
-    email = getattr(credentials, "service_account_email", "") or ""
-    return "" if email == "default" else email
 
 
 def build_syncer(
@@ -59,25 +47,21 @@ def build_syncer(
         clock=clock,
         backoff=backoff,
     )
-    # Credentials are looked up now (a missing one fails at start), but gspread and slack-sdk
-    # are loaded, and their clients made, only when a run has something to write or post.
-    session = sheet_module.build_session(settings, backoff=backoff, quota_wait=sheets_quota_wait,
-                                         on_quota_wait=on_quota_wait)
-    tab_ids: dict[str, int] = {}  # the spreadsheet's tab ids (for links), shared by its writers
-    # One writer per tab: the chats' always (SHEET_TAB), and one for every other feed that is on.
-    writers: dict[str, SheetWriter] = {}
-    for feed in registered():
-        if feed is CHATS_FEED or settings.feed_on(feed.name):
-            writers[feed.name] = SheetWriter(
-                lambda: sheet_module.client_on(session, settings),
-                settings.sheet_id,
-                feed.tab(settings),
-                identity=lambda: sheets_identity(settings),
-                layout=feed.layout,
-                tab_ids=tab_ids,
-            )
-    slack = SlackNotifier(lambda: slack_module.build_client(settings, backoff=backoff), settings.slack_channel)
-    return Syncer(settings, store, moneypenny, writers, slack, clock=clock, checkpoint=checkpoint)
+    # Every registered destination (lib/destinations), built from the settings: the sheet gets a
+    # writer per tab (the chats' always, SHEET_TAB, and every other feed's that is on). Credentials
+    # are looked up now (a missing one fails at start), but gspread and slack-sdk are loaded, and
+    # their clients made, only when a run has something to write or post.
+    feeds = [FeedTab(feed.name, feed.tab(settings), feed.layout, feed.summary_noun)
+             for feed in registered() if feed is CHATS_FEED or settings.feed_on(feed.name)]
+    context = BuildContext(settings, feeds, backoff=backoff, quota_wait=sheets_quota_wait,
+                           on_quota_wait=on_quota_wait)
+    built = build_each(destinations.registered(), context)
+    kinds = {b.name: b.built for b in built}
+    sheet, slack = kinds[SHEET.name], kinds[SLACK.name]
+    assert isinstance(sheet, SheetTabs) and isinstance(slack, SlackSummary)
+    return Syncer(settings, store, moneypenny, sheet.writers, slack.notifier, clock=clock, checkpoint=checkpoint,
+                  destinations=built)
+
 
 
 def build_alerter(settings: Settings, syncer: Syncer, *, clock: Callable[[], datetime] | None = None) -> Alerter:

@@ -120,7 +120,12 @@ class SheetUnavailable(SheetError, TransientError):
     """The Sheets API failed in a way that may pass."""
 
 
-class SheetNoAnswer(SheetUnavailable):
+class NoAnswer(TransientError):
+    """A write to a destination got no answer (timeout, dropped connection): it may still land,
+    so an exactly-once delivery leaves its items in flight until it has surely ended."""
+
+
+class SheetNoAnswer(SheetUnavailable, NoAnswer):
     """A Sheets request got no answer (timeout, dropped connection): it may still land."""
 
 

@@ -48,7 +48,7 @@ def test_crash_between_append_and_marking_writes_no_duplicate(harness):
     with pytest.raises(Crash):
         harness.syncer(checkpoint=crash_at("after_append")).run()
     assert len(harness.data_rows()) == 4
-    assert all(e.sheet == INFLIGHT for e in harness.open_store().journal_pending())
+    assert all(e.state("sheet") == INFLIGHT for e in harness.open_store().journal_pending())
     harness.clock.advance(minutes=5)
     report = harness.syncer().run()
     assert report.already_in_sheet == 4 and report.appended == 0
@@ -308,7 +308,7 @@ def test_delivered_entries_expire_after_the_retention_and_sqlite_prunes_them(har
     keys = harness.sheet_keys()
     entries = store.journal_get(keys)
     for entry in entries.values():
-        assert entry.sheet == DONE and entry.slack == DONE
+        assert entry.states == {"sheet": DONE, "slack": DONE}
         assert entry.expires_at - harness.clock() == timedelta(days=30)
     harness.clock.advance(days=31)
     harness.syncer().run()

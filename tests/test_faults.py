@@ -666,7 +666,7 @@ def run_schedule(seed: int, tmp: Path, stats: Stats, store_factory: Callable[[Pa
         assert len(set(keys)) == len(keys), f"{context}: a Chat key appears twice"
         assert store.journal_pending() == [], f"{context}: entries are stuck in the journal"
         entries = store.journal_get(keys)
-        assert (forgetful or len(entries) == len(keys)) and all(e.slack == "done" for e in entries.values()), context
+        assert (forgetful or len(entries) == len(keys)) and all(e.state("slack") == "done" for e in entries.values()), context
         announced = sum(_summary_count(m) for m in stand.slack.messages())
         due = len(expected.chats) - len(lost) - unannounced["chat"]
         stats.unannounced += unannounced["chat"] + unannounced["call"]
@@ -690,7 +690,7 @@ def _check_calls(h: Harness, store: StateStore, expected: Counter, context: str,
     ids = [r["Call id"] for r in rows]
     assert len(set(ids)) == len(ids), f"{context}: a Call id appears twice"
     entries = store.journal_get([key_from_column(i) for i in ids])
-    assert (forgetful or len(entries) == len(ids)) and all(e.slack == "done" for e in entries.values()), context
+    assert (forgetful or len(entries) == len(ids)) and all(e.state("slack") == "done" for e in entries.values()), context
     announced = sum(_summary_count(m, "call") for m in h.stand.slack.messages())
     assert announced >= sum(expected.values()) - unannounced, f"{context}: summaries cover {announced} calls"
     return len(lost)

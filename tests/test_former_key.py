@@ -110,7 +110,7 @@ def test_a_chat_journaled_under_its_former_key_is_not_written_or_announced_again
     store, now = harness.open_store(), harness.clock()
     state = DONE if delivered else PENDING
     store.journal_add([JournalEntry(key=old_key, item=item, item_time=parse_chat(item, UK).time.astimezone(UTC),
-                                    fetched_at=now, sheet=state, slack=state,
+                                    fetched_at=now, states={"sheet": state, "slack": state},
                                     expires_at=now + timedelta(days=30) if delivered else None)])
     if delivered:
         row = chat_row(dataclasses.replace(parse_chat(item, UK), key=old_key))
@@ -136,7 +136,7 @@ def test_a_backfill_takes_a_row_under_the_former_key_as_in_the_sheet(harness):
     journal.ingest(report, [item], RunOptions(mode="window", start=day, end=day, sheet_keys={former_key_of(item)}))
     key = parse_chat(item, UK).key
     assert report.new == 1 and report.already_in_sheet == 1
-    assert store.journal_get([key])[key].sheet == DONE
+    assert store.journal_get([key])[key].state("sheet") == DONE
 
 
 def test_only_a_batch_with_a_former_key_reads_the_journal_for_it(harness, store_kind):

@@ -28,12 +28,12 @@ def test_every_fetched_chat_is_one_journal_entry_by_key_and_fetching_it_again_ch
     assert journal.ingest(report, batch + batch[:1], RunOptions()) == 3
     assert report.fetched == 4 and report.new == 3 and len(report.new_keys) == 3
     [first, *_] = store.journal_pending()
-    journal.mark([first], sheet=DONE)
+    journal.mark([first], "sheet", DONE)
     harness.clock.advance(minutes=5)
     again = harness.report("again")
     assert harness.protocols().journal.ingest(again, batch, RunOptions()) == 0
     kept = store.journal_get([first.key])[first.key]
-    assert kept.sheet == DONE and kept.fetched_at == first.fetched_at and again.new == 0
+    assert kept.state("sheet") == DONE and kept.fetched_at == first.fetched_at and again.new == 0
 
 
 def test_unreadable_items_are_set_aside_counted_and_the_rest_of_the_batch_goes_on(harness):
@@ -54,12 +54,12 @@ def test_entries_delivered_to_both_destinations_get_their_expiry_and_others_none
     store, journal = harness.open_store(), harness.protocols().journal
     journal.ingest(harness.report(), items(harness, 2), RunOptions())
     one, two = store.journal_pending()
-    journal.mark([one, two], sheet=DONE)
+    journal.mark([one, two], "sheet", DONE)
     assert all(e.expires_at is None for e in store.journal_get([one.key, two.key]).values())
-    journal.mark([one], slack=DONE)
+    journal.mark([one], "slack", DONE)
     got = store.journal_get([one.key, two.key])
     assert got[one.key].expires_at == harness.clock() + timedelta(days=harness.settings().retention_days)
-    assert got[two.key].expires_at is None and got[two.key].slack == PENDING
+    assert got[two.key].expires_at is None and got[two.key].state("slack") == PENDING
     assert [e.key for e in store.journal_pending()] == [two.key]
 
 
@@ -75,7 +75,7 @@ def test_a_backfill_presets_keys_in_the_sheet_as_written_and_old_days_as_announc
     journal.ingest(report, batch, opts)
     assert report.already_in_sheet == 1 and report.not_announced == 2
     entry = store.journal_get([first_key])[first_key]
-    assert entry.sheet == DONE and entry.slack == DONE and entry.expires_at is not None
+    assert entry.states == {"sheet": DONE, "slack": DONE} and entry.expires_at is not None
 
 
 def test_a_chat_journaled_by_this_run_is_not_parsed_again_for_its_delivery(harness):
@@ -156,5 +156,5 @@ def test_when_only_the_sheet_took_the_entries_only_its_half_is_written(harness):
         steps.slack.deliver(report, work)
     steps.journal.write_staged()
     store = harness.open_store()
-    assert [(e.sheet, e.slack) for e in store.journal_pending()] == [(DONE, PENDING)] * 2
+    assert [(e.state("sheet"), e.state("slack")) for e in store.journal_pending()] == [(DONE, PENDING)] * 2
     assert store.batch_list() == []

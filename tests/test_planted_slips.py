@@ -28,7 +28,7 @@ from lib.destinations.sheet.client import SHEETS_QUOTA_WAIT_SECONDS
 from lib.errors import RunFailed
 from lib.settings import Settings
 from lib.sync.backfill import BACKFILL_QUOTA_WAIT_SECONDS
-from lib.sync.sheet_delivery import ATTEMPTS
+from lib.sync.exactly_once import ATTEMPTS
 from sandbox.standins.samples import sample_calls
 from sandbox.standins.server import Status
 from tests.harness import Crash, by_header, crash_at

@@ -1,4 +1,4 @@
-"""Exactly-once rows (lib/sync/sheet_delivery.py), point by point as docs/guarantees.md's
+"""Exactly-once rows (lib/sync/exactly_once.py), point by point as docs/guarantees.md's
 "Exactly-once rows" states it. Real SheetWriter (gspread) against the Sheets stand-in, a real SQLite store
 and the harness's hand-moved clock."""
 
@@ -30,7 +30,7 @@ def deliver(harness, run_id: str = "run", checkpoint=None):
 
 
 def states(harness) -> list[str]:
-    return [e.sheet for e in harness.open_store().journal_pending()]
+    return [e.state("sheet") for e in harness.open_store().journal_pending()]
 
 
 def sheet_keys(harness) -> list[str]:
@@ -43,7 +43,7 @@ def test_the_rows_of_a_run_go_in_one_append_and_are_marked_done(harness):
     report = deliver(harness)
     assert report.appended == 4 and len(set(sheet_keys(harness))) == 4
     assert harness.stand.sheets.count("values.append") == 1
-    assert all(e.sheet == DONE for e in harness.open_store().journal_get(sheet_keys(harness)).values())
+    assert all(e.state("sheet") == DONE for e in harness.open_store().journal_get(sheet_keys(harness)).values())
 
 
 def test_a_batch_is_marked_in_flight_with_its_run_and_time_before_the_append(harness):
@@ -53,7 +53,7 @@ def test_a_batch_is_marked_in_flight_with_its_run_and_time_before_the_append(har
 
     def at(step: str) -> None:
         if step == "after_mark_inflight":
-            seen.extend((e.sheet, e.sheet_batch) for e in harness.open_store().journal_pending())
+            seen.extend((e.state("sheet"), e.label("sheet")) for e in harness.open_store().journal_pending())
 
     deliver(harness, "r1", checkpoint=at)
     assert seen == [(INFLIGHT, f"r1@{int(harness.clock().timestamp())}")] * 2
@@ -119,7 +119,7 @@ def test_rows_of_appends_answered_with_errors_are_written_by_the_very_next_call(
     harness.stand.sheets.inject("values.append", Status(503), times=2)
     with pytest.raises(SheetUnavailable):
         deliver(harness, "r1")
-    assert [e.sheet_batch for e in harness.open_store().journal_pending()] == [f"r1@{ANSWERED}"] * 2
+    assert [e.label("sheet") for e in harness.open_store().journal_pending()] == [f"r1@{ANSWERED}"] * 2
     harness.clock.advance(seconds=20)
     retry = deliver(harness, "retry")
     assert retry.waiting == 0 and retry.appended == 2 and len(sheet_keys(harness)) == 2

@@ -1,4 +1,4 @@
-"""At-least-once Slack (lib/sync/slack_delivery.py), as docs/guarantees.md's "Slack" states it.
+"""At-least-once Slack (lib/sync/at_least_once.py), as docs/guarantees.md's "Slack" states it.
 Real SlackNotifier (slack-sdk) against the Slack stand-in, a real SQLite store and the
 harness's hand-moved clock."""
 
@@ -31,7 +31,7 @@ def deliver(harness, run_id: str = "run", checkpoint=None):
 
 
 def slack_states(harness) -> list[str]:
-    return [e.slack for e in harness.open_store().journal_pending()]
+    return [e.state("slack") for e in harness.open_store().journal_pending()]
 
 
 def test_one_summary_announces_every_waiting_chat_and_marks_them(harness):

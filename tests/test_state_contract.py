@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from lib.errors import PermanentError, StateStoreAccessError, StateStoreUnavailable, TransientError
 from lib.settings import Secret, Settings
+from lib.sources.chats import HEADER, chat_row, parse_chat
 from lib.state import (
     DONE,
     INFLIGHT,
@@ -45,6 +49,7 @@ from tests.harness import Clock
 
 UTC = UTC
 T0 = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
+UK = ZoneInfo("Europe/London")
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -55,14 +60,22 @@ def settings(**overrides) -> Settings:
     )
 
 
-def entry(key: str, minutes: int = 0, **fields) -> JournalEntry:
+def entry(key: str, minutes: int = 0, sheet: str = PENDING, slack: str = PENDING, sheet_batch: str | None = None,
+          **fields) -> JournalEntry:
+    """An entry delivered (or not) to the two built-in destinations, as the run writes it."""
     return JournalEntry(
         key=key,
         item={"chatTime": "2026-11-20T09:30:00", "visitor": f"Visitor {key}", "lines": [1, "two"]},
         item_time=T0 + timedelta(minutes=minutes),
         fetched_at=T0 + timedelta(hours=1),
+        states={"sheet": sheet, "slack": slack},
+        labels={} if sheet_batch is None else {"sheet": sheet_batch},
         **fields,
     )
+
+
+def states(sheet: str = PENDING, slack: str = PENDING) -> dict[str, str]:
+    return {"sheet": sheet, "slack": slack}
 
 
 @pytest.fixture
@@ -142,7 +155,7 @@ def test_journal_add_is_insert_if_absent(store):
     assert store.journal_add([]) == []
     got = store.journal_get(["a", "b", "c"])
     assert got["a"] == entry("a")
-    assert got["b"].sheet == DONE
+    assert got["b"].state("sheet") == DONE
 
 
 def test_journal_add_many_in_batches(store):
@@ -180,22 +193,27 @@ def test_journal_pending_order(store):
 
 def test_journal_update_and_delivery(store):
     store.journal_add([entry("a"), entry("b", minutes=1), entry("c", minutes=2)])
-    store.journal_update(["a", "b"], sheet=INFLIGHT, sheet_batch="batch-1")
-    store.journal_update(["a", "b", "missing"], sheet=DONE)
+    store.journal_update(["a", "b"], states=states(INFLIGHT), labels={"sheet": "batch-1"})
+    store.journal_update(["a", "b", "missing"], states=states(DONE), labels={"sheet": "batch-1"})
     assert [e.key for e in store.journal_pending()] == ["a", "b", "c"]
-    store.journal_update(["a"], slack=DONE, expires_at=T0 + timedelta(days=30))
-    store.journal_update(["c"], slack=DONE)
+    store.journal_update(["a"], states=states(DONE, DONE), expires_at=T0 + timedelta(days=30))
+    store.journal_update(["c"], states=states(PENDING, DONE))
     pending = store.journal_pending()
     assert [e.key for e in pending] == ["b", "c"]
-    assert pending[0].sheet == DONE and pending[0].sheet_batch == "batch-1"
-    assert pending[1].sheet == PENDING and pending[1].slack == DONE
+    assert pending[0].state("sheet") == DONE and pending[0].label("sheet") == "batch-1"
+    assert pending[1].state("sheet") == PENDING and pending[1].state("slack") == DONE
     a = store.journal_get(["a"])["a"]
-    assert a.delivered and a.expires_at == T0 + timedelta(days=30)
-    store.journal_update(["a"], sheet=PENDING, expires_at=None, sheet_batch=None)
+    assert a.delivered and a.expires_at == T0 + timedelta(days=30) and a.labels == {}
+    store.journal_update(["a"], states=states(PENDING, DONE), expires_at=None)
     a = store.journal_get(["a"])["a"]
-    assert (a.sheet, a.expires_at, a.sheet_batch) == (PENDING, None, None)
+    assert (a.state("sheet"), a.expires_at, a.label("sheet")) == (PENDING, None, None)
     assert [e.key for e in store.journal_pending()] == ["a", "b", "c"]
-    store.journal_update([], sheet=DONE)
+    # A mapping may name any destination: pending while one it names is not done.
+    store.journal_update(["b"], states={**states(DONE, DONE), "webhook": PENDING})
+    store.journal_update(["c"], states={"webhook": DONE})
+    assert [(e.key, e.states) for e in store.journal_pending()] == [
+        ("a", states(PENDING, DONE)), ("b", {**states(DONE, DONE), "webhook": PENDING})]
+    store.journal_update([], states=states(DONE))
     store.journal_update(["a"])
 
 
@@ -204,19 +222,19 @@ def test_journal_update_refuses_an_unknown_field_and_writes_nothing(store):
     before = store.counters.snapshot()
     for keys in (["a"], []):
         with pytest.raises(UnknownJournalField, match="journal_update cannot set bogus") as caught:
-            store.journal_update(keys, sheet=DONE, slack=DONE, bogus=1)
-        assert isinstance(caught.value, ValueError) and "sheet_batch" in str(caught.value)  # names what it takes
+            store.journal_update(keys, states=states(DONE, DONE), bogus=1)
+        assert isinstance(caught.value, ValueError) and "labels" in str(caught.value)  # names what it takes
     assert store.counters.since(before).round_trips == 0
     assert store.journal_get(["a"])["a"] == entry("a")
 
 
-def test_journal_update_naming_both_states_skips_missing_keys(store):
+def test_journal_update_writes_the_whole_mapping_without_a_read_and_skips_missing_keys(store):
     store.journal_add([entry("a"), entry("b", minutes=1)])
     before = store.round_trips
-    store.journal_update(["a"], sheet=DONE, slack=DONE, sheet_batch="r1")
-    if is_firestore(store):  # both states named: no read needed
+    store.journal_update(["a"], states=states(DONE, DONE), labels={"sheet": "r1"})
+    if is_firestore(store):  # the whole mapping named: no read needed
         assert store.round_trips == before + 1
-    store.journal_update(["a", "gone"], sheet=DONE, slack=DONE, expires_at=T0)
+    store.journal_update(["a", "gone"], states=states(DONE, DONE), expires_at=T0)
     assert [e.key for e in store.journal_pending()] == ["b"]
     assert store.journal_get(["gone"]) == {}
     store.journal_update(["a", "b"], expires_at=None)  # neither state named: pending unchanged
@@ -227,7 +245,7 @@ def test_journal_update_naming_both_states_skips_missing_keys(store):
 def test_journal_update_many(store):
     keys = [f"k{i:04d}" for i in range(1100)]
     store.journal_add([entry(k) for k in keys])
-    store.journal_update(keys, sheet=DONE, slack=DONE)
+    store.journal_update(keys, states=states(DONE, DONE))
     assert store.journal_pending() == []
 
 
@@ -262,19 +280,33 @@ def test_a_stored_batch_holds_its_pending_entries_in_flight_until_it_is_deleted(
     store.journal_add([entry("a"), entry("b", minutes=1), entry("c", minutes=2)])
     batch = InflightBatch("run-1", "run@1700000000", ("a", "b"), T0 + timedelta(days=30))
     store.batch_put(batch)
-    got = {e.key: (e.sheet, e.sheet_batch, e.batch) for e in store.journal_pending()}
+    got = {e.key: (e.state("sheet"), e.label("sheet"), e.batch("sheet")) for e in store.journal_pending()}
     assert got == {"a": (INFLIGHT, "run@1700000000", batch), "b": (INFLIGHT, "run@1700000000", batch),
                    "c": (PENDING, None, None)}
-    assert store.journal_get(["a"])["a"].sheet == PENDING  # the entry's own document is unchanged
-    store.journal_update(["a"], sheet=DONE, slack=PENDING)  # the entry's own DONE wins over the batch
+    assert store.journal_get(["a"])["a"].state("sheet") == PENDING  # the entry's own document is unchanged
+    store.journal_update(["a"], states=states(DONE, PENDING))  # the entry's own DONE wins over the batch
     answered = InflightBatch("run-1", "run@answered", ("a", "b"), T0 + timedelta(days=30))
     store.batch_put(answered)  # replaced under its id
     assert store.batch_list() == [answered]
-    assert [(e.key, e.sheet, e.sheet_batch) for e in store.journal_pending()] == [
+    assert [(e.key, e.state("sheet"), e.label("sheet")) for e in store.journal_pending()] == [
         ("a", DONE, None), ("b", INFLIGHT, "run@answered"), ("c", PENDING, None)]
     store.batch_delete([answered, InflightBatch("unknown", "x@1", ("c",), T0)])
     assert store.batch_list() == []
-    assert [e.sheet for e in store.journal_pending()] == [DONE, PENDING, PENDING]
+    assert [e.state("sheet") for e in store.journal_pending()] == [DONE, PENDING, PENDING]
+
+
+def test_a_batch_holds_entries_in_flight_for_its_own_destination_only(store):
+    store.journal_add([entry("a"), entry("b", minutes=1)])
+    hook = InflightBatch("w-1", "run@1700000000", ("a",), T0 + timedelta(days=30), destination="webhook")
+    sheet = InflightBatch("s-1", "run@answered", ("a", "b"), T0 + timedelta(days=30))
+    store.batch_put(hook)
+    store.batch_put(sheet)
+    assert sorted(store.batch_list(), key=lambda b: b.id) == [sheet, hook]
+    got = {e.key: (e.states, e.labels, e.inflight) for e in store.journal_pending()}
+    assert got == {
+        "a": ({**states(INFLIGHT), "webhook": INFLIGHT}, {"sheet": "run@answered", "webhook": "run@1700000000"},
+              {"sheet": sheet, "webhook": hook}),
+        "b": (states(INFLIGHT), {"sheet": "run@answered"}, {"sheet": sheet})}
 
 
 def test_a_batch_with_more_keys_than_one_document_holds_is_kept_whole(store):
@@ -606,13 +638,17 @@ def test_the_schedule_log_keeps_the_newest_times_once_each():
     assert log.has("t10") and not log.has("t4") and log.done[0] == "t5"
 
 
-def test_an_entry_is_delivered_and_expires_only_once_both_destinations_are_done():
-    for sheet in (PENDING, INFLIGHT, DONE):
-        for slack in (PENDING, DONE):
-            both = sheet == DONE and slack == DONE
-            assert delivered(sheet, slack) is both
-            assert JournalEntry("k", {}, T0, T0, sheet=sheet, slack=slack).delivered is both
-            assert expiry_for(sheet, slack, T0, 30) == (T0 + timedelta(days=30) if both else None)
+@pytest.mark.parametrize(("mapping", "done"), [
+    ({}, False),  # no destination took it yet
+    (states(PENDING, PENDING), False), (states(INFLIGHT, PENDING), False), (states(DONE, PENDING), False),
+    (states(PENDING, DONE), False), (states(INFLIGHT, DONE), False), (states(DONE, DONE), True),
+    ({"sheet": DONE}, True), ({**states(DONE, DONE), "webhook": INFLIGHT}, False),
+    ({**states(DONE, DONE), "webhook": DONE}, True),
+])
+def test_an_entry_is_delivered_and_expires_only_once_every_destination_it_names_is_done(mapping, done):
+    assert delivered(mapping) is done
+    assert JournalEntry("k", {}, T0, T0, states=dict(mapping)).delivered is done
+    assert expiry_for(mapping, T0, 30) == (T0 + timedelta(days=30) if done else None)
 
 
 # -- datetimes and accounting ---------------------------------------------------------------------
@@ -666,7 +702,7 @@ def test_counters_read_what_firestore_bills_for_each_operation(store):
         (lambda: store.journal_add([entry("a"), entry("b"), entry("c")]), (0, 3, 0)),  # new keys: no read
         (lambda: store.journal_add([entry("c"), entry("d", minutes=1)]), (2, 1, 0)),  # met a known key: looked up
         (lambda: store.journal_get(["a", "b", "nothing"]), (3, 0, 0)),  # a missing document is a read too
-        (lambda: store.journal_update(["a", "b", "c"], sheet=DONE, slack=DONE), (0, 3, 0)),
+        (lambda: store.journal_update(["a", "b", "c"], states=states(DONE, DONE)), (0, 3, 0)),
         (lambda: store.journal_pending(), (2, 0, 0)),  # one document found, then the (empty) batches
         (lambda: store.batch_put(InflightBatch("b1", "r@1", ("d",), T0)), (0, 1, 0)),  # one write for its keys
         (lambda: store.batch_list(), (1, 0, 0)),
@@ -792,25 +828,6 @@ def test_firestore_add_never_overwrites_a_concurrent_create(fs_stores, monkeypat
     assert [e.key for e in other.journal_pending()] == ["a", "c"]
 
 
-def test_firestore_update_rereads_after_a_concurrent_change(fs_stores, monkeypatch):
-    store, other = fs_stores
-    store.journal_add([entry("a")])
-    real_get_all = store._get_all
-    calls = []
-
-    def get_all_then_interfere(refs, field_paths=None):
-        snaps = real_get_all(refs, field_paths)
-        if not calls:  # the other writer delivers to Slack between our read and our write
-            other.journal_update(["a"], slack=DONE)
-        calls.append(1)
-        return snaps
-
-    monkeypatch.setattr(store, "_get_all", get_all_then_interfere)
-    store.journal_update(["a"], sheet=DONE)
-    assert len(calls) == 2
-    assert store.journal_pending() == []
-
-
 # -- a chat's document operations over its life ---------------------------------------------------
 
 
@@ -845,3 +862,121 @@ def test_a_chat_costs_at_most_one_read_and_two_writes_from_fetch_to_expiry(store
         assert expired.deletes == 0
     else:
         assert expired.deletes == 51 and store.journal_get(keys) == {}
+
+
+# -- the journal's shape before destinations were plug-ins ----------------------------------------
+
+_OLD_SQLITE_JOURNAL = """
+CREATE TABLE journal (
+    key TEXT PRIMARY KEY, chat TEXT NOT NULL, chat_time TEXT NOT NULL, fetched_at TEXT NOT NULL,
+    sheet TEXT NOT NULL, sheet_batch TEXT, slack TEXT NOT NULL, expires_at TEXT);
+CREATE INDEX journal_pending ON journal (chat_time, key) WHERE NOT (sheet = 'done' AND slack = 'done');
+CREATE TABLE batches (id TEXT PRIMARY KEY, label TEXT NOT NULL, keys TEXT NOT NULL, expires_at TEXT NOT NULL);
+"""
+
+
+def _write_old_shape(store_kind: str, harness, old: list[tuple[dict, str, str | None, str]]) -> None:
+    """Journal entries as the code before destinations were plug-ins wrote them (item, sheet,
+    sheet_batch, slack), by raw SQL into a file with the old schema, or as raw Firestore documents."""
+    now = harness.clock()
+    rows = []
+    for item, sheet, sheet_batch, slack in old:
+        chat = parse_chat(item, UK)
+        done = sheet == DONE and slack == DONE
+        rows.append((chat.key, item, chat.time.astimezone(UTC), sheet, sheet_batch, slack,
+                     now + timedelta(days=30) if done else None))
+    if store_kind == "sqlite":
+        with sqlite3.connect(harness.tmp / "state.sqlite3") as conn:
+            conn.executescript(_OLD_SQLITE_JOURNAL)
+            conn.executemany(
+                "INSERT INTO journal (key, chat, chat_time, fetched_at, sheet, sheet_batch, slack, expires_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(key, json.dumps(item), at.isoformat(timespec="microseconds"), now.isoformat(timespec="microseconds"),
+                  sheet, batch, slack, None if expires is None else expires.isoformat(timespec="microseconds"))
+                 for key, item, at, sheet, batch, slack, expires in rows])
+        return
+    client = harness.store.client
+    for key, item, at, sheet, batch, slack, expires in rows:
+        doc = {"chat_json": json.dumps(item), "chat_time": at, "fetched_at": now,
+               "pending": not (sheet == DONE and slack == DONE)}
+        if doc["pending"]:
+            doc |= {name: value for name, value in (("sheet", sheet), ("slack", slack)) if value != PENDING}
+        if batch is not None:
+            doc["sheet_batch"] = batch
+        if expires is not None:
+            doc["expires_at"] = expires
+        client.collection("poison_journal").document(key).set(doc)
+
+
+def _stored_shape(store_kind: str, harness, key: str) -> dict:
+    if store_kind == "sqlite":
+        with sqlite3.connect(harness.tmp / "state.sqlite3") as conn:
+            conn.row_factory = sqlite3.Row
+            return dict(conn.execute("SELECT * FROM journal WHERE key = ?", (key,)).fetchone())
+    return harness.store.client.collection("poison_journal").document(key).get().to_dict()
+
+
+def test_entries_of_the_old_shape_read_into_the_mapping_are_delivered_once_and_rewritten_in_the_new_shape(
+        harness, store_kind):
+    """A store written before destinations were plug-ins (SQLite's `sheet`/`sheet_batch`/`slack`
+    columns, Firestore's `sheet`/`slack`/`sheet_batch`/`pending` fields): each entry reads into the
+    mapping, the next run delivers what it still lacks once (rows and Slack lines), and each
+    entry it writes is written in the new shape; a delivered one stays delivered, untouched."""
+    waiting, half, delivered, unchecked = harness.add_chats(4, seed=7)
+    _write_old_shape(store_kind, harness, [
+        (waiting, PENDING, None, PENDING),
+        (half, DONE, None, PENDING),  # in the sheet, not yet announced
+        (delivered, DONE, None, DONE),
+        (unchecked, INFLIGHT, "old@unchecked", PENDING),  # journaled by a window read, in the sheet already
+    ])
+    keys = {name: parse_chat(item, UK).key for name, item in
+            (("waiting", waiting), ("half", half), ("delivered", delivered), ("unchecked", unchecked))}
+    settings = harness.settings()
+    harness.syncer().writers["chats"].ensure_ready()  # the tab and its header
+    harness.stand.sheets.set_rows(harness.sheet_id, settings.sheet_tab, [list(HEADER)] + [
+        chat_row(parse_chat(item, UK)) for item in (half, delivered, unchecked)])
+    store = harness.open_store()
+
+    read = store.journal_get(keys.values())
+    assert {name: (read[key].states, read[key].labels) for name, key in keys.items()} == {
+        "waiting": (states(), {}), "half": (states(DONE), {}), "delivered": (states(DONE, DONE), {}),
+        "unchecked": (states(INFLIGHT), {"sheet": "old@unchecked"})}
+    assert {e.key for e in store.journal_pending()} == {keys["waiting"], keys["half"], keys["unchecked"]}
+
+    report = harness.syncer().run()
+    assert (report.new, report.appended, report.already_in_sheet, report.posted) == (0, 1, 1, 2)
+    assert sorted(harness.sheet_keys()) == sorted(keys.values())  # each once
+    assert store.journal_pending() == []
+    for name in ("waiting", "half", "unchecked"):
+        shape = _stored_shape(store_kind, harness, keys[name])
+        assert shape["pending"] in (0, False)
+        assert json_of(shape["states"]) == states(DONE, DONE) and json_of(shape["labels"]) == {}
+        if store_kind == "firestore":
+            assert not {"sheet", "slack", "sheet_batch"} & set(shape)
+    old = _stored_shape(store_kind, harness, keys["delivered"])  # never written again: as it was
+    assert ("states" not in old) if store_kind == "firestore" else (old["states"] is None and old["pending"] == 0)
+
+    harness.clock.advance(minutes=5)
+    again = harness.syncer().run()
+    assert (again.appended, again.posted) == (0, 0) and len(harness.data_rows()) == 4
+
+
+def json_of(value):
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def test_a_read_only_sqlite_store_reads_a_file_not_yet_migrated(tmp_path):
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(_OLD_SQLITE_JOURNAL + "CREATE TABLE token (id INTEGER PRIMARY KEY, value TEXT, expires_at TEXT);"
+                           "CREATE TABLE quarantine (id INTEGER PRIMARY KEY, raw TEXT, reason TEXT, fetched_at TEXT);"
+                           "CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);")
+        conn.execute("INSERT INTO journal VALUES ('a', '{}', ?, ?, 'pending', NULL, 'pending', NULL)",
+                     (T0.isoformat(), T0.isoformat()))
+        conn.execute("INSERT INTO batches VALUES ('b1', 'r@1', '[\"a\"]', ?)", (T0.isoformat(),))
+    store = SqliteStore(str(path), read_only=True)
+    [got] = store.journal_pending()
+    assert (got.key, got.states, got.inflight["sheet"].destination) == ("a", states(INFLIGHT), "sheet")
+    store.close()
+    with sqlite3.connect(path) as conn:  # opened read-only: not migrated
+        assert "states" not in {row[1] for row in conn.execute("PRAGMA table_info(journal)")}

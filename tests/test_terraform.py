@@ -1073,7 +1073,7 @@ def _stored_field_names(firestore_client, prefix: str) -> dict[str, set[str]]:
     now = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
     store = FirestoreStore(firestore_client, prefix)
     store.journal_add([JournalEntry(key="k1", item={"chatTime": "x"}, item_time=now, fetched_at=now,
-                                    sheet="done", slack="done", expires_at=now + timedelta(days=30))])
+                                    states={"sheet": "done", "slack": "done"}, expires_at=now + timedelta(days=30))])
     store.batch_put(InflightBatch(id="b1", label="run@1", keys=("k1",), expires_at=now + timedelta(days=30)))
     store.quarantine([RejectedItem(raw="{}", reason="chatTime", fetched_at=now, expires_at=now + timedelta(days=30))])
     return {

@@ -10,9 +10,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from ..app import sheets_identity
 from ..clock import utcnow
-from ..destinations.sheet.client import build_client
+from ..destinations.sheet.client import build_client, sheets_identity
 from ..destinations.sheet.writer import MAX_CELLS, SheetWriter
 from ..destinations.slack import client as slack_module
 from ..errors import DocumentError, SheetFullError, SlackConfigError, SlackUnavailable, SyncError, TransientError, cut

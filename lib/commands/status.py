@@ -7,7 +7,9 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from .. import destinations
 from ..counters import FREE_TIER_PER_DAY
+from ..destinations import SHEET, SLACK
 from ..errors import SyncError
 from ..sources import CALLS_FEED, DayRead, feed_of_key, registered
 from ..state.contract import StateStore
@@ -74,14 +76,15 @@ def collect(store: StateStore, now: datetime, runs: int = 10, watch_minutes: int
     oldest = min(pending, key=lambda e: (e.item_time, e.key)) if pending else None
     out["journal"] = {
         "undelivered": len(pending),
-        "sheet_pending": sum(1 for e in pending if e.sheet != DONE),
-        "slack_pending": sum(1 for e in pending if e.slack != DONE),
+        "sheet_pending": sum(1 for e in pending if e.state(SHEET.name) != DONE),
+        "slack_pending": sum(1 for e in pending if e.state(SLACK.name) != DONE),
+        # Every registered destination's count of what it has still to take.
+        "by_destination": {d.name: sum(1 for e in pending if e.state(d.name) != DONE) for d in destinations.registered()},
         "oldest": None if oldest is None else {
             "key": oldest.key,
             "chat_time": oldest.item_time.isoformat(),
             "fetched_at": oldest.fetched_at.isoformat(),
-            "sheet": oldest.sheet,
-            "slack": oldest.slack,
+            **{d.name: oldest.state(d.name) for d in destinations.registered()},
         },
     }
     out["journal"]["calls_undelivered"] = sum(1 for e in pending if CALLS_FEED.owns(e.key))

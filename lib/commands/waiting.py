@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
+from .. import destinations
 from ..errors import SyncError, cut
 from ..sources import feed_of_key, registered
 from ..state.contract import StateStore
@@ -42,7 +43,8 @@ def by_source(entries: Iterable[JournalEntry]) -> dict[str, list[JournalEntry]]:
 
 
 def drop(store: StateStore, source: str, now: datetime, retention_days: int, owner: str | None = None) -> int | None:
-    """Take every undelivered entry of `source` as delivered (sheet and Slack done, expiring
+    """Take every undelivered entry of `source` as delivered (done for every registered
+    destination, expiring
     after `retention_days`), under the run lease. Returns how many, or None when a run holds
     the lease (nothing written)."""
     session = RunSession(store, owner or f"drop-{uuid.uuid4().hex[:8]}")
@@ -51,8 +53,8 @@ def drop(store: StateStore, source: str, now: datetime, retention_days: int, own
     try:
         keys = [e.key for e in by_source(store.journal_pending()).get(source, [])]
         if keys:
-            store.journal_update(keys, sheet=DONE, sheet_batch=None, slack=DONE,
-                                 expires_at=now + timedelta(days=retention_days))
+            store.journal_update(keys, states=dict.fromkeys((d.name for d in destinations.registered()), DONE),
+                                 labels={}, expires_at=now + timedelta(days=retention_days))
         return len(keys)
     finally:
         session.finish(None)

@@ -15,7 +15,9 @@ from ..errors import StateStoreError, UnknownJournalField
 from .models import DONE, INFLIGHT, InflightBatch, JournalEntry
 
 # The journal fields `journal_update` may set; the others are fixed when the entry is added.
-JOURNAL_FIELDS = ("sheet", "sheet_batch", "slack", "expires_at")
+# `states` and `labels` are whole mappings (destination name -> state, -> in-flight label): the
+# run always writes an entry's whole mapping, so a store never reads before it writes.
+JOURNAL_FIELDS = ("states", "labels", "expires_at")
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -62,7 +64,11 @@ def journal_changes(changes: dict[str, Any]) -> dict[str, Any]:
         raise UnknownJournalField(
             f"journal_update cannot set {', '.join(unknown)}: the fields it sets are {', '.join(JOURNAL_FIELDS)}"
         )
-    return {name: changes[name] for name in JOURNAL_FIELDS if name in changes}
+    values = {name: changes[name] for name in JOURNAL_FIELDS if name in changes}
+    for name in ("states", "labels"):
+        if name in values:
+            values[name] = {str(k): str(v) for k, v in dict(values[name]).items()}
+    return values
 
 
 def first_of_each_key(entries: Iterable[JournalEntry]) -> dict[str, JournalEntry]:
@@ -74,18 +80,22 @@ def first_of_each_key(entries: Iterable[JournalEntry]) -> dict[str, JournalEntry
 
 
 def with_batches(entries: list[JournalEntry], batches: Iterable[InflightBatch]) -> None:
-    """Mark the entries that a stored batch holds in flight (the entry's own DONE wins).
+    """Mark the entries that a stored batch holds in flight for its destination (the entry's
+    own DONE wins).
 
-    A key is in one batch at most: the sheet delivery deletes a batch before any of its keys
-    go in another.
+    A key is in one batch of a destination at most: an exactly-once delivery deletes a batch
+    before any of its keys go in another.
     """
-    holder = {key: batch for batch in batches for key in batch.keys}
+    holder = {(batch.destination, key): batch for batch in batches for key in batch.keys}
     if not holder:
         return
+    destinations = {destination for destination, _key in holder}
     for entry in entries:
-        batch = holder.get(entry.key)
-        if batch is not None and entry.sheet != DONE:
-            entry.sheet, entry.sheet_batch, entry.batch = INFLIGHT, batch.label, batch
+        for destination in destinations:
+            batch = holder.get((destination, entry.key))
+            if batch is not None and entry.state(destination) != DONE:
+                entry.set_state(destination, INFLIGHT, batch.label)
+                entry.inflight[destination] = batch
 
 
 def unique(items: Iterable[str]) -> list[str]:

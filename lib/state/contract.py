@@ -38,7 +38,7 @@ class TokenCache(Protocol):
 
 
 class Journal(Protocol):
-    """Every fetched chat, with its state per destination, until it is delivered and expires."""
+    """Every fetched item, with its state per destination, until it is delivered and expires."""
 
     @abstractmethod
     def journal_add(self, entries: Iterable[JournalEntry]) -> list[str]:
@@ -51,11 +51,12 @@ class Journal(Protocol):
 
     @abstractmethod
     def journal_pending(self) -> list[JournalEntry]:
-        """Every entry not yet delivered to both destinations, oldest chat first (then key).
+        """Every entry still pending (a destination its mapping names, as last written, is not
+        done), oldest item first (then key).
 
-        An entry whose key is in a stored in-flight batch (and not done for the sheet) comes
-        back with sheet INFLIGHT, sheet_batch the batch's label and `batch` the batch; the
-        batches are read only when some entry is pending.
+        An entry whose key is in a stored in-flight batch (and not done for the batch's
+        destination) comes back INFLIGHT for that destination, with the batch's label and the
+        batch in `inflight`; the batches are read only when some entry is pending.
         """
 
     @abstractmethod
@@ -86,8 +87,10 @@ class Journal(Protocol):
     def journal_update(self, keys: Iterable[str], **changes: Any) -> None:
         """Set fields on existing entries (missing keys are skipped), in batches.
 
-        Allowed fields: sheet, sheet_batch, slack, expires_at; any other raises
-        `UnknownJournalField` (a ValueError naming it) before anything is written.
+        Allowed fields: states (the entry's whole mapping of destination states, which decides
+        whether it is pending), labels (its whole mapping of in-flight labels; cleared when
+        `states` is given without it), expires_at; any
+        other raises `UnknownJournalField` (a ValueError naming it) before anything is written.
         """
 
     @abstractmethod

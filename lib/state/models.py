@@ -5,24 +5,32 @@ delivered/expiry rule: data types only, so that the contract (`contract`), the r
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-# Journal per-destination states.
+# Journal per-destination states (`JournalEntry.states`: destination name -> state).
 PENDING = "pending"
-INFLIGHT = "inflight"  # sheet only: an append was started and not yet confirmed
+INFLIGHT = "inflight"  # exactly-once destinations only: a write was started and not yet confirmed
 DONE = "done"
 
 
-def delivered(sheet: str, slack: str) -> bool:
-    """The one rule: an entry is delivered once both destinations are done (then it may expire)."""
-    return sheet == DONE and slack == DONE
+def delivered(states: Mapping[str, str]) -> bool:
+    """The one rule: an entry is delivered once every destination in its mapping is done (then
+    it may expire). The run writes the mapping of every registered destination, so an entry is
+    pending while any registered destination is not done; an empty mapping is not delivered."""
+    return bool(states) and all(state == DONE for state in states.values())
 
 
-def expiry_for(sheet: str, slack: str, now: datetime, retention_days: int) -> datetime | None:
+def expiry_for(states: Mapping[str, str], now: datetime, retention_days: int) -> datetime | None:
     """When an entry in these states expires: `retention_days` after `now` once delivered, else None."""
-    return now + timedelta(days=retention_days) if delivered(sheet, slack) else None
+    return now + timedelta(days=retention_days) if delivered(states) else None
+
+
+def legacy_states(sheet: str | None, slack: str | None) -> dict[str, str]:
+    """The mapping of an entry stored in the old shape (the two fields `sheet` and `slack`)."""
+    return {"sheet": sheet or PENDING, "slack": slack or PENDING}
 
 
 @dataclass(frozen=True)
@@ -50,31 +58,61 @@ class JournalEntry:
     item: dict[str, Any] = field(repr=False)
     item_time: datetime
     fetched_at: datetime
-    sheet: str = PENDING
-    sheet_batch: str | None = None
-    slack: str = PENDING
+    # Each destination's state (PENDING/INFLIGHT/DONE) by its registered name; a destination
+    # the mapping does not name is PENDING for this entry.
+    states: dict[str, str] = field(default_factory=dict)
+    # An exactly-once destination's in-flight label kept on the entry's own document (the
+    # sheet's "<run id>@unchecked"), by destination; a stored batch's label comes with `inflight`.
+    labels: dict[str, str] = field(default_factory=dict)
     expires_at: datetime | None = None
-    # The stored batch that holds this entry in flight (set by journal_pending), else None:
-    # the batch, not the entry's own document, says that its append was started.
-    batch: InflightBatch | None = field(default=None, repr=False, compare=False)
+    # The stored batches that hold this entry in flight, by destination (set by journal_pending):
+    # the batch, not the entry's own document, says that its write was started.
+    inflight: dict[str, InflightBatch] = field(default_factory=dict, repr=False, compare=False)
+
+    def state(self, destination: str) -> str:
+        """This entry's state for one destination (PENDING when its mapping does not name it)."""
+        return self.states.get(destination, PENDING)
+
+    def label(self, destination: str) -> str | None:
+        """The in-flight label of this entry for one destination, or None."""
+        return self.labels.get(destination)
+
+    def batch(self, destination: str) -> InflightBatch | None:
+        """The stored batch that holds this entry in flight for one destination, or None."""
+        return self.inflight.get(destination)
+
+    def set_state(self, destination: str, state: str, label: str | None = None) -> None:
+        """Set one destination's state and label (None removes the label)."""
+        self.states[destination] = state
+        if label is None:
+            self.labels.pop(destination, None)
+        else:
+            self.labels[destination] = label
+
+    def delivered_to(self, destinations: Iterable[str]) -> bool:
+        """Whether every one of these destinations is done."""
+        return all(self.state(name) == DONE for name in destinations)
 
     @property
     def delivered(self) -> bool:
-        return delivered(self.sheet, self.slack)
+        return delivered(self.states)
 
 
 @dataclass(frozen=True)
 class InflightBatch:
     """One append's rows in flight, as one stored document instead of a mark on each entry.
 
-    `label` is what its entries' `sheet_batch` reads while they are in flight (the sheet
-    delivery's "<run id>@<epoch seconds>" or "<run id>@answered"); the store keeps it as given.
+    `label` is what its entries' label for `destination` reads while they are in flight (the
+    exactly-once delivery's "<run id>@<epoch seconds>" or "<run id>@answered"); the store keeps
+    it as given. `destination`: the exactly-once destination whose write it covers (a batch
+    stored before destinations were plug-ins is the sheet's).
     """
 
     id: str
     label: str
     keys: tuple[str, ...] = field(repr=False)
     expires_at: datetime  # when the store may forget it (Firestore's TTL; SQLite prunes it)
+    destination: str = "sheet"
 
 
 @dataclass(frozen=True)

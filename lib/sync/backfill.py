@@ -43,6 +43,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from .. import logs
+from ..destinations import SHEET
 from ..destinations.slack import combined as slack_combined
 from ..errors import RunFailed, SyncError
 from ..records import sort_records
@@ -292,7 +293,7 @@ def _post_summary(syncer: Syncer, store: StateStore, settings: Settings, keys: l
     tz = settings.chat_timezone
     try:
         entries: list[JournalEntry] = [
-            e for e in store.journal_get(keys).values() if e.sheet == DONE and e.item_time.astimezone(tz).date() < today
+            e for e in store.journal_get(keys).values() if e.state(SHEET.name) == DONE and e.item_time.astimezone(tz).date() < today
         ]
         if not entries:
             return

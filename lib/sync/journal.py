@@ -3,8 +3,8 @@ quarantine), quarantined items are read again, and delivery states are written b
 
 A run delivers what earlier runs left (read from the store before it fetches) and what it
 journaled itself, from memory: an entry's document is written when it is journaled and once
-more when it is delivered (`stage` then `write_staged`, one write per entry for the sheet and
-Slack together). In between, "in flight" is one batch document per append, not a mark on
+more when it is delivered (`stage` then `write_staged`, one write per entry for every destination
+together: its whole state mapping). In between, "in flight" is one batch document per write, not a mark on
 each entry. Nothing here knows the records are chats: it reads them through a
 `lib.records.Source`.
 """
@@ -14,13 +14,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ..destinations import AT_LEAST_ONCE, EXACTLY_ONCE, SHEET, protocols
 from ..records import Record, RunRecords, sort_records
 from ..state.contract import StateStore
-from ..state.models import DONE, INFLIGHT, PENDING, InflightBatch, JournalEntry, RejectedItem, delivered
+from ..state.models import DONE, INFLIGHT, PENDING, InflightBatch, JournalEntry, RejectedItem
 from ..text import json_text
 from .options import RunOptions, RunReport
 
@@ -30,24 +31,33 @@ log = logging.getLogger(__name__)
 QUARANTINE_RAW_BYTES = 900_000
 # The label of an entry journaled by a read that may meet rows an earlier run wrote and the journal
 # forgot (a window, reconcile, recovery or first read; an item older than the journal's memory):
-# held "in flight" on its own document until the sheet's key column is read (lib/sync/sheet_delivery.py).
+# held "in flight" on its own document, for each exactly-once destination, until its keys (the
+# sheet's key column) are read (lib/sync/exactly_once.py).
 UNCHECKED = "unchecked"
 # How much sooner than RETENTION_DAYS the journal may have forgotten a delivered entry: clocks
 # and CHAT_TIMEZONE differ by hours; a day covers both.
 FORGET_MARGIN = timedelta(days=1)
 
 
-def unchecked(entry: JournalEntry) -> bool:
-    """Whether the entry waits for the key column's word (journaled UNCHECKED, no append since)."""
-    return entry.sheet == INFLIGHT and entry.batch is None and (entry.sheet_batch or "").endswith(f"@{UNCHECKED}")
+def unchecked(entry: JournalEntry, destination: str) -> bool:
+    """Whether the entry waits for an exactly-once destination's keys (the sheet's key column)
+    to say whether it is there (journaled UNCHECKED, no write since)."""
+    return (entry.state(destination) == INFLIGHT and entry.batch(destination) is None
+            and (entry.label(destination) or "").endswith(f"@{UNCHECKED}"))
 
 
 class Journal:
     """Writes fetched records to the journal first, and their delivery states after."""
 
     def __init__(self, store: StateStore, records: RunRecords, *, clock: Callable[[], datetime],
-                 retention: timedelta, put_batch: Callable[[InflightBatch], None] | None = None):
+                 retention: timedelta, put_batch: Callable[[InflightBatch], None] | None = None,
+                 destinations: Mapping[str, str] | None = None):
         self.store = store
+        # The registered destinations this run delivers to (name -> protocol): every entry's
+        # mapping is written for them, and an entry is delivered once each is done.
+        self.destinations = dict(protocols() if destinations is None else destinations)
+        self.exactly_once = [name for name, kind in self.destinations.items() if kind == EXACTLY_ONCE]
+        self.at_least_once = [name for name, kind in self.destinations.items() if kind == AT_LEAST_ONCE]
         # How an in-flight batch document is stored before its append: in a run, fenced by the
         # lease (RunSession.put_batch: nothing stored, LeaseLost, once another run has it).
         self.put_batch = put_batch or store.batch_put
@@ -57,7 +67,6 @@ class Journal:
         self.retention = retention
         self.fresh: dict[str, JournalEntry] = {}  # entries this run added to the journal, by key
         self._staged: dict[str, JournalEntry] = {}  # states changed here, written by write_staged
-        self._staged_fields: dict[str, set[str]] = {}  # ... and which of their fields changed
         self._ended: dict[str, InflightBatch] = {}  # batches whose rows are staged done
 
     def forgotten_before(self, now: datetime) -> datetime:
@@ -95,19 +104,23 @@ class Journal:
             item = self.source.journal_item(r)
             if item is r.raw:
                 whole[r.key] = r
-            entry = JournalEntry(key=r.key, item=item, item_time=r.time.astimezone(UTC), fetched_at=fetched_at)
+            entry = JournalEntry(key=r.key, item=item, item_time=r.time.astimezone(UTC), fetched_at=fetched_at,
+                                 states=dict.fromkeys(self.destinations, PENDING))
             self._preset(entry, r, opts, expires)
-            if opts.sheet_keys is None and entry.sheet != DONE and (check_sheet or r.time < horizon):
-                # Created so: a crash before the check leaves it for the next run's check.
-                entry.sheet, entry.sheet_batch = INFLIGHT, f"{report.run_id}@{UNCHECKED}"
+            if check_sheet or r.time < horizon:
+                # Created so: a crash before the check leaves it for the next run's check (the
+                # sheet's, unless the run read its key column itself and preset it).
+                for name in self.exactly_once:
+                    if entry.state(name) != DONE and not (name == SHEET.name and opts.sheet_keys is not None):
+                        entry.set_state(name, INFLIGHT, f"{report.run_id}@{UNCHECKED}")
             entries.append(entry)
         new_keys = self.store.journal_add(entries) if entries else []
         self._remember(whole, new_keys)
         self._keep(entries, new_keys)
         if opts.announce_before is not None or opts.sheet_keys is not None:
             fresh = set(new_keys)
-            report.already_in_sheet += sum(1 for e in entries if e.key in fresh and e.sheet == DONE)
-            report.not_announced += sum(1 for e in entries if e.key in fresh and e.slack == DONE)
+            report.already_in_sheet += sum(1 for e in entries if e.key in fresh and e.state(SHEET.name) == DONE)
+            report.not_announced += sum(1 for e in entries if e.key in fresh and self.announced(e))
         report.new_keys.extend(new_keys)
         if rejected:
             self._set_aside(report, rejected, fetched_at, expires)
@@ -127,11 +140,30 @@ class Journal:
     def _preset(self, entry: JournalEntry, record: Record, opts: RunOptions, expires: datetime) -> None:
         keys = opts.sheet_keys or ()
         if record.key in keys or any(k in keys for k in record.former_keys):
-            entry.sheet = DONE
+            entry.set_state(SHEET.name, DONE)
         if opts.announce_before is not None and record.time.date() < opts.announce_before:
-            entry.slack = DONE
-        if entry.delivered:
+            self.take_as_announced(entry)
+        if self.done(entry):
             entry.expires_at = expires
+
+    def done(self, entry: JournalEntry) -> bool:
+        """Whether every destination of this run has the entry."""
+        return entry.delivered_to(self.destinations)
+
+    def announced(self, entry: JournalEntry) -> bool:
+        """Whether every at-least-once destination (Slack) has the entry."""
+        return bool(self.at_least_once) and entry.delivered_to(self.at_least_once)
+
+    def take_as_announced(self, entry: JournalEntry) -> None:
+        """Mark the entry done for every at-least-once destination (here; written with its
+        other states): it was announced when it was first written, or is not to be."""
+        for name in self.at_least_once:
+            entry.set_state(name, DONE)
+
+    def awaiting_check(self, entry: JournalEntry) -> bool:
+        """Whether an exactly-once destination has still to say whether it holds the entry
+        (an at-least-once destination waits for that: it may have been announced already)."""
+        return any(unchecked(entry, name) for name in self.exactly_once)
 
     def _keep(self, entries: list[JournalEntry], new_keys: list[str]) -> None:
         # The entries this run journaled are delivered from memory: no read back.
@@ -144,7 +176,12 @@ class Journal:
         """The run's work: `earlier` (journal_pending read before this run journaled anything)
         and the undelivered entries this run journaled, in chat-time order (then key)."""
         known = {e.key for e in earlier}
-        entries = earlier + [e for e in self.fresh.values() if e.key not in known and not e.delivered]
+        for entry in earlier:
+            if self.done(entry):
+                # Pending only for a destination no longer registered: written as delivered
+                # (its states for the registered ones), so that it is not read again each run.
+                self._staged[entry.key] = entry
+        entries = earlier + [e for e in self.fresh.values() if e.key not in known and not self.done(e)]
         entries.sort(key=lambda e: (e.item_time, e.key))
         return entries
 
@@ -204,9 +241,17 @@ class Journal:
         for item, record in readable:
             # Fetched when it was first read: Slack counts it as late.
             entry = JournalEntry(key=record.key, item=record.raw, item_time=record.time.astimezone(UTC),
-                                 fetched_at=item.fetched_at)
+                                 fetched_at=item.fetched_at, states=dict.fromkeys(self.destinations, PENDING))
             if record.key in present:
-                entry.sheet, entry.slack, entry.expires_at = DONE, DONE, expires
+                # In the sheet: written (and announced) before; any other exactly-once
+                # destination checks its own keys first.
+                entry.set_state(SHEET.name, DONE)
+                self.take_as_announced(entry)
+                for name in self.exactly_once:
+                    if entry.state(name) != DONE:
+                        entry.set_state(name, INFLIGHT, f"{report.run_id}@{UNCHECKED}")
+                if self.done(entry):
+                    entry.expires_at = expires
             entries.append(entry)
         report.already_in_sheet += len({record.key for _, record in readable if record.key in present})
         new_keys = self.store.journal_add(entries)
@@ -222,11 +267,12 @@ class Journal:
             "new": len(new_keys), "not_read": len(unread)}})
         return unread
 
-    def open_batch(self, entries: list[JournalEntry], batch_id: str, label: str) -> InflightBatch:
-        """Store one in-flight batch of these entries (one write; in a run, with the lease
-        checked in the same transaction) and mark them so here."""
+    def open_batch(self, entries: list[JournalEntry], batch_id: str, label: str,
+                   destination: str = SHEET.name) -> InflightBatch:
+        """Store one in-flight batch of these entries for an exactly-once destination (one
+        write; in a run, with the lease checked in the same transaction) and mark them so here."""
         batch = InflightBatch(id=batch_id, label=label, keys=tuple(e.key for e in entries),
-                              expires_at=self.clock() + self.retention)
+                              expires_at=self.clock() + self.retention, destination=destination)
         self.put_batch(batch)
         self._hold(entries, batch)
         return batch
@@ -241,81 +287,94 @@ class Journal:
     @staticmethod
     def _hold(entries: list[JournalEntry], batch: InflightBatch) -> None:
         for entry in entries:
-            entry.sheet, entry.sheet_batch, entry.batch = INFLIGHT, batch.label, batch
+            entry.set_state(batch.destination, INFLIGHT, batch.label)
+            entry.inflight[batch.destination] = batch
 
-    def release(self, done: list[JournalEntry], again: list[JournalEntry]) -> None:
-        """End in-flight entries: `done` are in the sheet, `again` are to be written again.
+    def release(self, destination: str, done: list[JournalEntry], again: list[JournalEntry]) -> None:
+        """End in-flight entries of one exactly-once destination: `done` are there, `again`
+        are to be written again.
 
         The done marks are written first and the batches deleted after, so that a crash in
-        between leaves them in flight (checked again), never pending while in the sheet.
+        between leaves them in flight (checked again), never pending while written.
         """
-        self.mark(done, sheet=DONE)
-        # Entries marked in flight on their own documents (before batches were stored).
-        self.mark([e for e in again if e.batch is None], sheet=PENDING, sheet_batch=None)
-        batches = {e.batch.id: e.batch for e in done + again if e.batch is not None}
+        self.mark(done, destination, DONE)
+        # Entries marked in flight on their own documents (journaled unchecked).
+        self.mark([e for e in again if e.batch(destination) is None], destination, PENDING)
+        batches = {b.id: b for e in done + again if (b := e.batch(destination)) is not None}
         for entry in done + again:
-            entry.batch = None
+            entry.inflight.pop(destination, None)
         for entry in again:
-            entry.sheet, entry.sheet_batch = PENDING, None
+            entry.set_state(destination, PENDING)
         if batches:
             self.store.batch_delete(batches.values())
 
-    def stage(self, entries: list[JournalEntry], **changes: Any) -> None:
-        """Apply changes to the entries here; `write_staged` writes them (a batch they were in
-        flight in ends with that write)."""
+    def stage(self, entries: list[JournalEntry], destination: str, state: str) -> None:
+        """Set one destination's state on the entries here; `write_staged` writes them (a batch
+        they were in flight in ends with that write)."""
         for entry in entries:
-            for name, value in changes.items():
-                setattr(entry, name, value)
+            entry.set_state(destination, state)
             self._staged[entry.key] = entry
-            self._staged_fields.setdefault(entry.key, set()).update(changes)
-            if changes.get("sheet") == DONE and entry.batch is not None:
-                self._ended[entry.batch.id] = entry.batch
+            batch = entry.batch(destination)
+            if state == DONE and batch is not None:
+                self._ended[batch.id] = batch
 
-    def write_staged(self) -> None:
-        """Write every staged entry once (both destinations' states together, with the expiry
-        when delivered), then delete the batches whose rows are now done."""
+    def write_staged(self, held: bool = True) -> None:
+        """Write every staged entry once (every destination's state together, with the expiry
+        when delivered), then delete the batches whose rows are now done.
+
+        `held` False: this run has lost its lease (paused past it, say, while another run took
+        over and delivered the same entries). Its whole mapping of an entry it delivered only
+        in part would put its stale "pending" over the other run's "done" (a row written
+        again), so only the entries delivered everywhere are written; the others, and the
+        batch documents that hold their rows in flight, are left for the next run (which
+        checks the key column before writing any row again)."""
         staged, self._staged = list(self._staged.values()), {}
-        changed, self._staged_fields = self._staged_fields, {}
         ended, self._ended = list(self._ended.values()), {}
-        # Delivered to both here: both states, blind. Delivered to one only: only that half is
-        # written, so that a run which lost its lease meanwhile (paused past it while another
-        # run took over and delivered the rest) never writes its stale "pending" over the
-        # other run's done mark (that row would be written again).
-        self._write([e for e in staged if e.delivered], {})
-        halves: dict[tuple[tuple[str, Any], ...], list[str]] = {}
+        if not held:
+            staged = [e for e in staged if self.done(e)]
+            kept = {e.key for e in staged}
+            ended = [b for b in ended if all(k in kept for k in b.keys)]
+        self._write(staged)
         for entry in staged:
-            if not entry.delivered:
-                fields = tuple((name, getattr(entry, name)) for name in sorted(changed.get(entry.key, ())))
-                halves.setdefault(fields, []).append(entry.key)
-        for fields, keys in halves.items():
-            if fields:
-                self.store.journal_update(keys, **dict(fields))
-        for entry in staged:
-            if entry.sheet == DONE:
-                entry.batch = None
+            for name in list(entry.inflight):
+                if entry.state(name) == DONE:
+                    del entry.inflight[name]
         if ended:
             self.store.batch_delete(ended)
 
-    def mark(self, entries: list[JournalEntry], **changes: Any) -> None:
-        """Apply changes to entries here and in the store at once.
-
-        Each store update names both destination states, so the store can tell whether an
-        entry is delivered without reading it; delivered entries get their expiry.
-        """
+    def mark(self, entries: list[JournalEntry], destination: str, state: str) -> None:
+        """Set one destination's state on the entries, here and in the store at once."""
         for entry in entries:
-            for name, value in changes.items():
-                setattr(entry, name, value)
-        self._write(entries, changes)
+            entry.set_state(destination, state)
+        self._write(entries)
 
-    def _write(self, entries: list[JournalEntry], changes: dict[str, Any]) -> None:
-        groups: dict[tuple[str, str], list[str]] = {}
+    def stored_form(self, entry: JournalEntry) -> tuple[dict[str, str], dict[str, str]]:
+        """The entry's mappings as its own document keeps them: every destination of this run
+        (an in-flight mark held by a stored batch is the batch's: the document says pending;
+        a mark of its own, journaled unchecked, keeps its label)."""
+        states: dict[str, str] = {}
+        labels: dict[str, str] = {}
+        for name in self.destinations:
+            state = entry.state(name)
+            if state == INFLIGHT and entry.batch(name) is not None:
+                state = PENDING
+            label = entry.label(name)
+            if state == INFLIGHT and label is not None:
+                labels[name] = label
+            states[name] = state
+        return states, labels
+
+    def _write(self, entries: list[JournalEntry]) -> None:
+        # Each store update names the whole mapping, so the store can tell whether an entry is
+        # delivered without reading it; delivered entries get their expiry.
+        groups: dict[tuple[tuple[str, str], ...], tuple[dict[str, str], dict[str, str], list[str]]] = {}
         for entry in entries:
-            # In flight by a batch, the entry's own document still says pending.
-            sheet = PENDING if entry.sheet == INFLIGHT and entry.batch is not None else entry.sheet
-            groups.setdefault((sheet, entry.slack), []).append(entry.key)
-        for (sheet, slack), keys in groups.items():
-            fields = {**changes, "sheet": sheet, "slack": slack}
-            if delivered(sheet, slack):
+            states, labels = self.stored_form(entry)
+            group = (*sorted(states.items()), *sorted((f"@{k}", v) for k, v in labels.items()))
+            groups.setdefault(group, (states, labels, []))[2].append(entry.key)
+        for states, labels, keys in groups.values():
+            fields: dict[str, Any] = {"states": states, "labels": labels}
+            if all(state == DONE for state in states.values()):
                 fields["expires_at"] = self.clock() + self.retention
             self.store.journal_update(keys, **fields)
 

@@ -1,9 +1,9 @@
 """One sync run, as the README's data flow draws it: lease, fetch into the journal, deliver from
-the journal to the sheet and Slack, record the run.
+the journal to every registered destination (the sheet, Slack, any other), record the run.
 
 Each protocol lives in its own module: the fetch log (fetch.py), the journal (journal.py), the
-exactly-once sheet delivery (sheet_delivery.py), the Slack summary (slack_delivery.py) and the
-scheduler-retry dedupe (schedule.py). This module only sequences them, times the steps and
+exactly-once delivery (exactly_once.py: the sheet's rows), the at-least-once delivery
+(at_least_once.py: the Slack summary) and the scheduler-retry dedupe (schedule.py). This module only sequences them, times the steps and
 chooses the error a failed run answers with.
 """
 
@@ -14,14 +14,17 @@ import functools
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from ..clock import utcnow
 from ..counters import StoreCounters
+from ..destinations import SHEET, SLACK, BuiltDestination
+from ..destinations.sheet.destination import SheetTabs
 from ..destinations.sheet.writer import SheetWriter
 from ..destinations.slack.client import SlackNotifier
+from ..destinations.slack.destination import SlackSummary
 from ..errors import LeaseLost, PermanentError, RunFailed, SyncError, TransientError
 from ..http import fenced
 from ..records import Source
@@ -31,6 +34,7 @@ from ..sources.moneypenny import MoneypennyClient
 from ..state.contract import StateStore
 from ..state.documents import CursorDoc
 from ..state.models import JournalEntry, RejectedItem
+from .at_least_once import Part
 from .fetch import plan_intent
 from .options import Mode, RunOptions, RunReport, as_sync_error, error_info, first_error
 from .protocols import RunProtocols, wire
@@ -38,7 +42,7 @@ from .reconcile import due, reconcile_window
 from .record import check_health, run_record
 from .schedule import schedule_key
 from .session import LEASE_MARGIN, RunSession
-from .sources import FeedSteps, Part, merge, split_pending
+from .sources import FeedSteps, merge, split_pending, sub_report
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +64,7 @@ class Syncer:
         *,
         clock: Callable[[], datetime] = utcnow,
         checkpoint: Callable[[str], None] | None = None,
+        destinations: Sequence[BuiltDestination] | None = None,
     ):
         self.settings = settings
         self.store = store
@@ -73,6 +78,12 @@ class Syncer:
         if missing:
             raise ValueError(f"no sheet writer for the feed(s) {', '.join(missing)}")
         self.slack = slack
+        # Every registered destination as built for this Syncer (lib/destinations), exactly-once
+        # ones first: the sheet (whose writers are `writers`) and Slack (`slack`) unless given.
+        self.destinations: list[BuiltDestination] = list(destinations) if destinations is not None else [
+            BuiltDestination(SHEET.name, SHEET.protocol, SheetTabs(self.writers)),
+            BuiltDestination(SLACK.name, SLACK.protocol, SlackSummary(
+                slack, sheet_url=settings.sheet_url, max_listed=settings.slack_max_listed))]
         self.clock = clock
         # A hook called between steps; the fault-injection suite raises from it to simulate
         # a crash at that point.
@@ -205,7 +216,8 @@ class Syncer:
         test or tool may drive them), but a run uses only the feeds that are on.
         """
         feeds = self.feeds if CHATS_FEED in self.feeds else [CHATS_FEED, *self.feeds]
-        return wire(self.settings, self.store, self.moneypenny, self.slack, writers=self.writers, feeds=feeds,
+        return wire(self.settings, self.store, self.moneypenny, writers=self.writers, destinations=self.destinations,
+                    feeds=feeds,
                     clock=self.clock, checkpoint=self.checkpoint, session=session,
                     report=report or RunReport(run_id="", mode="new", started_at=self.clock()))
 
@@ -285,33 +297,53 @@ class Syncer:
         work = {f.feed.name: f.journal.pending(by_feed.get(f.feed.name, [])) if own_memory
                 else by_feed.get(f.feed.name, []) for f in on}
         deliveries: list[tuple[str, Callable[[], None]]] = []
+        # Each exactly-once destination (the sheet first), feed by feed; then each at-least-once
+        # one with every feed's part at once (it waits for their key checks).
         for f in on:
-            step = "sheet" if f.feed.name == CHATS_FEED.name else f"{f.feed.name} sheet"
-            deliveries.append((step, functools.partial(f.sheet.deliver, f.report, work[f.feed.name])))
+            for name, delivery in f.exactly_once.items():
+                step = name if f.feed.name == CHATS_FEED.name else f"{f.feed.name} {name}"
+                # Only the sheet's counts are the report's (appended, already_in_sheet, waiting).
+                share = f.report if name == SHEET.name else sub_report(f.report)
+                deliveries.append((step, functools.partial(delivery.deliver, share, work[f.feed.name])))
         if notify and on:
-            parts = [Part(f.journal, f.report, work[f.feed.name], f.feed.summary_noun, f.tab) for f in on]
-            deliveries.append(("slack", functools.partial(steps.summary.deliver, parts)))
-        # Last, whatever failed before it: each entry's one write for what this run delivered.
-        writes = []
-        for f in on:
-            step = "journal" if f.feed.name == CHATS_FEED.name else f"{f.feed.name} journal"
-            writes.append(step)
-            deliveries.append((step, f.journal.write_staged))
+            parts = [Part(f.journal, f.report, work[f.feed.name], f.feed.summary_noun, f.tab, f.feed.name) for f in on]
+            for at_least_once in steps.at_least_once:
+                deliveries.append((at_least_once.destination, functools.partial(at_least_once.deliver, parts)))
         for step, deliver in deliveries:
-            if step not in writes and any(isinstance(e, LeaseLost) for e in errors):
-                continue  # the lease is lost: nothing more is written to the sheet or Slack
+            if any(isinstance(e, LeaseLost) for e in errors):
+                break  # the lease is lost: nothing more is written to the sheet or Slack
             if session is not None:
                 # Every retry wait and later chunk of a Sheets write checks (or renews) the lease.
                 with fenced(session.hold):
                     self._step(report, step, deliver, errors)
             else:
                 self._step(report, step, deliver, errors)
-        report.pending = sum(1 for entries in work.values() for e in entries if not e.delivered)
+        # Last, whatever failed before it: each entry's one write for what this run delivered,
+        # whole only while this run still holds the lease (Journal.write_staged).
+        still_held = not any(isinstance(e, LeaseLost) for e in errors) and self._still_held(session)
+        for f in on:
+            step = "journal" if f.feed.name == CHATS_FEED.name else f"{f.feed.name} journal"
+            self._step(report, step, functools.partial(f.journal.write_staged, still_held), errors)
+        report.pending = sum(1 for f in on for e in work[f.feed.name] if not f.journal.done(e))
         for name, entries in by_feed.items():
             if name not in work and entries:
                 # A feed that is off: its entries wait, reported as its own, counted toward no health reason.
                 report.off_waiting[name] = len(entries)
         return errors
+
+    @staticmethod
+    def _still_held(session: RunSession | None) -> bool:
+        # Checked once more just before the journal's writes: a run paused after its last post
+        # (past its lease, while another run took over) finds out here.
+        if session is None:
+            return True
+        try:
+            session.hold()
+        except LeaseLost:
+            return False
+        except Exception:  # the store did not answer: write as before; the fence of the writes stands
+            return True
+        return True
 
     def _timed(self, report: RunReport, step: str, fn: Callable[[], Any]) -> Any:
         t = time.perf_counter()

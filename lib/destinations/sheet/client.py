@@ -81,3 +81,17 @@ def build_session(settings: Settings, backoff: float = 0.5, quota_wait: float = 
         session = RebasedSession(GOOGLE_SHEETS_ROOT, settings.sheets_api_url)
     mount_retry(session, retry)
     return session
+
+
+def sheets_identity(settings: Settings) -> str:
+    """Who the sheet must be shared with, as far as can be told without a network call."""
+    if not settings.sheets_is_google:
+        return "the local stand-in (anonymous)"
+    try:
+        import google.auth  # only for Google itself: local stand-ins never load it
+
+        credentials, _ = google.auth.default(scopes=SCOPES)
+    except Exception:
+        return ""
+    email = getattr(credentials, "service_account_email", "") or ""
+    return "" if email == "default" else email

@@ -45,7 +45,7 @@ class FirestoreBatches(FirestoreBase):
         return [
             (self._batches.document(f"{batch.id}.{part}"), {
                 "batch": batch.id, "part": part, "label": batch.label, "keys_json": json.dumps(list(keys)),
-                "expires_at": _ts(batch.expires_at),
+                "expires_at": _ts(batch.expires_at), "destination": batch.destination,
             })
             for part, keys in self._parts(batch)
         ]
@@ -67,7 +67,9 @@ class FirestoreBatches(FirestoreBase):
         for bid in sorted(found):
             parts = sorted(found[bid], key=lambda part: int(part.get("part", 0)))
             keys = tuple(key for part in parts for key in json.loads(part["keys_json"]))
-            batches.append(InflightBatch(id=bid, label=parts[0]["label"], keys=keys, expires_at=_dt(parts[0]["expires_at"])))
+            # A batch stored before destinations were plug-ins has no destination: the sheet's.
+            batches.append(InflightBatch(id=bid, label=parts[0]["label"], keys=keys, expires_at=_dt(parts[0]["expires_at"]),
+                                         destination=parts[0].get("destination") or "sheet"))
         return batches
 
     @_guard("batch_delete")

@@ -15,7 +15,7 @@ from ...errors import StateStoreUnavailable
 from ...text import json_text
 from ..common import first_of_each_key, guard, journal_changes, stored_time, unique, with_batches
 from ..common import utc as _ts
-from ..models import DONE, PENDING, JournalEntry, RejectedItem, delivered
+from ..models import DONE, JournalEntry, RejectedItem, delivered, legacy_states
 from .batches import FirestoreBatches
 from .layout import batches as _chunks
 from .layout import doc_id as _doc_id
@@ -26,6 +26,8 @@ from .layout import text_bytes as _text_bytes
 from .layout import translate as _translate
 
 _UPDATE_ATTEMPTS = 5
+# The fields of a journal document's old shape (before destinations were plug-ins).
+_OLD_FIELDS = ("sheet", "slack", "sheet_batch")
 
 
 _guard = guard(_translate)
@@ -35,21 +37,21 @@ class FirestoreJournalStore(FirestoreBatches):
     """The journal and the quarantine (the store's per-item collections)."""
 
     # -- journal -------------------------------------------------------------------------------
-    # Only what differs from a new chat's defaults is stored, as each field costs the client
-    # time to encode: `key` only when the id is its hash, `sheet` and `slack` only when not
-    # pending, `pending: false` alone meaning delivered to both (written with expires_at).
+    # `states` (destination name -> state) and `labels` (destination name -> in-flight label)
+    # are small maps; `pending` (true while a destination the run wrote is not done) serves the
+    # pending query. `key` is stored only when the id is its hash.
+    # A document written before destinations were plug-ins has no `states`: `sheet` and `slack`
+    # (each only when not pending), `sheet_batch`, and `pending: false` alone meaning delivered
+    # to both. It is read into the mapping, and written in the new shape (the old fields
+    # deleted) the next time its states are written.
     @staticmethod
     def _journal_doc(entry: JournalEntry, doc_id: str) -> dict[str, Any]:
-        pending = not delivered(entry.sheet, entry.slack)
-        doc: dict[str, Any] = {"chat_time": _ts(entry.item_time), "fetched_at": _ts(entry.fetched_at), "pending": pending}
+        doc: dict[str, Any] = {"chat_time": _ts(entry.item_time), "fetched_at": _ts(entry.fetched_at),
+                               "pending": not entry.delivered, "states": dict(entry.states)}
         if doc_id != entry.key:
             doc["key"] = entry.key
-        if pending and entry.sheet != PENDING:
-            doc["sheet"] = entry.sheet
-        if pending and entry.slack != PENDING:
-            doc["slack"] = entry.slack
-        if entry.sheet_batch is not None:
-            doc["sheet_batch"] = entry.sheet_batch
+        if entry.labels:
+            doc["labels"] = dict(entry.labels)
         # As JSON text: one string field is far cheaper for the client to encode than a nested
         # map, and any item Moneypenny sends fits (map keys have rules, strings do not).
         doc["chat_json"] = json_text(entry.item)  # a lone surrogate cannot fail the write
@@ -58,23 +60,27 @@ class FirestoreJournalStore(FirestoreBatches):
         return doc
 
     @staticmethod
-    def _states(doc: dict[str, Any]) -> tuple[str, str]:
+    def _mappings(doc: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
+        states = doc.get("states")
+        if isinstance(states, dict):
+            return dict(states), dict(doc.get("labels") or {})
+        # The old shape: the two fields.
         if doc.get("pending") is False:
-            return DONE, DONE
-        return doc.get("sheet") or PENDING, doc.get("slack") or PENDING
+            return legacy_states(DONE, DONE), {}
+        label = doc.get("sheet_batch")
+        return legacy_states(doc.get("sheet"), doc.get("slack")), ({"sheet": label} if label else {})
 
     @classmethod
     def _entry(cls, snap: Any) -> JournalEntry:
         doc = snap.to_dict()
-        sheet, slack = cls._states(doc)
+        states, labels = cls._mappings(doc)
         return JournalEntry(
             key=doc.get("key") or snap.id,
             item=_get_json(doc, "chat"),
             item_time=_dt(doc["chat_time"]),
             fetched_at=_dt(doc["fetched_at"]),
-            sheet=sheet,
-            sheet_batch=doc.get("sheet_batch"),
-            slack=slack,
+            states=states,
+            labels=labels,
             expires_at=stored_time(doc.get("expires_at")),
         )
 
@@ -143,11 +149,10 @@ class FirestoreJournalStore(FirestoreBatches):
     def journal_update(self, keys: Iterable[str], **changes: Any) -> None:
         """Set fields on existing entries (missing keys are skipped), keeping `pending` right.
 
-        `pending` follows from sheet and slack. When a change names both (the pipeline always
-        does) or neither, each chunk of ≤500 is one blind batch of updates. When it names
-        only one, the chunk is read first (sheet and slack only) and written with a
-        last-update-time precondition per document, so that a concurrent change fails the
-        batch, which is then read and written again: `pending` never goes stale.
+        `states` is always the entry's whole mapping, so `pending` follows from it without a
+        read: each chunk of ≤500 is one blind batch of updates (an old-shape document's fields
+        deleted with it). Only when a key is missing is the chunk read, and the entries that
+        exist written.
         """
         fields = journal_changes(changes)
         wanted = unique(keys)
@@ -158,44 +163,38 @@ class FirestoreJournalStore(FirestoreBatches):
             # Absent rather than null, as the TTL policy expects.
             expires = data["expires_at"]
             data["expires_at"] = firestore.DELETE_FIELD if expires is None else _ts(expires)
-        blind = ("sheet" in fields) == ("slack" in fields)
-        if blind and "sheet" in fields:
-            data["pending"] = not delivered(fields["sheet"], fields["slack"])
-            if not data["pending"]:
-                del data["sheet"], data["slack"]  # `pending: false` says both (fewer fields to encode)
+        if "states" in data:
+            data["pending"] = not delivered(data["states"])
+            if "labels" not in data:
+                data["labels"] = {}  # the mapping is new: a label of the old shape goes with it
+            data.update({name: firestore.DELETE_FIELD for name in _OLD_FIELDS})
         for chunk in _chunks(wanted):
             refs = [self._journal.document(_doc_id(k)) for k in chunk]
-            if blind:
-                batch = self.client.batch()
-                for ref in refs:
-                    batch.update(ref, data)
-                try:
-                    self._commit(batch, writes=len(refs))
-                    continue
-                except gexc.NotFound:
-                    pass  # some key is missing: nothing was written; the checked path skips it
-            self._update_checked(refs, fields, data)
+            batch = self.client.batch()
+            for ref in refs:
+                batch.update(ref, data)
+            try:
+                self._commit(batch, writes=len(refs))
+                continue
+            except gexc.NotFound:
+                pass  # some key is missing: nothing was written; the checked path skips it
+            self._update_existing(refs, data)
 
-    def _update_checked(self, refs: list[Any], fields: dict[str, Any], data: dict[str, Any]) -> None:
+    def _update_existing(self, refs: list[Any], data: dict[str, Any]) -> None:
         for _ in range(_UPDATE_ATTEMPTS):
             batch = self.client.batch()
             writes = 0
-            for snap in self._get_all(refs, ["sheet", "slack", "pending"]):
-                if not snap.exists:
-                    continue
-                sheet, slack = self._states(snap.to_dict())
-                sheet, slack = fields.get("sheet", sheet), fields.get("slack", slack)
-                pending = not delivered(sheet, slack)
-                option = self.client.write_option(last_update_time=snap.update_time)
-                batch.update(snap.reference, {**data, "sheet": sheet, "slack": slack, "pending": pending}, option=option)
-                writes += 1
+            for snap in self._get_all(refs, ["pending"]):
+                if snap.exists:
+                    batch.update(snap.reference, data)
+                    writes += 1
             if not writes:
                 return
             try:
                 self._commit(batch, writes=writes)
                 return
-            except (gexc.FailedPrecondition, gexc.NotFound):
-                continue  # changed or deleted since our read: read again
+            except gexc.NotFound:
+                continue  # deleted since our read: read again
         raise StateStoreUnavailable("Firestore state store failed during journal_update: concurrent changes")
 
     def journal_prune(self, now: datetime) -> int:

@@ -15,12 +15,14 @@ Layout, with `P` the collection prefix:
 - `P_journal`: one document per chat, id = chat key (hashed when Firestore cannot take the key
   as an id; then the `key` field holds it). Fields: chat_json (the item as JSON text; an item
   too large for a document is journaled cut, see lib/sources/chat_source.journal_item), chat_time,
-  fetched_at, pending (not delivered to both; `false` alone means both done), sheet and slack
-  (only when not pending; absent is pending), sheet_batch (documents written before in-flight
-  batches), expires_at (absent until set). A TTL policy on `expires_at` of collection group
+  fetched_at, states (a map: destination name -> pending/inflight/done), labels (a map:
+  destination name -> the in-flight label kept on the entry), pending (true while a destination
+  in `states` is not done), expires_at (absent until set). A document of the old shape (`sheet`,
+  `slack`, `sheet_batch`, `pending: false` alone meaning both done) is read into the maps and
+  written in the new shape the next time its states are written. A TTL policy on `expires_at` of collection group
   `P_journal` deletes delivered entries.
 - `P_batches`: one document per in-flight append (more, `<id>.<n>`, for over 20,000 keys):
-  batch, label, keys_json, expires_at (TTL policy on collection group `P_batches`). Read by
+  batch, label, keys_json, destination (absent: the sheet), expires_at (TTL policy on collection group `P_batches`). Read by
   `journal_pending` only when some entry is pending.
 - `P_quarantine`: one document per unreadable item (auto id): raw, reason, fetched_at and
   expires_at, which a TTL policy on collection group `P_quarantine` honours.

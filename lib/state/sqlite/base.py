@@ -29,19 +29,18 @@ _READ_ONLY_TIMEOUT_SECONDS = 2.0
 # What a file must hold to be read as a state store (older files lack `run_state`: read as before it).
 _TABLES = frozenset({"token", "journal", "quarantine", "meta"})
 _CHUNK = 500  # keys per `IN (...)`, well below SQLite's bound-variable limit
-# The delivered rule (lib/state/base.delivered) in SQL, as literals so that the partial index applies.
-_DELIVERED = f"(sheet = '{DONE}' AND slack = '{DONE}')"
-
-_SCHEMA = f"""
+# The journal keeps each entry's delivery state per destination as JSON text (`states`, and the
+# in-flight labels in `labels`), with `pending` (1 while a destination the run wrote is not done;
+# lib/state/models.delivered) for the cheap pending query and its partial index.
+_SCHEMA = """
 CREATE TABLE IF NOT EXISTS token (
     id INTEGER PRIMARY KEY CHECK (id = 1), value TEXT NOT NULL, expires_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS journal (
     key TEXT PRIMARY KEY, chat TEXT NOT NULL, chat_time TEXT NOT NULL, fetched_at TEXT NOT NULL,
-    sheet TEXT NOT NULL, sheet_batch TEXT, slack TEXT NOT NULL, expires_at TEXT);
-CREATE INDEX IF NOT EXISTS journal_pending ON journal (chat_time, key)
-    WHERE NOT {_DELIVERED};
+    states TEXT, labels TEXT, pending INTEGER NOT NULL DEFAULT 1, expires_at TEXT);
 CREATE TABLE IF NOT EXISTS batches (
-    id TEXT PRIMARY KEY, label TEXT NOT NULL, keys TEXT NOT NULL, expires_at TEXT NOT NULL);
+    id TEXT PRIMARY KEY, label TEXT NOT NULL, keys TEXT NOT NULL, expires_at TEXT NOT NULL,
+    destination TEXT NOT NULL DEFAULT 'sheet');
 CREATE TABLE IF NOT EXISTS quarantine (
     id INTEGER PRIMARY KEY AUTOINCREMENT, raw TEXT NOT NULL, reason TEXT NOT NULL,
     fetched_at TEXT NOT NULL, expires_at TEXT);
@@ -54,6 +53,22 @@ CREATE INDEX IF NOT EXISTS runs_started ON runs (started_at, id);
 CREATE TABLE IF NOT EXISTS run_state (
     id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL, state TEXT NOT NULL);
 """
+# Made after the migration below (an old file has no `pending` column before it).
+_INDEXES = """
+CREATE INDEX IF NOT EXISTS journal_waiting ON journal (chat_time, key) WHERE pending = 1;
+"""
+# A file made before destinations were plug-ins has the two fields `sheet`, `sheet_batch` and
+# `slack` instead of `states`/`labels`/`pending`. The migration adds the new columns and sets
+# `pending` from the old ones (one statement); each row is read from the old columns until it
+# is next written, in the new shape (lib/state/sqlite/journal.py). The old columns stay, unread
+# once `states` is set.
+_MIGRATE_JOURNAL = (
+    "ALTER TABLE journal ADD COLUMN states TEXT",
+    "ALTER TABLE journal ADD COLUMN labels TEXT",
+    "ALTER TABLE journal ADD COLUMN pending INTEGER NOT NULL DEFAULT 1",
+    f"UPDATE journal SET pending = NOT (sheet = '{DONE}' AND slack = '{DONE}')",
+    "DROP INDEX IF EXISTS journal_pending",
+)
 
 
 # One encoder for every chat (json.dumps with options builds a new one per call); a lone
@@ -109,6 +124,7 @@ class SqliteBase(StoreBase):
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
+        self._columns: dict[str, frozenset[str]] = {}
         if read_only or not create:  # create=False: a command that changes a store it must not make
             self._check_readable()
         if read_only:
@@ -204,9 +220,28 @@ class SqliteBase(StoreBase):
                 if statement.strip():
                     conn.execute(statement)
             # Files made before quarantined items expired have no expires_at column.
-            columns = {row[1] for row in conn.execute("PRAGMA table_info(quarantine)")}
-            if "expires_at" not in columns:
+            if "expires_at" not in self._table_columns(conn, "quarantine"):
                 conn.execute("ALTER TABLE quarantine ADD COLUMN expires_at TEXT")
+            if "states" not in self._table_columns(conn, "journal"):
+                for statement in _MIGRATE_JOURNAL:
+                    conn.execute(statement)
+            if "destination" not in self._table_columns(conn, "batches"):
+                conn.execute("ALTER TABLE batches ADD COLUMN destination TEXT NOT NULL DEFAULT 'sheet'")
+            for statement in _INDEXES.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+        self._columns = {}  # read again: the migration may have added some
+
+    @staticmethod
+    def _table_columns(conn: sqlite3.Connection, table: str) -> frozenset[str]:
+        return frozenset(row[1] for row in conn.execute(f"PRAGMA table_info({table})"))
+
+    def columns(self, table: str) -> frozenset[str]:
+        """The columns a table of this file has (a read-only store may open an unmigrated file)."""
+        found = self._columns.get(table)
+        if found is None:
+            found = self._columns[table] = self._table_columns(self._conn(), table)
+        return found
 
     def close(self) -> None:
         """Close every connection this store opened."""

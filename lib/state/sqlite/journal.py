@@ -10,8 +10,12 @@ from typing import Any
 
 from ..common import chunks, first_of_each_key, journal_changes, stored_time, unique, with_batches
 from ..common import utc_text as _ts
-from ..models import InflightBatch, JournalEntry, RejectedItem
-from .base import _CHUNK, _DELIVERED, SqliteBase, _dt, _guard, _json_text, _ts_or_none
+from ..models import InflightBatch, JournalEntry, RejectedItem, delivered, legacy_states
+from .base import _CHUNK, SqliteBase, _dt, _guard, _json_text, _ts_or_none
+
+
+def _mapping_text(mapping: dict[str, str]) -> str:
+    return json.dumps(mapping, sort_keys=True, ensure_ascii=False)
 
 
 class SqliteJournalStore(SqliteBase):
@@ -19,9 +23,18 @@ class SqliteJournalStore(SqliteBase):
 
     # -- journal -------------------------------------------------------------------------------
     _INSERT = (
-        "INSERT OR IGNORE INTO journal (key, chat, chat_time, fetched_at, sheet, sheet_batch, slack, expires_at)"
+        "INSERT OR IGNORE INTO journal (key, chat, chat_time, fetched_at, states, labels, pending, expires_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
     )
+    # A migrated file keeps the old NOT NULL columns `sheet` and `slack`: new rows fill them
+    # with '' (never read: `states` is set).
+    _INSERT_MIGRATED = (
+        "INSERT OR IGNORE INTO journal (key, chat, chat_time, fetched_at, states, labels, pending, expires_at,"
+        " sheet, slack) VALUES (?, ?, ?, ?, ?, ?, ?, ?, '', '')"
+    )
+
+    def _insert_sql(self) -> str:
+        return self._INSERT_MIGRATED if "slack" in self.columns("journal") else self._INSERT
 
     @_guard("journal_add")
     def journal_add(self, entries: Iterable[JournalEntry]) -> list[str]:
@@ -32,7 +45,7 @@ class SqliteJournalStore(SqliteBase):
         rows = [
             (e.key, _json_text(e.item), _ts(e.item_time),
              fetched.get(e.fetched_at) or fetched.setdefault(e.fetched_at, _ts(e.fetched_at)),
-             e.sheet, e.sheet_batch, e.slack, _ts_or_none(e.expires_at))
+             _mapping_text(e.states), _mapping_text(e.labels), int(not e.delivered), _ts_or_none(e.expires_at))
             for e in first.values()
         ]
         with self._write() as conn:
@@ -41,7 +54,8 @@ class SqliteJournalStore(SqliteBase):
             # the insert undone and the batch's keys looked up.
             conn.execute("SAVEPOINT journal_add")
             before = conn.total_changes
-            conn.executemany(self._INSERT, rows)
+            insert = self._insert_sql()
+            conn.executemany(insert, rows)
             if conn.total_changes - before == len(rows):
                 conn.execute("RELEASE journal_add")
                 added = list(first)
@@ -53,26 +67,39 @@ class SqliteJournalStore(SqliteBase):
                     marks = ",".join("?" * len(chunk))
                     present.update(row[0] for row in conn.execute(f"SELECT key FROM journal WHERE key IN ({marks})", chunk))
                 self.counters.reads += len(first)  # each key looked up
-                conn.executemany(self._INSERT, (row for row in rows if row[0] not in present))
+                conn.executemany(insert, (row for row in rows if row[0] not in present))
                 added = [key for key in first if key not in present]
         self.counters.writes += len(added)
         return added
 
     @staticmethod
     def _entry(row: tuple[Any, ...]) -> JournalEntry:
-        key, chat, chat_time, fetched_at, sheet, sheet_batch, slack, expires_at = row
+        key, chat, chat_time, fetched_at, expires_at, states, labels, sheet, sheet_batch, slack = row
+        if states is not None:
+            state_map, label_map = json.loads(states), json.loads(labels or "{}")
+        else:  # a row written before destinations were plug-ins: its two fields are the mapping
+            state_map, label_map = legacy_states(sheet, slack), ({"sheet": sheet_batch} if sheet_batch else {})
         return JournalEntry(
             key=key, item=json.loads(chat), item_time=_dt(chat_time), fetched_at=_dt(fetched_at),
-            sheet=sheet, sheet_batch=sheet_batch, slack=slack, expires_at=stored_time(expires_at),
+            states=state_map, labels=label_map, expires_at=stored_time(expires_at),
         )
 
-    _COLUMNS = "key, chat, chat_time, fetched_at, sheet, sheet_batch, slack, expires_at"
+    def _select(self) -> str:
+        # The new columns, and the old ones while the file has them (an old row has no `states`
+        # until it is next written; a read-only store may open a file not yet migrated).
+        columns = self.columns("journal")
+        new = "states, labels" if "states" in columns else "NULL, NULL"
+        old = "sheet, sheet_batch, slack" if "slack" in columns else "NULL, NULL, NULL"
+        return f"SELECT key, chat, chat_time, fetched_at, expires_at, {new}, {old} FROM journal"
+
+    def _waiting(self) -> str:
+        if "pending" in self.columns("journal"):
+            return "pending = 1"
+        return "NOT (sheet = 'done' AND slack = 'done')"  # an unmigrated file, opened read-only
 
     @_guard("journal_pending")
     def journal_pending(self) -> list[JournalEntry]:
-        rows = self._read(
-            f"SELECT {self._COLUMNS} FROM journal WHERE NOT {_DELIVERED} ORDER BY chat_time, key"
-        )
+        rows = self._read(f"{self._select()} WHERE {self._waiting()} ORDER BY chat_time, key")
         entries = [self._entry(row) for row in rows]
         if entries:
             with_batches(entries, self.batch_list())
@@ -92,9 +119,7 @@ class SqliteJournalStore(SqliteBase):
         try:
             for chunk in chunks(wanted, _CHUNK):
                 marks = ",".join("?" * len(chunk))
-                for row in conn.execute(
-                    f"SELECT {self._COLUMNS} FROM journal WHERE key IN ({marks})", chunk
-                ):
+                for row in conn.execute(f"{self._select()} WHERE key IN ({marks})", chunk):
                     found[row[0]] = self._entry(row)
         finally:
             conn.execute("COMMIT")
@@ -105,6 +130,12 @@ class SqliteJournalStore(SqliteBase):
         values = journal_changes(changes)
         if "expires_at" in values:
             values["expires_at"] = _ts_or_none(values["expires_at"])
+        if "states" in values:
+            values.setdefault("labels", {})  # a new mapping: the labels of the old one go with it
+            values["pending"] = int(not delivered(values["states"]))
+            values["states"] = _mapping_text(values["states"])
+        if "labels" in values:
+            values["labels"] = _mapping_text(values["labels"])
         wanted = unique(keys)
         if not values or not wanted:
             return
@@ -125,16 +156,19 @@ class SqliteJournalStore(SqliteBase):
 
     def _insert_batch(self, conn: sqlite3.Connection, batch: InflightBatch) -> None:
         conn.execute(
-            "INSERT OR REPLACE INTO batches (id, label, keys, expires_at) VALUES (?, ?, ?, ?)",
-            (batch.id, batch.label, json.dumps(list(batch.keys)), _ts(batch.expires_at)),
+            "INSERT OR REPLACE INTO batches (id, label, keys, expires_at, destination) VALUES (?, ?, ?, ?, ?)",
+            (batch.id, batch.label, json.dumps(list(batch.keys)), _ts(batch.expires_at), batch.destination),
         )
         self.counters.writes += 1
 
     @_guard("batch_list")
     def batch_list(self) -> list[InflightBatch]:
+        destination = "destination" if "destination" in self.columns("batches") else "'sheet'"
         return [
-            InflightBatch(id=bid, label=label, keys=tuple(json.loads(keys)), expires_at=_dt(expires_at))
-            for bid, label, keys, expires_at in self._read("SELECT id, label, keys, expires_at FROM batches ORDER BY id")
+            InflightBatch(id=bid, label=label, keys=tuple(json.loads(keys)), expires_at=_dt(expires_at),
+                          destination=dest)
+            for bid, label, keys, expires_at, dest in self._read(
+                f"SELECT id, label, keys, expires_at, {destination} FROM batches ORDER BY id")
         ]
 
     @_guard("batch_delete")
@@ -153,7 +187,7 @@ class SqliteJournalStore(SqliteBase):
         with self._write() as conn:
             # Only delivered entries go, even if expires_at was set early by mistake.
             deleted = conn.execute(
-                f"DELETE FROM journal WHERE expires_at IS NOT NULL AND expires_at < ? AND {_DELIVERED}",
+                "DELETE FROM journal WHERE expires_at IS NOT NULL AND expires_at < ? AND pending = 0",
                 (_ts(now),),
             ).rowcount
             conn.execute("DELETE FROM quarantine WHERE expires_at IS NOT NULL AND expires_at < ?", (_ts(now),))

@@ -1,4 +1,7 @@
-"""Exactly-once rows: in-flight marks, the key-column check, settling unanswered writes, one retry.
+"""Exactly-once delivery for any exactly-once destination (the sheet, or any registered one that
+offers append and keys_present, lib/destinations/base.py): in-flight marks, the key check,
+settling unanswered writes, one retry. Below, "the sheet" and "the key column" stand for the
+destination and its `keys_present`.
 
 Rows are written from the journal. A batch is marked *in flight* before the append (one batch
 document naming its keys, its time and, once Sheets answered with an error, "answered") and
@@ -22,8 +25,8 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from ..destinations.sheet.writer import SheetWriter
-from ..errors import LeaseLost, SheetNoAnswer, SyncError, TransientError
+from ..destinations import Writer
+from ..errors import LeaseLost, NoAnswer, SyncError, TransientError
 from ..state.models import DONE, INFLIGHT, PENDING, JournalEntry
 from .journal import Journal, unchecked
 from .options import RunReport
@@ -44,12 +47,15 @@ def settle_time(http_timeout_seconds: float) -> timedelta:
     return timedelta(seconds=max(SETTLE_SECONDS, 2 * http_timeout_seconds))
 
 
-class SheetDelivery:
-    """Appends the journal's undelivered records to the sheet, each row exactly once."""
+class ExactlyOnceDelivery:
+    """Appends the journal's records not yet at one exactly-once destination (`destination`, by
+    its registered name; for one feed, its `Writer`), each exactly once."""
 
-    def __init__(self, sheet: SheetWriter, journal: Journal, *, clock: Callable[[], datetime],
-                 http_timeout_seconds: float, checkpoint: Callable[[str], None] = lambda step: None):
+    def __init__(self, sheet: Writer, journal: Journal, *, clock: Callable[[], datetime],
+                 http_timeout_seconds: float, checkpoint: Callable[[str], None] = lambda step: None,
+                 destination: str = "sheet"):
         self.sheet = sheet
+        self.destination = destination
         self.journal = journal
         self.clock = clock
         self.settle = settle_time(http_timeout_seconds)
@@ -57,13 +63,14 @@ class SheetDelivery:
 
     def deliver(self, report: RunReport, pending: list[JournalEntry]) -> None:
         """Write the rows of the entries not yet in the sheet (raises if Sheets fails)."""
-        todo = self._settled([e for e in pending if e.sheet != DONE], report)
+        name = self.destination
+        todo = self._settled([e for e in pending if e.state(name) != DONE], report)
         if not todo:
             return
         # A wrong header or an unshared sheet is found before anything is marked in flight.
         # Row 1 is read on every such run: a column inserted since the last one would put
         # every cell under the wrong heading and hide the Chat key column from the check below.
-        self.sheet.ensure_ready()
+        self.sheet.ready()
         for attempt in range(1, ATTEMPTS + 1):
             todo = self._check_inflight(todo, report)
             if not todo:
@@ -71,11 +78,11 @@ class SheetDelivery:
             # Unique per append (two deliveries of a run may share a second); the label keeps
             # the run and the time the settle rule reads.
             batch = self.journal.open_batch(todo, f"{report.run_id}-{uuid.uuid4().hex[:12]}",
-                                            f"{report.run_id}@{int(self.clock().timestamp())}")
+                                            f"{report.run_id}@{int(self.clock().timestamp())}", name)
             self.checkpoint("after_mark_inflight")
             try:
-                appended = self.sheet.append(self.journal.records_of(todo), header_checked=True)
-            except (SheetNoAnswer, LeaseLost):
+                appended = self.sheet.append(self.journal.records_of(todo))
+            except (NoAnswer, LeaseLost):
                 # No answer: the request may still be running at Google and land after any
                 # check made now. Or the run lost its lease while it waited out a 429 (the
                 # request was not sent again) or between two chunks. Either way the rows stay
@@ -93,7 +100,7 @@ class SheetDelivery:
             self.checkpoint("after_append")
             # Written with the Slack marks, one write per entry (Journal.write_staged): until
             # then the batch says in flight, so a crash here is checked, never written twice.
-            self.journal.stage(todo, sheet=DONE)
+            self.journal.stage(todo, name, DONE)
             report.appended += appended
             return
 
@@ -102,11 +109,8 @@ class SheetDelivery:
         # flight are checked only once that write has surely ended (a scheduler retry comes
         # sooner than that; the next scheduled run later).
         now = self.clock()
-        young = {
-            e.key
-            for e in todo
-            if e.sheet == INFLIGHT and not batch_answered(e.sheet_batch) and now - batch_time(e.sheet_batch, now) < self.settle
-        }
+        name = self.destination
+        young = {e.key for e in todo if not settled(e.state(name), e.label(name), now, self.settle)}
         if not young:
             return todo
         report.waiting = len(young)
@@ -121,28 +125,39 @@ class SheetDelivery:
         # rows in flight, the rows journaled UNCHECKED (the journal may have forgotten an earlier
         # delivery), and rows pending since before the journal's memory (the batch document of
         # their append may have expired).
+        name = self.destination
         old = self.journal.forgotten_before(self.clock())
-        check = [e for e in todo if e.sheet == INFLIGHT or (e.batch is None and e.fetched_at < old)]
+        check = [e for e in todo if e.state(name) == INFLIGHT or (e.batch(name) is None and e.fetched_at < old)]
         if not check:
             return todo
-        present = self.sheet.keys_present(header_checked=True)
+        present = self.sheet.keys_present()
         found = [e for e in check if e.key in present]
         for entry in found:
             # Delivered before the journal forgot it: announced then. Unless the entry itself is
             # older than the journal's memory: then the batch document of its own append (a run
             # that died before its post) may have expired, and it was maybe never announced.
-            if unchecked(entry) and entry.fetched_at >= old:
-                entry.slack = DONE
+            if unchecked(entry, name) and entry.fetched_at >= old:
+                self.journal.take_as_announced(entry)
         # Journaled unchecked and not in the sheet: written now, with no write of their own.
         # Their documents say "check first" until this run's done write, so a crash before it
         # has them checked again, never written twice.
-        fresh = {e.key for e in check if e.key not in present and unchecked(e)}
-        self.journal.release(found, [e for e in check if e.key not in present and e.key not in fresh])
+        fresh = {e.key for e in check if e.key not in present and unchecked(e, name)}
+        self.journal.release(name, found, [e for e in check if e.key not in present and e.key not in fresh])
         for entry in check:
             if entry.key in fresh:
-                entry.sheet, entry.sheet_batch = PENDING, None
+                entry.set_state(name, PENDING)
         report.already_in_sheet += len(found)
-        return [e for e in todo if e.sheet != DONE]
+        return [e for e in todo if e.state(name) != DONE]
+
+
+def settled(state: str, label: str | None, now: datetime, settle: timedelta) -> bool:
+    """The settle rule: whether an entry in this state, with this in-flight label, may be checked
+    (and written again) `now`. Only a write that may still be running at the destination holds it
+    back: in flight, not answered, and labelled less than `settle` before `now` (a label with no
+    time, such as a first read's "unchecked", is long settled)."""
+    if state != INFLIGHT or batch_answered(label):
+        return True
+    return now - batch_time(label, now) >= settle
 
 
 def batch_answered(batch: str | None) -> bool:

@@ -1,0 +1,44 @@
+"""Slack as a destination plug-in (at least once): one summary of every feed's part."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..base import AT_LEAST_ONCE, BuildContext, FeedPart
+from . import client as slack_client
+from .client import SlackNotifier
+from .combined import SummaryPart, build_combined
+
+NAME = "slack"
+
+
+class SlackSummary:
+    """Slack built for one Syncer: `deliver` posts one summary of every feed's part (a summary
+    Slack refuses for its size or shape is replaced by its short fallback, SlackNotifier.post_summary)."""
+
+    def __init__(self, notifier: SlackNotifier, *, sheet_url: str, max_listed: int):
+        self.notifier = notifier
+        self.sheet_url = sheet_url
+        self.max_listed = max_listed
+
+    def deliver(self, parts: Sequence[FeedPart]) -> None:
+        summary = build_combined(
+            [SummaryPart(part.records, part.noun, part.tab, part.link if part.records else "") for part in parts],
+            sheet_url=self.sheet_url, max_listed=self.max_listed, late=sum(part.late for part in parts))
+        self.notifier.post_summary(summary)
+
+
+class SlackDestination:
+    """Slack: one summary of each run's new items, at least once."""
+
+    name = NAME
+    protocol = AT_LEAST_ONCE
+
+    def build(self, context: BuildContext) -> SlackSummary:
+        settings = context.settings
+        backoff = context.backoff
+        notifier = SlackNotifier(lambda: slack_client.build_client(settings, backoff=backoff), settings.slack_channel)
+        return SlackSummary(notifier, sheet_url=settings.sheet_url, max_listed=settings.slack_max_listed)
+
+
+SLACK = SlackDestination()
