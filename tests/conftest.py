@@ -124,15 +124,29 @@ def harness(tmp_path):
             h.store.close()
 
 
+# The collections' prefix of the Firestore `store` (tests that reach the emulator's collections
+# directly name them `poison_journal`, ...).
+FIRESTORE_PREFIX = "poison"
+
+
 @pytest.fixture(params=["sqlite", "firestore"])
-def store_kind(request, harness):
-    """The harness with its state in SQLite or in Firestore (the emulator)."""
+def store(request, harness):
+    """The harness's state store, each test run on both: SQLite in tmp_path, or a FirestoreStore
+    on the emulator (its database emptied); both on the harness's clock, so tests move time by
+    hand for the lease as for everything else."""
     if request.param == "firestore":
         from lib.state.firestore.store import FirestoreStore
 
         request.getfixturevalue("firestore_client")  # an emptied emulator database
-        harness.store = FirestoreStore(_emulator_client(), "poison", clock=harness.clock)
-    return request.param
+        harness.store = FirestoreStore(_emulator_client(), FIRESTORE_PREFIX, clock=harness.clock)
+    return harness.open_store()
+
+
+@pytest.fixture
+def store_kind(request, store) -> str:
+    """Which store the `store` fixture made ("sqlite" or "firestore"), for the few tests that
+    reach its files or collections directly."""
+    return str(request.node.callspec.params["store"])
 
 
 @pytest.fixture

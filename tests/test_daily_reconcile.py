@@ -20,7 +20,6 @@ from lib.sync import RunOptions, RunReport
 from lib.sync.reconcile import due
 from sandbox.standins.samples import sample_chats
 from sandbox.standins.server import Status
-from tests.conftest import _emulator_client
 from tests.harness import Crash, move_cursor_elsewhere, us_date
 from tests.test_run_state import IDLE_READS, IDLE_WRITES
 
@@ -28,17 +27,6 @@ UK = ZoneInfo("Europe/London")
 NEW_YORK = ZoneInfo("America/New_York")
 JOB = "moneypenny-sync"
 DAY = date(2026, 11, 20)  # the harness's day (London is on UTC in November)
-
-
-@pytest.fixture(params=["sqlite", "firestore"])
-def store(request, harness):
-    """The harness's store: SQLite, or a FirestoreStore on the emulator."""
-    if request.param == "firestore":
-        from lib.state.firestore.store import FirestoreStore
-
-        request.getfixturevalue("firestore_client")
-        harness.store = FirestoreStore(_emulator_client(), "reconcile")
-    return harness.open_store()
 
 
 def local(day: date, hour: int, minute: int, second: int = 0, tz: ZoneInfo = UK) -> datetime:

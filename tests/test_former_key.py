@@ -96,7 +96,7 @@ def former_key_of(item: dict) -> str:
 
 @pytest.mark.parametrize("delivered", [True, False], ids=["delivered", "pending"])
 def test_a_chat_journaled_under_its_former_key_is_not_written_or_announced_again_by_a_reconcile(
-        harness, store_kind, delivered):
+        harness, store, delivered):
     """As the code before the upgrade left it: journaled under the former key, and either
     delivered (its row in the sheet, announced) or still pending. A reconcile reads the chat
     again: it is known by its former key, so the sheet has its one row, under that key."""
@@ -107,7 +107,7 @@ def test_a_chat_journaled_under_its_former_key_is_not_written_or_announced_again
     old_key = former_key_of(item)
     harness.stand.moneypenny.add_chats([item])
     move_cursor_elsewhere(harness)  # the old code's fetch took it
-    store, now = harness.open_store(), harness.clock()
+    now = harness.clock()
     state = DONE if delivered else PENDING
     store.journal_add([JournalEntry(key=old_key, item=item, item_time=parse_chat(item, UK).time.astimezone(UTC),
                                     fetched_at=now, states={"sheet": state, "slack": state},
@@ -139,10 +139,10 @@ def test_a_backfill_takes_a_row_under_the_former_key_as_in_the_sheet(harness):
     assert store.journal_get([key])[key].state("sheet") == DONE
 
 
-def test_only_a_batch_with_a_former_key_reads_the_journal_for_it(harness, store_kind):
+def test_only_a_batch_with_a_former_key_reads_the_journal_for_it(harness, store):
     """The common case costs nothing more: a batch of ordinary chats is journaled blind (no
     read); one with a chat that has a former key reads the journal once, for that key."""
-    store, journal = harness.open_store(), harness.protocols().journal
+    journal = harness.protocols().journal
     ordinary = harness.add_chats(3)
     before = store.counters.snapshot()
     journal.ingest(harness.report(), ordinary, RunOptions())

@@ -139,10 +139,9 @@ def test_python_m_lib_run_from_a_laptop_11_minutes_fast_exits_busy_while_a_sched
 # -- the fence -------------------------------------------------------------------------------------
 
 
-def test_the_in_flight_batch_document_is_written_only_while_the_lease_is_held(harness, store_kind):
+def test_the_in_flight_batch_document_is_written_only_while_the_lease_is_held(harness, store):
     """One transaction: the lease read, renewed near its end, and the batch written; a run
     whose lease another run took stores no batch (LeaseLost)."""
-    store = harness.open_store()
     hold = LeaseHold("mine", timedelta(minutes=10), MINUTE)
     batch = InflightBatch("b1", "mine@1", ("k1", "k2"), harness.clock() + timedelta(days=30))
     assert store.acquire_lease("mine", harness.clock(), harness.clock() + timedelta(minutes=10))
@@ -166,7 +165,7 @@ def test_the_in_flight_batch_document_is_written_only_while_the_lease_is_held(ha
     assert [b.id for b in store.batch_list()] == ["b1", "b2"]
 
 
-def test_a_run_whose_lease_is_taken_after_its_append_posts_nothing_to_slack(harness, store_kind):
+def test_a_run_whose_lease_is_taken_after_its_append_posts_nothing_to_slack(harness, store):
     """Slack is fenced too: the lease taken over between the append and the post (this run
     outlived it), the run posts nothing, marks what it appended, and the next holder posts it once."""
     harness.add_chats(2)
@@ -188,7 +187,7 @@ def test_a_run_whose_lease_is_taken_after_its_append_posts_nothing_to_slack(harn
 
 
 def test_a_run_that_lost_its_lease_after_its_post_never_writes_its_stale_pending_over_the_new_holders_done(
-        harness, store_kind):
+        harness, store):
     """A run whose append Sheets refused twice posts its chats to Slack, then is paused past its
     lease while another run takes over and appends them. Waking, it records what it did (the Slack
     half) and nothing it did not: its own memory says "pending" for the sheet, and writing that
@@ -259,7 +258,7 @@ def _backfill_with(harness, act, start: date, end: date):
     return result, handler
 
 
-def test_a_backfill_that_sleeps_through_its_lease_on_a_429_never_appends_what_the_next_run_wrote(harness, store_kind):
+def test_a_backfill_that_sleeps_through_its_lease_on_a_429_never_appends_what_the_next_run_wrote(harness, store):
     """Duplicate case 4: the backfill's append meets a 429 and, while it waits, its lease runs
     out (by the store's clock) and the next scheduled run takes it over and appends the pending
     rows. Waking, the backfill checks the lease before sending the append again: lost, so it
@@ -283,7 +282,7 @@ def test_a_backfill_that_sleeps_through_its_lease_on_a_429_never_appends_what_th
     assert_each_row_once(harness, 6)
 
 
-def test_a_backfill_whose_429_waits_outlast_the_lease_renews_it_as_it_goes(harness, store_kind):
+def test_a_backfill_whose_429_waits_outlast_the_lease_renews_it_as_it_goes(harness, store):
     """Duplicate case 4, the other way round: the waits add up past LEASE_SECONDS but each one
     checks the lease first and renews it near its end, so the scheduled run that comes in the
     middle finds it held and skips; the backfill's append then lands, every row once."""

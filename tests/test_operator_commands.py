@@ -130,28 +130,14 @@ def test_status_with_no_settings_names_STATE_STORE_instead_of_trying_firestore(t
     assert "metadata" not in out.stderr.lower()
 
 
-def test_quarantine_count_since_counts_only_the_items_fetched_from_then(any_store):
+def test_quarantine_count_since_counts_only_the_items_fetched_from_then(store):
     t0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
-    set_aside(any_store, [{"a": 1}], t0 - timedelta(days=2))
-    set_aside(any_store, [{"b": 2}, {"c": 3}], t0 - timedelta(hours=1))
-    assert any_store.quarantine_count() == 3
-    assert any_store.quarantine_count(since=t0 - timedelta(hours=24)) == 2
-    assert any_store.quarantine_count(since=t0 - timedelta(hours=1)) == 2
-    assert any_store.quarantine_count(since=t0) == 0
-
-
-@pytest.fixture(params=["sqlite", "firestore"])
-def any_store(request, tmp_path):
-    if request.param == "sqlite":
-        from lib.state.sqlite.store import SqliteStore
-
-        store = SqliteStore(str(tmp_path / "state.sqlite3"))
-    else:
-        from lib.state.firestore.store import FirestoreStore
-
-        store = FirestoreStore(request.getfixturevalue("firestore_client"), "operator")
-    yield store
-    store.close()
+    set_aside(store, [{"a": 1}], t0 - timedelta(days=2))
+    set_aside(store, [{"b": 2}, {"c": 3}], t0 - timedelta(hours=1))
+    assert store.quarantine_count() == 3
+    assert store.quarantine_count(since=t0 - timedelta(hours=24)) == 2
+    assert store.quarantine_count(since=t0 - timedelta(hours=1)) == 2
+    assert store.quarantine_count(since=t0) == 0
 
 
 # -- a quarantine you can clear -----------------------------------------------------------------------

@@ -61,13 +61,13 @@ def test_a_call_message_entered_late_for_the_day_before_the_last_full_day_is_rea
 
 
 @pytest.mark.parametrize("kind", ["unavailable", "contention", "timeout"])
-def test_a_failed_journal_write_of_a_calls_read_loses_no_call(harness, store_kind, kind):
+def test_a_failed_journal_write_of_a_calls_read_loses_no_call(harness, store, kind):
     """The last full day read (and the keys it knows) is recorded only once the read is in the
     journal: when the journal write fails, the next run reads and delivers every message."""
     harness.env_overrides["MONEYPENNY_SOURCES"] = "calls"
     calls = sample_calls(4, harness.clock() - timedelta(hours=3), seed=32)
     harness.stand.moneypenny.add_calls(calls)
-    store = FaultyStore(harness.open_store())
+    store = FaultyStore(store)
     harness.store = store
     store.fail("journal_add", kind)
     with pytest.raises(RunFailed):
@@ -85,12 +85,12 @@ def test_a_failed_journal_write_of_a_calls_read_loses_no_call(harness, store_kin
 
 @pytest.mark.parametrize("kind", ["unavailable", "contention", "timeout"])
 @pytest.mark.parametrize("where", ["after the append", "after the key-column check"])
-def test_a_failed_done_write_leaves_the_rows_in_flight_and_none_is_written_twice(harness, store_kind, where, kind):
+def test_a_failed_done_write_leaves_the_rows_in_flight_and_none_is_written_twice(harness, store, where, kind):
     """An append's batch document is deleted only after its entries are marked done, both when
     the run appended them and when a later run found them in the sheet: if the done writes fail,
     the batch still names the rows, the next run finds them in the sheet and writes none again."""
     chats = harness.add_chats(5, seed=33)
-    store = FaultyStore(harness.open_store())
+    store = FaultyStore(store)
     harness.store = store
     if where == "after the key-column check":
         # The rows land but the run dies before marking them: the next run checks the key column.

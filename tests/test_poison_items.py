@@ -43,7 +43,7 @@ def slack_text(harness) -> str:
 # -- text that cannot be encoded ----------------------------------------------------------------------
 
 
-def test_a_chat_whose_text_holds_lone_surrogates_and_controls_is_delivered_with_its_neighbours(harness, store_kind):
+def test_a_chat_whose_text_holds_lone_surrogates_and_controls_is_delivered_with_its_neighbours(harness, store):
     odd = chat(harness, 20, "Sur\ud800rogate", companyName="Acme\x00\x85 Ltd", pageURL="https://x.example/\udfff",
                transcript=["1: [Visitor] - Hi \ud83d there\x07", "2: [Operator] - Hello\u200f"])
     harness.stand.moneypenny.add_chats([chat(harness, 30, "Ada Before"), odd, chat(harness, 10, "Bo After")])
@@ -64,7 +64,7 @@ def test_a_chat_whose_text_holds_lone_surrogates_and_controls_is_delivered_with_
     assert again.fetched == 3 and again.new == 0 and len(harness.data_rows()) == 3
 
 
-def test_items_that_are_not_objects_and_hold_lone_surrogates_are_quarantined(harness, store_kind):
+def test_items_that_are_not_objects_and_hold_lone_surrogates_are_quarantined(harness, store):
     harness.stand.moneypenny.add_chats(["bad \ud800 item", ["\udc00", {"k\ud800": 1}], chat(harness, 5, "Cy Good")])
 
     report = harness.syncer().run()
@@ -109,7 +109,7 @@ def test_a_time_that_fits_utc_but_not_chat_timezone_is_an_unreadable_item():
         parse_chat_time("9999-12-31T23:59:59", ZoneInfo("America/New_York"))  # local, so UTC overflows
 
 
-def test_times_at_the_edge_of_the_calendar_are_quarantined_and_the_good_chat_goes_through(harness, store_kind):
+def test_times_at_the_edge_of_the_calendar_are_quarantined_and_the_good_chat_goes_through(harness, store):
     harness.stand.moneypenny.add_chats([
         chat(harness, 5, "Di Good"),
         {**chat(harness, 1, "Late Edge"), "chatTime": "9999-12-31T23:59:59-05:00"},
@@ -173,7 +173,7 @@ def test_a_chat_of_5_mb_is_journaled_and_delivered_as_the_full_chat_would_be(har
     assert max(stored_chat_bytes(harness, store_kind)) <= JOURNAL_ITEM_BYTES
 
 
-def test_500_chats_of_25_kb_go_in_one_run(harness, store_kind):
+def test_500_chats_of_25_kb_go_in_one_run(harness, store):
     items = [big_chat(harness, 600 - i, f"Chat {i:03}", 25_000) for i in range(500)]
     for item in items:
         item.pop("companyName")
@@ -186,7 +186,7 @@ def test_500_chats_of_25_kb_go_in_one_run(harness, store_kind):
     assert sorted(harness.sheet_keys()) == sorted(parse_chat(i, UK).key for i in items)
 
 
-def test_a_huge_item_that_is_not_an_object_is_quarantined(harness, store_kind):
+def test_a_huge_item_that_is_not_an_object_is_quarantined(harness, store):
     harness.stand.moneypenny.add_chats([["x" * 3_000_000], chat(harness, 1, "Ed Good")])
 
     report = harness.syncer().run()

@@ -11,24 +11,12 @@ import pytest
 from lib.errors import RunFailed
 from lib.runner import run_and_report
 from lib.sync import RunOptions, RunSession, plan_intent
-from tests.conftest import _emulator_client
 from tests.harness import Crash, crash_at
 
 # The targets of an idle run (nothing new, nothing pending), in documents as Firestore bills
 # them, and of a production day of them.
 IDLE_READS, IDLE_WRITES, IDLE_DELETES = 4, 3, 0
 DAY_RUNS = 288  # every 5 minutes
-
-
-@pytest.fixture(params=["sqlite", "firestore"])
-def store(request, harness):
-    """The harness's store: SQLite, or a FirestoreStore on the emulator."""
-    if request.param == "firestore":
-        from lib.state.firestore.store import FirestoreStore
-
-        request.getfixturevalue("firestore_client")
-        harness.store = FirestoreStore(_emulator_client(), "runstate", clock=harness.clock)
-    return harness.open_store()
 
 
 def scheduled(harness, at: str, job: str = "moneypenny-sync"):

@@ -418,7 +418,7 @@ def test_a_store_with_no_history_reads_the_key_column_once_and_a_known_store_not
     assert len(key_reads(harness)) == 1 and len(harness.sheet_keys()) == 5
 
 
-def test_dropping_a_sources_waiting_items_takes_them_as_delivered_on_either_store(both, store_kind):
+def test_dropping_a_sources_waiting_items_takes_them_as_delivered_on_either_store(both, store):
     """lib.commands.waiting.drop: the source's undelivered entries become delivered (expiring), the
     other source's stay; a run holding the lease makes it write nothing."""
     from lib.commands.waiting import by_source, drop
@@ -429,7 +429,6 @@ def test_dropping_a_sources_waiting_items_takes_them_as_delivered_on_either_stor
     both.stand.sheets.forbid(both.sheet_id)  # nothing delivered: both sources' items wait
     with pytest.raises(RunFailed):
         both.syncer().run()
-    store = both.open_store()
     assert {s: len(e) for s, e in by_source(store.journal_pending()).items()} == {"chats": 1, "calls": CALLS}
     held = Lease("another-run", both.clock() + timedelta(minutes=5))
     store.update_run_state(lambda state: dataclasses.replace(state, lease=held))

@@ -9,8 +9,8 @@ from tests.store_faults import FAULT_KINDS, OPERATIONS, READS, FaultyStore
 
 
 @pytest.mark.parametrize("kind", FAULT_KINDS)
-def test_an_injected_fault_is_the_stores_own_error_and_only_a_timed_out_write_lands(harness, store_kind, kind):
-    store = FaultyStore(harness.open_store())
+def test_an_injected_fault_is_the_stores_own_error_and_only_a_timed_out_write_lands(harness, store, kind):
+    store = FaultyStore(store)
     store.fail("put_meta", kind)
     with pytest.raises(StateStoreUnavailable, match="put_meta"):
         store.put_meta("probe", {"n": 1})

@@ -305,7 +305,7 @@ def crash_at_nth(where: str, nth: int):
 
 
 @pytest.mark.parametrize("where, nth", CHECKPOINTS, ids=[f"{w}#{n}" for w, n in CHECKPOINTS])
-def test_a_crash_at_any_checkpoint_then_the_next_run_leave_each_item_of_each_feed_once(harness, feeding, store_kind,
+def test_a_crash_at_any_checkpoint_then_the_next_run_leave_each_item_of_each_feed_once(harness, feeding, store,
                                                                                        where, nth):
     chats = harness.add_chats(2, seed=3)
     made = feeding.add(harness, 3, 4)
