@@ -272,10 +272,9 @@ def test_a_malformed_stored_run_state_raises_a_document_error_naming_the_field(d
         RunState.from_dict(data)
 
 
-# Found while writing the table above: these parts of the stored document raise Python's own
-# errors (KeyError, ValueError, TypeError, AttributeError), not a DocumentError naming the
-# field. Strict: each fails once lib/state/run_state.py reads them as it reads `seq` and `runs`.
-MALFORMED_NOT_NAMED_YET = [
+# Each part of the stored document that is not what it should be (the lease, the times, the
+# cursor) is a DocumentError naming that part, as `seq` and `runs` are.
+MALFORMED_PARTS = [
     pytest.param({"lease": {"owner": "a"}}, "'lease'", id="lease-without-expiry"),
     pytest.param({"lease": {"owner": "a", "expires_at": "soon"}}, "'lease'", id="lease-expiry-not-a-time"),
     pytest.param({"lease": "a"}, "'lease'", id="lease-a-text"),
@@ -285,9 +284,7 @@ MALFORMED_NOT_NAMED_YET = [
 ]
 
 
-@pytest.mark.xfail(strict=True, reason="lib/state/run_state.py: RunState.from_dict does not yet check the lease, "
-                   "the quarantine hint, reconciled_at and the parts' types")
-@pytest.mark.parametrize("data, field", MALFORMED_NOT_NAMED_YET)
+@pytest.mark.parametrize("data, field", MALFORMED_PARTS)
 def test_a_malformed_lease_or_time_in_the_stored_run_state_raises_a_document_error_naming_the_field(data, field):
     with pytest.raises(DocumentError, match=field):
         RunState.from_dict(data)

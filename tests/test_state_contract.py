@@ -44,6 +44,7 @@ from lib.state.documents import (
 from lib.state.models import Lease, delivered, expiry_for
 from lib.state.run_state import PARTS, RUNS_KEPT
 from lib.state.sqlite.store import SqliteStore
+from tests.conftest import FIRESTORE_PREFIX
 from tests.conftest import _emulator_client as emulator_client
 from tests.harness import Clock
 
@@ -916,8 +917,21 @@ def _stored_shape(store_kind: str, harness, key: str) -> dict:
     return harness.store.client.collection("poison_journal").document(key).get().to_dict()
 
 
+@pytest.fixture(params=["sqlite", "firestore"])
+def harness_kind(request, harness) -> str:
+    """The harness's store on SQLite or on the emulator, by name (this file's own `store` is the
+    contract's, so conftest's `store_kind` cannot name it here)."""
+    if request.param == "firestore":
+        request.getfixturevalue("firestore_client")  # an emptied emulator database
+        from lib.state.firestore.store import FirestoreStore
+
+        harness.store = FirestoreStore(emulator_client(), FIRESTORE_PREFIX, clock=harness.clock)
+    return str(request.param)
+
+
 def test_entries_of_the_old_shape_read_into_the_mapping_are_delivered_once_and_rewritten_in_the_new_shape(
-        harness, store_kind):
+        harness, harness_kind):
+    store_kind = harness_kind
     """A store written before destinations were plug-ins (SQLite's `sheet`/`sheet_batch`/`slack`
     columns, Firestore's `sheet`/`slack`/`sheet_batch`/`pending` fields): each entry reads into the
     mapping, the next run delivers what it still lacks once (rows and Slack lines), and each

@@ -157,13 +157,51 @@ class RunState:
         if isinstance(seq, bool) or not isinstance(seq, int):
             raise DocumentError(f"the stored {RUN_STATE_DOC!r} document has a value that is not a whole number in 'seq'")
         return cls(
-            lease=None if not lease else Lease(str(lease["owner"]), _time(lease["expires_at"])),
-            cursor=CursorDoc.from_dict(data.get(CURSOR_DOC) or {}),
-            schedules=ScheduleDoc.from_dict(data.get(SCHEDULE_DOC) or {}),
-            quarantine_until=None if data.get("quarantine_until") is None else _time(data["quarantine_until"]),
-            reconciled_at=None if data.get("reconciled_at") is None else _time(data["reconciled_at"]),
+            lease=_lease(lease),
+            cursor=CursorDoc.from_dict(_part(data, CURSOR_DOC)),
+            schedules=ScheduleDoc.from_dict(_part(data, SCHEDULE_DOC)),
+            quarantine_until=_named_time(data, "quarantine_until"),
+            reconciled_at=_named_time(data, "reconciled_at"),
             seq=seq, history=dict(runs), version=version, read_at=read_at,
         )
+
+
+def _bad(name: str, what: str) -> DocumentError:
+    return DocumentError(f"the stored {RUN_STATE_DOC!r} document has {what} in {name!r}")
+
+
+def _part(data: Mapping[str, Any], name: str) -> dict[str, Any]:
+    value = data.get(name) or {}
+    if not isinstance(value, dict):
+        raise _bad(name, "a value that is not a map")
+    return value
+
+
+def _named_time(data: Mapping[str, Any], name: str) -> datetime | None:
+    """The optional time `name`, or a DocumentError naming it when it is not a time."""
+    value = data.get(name)
+    if value is None:
+        return None
+    try:
+        moment = stored_time(value)
+    except (TypeError, ValueError, AttributeError):
+        moment = None
+    if moment is None:
+        raise _bad(name, "a value that is not a time")
+    return moment
+
+
+def _lease(value: Any) -> Lease | None:
+    if not value:
+        return None
+    if not isinstance(value, dict) or not value.get("owner") or value.get("expires_at") is None:
+        raise _bad("lease", "a value that is not a lease (an owner and an expiry)")
+    try:
+        expires = _named_time(value, "expires_at")
+    except DocumentError:
+        raise _bad("lease", "an expiry that is not a time") from None
+    assert expires is not None
+    return Lease(str(value["owner"]), expires)
 
 
 @dataclass(frozen=True)

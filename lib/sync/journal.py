@@ -318,6 +318,10 @@ class Journal:
             if state == DONE and batch is not None:
                 self._ended[batch.id] = batch
 
+    def has_staged(self) -> bool:
+        """Whether `write_staged` has anything to write."""
+        return bool(self._staged)
+
     def write_staged(self, held: bool = True) -> None:
         """Write every staged entry once (every destination's state together, with the expiry
         when delivered), then delete the batches whose rows are now done.

@@ -320,7 +320,8 @@ class Syncer:
                 self._step(report, step, deliver, errors)
         # Last, whatever failed before it: each entry's one write for what this run delivered,
         # whole only while this run still holds the lease (Journal.write_staged).
-        still_held = not any(isinstance(e, LeaseLost) for e in errors) and self._still_held(session)
+        lost = any(isinstance(e, LeaseLost) for e in errors)
+        still_held = not lost and (not any(f.journal.has_staged() for f in on) or self._still_held(session))
         for f in on:
             step = "journal" if f.feed.name == CHATS_FEED.name else f"{f.feed.name} journal"
             self._step(report, step, functools.partial(f.journal.write_staged, still_held), errors)
