@@ -450,7 +450,7 @@ def run_schedule(seed: int, tmp: Path, stats: Stats, store_factory: Callable[[Pa
                                            ("call", "Calls", "Call id", key_from_column)):
                 keys = [key(r[column]) for r in by_header(stand.sheets.rows(h.sheet_id, tab)) if r.get(column)]
                 entries = store.journal_get(keys) if keys else {}
-                unannounced[noun] += sum(1 for e in entries.values() if e.slack != "done")
+                unannounced[noun] += sum(1 for e in entries.values() if e.state("slack") != "done")
 
         def measured(run: Callable[[], None], *, crash: bool = False, overlap: bool = False,
                      timely: bool = False) -> None:
