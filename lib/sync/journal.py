@@ -12,6 +12,7 @@ each entry. Nothing here knows the records are chats: it reads them through a
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 from collections.abc import Callable, Collection, Sequence
@@ -65,14 +66,17 @@ class Journal:
         return now - self.retention + FORGET_MARGIN
 
     def ingest(self, report: RunReport, items: list[Any], opts: RunOptions, *, check_sheet: bool = False,
-               keep: Callable[[Record], bool] | None = None) -> int:
+               keep: Callable[[Record], bool] | None = None, set_aside: list[str] | None = None) -> int:
         """Journal a fetched batch; set aside what does not read. Returns how many keys are new.
 
         `check_sheet`: the read may meet rows an earlier run wrote and the journal forgot, so
         every entry new to the journal waits for the key column's word (UNCHECKED); an item
         dated before `forgotten_before` does anyway. A run that read the key column itself
         (`opts.sheet_keys`, the backfill) presets instead. `keep`: the records to journal (a
-        day window's own days); the others are left out, uncounted.
+        day window's own days); the others are left out, uncounted. `set_aside`: the digests
+        (`item_digest`) of the unreadable items already set aside, which are not set aside again
+        (a read by date meets them again: a dropped one would come back); the digests of the
+        ones set aside now are added to it.
         """
         fetched_at = self.clock()
         records, rejected = self.source.parse_batch(items, self.records.tz)
@@ -108,6 +112,8 @@ class Journal:
             report.already_in_sheet += sum(1 for e in entries if e.key in fresh and e.sheet == DONE)
             report.not_announced += sum(1 for e in entries if e.key in fresh and e.slack == DONE)
         report.new_keys.extend(new_keys)
+        if rejected and set_aside is not None:
+            rejected = _not_seen(rejected, set_aside)
         if rejected:
             self._set_aside(report, rejected, fetched_at, expires)
         report.new += len(new_keys)
@@ -314,6 +320,23 @@ class Journal:
             e.item = record.raw
             records.append(record)
         return sort_records(records)
+
+
+def item_digest(item: Any) -> str:
+    """A fixed-width digest of an unreadable item (128 bits of SHA-256 of its JSON)."""
+    return hashlib.sha256(dump(item).encode("utf-8")).hexdigest()[:32]
+
+
+def _not_seen(rejected: Sequence[Any], seen: list[str]) -> list[Any]:
+    """The rejections whose item's digest is not in `seen`, each once; their digests added to it."""
+    known, out = set(seen), []
+    for r in rejected:
+        digest = item_digest(r.item)
+        if digest not in known:
+            known.add(digest)
+            seen.append(digest)
+            out.append(r)
+    return out
 
 
 def dump(item: Any) -> str:
