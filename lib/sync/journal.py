@@ -59,6 +59,7 @@ class Journal:
         self.fresh: dict[str, JournalEntry] = {}  # entries this run added to the journal, by key
         self._staged: dict[str, JournalEntry] = {}  # states changed here, written by write_staged
         self._ended: dict[str, InflightBatch] = {}  # batches whose rows are staged done
+        self._unread: set[str] = set()  # digests of the unreadable items this run read (counted once)
 
     def forgotten_before(self, now: datetime) -> datetime:
         """Items dated before this may have been delivered and forgotten by the journal (a
@@ -80,13 +81,14 @@ class Journal:
         """
         fetched_at = self.clock()
         records, rejected = self.source.parse_batch(items, self.records.tz)
-        left_out = 0
         if keep is not None:
-            kept = [r for r in records if keep(r)]
-            left_out, records = len(records) - len(kept), kept
+            records = [r for r in records if keep(r)]  # the others are left out, uncounted
+        # Counted per item, once a run: a run that reads by cursor and by date (the daily
+        # reconcile, a recovery read) meets the same items twice.
+        report.fetched += len({r.key for r in records} - report.read_keys)
+        report.fetched += self._count_unread(rejected)
         report.read_keys.update(r.key for r in records)
         records = self._unknown_by_former_keys(records)
-        report.fetched += len(items) - left_out
         expires = fetched_at + self.retention
         horizon = self.forgotten_before(fetched_at)
         entries = []
@@ -118,6 +120,12 @@ class Journal:
             self._set_aside(report, rejected, fetched_at, expires)
         report.new += len(new_keys)
         return len(new_keys)
+
+    def _count_unread(self, rejected: Sequence[Any]) -> int:
+        # The unreadable items of this run's reads not met before in it (by digest).
+        digests = {item_digest(r.item) for r in rejected} - self._unread
+        self._unread |= digests
+        return len(digests)
 
     def _unknown_by_former_keys(self, records: Sequence[Record]) -> Sequence[Record]:
         # A record journaled under a key an earlier recipe gave it is known already: it is
