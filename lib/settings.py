@@ -43,7 +43,10 @@ DEFAULT_SHEETS_API_URL = "https://sheets.googleapis.com"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 # What reading the state store needs (and how to show its times): all that `status` asks for.
 STORE_VARIABLES = ("STATE_STORE", "GOOGLE_CLOUD_PROJECT", "FIRESTORE_DATABASE", "FIRESTORE_COLLECTION_PREFIX",
-                   "CHAT_TIMEZONE", "LOG_FORMAT")
+                   "CHAT_TIMEZONE", "LOG_FORMAT",
+                   # A store-only command that writes expiries (`waiting --drop`) keeps RETENTION_DAYS,
+                   # judged against RECONCILE_DAYS as a run judges it.
+                   "RETENTION_DAYS", "RECONCILE_DAYS")
 
 
 # A run reads again, besides what is new: the reconcile's RECONCILE_DAYS days before today, the
