@@ -217,7 +217,7 @@ def verdict(data: dict[str, Any], watch: timedelta) -> tuple[bool, str]:
     oldest = journal.get("oldest")
     if oldest and now - datetime.fromisoformat(oldest["fetched_at"]) > ALERT_GRACE:
         waited = ago(now - datetime.fromisoformat(oldest["fetched_at"]))
-        problems.append(f"{journal['undelivered']} chat(s) waiting, the oldest fetched {waited} ago")
+        problems.append(f"{_items(journal)} waiting, the oldest fetched {waited} ago")
     recent = data.get("quarantine_recent", data.get("quarantined"))
     if recent:
         problems.append(f"{recent} item(s) set aside in quarantine in the last {_alarm_hours()} h")
@@ -249,10 +249,14 @@ def verdict(data: dict[str, Any], watch: timedelta) -> tuple[bool, str]:
 
 
 def _items(journal: dict[str, Any]) -> str:
-    calls = int(journal.get("calls_undelivered") or 0)
-    chats = journal["undelivered"] - calls
-    parts = [f"{n} {noun}" for n, noun in ((chats, "chat(s)"), (calls, "call message(s)")) if n]
-    return " and ".join(parts)
+    """The undelivered items by feed, in words: "2 chat(s) and 3 call message(s)"."""
+    by_feed = journal.get("by_feed")
+    if by_feed is None:  # data from before each feed was counted: the calls apart
+        calls = int(journal.get("calls_undelivered") or 0)
+        by_feed = {"chats": journal["undelivered"] - calls, "calls": calls}
+    nouns = {f.name: f.noun for f in registered()}
+    parts = [f"{n} {nouns.get(name, name + ' item')}(s)" for name, n in by_feed.items() if n]
+    return " and ".join(parts) or f"{journal['undelivered']} item(s)"
 
 
 QUARANTINE_COMMANDS = ("`python -m lib quarantine` lists them, `--retry` reads them again after an upgrade, "
