@@ -128,7 +128,7 @@ class FetchLog:
             # A window or reconcile read meets chats of days an earlier run delivered; so does a
             # source's first read: the key column decides (lib/sync/journal.py).
             self.journal.ingest(report, items, opts, check_sheet=first or opts.mode != Mode.NEW, keep=keep,
-                                set_aside=self._set_aside)
+                                set_aside=self._set_aside, again=opts.mode != Mode.NEW)
             if read_settles(intent, opts, today, carried=carried):
                 session.cursor = CursorDoc(last_read=read_started)
             # Otherwise the intent stays: if this read moved the cursor, the next run's recovery

@@ -67,7 +67,8 @@ class Journal:
         return now - self.retention + FORGET_MARGIN
 
     def ingest(self, report: RunReport, items: list[Any], opts: RunOptions, *, check_sheet: bool = False,
-               keep: Callable[[Record], bool] | None = None, set_aside: list[str] | None = None) -> int:
+               keep: Callable[[Record], bool] | None = None, set_aside: list[str] | None = None,
+               again: bool = True) -> int:
         """Journal a fetched batch; set aside what does not read. Returns how many keys are new.
 
         `check_sheet`: the read may meet rows an earlier run wrote and the journal forgot, so
@@ -75,9 +76,11 @@ class Journal:
         dated before `forgotten_before` does anyway. A run that read the key column itself
         (`opts.sheet_keys`, the backfill) presets instead. `keep`: the records to journal (a
         day window's own days); the others are left out, uncounted. `set_aside`: the digests
-        (`item_digest`) of the unreadable items already set aside, which are not set aside again
-        (a read by date meets them again: a dropped one would come back); the digests of the
-        ones set aside now are added to it.
+        (`item_digest`) of the unreadable items already set aside; with `again` (a read by date,
+        which meets them again: a dropped one would come back) those are not set aside again.
+        The digests of the ones set aside now are added to it once they are stored. A read of
+        what is new (the cursor's) hands each item once: an item the same as one set aside
+        before is a new arrival, set aside too.
         """
         fetched_at = self.clock()
         records, rejected = self.source.parse_batch(items, self.records.tz)
@@ -114,10 +117,13 @@ class Journal:
             report.already_in_sheet += sum(1 for e in entries if e.key in fresh and e.sheet == DONE)
             report.not_announced += sum(1 for e in entries if e.key in fresh and e.slack == DONE)
         report.new_keys.extend(new_keys)
-        if rejected and set_aside is not None:
+        if rejected and set_aside is not None and again:
             rejected = _not_seen(rejected, set_aside)
         if rejected:
             self._set_aside(report, rejected, fetched_at, expires)
+            if set_aside is not None:  # only once stored: a failed write leaves them to be set aside again
+                known = set(set_aside)
+                set_aside.extend(d for d in dict.fromkeys(item_digest(r.item) for r in rejected) if d not in known)
         report.new += len(new_keys)
         return len(new_keys)
 
@@ -336,13 +342,12 @@ def item_digest(item: Any) -> str:
 
 
 def _not_seen(rejected: Sequence[Any], seen: list[str]) -> list[Any]:
-    """The rejections whose item's digest is not in `seen`, each once; their digests added to it."""
+    """The rejections whose item's digest is not in `seen`, each once."""
     known, out = set(seen), []
     for r in rejected:
         digest = item_digest(r.item)
         if digest not in known:
             known.add(digest)
-            seen.append(digest)
             out.append(r)
     return out
 
