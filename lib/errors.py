@@ -96,6 +96,11 @@ class MoneypennyNoAnswer(MoneypennyUnavailable):
     """A Moneypenny call got no answer (timeout, dropped connection): it may still be running."""
 
 
+class MoneypennyTokenUnavailable(MoneypennyUnavailable):
+    """The token endpoint (MONEYPENNY_AUTH_URL) did not answer, or answered with an error or no
+    token: whichever feed was being read, that endpoint is the one to check."""
+
+
 class MoneypennyAuthError(MoneypennyError, PermanentError):
     """Moneypenny refused the credentials (or a fresh token) ."""
 

@@ -10,10 +10,12 @@ from typing import Any
 
 from . import logs
 from .app import build_syncer
+from .clock import utcnow
 from .errors import SHOWN_VALUE_LIMIT, BadRequest, SettingsError, cut
 from .runner import RunResult, run_and_report
 from .settings import Settings
 from .sync import RunOptions, Syncer
+from .sync.options import window_problem
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +69,9 @@ def refuse_method(method: str) -> tuple[dict[str, Any], int, dict[str, str]] | N
     return body, 405, {"Allow": allow, "Cache-Control": "no-store"}
 
 
-def parse_request(args: Mapping[str, str]) -> dict[str, Any]:
-    """The run's options from the query string: mode, start, end (ISO dates)."""
+def parse_request(args: Mapping[str, str], today: date | None = None) -> dict[str, Any]:
+    """The run's options from the query string: mode, start, end (ISO dates from 2000-01-01 to
+    tomorrow; `today` defaults to the UTC date)."""
     given = (args.get("mode") or "").strip()
     mode = given or "new"
     start_raw, end_raw = (args.get("start") or "").strip(), (args.get("end") or "").strip()
@@ -88,6 +91,9 @@ def parse_request(args: Mapping[str, str]) -> dict[str, Any]:
             start, end = date.fromisoformat(start_raw), date.fromisoformat(end_raw)
         except ValueError:
             raise BadRequest("query parameters 'start' and 'end' must be ISO dates (YYYY-MM-DD)") from None
+        problem = window_problem(start, end, (today or utcnow().date()))
+        if problem is not None:
+            raise BadRequest(f"query parameters: {problem}")
         if end < start:
             raise BadRequest("query parameter 'end' is before 'start'")
         if (end - start).days > 366:

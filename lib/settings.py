@@ -43,7 +43,10 @@ DEFAULT_SHEETS_API_URL = "https://sheets.googleapis.com"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 # What reading the state store needs (and how to show its times): all that `status` asks for.
 STORE_VARIABLES = ("STATE_STORE", "GOOGLE_CLOUD_PROJECT", "FIRESTORE_DATABASE", "FIRESTORE_COLLECTION_PREFIX",
-                   "CHAT_TIMEZONE", "LOG_FORMAT")
+                   "CHAT_TIMEZONE", "LOG_FORMAT",
+                   # A store-only command that writes expiries (`waiting --drop`) keeps RETENTION_DAYS,
+                   # judged against RECONCILE_DAYS as a run judges it.
+                   "RETENTION_DAYS", "RECONCILE_DAYS")
 
 
 # A run reads again, besides what is new: the reconcile's RECONCILE_DAYS days before today, the
@@ -53,6 +56,12 @@ STORE_VARIABLES = ("STATE_STORE", "GOOGLE_CLOUD_PROJECT", "FIRESTORE_DATABASE", 
 # journal forgot and reads the sheet's key column on every run (still never writing them twice).
 CALLS_READ_AGAIN_DAYS = 2
 RETENTION_MARGIN_DAYS = 3  # today, the recovery read's day before, the journal's margin
+
+
+# A write to the sheet or Slack needs the lease to last at least this much longer by the store's
+# clock, else it is renewed first (lib/sync/session.py LEASE_MARGIN): a LEASE_SECONDS shorter than
+# this margin plus one HTTP_TIMEOUT_SECONDS request could end while the request is under way.
+LEASE_MARGIN_SECONDS = 60
 
 
 def min_retention_days(reconcile_days: int) -> int:
@@ -342,6 +351,15 @@ class Settings:
             else:
                 values["reconcile_at"] = time(int(moment.group(1)), int(moment.group(2)))
         number("ALERT_REPEAT_MINUTES", "alert_repeat_minutes", maximum=10080)
+        lease, http_timeout = values.get("lease_seconds", 600), values.get("http_timeout_seconds", 30.0)
+        assert isinstance(lease, int) and isinstance(http_timeout, float | int)
+        refused = any(p.startswith(("LEASE_SECONDS ", "HTTP_TIMEOUT_SECONDS ")) for p in problems)
+        if not refused and lease < LEASE_MARGIN_SECONDS + http_timeout:
+            problems.append(
+                f"LEASE_SECONDS={lease} is shorter than the lease margin ({LEASE_MARGIN_SECONDS} s) plus "
+                f"HTTP_TIMEOUT_SECONDS={http_timeout:g}: a write could outlast the lease; set LEASE_SECONDS to at least "
+                f"{math.ceil(LEASE_MARGIN_SECONDS + http_timeout)}, or HTTP_TIMEOUT_SECONDS to at most "
+                f"{max(lease - LEASE_MARGIN_SECONDS, 0)}")
         retention, reconcile = values.get("retention_days", 30), values.get("reconcile_days", 2)
         assert isinstance(retention, int) and isinstance(reconcile, int)
         least = min_retention_days(reconcile)

@@ -90,6 +90,13 @@ def test_backfill_dates_in_the_wrong_order_or_in_the_future_are_usage_errors(har
     assert harness.stand.moneypenny.count() == 0
 
 
+def test_backfill_from_the_edge_of_the_calendar_is_a_usage_error_naming_from_and_the_days_allowed(harness, cli):
+    result = cli("backfill", "--from", "0001-01-01", "--to", "2026-11-19")
+    assert result.code == EXIT_USAGE, result.err  # before: the run failed on an OverflowError
+    assert "--from=0001-01-01 is outside" in result.err and "from 2000-01-01" in result.err
+    assert "Traceback" not in result.err and harness.stand.moneypenny.count() == 0
+
+
 @pytest.mark.parametrize("command", [["run"], ["check"], ["backfill", "--from", "2026-11-01", "--to", "2026-11-02"]])
 def test_a_missing_setting_exits_4_naming_it(harness, cli, command):
     env = {k: v for k, v in harness.env().items() if k != "SLACK_CHANNEL"}

@@ -20,7 +20,7 @@ from lib.sync import RunOptions, RunReport
 from lib.sync.reconcile import due
 from sandbox.standins.samples import sample_chats
 from sandbox.standins.server import Status
-from tests.harness import Crash, move_cursor_elsewhere, us_date
+from tests.harness import Crash, crash_at, move_cursor_elsewhere, us_date
 from tests.test_run_state import IDLE_READS, IDLE_WRITES
 
 UK = ZoneInfo("Europe/London")
@@ -171,6 +171,23 @@ def test_a_run_that_reads_by_cursor_and_by_date_delivers_each_chat_once(harness,
     assert second.fetched == (0 if window_moves_cursor else 1)
     assert (second.new, second.appended, second.posted) == (0, 0, 0)
     assert_each_chat_once(harness, len(chats) + 1)
+
+
+def test_a_run_that_reads_by_cursor_and_by_date_counts_each_item_fetched_once(harness):
+    """`fetched` is per item, once a run: the reconcile read meets the plain read's chats (and
+    its unreadable one) again, and a recovery read with the reconcile due meets them too."""
+    chats = harness.add_chats(3, seed=5)
+    harness.stand.moneypenny.add_chats([{"chatTime": f"{DAY.isoformat()}T25:61:00", "name": "x"}])
+    first = scheduled(harness)  # a store never reconciled: plain read, then the reconcile read
+    assert first.reconciled and first.new == len(chats) and first.skipped_invalid == 1
+    assert first.fetched == len(chats) + 1  # before: 8, each item counted by both reads
+    harness.clock.advance(days=1)
+    more = harness.add_chats(2, seed=7)
+    with pytest.raises(Crash):  # the plain read's answer lost: the next run recovers by date
+        scheduled(harness, checkpoint=crash_at("after_fetch"))
+    second = scheduled(harness)  # the recovery read, then its own read, with the reconcile due
+    assert second.fetched == len(chats) + len(more) + 1, second.as_dict()
+    assert_each_chat_once(harness, len(chats) + len(more))
 
 
 @pytest.mark.parametrize("window_moves_cursor", [False, True], ids=["window keeps cursor", "window moves cursor"])

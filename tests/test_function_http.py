@@ -58,6 +58,18 @@ def test_window_query_reads_by_date_and_bad_dates_are_a_400(harness, client):
     assert client.get(f"/?start={day}").status_code == 400
 
 
+@pytest.mark.parametrize("start, end", [("9999-12-30", "9999-12-31"), ("0001-01-01", "0001-01-02")])
+def test_a_window_at_the_edge_of_the_calendar_is_a_400_naming_start_and_end_not_a_failed_run(harness, client,
+                                                                                               start, end):
+    harness.add_chats(1)
+    response = client.get(f"/?start={start}&end={end}")
+    body = response.get_json()
+    assert response.status_code == 400, body  # before: a 503 (an OverflowError in the run)
+    assert f"start={start}" in body["error"] and "from 2000-01-01" in body["error"]
+    assert body["cause"] == "bad_request" and body["retryable"] is False
+    assert harness.stand.moneypenny.count() == 0 and harness.stand.slack.messages() == []
+
+
 def test_answers_and_logs_carry_no_secret(harness, client, capfd, caplog, monkeypatch):
     caplog.set_level(logging.DEBUG)
     harness.add_chats(3)

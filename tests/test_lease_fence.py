@@ -6,6 +6,8 @@ caller whose clock is 11 minutes fast) on SQLite and the Firestore emulator."""
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -13,7 +15,8 @@ import pytest
 
 from lib.app import build_syncer
 from lib.clock import utcnow
-from lib.errors import LeaseLost, RunFailed
+from lib.errors import LeaseLost, RunFailed, SettingsError
+from lib.settings import LEASE_MARGIN_SECONDS, Settings
 from lib.state.models import InflightBatch
 from lib.state.run_state import LeaseHold
 from lib.sync.backfill import run_backfill
@@ -210,6 +213,44 @@ def test_a_run_that_lost_its_lease_after_its_post_never_writes_its_stale_pending
     assert after.appended == 0, "a row written twice: the paused run's stale pending mark won"
     assert_each_row_once(harness, 2)
     assert harness.open_store().journal_pending() == []
+def test_slack_sdks_own_429_retry_that_outlasts_the_lease_does_not_post_the_summary_again(harness, store_kind):
+    """The post is fenced once, and so is each of slack-sdk's re-sends: the run's post meets a
+    429 and, while slack-sdk waits out its Retry-After (in its own thread here), the lease runs
+    out (by the store's clock) and the next scheduled run takes it over and posts the summary.
+    Waking, the first run's retry handler checks the lease before sending again: lost, so it
+    posts nothing more."""
+    harness.add_chats(2)
+    lease = harness.settings().lease_seconds
+    harness.stand.slack.inject("chat.postMessage", Status(429, retry_after=3), times=1)
+    out: dict = {}
+    first = threading.Thread(target=lambda: out.setdefault("first", run(harness.syncer())))
+    first.start()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not [c for c in harness.stand.slack.calls("chat.postMessage") if c.status]:
+        time.sleep(0.02)  # until the first run's post got its 429
+    time.sleep(1.0)  # its retry handler now sleeps out the Retry-After (3 s and up to 1 s of jitter)
+    assert first.is_alive(), "the first run should be waiting out the 429"
+    harness.clock.advance(seconds=lease + 1)  # asleep for longer than the lease
+    nxt = run(harness.syncer())
+    first.join()
+    assert len(harness.stand.slack.messages()) == 1  # before: the first run's re-send posted it twice
+    assert nxt.outcome == "ok" and nxt.posted == 2
+    assert out["first"].outcome == "failed" and [e["cause"] for e in out["first"].errors] == ["lease_lost"]
+    assert_each_row_once(harness, 2)
+
+
+def test_a_lease_shorter_than_its_margin_plus_the_http_timeout_is_refused():
+    """A LEASE_SECONDS that one HTTP request (HTTP_TIMEOUT_SECONDS) after the lease margin could
+    outlast is refused, naming both settings and the least lease that fits."""
+    base = {"MONEYPENNY_USERNAME": "u", "MONEYPENNY_PASSWORD": "p", "SHEET_ID": "s", "SLACK_BOT_TOKEN": "t",
+            "SLACK_CHANNEL": "c"}
+    with pytest.raises(SettingsError) as refused:
+        Settings.from_env({**base, "LEASE_SECONDS": "100", "HTTP_TIMEOUT_SECONDS": "60"})
+    message = str(refused.value)
+    assert "LEASE_SECONDS=100" in message and "HTTP_TIMEOUT_SECONDS=60" in message
+    assert f"at least {LEASE_MARGIN_SECONDS + 60}" in message
+    fits = Settings.from_env({**base, "LEASE_SECONDS": str(LEASE_MARGIN_SECONDS + 60), "HTTP_TIMEOUT_SECONDS": "60"})
+    assert fits.lease_seconds == LEASE_MARGIN_SECONDS + 60
 
 
 # -- duplicate case 4: a backfill waiting on Sheets past LEASE_SECONDS -----------------------------
@@ -230,12 +271,12 @@ class WhileWaiting(logging.Handler):
     """Calls `act(n)` each time the Sheets client logs that it waits before a retry (the n-th
     wait): what happens meanwhile, in the store and at Sheets, during the backfill's 429 wait."""
 
-    def __init__(self, act):
+    def __init__(self, act, message: str = "waiting before a retry"):
         super().__init__(logging.INFO)
-        self.act, self.waits, self.failures = act, 0, []
+        self.act, self.message, self.waits, self.failures = act, message, 0, []
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.getMessage() != "waiting before a retry":
+        if record.getMessage() != self.message:
             return
         self.waits += 1
         try:

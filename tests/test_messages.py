@@ -1,5 +1,6 @@
 """Messages that keep the README's promises: a bad value is echoed cut at 100 characters, every
-`check` FAIL line says the fix, and the libraries' retry chatter is shown only with -v."""
+`check` FAIL line (and every store error) says the fix, items are named by their feed, and the
+libraries' retry chatter is shown only with -v."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ import socket
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 
 from lib.commands.cli import EXIT_FAILED, EXIT_SETTINGS, Context, main
 from lib.errors import SHOWN_VALUE_LIMIT, SettingsError
 from lib.settings import Settings
+from lib.state.models import JournalEntry
 from sandbox.standins.server import Status
 from tests.harness import Harness
 
@@ -152,6 +155,8 @@ FAIL_KINDS: dict[str, tuple[str, Callable[[Harness], dict[str, str]]]] = {
     "moneypenny refuses the login": ("moneypenny login", _env(MONEYPENNY_PASSWORD="wrong-password")),
     "calls unreachable": ("moneypenny calls", lambda h: {"MONEYPENNY_SOURCES": "chats,calls",
                                                          "MONEYPENNY_CALLS_URL": closed_url("/calls")}),
+    "calls' token endpoint unreachable": ("moneypenny calls", lambda h: {"MONEYPENNY_SOURCES": "chats,calls",
+                                                                        "MONEYPENNY_AUTH_URL": closed_url("/auth")}),
     "sheets unreachable": ("sheet", lambda h: {"SHEETS_API_URL": closed_url()}),
     "sheets server error": ("sheet", _server_errors("sheets", "values.get")),
     "sheet not shared": ("sheet", _not_shared),
@@ -178,6 +183,46 @@ def test_every_check_fail_line_says_the_fix(harness, kind):
     for number, row in enumerate(rows):
         if row.split("  ")[0].strip() in checks and " FAIL " in f" {row} ":
             assert rows[number + 1].strip().startswith("fix: "), rows
+
+
+@pytest.mark.parametrize("bring_about", [
+    lambda h: {"MONEYPENNY_AUTH_URL": closed_url("/auth")},
+    _server_errors("moneypenny", "auth"),
+], ids=["unreachable", "server error"])
+def test_a_calls_check_failing_at_the_token_endpoint_names_moneypenny_auth_url_not_the_calls_url(harness, bring_about):
+    env = {**harness.env(), "MONEYPENNY_SOURCES": "chats,calls", **bring_about(harness)}
+    checks = {c["name"]: c for c in json.loads(run_cli(harness, "check", "--json", env=env).out)["checks"]}
+    calls = checks["moneypenny calls"]
+    assert calls["status"] == "FAIL" and "token endpoint" in calls["detail"], calls
+    assert "MONEYPENNY_AUTH_URL" in calls["fix"] and "MONEYPENNY_CALLS_URL" not in calls["fix"], calls
+
+
+@pytest.mark.parametrize("command", [["run"], ["waiting"], ["waiting", "--drop", "calls"],
+                                     ["backfill", "--from", "2026-11-18", "--to", "2026-11-19"]])
+def test_a_damaged_sqlite_store_under_a_command_that_writes_says_the_fix(harness, command):
+    """As `status` says it: the file STATE_STORE names is not a state store, and how to fix it."""
+    _damaged_sqlite_file(harness)
+    ran = run_cli(harness, *command)
+    assert ran.code == EXIT_FAILED, ran.out + ran.err
+    text = ran.out + ran.err
+    assert "is not a SQLite state store" in text and "STATE_STORE=sqlite:" in text, text
+    assert "fix: Check STATE_STORE" in text, text
+    assert "Traceback" not in text
+
+
+def test_status_names_the_feed_of_the_items_waiting_too_long(harness):
+    """Call messages stuck in the journal are "call message(s)" in status's first line, not chats."""
+    harness.add_chats(1)
+    store = harness.open_store()
+    assert harness.syncer().run().healthy
+    stuck = harness.clock() - timedelta(hours=1)
+    store.journal_add([JournalEntry(key="call:stuck-1", item={"callId": "stuck-1"}, item_time=stuck, fetched_at=stuck),
+                       JournalEntry(key="call:stuck-2", item={"callId": "stuck-2"}, item_time=stuck, fetched_at=stuck)])
+    harness.clock.advance(minutes=1)
+    ran = run_cli(harness, "status")
+    first = ran.out.splitlines()[0]
+    assert first.startswith("PROBLEM") and "2 call message(s) waiting, the oldest fetched 1 h 1 min ago" in first, first
+    assert "chat(s) waiting" not in first
 
 
 # -- library chatter only with -v -----------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""The owner's commands on a store they did not mean to change (issue #20): `status`, `check` and the
-quarantine's listing read only (no store created, migrated or locked); the quarantine can be
+"""The owner's commands on a store they did not mean to change (issue #20): `status`, `check`, the
+quarantine's listing and `waiting`'s read only (no store created, migrated or locked); the quarantine can be
 cleared (`--drop`, `--drop-all`) and stops making runs unhealthy after a day; `quarantine --retry`
 counts each item once with both sources and asks for no Moneypenny setting."""
 
@@ -59,7 +59,8 @@ def set_aside(store, items: list, now: datetime, reason: str = "chatTime is not 
 
 
 @pytest.mark.parametrize("command", [["status"], ["quarantine"], ["status", "--json"], ["quarantine", "--drop-all",
-                                                                                      "--yes"]])
+                                                                                      "--yes"],
+                                     ["waiting"], ["waiting", "--json"], ["waiting", "--drop", "calls"]])
 def test_a_read_only_command_on_a_mistyped_sqlite_path_creates_nothing_and_names_the_setting(harness, cli, command):
     typo = harness.tmp / "local-rnu" / "state.sqlite3"
     result = cli(*command, env={**harness.env(), "STATE_STORE": f"sqlite:{typo}"})
@@ -110,13 +111,15 @@ def test_status_reads_a_store_another_process_is_writing_without_waiting_for_it(
         started = time.monotonic()
         status = cli("status", "--json")
         listing = cli("quarantine")
+        waiting = cli("waiting")
         took = time.monotonic() - started
     finally:
         writer.communicate("done\n", timeout=30)
     assert status.code == EXIT_OK, status.err
     assert json.loads(status.out)["runs"][0]["appended"] == 2
     assert listing.code == EXIT_OK and "The quarantine is empty." in listing.out
-    assert took < 10, f"status and the listing waited {took:.1f} s for the writer"
+    assert waiting.code == EXIT_OK and "Nothing waits in the journal." in waiting.out
+    assert took < 10, f"status and the listings waited {took:.1f} s for the writer"
 
 
 def test_status_with_no_settings_names_STATE_STORE_instead_of_trying_firestore(tmp_path):

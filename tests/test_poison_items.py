@@ -16,6 +16,7 @@ from lib.destinations.slack.summary import build_summary
 from lib.errors import InvalidItem
 from lib.sources.chat_source import JOURNAL_ITEM_BYTES, journal_item, parse_journal_chat
 from lib.sources.chats import chat_row, parse_chat, parse_chat_time
+from lib.sync.options import RunOptions
 
 UK = ZoneInfo("Europe/London")
 CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
@@ -121,6 +122,24 @@ def test_times_at_the_edge_of_the_calendar_are_quarantined_and_the_good_chat_goe
     assert report.appended == 1 and report.skipped_invalid == 2
     assert harness.open_store().quarantine_count() == 2
     assert [r[1] for r in harness.data_rows()] == ["Di Good"]
+
+
+def test_an_unreadable_chat_dropped_from_quarantine_is_not_set_aside_again_by_later_reads_by_date(harness, store_kind):
+    """A chat that does not read is set aside once: the daily reconcile and a window read meet
+    it again (they read its day by date), and it stays dropped, so the runs stay healthy."""
+    harness.add_chats(2)
+    day = harness.clock().astimezone(UK).date()
+    harness.stand.moneypenny.add_chats([{"chatTime": f"{day.isoformat()}T25:61:00", "name": "x", "transcript": ["hi"]}])
+    store = harness.open_store()
+    first = harness.syncer().run(options=RunOptions(daily_reconcile=True))
+    assert first.skipped_invalid == 1 and store.quarantine_count() == 1
+    store.quarantine_remove([i.id for i in store.quarantine_list()])  # the owner drops it, as status says
+    harness.clock.advance(days=1)
+    reconcile = harness.syncer().run(options=RunOptions(daily_reconcile=True))  # the next day's reconcile
+    assert reconcile.skipped_invalid == 0 and store.quarantine_count() == 0 and reconcile.healthy
+    window = harness.syncer().run(mode="window", start=day, end=day)
+    assert window.skipped_invalid == 0 and store.quarantine_count() == 0 and window.healthy
+    assert len(harness.sheet_keys()) == 2
 
 
 def test_a_year_before_1000_sorts_as_text_and_a_lower_case_z_marks_utc(harness):

@@ -99,7 +99,7 @@ GOOD = [
     ("HTTP_TIMEOUT_SECONDS", "0.1", "http_timeout_seconds", 0.1),
     ("HTTP_TIMEOUT_SECONDS", "2.5", "http_timeout_seconds", 2.5),
     ("HTTP_TIMEOUT_SECONDS", "300", "http_timeout_seconds", 300),
-    ("LEASE_SECONDS", "60", "lease_seconds", 60),
+    ("LEASE_SECONDS", "90", "lease_seconds", 90),
     ("LEASE_SECONDS", "7200", "lease_seconds", 7200),
     ("RETENTION_DAYS", "5", "retention_days", 5),
     ("RETENTION_DAYS", "3650", "retention_days", 3650),

@@ -366,6 +366,27 @@ def test_status_names_the_held_call_messages_and_waiting_drop_lets_them_go(both)
     assert report.appended == 0 and call_ids(both) == [] and report.healthy
 
 
+def test_waiting_drop_keeps_the_dropped_items_for_retention_days(both):
+    """`python -m lib waiting --drop calls` reads RETENTION_DAYS, as the runs do: the dropped
+    call messages expire RETENTION_DAYS after the drop, not after the default 30 days."""
+    import io
+
+    from lib.commands.cli import EXIT_OK, Context, main
+
+    calls = sample_calls(CALLS, both.clock() - timedelta(hours=1), seed=66)
+    both.stand.moneypenny.add_calls(calls)
+    both.stand.sheets.forbid(both.sheet_id)  # nothing delivered: the call messages wait
+    with pytest.raises(RunFailed):
+        both.syncer().run()
+    both.env_overrides["RETENTION_DAYS"] = "90"
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["waiting", "--drop", "calls"], Context(env=both.env(), clock=both.clock, out=out, err=err, backoff=0.01))
+    assert code == EXIT_OK, err.getvalue()
+    dropped = both.open_store().journal_get(f"call:{c['callId']}" for c in calls)
+    assert len(dropped) == CALLS
+    assert all(e.delivered and e.expires_at == both.clock() + timedelta(days=90) for e in dropped.values())
+
+
 def test_an_unhealthy_run_names_the_source_whose_items_wait(both):
     """Stuck call messages are "call message(s) undelivered", not chats."""
     calls = sample_calls(CALLS, both.clock() - timedelta(hours=1), seed=62)

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import threading
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
@@ -75,6 +76,26 @@ def test_status_calls_it_a_problem_when_no_run_happened_for_the_watch_window(har
     assert out.splitlines()[0] == ("PROBLEM — no successful run for 40 min; the last run was 40 min ago "
                                    "(is the scheduler job paused?)")
     assert _cli(harness, "status", "--watch-minutes", "60")[0] == EXIT_OK
+
+
+@pytest.mark.parametrize("other, line", [
+    (lambda day: ("backfill", "--from", day, "--to", day), "Last backfill or window"),
+    (lambda day: ("quarantine", "--retry"), "Last quarantine retry"),
+])
+def test_status_judges_the_scheduled_runs_only_a_backfill_or_retry_has_its_own_line(harness, other, line):
+    """A backfill's spans (mode window) and a quarantine retry are not scheduled runs: their
+    success does not hide that no scheduled run ran for hours; each is shown on its own line."""
+    harness.add_chats(2)
+    assert _cli(harness, "run")[0] == EXIT_OK
+    harness.clock.advance(hours=3)  # the scheduler job paused: no run for 3 hours
+    day = (harness.clock() - timedelta(days=3)).date().isoformat()
+    assert _cli(harness, *other(day))[0] == EXIT_OK
+    harness.clock.advance(minutes=1)
+    code, out = _cli(harness, "status")
+    assert code == EXIT_FAILED
+    assert out.splitlines()[0] == ("PROBLEM — no successful run for 3 h 1 min; the last run was 3 h 1 min ago "
+                                   "(is the scheduler job paused?)")
+    assert any(row.startswith(line) and "ok" in row and "not a scheduled run" in row for row in out.splitlines())
 
 
 def test_status_calls_it_a_problem_when_runs_succeed_but_something_is_stuck(harness):

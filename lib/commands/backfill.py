@@ -6,6 +6,7 @@ import argparse
 
 from ..state.contract import StateStore
 from ..sync.backfill import BACKFILL_QUOTA_WAIT_SECONDS, BackfillResult, run_backfill
+from ..sync.options import window_problem
 from .command import (
     EXIT_BUSY,
     EXIT_FAILED,
@@ -25,6 +26,11 @@ def command(args: argparse.Namespace, ctx: Context) -> int:
     if args.start > args.end:
         ctx.warn("error: --from is after --to")
         return EXIT_USAGE
+    # Before the store is opened: a date at the calendar's edge is a typo, not a run.
+    problem = window_problem(args.start, args.end, ctx.clock().date(), names=("--from", "--to"))
+    if problem is not None:
+        ctx.warn(f"error: {problem}")
+        return EXIT_USAGE
     settings, store, code = setup(args, ctx)
     if settings is None or store is None:
         return code
@@ -33,6 +39,7 @@ def command(args: argparse.Namespace, ctx: Context) -> int:
         if args.end > today:
             ctx.warn(f"error: --to {args.end} is in the future (today is {today} in {settings.chat_timezone.key})")
             return EXIT_USAGE
+
         bars = None if args.json else Progress(ctx, (args.end - args.start).days + 1)
         try:
             result = run_backfill(

@@ -14,7 +14,16 @@ from ..clock import utcnow
 from ..destinations.sheet.client import build_client, sheets_identity
 from ..destinations.sheet.writer import MAX_CELLS, SheetWriter
 from ..destinations.slack import client as slack_module
-from ..errors import DocumentError, SheetFullError, SlackConfigError, SlackUnavailable, SyncError, TransientError, cut
+from ..errors import (
+    DocumentError,
+    MoneypennyTokenUnavailable,
+    SheetFullError,
+    SlackConfigError,
+    SlackUnavailable,
+    SyncError,
+    TransientError,
+    cut,
+)
 from ..settings import Settings
 from ..sources import CALLS_FEED, CHATS_FEED, Feed
 from ..sources.moneypenny import MoneypennyClient
@@ -128,6 +137,9 @@ def check_calls(settings: Settings, backoff: float = 0.5, now: datetime | None =
     assert feed.probe is not None, "a feed read by days says how check probes it"
     try:
         found = feed.probe(client, today)
+    except MoneypennyTokenUnavailable as exc:
+        # Its login failed, not its endpoint: the fix names the token endpoint.
+        return failed(name, exc, FALLBACK_FIXES["moneypenny login"][0])
     except Exception as exc:
         return failed(name, exc)
     # The count only: a message's caller, number and text never reach the output.

@@ -27,6 +27,18 @@ WATCH_MINUTES = 30
 RUNS_READ = 100  # the store keeps the last 100 runs: the last success is found among them
 
 
+# The modes of the scheduled runs (a sync, with the daily reconcile when due; a reconcile by
+# hand): what the headline's last successful run and failure are judged on.
+SCHEDULED_MODES = ("new", "reconcile")
+# The other runs, shown apart: a backfill's spans and windows by hand, quarantine retries.
+OTHER_RUNS = {"backfill or window": ("window",), "quarantine retry": ("quarantine",)}
+
+
+def scheduled(run: dict[str, Any]) -> bool:
+    """Whether a recorded run is a scheduled run (SCHEDULED_MODES), not a backfill or retry."""
+    return str(run.get("mode") or "new") in SCHEDULED_MODES
+
+
 def _parse(text: Any) -> datetime | None:
     try:
         return datetime.fromisoformat(str(text))
@@ -55,9 +67,16 @@ def collect(store: StateStore, now: datetime, runs: int = 10, watch_minutes: int
     state = store.read_run_state()  # the runs, the lease and the cursor: one read
     history = state.records()[:max(runs, RUNS_READ)]
     out["runs"] = history[:runs]
-    success = next((r for r in history if r.get("outcome") == "ok"), None)
+    # The headline speaks of the scheduled runs only: a backfill's spans and a quarantine retry
+    # succeeding must not hide that no scheduled run ran (or that they fail).
+    success = next((r for r in history if r.get("outcome") == "ok" and scheduled(r)), None)
     out["last_success"] = None if success is None else {
         k: success.get(k) for k in ("run_id", "started_at", "healthy", "unhealthy")}
+    out["last_scheduled"] = next((r for r in history if scheduled(r) and r.get("outcome") != "skipped"), None)
+    # The newest run of each other kind, each on its own line.
+    out["other_runs"] = {kind: {k: run.get(k) for k in ("run_id", "started_at", "outcome", "errors")}
+                         for kind, modes in OTHER_RUNS.items()
+                         if (run := next((r for r in history if r.get("mode") in modes), None)) is not None}
     token = store.get_token()
     if token is None:
         out["token"] = {"cached": False}
@@ -184,12 +203,16 @@ def _shares(figures: dict[str, int]) -> dict[str, float]:
 def verdict(data: dict[str, Any], watch: timedelta) -> tuple[bool, str]:
     """(all well, the one line that says so): OK, PROBLEM (with the first cause) or NO RUNS YET."""
     now = datetime.fromisoformat(data["now"])
-    runs = [r for r in data["runs"] if r.get("outcome") != "skipped"] or data["runs"]
-    last = runs[0] if runs else None
+    if "last_scheduled" in data:
+        last = data["last_scheduled"]
+    else:
+        runs = [r for r in data["runs"] if r.get("outcome") != "skipped"] or data["runs"]
+        last = runs[0] if runs else None
     success = data.get("last_success")
     since = _parse(success["started_at"]) if success else None
     if last is None and success is None:
-        return True, "NO RUNS YET — no run has been recorded (the first scheduled run records one)"
+        other = " (only a backfill or a retry so far)" if data["runs"] else ""
+        return True, f"NO RUNS YET — no scheduled run has been recorded{other} (the first scheduled run records one)"
     when = f"last successful run {ago(now - since)} ago" if since else "no successful run recorded"
 
     problems: list[str] = []
@@ -197,7 +220,7 @@ def verdict(data: dict[str, Any], watch: timedelta) -> tuple[bool, str]:
     oldest = journal.get("oldest")
     if oldest and now - datetime.fromisoformat(oldest["fetched_at"]) > ALERT_GRACE:
         waited = ago(now - datetime.fromisoformat(oldest["fetched_at"]))
-        problems.append(f"{journal['undelivered']} chat(s) waiting, the oldest fetched {waited} ago")
+        problems.append(f"{_items(journal)} waiting, the oldest fetched {waited} ago")
     recent = data.get("quarantine_recent", data.get("quarantined"))
     if recent:
         problems.append(f"{recent} item(s) set aside in quarantine in the last {_alarm_hours()} h")
@@ -229,10 +252,14 @@ def verdict(data: dict[str, Any], watch: timedelta) -> tuple[bool, str]:
 
 
 def _items(journal: dict[str, Any]) -> str:
-    calls = int(journal.get("calls_undelivered") or 0)
-    chats = journal["undelivered"] - calls
-    parts = [f"{n} {noun}" for n, noun in ((chats, "chat(s)"), (calls, "call message(s)")) if n]
-    return " and ".join(parts)
+    """The undelivered items by feed, in words: "2 chat(s) and 3 call message(s)"."""
+    by_feed = journal.get("by_feed")
+    if by_feed is None:  # data from before each feed was counted: the calls apart
+        calls = int(journal.get("calls_undelivered") or 0)
+        by_feed = {"chats": journal["undelivered"] - calls, "calls": calls}
+    nouns = {f.name: f.noun for f in registered()}
+    parts = [f"{n} {nouns.get(name, name + ' item')}(s)" for name, n in by_feed.items() if n]
+    return " and ".join(parts) or f"{journal['undelivered']} item(s)"
 
 
 QUARANTINE_COMMANDS = ("`python -m lib quarantine` lists them, `--retry` reads them again after an upgrade, "
@@ -280,6 +307,11 @@ def format_status(data: dict[str, Any], tz: ZoneInfo) -> str:
                           + "; ".join(success.get("unhealthy") or []))))
     else:
         topics.append(("Last success", "none recorded"))
+    for kind, run in (data.get("other_runs") or {}).items():
+        text = f"{local(run.get('started_at'))}: {run.get('outcome')}"
+        if run.get("errors"):
+            text += " (" + ", ".join(sorted({str(e.get("cause")) for e in run["errors"]})) + ")"
+        topics.append((f"Last {kind}", text + f", run {run.get('run_id')} (not a scheduled run)"))
     if data.get("watcher"):
         topics.append(("Watcher", data["watcher"]["detail"]))
     token = data["token"]

@@ -66,7 +66,9 @@ def command(args: argparse.Namespace, ctx: Context) -> int:
     if args.drop and args.drop not in names:
         ctx.warn(f"error: --drop takes a source's name, one of {', '.join(names)}; got {cut(args.drop)!r}")
         return EXIT_USAGE
-    settings, store, code = setup(args, ctx, store_only=True)
+    # Listing only reads (nothing created, migrated or locked, as `status`); a drop writes to a
+    # store that must exist already (as `quarantine --drop`).
+    settings, store, code = setup(args, ctx, store_only=True, read_only=not args.drop, create=not args.drop)
     if settings is None or store is None:
         return code
     try:

@@ -13,7 +13,7 @@ import requests
 
 from ..clock import utcnow
 from ..counters import MoneypennyCounters
-from ..errors import MoneypennyAuthError, MoneypennyNoAnswer, MoneypennyUnavailable
+from ..errors import MoneypennyAuthError, MoneypennyNoAnswer, MoneypennyTokenUnavailable, MoneypennyUnavailable
 from ..http import mount_retry, retry_policy
 from ..settings import DEFAULT_CALLS_URL, Secret, show_url
 from ..state.contract import StateStore
@@ -102,7 +102,7 @@ class MoneypennyClient:
         try:
             response = self.session.post(self.auth_url, json=body, timeout=self.timeout)
         except requests.RequestException as exc:
-            raise MoneypennyUnavailable(
+            raise MoneypennyTokenUnavailable(
                 f"Moneypenny token endpoint {_where(self.auth_url)} did not answer ({type(exc).__name__})"
             ) from None
         if response.status_code in (400, 401, 403):
@@ -111,7 +111,7 @@ class MoneypennyClient:
                 "check MONEYPENNY_USERNAME and MONEYPENNY_PASSWORD"
             )
         if response.status_code != 200:
-            raise MoneypennyUnavailable(
+            raise MoneypennyTokenUnavailable(
                 f"Moneypenny token endpoint {_where(self.auth_url)} answered HTTP {response.status_code}"
             )
         try:
@@ -120,7 +120,7 @@ class MoneypennyClient:
             if not isinstance(value, str) or not value:
                 raise KeyError
         except (ValueError, KeyError, TypeError):
-            raise MoneypennyUnavailable(
+            raise MoneypennyTokenUnavailable(
                 f"Moneypenny token endpoint {_where(self.auth_url)} answered without an access_token"
             ) from None
         lifetime = DEFAULT_TOKEN_LIFETIME

@@ -114,11 +114,14 @@ class FetchIntent:
 
 @dataclass(frozen=True)
 class CursorDoc:
-    """When Moneypenny's chat log was last read to the journal, and a read still to settle."""
+    """When Moneypenny's chat log was last read to the journal, a read still to settle, and the
+    digests of the unreadable chats already set aside (the newest lib/sync/fetch.SET_ASIDE_KEPT):
+    a read by date meets them again, and they are not quarantined twice."""
 
     NAME: ClassVar[str] = CURSOR_DOC
     last_read: datetime | None = None
     intent: FetchIntent | None = None
+    set_aside: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -126,6 +129,8 @@ class CursorDoc:
             out["last_read"] = self.last_read.isoformat()
         if self.intent is not None:
             out["intent"] = self.intent.to_dict()
+        if self.set_aside:
+            out["set_aside"] = list(self.set_aside)
         return out
 
     @classmethod
@@ -133,9 +138,13 @@ class CursorDoc:
         intent = data.get("intent")
         if intent is not None and not isinstance(intent, dict):
             raise _fail(CURSOR_DOC, "intent", "a value that is not an object")
+        set_aside = data.get("set_aside") or []
+        if not isinstance(set_aside, list) or not all(isinstance(d, str) for d in set_aside):
+            raise _fail(CURSOR_DOC, "set_aside", "a value that is not a list of texts")
         return cls(
             last_read=_time(CURSOR_DOC, data, "last_read", optional=True),
             intent=FetchIntent.from_dict(intent) if intent else None,
+            set_aside=tuple(set_aside),
         )
 
 

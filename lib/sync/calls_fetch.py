@@ -161,7 +161,7 @@ class CallsFetch:
         items = self.read_by.fetch(self.moneypenny, start, end)
         self.checkpoint(f"after_{self.feed.name}_fetch")
         records, rejected = self.source.parse_batch(items, self.tz)  # parsed once here; ingest parses only the fresh
-        report.read_keys.update(r.key for r in records)
+        read = {r.key for r in records}  # added to report.read_keys once journaled (counted there, once)
         items, digests = _not_set_aside(items, rejected, done.set_aside)
         keep = None
         if opts.mode != Mode.NEW:
@@ -180,6 +180,7 @@ class CallsFetch:
         # meets messages an earlier run may have delivered: the key column decides (journal.py).
         first = stored is None or stored.last_full_day is None
         self.journal.ingest(report, fresh, opts, check_sheet=first or opts.mode != Mode.NEW, keep=keep)
+        report.read_keys |= read
         # Only now that the read is in the journal: a crash before this reads it again.
         if opts.mode == Mode.NEW:
             yesterday = started.astimezone(self.tz).date() - timedelta(days=1)

@@ -38,6 +38,11 @@ __all__ = ["CURSOR_DOC", "RECOVERY_MARGIN", "FetchLog", "plan_intent", "read_set
 
 # A chat that started before a read can be handed out by the next one; look back a day more.
 RECOVERY_MARGIN = timedelta(days=1)
+# The digests of unreadable chats already set aside that the cursor keeps (the newest): a read
+# by date (the daily reconcile, a recovery or window read) meets them again, and a chat set aside
+# (then dropped by its owner) must not come back and turn runs unhealthy again. 32 characters
+# each: 200 add 6.6 kB to the run state, which every run reads anyway.
+SET_ASIDE_KEPT = 200
 # The lease a FetchLog used on its own (no run around it) takes for its read.
 ALONE_LEASE = timedelta(minutes=10)
 
@@ -51,7 +56,7 @@ def plan_intent(cursor: CursorDoc, opts: RunOptions, *, run_id: str, at: datetim
         return cursor
     since_dt = cursor.last_read or at - timedelta(days=max(reconcile_days, 1))
     since = (since_dt.astimezone(tz) - RECOVERY_MARGIN).date()
-    return CursorDoc(last_read=cursor.last_read, intent=FetchIntent(since=since, run_id=run_id, at=at))
+    return dataclasses.replace(cursor, intent=FetchIntent(since=since, run_id=run_id, at=at))
 
 
 class FetchLog:
@@ -67,6 +72,7 @@ class FetchLog:
         self.tz = tz
         self.reconcile_days = reconcile_days
         self.checkpoint = checkpoint
+        self._set_aside: list[str] = []  # during a read: digests of the chats set aside (CursorDoc.set_aside)
         self.session = session  # the run's state (lib/sync/session.py), if the read is part of a run
 
     def read(self, report: RunReport, opts: RunOptions, session: RunSession | None = None) -> None:
@@ -80,6 +86,16 @@ class FetchLog:
         if session is None:
             self._read_alone(report, opts)
             return
+        self._set_aside = list(session.cursor.set_aside)
+        try:
+            self._read(report, opts, session)
+        finally:
+            # Kept with the cursor, whatever the read settled: the run's last write stores it.
+            kept = tuple(self._set_aside[-SET_ASIDE_KEPT:])
+            if kept != session.cursor.set_aside:
+                session.cursor = dataclasses.replace(session.cursor, set_aside=kept)
+
+    def _read(self, report: RunReport, opts: RunOptions, session: RunSession) -> None:
         today = self.clock().astimezone(self.tz).date()
         intent, carried = session.cursor.intent, session.carried is not None
         # The first day that a window read of this run read through today (None: none did).
@@ -111,7 +127,8 @@ class FetchLog:
             self.checkpoint("after_fetch")
             # A window or reconcile read meets chats of days an earlier run delivered; so does a
             # source's first read: the key column decides (lib/sync/journal.py).
-            self.journal.ingest(report, items, opts, check_sheet=first or opts.mode != Mode.NEW, keep=keep)
+            self.journal.ingest(report, items, opts, check_sheet=first or opts.mode != Mode.NEW, keep=keep,
+                                set_aside=self._set_aside, again=opts.mode != Mode.NEW)
             if read_settles(intent, opts, today, carried=carried):
                 session.cursor = CursorDoc(last_read=read_started)
             # Otherwise the intent stays: if this read moved the cursor, the next run's recovery
@@ -138,7 +155,7 @@ class FetchLog:
         self.checkpoint("after_reconcile_fetch")
         # It meets chats an earlier run delivered and the journal may have forgotten: the key column decides.
         report.recovered += self.journal.ingest(report, items, window, check_sheet=True,
-                                                keep=asked_days(start, today, today, self.tz))
+                                                keep=asked_days(start, today, today, self.tz), set_aside=self._set_aside)
         log.info("the daily reconcile read the last days by date",
                  extra={"fields": {"run_id": report.run_id, "from": start.isoformat(), "items": len(items)}})
         if before.intent is None and read_settles(session.cursor.intent, window, today, carried=False):
@@ -164,7 +181,7 @@ class FetchLog:
         since = left.since if opts.reconcile_start is None else min(left.since, opts.reconcile_start)
         items = self.moneypenny.fetch_window(since, today + timedelta(days=1))
         # It meets chats an earlier read delivered: the key column decides (lib/sync/journal.py).
-        report.recovered += self.journal.ingest(report, items, opts, check_sheet=True)
+        report.recovered += self.journal.ingest(report, items, opts, check_sheet=True, set_aside=self._set_aside)
         log.info(
             "recovered a read that had not reached the journal",
             extra={"fields": {"run_id": report.run_id, "since": since.isoformat(), "new": report.recovered}},
@@ -190,7 +207,7 @@ class FetchLog:
         )
         items = self.moneypenny.fetch_window(since, today + timedelta(days=1))
         self.checkpoint("after_fetch")
-        report.recovered += self.journal.ingest(report, items, opts, check_sheet=True)
+        report.recovered += self.journal.ingest(report, items, opts, check_sheet=True, set_aside=self._set_aside)
         if not isinstance(failed, MoneypennyNoAnswer):
             # Answered: the call has ended, whatever it did to the cursor, and the window read
             # covers its whole span.

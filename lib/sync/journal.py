@@ -12,6 +12,7 @@ each entry. Nothing here knows the records are chats: it reads them through a
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -68,6 +69,7 @@ class Journal:
         self.fresh: dict[str, JournalEntry] = {}  # entries this run added to the journal, by key
         self._staged: dict[str, JournalEntry] = {}  # states changed here, written by write_staged
         self._ended: dict[str, InflightBatch] = {}  # batches whose rows are staged done
+        self._unread: set[str] = set()  # digests of the unreadable items this run read (counted once)
 
     def forgotten_before(self, now: datetime) -> datetime:
         """Items dated before this may have been delivered and forgotten by the journal (a
@@ -75,24 +77,31 @@ class Journal:
         return now - self.retention + FORGET_MARGIN
 
     def ingest(self, report: RunReport, items: list[Any], opts: RunOptions, *, check_sheet: bool = False,
-               keep: Callable[[Record], bool] | None = None) -> int:
+               keep: Callable[[Record], bool] | None = None, set_aside: list[str] | None = None,
+               again: bool = True) -> int:
         """Journal a fetched batch; set aside what does not read. Returns how many keys are new.
 
         `check_sheet`: the read may meet rows an earlier run wrote and the journal forgot, so
         every entry new to the journal waits for the key column's word (UNCHECKED); an item
         dated before `forgotten_before` does anyway. A run that read the key column itself
         (`opts.sheet_keys`, the backfill) presets instead. `keep`: the records to journal (a
-        day window's own days); the others are left out, uncounted.
+        day window's own days); the others are left out, uncounted. `set_aside`: the digests
+        (`item_digest`) of the unreadable items already set aside; with `again` (a read by date,
+        which meets them again: a dropped one would come back) those are not set aside again.
+        The digests of the ones set aside now are added to it once they are stored. A read of
+        what is new (the cursor's) hands each item once: an item the same as one set aside
+        before is a new arrival, set aside too.
         """
         fetched_at = self.clock()
         records, rejected = self.source.parse_batch(items, self.records.tz)
-        left_out = 0
         if keep is not None:
-            kept = [r for r in records if keep(r)]
-            left_out, records = len(records) - len(kept), kept
+            records = [r for r in records if keep(r)]  # the others are left out, uncounted
+        # Counted per item, once a run: a run that reads by cursor and by date (the daily
+        # reconcile, a recovery read) meets the same items twice.
+        report.fetched += len({r.key for r in records} - report.read_keys)
+        report.fetched += self._count_unread(rejected)
         report.read_keys.update(r.key for r in records)
         records = self._unknown_by_former_keys(records)
-        report.fetched += len(items) - left_out
         expires = fetched_at + self.retention
         horizon = self.forgotten_before(fetched_at)
         entries = []
@@ -122,10 +131,21 @@ class Journal:
             report.already_in_sheet += sum(1 for e in entries if e.key in fresh and e.state(SHEET.name) == DONE)
             report.not_announced += sum(1 for e in entries if e.key in fresh and self.announced(e))
         report.new_keys.extend(new_keys)
+        if rejected and set_aside is not None and again:
+            rejected = _not_seen(rejected, set_aside)
         if rejected:
             self._set_aside(report, rejected, fetched_at, expires)
+            if set_aside is not None:  # only once stored: a failed write leaves them to be set aside again
+                known = set(set_aside)
+                set_aside.extend(d for d in dict.fromkeys(item_digest(r.item) for r in rejected) if d not in known)
         report.new += len(new_keys)
         return len(new_keys)
+
+    def _count_unread(self, rejected: Sequence[Any]) -> int:
+        # The unreadable items of this run's reads not met before in it (by digest).
+        digests = {item_digest(r.item) for r in rejected} - self._unread
+        self._unread |= digests
+        return len(digests)
 
     def _unknown_by_former_keys(self, records: Sequence[Record]) -> Sequence[Record]:
         # A record journaled under a key an earlier recipe gave it is known already: it is
@@ -392,6 +412,22 @@ class Journal:
             e.item = record.raw
             records.append(record)
         return sort_records(records)
+
+
+def item_digest(item: Any) -> str:
+    """A fixed-width digest of an unreadable item (128 bits of SHA-256 of its JSON)."""
+    return hashlib.sha256(dump(item).encode("utf-8")).hexdigest()[:32]
+
+
+def _not_seen(rejected: Sequence[Any], seen: list[str]) -> list[Any]:
+    """The rejections whose item's digest is not in `seen`, each once."""
+    known, out = set(seen), []
+    for r in rejected:
+        digest = item_digest(r.item)
+        if digest not in known:
+            known.add(digest)
+            out.append(r)
+    return out
 
 
 def dump(item: Any) -> str:

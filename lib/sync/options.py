@@ -16,6 +16,21 @@ from ..records import Record
 # A day window (start..end, both asked for) is read to one day past `end`: whether Moneypenny's
 # endTime/`to` is inclusive is undocumented, and the journal makes the overlap harmless.
 PAST_END = timedelta(days=1)
+# The days a window may ask for: Moneypenny holds nothing older than this, and a day past
+# tomorrow is nobody's yet; outside them a date is a typo (and one at the calendar's edge would
+# overflow the read's day arithmetic).
+EARLIEST_DAY = date(2000, 1, 1)
+
+
+def window_problem(start: date, end: date, today: date, names: tuple[str, str] = ("start", "end")) -> str | None:
+    """What is wrong with a window's days (`names`: how the caller calls its two dates), or None:
+    each must lie from EARLIEST_DAY to tomorrow."""
+    latest = today + timedelta(days=1)
+    bad = [f"{name}={day.isoformat()}" for name, day in zip(names, (start, end)) if not EARLIEST_DAY <= day <= latest]
+    if not bad:
+        return None
+    return (f"{' and '.join(bad)} {'is' if len(bad) == 1 else 'are'} outside the days a window can read: "
+            f"{names[0]} and {names[1]} must be from {EARLIEST_DAY.isoformat()} to {latest.isoformat()} (tomorrow)")
 
 
 class Mode(enum.StrEnum):

@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..clock import Clock, utcnow
+from ..settings import LEASE_MARGIN_SECONDS
 from ..state.contract import StateStore
 from ..state.documents import CursorDoc, FetchIntent
 from ..state.models import InflightBatch, Lease
@@ -35,8 +36,9 @@ from ..state.run_state import QUARANTINE_UNKNOWN, LeaseHold, RunState
 __all__ = ["LEASE_MARGIN", "RunSession"]
 
 # A write to the sheet or Slack needs the lease to last at least this much longer by the store's
-# clock (else it is renewed first): the request and its answer fit well inside it.
-LEASE_MARGIN = timedelta(seconds=60)
+# clock (else it is renewed first): the request and its answer fit well inside it (settings
+# refuses a LEASE_SECONDS shorter than it plus HTTP_TIMEOUT_SECONDS).
+LEASE_MARGIN = timedelta(seconds=LEASE_MARGIN_SECONDS)
 
 
 class RunSession:

@@ -9,11 +9,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ...counters import SlackCounters
 from ...errors import SlackConfigError, SlackMessageRejected, SlackUnavailable, SyncError, cut
+from ...http import check_fence
 from ...settings import Settings
 from .summary import Summary
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient
+    from slack_sdk.http_retry.handler import RetryHandler
     from slack_sdk.http_retry.jitter import Jitter
 
 log = logging.getLogger(__name__)
@@ -38,11 +40,51 @@ def build_client(settings: Settings, backoff: float = 0.5) -> WebClient:
         base_url=settings.slack_api_url,
         timeout=settings.http_timeout_seconds,  # type: ignore[arg-type]  # urllib takes a float
         retry_handlers=[
-            ConnectionErrorRetryHandler(max_retry_count=2, interval_calculator=interval),
-            RateLimitErrorRetryHandler(max_retry_count=3),  # waits for Retry-After
-            ServerErrorRetryHandler(max_retry_count=2, interval_calculator=interval),
+            _fenced(ConnectionErrorRetryHandler(max_retry_count=2, interval_calculator=interval)),
+            _fenced(RateLimitErrorRetryHandler(max_retry_count=3)),  # waits for Retry-After
+            _fenced(ServerErrorRetryHandler(max_retry_count=2, interval_calculator=interval)),
         ],
     )
+
+
+def _fenced(handler: RetryHandler) -> RetryHandler:
+    """`handler` whose wait and re-send check the run's lease (lib/http.check_fence), as the
+    Sheets retries do: a post fenced once must not be sent again by slack-sdk after a wait
+    (a 429's Retry-After, a back-off) that outlasted the lease, when another run may have
+    posted the same summary meanwhile. The check raises LeaseLost; the post is not re-sent."""
+    from slack_sdk.http_retry.handler import RetryHandler  # slack-sdk on first use, as in build_client
+
+    class Fenced(RetryHandler):
+        def __init__(self, inner: RetryHandler):
+            super().__init__(inner.max_retry_count, inner.interval_calculator)
+            self.inner = inner
+
+        def can_retry(self, **kw: Any) -> bool:
+            return bool(self.inner.can_retry(**kw))
+
+        def prepare_for_next_attempt(self, **kw: Any) -> None:
+            wait = _wait_of(self.inner, kw)
+            check_fence(wait)  # a wait longer than what is left of the lease renews it first
+            log.info("waiting before a Slack retry", extra={"fields": {"seconds": round(wait, 2)}})
+            self.inner.prepare_for_next_attempt(**kw)  # slack-sdk's own wait
+            check_fence()  # still the holder just before the re-send
+
+    return Fenced(handler)
+
+
+def _wait_of(handler: RetryHandler, kw: dict[str, Any]) -> float:
+    """At least the seconds `handler` is about to wait (Retry-After plus its second of jitter,
+    or twice the back-off: the jitter at most doubles it)."""
+    response = kw.get("response")
+    for name, values in (response.headers.items() if response is not None else ()):
+        if name.lower() == "retry-after":
+            try:
+                return float(values[0] if isinstance(values, list) else values) + 1
+            except (TypeError, ValueError, IndexError):
+                return 1.0
+    state = kw.get("state")
+    attempt = state.current_attempt if state is not None else 0
+    return 2 * float(handler.interval_calculator.calculate_sleep_duration(attempt))
 
 
 def _proportional_jitter() -> Jitter:

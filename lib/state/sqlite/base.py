@@ -98,7 +98,18 @@ def _translate(store: Any, operation: str, exc: Exception) -> None:
         raise StateStoreAccessError(
             message, fix=f"Make {cut(store.path)} (and its folder) writable by this user."
         ) from exc
+    if "not a database" in text or "malformed" in text:
+        # A damaged file, or another file STATE_STORE names: as a read-only command says it.
+        raise StateStoreAccessError(
+            f"STATE_STORE=sqlite:{cut(store.path)} is not a SQLite state store (during {operation}: "
+            f"{type(exc).__name__}: {exc})", fix=NOT_A_STORE_FIX) from exc
+    if "locked" in text:
+        raise StateStoreUnavailable(message, fix=f"Another process is writing to {cut(store.path)}: run the "
+                                    "same command again once it is done.") from exc
     raise StateStoreUnavailable(message) from exc
+
+
+NOT_A_STORE_FIX = "Check STATE_STORE: it must name the state store's file (sqlite:PATH)."
 
 
 _guard = guard(_translate)
@@ -180,11 +191,11 @@ class SqliteBase(StoreBase):
         except sqlite3.Error as exc:
             raise StateStoreMissing(
                 f"{where} is not a SQLite state store ({type(exc).__name__}: {exc})",
-                fix="Check STATE_STORE: it must name the state store's file (sqlite:PATH).") from exc
+                fix=NOT_A_STORE_FIX) from exc
         if not _TABLES.issubset(tables):
             raise StateStoreMissing(
                 f"{where} is a SQLite file but not a state store of this tool (no {', '.join(sorted(_TABLES - tables))} table)",
-                fix="Check STATE_STORE: it must name the state store's file (sqlite:PATH).")
+                fix=NOT_A_STORE_FIX)
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
