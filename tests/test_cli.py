@@ -533,3 +533,17 @@ def test_quarantine_retry_on_firestore(harness, firestore_client):
     assert harness.sheet_keys() == list(store.journal_get(harness.sheet_keys()))
     assert harness.syncer(store=store).run(options=RunOptions(mode="quarantine")).appended == 0
     assert len(harness.data_rows()) == 1 and harness.data_rows()[0][1] == fixed["name"]
+
+
+def test_a_reader_that_stops_early_ends_the_command_without_a_traceback(harness, cli):
+    """`python -m lib status | head -1`: the reader closed the pipe; the command ends with exit 1
+    and no BrokenPipeError traceback on stderr."""
+
+    class ClosedPipe(io.StringIO):
+        def write(self, text: str) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    assert cli("run").code == EXIT_OK  # a store with a run, so status has a report to write
+    err = io.StringIO()
+    code = main(["status"], Context(env=harness.env(), clock=harness.clock, out=ClosedPipe(), err=err))
+    assert code == EXIT_FAILED and "Traceback" not in err.getvalue()

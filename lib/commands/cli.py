@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from datetime import date
 
@@ -176,6 +177,13 @@ def main(argv: list[str] | None = None, ctx: Context | None = None) -> int:
     except KeyboardInterrupt:
         print("\nInterrupted.", file=ctx.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader stopped early (`python -m lib status | head -1`): the rest has nowhere to go.
+        # Standard output goes to /dev/null so that the flush at exit raises nothing either.
+        if ctx.out is None:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_FAILED
     return code
 
 
