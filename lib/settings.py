@@ -36,9 +36,6 @@ def register_feed_setting(name: str, tab_setting: str | None, default_tab: str |
         _FEED_TABS[name] = (tab_setting, default_tab)
 
 
-def feed_names() -> tuple[str, ...]:
-    """The feed names MONEYPENNY_SOURCES may hold, in the order registered."""
-    return tuple(_FEED_TABS)
 DEFAULT_SHEETS_API_URL = "https://sheets.googleapis.com"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 # What reading the state store needs (and how to show its times): all that `status` asks for.

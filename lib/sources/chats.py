@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -55,7 +55,6 @@ HEADER = (
     "UTM term",
     "Chat key",
 )
-LAST_COLUMN = "N"
 CHATS_TAB = TabLayout(HEADER, "SHEET_TAB")
 
 _LINE = re.compile(r"^\s*\d+\s*:\s*\[(?P<who>[^\]]*)\]\s*-\s*(?P<text>.*)$", re.S)
@@ -321,7 +320,3 @@ def parse_chat(item: Any, tz: ZoneInfo) -> Chat:
 def parse_batch(items: Sequence[Any], tz: ZoneInfo) -> tuple[list[Chat], list[Rejected]]:
     """Read a whole batch: good chats (deduplicated by key, in chat-time order) and rejects."""
     return parse_each(items, tz, parse_chat)
-
-
-def sort_chats(chats: Iterable[Chat]) -> list[Chat]:
-    return sorted(chats, key=lambda c: (c.time, c.key))

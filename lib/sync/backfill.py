@@ -148,11 +148,6 @@ class BackfillResult:
         return out
 
 
-def days_between(start: date, end: date) -> list[date]:
-    """Every day from start to end, both included."""
-    return [start + timedelta(days=i) for i in range((end - start).days + 1)]
-
-
 def spans(start: date, end: date, days: int = WINDOW_DAYS) -> list[tuple[date, date]]:
     """start..end cut into spans of at most `days` whole days: (first, last), both included."""
     if days < 1:
