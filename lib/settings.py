@@ -150,6 +150,9 @@ class Settings:
     # When, in CHAT_TIMEZONE, the daily reconcile falls due (the first scheduled run after it
     # makes the read); None: no daily reconcile (RECONCILE_AT=off).
     reconcile_at: time | None = time(3, 15)
+    # When, in CHAT_TIMEZONE, the daily reminder of unclaimed leads falls due on a working day
+    # (lib/sync/reminder.py); None: no reminder (UNCLAIMED_REMINDER_AT unset or off).
+    unclaimed_reminder_at: time | None = None
     alert_repeat_minutes: int = 60
     log_format: str = "auto"
 
@@ -347,6 +350,18 @@ class Settings:
                                 f"(such as 03:15), or {RECONCILE_OFF} for no daily reconcile, got {_cut(reconcile_at)!r}")
             else:
                 values["reconcile_at"] = time(int(moment.group(1)), int(moment.group(2)))
+        reminder_at = text("UNCLAIMED_REMINDER_AT", "unclaimed_reminder_at")
+        if reminder_at is not None:
+            moment = _TIME_OF_DAY.fullmatch(reminder_at)
+            if reminder_at.lower() == RECONCILE_OFF:
+                values["unclaimed_reminder_at"] = None
+            elif moment is None:
+                values.pop("unclaimed_reminder_at", None)
+                problems.append("UNCLAIMED_REMINDER_AT must be a time of day on the 24-hour clock, HH:MM in "
+                                f"CHAT_TIMEZONE (such as 09:00), or {RECONCILE_OFF} for no reminder of unclaimed "
+                                f"leads, got {_cut(reminder_at)!r}")
+            else:
+                values["unclaimed_reminder_at"] = time(int(moment.group(1)), int(moment.group(2)))
         number("ALERT_REPEAT_MINUTES", "alert_repeat_minutes", maximum=10080)
         lease, http_timeout = values.get("lease_seconds", 600), values.get("http_timeout_seconds", 30.0)
         assert isinstance(lease, int) and isinstance(http_timeout, float | int)
@@ -402,7 +417,7 @@ class Settings:
                 out[f.name] = ",".join(f"{name}={tab}" for name, tab in value)
             elif f.name in URL_SETTINGS:
                 out[f.name] = show_url(value)
-            elif f.name == "reconcile_at":
+            elif f.name in ("reconcile_at", "unclaimed_reminder_at"):
                 out[f.name] = RECONCILE_OFF if value is None else value.strftime("%H:%M")
             else:
                 out[f.name] = str(value)

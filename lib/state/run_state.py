@@ -25,7 +25,7 @@ import dataclasses
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from ..errors import DocumentError, LeaseLost
@@ -56,6 +56,9 @@ class RunState:
     quarantine_until: datetime | None = QUARANTINE_UNKNOWN
     # When the last reconcile read (the daily one, or ?mode=reconcile) reached the journal.
     reconciled_at: datetime | None = None
+    # The local day (CHAT_TIMEZONE) of the last reminder of unclaimed leads that was posted, or
+    # found nothing to post (lib/sync/reminder.py): the reminder is due once a working day.
+    reminded_on: date | None = None
     seq: int = 0
     history: Mapping[str, str] = field(default_factory=dict)  # slot -> {"seq", "record"} as JSON
     version: Any = field(default=None, compare=False)
@@ -92,6 +95,12 @@ class RunState:
         if at is None or (self.reconciled_at is not None and self.reconciled_at >= at):
             return self
         return dataclasses.replace(self, reconciled_at=at)
+
+    def with_reminded_on(self, day: date | None) -> RunState:
+        """The reminder's day raised to `day` (never lowered)."""
+        if day is None or (self.reminded_on is not None and self.reminded_on >= day):
+            return self
+        return dataclasses.replace(self, reminded_on=day)
 
     def with_record(self, record: dict[str, Any], keep: int = RUNS_KEPT) -> RunState:
         """This state with `record` added as the newest (a record with the same run_id is replaced)."""
@@ -145,6 +154,8 @@ class RunState:
             out["quarantine_until"] = utc_text(self.quarantine_until)
         if self.reconciled_at is not None:
             out["reconciled_at"] = utc_text(self.reconciled_at)
+        if self.reminded_on is not None:
+            out["reminded_on"] = self.reminded_on.isoformat()
         return out
 
     @classmethod
@@ -162,6 +173,7 @@ class RunState:
             schedules=ScheduleDoc.from_dict(_part(data, SCHEDULE_DOC)),
             quarantine_until=_named_time(data, "quarantine_until"),
             reconciled_at=_named_time(data, "reconciled_at"),
+            reminded_on=_named_day(data, "reminded_on"),
             seq=seq, history=dict(runs), version=version, read_at=read_at,
         )
 
@@ -189,6 +201,17 @@ def _named_time(data: Mapping[str, Any], name: str) -> datetime | None:
     if moment is None:
         raise _bad(name, "a value that is not a time")
     return moment
+
+
+def _named_day(data: Mapping[str, Any], name: str) -> date | None:
+    """The optional day `name` (YYYY-MM-DD), or a DocumentError naming it when it is not a day."""
+    value = data.get(name)
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise _bad(name, "a value that is not a day (YYYY-MM-DD)") from None
 
 
 def _lease(value: Any) -> Lease | None:

@@ -127,6 +127,10 @@ class RunReport:
     not_announced: int = 0
     # A reconcile read (the daily one in a scheduled run, or mode reconcile) reached the journal.
     reconciled: bool = False
+    # The day of the reminder of unclaimed leads this run made (lib/sync/reminder.py), and how
+    # many leads it listed (0: every lead of those days had an Owner, nothing posted).
+    reminded_on: date | None = None
+    reminded: int = 0
     new_keys: list[str] = field(default_factory=list, repr=False)
     # Every key the run read (each once, however many reads met it): counts per item, not per read.
     read_keys: set[str] = field(default_factory=set, repr=False, compare=False)
@@ -191,6 +195,8 @@ class RunReport:
         out: dict[str, Any] = {}
         if self.reconciled:
             out["reconciled"] = True
+        if self.reminded_on is not None:
+            out["reminder"] = {"day": self.reminded_on.isoformat(), "unclaimed": self.reminded}
         if self.sources:
             out["sources"] = self.sources
         if self.off_waiting:

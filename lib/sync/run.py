@@ -40,6 +40,7 @@ from .options import Mode, RunOptions, RunReport, as_sync_error, error_info, fir
 from .protocols import RunProtocols, wire
 from .reconcile import due, reconcile_window
 from .record import check_health, run_record
+from .reminder import due_day, post_reminder, reminder_days
 from .schedule import schedule_key
 from .session import LEASE_MARGIN, RunSession
 from .sources import FeedSteps, merge, split_pending, sub_report
@@ -250,10 +251,30 @@ class Syncer:
         self.checkpoint("after_journal")
         if opts.deliver:
             errors += self._deliver(report, steps, opts.notify, earlier, session)
+        if session is not None and opts.daily_reconcile and opts.mode == Mode.NEW and opts.notify \
+                and not any(isinstance(e, LeaseLost) for e in errors):
+            self._remind(report, session, on, errors)
         # (A journal-only read leaves what it journaled for a delivering run.)
         if any(f.feed.name != CHATS_FEED.name for f in on):
             merge(report, {CHATS_FEED.name: report, **{f.feed.name: f.report for f in on}})
         return first_error(errors)
+
+    def _remind(self, report: RunReport, session: RunSession, on: list[FeedSteps], errors: list[SyncError]) -> None:
+        """The daily reminder of unclaimed leads, when the run state just read says it is due
+        (lib/sync/reminder.py): decided on what the run read with its lease, so a run when it
+        is not due costs nothing more."""
+        today = due_day(session.seen.reminded_on, report.started_at, self.settings.unclaimed_reminder_at, self.tz)
+        if today is None:
+            return
+        first, end = reminder_days(session.seen.reminded_on, today)
+
+        def remind() -> None:
+            session.hold()  # still this run's lease: no two runs post the day's reminder
+            report.reminded = post_reminder(self.settings, [f.feed for f in on], self.writers, self.slack, first, end)
+            report.reminded_on = today  # noted by the run's last write (_finish)
+
+        with fenced(session.hold):
+            self._step(report, "remind", remind, errors)
 
     def _on(self, steps: RunProtocols) -> list[FeedSteps]:
         """The run's steps of the feeds that are on."""
@@ -380,7 +401,8 @@ class Syncer:
             # One write: cursor settled, lease given back, scheduled run noted, the record.
             session.finish(run_record(report), schedule_done=done, quarantined_until=until,
                            quarantine_empty=counted == 0,
-                           reconciled_at=report.started_at if report.reconciled else None)
+                           reconciled_at=report.started_at if report.reconciled else None,
+                           reminded_on=report.reminded_on)
         except Exception as exc:  # the lease expires by itself; an intent left is read again
             log.warning("could not record the run and release the lease",
                         extra={"fields": {"run_id": report.run_id, "error": type(exc).__name__}})
