@@ -17,6 +17,7 @@ import sys
 import textwrap
 import time
 from datetime import UTC, datetime, timedelta
+from datetime import time as clock_time
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +110,7 @@ def main(out_dir: str = "local-run", chats: int = 8, calls: int = 5) -> int:
         stand.moneypenny.add_chats(sample_chats(chats, start=now - timedelta(hours=3), seed=7))
         stand.moneypenny.add_calls(sample_calls(calls, datetime.now(UTC) - timedelta(hours=2), seed=7,
                                                 missing_ids=0.2))
+        reminder = _reminder_leads(stand, sample_chats)
         env = {
             **os.environ,
             **stand.env(),
@@ -157,13 +159,44 @@ def main(out_dir: str = "local-run", chats: int = 8, calls: int = 5) -> int:
         stand.sheets.to_csv(stand.env()["SHEET_ID"], "Chats", str(csv_path))
         stand.sheets.to_csv(stand.env()["SHEET_ID"], "Calls", str(out / "calls.csv"))
         messages = stand.slack.messages()
-        print(f"\nSlack ({len(messages)} message):\n")
+        if reminder:
+            print(f"\n{reminder}")
+        print(f"\nSlack ({len(messages)} message{'' if len(messages) == 1 else 's'}):\n")
         for message in messages:
             print(textwrap.indent(stand.slack.message_text(message), "  "))
         print(f"\nSaved the tabs as {csv_path} and {out / 'calls.csv'}, the function's log as {out / 'function.log'}.")
         print(*next_steps(out / "state.sqlite3"), sep="\n")
         ok = first.get("ok") and second.get("ok") and second.get("new") == 0 and second.get("appended") == 0
         return 0 if ok else 1
+
+
+def _reminder_leads(stand: Any, sample_chats: Any) -> str:
+    """With UNCLAIMED_REMINDER_AT set in the environment (it reaches the function), three chats of
+    the last working day, so that the reminder of unclaimed leads has something to list; what to
+    expect of it, as a line to print ("" when it is not set)."""
+    from zoneinfo import ZoneInfo
+
+    from lib.sync.reminder import due_day, last_working_day
+
+    at = os.environ.get("UNCLAIMED_REMINDER_AT", "").strip()
+    if not at or at.lower() == "off":
+        return ""
+    tz = ZoneInfo(os.environ.get("CHAT_TIMEZONE") or "Europe/London")
+    now = datetime.now(UTC)
+    today = now.astimezone(tz).date()
+    day = last_working_day(today)
+    stand.moneypenny.add_chats(sample_chats(3, start=datetime.combine(day, clock_time(10)), seed=11,
+                                            spacing=timedelta(minutes=40)))
+    try:
+        hour, minute = (int(part) for part in at.split(":"))
+        due = due_day(None, now, clock_time(hour, minute), tz) is not None
+    except ValueError:
+        return f"UNCLAIMED_REMINDER_AT={at[:100]!r} is not HH:MM: the function refuses it (see its answer above)."
+    if due:
+        return (f"UNCLAIMED_REMINDER_AT={at}: three chats of {day:%a} {day.day} {day:%b} were added; nobody claimed them, "
+                "so the first call also posted the reminder below.")
+    return (f"UNCLAIMED_REMINDER_AT={at}: three chats of {day:%a} {day.day} {day:%b} were added, but no reminder is due now "
+            f"(it is {now.astimezone(tz):%a %H:%M} in {tz.key}: weekends and times before {at} post none).")
 
 
 def next_steps(store: Path) -> list[str]:

@@ -23,7 +23,6 @@ from lib.errors import RunFailed, SettingsError
 from lib.settings import Settings
 from lib.sources.calls import CALLS_LAYOUT
 from lib.sync import RunOptions, RunReport
-from lib.sync.reminder import due_day, reminder_days
 from sandbox.standins.samples import sample_calls, sample_chats
 from sandbox.standins.server import Status
 
@@ -277,7 +276,8 @@ def test_a_run_when_the_reminder_is_not_due_costs_the_store_what_it_did_without_
     run_at(harness, FRI, 7)
     without = idle_cost("off", local(FRI, 7, 10))
     before_time = idle_cost("09:00", local(FRI, 7, 20))
-    run_at(harness, FRI, 9, 1)  # the day's reminder
+    assert run_at(harness, FRI, 9, 1).reminded_on == FRI  # the day's reminder
+    reads = harness.stand.sheets.count("values.batchGet")
     after_it = idle_cost("09:00", local(FRI, 9, 30))
     idle_cost("off", local(SAT, 10))  # (the day's first run: its reconcile and login)
     saturday = idle_cost("09:00", local(SAT, 10, 10))
@@ -285,6 +285,7 @@ def test_a_run_when_the_reminder_is_not_due_costs_the_store_what_it_did_without_
     for cost in (before_time, after_it, saturday):
         assert (cost["reads"], cost["writes"], cost["deletes"]) == (without["reads"], without["writes"], without["deletes"])
     assert without["reads"] <= IDLE_READS and without["writes"] <= IDLE_WRITES
+    assert harness.stand.sheets.count("values.batchGet") == reads  # nor the sheet
 
 
 # -- the rules, without a store -------------------------------------------------------------------------
@@ -301,6 +302,8 @@ def test_a_run_when_the_reminder_is_not_due_costs_the_store_what_it_did_without_
     (local(MON, 9, 30), None, MON),  # never reminded: due
 ])
 def test_when_the_reminder_is_due(now, reminded_on, due):
+    from lib.sync.reminder import due_day
+
     assert due_day(reminded_on, now, time(9, 0), UK) == due
     assert due_day(reminded_on, now, None, UK) is None  # off
 
@@ -313,6 +316,8 @@ def test_when_the_reminder_is_due(now, reminded_on, due):
     (date(2026, 12, 31), date(2026, 11, 2), (date(2026, 12, 24), date(2026, 12, 31))),  # capped at 7 days
 ])
 def test_which_days_a_reminder_covers(today, reminded_on, days):
+    from lib.sync.reminder import reminder_days
+
     assert reminder_days(reminded_on, today) == days
 
 
