@@ -56,7 +56,7 @@ def run_at(h, day: date, hour: int, minute: int = 0) -> RunReport:
 def leads_on(h, day: date, chats: int, calls: int, seed: int) -> None:
     """Chats and call messages of `day` from 10:00, delivered by that day's 18:00 run."""
     h.stand.moneypenny.add_chats(sample_chats(chats, start=datetime.combine(day, time(10)), seed=seed,
-                                              spacing=timedelta(minutes=20)))
+                                              spacing=timedelta(minutes=min(20, 400 // max(chats, 1)))))
     h.stand.moneypenny.add_calls(sample_calls(calls, local(day, 10, 5), seed=seed, spacing=timedelta(minutes=25)))
     run_at(h, day, 18)
 
@@ -115,10 +115,9 @@ def row_links(message: dict) -> list[tuple[str, int, str]]:
     for block in message["blocks"]:
         if block.get("accessory"):
             text = block["text"]["text"]
-            link = re.search(r"#gid=(\d+)&range=A(\d+)\|row \d+>", text)
-            short = re.search(r"`([^`]+)`$", text)
-            assert link and short, text
-            found.append((link[1], int(link[2]), short[1]))
+            link = re.search(r"#gid=(\d+)&range=A(\d+)\|([^>|]+)>$", text)
+            assert link, text
+            found.append((link[1], int(link[2]), link[3]))
     return found
 
 
@@ -126,6 +125,8 @@ def row_links(message: dict) -> list[tuple[str, int, str]]:
 
 
 def test_the_reminder_lists_exactly_the_last_working_days_leads_without_an_owner(sales, store):
+    from lib.destinations.slack.reminder import short_key
+
     leads_on(sales, WED := THU - timedelta(days=1), 2, 1, seed=1)
     leads_on(sales, THU, 4, 3, seed=2)
     type_owner_header(sales)
@@ -150,7 +151,8 @@ def test_the_reminder_lists_exactly_the_last_working_days_leads_without_an_owner
     gids = {str(sales.syncer().writers[feed].tab_id()): feed for feed in TABS}
     for gid, row, short in row_links(message):
         table = rows(sales, gids[gid])
-        assert table[row - 1][13 if gids[gid] == "chats" else 7].endswith(short)
+        key = table[row - 1][13] if gids[gid] == "chats" else CALLS_LAYOUT.key_of_cell(table[row - 1][7])
+        assert short_key(key) == short
     text = sales.stand.slack.message_text(message)
     assert "3 chats" in text and "2 call messages" in text, text
     # Visitor text is inert: the only live entities are this tool's links to the sheet.
@@ -159,6 +161,8 @@ def test_the_reminder_lists_exactly_the_last_working_days_leads_without_an_owner
 
 
 def test_rows_sorted_by_hand_are_found_by_key_and_linked_where_they_now_stand(sales, store):
+    from lib.destinations.slack.reminder import short_key
+
     leads_on(sales, THU, 5, 0, seed=4)
     sales.stand.sheets.sort_rows(sales.sheet_id, "Chats", 1, reverse=True)  # by Name, rows move
     type_owner_header(sales)
@@ -170,7 +174,7 @@ def test_rows_sorted_by_hand_are_found_by_key_and_linked_where_they_now_stand(sa
     assert listed(message) == expected_unclaimed(sales, {THU}) and len(listed(message)) == 4
     table = rows(sales, "chats")
     for _, row, short in row_links(message):
-        assert table[row - 1][13].endswith(short) and len(table[row - 1]) <= 14  # no Owner on it
+        assert short_key(table[row - 1][13]) == short and len(table[row - 1]) <= 14  # no Owner on it
 
 
 def test_a_tab_without_an_owner_column_lists_every_lead_of_the_day(sales, store):
@@ -195,6 +199,27 @@ def test_nothing_is_posted_when_every_lead_was_claimed_and_the_sheet_is_not_read
     assert expected_unclaimed(sales, {THU}) == set()
     assert report.reminded_on == FRI and report.reminded == 0 and len(sales.stand.slack.messages()) == posts
     assert later.reminded_on is None and sales.stand.sheets.count("values.batchGet") == reads
+
+
+def test_a_long_reminder_stays_within_slacks_limits_and_counts_the_rest(sales):
+    sales.env_overrides["SLACK_MAX_LISTED"] = "40"
+    leads_on(sales, THU, 45, 12, seed=19)
+    hostile = "<!channel> 見積もりをお願いします *bold* https://evil.example/x " * 8
+    for feed, count in (("chats", 45), ("calls", 12)):
+        sales.stand.sheets.add_column_values(sales.sheet_id, TABS[feed][0], 1, [hostile] * count, start_row=2)
+    sales.stand.slack.clear_messages()
+
+    report = run_at(sales, FRI, 9, 5)
+
+    [message] = reminders(sales)
+    shown = listed(message)
+    expected = expected_unclaimed(sales, {THU})
+    more = sum(int(m) for m in re.findall(r"…and (\d+) more", sales.stand.slack.message_text(message)))
+    assert shown <= expected and len(shown) + more == len(expected) == 57 == report.reminded
+    assert {feed for feed, _ in shown} == {"chats", "calls"} and len(shown) >= 15
+    assert len(message["blocks"]) <= 50 and len(shown) <= 40
+    live = sales.stand.slack.message_live_entities(message)
+    assert all(e.startswith(f"<{sales.settings().sheet_url}#gid=") for e in live), live
 
 
 # -- once a day, working days -------------------------------------------------------------------------

@@ -1,38 +1,48 @@
 """The daily reminder of unclaimed leads (issue #23 item 4) as one Slack message: a header that
-says which days and how many, then a part per source (chats, calls) with a line per lead still
-without an Owner (its time, who, its row link and short key) and a Claim button, within Slack's
-limits (50 blocks; SLACK_MAX_LISTED lines, the rest "and N more" with the tab's link).
+says which days and how many, then a part per source (chats, calls) with a section per lead still
+without an Owner (its line, its short key linked to its row, a Claim button), within Slack's
+limits (50 blocks, BLOCKS_BUDGET of blocks; SLACK_MAX_LISTED lines, the rest "…and N more" with
+the tab's link).
 
-The line is this module's own small formatter (`reminder_line`); the summary's line with row
-link and short key (lane sales-links) is meant to replace it once both are merged: only
-`reminder_line` changes. The Claim button's value is the shared contract: compact JSON
-`{"a": account, "f": feed, "k": key}`, `action_id` `claim`.
+The reminder is read from the sheet (the tab's rows have the last word), not from the journal,
+so a lead's line is made from its row's cells (`reminder_line`: local time, name, company). Its
+section has the shape of the summary's item section of lane sales-links (`item_block(line, key,
+row_link=…, feed=…, account=…)`: the line, " · ", the short key linked to the row, the Claim
+button): once both are merged, `item_block`, `short_key` and `claim_value` here give way to
+summary.py's by an import, and only `reminder_line` stays this module's. The Claim button's value
+is the shared contract: compact JSON `{"a": account, "f": feed, "k": key}`, `action_id` `claim`.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 from ..sheet.owners import SheetItem
-from .summary import HEADER_LIMIT, LINE_LIMIT, MAX_BLOCKS, SECTION_LIMIT, Summary, inert, slack_size, trim
+from .summary import BLOCKS_BUDGET, HEADER_LIMIT, MAX_BLOCKS, Summary, inert, trim
 
-__all__ = ["CLAIM_ACTION", "ReminderPart", "build_reminder", "claim_value", "days_text", "reminder_line", "row_url"]
+__all__ = ["CLAIM_ACTION", "ReminderPart", "build_reminder", "claim_value", "days_text", "item_block", "reminder_line",
+           "row_url", "short_key"]
 
 CLAIM_ACTION = "claim"
+CLAIM_LABEL = "Claim"
 SHORT_KEY = 8  # the last characters of a key shown on its line
 BUTTON_VALUE_LIMIT = 2000  # Slack's limit on a button's value
-# Blocks besides the lines: the header, a heading and an "and N more" per source, one spare.
-_FIXED_BLOCKS = 1 + 2 * 2 + 1
+LINE_LIMIT = 160  # a lead's line (time, name, company), by slack_size
+MIN_LINE = 40  # ... when many share the message
+_SEPARATOR = " · "
+_NOT_SHOWN = re.compile(r"[^A-Za-z0-9-]")
 
 
 @dataclass(frozen=True)
 class ReminderPart:
     """One source's unclaimed leads: its feed name (the button's "f"), its noun ("chat"), its
-    tab and the link that opens the sheet at that tab (`#gid=`, or the sheet when unknown)."""
+    tab, the link that opens the sheet at that tab and the tab's sheetId (None: unknown, the
+    lines then link the tab)."""
 
     feed: str
     noun: str
@@ -52,25 +62,29 @@ def claim_value(account: str, feed: str, key: str) -> str:
     return json.dumps({"a": account, "f": feed, "k": key}, separators=(",", ":"), ensure_ascii=False)
 
 
-def _counted(n: int, noun: str) -> str:
-    return f"{n} {noun if n == 1 else noun + 's'}"
+def short_key(key: str) -> str:
+    """The last 8 characters of the key (anything but letters, digits and `-` shown as `?`: a
+    call id is Moneypenny's text)."""
+    return _NOT_SHOWN.sub("?", key[-SHORT_KEY:])
 
 
-def _local(when: str, dated: bool) -> str:
-    try:
-        moment = datetime.strptime(when[:16], "%Y-%m-%d %H:%M")  # noqa: DTZ007 (local time as the sheet shows it)
-    except ValueError:
-        return inert(when[:16])
-    return f"{moment:%a} {moment.day} {moment:%b %H:%M}" if dated else f"{moment:%a %H:%M}"
+def item_block(line: str, key: str, *, row_link: str | None, feed: str, account: str) -> dict[str, Any]:
+    """One listed lead: its line, its short key linked to its row, and its Claim button (left
+    out only when the key is too long for a button's value)."""
+    reference = f"<{_url_safe(row_link)}|{short_key(key)}>" if row_link else f"`{short_key(key)}`"
+    block: dict[str, Any] = {"type": "section", "text": {"type": "mrkdwn", "text": f"{line}{_SEPARATOR}{reference}"}}
+    value = claim_value(account, feed, key)
+    if len(value) <= BUTTON_VALUE_LIMIT:
+        block["accessory"] = {"type": "button", "text": {"type": "plain_text", "text": CLAIM_LABEL},
+                              "action_id": CLAIM_ACTION, "value": value}
+    return block
 
 
-def reminder_line(item: SheetItem, url: str, dated: bool, limit: int = LINE_LIMIT) -> str:
-    """One lead's line: local time, who (visitor text made inert), the row link and the short key."""
-    who = " · ".join(inert(cell) for cell in item.label if cell) or "(no name)"
-    link = f"<{url}|row {item.row}>"
-    short = inert(item.key[-SHORT_KEY:])
-    tail = f" · {link} · `{short}`"
-    return trim(f"{_local(item.when, dated)} · {who}", max(40, limit - slack_size(tail))) + tail
+def reminder_line(item: SheetItem, dated: bool, limit: int = LINE_LIMIT) -> str:
+    """One lead's line from its row: local time (with its day when the reminder spans days), then
+    who (name and company, visitor text made inert), cut to `limit` by slack_size."""
+    who = _SEPARATOR.join(inert(cell) for cell in item.label if cell.strip()) or "(no name)"
+    return trim(f"*{_local(item.when, dated)}*{_SEPARATOR}{who}", limit)
 
 
 def days_text(first: date, end: date) -> str:
@@ -78,6 +92,63 @@ def days_text(first: date, end: date) -> str:
     last = date.fromordinal(end.toordinal() - 1)
     one = f"{first:%a} {first.day} {first:%b}"
     return one if first == last else f"{one} – {last:%a} {last.day} {last:%b}"
+
+
+def build_reminder(parts: Sequence[ReminderPart], *, account: str, first: date, end: date,
+                   max_listed: int = 20) -> Summary | None:
+    """The reminder message for the unclaimed leads of the days `first` to before `end`; None
+    when there are none (nothing is posted when every lead was claimed)."""
+    parts = [p for p in parts if p.items]
+    if not parts:
+        return None
+    total = sum(len(p.items) for p in parts)
+    days = days_text(first, end)
+    counts = _SEPARATOR.join(_counted(len(p.items), p.noun) for p in parts)
+    dated = (end - first).days > 1
+    blocks: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": trim(
+        f"Still unclaimed from {days}: {counts}", HEADER_LIMIT)}}]
+    # Blocks: the header, and a title and an "…and N more" a part; the rest are lines.
+    shares = _shares([len(p.items) for p in parts], min(max_listed, MAX_BLOCKS - 1 - 2 * len(parts)))
+    # Room: the budget less what the titles and closings take, shared by the lines in proportion.
+    reserve = sum(600 + 2 * _size({"u": p.tab_url, "t": p.tab}) for p in parts)
+    room = BLOCKS_BUDGET - _size(blocks) - reserve
+    per_line = room // max(1, sum(shares))
+    listed = 0
+    for part, share in zip(parts, shares):
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": (
+            f"*{_counted(len(part.items), part.noun)}*{_SEPARATOR}<{_url_safe(part.tab_url)}|{_link_safe(part.tab)} tab>")}})
+        budget = per_line * share
+        shown = 0
+        for item in part.items[:share]:
+            link = row_url(part.tab_url, part.gid, item.row)
+            bare = _size(item_block("", item.key, row_link=link, feed=part.feed, account=account))
+            limit = max(MIN_LINE, min(LINE_LIMIT, per_line - bare))
+            block = item_block(reminder_line(item, dated, limit), item.key, row_link=link, feed=part.feed,
+                               account=account)
+            if _size(block) > budget:
+                break
+            budget -= _size(block)
+            blocks.append(block)
+            shown += 1
+        listed += shown
+        more = len(part.items) - shown
+        if more:
+            blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": (
+                f"…and {more} more: <{_url_safe(part.tab_url)}|open the {_link_safe(part.tab)} tab>")}]})
+    text = f"Still unclaimed from {days}: {counts}. Open the sheet to claim them."
+    return Summary(text=text, blocks=blocks, listed=listed, total=total, fallback=text)
+
+
+def _counted(n: int, noun: str) -> str:
+    return f"{n} {noun if n == 1 else noun + 's'}"
+
+
+def _local(when: str, dated: bool) -> str:
+    try:
+        moment = datetime.strptime(when[:16], "%Y-%m-%d %H:%M")  # noqa: DTZ007 (local time, as the sheet shows it)
+    except ValueError:
+        return inert(when[:16])
+    return f"{moment:%a} {moment.day} {moment:%b %H:%M}" if dated else f"{moment:%a %H:%M}"
 
 
 def _shares(sizes: list[int], max_listed: int) -> list[int]:
@@ -91,39 +162,14 @@ def _shares(sizes: list[int], max_listed: int) -> list[int]:
     return shares
 
 
-def build_reminder(parts: Sequence[ReminderPart], *, account: str, first: date, end: date,
-                   max_listed: int = 20) -> Summary | None:
-    """The reminder message for the unclaimed leads of the days `first` to before `end`; None
-    when there are none (nothing is posted when every lead was claimed)."""
-    parts = [p for p in parts if p.items]
-    if not parts:
-        return None
-    total = sum(len(p.items) for p in parts)
-    days = days_text(first, end)
-    counts = " · ".join(_counted(len(p.items), p.noun) for p in parts)
-    dated = (end - first).days > 1
-    blocks: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": trim(
-        f"Still unclaimed from {days}: {counts}", HEADER_LIMIT)}}]
-    room = min(max_listed, MAX_BLOCKS - _FIXED_BLOCKS)
-    listed = 0
-    for part, share in zip(parts, _shares([len(p.items) for p in parts], room)):
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": trim(
-            f"*{_counted(len(part.items), part.noun)}* · <{part.tab_url}|{_link_safe(part.tab)} tab>", SECTION_LIMIT)}})
-        for item in part.items[:share]:
-            block: dict[str, Any] = {"type": "section", "text": {"type": "mrkdwn", "text": reminder_line(
-                item, row_url(part.tab_url, part.gid, item.row), dated)}}
-            value = claim_value(account, part.feed, item.key)
-            if len(value) <= BUTTON_VALUE_LIMIT:
-                block["accessory"] = {"type": "button", "action_id": CLAIM_ACTION, "value": value,
-                                      "text": {"type": "plain_text", "text": "Claim"}}
-            blocks.append(block)
-            listed += 1
-        more = len(part.items) - min(share, len(part.items))
-        if more:
-            blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": (
-                f"…and {more} more: <{part.tab_url}|open the {_link_safe(part.tab)} tab>")}]})
-    text = f"Still unclaimed from {days}: {counts}. Open the sheet to claim them."
-    return Summary(text=text, blocks=blocks, listed=listed, total=total, fallback=text)
+def _size(obj: Any) -> int:
+    # Measured as Slack's limit is, strictly: the blocks' JSON (text, structure, values and all).
+    return len(json.dumps(obj)) + 2
+
+
+def _url_safe(url: str) -> str:
+    # A URL inside <url|label>: `|` and `>` would end it early, `<` open another.
+    return url.replace("|", "%7C").replace(">", "%3E").replace("<", "%3C")
 
 
 def _link_safe(text: str) -> str:
