@@ -10,6 +10,7 @@ reaches the sheet and Slack until Ctrl-C. Development code, never deployed.
 from __future__ import annotations
 
 import contextlib
+import os
 import shlex
 import signal
 import sys
@@ -76,8 +77,31 @@ def seed(stand: Any, chats: int, calls: int) -> dict[str, Any]:
                                  "pageUrl": "https://example.com/contact", "transcript": "no time on this one"}])
     stand.moneypenny.add_calls(sample_calls(calls, datetime.now(UTC) - timedelta(hours=2), seed=7,
                                             spacing=timedelta(hours=1.5) / max(calls, 1), missing_ids=0.2))
-    return {"past_from": today - timedelta(days=PAST_DAYS + PAST_END_DAYS - 1), "past_to": today - timedelta(days=PAST_END_DAYS),
+    reminded = _reminder_chats(stand, today)
+    return {"reminder_day": reminded,
+            "past_from": today - timedelta(days=PAST_DAYS + PAST_END_DAYS - 1), "past_to": today - timedelta(days=PAST_END_DAYS),
             "past": len(past), "chats": chats, "calls": calls}
+
+
+def _reminder_at() -> str:
+    """UNCLAIMED_REMINDER_AT as the playground was started with it ("" when unset or off)."""
+    at = os.environ.get("UNCLAIMED_REMINDER_AT", "").strip()
+    return "" if at.lower() == "off" else at
+
+
+def _reminder_chats(stand: Any, today: Any) -> Any:
+    """With UNCLAIMED_REMINDER_AT set: two chats of the last working day, read by the first `run`,
+    for its reminder of unclaimed leads to list (that day, or None)."""
+    from lib.sync.reminder import last_working_day
+
+    from .standins.samples import sample_chats
+
+    if not _reminder_at():
+        return None
+    day = last_working_day(today)
+    stand.moneypenny.add_chats(sample_chats(2, start=datetime(day.year, day.month, day.day, 11, 0), seed=300,
+                                            spacing=timedelta(hours=2)))
+    return day
 
 
 def environment(stand: Any, store: Path) -> dict[str, str]:
@@ -88,6 +112,7 @@ def environment(stand: Any, store: Path) -> dict[str, str]:
         "CHAT_TIMEZONE": "Europe/London",
         "STATE_STORE": f"sqlite:{store}",
         "LOG_FORMAT": "text",
+        **({"UNCLAIMED_REMINDER_AT": _reminder_at()} if _reminder_at() else {}),
     }
 
 
@@ -119,6 +144,9 @@ def banner(env: dict[str, str], added: dict[str, Any], env_file: Path, every: fl
         *(f"  {f'{py} -m lib {command}':<{width}} # {why}" for command, why in commands),
         "",
         f"{ticking} Each command has --help; -v shows the log.",
+        *([f"UNCLAIMED_REMINDER_AT={env['UNCLAIMED_REMINDER_AT']}: the first `run` after it on a weekday also posts "
+           f"the reminder of {added['reminder_day']:%a %d %b}'s unclaimed leads (2 sample chats of that day)."]
+          if added.get("reminder_day") and "UNCLAIMED_REMINDER_AT" in env else []),
         "What reaches the sheet and Slack is shown here. Ctrl-C stops the stand-ins.",
     ]
 

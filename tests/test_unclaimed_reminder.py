@@ -313,6 +313,27 @@ def test_a_run_when_the_reminder_is_not_due_costs_the_store_what_it_did_without_
     assert harness.stand.sheets.count("values.batchGet") == reads  # nor the sheet
 
 
+def test_the_command_lines_run_reminds_when_due_and_says_so(sales):
+    import io
+
+    from lib.commands.cli import Context, main
+
+    def cli_run(*argv: str) -> str:
+        out = io.StringIO()
+        assert main(["run", *argv], Context(env=sales.env(), clock=sales.clock, out=out, err=io.StringIO(),
+                                            backoff=0.01)) == 0
+        return out.getvalue()
+
+    leads_on(sales, THU, 2, 1, seed=20)
+    sales.clock.value = local(FRI, 9, 15)
+    text = cli_run()
+    sales.clock.advance(minutes=5)
+    again = cli_run("--json")
+
+    assert f"reminder of unclaimed leads: {len(expected_unclaimed(sales, {THU}))} listed" in text
+    assert len(reminders(sales)) == 1 and "reminder" not in json.loads(again)
+
+
 # -- the rules, without a store -------------------------------------------------------------------------
 
 

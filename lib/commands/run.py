@@ -83,4 +83,7 @@ def run_line(report: RunReport) -> str:
         f"already in sheet {report.already_in_sheet}, posted {report.posted}, set aside {report.skipped_invalid}, "
         f"still waiting {report.pending}"
     )
+    if report.reminded_on is not None:
+        counts += ("\n  reminder of unclaimed leads: " + (
+            f"{report.reminded} listed" if report.reminded else "every lead was claimed, nothing posted"))
     return f"{head}\n  {counts}"
