@@ -385,3 +385,11 @@ def test_a_malformed_unclaimed_reminder_at_is_refused_naming_it_and_the_fix(harn
     message = str(refused.value)
     assert "UNCLAIMED_REMINDER_AT must be a time of day" in message and "09:00" in message and "off" in message
     assert "x" * 101 not in message
+
+
+@pytest.mark.parametrize(("index", "letters"), [(0, "A"), (13, "N"), (25, "Z"), (26, "AA"), (51, "AZ"), (52, "BA"),
+                                                (701, "ZZ"), (702, "AAA")])
+def test_an_owner_column_anywhere_is_read_by_its_a1_letters(index, letters):
+    from lib.destinations.sheet.owners import column_letter
+
+    assert column_letter(index) == letters
