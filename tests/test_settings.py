@@ -62,6 +62,7 @@ DEFAULTS = [
     ("RETENTION_DAYS", "retention_days", 30),
     ("RECONCILE_DAYS", "reconcile_days", 2),
     ("RECONCILE_AT", "reconcile_at", time(3, 15)),
+    ("UNCLAIMED_REMINDER_AT", "unclaimed_reminder_at", None),
     ("ALERT_REPEAT_MINUTES", "alert_repeat_minutes", 60),
     ("LOG_FORMAT", "log_format", "auto"),
 ]
@@ -111,6 +112,9 @@ GOOD = [
     ("RECONCILE_AT", "23:59", "reconcile_at", time(23, 59)),
     ("RECONCILE_AT", "off", "reconcile_at", None),
     ("RECONCILE_AT", "Off", "reconcile_at", None),
+    ("UNCLAIMED_REMINDER_AT", "09:00", "unclaimed_reminder_at", time(9, 0)),
+    ("UNCLAIMED_REMINDER_AT", " 7:30 ", "unclaimed_reminder_at", time(7, 30)),
+    ("UNCLAIMED_REMINDER_AT", "OFF", "unclaimed_reminder_at", None),
     ("ALERT_REPEAT_MINUTES", "1", "alert_repeat_minutes", 1),
     ("ALERT_REPEAT_MINUTES", "10080", "alert_repeat_minutes", 10080),
     ("LOG_FORMAT", "json", "log_format", "json"),
@@ -160,6 +164,9 @@ BAD = [
     ("RECONCILE_AT", "24:00", "RECONCILE_AT must be a time of day on the 24-hour clock, HH:MM in CHAT_TIMEZONE "
      "(such as 03:15), or off for no daily reconcile, got '24:00'"),
     ("RECONCILE_AT", "3pm", "RECONCILE_AT must be a time of day on the 24-hour clock"),
+    ("UNCLAIMED_REMINDER_AT", "9am", "UNCLAIMED_REMINDER_AT must be a time of day on the 24-hour clock, HH:MM in "
+     "CHAT_TIMEZONE (such as 09:00), or off for no reminder of unclaimed leads, got '9am'"),
+    ("UNCLAIMED_REMINDER_AT", "09:00:00", "UNCLAIMED_REMINDER_AT must be a time of day on the 24-hour clock"),
     ("RECONCILE_AT", "03:60", "RECONCILE_AT must be a time of day on the 24-hour clock"),
     ("RECONCILE_AT", "0315", "RECONCILE_AT must be a time of day on the 24-hour clock"),
     ("RECONCILE_AT", "03:15:00", "RECONCILE_AT must be a time of day on the 24-hour clock"),

@@ -19,8 +19,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from lib.errors import RunFailed, SettingsError
-from lib.settings import Settings
+from lib.errors import RunFailed
 from lib.sources.calls import CALLS_LAYOUT
 from lib.sync import RunOptions, RunReport
 from sandbox.standins.samples import sample_calls, sample_chats
@@ -367,24 +366,7 @@ def test_which_days_a_reminder_covers(today, reminded_on, days):
     assert reminder_days(reminded_on, today) == days
 
 
-@pytest.mark.parametrize(("value", "wanted"), [
-    (None, None), ("off", None), ("OFF", None), ("09:00", time(9, 0)), ("7:30", time(7, 30)), (" 23:59 ", time(23, 59)),
-])
-def test_unclaimed_reminder_at_is_read_as_a_time_of_day_or_off(harness, value, wanted):
-    env = harness.env()
-    env.pop("UNCLAIMED_REMINDER_AT", None)
-    if value is not None:
-        env["UNCLAIMED_REMINDER_AT"] = value
-    assert Settings.from_env(env).unclaimed_reminder_at == wanted
-
-
-@pytest.mark.parametrize("value", ["9am", "24:00", "09:60", "09:00:00", "x" * 300])
-def test_a_malformed_unclaimed_reminder_at_is_refused_naming_it_and_the_fix(harness, value):
-    with pytest.raises(SettingsError) as refused:
-        Settings.from_env({**harness.env(), "UNCLAIMED_REMINDER_AT": value})
-    message = str(refused.value)
-    assert "UNCLAIMED_REMINDER_AT must be a time of day" in message and "09:00" in message and "off" in message
-    assert "x" * 101 not in message
+# (UNCLAIMED_REMINDER_AT's reading and refusals are rows of tests/test_settings.py's tables.)
 
 
 @pytest.mark.parametrize(("index", "letters"), [(0, "A"), (13, "N"), (25, "Z"), (26, "AA"), (51, "AZ"), (52, "BA"),
