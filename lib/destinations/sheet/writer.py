@@ -16,7 +16,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import requests
 
 from ...counters import SheetCounters
-from ...errors import HeaderMismatchError, PermanentError, SheetAccessError, SheetFullError, SheetNoAnswer, SheetUnavailable, cut
+from ...errors import (
+    HeaderMismatchError,
+    PermanentError,
+    SheetAccessError,
+    SheetFullError,
+    SheetNoAnswer,
+    SheetUnavailable,
+    SyncError,
+    cut,
+)
 from ...http import check_fence
 from ...records import Record
 from .cells import chunk_rows, quote_tab
@@ -29,6 +38,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+# The sales team's two columns (#23): added to the right of a tab's managed columns when row 1
+# lacks them, found by their header name (people move columns), never written by the sync.
+SALES_COLUMNS = ("Owner", "Claimed at")
+# The first row an A1 range names ("'Chats'!A12:N40" -> 12): an append's `updates.updatedRange`.
+_FIRST_ROW = re.compile(r"^\$?[A-Za-z]{0,3}\$?(\d+)")
 # Google's cell limit per spreadsheet, and its answer when a write would pass it.
 MAX_CELLS = 10_000_000
 FULL_WORKBOOK = re.compile(r"above the limit of (\d+) cells")
@@ -46,6 +60,34 @@ class TabLayout:
     @property
     def last_column(self) -> str:
         return chr(ord("A") + len(self.header) - 1)
+
+
+def column_letters(index: int) -> str:
+    """0 -> 'A', 26 -> 'AA' (a column a person's own columns pushed past Z)."""
+    index += 1
+    out = ""
+    while index:
+        index, rem = divmod(index - 1, 26)
+        out = chr(65 + rem) + out
+    return out
+
+
+def first_row(updated_range: str) -> int | None:
+    """The first row number of an A1 range as Sheets answers it (`'Tab'!A12:N13`, `Tab!A12`),
+    None when it names no row."""
+    a1 = updated_range.rsplit("!", 1)[-1]
+    match = _FIRST_ROW.match(a1.strip())
+    return int(match[1]) if match else None
+
+
+def missing_sales_columns(header: Sequence[str]) -> list[tuple[int, str]]:
+    """Where the sales columns row 1 lacks go ((0-based column, name)): after its last filled
+    cell, so that a person's own columns to the right of ours are never written over. A header
+    already there in any column, in any case, counts."""
+    have = {cell.strip().casefold() for cell in header}
+    missing = [name for name in SALES_COLUMNS if name.casefold() not in have]
+    end = max((i + 1 for i, cell in enumerate(header) if cell.strip()), default=0)
+    return [(end + n, name) for n, name in enumerate(missing)]
 
 
 
@@ -181,22 +223,26 @@ class SheetWriter:
         return f"{quote_tab(self.tab)}!{a1}"
 
     def ensure_ready(self) -> None:
-        """Make sure the tab exists and row 1 holds our header (creating both when missing).
+        """Make sure the tab exists and row 1 holds our header (creating both when missing), with
+        the sales team's Owner and Claimed at columns somewhere in it (added when missing); the
+        tab's sheetId is read once with it (kept while this writer lives, for the row links).
 
         Reads row 1 every time, never from an earlier call: the header is a person's to change.
         """
-        found = self.inspect_header()
+        header = self.read_header()
+        found = HeaderCheck.of(header, self.layout.header)
         if not found.tab_exists:
             self._add_tab()
         if found.blank:
+            full = [*self.layout.header, *SALES_COLUMNS]
             self.counters.writes += 1
             self._call(
                 "writing the header",
                 lambda: self.http.values_update(
                     self.sheet_id,
-                    self._range(f"A1:{self.layout.last_column}1"),
+                    self._range(f"A1:{column_letters(len(full) - 1)}1"),
                     params={"valueInputOption": "RAW"},
-                    body={"values": [list(self.layout.header)], "majorDimension": "ROWS"},
+                    body={"values": [full], "majorDimension": "ROWS"},
                 ),
             )
         elif not found.ours:
@@ -206,6 +252,36 @@ class SheetWriter:
                 fix="Restore the header in row 1 (extra columns to the right are fine), "
                 f"or point {self.layout.setting} at a new or empty tab.",
             )
+        else:
+            self._add_sales_columns(header or [])
+        if self.tab not in self._tab_ids:
+            self.tab_id()  # the tab's id for its links, read once with the header
+
+    def _add_sales_columns(self, header: Sequence[str]) -> None:
+        """Write the headers of the sales columns row 1 lacks, after its last filled cell (one
+        write, once per sheet). A sheet that cannot take them (full, say) still gets its rows:
+        the failure is logged and the next run tries again."""
+        missing = missing_sales_columns(header)
+        if not missing:
+            return
+        first, last = missing[0][0], missing[-1][0]
+        self.counters.writes += 1
+        try:
+            self._call(
+                "adding the Owner and Claimed at columns",
+                lambda: self.http.values_update(
+                    self.sheet_id,
+                    self._range(f"{column_letters(first)}1:{column_letters(last)}1"),
+                    params={"valueInputOption": "RAW"},
+                    body={"values": [[name for _, name in missing]], "majorDimension": "ROWS"},
+                ),
+            )
+        except SyncError as exc:
+            log.warning("could not add the Owner and Claimed at columns; the next run tries again",
+                        extra={"fields": {"tab": self.layout.setting, "error": type(exc).__name__}})
+            return
+        log.info("added the sales columns", extra={"fields": {"tab": self.layout.setting,
+                                                              "columns": [name for _, name in missing]}})
 
     def inspect_header(self) -> HeaderCheck:
         """Read row 1 and say what ensure_ready would do with it; writes nothing."""
@@ -266,7 +342,8 @@ class SheetWriter:
                     "addSheet": {
                         "properties": {
                             "title": self.tab,
-                            "gridProperties": {"rowCount": 1000, "columnCount": len(self.layout.header),
+                            "gridProperties": {"rowCount": 1000,
+                                               "columnCount": len(self.layout.header) + len(SALES_COLUMNS),
                                                "frozenRowCount": 1},
                         }
                     }
@@ -281,22 +358,28 @@ class SheetWriter:
         log.info("created the worksheet tab", extra={"fields": {"tab": self.tab}})
 
     # -- rows ----------------------------------------------------------------------------------
-    def append(self, records: Iterable[Record], *, header_checked: bool = False) -> int:
+    def append(self, records: Iterable[Record], *, header_checked: bool = False,
+               rows: dict[str, int] | None = None) -> int:
         """Append one row per record (a chat), in the given order; one call unless the payload is huge.
 
         The header is checked first, unless the caller did so in this same run (header_checked).
+        `rows`, when given, is told each record's row number (by key) as Sheets answered it
+        (`updates.updatedRange`: the rows of an append are in the order sent): where the row was
+        at that moment, for the summary's row links; a person may move it a minute later.
         """
-        rows = [r.row() for r in records]
-        if not rows:
+        records = list(records)
+        cells = [r.row() for r in records]
+        if not cells:
             return 0
         if not header_checked:
             self.ensure_ready()
-        for n, chunk in enumerate(chunk_rows(rows)):
+        done = 0
+        for n, chunk in enumerate(chunk_rows(cells)):
             if n:
                 check_fence()  # a later chunk: the run must still hold the lease (lib/http.fenced)
             self.counters.writes += 1
             self.counters.appends += 1
-            self._call(
+            answer = self._call(
                 "appending rows",
                 lambda: self.http.values_append(
                     self.sheet_id,
@@ -307,14 +390,25 @@ class SheetWriter:
                     body={"values": chunk, "majorDimension": "ROWS"},  # noqa: B023 (called at once)
                 ),
             )
+            if rows is not None:
+                start = first_row(str(((answer or {}).get("updates") or {}).get("updatedRange", "")))
+                if start is not None:
+                    rows.update((r.key, start + i) for i, r in enumerate(records[done:done + len(chunk)]))
+            done += len(chunk)
             self.counters.rows_written += len(chunk)
             if self.on_rows is not None:
                 self.on_rows(len(chunk))
-        return len(rows)
+        return len(cells)
 
     def keys_present(self, *, header_checked: bool = False) -> set[str]:
         """Every key of the key column (the Chat key column on the chats tab; one read, after
         the header check unless the caller did it in this same run: header_checked)."""
+        return set(self.key_rows(header_checked=header_checked))
+
+    def key_rows(self, *, header_checked: bool = False) -> dict[str, int]:
+        """Every key of the key column with its row number now (one read, after the header
+        check unless the caller did it in this same run: header_checked). A key found twice
+        keeps its first row."""
         if not header_checked:
             self.ensure_ready()
         self.counters.reads += 1
@@ -328,4 +422,15 @@ class SheetWriter:
         )
         columns: list[list[Any]] = result.get("values") or []
         key = self.layout.key_of_cell
-        return {key(str(v).strip()) for v in (columns[0] if columns else []) if str(v).strip()}
+        found: dict[str, int] = {}
+        # Sheets keeps the empty cells between filled ones (as ""): the nth value is row n + 2.
+        for n, value in enumerate(columns[0] if columns else []):
+            if str(value).strip():
+                found.setdefault(key(str(value).strip()), n + 2)
+        return found
+
+    def row_url(self, sheet_url: str, row: int) -> str:
+        """The link that opens this tab at `row` (`#gid=<sheetId>&range=A<row>`); the tab's
+        link alone when its id is not known."""
+        tab = self.tab_id()
+        return sheet_url if tab is None else f"{sheet_url}#gid={tab}&range=A{row}"

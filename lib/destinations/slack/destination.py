@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ...settings import Settings
 from ..base import AT_LEAST_ONCE, BuildContext, FeedPart
 from . import client as slack_client
 from .client import SlackNotifier
@@ -16,15 +17,18 @@ class SlackSummary:
     """Slack built for one Syncer: `deliver` posts one summary of every feed's part (a summary
     Slack refuses for its size or shape is replaced by its short fallback, SlackNotifier.post_summary)."""
 
-    def __init__(self, notifier: SlackNotifier, *, sheet_url: str, max_listed: int):
+    def __init__(self, notifier: SlackNotifier, *, sheet_url: str, max_listed: int, account: str = ""):
         self.notifier = notifier
         self.sheet_url = sheet_url
         self.max_listed = max_listed
+        self.account = account  # named in every Claim button's value ("" without ACCOUNTS)
 
     def deliver(self, parts: Sequence[FeedPart]) -> None:
         summary = build_combined(
-            [SummaryPart(part.records, part.noun, part.tab, part.link if part.records else "") for part in parts],
-            sheet_url=self.sheet_url, max_listed=self.max_listed, late=sum(part.late for part in parts))
+            [SummaryPart(part.records, part.noun, part.tab, part.link if part.records else "", feed=part.feed,
+                         row_links=part.row_links) for part in parts],
+            sheet_url=self.sheet_url, max_listed=self.max_listed, late=sum(part.late for part in parts),
+            account=self.account)
         self.notifier.post_summary(summary)
 
 
@@ -38,7 +42,14 @@ class SlackDestination:
         settings = context.settings
         backoff = context.backoff
         notifier = SlackNotifier(lambda: slack_client.build_client(settings, backoff=backoff), settings.slack_channel)
-        return SlackSummary(notifier, sheet_url=settings.sheet_url, max_listed=settings.slack_max_listed)
+        return SlackSummary(notifier, sheet_url=settings.sheet_url, max_listed=settings.slack_max_listed,
+                            account=account_of(settings))
+
+
+def account_of(settings: Settings) -> str:
+    """The account a Claim button names: Settings.account (#22's several accounts); "" without
+    ACCOUNTS (and before Settings has the field)."""
+    return str(getattr(settings, "account", "") or "")
 
 
 SLACK = SlackDestination()
