@@ -234,17 +234,11 @@ class SheetWriter:
         if not found.tab_exists:
             self._add_tab()
         if found.blank:
-            full = [*self.layout.header, *SALES_COLUMNS]
-            self.counters.writes += 1
-            self._call(
-                "writing the header",
-                lambda: self.http.values_update(
-                    self.sheet_id,
-                    self._range(f"A1:{column_letters(len(full) - 1)}1"),
-                    params={"valueInputOption": "RAW"},
-                    body={"values": [full], "majorDimension": "ROWS"},
-                ),
-            )
+            try:
+                self._write_header([*self.layout.header, *SALES_COLUMNS])
+            except SheetFullError:
+                # No room for the two columns' cells: the rows first, the columns once there is room.
+                self._write_header(list(self.layout.header))
         elif not found.ours:
             raise HeaderMismatchError(
                 f"Row 1 of tab {cut(self.tab)!r} ({self.layout.setting}) is not this tool's header: columns A to "
@@ -256,6 +250,18 @@ class SheetWriter:
             self._add_sales_columns(header or [])
         if self.tab not in self._tab_ids:
             self.tab_id()  # the tab's id for its links, read once with the header
+
+    def _write_header(self, header: list[str]) -> None:
+        self.counters.writes += 1
+        self._call(
+            "writing the header",
+            lambda: self.http.values_update(
+                self.sheet_id,
+                self._range(f"A1:{column_letters(len(header) - 1)}1"),
+                params={"valueInputOption": "RAW"},
+                body={"values": [header], "majorDimension": "ROWS"},
+            ),
+        )
 
     def _add_sales_columns(self, header: Sequence[str]) -> None:
         """Write the headers of the sales columns row 1 lacks, after its last filled cell (one
