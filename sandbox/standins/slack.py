@@ -147,6 +147,9 @@ class FakeSlack(StandIn):
             elif kind == "section":
                 if block.get("text"):
                     lines += str(block["text"].get("text", "")).splitlines()
+                button = block.get("accessory") or {}
+                if button.get("type") == "button" and lines:
+                    lines[-1] += f"  [{(button.get('text') or {}).get('text', '')}]"
                 for f in block.get("fields") or []:
                     lines += ["  " + line for line in str(f.get("text", "")).splitlines()]
             elif kind == "context":
