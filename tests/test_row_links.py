@@ -90,7 +90,7 @@ def assert_links_name_their_rows(harness, listed: list[dict]) -> None:
         assert (cell if feed == "chats" else "call:" + cell) == key, (feed, row)
 
 
-def test_every_line_of_a_40_item_summary_over_two_tabs_links_its_own_row(both):
+def test_every_line_of_a_40_item_summary_over_two_tabs_links_its_own_row(both, store):
     harness = both
     # Rows already there, sorted by hand, and a person's own column: the new rows land below.
     harness.stand.sheets.create_spreadsheet(harness.sheet_id, tabs=("Sheet1", "Calls", "Chats"))
@@ -116,7 +116,7 @@ def test_every_line_of_a_40_item_summary_over_two_tabs_links_its_own_row(both):
     assert len(rows) == 40 and min(r for _, r in rows) >= 5
 
 
-def test_a_late_line_finds_its_row_by_key_after_rows_above_it_were_sorted(harness):
+def test_a_late_line_finds_its_row_by_key_after_rows_above_it_were_sorted(harness, store):
     harness.add_chats(6, seed=4)
     harness.stand.slack.inject("chat.postMessage", Status(500), times=None)
     with pytest.raises(RunFailed):
@@ -273,3 +273,17 @@ def test_a_40_line_summary_with_the_longest_links_and_heavy_text_fits_slack_whol
     assert len(values) == 40 and {v["a"] for v in values} == {"east-london"}
     assert [unquote(v["k"]) for v in values] == [r.key for r in sorted(chats, key=lambda r: (r.time, r.key))] + [
         r.key for r in sorted(calls, key=lambda r: (r.time, r.key))]
+
+
+def test_slack_counts_the_text_of_blocks_not_their_structure_and_checks_each_button():
+    line = {"type": "section", "text": {"type": "mrkdwn", "text": "x" * 150}, "accessory": {
+        "type": "button", "text": {"type": "plain_text", "text": "Claim"}, "action_id": "claim", "value": "v" * 300}}
+    message = [line] * 45  # 45 x 155 text characters; its JSON is over 20,000
+    assert len(json.dumps(message)) > 20_000
+    assert FakeSlack.message_problem("t", message) is None
+    assert FakeSlack.message_problem("t", [{**line, "text": {"type": "mrkdwn", "text": "x" * 2500}}] * 5) == (
+        "msg_blocks_too_long")
+    too_long = {**line, "accessory": {**line["accessory"], "value": "v" * 2001}}
+    assert FakeSlack.message_problem("t", [too_long]) == "invalid_blocks"
+    mrkdwn_label = {**line, "accessory": {**line["accessory"], "text": {"type": "mrkdwn", "text": "Claim"}}}
+    assert FakeSlack.message_problem("t", [mrkdwn_label]) == "invalid_blocks"
