@@ -287,3 +287,28 @@ def test_slack_counts_the_text_of_blocks_not_their_structure_and_checks_each_but
     assert FakeSlack.message_problem("t", [too_long]) == "invalid_blocks"
     mrkdwn_label = {**line, "accessory": {**line["accessory"], "text": {"type": "mrkdwn", "text": "Claim"}}}
     assert FakeSlack.message_problem("t", [mrkdwn_label]) == "invalid_blocks"
+
+
+def test_a_backfill_summary_links_each_line_to_its_row_on_both_tabs(both):
+    import io
+    from datetime import UTC, datetime
+
+    from lib.commands.cli import EXIT_OK, Context, main
+    from tests.harness import move_cursor_elsewhere
+
+    harness = both
+    first = harness.clock().astimezone(LOCAL).date() - timedelta(days=2)
+    for i in range(2):
+        day = first + timedelta(days=i)
+        nine = datetime(day.year, day.month, day.day, 9, 0)
+        harness.stand.moneypenny.add_chats(sample_chats(2, start=nine, seed=30 + i))
+        harness.stand.moneypenny.add_calls(sample_calls(2, nine.replace(tzinfo=LOCAL).astimezone(UTC), seed=40 + i))
+    move_cursor_elsewhere(harness)
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["backfill", "--from", str(first), "--to", str(first + timedelta(days=1)), "--notify"],
+                Context(env=harness.env(), clock=harness.clock, out=out, err=err, sleep=lambda s: None, backoff=0.01))
+    assert code == EXIT_OK, out.getvalue() + err.getvalue()
+    [message] = harness.stand.slack.messages()
+    listed = items(message)
+    assert len(listed) == 8
+    assert_links_name_their_rows(harness, listed)

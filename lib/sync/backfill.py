@@ -326,7 +326,7 @@ def _row_links(writer: SheetWriter | None, records: Sequence[Record], sheet_url:
         log.warning("could not read the key column for the row links", extra={"fields": {"error": type(exc).__name__}})
         return {}
     found = {r.key: next((rows[k] for k in (r.key, *r.former_keys) if k in rows), None) for r in records}
-    return {key: writer.row_url(sheet_url, row) for key, row in found.items() if row is not None}
+    return writer.row_urls(sheet_url, {key: row for key, row in found.items() if row is not None})
 
 
 def _save(store: StateStore, note: BackfillDoc) -> None:

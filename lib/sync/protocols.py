@@ -136,5 +136,5 @@ def _row_links(target: TabTarget, sheet_url: str) -> Callable[[Sequence[Record]]
     """The tab's row links for a run's records (by key): each row as this run's append answered
     it, else found by its key (TabTarget.rows_of)."""
     def links(records: Sequence[Record]) -> Mapping[str, str]:
-        return {key: target.sheet.row_url(sheet_url, row) for key, row in target.rows_of(records).items()}
+        return target.sheet.row_urls(sheet_url, target.rows_of(records))
     return links

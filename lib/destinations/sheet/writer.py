@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -435,8 +435,8 @@ class SheetWriter:
                 found.setdefault(key(str(value).strip()), n + 2)
         return found
 
-    def row_url(self, sheet_url: str, row: int) -> str:
-        """The link that opens this tab at `row` (`#gid=<sheetId>&range=A<row>`); the tab's
-        link alone when its id is not known."""
-        tab = self.tab_id()
-        return sheet_url if tab is None else f"{sheet_url}#gid={tab}&range=A{row}"
+    def row_urls(self, sheet_url: str, rows: Mapping[str, int]) -> dict[str, str]:
+        """By key, the link that opens this tab at each row (`#gid=<sheetId>&range=A<row>`);
+        the tab's link alone when its id is not known (asked once)."""
+        tab = self.tab_id() if rows else None
+        return {key: sheet_url if tab is None else f"{sheet_url}#gid={tab}&range=A{row}" for key, row in rows.items()}
