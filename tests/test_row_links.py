@@ -312,3 +312,19 @@ def test_a_backfill_summary_links_each_line_to_its_row_on_both_tabs(both):
     listed = items(message)
     assert len(listed) == 8
     assert_links_name_their_rows(harness, listed)
+
+
+def test_a_long_list_slack_refuses_is_posted_again_with_20_lines_that_fit_even_as_json(harness):
+    harness.env_overrides["SLACK_MAX_LISTED"] = "40"
+    heavy = {"name": "名前" * 30, "companyName": "会社" * 30}
+    chats = sample_chats(30, (harness.clock() - timedelta(hours=2)).astimezone(LOCAL).replace(tzinfo=None), seed=50)
+    harness.stand.moneypenny.add_chats([{**c, **heavy} for c in chats])
+    harness.stand.slack.inject("chat.postMessage", Status(200, body={"ok": False, "error": "msg_blocks_too_long"}))
+    report = harness.syncer().run()
+    assert report.posted == 30 and report.pending == 0
+    assert harness.stand.slack.count("chat.postMessage") == 2  # the 30 lines refused, then 20
+    [message] = harness.stand.slack.messages()
+    listed = items(message)
+    assert len(listed) == 20 and "…and 10 more." in message["blocks"][-1]["elements"][0]["text"]
+    assert len(json.dumps(message["blocks"])) <= 12_000
+    assert_links_name_their_rows(harness, listed)

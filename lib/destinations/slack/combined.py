@@ -57,9 +57,9 @@ def _shares(sizes: list[int], max_listed: int) -> list[int]:
 
 
 def build_combined(parts: Sequence[SummaryPart], *, sheet_url: str, max_listed: int = 20, late: int = 0,
-                   account: str = "") -> Summary:
+                   account: str = "", budget: int = BLOCKS_BUDGET) -> Summary:
     """One message for the records of every source of a run (parts without records left out);
-    `account` goes into every Claim button's value.
+    `account` goes into every Claim button's value; `budget`: its blocks' size (blocks_size).
 
     A single part is the one-source summary itself (build_summary), word for word.
     """
@@ -67,7 +67,8 @@ def build_combined(parts: Sequence[SummaryPart], *, sheet_url: str, max_listed: 
     if len(parts) <= 1:
         only = parts[0] if parts else SummaryPart((), "new chat", "")
         return build_summary(only.records, sheet_url=only.url or sheet_url, max_listed=max_listed, late=late,
-                             title=only.title, row_links=only.row_links, feed=only.feed, account=account)
+                             title=only.title, row_links=only.row_links, feed=only.feed, account=account,
+                             budget=budget)
     counts = " · ".join(_counted(len(p.records), p.title) for p in parts)
     every = sort_records([r for p in parts for r in p.records])
     span = _span(every)
@@ -80,14 +81,14 @@ def build_combined(parts: Sequence[SummaryPart], *, sheet_url: str, max_listed: 
     shares = _shares([len(p.records) for p in parts], max_listed)
     # Each part's room and blocks in proportion to its share of the lines (an item is a block
     # of its own): a 40-line summary of 25 chats and 15 calls lists all 40.
-    room = BLOCKS_BUDGET - blocks_size(blocks)
+    room = budget - blocks_size(blocks)
     spare = MAX_BLOCKS - len(blocks) - sum(share + 2 for share in shares)  # + its title and closing
     listed = 0
     for part, share in zip(parts, shares):
-        budget = room * (share + 1) // sum(s + 1 for s in shares)
+        own_budget = room * (share + 1) // sum(s + 1 for s in shares)
         max_blocks = share + 2 + max(0, spare) // len(parts)
         own = build_summary(part.records, sheet_url=part.url or sheet_url, max_listed=share, title=part.title,
-                            budget=budget, max_blocks=max_blocks, dated=dated, link_text=f"Open the {_link_safe(part.tab)} tab",
+                            budget=own_budget, max_blocks=max_blocks, dated=dated, link_text=f"Open the {_link_safe(part.tab)} tab",
                             row_links=part.row_links, feed=part.feed, account=account)
         # The part's own header becomes its title line.
         title = {"type": "section", "text": {"type": "mrkdwn", "text": f"*{_counted(len(part.records), part.title)}*"}}
