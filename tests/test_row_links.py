@@ -328,3 +328,14 @@ def test_a_long_list_slack_refuses_is_posted_again_with_20_lines_that_fit_even_a
     assert len(listed) == 20 and "…and 10 more." in message["blocks"][-1]["elements"][0]["text"]
     assert len(json.dumps(message["blocks"])) <= 12_000
     assert_links_name_their_rows(harness, listed)
+
+
+def test_a_tab_as_narrow_as_its_header_is_widened_for_the_two_columns(harness):
+    # A tab the sync made before the sales columns: its grid is exactly A to N. Google's
+    # values.update never widens a grid ("exceeds grid limits"), so the columns are added first.
+    harness.stand.sheets.create_spreadsheet(harness.sheet_id, tabs=("Chats",), cols=len(CHATS_HEADER))
+    harness.stand.sheets.set_rows(harness.sheet_id, "Chats", [list(CHATS_HEADER)])
+    harness.add_chats(2, seed=13)
+    assert harness.syncer().run().appended == 2
+    assert harness.rows()[0] == [*CHATS_HEADER, "Owner", "Claimed at"]
+    assert harness.stand.sheets.grid_size(harness.sheet_id, "Chats")[1] == len(CHATS_HEADER) + 2

@@ -46,6 +46,8 @@ _FIRST_ROW = re.compile(r"^\$?[A-Za-z]{0,3}\$?(\d+)")
 # Google's cell limit per spreadsheet, and its answer when a write would pass it.
 MAX_CELLS = 10_000_000
 FULL_WORKBOOK = re.compile(r"above the limit of (\d+) cells")
+# Google's answer to a values.update past the tab's grid (it never grows the grid; appends do).
+GRID_LIMIT = re.compile(r"exceeds grid limits.*max columns: (\d+)", re.IGNORECASE | re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -252,16 +254,38 @@ class SheetWriter:
             self.tab_id()  # the tab's id for its links, read once with the header
 
     def _write_header(self, header: list[str]) -> None:
+        self._write_row1(0, header, "writing the header")
+
+    def _write_row1(self, first: int, values: list[str], what: str) -> None:
+        """Write `values` into row 1 from the 0-based column `first` (RAW). A tab whose grid is
+        narrower (one this tool made before the sales columns, or a person's) is widened first:
+        Google's values.update never grows the grid, it answers "exceeds grid limits"."""
+        a1 = self._range(f"{column_letters(first)}1:{column_letters(first + len(values) - 1)}1")
+
+        def update() -> Any:
+            return self.http.values_update(self.sheet_id, a1, params={"valueInputOption": "RAW"},
+                                           body={"values": [values], "majorDimension": "ROWS"})
+
         self.counters.writes += 1
-        self._call(
-            "writing the header",
-            lambda: self.http.values_update(
-                self.sheet_id,
-                self._range(f"A1:{column_letters(len(header) - 1)}1"),
-                params={"valueInputOption": "RAW"},
-                body={"values": [header], "majorDimension": "ROWS"},
-            ),
-        )
+        try:
+            update()
+            return
+        except _api_error() as exc:
+            message = str(exc.error.get("message", "")) if isinstance(exc.error, dict) else ""
+            narrow = GRID_LIMIT.search(message)
+            if exc.code != 400 or narrow is None:
+                raise self._translate(what, exc) from None
+        except requests.RequestException as exc:
+            raise SheetNoAnswer(f"Sheets API did not answer while {what} ({type(exc).__name__})") from None
+        tab = self.tab_id()
+        if tab is None:
+            raise PermanentError(f"Sheets API refused {what}: the tab {cut(self.tab)!r} is narrower than its header "
+                                 "and its id could not be read to widen it", cause="sheets_request")
+        grow = {"appendDimension": {"sheetId": tab, "dimension": "COLUMNS",
+                                    "length": first + len(values) - int(narrow[1])}}
+        self.counters.writes += 2
+        self._call(f"{what} (adding columns)", lambda: self.http.batch_update(self.sheet_id, {"requests": [grow]}))
+        self._call(what, update)
 
     def _add_sales_columns(self, header: Sequence[str]) -> None:
         """Write the headers of the sales columns row 1 lacks, after its last filled cell (one
@@ -270,18 +294,8 @@ class SheetWriter:
         missing = missing_sales_columns(header)
         if not missing:
             return
-        first, last = missing[0][0], missing[-1][0]
-        self.counters.writes += 1
         try:
-            self._call(
-                "adding the Owner and Claimed at columns",
-                lambda: self.http.values_update(
-                    self.sheet_id,
-                    self._range(f"{column_letters(first)}1:{column_letters(last)}1"),
-                    params={"valueInputOption": "RAW"},
-                    body={"values": [[name for _, name in missing]], "majorDimension": "ROWS"},
-                ),
-            )
+            self._write_row1(missing[0][0], [name for _, name in missing], "adding the Owner and Claimed at columns")
         except SyncError as exc:
             log.warning("could not add the Owner and Claimed at columns; the next run tries again",
                         extra={"fields": {"tab": self.layout.setting, "error": type(exc).__name__}})
