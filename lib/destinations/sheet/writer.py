@@ -282,7 +282,7 @@ class SheetWriter:
             raise PermanentError(f"Sheets API refused {what}: the tab {cut(self.tab)!r} is narrower than its header "
                                  "and its id could not be read to widen it", cause="sheets_request")
         grow = {"appendDimension": {"sheetId": tab, "dimension": "COLUMNS",
-                                    "length": first + len(values) - int(narrow[1])}}
+                                    "length": max(1, first + len(values) - int(narrow[1]))}}
         self.counters.writes += 2
         self._call(f"{what} (adding columns)", lambda: self.http.batch_update(self.sheet_id, {"requests": [grow]}))
         self._call(what, update)
