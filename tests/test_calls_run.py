@@ -45,7 +45,7 @@ def test_chats_and_calls_fill_their_own_tabs_and_share_one_summary(both):
     chats = both.add_chats(3, seed=1)
     calls = add_calls(both, 2, seed=2)
     report = both.syncer().run()
-    assert call_rows(both)[0] == list(CALLS_HEADER)
+    assert call_rows(both)[0] == [*CALLS_HEADER, "Owner", "Claimed at"]
     assert sorted(call_ids(both)) == sorted(c["callId"] for c in calls)
     assert len(both.data_rows()) == len(chats)
     record = call_records(both)[0]
@@ -213,11 +213,11 @@ def test_a_foreign_header_on_the_calls_tab_is_refused_and_the_chats_go_through(b
 def test_extra_columns_to_the_right_of_the_calls_tab_are_kept(both):
     add_calls(both, 1)
     both.syncer().run()
-    both.stand.sheets.set_cell(both.sheet_id, "Calls", "I1", "Follow-up", user_entered=False)
+    both.stand.sheets.set_cell(both.sheet_id, "Calls", "K1", "Follow-up", user_entered=False)
     add_calls(both, 1, seed=3, hours_ago=1)
     both.clock.advance(minutes=5)
     both.syncer().run()
-    assert call_rows(both)[0] == [*CALLS_HEADER, "Follow-up"] and len(call_ids(both)) == 2
+    assert call_rows(both)[0] == [*CALLS_HEADER, "Owner", "Claimed at", "Follow-up"] and len(call_ids(both)) == 2
 
 
 def test_calls_alone_read_no_chat_log(harness):

@@ -30,12 +30,12 @@ def test_demo_fills_the_sheet_and_posts_one_summary(tmp_path):
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     with open(tmp_path / "run" / "sheet.csv", newline="") as f:
         rows = list(csv.reader(f))
-    assert rows[0][0] == "Chat time" and rows[0][-1] == "Chat key"
+    assert rows[0][0] == "Chat time" and rows[0][-3:] == ["Chat key", "Owner", "Claimed at"]
     assert len(rows) == 1 + 3 and len({r["Chat key"] for r in by_header(rows)}) == 3
     assert "Slack (1 message)" in out.stdout
     with open(tmp_path / "run" / "calls.csv", newline="") as f:
         calls = list(csv.reader(f))
-    assert calls[0][0] == "Call time" and calls[0][-1] == "Call id"
+    assert calls[0][0] == "Call time" and calls[0][-3:] == ["Call id", "Owner", "Claimed at"]
     assert len(calls) == 1 + 5 and len({r["Call id"] for r in by_header(calls)}) == 5
     assert "3 NEW CHATS · 5 NEW CALLS" in out.stdout
     # Its last lines say how to use the command line on what it left, and they work as printed.

@@ -21,7 +21,7 @@ def test_first_run_creates_tab_and_header_and_writes_rows_in_chat_time_order(har
     report = harness.syncer().run()
     assert report.fetched == 5 and report.new == 5 and report.appended == 5 and report.posted == 5
     rows = harness.rows()
-    assert rows[0] == list(HEADER)
+    assert rows[0] == [*HEADER, "Owner", "Claimed at"]
     times = [r["Chat time"] for r in by_header(rows)]
     assert times == sorted(times)
     names = sorted(r["Name"] for r in by_header(rows))
@@ -288,7 +288,7 @@ def test_a_warm_instance_rereads_the_header_and_refuses_a_column_inserted_before
     harness.clock.advance(minutes=5)
     report = syncer.run()
     assert report.appended == 2
-    assert harness.rows()[0] == list(HEADER)
+    assert harness.rows()[0] == [*HEADER, "Owner", "Claimed at"]
     assert len(harness.sheet_keys()) == len(set(harness.sheet_keys())) == 4
 
 

@@ -187,7 +187,7 @@ def test_a_registered_feed_fills_its_own_tab_once_and_shares_the_one_summary(not
     made = add_notes(notes, endpoint, 3, seed=2)
     report = notes.syncer().run()
     rows = notes.stand.sheets.rows(notes.sheet_id, "Notes")
-    assert rows[0] == list(HEADER)
+    assert rows[0] == [*HEADER, "Owner", "Claimed at"]
     assert sorted(note_ids(notes)) == sorted(n["noteId"] for n in made)
     assert len(notes.data_rows()) == len(chats)
     [message] = notes.stand.slack.messages()

@@ -20,8 +20,8 @@ the wiring (lib.app), the sources or the commands: the layer rule.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from ..records import Record
@@ -59,7 +59,8 @@ class BuildContext:
 class FeedPart:
     """One feed's share of an at-least-once delivery: the records not yet delivered there (time
     order), how many of them an earlier run fetched (`late`), and the feed's noun, tab and the
-    link that opens the sheet at its tab ("" when the feed has nothing)."""
+    link that opens the sheet at its tab ("" when the feed has nothing); `row_links`: by key,
+    the link that opens a record's row, for the records whose row is known."""
 
     feed: str
     noun: str
@@ -67,6 +68,7 @@ class FeedPart:
     records: Sequence[Record]
     late: int = 0
     link: str = ""
+    row_links: Mapping[str, str] = field(default_factory=dict)
 
 
 class Writer(Protocol):

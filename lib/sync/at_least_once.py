@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ..destinations import SLACK, Deliverer, FeedPart
+from ..records import Record
 from ..state.models import DONE, JournalEntry
 from .journal import Journal
 from .options import RunReport
@@ -41,12 +42,16 @@ class AtLeastOnceDelivery:
     def __init__(self, target: Deliverer, *, destination: str = SLACK.name,
                  checkpoint: Callable[[str], None] = lambda step: None,
                  links: Mapping[str, Callable[[], str]] | None = None,
+                 row_links: Mapping[str, Callable[[Sequence[Record]], Mapping[str, str]]] | None = None,
                  fence: Callable[[], None] = lambda: None, counts: bool = True):
         self.target = target
         self.destination = destination
         # Each tab's link (the sheet opened at that tab, SheetWriter.tab_url), by tab name:
         # asked only for a part that has items.
         self.links = dict(links or {})
+        # Each tab's row links (by key, the link that opens a record's row), by tab name: asked
+        # only for a part that has items.
+        self.row_links = dict(row_links or {})
         self.checkpoint = checkpoint
         # Called just before the delivery: raises LeaseLost once the run no longer holds the lease.
         self.fence = fence
@@ -64,9 +69,11 @@ class AtLeastOnceDelivery:
         lates = [sum(1 for e in entries if e.fetched_at < p.report.started_at) for p, entries in todo]
         feed_parts = []
         for (p, entries), late in zip(todo, lates):
-            link = self.links.get(p.tab)
-            feed_parts.append(FeedPart(feed=p.feed, noun=p.title, tab=p.tab, records=p.journal.records_of(entries),
-                                       late=late, link=link() if link is not None and entries else ""))
+            link, rows = self.links.get(p.tab), self.row_links.get(p.tab)
+            records = p.journal.records_of(entries)
+            feed_parts.append(FeedPart(feed=p.feed, noun=p.title, tab=p.tab, records=records, late=late,
+                                       link=link() if link is not None and entries else "",
+                                       row_links=rows(records) if rows is not None and entries else {}))
         self.fence()
         self.target.deliver(feed_parts)
         self.checkpoint("after_post" if self.destination == SLACK.name else f"after_{self.destination}")

@@ -37,16 +37,18 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from .. import logs
 from ..destinations import SHEET
+from ..destinations.sheet.writer import SheetWriter
 from ..destinations.slack import combined as slack_combined
+from ..destinations.slack.destination import account_of
 from ..errors import RunFailed, SyncError
-from ..records import sort_records
+from ..records import Record, sort_records
 from ..settings import Settings
 from ..sources import CHATS_FEED, feed_of_key, registered
 from ..state.contract import StateStore
@@ -298,17 +300,33 @@ def _post_summary(syncer: Syncer, store: StateStore, settings: Settings, keys: l
             source, writer = feed.source, syncer.writers.get(feed.name)
             own = [e for e in entries if feed_of_key(e.key, feeds) is feed]
             title = "backfilled " + feed.summary_noun.split()[-1]
+            records = sort_records(source.with_key(source.from_journal(e.item, tz), e.key) for e in own)
             parts.append(slack_combined.SummaryPart(
-                sort_records(source.with_key(source.from_journal(e.item, tz), e.key) for e in own), title,
-                feed.tab(settings), url=writer.tab_url(settings.sheet_url) if writer is not None else ""))
+                records, title, feed.tab(settings), url=writer.tab_url(settings.sheet_url) if writer is not None else "",
+                feed=feed.name, row_links=_row_links(writer, records, settings.sheet_url)))
         summary = slack_combined.build_combined(parts, sheet_url=settings.sheet_url,
-                                                max_listed=settings.slack_max_listed)
+                                                max_listed=settings.slack_max_listed, account=account_of(settings))
         syncer.slack.post_summary(summary)
         result.summary_posted = True
         result.summary_sources = [p.title.split()[-1] + "s" for p in parts if p.records]
     except Exception as exc:
         result.summary_error = str(exc) if isinstance(exc, SyncError) else f"unexpected {type(exc).__name__}"
         log.error("could not post the backfill summary", extra={"fields": {"error": type(exc).__name__}})
+
+
+def _row_links(writer: SheetWriter | None, records: Sequence[Record], sheet_url: str) -> dict[str, str]:
+    """The backfill summary's row links: its records' rows found by key (one read of the tab's
+    key column); none when the tab has nothing to list or the read fails (the lines then show
+    their short keys alone)."""
+    if writer is None or not records:
+        return {}
+    try:
+        rows = writer.key_rows(header_checked=True)
+    except Exception as exc:  # a row link is no reason to lose the summary
+        log.warning("could not read the key column for the row links", extra={"fields": {"error": type(exc).__name__}})
+        return {}
+    found = {r.key: next((rows[k] for k in (r.key, *r.former_keys) if k in rows), None) for r in records}
+    return writer.row_urls(sheet_url, {key: row for key, row in found.items() if row is not None})
 
 
 def _save(store: StateStore, note: BackfillDoc) -> None:

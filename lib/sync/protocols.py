@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from ..destinations import EXACTLY_ONCE, SHEET, SLACK, BuiltDestination, Deliverer, Writer, Writers
 from ..destinations.sheet.destination import TabTarget
 from ..destinations.sheet.writer import SheetWriter
-from ..records import RunRecords
+from ..records import Record, RunRecords
 from ..settings import Settings
 from ..sources import CHATS_FEED, CursorRead, Feed
 from ..sources.moneypenny import MoneypennyClient
@@ -90,10 +90,12 @@ def wire(s: Settings, store: StateStore, moneypenny: MoneypennyClient, *,
     # as settled.
     batch_clock = session.store_clock if session is not None else clock
     steps: list[FeedSteps] = []
+    row_links: dict[str, Callable[[Sequence[Record]], Mapping[str, str]]] = {}
     for feed in feeds:
         writer = writers[feed.name]
         # The exactly-once destinations that take this feed (the sheet: its tab), by name.
-        targets: dict[str, Writer] = {SHEET.name: TabTarget(writer)}
+        tab_target = TabTarget(writer)  # this run's: it keeps the rows its appends were given
+        targets: dict[str, Writer] = {SHEET.name: tab_target}
         for d in destinations:
             if d.protocol == EXACTLY_ONCE and d.name != SHEET.name and isinstance(d.built, Writers):
                 target = d.built.writer(feed.name)
@@ -118,12 +120,21 @@ def wire(s: Settings, store: StateStore, moneypenny: MoneypennyClient, *,
             feed=feed, journal=journal, fetch=reader, sheet=exactly[SHEET.name],
             writer=writer, report=report if feed.name == CHATS_FEED.name else sub_report(report),
             tab=feed.tab(s), exactly_once=exactly))
+        row_links[feed.tab(s)] = _row_links(tab_target, s.sheet_url)
     links: dict[str, Callable[[], str]] = {}
     for step in steps:
         links[step.tab] = (lambda w: lambda: w.tab_url(s.sheet_url))(step.writer)
     at_least_once = [
-        AtLeastOnceDelivery(d.built, destination=d.name, checkpoint=checkpoint, links=links, fence=fence,
-                            counts=d.name == SLACK.name)
+        AtLeastOnceDelivery(d.built, destination=d.name, checkpoint=checkpoint, links=links, row_links=row_links,
+                            fence=fence, counts=d.name == SLACK.name)
         for d in destinations if d.protocol != EXACTLY_ONCE and isinstance(d.built, Deliverer)
     ]
     return RunProtocols(feeds=steps, at_least_once=at_least_once)
+
+
+def _row_links(target: TabTarget, sheet_url: str) -> Callable[[Sequence[Record]], Mapping[str, str]]:
+    """The tab's row links for a run's records (by key): each row as this run's append answered
+    it, else found by its key (TabTarget.rows_of)."""
+    def links(records: Sequence[Record]) -> Mapping[str, str]:
+        return target.sheet.row_urls(sheet_url, target.rows_of(records))
+    return links

@@ -5,7 +5,8 @@ formula), so tests can prove that visitor text was never turned into a formula. 
 not evaluated: reads return their source text. Known Google behaviours are kept on purpose:
 USER_ENTERED turns "0123" into the number 123 and "=..." into a formula; one cell over 50,000
 characters fails the whole request; `values.append` finds the table under its anchor and
-writes after its last non-empty row; reads past the grid fail; writes grow the grid.
+writes after its last non-empty row; reads past the grid fail, and so do `values.update` writes
+(Google's "exceeds grid limits"); appends grow the grid.
 """
 
 from __future__ import annotations
@@ -639,6 +640,11 @@ class FakeSheets(StandIn):
                     f"Requested writing within range [{text}], but tried writing to column "
                     f"[{col_letters(box.c0 + width - 1)}]",
                 )
+        if box.r0 + height > sheet.row_count or box.c0 + width > sheet.col_count:
+            # Unlike values.append, values.update never grows the grid (Google answers this).
+            where = box_text(sheet.title, box.r0, box.c0, box.r0 + max(height, 1), box.c0 + max(width, 1))
+            raise SheetsError(400, f"Range ({where}) exceeds grid limits. Max rows: {sheet.row_count}, "
+                                   f"max columns: {sheet.col_count}")
         written = self._write(book, sheet, box.r0, box.c0, matrix)
         out: dict[str, Any] = {
             "spreadsheetId": book.spreadsheet_id,
@@ -858,10 +864,13 @@ class FakeSheets(StandIn):
         sheet = book.by_id(args.get("sheetId", 0))
         if sheet is None:
             raise SheetsError(400, f"Invalid requests[{i}].appendDimension: No grid with id: {args.get('sheetId')}")
-        if args.get("dimension", "ROWS") == "ROWS":
-            sheet.row_count += int(args.get("length", 0))
-        else:
-            sheet.col_count += int(args.get("length", 0))
+        rows = args.get("dimension", "ROWS") == "ROWS"
+        length = int(args.get("length", 0))
+        grown = (sheet.row_count + length, sheet.col_count) if rows else (sheet.row_count, sheet.col_count + length)
+        if book.total_cells() - sheet.row_count * sheet.col_count + grown[0] * grown[1] > book.max_cells:
+            raise SheetsError(400, f"Invalid requests[{i}].appendDimension: This action would increase the number of "
+                                   f"cells in the workbook above the limit of {book.max_cells} cells.")
+        sheet.row_count, sheet.col_count = grown
         return {}
 
 

@@ -24,7 +24,13 @@ MAX_BLOCKS = 50
 MAX_SECTION_TEXT = 3000
 MAX_SECTION_FIELD = 2000
 MAX_HEADER_TEXT = 150
-MAX_BLOCKS_JSON = 12_000
+# Slack counts a message's text, not its block containers ("12,000 text characters with a
+# buffer for block containers", Slack's answer on bolt-js #2509): every text object's text,
+# each measured as ASCII-escaped JSON. Button values and action ids have limits of their own.
+MAX_BLOCKS_TEXT = 12_000
+MAX_BUTTON_TEXT = 75
+MAX_BUTTON_VALUE = 2000
+MAX_ACTION_ID = 255
 MAX_TEXT = 40_000
 BOT_USER_ID = "U0BOT"
 BOT_ID = "B0BOT"
@@ -141,6 +147,9 @@ class FakeSlack(StandIn):
             elif kind == "section":
                 if block.get("text"):
                     lines += str(block["text"].get("text", "")).splitlines()
+                button = block.get("accessory") or {}
+                if button.get("type") == "button" and lines:
+                    lines[-1] += f"  [{(button.get('text') or {}).get('text', '')}]"
                 for f in block.get("fields") or []:
                     lines += ["  " + line for line in str(f.get("text", "")).splitlines()]
             elif kind == "context":
@@ -322,7 +331,7 @@ def _validated_content(args: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]
     problems = _block_problems(blocks)
     if problems:
         raise SlackFail("invalid_blocks", errors=problems)
-    if len(json.dumps(blocks)) > MAX_BLOCKS_JSON:
+    if sum(len(json.dumps(obj["text"])) - 2 for obj in _all_text_objects(blocks)) > MAX_BLOCKS_TEXT:
         raise SlackFail("msg_blocks_too_long")
     return text[:MAX_TEXT], blocks
 
@@ -351,6 +360,8 @@ def _block_problems(blocks: list[Any]) -> list[str]:
                 problems.append(f"must provide text or fields [json-pointer:{where}]")
             if obj is not None:
                 problems += _text_problems(obj, MAX_SECTION_TEXT, f"{where}/text")
+            if block.get("accessory") is not None:
+                problems += _element_problems(block["accessory"], f"{where}/accessory")
             if fields is not None:
                 if not isinstance(fields, list) or len(fields) > 10:
                     problems.append(f"no more than 10 items allowed [json-pointer:{where}/fields]")
@@ -366,6 +377,36 @@ def _block_problems(blocks: list[Any]) -> list[str]:
                     if isinstance(e, dict) and e.get("type") in ("mrkdwn", "plain_text"):
                         problems += _text_problems(e, MAX_SECTION_TEXT, f"{where}/elements/{j}")
     return problems
+
+
+def _element_problems(element: Any, where: str) -> list[str]:
+    """A section's accessory: only buttons are checked (their label, action id and value)."""
+    if not isinstance(element, dict) or not isinstance(element.get("type"), str):
+        return [f"failed to match all allowed schemas [json-pointer:{where}]"]
+    if element["type"] != "button":
+        return []
+    problems = _text_problems(element.get("text"), MAX_BUTTON_TEXT, f"{where}/text")
+    if isinstance(element.get("text"), dict) and element["text"].get("type") != "plain_text":
+        problems.append(f"must be a plain_text object [json-pointer:{where}/text]")
+    if len(str(element.get("action_id", ""))) > MAX_ACTION_ID:
+        problems.append(f"must be less than {MAX_ACTION_ID + 1} characters [json-pointer:{where}/action_id]")
+    if len(str(element.get("value", ""))) > MAX_BUTTON_VALUE:
+        problems.append(f"must be less than {MAX_BUTTON_VALUE + 1} characters [json-pointer:{where}/value]")
+    return problems
+
+
+def _all_text_objects(node: Any) -> Iterable[dict[str, Any]]:
+    """Every text object anywhere in the blocks (section and header texts, context elements,
+    button labels)."""
+    if isinstance(node, list):
+        for item in node:
+            yield from _all_text_objects(item)
+    elif isinstance(node, dict):
+        if node.get("type") in ("mrkdwn", "plain_text") and isinstance(node.get("text"), str):
+            yield node
+        for value in node.values():
+            if isinstance(value, (dict, list)):
+                yield from _all_text_objects(value)
 
 
 def _text_problems(obj: Any, limit: int, where: str) -> list[str]:

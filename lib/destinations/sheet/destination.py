@@ -3,6 +3,7 @@ Sheets session."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection, Sequence
 
 from ...records import Record
@@ -11,14 +12,21 @@ from . import client as sheet_client
 from .writer import SheetWriter
 
 NAME = "sheet"
+log = logging.getLogger(__name__)
 
 
 class TabTarget:
-    """One feed's tab as an exactly-once target (the run checked nothing before: each call
-    reads row 1 where the writer must)."""
+    """One feed's tab as an exactly-once target for one run (the run checked nothing before:
+    each call reads row 1 where the writer must).
+
+    It keeps the rows this run learnt, by key: from its appends' answers and its key-column
+    reads. They are never kept past the run (rows move when a person sorts or inserts): a later
+    run finds a row again by its key (`rows_of`)."""
 
     def __init__(self, writer: SheetWriter):
         self.sheet = writer
+        self.rows: dict[str, int] = {}
+        self._read_keys = False
 
     def ready(self) -> None:
         # Row 1 is read on every run that writes: a column inserted since the last run would
@@ -26,10 +34,37 @@ class TabTarget:
         self.sheet.ensure_ready()
 
     def append(self, records: Sequence[Record]) -> int:
-        return self.sheet.append(records, header_checked=True)
+        return self.sheet.append(records, header_checked=True, rows=self.rows)
 
     def keys_present(self) -> Collection[str]:
-        return self.sheet.keys_present(header_checked=True)
+        found = self.sheet.key_rows(header_checked=True)
+        self._read_keys = True
+        for key, row in found.items():
+            self.rows.setdefault(key, row)  # an append's answer is the fresher
+        return found.keys()
+
+    def rows_of(self, records: Sequence[Record]) -> dict[str, int]:
+        """Each record's row (by key) as far as this run can tell: its append's answer, else one
+        read of the key column (at most once a run, and only for a record this run did not
+        write: one an earlier run wrote and could not announce). A record under a former key
+        is found by it. Best effort: a row that cannot be found has no entry (its line then
+        links to the tab), and a failed read is logged, never raised."""
+        def find(record: Record) -> int | None:
+            for key in (record.key, *record.former_keys):
+                if key in self.rows:
+                    return self.rows[key]
+            return None
+
+        if not self._read_keys and any(find(r) is None for r in records):
+            self._read_keys = True
+            try:
+                for key, row in self.sheet.key_rows(header_checked=True).items():
+                    self.rows.setdefault(key, row)
+            except Exception as exc:  # a row link is no reason to fail a post
+                log.warning("could not read the key column for the row links", extra={"fields": {
+                    "tab": self.sheet.layout.setting, "error": type(exc).__name__}})
+        found = {r.key: find(r) for r in records}
+        return {key: row for key, row in found.items() if row is not None}
 
 
 class SheetTabs:

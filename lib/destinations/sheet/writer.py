@@ -9,14 +9,23 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import requests
 
 from ...counters import SheetCounters
-from ...errors import HeaderMismatchError, PermanentError, SheetAccessError, SheetFullError, SheetNoAnswer, SheetUnavailable, cut
+from ...errors import (
+    HeaderMismatchError,
+    PermanentError,
+    SheetAccessError,
+    SheetFullError,
+    SheetNoAnswer,
+    SheetUnavailable,
+    SyncError,
+    cut,
+)
 from ...http import check_fence
 from ...records import Record
 from .cells import chunk_rows, quote_tab
@@ -29,9 +38,16 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+# The sales team's two columns (#23): added to the right of a tab's managed columns when row 1
+# lacks them, found by their header name (people move columns), never written by the sync.
+SALES_COLUMNS = ("Owner", "Claimed at")
+# The first row an A1 range names ("'Chats'!A12:N40" -> 12): an append's `updates.updatedRange`.
+_FIRST_ROW = re.compile(r"^\$?[A-Za-z]{0,3}\$?(\d+)")
 # Google's cell limit per spreadsheet, and its answer when a write would pass it.
 MAX_CELLS = 10_000_000
 FULL_WORKBOOK = re.compile(r"above the limit of (\d+) cells")
+# Google's answer to a values.update past the tab's grid (it never grows the grid; appends do).
+GRID_LIMIT = re.compile(r"exceeds grid limits.*max columns: (\d+)", re.IGNORECASE | re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -46,6 +62,34 @@ class TabLayout:
     @property
     def last_column(self) -> str:
         return chr(ord("A") + len(self.header) - 1)
+
+
+def column_letters(index: int) -> str:
+    """0 -> 'A', 26 -> 'AA' (a column a person's own columns pushed past Z)."""
+    index += 1
+    out = ""
+    while index:
+        index, rem = divmod(index - 1, 26)
+        out = chr(65 + rem) + out
+    return out
+
+
+def first_row(updated_range: str) -> int | None:
+    """The first row number of an A1 range as Sheets answers it (`'Tab'!A12:N13`, `Tab!A12`),
+    None when it names no row."""
+    a1 = updated_range.rsplit("!", 1)[-1]
+    match = _FIRST_ROW.match(a1.strip())
+    return int(match[1]) if match else None
+
+
+def missing_sales_columns(header: Sequence[str]) -> list[tuple[int, str]]:
+    """Where the sales columns row 1 lacks go ((0-based column, name)): after its last filled
+    cell, so that a person's own columns to the right of ours are never written over. A header
+    already there in any column, in any case, counts."""
+    have = {cell.strip().casefold() for cell in header}
+    missing = [name for name in SALES_COLUMNS if name.casefold() not in have]
+    end = max((i + 1 for i, cell in enumerate(header) if cell.strip()), default=0)
+    return [(end + n, name) for n, name in enumerate(missing)]
 
 
 
@@ -181,24 +225,22 @@ class SheetWriter:
         return f"{quote_tab(self.tab)}!{a1}"
 
     def ensure_ready(self) -> None:
-        """Make sure the tab exists and row 1 holds our header (creating both when missing).
+        """Make sure the tab exists and row 1 holds our header (creating both when missing), with
+        the sales team's Owner and Claimed at columns somewhere in it (added when missing); the
+        tab's sheetId is read once with it (kept while this writer lives, for the row links).
 
         Reads row 1 every time, never from an earlier call: the header is a person's to change.
         """
-        found = self.inspect_header()
+        header = self.read_header()
+        found = HeaderCheck.of(header, self.layout.header)
         if not found.tab_exists:
             self._add_tab()
         if found.blank:
-            self.counters.writes += 1
-            self._call(
-                "writing the header",
-                lambda: self.http.values_update(
-                    self.sheet_id,
-                    self._range(f"A1:{self.layout.last_column}1"),
-                    params={"valueInputOption": "RAW"},
-                    body={"values": [list(self.layout.header)], "majorDimension": "ROWS"},
-                ),
-            )
+            try:
+                self._write_header([*self.layout.header, *SALES_COLUMNS])
+            except SheetFullError:
+                # No room for the two columns' cells: the rows first, the columns once there is room.
+                self._write_header(list(self.layout.header))
         elif not found.ours:
             raise HeaderMismatchError(
                 f"Row 1 of tab {cut(self.tab)!r} ({self.layout.setting}) is not this tool's header: columns A to "
@@ -206,6 +248,60 @@ class SheetWriter:
                 fix="Restore the header in row 1 (extra columns to the right are fine), "
                 f"or point {self.layout.setting} at a new or empty tab.",
             )
+        else:
+            self._add_sales_columns(header or [])
+        if self.tab not in self._tab_ids:
+            self.tab_id()  # the tab's id for its links, read once with the header
+
+    def _write_header(self, header: list[str]) -> None:
+        self._write_row1(0, header, "writing the header")
+
+    def _write_row1(self, first: int, values: list[str], what: str) -> None:
+        """Write `values` into row 1 from the 0-based column `first` (RAW). A tab whose grid is
+        narrower (one this tool made before the sales columns, or a person's) is widened first:
+        Google's values.update never grows the grid, it answers "exceeds grid limits"."""
+        a1 = self._range(f"{column_letters(first)}1:{column_letters(first + len(values) - 1)}1")
+
+        def update() -> Any:
+            return self.http.values_update(self.sheet_id, a1, params={"valueInputOption": "RAW"},
+                                           body={"values": [values], "majorDimension": "ROWS"})
+
+        self.counters.writes += 1
+        try:
+            update()
+            return
+        except _api_error() as exc:
+            message = str(exc.error.get("message", "")) if isinstance(exc.error, dict) else ""
+            narrow = GRID_LIMIT.search(message)
+            if exc.code != 400 or narrow is None:
+                raise self._translate(what, exc) from None
+        except requests.RequestException as exc:
+            raise SheetNoAnswer(f"Sheets API did not answer while {what} ({type(exc).__name__})") from None
+        tab = self.tab_id()
+        if tab is None:
+            raise PermanentError(f"Sheets API refused {what}: the tab {cut(self.tab)!r} is narrower than its header "
+                                 "and its id could not be read to widen it", cause="sheets_request")
+        grow = {"appendDimension": {"sheetId": tab, "dimension": "COLUMNS",
+                                    "length": max(1, first + len(values) - int(narrow[1]))}}
+        self.counters.writes += 2
+        self._call(f"{what} (adding columns)", lambda: self.http.batch_update(self.sheet_id, {"requests": [grow]}))
+        self._call(what, update)
+
+    def _add_sales_columns(self, header: Sequence[str]) -> None:
+        """Write the headers of the sales columns row 1 lacks, after its last filled cell (one
+        write, once per sheet). A sheet that cannot take them (full, say) still gets its rows:
+        the failure is logged and the next run tries again."""
+        missing = missing_sales_columns(header)
+        if not missing:
+            return
+        try:
+            self._write_row1(missing[0][0], [name for _, name in missing], "adding the Owner and Claimed at columns")
+        except SyncError as exc:
+            log.warning("could not add the Owner and Claimed at columns; the next run tries again",
+                        extra={"fields": {"tab": self.layout.setting, "error": type(exc).__name__}})
+            return
+        log.info("added the sales columns", extra={"fields": {"tab": self.layout.setting,
+                                                              "columns": [name for _, name in missing]}})
 
     def inspect_header(self) -> HeaderCheck:
         """Read row 1 and say what ensure_ready would do with it; writes nothing."""
@@ -266,7 +362,8 @@ class SheetWriter:
                     "addSheet": {
                         "properties": {
                             "title": self.tab,
-                            "gridProperties": {"rowCount": 1000, "columnCount": len(self.layout.header),
+                            "gridProperties": {"rowCount": 1000,
+                                               "columnCount": len(self.layout.header) + len(SALES_COLUMNS),
                                                "frozenRowCount": 1},
                         }
                     }
@@ -281,22 +378,28 @@ class SheetWriter:
         log.info("created the worksheet tab", extra={"fields": {"tab": self.tab}})
 
     # -- rows ----------------------------------------------------------------------------------
-    def append(self, records: Iterable[Record], *, header_checked: bool = False) -> int:
+    def append(self, records: Iterable[Record], *, header_checked: bool = False,
+               rows: dict[str, int] | None = None) -> int:
         """Append one row per record (a chat), in the given order; one call unless the payload is huge.
 
         The header is checked first, unless the caller did so in this same run (header_checked).
+        `rows`, when given, is told each record's row number (by key) as Sheets answered it
+        (`updates.updatedRange`: the rows of an append are in the order sent): where the row was
+        at that moment, for the summary's row links; a person may move it a minute later.
         """
-        rows = [r.row() for r in records]
-        if not rows:
+        records = list(records)
+        cells = [r.row() for r in records]
+        if not cells:
             return 0
         if not header_checked:
             self.ensure_ready()
-        for n, chunk in enumerate(chunk_rows(rows)):
+        done = 0
+        for n, chunk in enumerate(chunk_rows(cells)):
             if n:
                 check_fence()  # a later chunk: the run must still hold the lease (lib/http.fenced)
             self.counters.writes += 1
             self.counters.appends += 1
-            self._call(
+            answer = self._call(
                 "appending rows",
                 lambda: self.http.values_append(
                     self.sheet_id,
@@ -307,14 +410,25 @@ class SheetWriter:
                     body={"values": chunk, "majorDimension": "ROWS"},  # noqa: B023 (called at once)
                 ),
             )
+            if rows is not None:
+                start = first_row(str(((answer or {}).get("updates") or {}).get("updatedRange", "")))
+                if start is not None:
+                    rows.update((r.key, start + i) for i, r in enumerate(records[done:done + len(chunk)]))
+            done += len(chunk)
             self.counters.rows_written += len(chunk)
             if self.on_rows is not None:
                 self.on_rows(len(chunk))
-        return len(rows)
+        return len(cells)
 
     def keys_present(self, *, header_checked: bool = False) -> set[str]:
         """Every key of the key column (the Chat key column on the chats tab; one read, after
         the header check unless the caller did it in this same run: header_checked)."""
+        return set(self.key_rows(header_checked=header_checked))
+
+    def key_rows(self, *, header_checked: bool = False) -> dict[str, int]:
+        """Every key of the key column with its row number now (one read, after the header
+        check unless the caller did it in this same run: header_checked). A key found twice
+        keeps its first row."""
         if not header_checked:
             self.ensure_ready()
         self.counters.reads += 1
@@ -328,7 +442,18 @@ class SheetWriter:
         )
         columns: list[list[Any]] = result.get("values") or []
         key = self.layout.key_of_cell
-        return {key(str(v).strip()) for v in (columns[0] if columns else []) if str(v).strip()}
+        found: dict[str, int] = {}
+        # Sheets keeps the empty cells between filled ones (as ""): the nth value is row n + 2.
+        for n, value in enumerate(columns[0] if columns else []):
+            if str(value).strip():
+                found.setdefault(key(str(value).strip()), n + 2)
+        return found
+
+    def row_urls(self, sheet_url: str, rows: Mapping[str, int]) -> dict[str, str]:
+        """By key, the link that opens this tab at each row (`#gid=<sheetId>&range=A<row>`);
+        the tab's link alone when its id is not known (asked once)."""
+        tab = self.tab_id() if rows else None
+        return {key: sheet_url if tab is None else f"{sheet_url}#gid={tab}&range=A{row}" for key, row in rows.items()}
 
     def read_columns(self, a1_ranges: Sequence[str], what: str) -> list[list[list[str]]]:
         """The ranges of this tab (A1 notation without the tab), each as its columns of text

@@ -4,8 +4,8 @@ each ("3 new chats · 2 new calls"), then a part per source with its own lines a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from ...records import Record, sort_records
@@ -14,8 +14,8 @@ from .summary import (
     HEADER_LIMIT,
     MAX_BLOCKS,
     Summary,
-    _json_size,
     _span,
+    blocks_size,
     build_summary,
     spans_days,
     trim,
@@ -25,12 +25,15 @@ from .summary import (
 @dataclass(frozen=True)
 class SummaryPart:
     """One source's share of a summary: its records, its noun ("new call"), its tab and the
-    link that opens the sheet at that tab ("": the summary's sheet_url)."""
+    link that opens the sheet at that tab ("": the summary's sheet_url); its feed (named in its
+    Claim buttons) and, by key, the links that open its records' rows."""
 
     records: Sequence[Record]
     title: str
     tab: str
     url: str = ""
+    feed: str = "chats"
+    row_links: Mapping[str, str] = field(default_factory=dict)
 
 
 def _counted(n: int, title: str) -> str:
@@ -53,8 +56,10 @@ def _shares(sizes: list[int], max_listed: int) -> list[int]:
     return shares
 
 
-def build_combined(parts: Sequence[SummaryPart], *, sheet_url: str, max_listed: int = 20, late: int = 0) -> Summary:
-    """One message for the records of every source of a run (parts without records left out).
+def build_combined(parts: Sequence[SummaryPart], *, sheet_url: str, max_listed: int = 20, late: int = 0,
+                   account: str = "", budget: int = BLOCKS_BUDGET) -> Summary:
+    """One message for the records of every source of a run (parts without records left out);
+    `account` goes into every Claim button's value; `budget`: its blocks' size (blocks_size).
 
     A single part is the one-source summary itself (build_summary), word for word.
     """
@@ -62,7 +67,8 @@ def build_combined(parts: Sequence[SummaryPart], *, sheet_url: str, max_listed: 
     if len(parts) <= 1:
         only = parts[0] if parts else SummaryPart((), "new chat", "")
         return build_summary(only.records, sheet_url=only.url or sheet_url, max_listed=max_listed, late=late,
-                             title=only.title)
+                             title=only.title, row_links=only.row_links, feed=only.feed, account=account,
+                             budget=budget)
     counts = " · ".join(_counted(len(p.records), p.title) for p in parts)
     every = sort_records([r for p in parts for r in p.records])
     span = _span(every)
@@ -72,12 +78,18 @@ def build_combined(parts: Sequence[SummaryPart], *, sheet_url: str, max_listed: 
     if late:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": (
             f":hourglass: {late} of these {'is' if late == 1 else 'are'} late: an earlier run could not post them.")}]})
-    budget = (BLOCKS_BUDGET - _json_size(blocks)) // len(parts)
-    max_blocks = (MAX_BLOCKS - len(blocks)) // len(parts)
+    shares = _shares([len(p.records) for p in parts], max_listed)
+    # Each part's room and blocks in proportion to its share of the lines (an item is a block
+    # of its own): a 40-line summary of 25 chats and 15 calls lists all 40.
+    room = budget - blocks_size(blocks)
+    spare = MAX_BLOCKS - len(blocks) - sum(share + 2 for share in shares)  # + its title and closing
     listed = 0
-    for part, share in zip(parts, _shares([len(p.records) for p in parts], max_listed)):
+    for part, share in zip(parts, shares):
+        own_budget = room * (share + 1) // sum(s + 1 for s in shares)
+        max_blocks = share + 2 + max(0, spare) // len(parts)
         own = build_summary(part.records, sheet_url=part.url or sheet_url, max_listed=share, title=part.title,
-                            budget=budget, max_blocks=max_blocks, dated=dated, link_text=f"Open the {_link_safe(part.tab)} tab")
+                            budget=own_budget, max_blocks=max_blocks, dated=dated, link_text=f"Open the {_link_safe(part.tab)} tab",
+                            row_links=part.row_links, feed=part.feed, account=account)
         # The part's own header becomes its title line.
         title = {"type": "section", "text": {"type": "mrkdwn", "text": f"*{_counted(len(part.records), part.title)}*"}}
         blocks += [title, *own.blocks[1:]]

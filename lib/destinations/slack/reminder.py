@@ -5,37 +5,39 @@ limits (50 blocks, BLOCKS_BUDGET of blocks; SLACK_MAX_LISTED lines, the rest "�
 the tab's link).
 
 The reminder is read from the sheet (the tab's rows have the last word), not from the journal,
-so a lead's line is made from its row's cells (`reminder_line`: local time, name, company). Its
-section has the shape of the summary's item section of lane sales-links (`item_block(line, key,
-row_link=…, feed=…, account=…)`: the line, " · ", the short key linked to the row, the Claim
-button): once both are merged, `item_block`, `short_key` and `claim_value` here give way to
-summary.py's by an import, and only `reminder_line` stays this module's. The Claim button's value
-is the shared contract: compact JSON `{"a": account, "f": feed, "k": key}`, `action_id` `claim`.
+so a lead's line is made from its row's cells (`reminder_line`: local time, name, company); each
+lead's section is the summary's own (summary.item_block: the line, its short key linked to its
+row, the Claim button), so a click on a reminder's button is handled as a summary's.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 from ..sheet.owners import SheetItem
-from .summary import BLOCKS_BUDGET, HEADER_LIMIT, MAX_BLOCKS, Summary, inert, trim
+from .summary import (
+    BLOCKS_BUDGET,
+    CLAIM_ACTION,
+    HEADER_LIMIT,
+    MAX_BLOCKS,
+    Summary,
+    claim_value,
+    inert,
+    item_block,
+    short_key,
+    trim,
+)
 
 __all__ = ["CLAIM_ACTION", "ReminderPart", "build_reminder", "claim_value", "days_text", "item_block", "reminder_line",
            "row_url", "short_key"]
 
-CLAIM_ACTION = "claim"
-CLAIM_LABEL = "Claim"
-SHORT_KEY = 8  # the last characters of a key shown on its line
-BUTTON_VALUE_LIMIT = 2000  # Slack's limit on a button's value
 LINE_LIMIT = 160  # a lead's line (time, name, company), by slack_size
 MIN_LINE = 40  # ... when many share the message
 _SEPARATOR = " · "
-_NOT_SHOWN = re.compile(r"[^A-Za-z0-9-]")
 
 
 @dataclass(frozen=True)
@@ -55,29 +57,6 @@ class ReminderPart:
 def row_url(tab_url: str, gid: int | None, row: int) -> str:
     """The link to one row: `…/edit#gid=<sheetId>&range=A<row>` (the tab's link when its id is unknown)."""
     return tab_url if gid is None else f"{tab_url.split('#')[0]}#gid={gid}&range=A{row}"
-
-
-def claim_value(account: str, feed: str, key: str) -> str:
-    """The Claim button's value: compact JSON naming the account, the feed and the item's key."""
-    return json.dumps({"a": account, "f": feed, "k": key}, separators=(",", ":"), ensure_ascii=False)
-
-
-def short_key(key: str) -> str:
-    """The last 8 characters of the key (anything but letters, digits and `-` shown as `?`: a
-    call id is Moneypenny's text)."""
-    return _NOT_SHOWN.sub("?", key[-SHORT_KEY:])
-
-
-def item_block(line: str, key: str, *, row_link: str | None, feed: str, account: str) -> dict[str, Any]:
-    """One listed lead: its line, its short key linked to its row, and its Claim button (left
-    out only when the key is too long for a button's value)."""
-    reference = f"<{_url_safe(row_link)}|{short_key(key)}>" if row_link else f"`{short_key(key)}`"
-    block: dict[str, Any] = {"type": "section", "text": {"type": "mrkdwn", "text": f"{line}{_SEPARATOR}{reference}"}}
-    value = claim_value(account, feed, key)
-    if len(value) <= BUTTON_VALUE_LIMIT:
-        block["accessory"] = {"type": "button", "text": {"type": "plain_text", "text": CLAIM_LABEL},
-                              "action_id": CLAIM_ACTION, "value": value}
-    return block
 
 
 def reminder_line(item: SheetItem, dated: bool, limit: int = LINE_LIMIT) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -16,12 +16,11 @@ from ...records import Record
 MAX_BLOCKS = 50
 SECTION_LIMIT = 3000
 HEADER_LIMIT = 150
-# Slack rejects messages whose blocks add up to about 12-13k characters (msg_blocks_too_long);
-# stay clear of it whatever the chats hold.
+# Slack rejects messages whose blocks hold more than about 12,000 characters of text
+# (msg_blocks_too_long; blocks_size); stay clear of it whatever the chats hold.
 BLOCKS_BUDGET = 10_000
 # A chat's line, by slack_size: at most this, less when many chats share the message.
 LINE_LIMIT = 400
-MIN_LINE = 100
 MESSAGE_PREVIEW = 120
 ELLIPSIS = "…"
 
@@ -46,10 +45,6 @@ def slack_size(text: str) -> int:
     both measure: its length as ASCII-escaped JSON (a CJK letter or a combining accent counts 6,
     an emoji 12). Never less than the characters, code points or UTF-16 units Slack may count."""
     return len(json.dumps(text)) - 2
-
-
-def _json_size(obj: Any) -> int:
-    return len(json.dumps(obj))
 
 
 def inert(text: str) -> str:
@@ -117,8 +112,68 @@ class Summary:
     fallback: str = ""
 
 
-_SECTION_OVERHEAD = _json_size({"type": "section", "text": {"type": "mrkdwn", "text": ""}}) + 2  # + ", "
-_NEWLINE = slack_size("\n")
+# A listed item's own section: its line, its row link labelled with its short key, and its
+# Claim button (#23). Slack counts a message's text, not its containers ("12,000 text
+# characters with a buffer for block containers", Slack on bolt-js #2509): blocks_size.
+CLAIM_ACTION = "claim"
+CLAIM_LABEL = "Claim"
+SHORT_KEY = 8
+BUTTON_VALUE_LIMIT = 2000  # Slack's limit of a button's value
+MIN_ITEM_LINE = 40  # an item's line (time and name at the least) when many share the message
+_SEPARATOR = " · "
+_NOT_SHOWN = re.compile(r"[^A-Za-z0-9-]")
+
+
+def blocks_size(blocks: Any) -> int:
+    """What blocks count against Slack's message limit, measured as the Slack stand-in measures
+    it: the slack_size of every text object's text (sections, headers, context elements, button
+    labels); block and element structure, action ids and button values not counted."""
+    if isinstance(blocks, list):
+        return sum(blocks_size(b) for b in blocks)
+    if not isinstance(blocks, dict):
+        return 0
+    size = 0
+    if blocks.get("type") in ("mrkdwn", "plain_text") and isinstance(blocks.get("text"), str):
+        size += slack_size(blocks["text"])
+    for value in blocks.values():
+        if isinstance(value, (dict, list)):
+            size += blocks_size(value)
+    return size
+
+
+def short_key(key: str) -> str:
+    """The item's short key as a line shows it: the last 8 characters of its key (anything but
+    letters, digits and `-` shown as `?`: a call id is Moneypenny's text)."""
+    return _NOT_SHOWN.sub("?", key[-SHORT_KEY:])
+
+
+def claim_value(account: str, feed: str, key: str) -> str:
+    """A Claim button's value: compact JSON {"a": account, "f": feed, "k": key} ("" account
+    without ACCOUNTS)."""
+    return json.dumps({"a": account, "f": feed, "k": key}, separators=(",", ":"), ensure_ascii=False)
+
+
+def _url_safe(url: str) -> str:
+    # A URL inside <url|label>: `|` and `>` would end it early, `<` open another.
+    return url.replace("|", "%7C").replace(">", "%3E").replace("<", "%3C")
+
+
+def item_reference(key: str, row_link: str | None) -> str:
+    """The item's short key, linked to its row when the row is known."""
+    short = short_key(key)
+    return f"<{_url_safe(row_link)}|{short}>" if row_link else f"`{short}`"
+
+
+def item_block(line: str, key: str, *, row_link: str | None, feed: str, account: str) -> dict[str, Any]:
+    """One listed item: its line with its short key (linked to its row) and its Claim button
+    (left out only when the key is too long for a button's value)."""
+    block: dict[str, Any] = {"type": "section", "text": {
+        "type": "mrkdwn", "text": f"{line}{_SEPARATOR}{item_reference(key, row_link)}"}}
+    value = claim_value(account, feed, key)
+    if len(value) <= BUTTON_VALUE_LIMIT:
+        block["accessory"] = {"type": "button", "text": {"type": "plain_text", "text": CLAIM_LABEL},
+                              "action_id": CLAIM_ACTION, "value": value}
+    return block
 
 
 def build_summary(
@@ -132,13 +187,18 @@ def build_summary(
     max_blocks: int = MAX_BLOCKS,
     link_text: str = "Open the sheet",
     dated: bool | None = None,
+    row_links: Mapping[str, str] | None = None,
+    feed: str = "chats",
+    account: str = "",
 ) -> Summary:
     """One message for the records (chats) of a run, always inside Slack's limits (measured by
-    slack_size); each listed record gives its own line (Record.summary_line). `budget` and
-    `max_blocks` are lower when the message is one part of a summary of several sources. Each
-    line carries its day as well as its time when `dated` (None: when the records span more
-    than one local day)."""
+    blocks_size); each listed record gives its own section: its line (Record.summary_line), its
+    short key linked to its row (`row_links`, by key; the key alone when its row is not known)
+    and its Claim button (`feed`, `account` in its value). `budget` and `max_blocks` are lower
+    when the message is one part of a summary of several sources. Each line carries its day as
+    well as its time when `dated` (None: when the records span more than one local day)."""
     chats = sorted(chats, key=lambda c: (c.time, c.key))
+    links = row_links or {}
     if dated is None:
         dated = spans_days(chats)
     total = len(chats)
@@ -161,37 +221,21 @@ def build_summary(
         )
     # Room for the closing context block and its link, whatever the sheet URL is.
     reserve = 400 + slack_size(sheet_url)
-    used = _json_size(blocks)
+    used = blocks_size(blocks)
     listed = 0
-    section: list[str] = []
-    section_size = 0  # slack_size of the section's text so far
-
-    def flush() -> None:
-        nonlocal used, section_size
-        if section:
-            block = {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(section)}}
-            blocks.append(block)
-            used += _json_size(block) + 2
-            section.clear()
-            section_size = 0
-
-    # Each line gets an equal share of the room, so that heavy text shortens lines, not the list.
-    room = budget - reserve - used - 3 * _SECTION_OVERHEAD
-    line_limit = max(MIN_LINE, min(LINE_LIMIT, room // max(1, min(total, max_listed)) - _NEWLINE))
+    # Each item gets an equal share of the room, so that heavy text shortens lines, not the list.
+    share = (budget - reserve - used) // max(1, min(total, max_listed))
     for chat in chats[:max_listed]:
-        line = chat.summary_line(line_limit, dated)
-        size = slack_size(line)
-        if section and section_size + _NEWLINE + size > SECTION_LIMIT - 100:
-            flush()
-        grown = section_size + (_NEWLINE if section else 0) + size
-        if used + _SECTION_OVERHEAD + grown + reserve > budget:
+        reference = slack_size(_SEPARATOR + item_reference(chat.key, links.get(chat.key))) + slack_size(CLAIM_LABEL)
+        line_limit = max(MIN_ITEM_LINE, min(LINE_LIMIT, share - reference))
+        block = item_block(chat.summary_line(line_limit, dated), chat.key, row_link=links.get(chat.key),
+                           feed=feed, account=account)
+        size = blocks_size(block)
+        if used + size + reserve > budget or len(blocks) >= max_blocks - 1:
             break
-        if len(blocks) + (1 if section else 0) >= max_blocks - 2:
-            break
-        section.append(line)
-        section_size = grown
+        blocks.append(block)
+        used += size
         listed += 1
-    flush()
     more = total - listed
     link = f"<{sheet_url}|{link_text}>"
     closing = f"…and {more} more. {link}" if more else link
