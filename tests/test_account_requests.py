@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+import time
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from lib.accounts import settings_for
 from lib.app import build_syncer
+from lib.handler import handle
 from lib.runner import run_and_report
 from lib.sources.chats import chat_key, parse_chat_time
 from lib.sync import RunOptions
-from sandbox.standins.server import Status
+from sandbox.standins.server import Delay, Status
 from tests.harness import UK, by_header, slack_text
 
 EAST_SHEET = "sheet-east"
@@ -167,6 +170,27 @@ def test_one_accounts_failure_fails_and_alerts_only_that_account(harness, accoun
         assert alerts and "Moneypenny sync of account east is failing" in slack_text(*alerts)
         assert "python -m lib check --account east" in slack_text(*alerts)
     assert "east" not in json.dumps([b for a, _, b in answers if a == "north"])
+
+
+def test_two_accounts_run_at_once_and_neither_waits_for_the_other(harness, accounts):
+    """North's run is held in its chat log read (the stand-in answers it after 1.5 s); east's whole
+    run, first request of its account in this process included, ends while north's goes on."""
+    chats = harness.add_chats(4)
+    harness.stand.moneypenny.inject("log", Delay(1.5))
+    answers: dict[str, tuple[dict, int]] = {}
+    north = threading.Thread(target=lambda: answers.__setitem__("north", handle({"account": "north"}, {})))
+    north.start()
+    deadline = time.monotonic() + 10
+    while harness.stand.moneypenny.count("log") < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    answers["east"] = handle({"account": "east"}, {})
+    assert north.is_alive(), "east's run waited for north's"
+    assert answers["east"][0]["outcome"] == "ok"  # not skipped: north's lease is north's own
+    north.join(10)
+    assert [answers[a][1] for a in ("north", "east")] == [200, 200], answers
+    # The one stand-in user's chats went to whichever account read them first, each once.
+    delivered = keys(harness, harness.sheet_id, "North") + keys(harness, EAST_SHEET, "East")
+    assert sorted(delivered) == sorted(chat_keys(harness, chats))
 
 
 def runner(harness):
