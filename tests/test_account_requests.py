@@ -67,6 +67,15 @@ def test_with_accounts_a_call_without_a_known_account_is_a_400_listing_them_and_
     assert harness.stand.moneypenny.count() == 0 and not any(harness.tmp.glob("state*"))
 
 
+def test_a_bad_accounts_setting_answers_500_naming_it_and_reads_nothing(harness, accounts, monkeypatch):
+    monkeypatch.setenv("ACCOUNTS", "north,North")
+    response = accounts.post("/?account=north")
+    body = response.get_json()
+    assert response.status_code == 500 and body["cause"] == "settings"
+    assert body["error"].startswith("ACCOUNTS must be account ids") and "'North'" in body["error"]
+    assert harness.stand.moneypenny.count() == 0 and not any(harness.tmp.glob("state*"))
+
+
 def test_without_accounts_a_call_naming_an_account_is_a_400(harness, client):
     response = client.post("/?account=north")
     assert response.status_code == 400
