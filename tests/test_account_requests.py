@@ -250,3 +250,25 @@ def test_an_account_added_later_starts_from_its_own_first_run(harness, accounts,
     north = run("north").report
     assert (north.appended, north.posted) == (0, 0)
     assert keys(harness, harness.sheet_id, "North") == chat_keys(harness, chats)
+
+
+def test_two_accounts_on_firestore_deliver_from_their_own_collections(firestore_emulator, firestore_client, harness,
+                                                                      accounts, monkeypatch):
+    # firestore_client first: made while FIRESTORE_EMULATOR_HOST is set (the `client` fixture clears FIRESTORE_*).
+    assert firestore_client._emulator_host == firestore_emulator
+    for name, value in {"STATE_STORE": "firestore", "GOOGLE_CLOUD_PROJECT": "demo-test",
+                        "FIRESTORE_COLLECTION_PREFIX": "acct", "FIRESTORE_EMULATOR_HOST": firestore_emulator}.items():
+        monkeypatch.setenv(name, value)
+    north_chats = harness.add_chats(2, seed=1)
+    north = accounts.post("/?account=north")
+    east_chats = harness.add_chats(3, seed=2)
+    east = accounts.post("/?account=east")
+    assert [north.status_code, east.status_code] == [200, 200], (north.get_json(), east.get_json())
+    assert keys(harness, harness.sheet_id, "North") == chat_keys(harness, north_chats)
+    assert keys(harness, EAST_SHEET, "East") == chat_keys(harness, east_chats)
+    journal = sorted(snap.reference.path.rsplit("/", 1)[0] for snap in firestore_client.collection_group("acct_journal").stream())
+    assert journal == ["acct_accounts/east/acct_journal"] * 3 + ["acct_accounts/north/acct_journal"] * 2
+    runs = {account: firestore_client.document(f"acct_accounts/{account}/acct_state/run").get().exists
+            for account in ("north", "east")}
+    assert runs == {"north": True, "east": True}
+    assert not firestore_client.collection("acct_state").document("run").get().exists
