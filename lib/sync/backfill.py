@@ -46,7 +46,6 @@ from .. import logs
 from ..destinations import SHEET
 from ..destinations.sheet.writer import SheetWriter
 from ..destinations.slack import combined as slack_combined
-from ..destinations.slack.destination import account_of
 from ..errors import RunFailed, SyncError
 from ..records import Record, sort_records
 from ..settings import Settings
@@ -305,7 +304,7 @@ def _post_summary(syncer: Syncer, store: StateStore, settings: Settings, keys: l
                 records, title, feed.tab(settings), url=writer.tab_url(settings.sheet_url) if writer is not None else "",
                 feed=feed.name, row_links=_row_links(writer, records, settings.sheet_url)))
         summary = slack_combined.build_combined(parts, sheet_url=settings.sheet_url,
-                                                max_listed=settings.slack_max_listed, account=account_of(settings))
+                                                max_listed=settings.slack_max_listed, account=settings.account)
         syncer.slack.post_summary(summary)
         result.summary_posted = True
         result.summary_sources = [p.title.split()[-1] + "s" for p in parts if p.records]

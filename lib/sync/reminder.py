@@ -84,7 +84,7 @@ def post_reminder(settings: Settings, feeds: Sequence[Feed], writers: dict[str, 
         if items:
             parts.append(ReminderPart(feed=feed.name, noun=feed.noun, tab=writer.tab,
                                       tab_url=writer.tab_url(settings.sheet_url), items=items, gid=writer.tab_id()))
-    message = build_reminder(parts, account=str(getattr(settings, "account", "")), first=first, end=end,
+    message = build_reminder(parts, account=settings.account, first=first, end=end,
                              max_listed=settings.slack_max_listed)
     if message is None:
         return 0

@@ -24,7 +24,7 @@ from ..destinations import SHEET, SLACK, BuiltDestination
 from ..destinations.sheet.destination import SheetTabs
 from ..destinations.sheet.writer import SheetWriter
 from ..destinations.slack.client import SlackNotifier
-from ..destinations.slack.destination import SlackSummary, account_of
+from ..destinations.slack.destination import SlackSummary
 from ..errors import LeaseLost, PermanentError, RunFailed, SyncError, TransientError
 from ..http import fenced
 from ..records import Source
@@ -85,7 +85,7 @@ class Syncer:
             BuiltDestination(SHEET.name, SHEET.protocol, SheetTabs(self.writers)),
             BuiltDestination(SLACK.name, SLACK.protocol, SlackSummary(
                 slack, sheet_url=settings.sheet_url, max_listed=settings.slack_max_listed,
-                account=account_of(settings)))]
+                account=settings.account))]
         self.clock = clock
         # A hook called between steps; the fault-injection suite raises from it to simulate
         # a crash at that point.

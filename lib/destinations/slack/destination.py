@@ -6,7 +6,6 @@ import logging
 from collections.abc import Sequence
 
 from ...errors import SlackMessageRejected
-from ...settings import Settings
 from ..base import AT_LEAST_ONCE, BuildContext, FeedPart
 from . import client as slack_client
 from .client import SlackNotifier
@@ -66,13 +65,8 @@ class SlackDestination:
         backoff = context.backoff
         notifier = SlackNotifier(lambda: slack_client.build_client(settings, backoff=backoff), settings.slack_channel)
         return SlackSummary(notifier, sheet_url=settings.sheet_url, max_listed=settings.slack_max_listed,
-                            account=account_of(settings))
+                            account=settings.account)
 
-
-def account_of(settings: Settings) -> str:
-    """The account a Claim button names: Settings.account (#22's several accounts); "" without
-    ACCOUNTS (and before Settings has the field)."""
-    return str(getattr(settings, "account", "") or "")
 
 
 SLACK = SlackDestination()
