@@ -57,6 +57,10 @@ class RunState:
     # When the last reconcile read (the daily one, or ?mode=reconcile) reached the journal.
     reconciled_at: datetime | None = None
     seq: int = 0
+    # Claims from Slack (lib/state/claims.py) that may still be due: 0 none; each new claim adds
+    # one (in its transaction), and a run that wrote every due claim clears it when it is still
+    # the number it read (lib/sync/claims.py). A run with 0 reads no claim.
+    claims_due: int = 0
     history: Mapping[str, str] = field(default_factory=dict)  # slot -> {"seq", "record"} as JSON
     version: Any = field(default=None, compare=False)
     # The store's time when this state was read (its clock, not the caller's); None if unknown.
@@ -145,6 +149,8 @@ class RunState:
             out["quarantine_until"] = utc_text(self.quarantine_until)
         if self.reconciled_at is not None:
             out["reconciled_at"] = utc_text(self.reconciled_at)
+        if self.claims_due:
+            out["claims_due"] = self.claims_due
         return out
 
     @classmethod
@@ -156,12 +162,15 @@ class RunState:
             raise DocumentError(f"the stored {RUN_STATE_DOC!r} document has a value that is not a map of texts in 'runs'")
         if isinstance(seq, bool) or not isinstance(seq, int):
             raise DocumentError(f"the stored {RUN_STATE_DOC!r} document has a value that is not a whole number in 'seq'")
+        claims_due = data.get("claims_due") or 0
+        if isinstance(claims_due, bool) or not isinstance(claims_due, int):
+            raise _bad("claims_due", "a value that is not a whole number")
         return cls(
             lease=_lease(lease),
             cursor=CursorDoc.from_dict(_part(data, CURSOR_DOC)),
             schedules=ScheduleDoc.from_dict(_part(data, SCHEDULE_DOC)),
             quarantine_until=_named_time(data, "quarantine_until"),
-            reconciled_at=_named_time(data, "reconciled_at"),
+            reconciled_at=_named_time(data, "reconciled_at"), claims_due=claims_due,
             seq=seq, history=dict(runs), version=version, read_at=read_at,
         )
 
