@@ -19,7 +19,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -127,14 +127,15 @@ def click_of(payload: dict[str, Any]) -> tuple[str, Click]:
         response_url=str(payload.get("response_url") or ""))
 
 
-def handle_action(method: str, body: bytes, headers: Mapping[str, str],
-                  env: Mapping[str, str] | None = None) -> tuple[dict[str, Any] | str, int]:
+def handle_action(method: str, body: bytes, headers: Mapping[str, str], env: Mapping[str, str] | None = None, *,
+                  desk_for: Callable[[Settings], ClaimDesk] = _desk_for) -> tuple[dict[str, Any] | str, int]:
     """Answer one request to the Slack actions entry point: (body, status).
 
     401: not Slack's for this app (nothing read or touched); 405: not a POST; 400: a signed
     payload that holds no click of ours; 500: settings at fault (named); 503: the store did not
     answer (Slack shows the clicker an error; nothing was claimed); 200 (empty): the click is
-    handled (the clicker sees the updated message or a word for them alone)."""
+    handled (the clicker sees the updated message or a word for them alone). `desk_for` makes
+    an account's claim desk (one per process and settings; tests pass their store's)."""
     env = os.environ if env is None else env
     execution_id = (headers.get(EXECUTION_ID_HEADER) or "").strip()[:100]
     with logs.context(**({logs.EXECUTION_ID: execution_id} if execution_id else {})):
@@ -163,15 +164,16 @@ def handle_action(method: str, body: bytes, headers: Mapping[str, str],
             account, click = click_of(payload)
         except MalformedAction as exc:
             return {"ok": False, "error": str(exc), "cause": exc.cause}, 400
-        return _claim(env, account, click)
+        return _claim(env, account, click, desk_for)
 
 
-def _claim(env: Mapping[str, str], account: str, click: Click) -> tuple[dict[str, Any] | str, int]:
+def _claim(env: Mapping[str, str], account: str, click: Click,
+           desk_for: Callable[[Settings], ClaimDesk]) -> tuple[dict[str, Any] | str, int]:
     with logs.context(**({"account": account} if account else {})):
         try:
             settings = settings_for(env, account)
             logs.configure(settings.log_format, secrets=settings.secrets())
-            answer = _desk_for(settings).click(click)
+            answer = desk_for(settings).click(click)
         except SyncError as exc:
             level = logging.WARNING if isinstance(exc, TransientError) else logging.ERROR
             log.log(level, "a claim could not be made", extra={"fields": {"cause": exc.cause, "error": str(exc)}})
