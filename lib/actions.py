@@ -164,15 +164,15 @@ def handle_action(method: str, body: bytes, headers: Mapping[str, str], env: Map
             account, click = click_of(payload)
         except MalformedAction as exc:
             return {"ok": False, "error": str(exc), "cause": exc.cause}, 400
-        return _claim(env, account, click, desk_for)
+        return _claim(env, account, click, desk_for, settings)
 
 
-def _claim(env: Mapping[str, str], account: str, click: Click,
-           desk_for: Callable[[Settings], ClaimDesk]) -> tuple[dict[str, Any] | str, int]:
+def _claim(env: Mapping[str, str], account: str, click: Click, desk_for: Callable[[Settings], ClaimDesk],
+           actions: ActionSettings) -> tuple[dict[str, Any] | str, int]:
     with logs.context(**({"account": account} if account else {})):
         try:
             settings = settings_for(env, account)
-            logs.configure(settings.log_format, secrets=settings.secrets())
+            logs.configure(settings.log_format, secrets=(*settings.secrets(), actions.signing_secret))
             answer = desk_for(settings).click(click)
         except SyncError as exc:
             level = logging.WARNING if isinstance(exc, TransientError) else logging.ERROR
