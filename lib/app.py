@@ -25,6 +25,29 @@ from .state.contract import StateStore
 from .sync import Syncer
 from .sync.claims import ClaimDesk
 
+# Seconds a click's Sheets request may wait out 429 answers: Slack wants its answer in 3 seconds.
+CLAIM_QUOTA_WAIT_SECONDS = 2.0
+
+
+def build_claim_desk(settings: Settings, *, store: StateStore | None = None, syncer: Syncer | None = None,
+                     clock: Callable[[], datetime] = utcnow) -> ClaimDesk:
+    """The claims of one account (lib/sync/claims.py): its store, each feed's tab and Slack.
+
+    With `syncer`, its store, tab writers and Slack client (a run's retry of due claims); else
+    built from the settings (the Slack actions entry point), clients made on first use."""
+    if syncer is not None:
+        writers, slack_client, store = syncer.writers, (lambda: syncer.slack.client), syncer.store
+    else:
+        feeds = [FeedTab(feed.name, feed.tab(settings), feed.layout, feed.summary_noun)
+                 for feed in registered() if feed is CHATS_FEED or settings.feed_on(feed.name)]
+        # A click waits out a Sheets quota refusal briefly only: the next run writes what it could not.
+        writers = SHEET.build(BuildContext(settings, feeds, quota_wait=CLAIM_QUOTA_WAIT_SECONDS)).writers
+        slack_client = functools.partial(slack_module.build_client, settings)
+        store = store or open_store(settings)
+    cells = {feed: ClaimCells(writer) for feed, writer in writers.items()}
+    slack = SlackClaims(slack_client, settings.slack_api_url, timeout=settings.http_timeout_seconds)
+    return ClaimDesk(store, cells, slack, tz=settings.chat_timezone, clock=clock)
+
 
 def build_syncer(
     settings: Settings,
@@ -76,27 +99,3 @@ def build_alerter(settings: Settings, syncer: Syncer, *, clock: Callable[[], dat
     """The failure alerter: posts to SLACK_ALERT_CHANNEL (or SLACK_CHANNEL) with the syncer's Slack client."""
     notifier = SlackNotifier(lambda: syncer.slack.client, settings.alert_channel)
     return Alerter(syncer.store, notifier, settings, clock=clock or syncer.clock)
-
-
-# Seconds a click's Sheets request may wait out 429 answers: Slack wants its answer in 3 seconds.
-CLAIM_QUOTA_WAIT_SECONDS = 2.0
-
-
-def build_claim_desk(settings: Settings, *, store: StateStore | None = None, syncer: Syncer | None = None,
-                     clock: Callable[[], datetime] = utcnow) -> ClaimDesk:
-    """The claims of one account (lib/sync/claims.py): its store, each feed's tab and Slack.
-
-    With `syncer`, its store, tab writers and Slack client (a run's retry of due claims); else
-    built from the settings (the Slack actions entry point), clients made on first use."""
-    if syncer is not None:
-        writers, slack_client, store = syncer.writers, (lambda: syncer.slack.client), syncer.store
-    else:
-        feeds = [FeedTab(feed.name, feed.tab(settings), feed.layout, feed.summary_noun)
-                 for feed in registered() if feed is CHATS_FEED or settings.feed_on(feed.name)]
-        # A click waits out a Sheets quota refusal briefly only: the next run writes what it could not.
-        writers = SHEET.build(BuildContext(settings, feeds, quota_wait=CLAIM_QUOTA_WAIT_SECONDS)).writers
-        slack_client = functools.partial(slack_module.build_client, settings)
-        store = store or open_store(settings)
-    cells = {feed: ClaimCells(writer) for feed, writer in writers.items()}
-    slack = SlackClaims(slack_client, settings.slack_api_url, timeout=settings.http_timeout_seconds)
-    return ClaimDesk(store, cells, slack, tz=settings.chat_timezone, clock=clock)

@@ -51,16 +51,16 @@ class RunState:
     lease: Lease | None = None
     cursor: CursorDoc = field(default_factory=CursorDoc)
     schedules: ScheduleDoc = field(default_factory=ScheduleDoc)
+    # Claims from Slack (lib/state/claims.py) that may still be due: 0 none; each new claim adds
+    # one (in its transaction), and a run that wrote every due claim clears it when it is still
+    # the number it read (lib/sync/claims.py). A run with 0 reads no claim.
+    claims_due: int = 0
     # When the last item set aside expires; None: nothing in quarantine that makes a run unhealthy
     # (empty, or only items set aside over lib/sync/record.QUARANTINE_ALARM ago).
     quarantine_until: datetime | None = QUARANTINE_UNKNOWN
     # When the last reconcile read (the daily one, or ?mode=reconcile) reached the journal.
     reconciled_at: datetime | None = None
     seq: int = 0
-    # Claims from Slack (lib/state/claims.py) that may still be due: 0 none; each new claim adds
-    # one (in its transaction), and a run that wrote every due claim clears it when it is still
-    # the number it read (lib/sync/claims.py). A run with 0 reads no claim.
-    claims_due: int = 0
     history: Mapping[str, str] = field(default_factory=dict)  # slot -> {"seq", "record"} as JSON
     version: Any = field(default=None, compare=False)
     # The store's time when this state was read (its clock, not the caller's); None if unknown.
@@ -145,12 +145,12 @@ class RunState:
         }
         if self.lease is not None:
             out["lease"] = {"owner": self.lease.owner, "expires_at": utc_text(self.lease.expires_at)}
+        if self.claims_due:
+            out["claims_due"] = self.claims_due
         if self.quarantine_until is not None:
             out["quarantine_until"] = utc_text(self.quarantine_until)
         if self.reconciled_at is not None:
             out["reconciled_at"] = utc_text(self.reconciled_at)
-        if self.claims_due:
-            out["claims_due"] = self.claims_due
         return out
 
     @classmethod
@@ -168,9 +168,9 @@ class RunState:
         return cls(
             lease=_lease(lease),
             cursor=CursorDoc.from_dict(_part(data, CURSOR_DOC)),
-            schedules=ScheduleDoc.from_dict(_part(data, SCHEDULE_DOC)),
+            schedules=ScheduleDoc.from_dict(_part(data, SCHEDULE_DOC)), claims_due=claims_due,
             quarantine_until=_named_time(data, "quarantine_until"),
-            reconciled_at=_named_time(data, "reconciled_at"), claims_due=claims_due,
+            reconciled_at=_named_time(data, "reconciled_at"),
             seq=seq, history=dict(runs), version=version, read_at=read_at,
         )
 

@@ -79,6 +79,8 @@ class Syncer:
         if missing:
             raise ValueError(f"no sheet writer for the feed(s) {', '.join(missing)}")
         self.slack = slack
+        # The claims from Slack (lib/sync/claims.py), set by lib/app.py: a run writes those still due.
+        self.claims: ClaimDesk | None = None
         # Every registered destination as built for this Syncer (lib/destinations), exactly-once
         # ones first: the sheet (whose writers are `writers`) and Slack (`slack`) unless given.
         self.destinations: list[BuiltDestination] = list(destinations) if destinations is not None else [
@@ -91,8 +93,6 @@ class Syncer:
         self.checkpoint = checkpoint or (lambda step: None)
         self.tz = settings.chat_timezone
         self._recorded_at: StoreCounters | None = None  # the store's counters at this Syncer's last record
-        # The claims from Slack (lib/sync/claims.py), set by lib/app.py: a run writes those still due.
-        self.claims: ClaimDesk | None = None
 
     @property
     def source(self) -> Source:
@@ -155,7 +155,6 @@ class Syncer:
 
         failure: SyncError | None = None
         done: str | None = None
-        claims_written: int | None = None
         try:
             if session.already_done:
                 report.outcome = "skipped"
@@ -164,7 +163,7 @@ class Syncer:
             failure = self._run_steps(report, self._daily_reconcile(opts, session, started), session)
             if failure is None:
                 done = schedule
-            claims_written = self._write_claims(session)
+            self._write_claims(session)
         except Exception as exc:  # a failed step outside the delivery phase
             failure = as_sync_error("run", exc)
             if not report.errors:
@@ -180,11 +179,25 @@ class Syncer:
             report.duration_ms = int((time.perf_counter() - t0) * 1000)
             if failure is not None:
                 report.outcome = "failed"
-            self._finish(report, session, done, claims_written)
+            self._finish(report, session, done)
             report.count_store(self.store.counters)  # the whole run's, record and release included
         if failure is not None:
             raise RunFailed(report, failure)
         return report
+
+    def _write_claims(self, session: RunSession) -> None:
+        """Write the claims from Slack still due when the run state says some may be (a run with
+        none reads nothing for them), then clear `claims_due` if no claim came meanwhile (one
+        write, only on a run that had claims to write)."""
+        due = session.seen.claims_due
+        if not due or self.claims is None:
+            return
+        try:
+            if self.claims.retry_due():
+                session.seen = self.store.update_run_state(
+                    lambda state: dataclasses.replace(state, claims_due=0) if state.claims_due == due else None)
+        except SyncError as exc:  # the claims stay due for the next run; the run's own work is done
+            log.warning("could not write the claims still due", extra={"fields": {"cause": exc.cause}})
 
     def _window(self, opts: RunOptions, started: datetime) -> RunOptions:
         """The options with a reconcile's window filled in; a bad window is refused."""
@@ -374,20 +387,7 @@ class Syncer:
         report.store_recorded = counted.since(self._recorded_at or report.store_from or counted).as_dict()
         self._recorded_at = counted
 
-    def _write_claims(self, session: RunSession) -> int | None:
-        """Write the claims from Slack still due, when the run state says some may be (a run with
-        none reads nothing for them). The run state's count when none is left due, else None."""
-        due = session.seen.claims_due
-        if not due or self.claims is None:
-            return None
-        try:
-            return due if self.claims.retry_due() else None
-        except SyncError as exc:  # the claims stay due for the next run; the run's own work is done
-            log.warning("could not write the claims still due", extra={"fields": {"cause": exc.cause}})
-            return None
-
-    def _finish(self, report: RunReport, session: RunSession, done: str | None,
-                claims_written: int | None = None) -> None:
+    def _finish(self, report: RunReport, session: RunSession, done: str | None) -> None:
         now = self.clock()
         counted = check_health(report, self.store, now, token=self.moneypenny.held_token,
                                quarantine=session.quarantine_hint(now), on=self.settings.moneypenny_sources)
@@ -398,8 +398,7 @@ class Syncer:
             # One write: cursor settled, lease given back, scheduled run noted, the record.
             session.finish(run_record(report), schedule_done=done, quarantined_until=until,
                            quarantine_empty=counted == 0,
-                           reconciled_at=report.started_at if report.reconciled else None,
-                           claims_written=claims_written)
+                           reconciled_at=report.started_at if report.reconciled else None)
         except Exception as exc:  # the lease expires by itself; an intent left is read again
             log.warning("could not record the run and release the lease",
                         extra={"fields": {"run_id": report.run_id, "error": type(exc).__name__}})

@@ -157,12 +157,11 @@ class RunSession:
 
     def finish(self, record: dict[str, Any] | None, *, schedule_done: str | None = None,
                quarantined_until: datetime | None = None, quarantine_empty: bool = False,
-               reconciled_at: datetime | None = None, claims_written: int | None = None) -> None:
+               reconciled_at: datetime | None = None) -> None:
         """Write what the run leaves: its cursor, lease given back, `record`, the scheduled run
         `schedule_done`, the quarantine hint (raised to `quarantined_until`, cleared when this
         run counted it empty), when its reconcile read reached the journal (`reconciled_at`:
-        that read is in the journal whoever holds the lease now), `claims_due` cleared when this run
-        wrote every due claim and no claim came since (`claims_written`: the count it read) — in one write by version, or,
+        that read is in the journal whoever holds the lease now) — in one write by version, or,
         when the state changed since, by reading it again (see the module's docstring)."""
 
         def change(state: RunState) -> RunState:
@@ -174,8 +173,6 @@ class RunSession:
                 if quarantine_empty:
                     state = dataclasses.replace(state, quarantine_until=None)
             state = state.with_quarantine_until(quarantined_until).with_reconciled_at(reconciled_at)
-            if claims_written is not None and state.claims_due == claims_written:
-                state = dataclasses.replace(state, claims_due=0)
             if schedule_done is not None:
                 state = dataclasses.replace(state, schedules=state.schedules.with_done(schedule_done))
             return state if record is None else state.with_record(record)

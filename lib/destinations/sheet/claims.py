@@ -43,7 +43,8 @@ def cell_text(text: str, limit: int = NAME_LIMIT) -> str:
 @dataclass(frozen=True)
 class ClaimRow:
     """Where the item's row is now (1-based `row`), what its Owner cell holds ("" when empty),
-    and the 0-based columns of Owner and Claimed at (None when the tab has no such header)."""
+    and the 0-based columns of Owner and Claimed at (None when the tab has no such header, in
+    any case)."""
 
     row: int
     owner: str
@@ -71,14 +72,15 @@ class ClaimCells:
                 params={"majorDimension": "ROWS"}),
         )
         ranges: list[dict[str, Any]] = answer.get("valueRanges") or [{}, {}]
-        header = [str(v).strip() for v in ((ranges[0].get("values") or [[]])[0])]
+        # Any case, as the sync that adds them when missing finds them (people retype headers).
+        header = [str(v).strip().casefold() for v in ((ranges[0].get("values") or [[]])[0])]
         keys = [str(r[0]).strip() if r else "" for r in (ranges[1].get("values") or [])]
         found = next((i for i, cell in enumerate(keys) if cell and w.layout.key_of_cell(cell) == key), None)
         if found is None:
             return None
         row = found + 2
-        owner_column = header.index(OWNER) if OWNER in header else None
-        claimed_column = header.index(CLAIMED_AT) if CLAIMED_AT in header else None
+        owner_column = header.index(OWNER.casefold()) if OWNER.casefold() in header else None
+        claimed_column = header.index(CLAIMED_AT.casefold()) if CLAIMED_AT.casefold() in header else None
         owner = ""
         if owner_column is not None:
             w.counters.reads += 1
