@@ -162,12 +162,3 @@ def test_day_targets_are_met_within_the_limits_and_not_met_past_them():
     assert [t.met for t in bad.values()] == [False] * 5
     assert "day 1: 2,001" in bad["A production day: <= 2,000 document reads (firestore)"].detail
     assert "max 100" in bad["An idle scheduled run of the day: 0 offset reads (firestore)"].detail
-
-
-def test_the_click_benchmark_answers_every_click_cold_and_warm():
-    from benchmarks.claim_click import measure
-
-    figures = measure(0.0, 2)
-    assert figures["warm"]["clicks"] == 2 and figures["cold"]["first_click_ms"] > 0
-    # Each click: users.info and chat.update in Slack; the key column, the Owner cell, one write in Sheets.
-    assert (figures["calls_per_click"], figures["sheets_calls_per_click"]) == (2.0, 3.0)
