@@ -39,9 +39,10 @@ def synced(harness, n: int = 3, *, columns: bool = True) -> tuple[list[str], dic
     harness.add_chats(n)
     harness.syncer().run()
     sheet, tab = harness.sheet_id, harness.settings().sheet_tab
-    if columns:
-        harness.stand.sheets.set_cell(sheet, tab, f"{col_letters(OWNER_COLUMN)}1", "Owner")
-        harness.stand.sheets.set_cell(sheet, tab, f"{col_letters(OWNER_COLUMN + 1)}1", "Claimed at")
+    # Owner and Claimed at right of the synced columns (as the sync adds them when missing), or
+    # none there (a person cleared them).
+    for n, title in enumerate(("Owner", "Claimed at") if columns else ("", "")):
+        harness.stand.sheets.set_cell(sheet, tab, f"{col_letters(OWNER_COLUMN + n)}1", title, user_entered=False)
     keys = harness.sheet_keys()
     blocks = [{"type": "header", "text": {"type": "plain_text", "text": f"{n} new chats"}}]
     blocks += [{"type": "section", "text": {"type": "mrkdwn", "text": f"09:0{i} · a visitor · `{k[-8:]}`"},
@@ -211,6 +212,7 @@ def test_missing_owner_columns_keep_the_claim_due_until_they_are_there(harness):
     click(harness, message, keys[0])
     store = harness.open_store()
     assert store.claims_due() != [] and "Owner" not in harness.rows()[0]
+    assert row_of(harness, keys[0]).get("Owner", "") == ""
     sheet, tab = harness.sheet_id, harness.settings().sheet_tab
     # Typed by a person, in their own case and order: found by name all the same.
     harness.stand.sheets.set_cell(sheet, tab, f"{col_letters(OWNER_COLUMN)}1", "claimed AT")
