@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 # form-encoded: well under this. A larger body is no click of ours.
 MAX_BODY_BYTES = 128 * 1024
 EXECUTION_ID_HEADER = "Function-Execution-Id"
+# Settings requires Moneypenny's login; slack_actions never calls Moneypenny, so Terraform gives it none.
+MONEYPENNY_LOGIN = ("MONEYPENNY_USERNAME", "MONEYPENNY_PASSWORD")
+NO_MONEYPENNY = "unused-by-slack-actions"
 
 _lock = threading.Lock()
 _desks: dict[Settings, ClaimDesk] = {}
@@ -44,7 +47,14 @@ def settings_for(env: Mapping[str, str], account: str) -> Settings:
     """The settings of `account` ("" when ACCOUNTS is unset).
 
     A small stand-in until lane acc-core's `lib.accounts.settings_for` lands (then this calls
-    it): the account must be one ACCOUNTS names, and `NAME__<ID>` overlays `NAME`."""
+    it): the account must be one ACCOUNTS names, and `NAME__<ID>` overlays `NAME`.
+
+    The public function never reads Moneypenny, so it need not hold its login: when the
+    environment has none, a placeholder stands in (never sent anywhere)."""
+    env = dict(env)
+    for name in MONEYPENNY_LOGIN:
+        if not (env.get(name) or "").strip():
+            env[name] = NO_MONEYPENNY
     if not account:
         return Settings.from_env(env)
     accounts = [a.strip() for a in (env.get("ACCOUNTS") or "").split(",") if a.strip()]
