@@ -134,7 +134,7 @@ def click_of(payload: dict[str, Any]) -> tuple[str, Click]:
     return account, Click(
         feed=feed, key=key, user_id=user["id"], user_name=str(user.get("name") or user.get("username") or ""),
         channel=str(channel_id or ""), ts=str(ts or message.get("ts") or ""), blocks=list(blocks),
-        response_url=str(payload.get("response_url") or ""))
+        response_url=str(payload.get("response_url") or ""), text=str(message.get("text") or ""))
 
 
 def handle_action(method: str, body: bytes, headers: Mapping[str, str], env: Mapping[str, str] | None = None, *,

@@ -85,6 +85,7 @@ def test_a_signed_click_writes_owner_and_claimed_at_once_and_updates_the_message
     lines = [b["text"]["text"] for b in updated["blocks"] if b["type"] == "section"]
     assert "claimed by *Ann*" in lines[1] and "claimed by" not in lines[0] + lines[2]
     assert [json.loads(b["value"])["k"] for b in FakeSlack.buttons(updated)] == [keys[0], keys[2]]
+    assert updated["text"] == "new chats"  # the message's own text (its notification) kept
     assert harness.stand.slack.responses() == []  # the message says it: nobody is told apart
     claim = store.claim_get("chats", keys[1])
     assert claim is not None and not claim.due and claim.owner == "Ann"

@@ -36,6 +36,7 @@ class Claim:
     channel: str = ""
     ts: str = ""
     blocks: tuple[dict[str, Any], ...] = ()
+    text: str = ""  # the message's own text (its notification and fallback), kept by chat.update
     sheet_done: bool = False
     message_done: bool = False
 
@@ -58,7 +59,7 @@ class Claim:
             "feed": self.feed, "key": self.key, "owner": self.owner, "user_id": self.user_id,
             "claimed_at": utc_text(self.claimed_at), "channel": self.channel, "ts": self.ts,
             # Text: Firestore cannot hold every block shape as fields (lists in lists).
-            "blocks": json.dumps(list(self.blocks), ensure_ascii=False),
+            "blocks": json.dumps(list(self.blocks), ensure_ascii=False), "text": self.text,
             "sheet_done": self.sheet_done, "message_done": self.message_done,
         }
 
@@ -73,6 +74,7 @@ class Claim:
                 feed=str(data["feed"]), key=str(data["key"]), owner=str(data["owner"]),
                 user_id=str(data.get("user_id", "")), claimed_at=claimed_at,
                 channel=str(data.get("channel", "")), ts=str(data.get("ts", "")), blocks=tuple(blocks),
+                text=str(data.get("text", "")),
                 sheet_done=bool(data.get("sheet_done")), message_done=bool(data.get("message_done")),
             )
         except (KeyError, TypeError, ValueError):

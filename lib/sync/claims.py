@@ -34,6 +34,9 @@ from ..state.contract import StateStore
 
 log = logging.getLogger(__name__)
 
+# The message's text when the click did not carry it (chat.update replaces it).
+UPDATED_TEXT = "Leads from Moneypenny"
+
 
 @dataclass(frozen=True)
 class Click:
@@ -47,6 +50,7 @@ class Click:
     ts: str
     blocks: list[dict[str, Any]] = field(default_factory=list)
     response_url: str = ""
+    text: str = ""  # the message's own text
 
 
 @dataclass(frozen=True)
@@ -112,7 +116,7 @@ class ClaimDesk:
         name = cell_text(self.slack.user_name(click.user_id, click.user_name)) or cell_text(click.user_name) or click.user_id
         blocks = claimed_blocks(click.blocks, click.feed, click.key, name)
         claim = Claim(click.feed, click.key, name, click.user_id, self.clock(), click.channel, click.ts,
-                      tuple(blocks if blocks is not None else click.blocks))
+                      tuple(blocks if blocks is not None else click.blocks), click.text)
         claim, first = self.store.claim_take(claim)
         if not first:
             return ClaimAnswer("taken", claim.owner, self._tell(
@@ -152,7 +156,7 @@ class ClaimDesk:
 
     def _update_message(self, claim: Claim, blocks: list[dict[str, Any]], group: list[Claim]) -> Claim:
         try:
-            self.slack.update(claim.channel, claim.ts, blocks, "Leads from Moneypenny (a lead was claimed)")
+            self.slack.update(claim.channel, claim.ts, blocks, claim.text or UPDATED_TEXT)
         except SyncError as exc:
             log.warning("could not update the summary message; the next run does",
                         extra={"fields": {"cause": exc.cause, "claims": len(group)}})
