@@ -305,3 +305,30 @@ def test_missing_action_settings_are_a_500_naming_each_variable(harness, actions
     body = response.get_json()
     assert response.status_code == 500
     assert "SLACK_SIGNING_SECRET is not set" in body["error"] and "SLACK_TEAM_ID must be" in body["error"]
+
+
+# -- the summary's line, whatever its layout (no store: table-driven) ------------------------------
+
+KEY_A, KEY_B = "a" * 24 + "11111111", "b" * 24 + "22222222"
+SECTION = {"type": "section", "text": {"type": "mrkdwn", "text": "09:00 one `11111111`\n09:05 two `22222222`"}}
+
+
+@pytest.mark.parametrize("blocks, expect_lines, expect_buttons", [
+    # A section per item, its button the accessory (the summary's layout).
+    ([{**SECTION, "text": {"type": "mrkdwn", "text": "09:00 one `11111111`"}, "accessory": button(KEY_A)}],
+     ["09:00 one `11111111` · :white_check_mark: claimed by *Ann ∗B∗*"], []),
+    # Lines in one section, buttons in an actions block after it: the line with the short key.
+    ([SECTION, {"type": "actions", "elements": [button(KEY_A), button(KEY_B)]}],
+     ["09:00 one `11111111` · :white_check_mark: claimed by *Ann ∗B∗*\n09:05 two `22222222`"], [KEY_B]),
+    # The last button of an actions block: the block goes with it.
+    ([SECTION, {"type": "actions", "elements": [button(KEY_A)]}],
+     ["09:00 one `11111111` · :white_check_mark: claimed by *Ann ∗B∗*\n09:05 two `22222222`"], []),
+])
+def test_the_claimed_line_says_who_and_loses_its_button(blocks, expect_lines, expect_buttons):
+    from lib.destinations.slack.claims import claimed_blocks
+
+    out = claimed_blocks(blocks, "chats", KEY_A, "Ann *B*")
+    assert [b["text"]["text"] for b in out if b["type"] == "section"] == expect_lines
+    assert [json.loads(b["value"])["k"] for b in FakeSlack.buttons({"blocks": out})] == expect_buttons
+    assert claimed_blocks(out, "chats", KEY_A, "Bob") is None  # no button left for it: nothing to do
+    assert claimed_blocks(blocks, "calls", KEY_A, "Ann") is None  # another feed's item of the same key
