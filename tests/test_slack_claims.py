@@ -332,3 +332,33 @@ def test_the_claimed_line_says_who_and_loses_its_button(blocks, expect_lines, ex
     assert [json.loads(b["value"])["k"] for b in FakeSlack.buttons({"blocks": out})] == expect_buttons
     assert claimed_blocks(out, "chats", KEY_A, "Bob") is None  # no button left for it: nothing to do
     assert claimed_blocks(blocks, "calls", KEY_A, "Ann") is None  # another feed's item of the same key
+
+
+def test_a_click_on_an_accounts_button_claims_in_that_accounts_sheet(harness):
+    from lib.actions import settings_for
+    from lib.app import build_syncer
+
+    harness.stand.sheets.create_spreadsheet("north-sheet", tabs=("Sheet1",))
+    env = {**harness.env(), "ACCOUNTS": "north,east-london", "SHEET_ID__NORTH": "north-sheet"}
+    north = settings_for(env, "north")
+    harness.add_chats(2)
+    build_syncer(north, store=harness.open_store(), clock=harness.clock).run()
+    harness.stand.sheets.set_cell("north-sheet", north.sheet_tab, f"{col_letters(OWNER_COLUMN)}1", "Owner")
+    harness.stand.sheets.set_cell("north-sheet", north.sheet_tab, f"{col_letters(OWNER_COLUMN + 1)}1", "Claimed at")
+    key = harness.stand.sheets.rows("north-sheet", north.sheet_tab)[1][OWNER_COLUMN - 1]
+    north_button = {**button(key), "value": json.dumps({"a": "north", "f": "chats", "k": key})}
+    client = WebClient(token=DEMO_SLACK_TOKEN, base_url=harness.stand.slack.api_url)
+    ts = client.chat_postMessage(channel=DEMO_CHANNEL_ID, text="north", blocks=[
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"a chat `{key[-8:]}`"}, "accessory": north_button}])["ts"]
+    slack = harness.stand.slack
+    body, headers = slack.interactivity_request(slack.click_payload(slack.message(ts), north_button))
+    answer = handle_action("POST", body, headers, {**env, **ACTION_ENV},
+                           desk_for=lambda s: build_claim_desk(s, store=harness.open_store(), clock=harness.clock))
+    assert answer == ("", 200)
+    assert harness.stand.sheets.rows("north-sheet", north.sheet_tab)[1][OWNER_COLUMN] == "Ann"
+    assert harness.stand.sheets.rows(harness.sheet_id, north.sheet_tab) == []  # the default sheet untouched
+    # A button of an account ACCOUNTS no longer lists: a 500 naming ACCOUNTS, nothing written.
+    gone = {**north_button, "value": json.dumps({"a": "west", "f": "chats", "k": key})}
+    body, headers = slack.interactivity_request(slack.click_payload(slack.message(ts), gone))
+    refused, status = handle_action("POST", body, headers, {**env, **ACTION_ENV})
+    assert status == 500 and "ACCOUNTS" in refused["error"]
