@@ -1,6 +1,9 @@
 """The demo's claim (#23): the first Claim button of the summary clicked as Slack would send it
 (signed, by the stand-in's "Ann"), answered by main.slack_actions' own code in this process on the
-demo's state store; what it did, as lines to print."""
+demo's state store; what it did, as lines to print.
+
+`python -m sandbox` calls it once the function has stopped and before it prints the tabs (one
+line in sandbox/demo.py, left to the merge: lanes sales-links and acc-proof reshape that file)."""
 
 from __future__ import annotations
 

@@ -96,7 +96,6 @@ def _call(url: str, schedule_time: str) -> dict[str, Any]:
 
 def main(out_dir: str = "local-run", chats: int = 8, calls: int = 5) -> int:
     """Run the demo (chats and call messages); return a process exit code."""
-    from .claim_demo import click_first_claim
     from .standins import StandIns
     from .standins.samples import sample_calls, sample_chats
 
@@ -145,8 +144,6 @@ def main(out_dir: str = "local-run", chats: int = 8, calls: int = 5) -> int:
             except subprocess.TimeoutExpired:
                 proc.kill()
             log_file.close()
-        for line in click_first_claim(stand.slack, stand.sheets, stand.env()["SHEET_ID"], env):
-            print(line)
 
         sheet_rows = stand.sheets.rows(stand.env()["SHEET_ID"], "Chats")
         call_rows = stand.sheets.rows(stand.env()["SHEET_ID"], "Calls")

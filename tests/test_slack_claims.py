@@ -362,3 +362,13 @@ def test_a_click_on_an_accounts_button_claims_in_that_accounts_sheet(harness):
     body, headers = slack.interactivity_request(slack.click_payload(slack.message(ts), gone))
     refused, status = handle_action("POST", body, headers, {**env, **ACTION_ENV})
     assert status == 500 and "ACCOUNTS" in refused["error"]
+
+
+def test_the_demos_click_claims_the_first_button_and_says_so(harness):
+    from sandbox.claim_demo import click_first_claim
+
+    keys, message = synced(harness)
+    lines = click_first_claim(harness.stand.slack, harness.stand.sheets, harness.sheet_id, harness.env())
+    assert lines[0].endswith("HTTP 200") and "Owner 'Ann'" in lines[1]
+    assert row_of(harness, keys[0])["Owner"] == "Ann"
+    assert "claimed by *Ann*" in json.dumps(harness.stand.slack.message(message["ts"])["blocks"])
