@@ -7,6 +7,7 @@ import flask
 import functions_framework
 
 from lib import logs
+from lib.actions import MAX_BODY_BYTES, handle_action
 from lib.handler import handle, refuse_method
 
 # functions-framework installed its own root handler before importing this module (with
@@ -25,3 +26,12 @@ def sync_chats(request: flask.Request) -> Any:
     # werkzeug's Headers: a case-insensitive mapping of str to str.
     body, status = handle(request.args, cast(Mapping[str, str], request.headers))
     return body, status, {"Cache-Control": "no-store"}
+
+
+@functions_framework.http
+def slack_actions(request: flask.Request) -> Any:
+    """Public HTTP entry: a click on a Slack summary's Claim button (lib/actions.py). The raw
+    body is read first (one byte past the limit at most) and verified before anything else."""
+    body = request.stream.read(MAX_BODY_BYTES + 1)
+    answer, status = handle_action(request.method, body, cast(Mapping[str, str], request.headers))
+    return answer, status, {"Cache-Control": "no-store"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import datetime
 
@@ -10,7 +11,10 @@ from .alerts import Alerter
 from .clock import utcnow
 from .destinations import SHEET, SLACK, BuildContext, FeedTab, build_each
 from .destinations.sheet import client as sheet_module
+from .destinations.sheet.claims import ClaimCells
 from .destinations.sheet.destination import SheetTabs
+from .destinations.slack import client as slack_module
+from .destinations.slack.claims import SlackClaims
 from .destinations.slack.client import SlackNotifier
 from .destinations.slack.destination import SlackSummary
 from .settings import Settings
@@ -19,6 +23,30 @@ from .sources.moneypenny import MoneypennyClient
 from .state import open_store
 from .state.contract import StateStore
 from .sync import Syncer
+from .sync.claims import ClaimDesk
+
+# Seconds a click's Sheets request may wait out 429 answers: Slack wants its answer in 3 seconds.
+CLAIM_QUOTA_WAIT_SECONDS = 2.0
+
+
+def build_claim_desk(settings: Settings, *, store: StateStore | None = None, syncer: Syncer | None = None,
+                     clock: Callable[[], datetime] = utcnow) -> ClaimDesk:
+    """The claims of one account (lib/sync/claims.py): its store, each feed's tab and Slack.
+
+    With `syncer`, its store, tab writers and Slack client (a run's retry of due claims); else
+    built from the settings (the Slack actions entry point), clients made on first use."""
+    if syncer is not None:
+        writers, slack_client, store = syncer.writers, (lambda: syncer.slack.client), syncer.store
+    else:
+        feeds = [FeedTab(feed.name, feed.tab(settings), feed.layout, feed.summary_noun)
+                 for feed in registered() if feed is CHATS_FEED or settings.feed_on(feed.name)]
+        # A click waits out a Sheets quota refusal briefly only: the next run writes what it could not.
+        writers = SHEET.build(BuildContext(settings, feeds, quota_wait=CLAIM_QUOTA_WAIT_SECONDS)).writers
+        slack_client = functools.partial(slack_module.build_client, settings)
+        store = store or open_store(settings)
+    cells = {feed: ClaimCells(writer) for feed, writer in writers.items()}
+    slack = SlackClaims(slack_client, settings.slack_api_url, timeout=settings.http_timeout_seconds)
+    return ClaimDesk(store, cells, slack, tz=settings.chat_timezone, clock=clock)
 
 
 def build_syncer(
@@ -59,8 +87,11 @@ def build_syncer(
     kinds = {b.name: b.built for b in built}
     sheet, slack = kinds[SHEET.name], kinds[SLACK.name]
     assert isinstance(sheet, SheetTabs) and isinstance(slack, SlackSummary)
-    return Syncer(settings, store, moneypenny, sheet.writers, slack.notifier, clock=clock, checkpoint=checkpoint,
-                  destinations=built)
+    syncer = Syncer(settings, store, moneypenny, sheet.writers, slack.notifier, clock=clock, checkpoint=checkpoint,
+                    destinations=built)
+    # A run writes the claims from Slack that are still due (the run state's claims_due says when).
+    syncer.claims = build_claim_desk(settings, syncer=syncer, clock=clock)
+    return syncer
 
 
 

@@ -220,3 +220,25 @@ class DocumentError(ValueError):
 
 class UnknownJournalField(ValueError):
     """`journal_update` was given a field that no journal entry has (a programming error)."""
+
+
+# -- the Slack actions entry point (main.slack_actions, #23) ----------------------------------------
+
+
+class ClaimColumnsMissing(SheetError, PermanentError):
+    """A tab has no Owner or Claimed at column in row 1 (the next run adds them when missing)."""
+
+    cause = "claim_columns"
+
+
+class RequestRefused(SyncError):
+    """A request to the public Slack actions entry point that is not Slack's for this app and
+    workspace (bad or missing signature, too old, too large, another team or app): 401."""
+
+    cause = "unauthorized"
+
+
+class MalformedAction(SyncError):
+    """A signed request from Slack whose payload this function cannot read (no button of ours)."""
+
+    cause = "malformed_action"

@@ -163,6 +163,24 @@ def client(harness, monkeypatch):
     return create_app("sync_chats", str(ROOT / "main.py")).test_client()
 
 
+@pytest.fixture
+def actions_client(harness, monkeypatch):
+    """A test client of main.slack_actions (the public Slack actions entry point) served by the
+    real functions-framework app, with the harness's settings and the Slack stand-in's signing
+    secret, workspace and app in os.environ."""
+    from functions_framework import create_app
+
+    from sandbox.standins.slack import APP_ID, SIGNING_SECRET, TEAM_ID
+
+    for name in list(os.environ):
+        if name.startswith(("MONEYPENNY_", "SHEET", "SLACK_", "STATE_STORE", "FIRESTORE_", "ALERT_", "ACCOUNTS")):
+            monkeypatch.delenv(name, raising=False)
+    env = {**harness.env(), "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_TEAM_ID": TEAM_ID, "SLACK_APP_ID": APP_ID}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return create_app("slack_actions", str(ROOT / "main.py")).test_client()
+
+
 @pytest.fixture(autouse=True)
 def restore_logging():
     """Put logging back as it was after each test: commands reconfigure it process-wide."""

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from ..counters import StoreCounters
+from .claims import Claim
 from .documents import D, Document
 from .models import CachedToken, InflightBatch, JournalEntry, Lease, RejectedItem
 from .run_state import LeaseHold, RunState
@@ -216,7 +217,28 @@ class RunLog(Protocol):
         """The newest run records first (by started_at): one read of the run state."""
 
 
-class StateStore(TokenCache, Journal, Quarantine, RunStates, Leases, Documents, RunLog, Protocol):
+class Claims(Protocol):
+    """Claims from Slack's "Claim" button (lib/state/claims.py): the first click on an item wins."""
+
+    @abstractmethod
+    def claim_get(self, feed: str, key: str) -> Claim | None:
+        """The claim on this item, or None (one read)."""
+
+    @abstractmethod
+    def claim_take(self, claim: Claim) -> tuple[Claim, bool]:
+        """In one transaction: the claim already on `claim`'s item and False, or `claim` stored
+        and True, with the run state's `claims_due` raised by one (so the next run looks)."""
+
+    @abstractmethod
+    def claim_put(self, claim: Claim) -> None:
+        """Store what is done of a claim that exists (one write)."""
+
+    @abstractmethod
+    def claims_due(self) -> list[Claim]:
+        """Every claim not yet written to both the sheet and its message, oldest first (one query)."""
+
+
+class StateStore(TokenCache, Journal, Quarantine, RunStates, Leases, Documents, RunLog, Claims, Protocol):
     """Where the sync keeps everything that must outlive one run.
 
     `counters` (a `lib.counters.StoreCounters`) counts round trips and the documents read,

@@ -51,6 +51,10 @@ class RunState:
     lease: Lease | None = None
     cursor: CursorDoc = field(default_factory=CursorDoc)
     schedules: ScheduleDoc = field(default_factory=ScheduleDoc)
+    # Claims from Slack (lib/state/claims.py) that may still be due: 0 none; each new claim adds
+    # one (in its transaction), and a run that wrote every due claim clears it when it is still
+    # the number it read (lib/sync/claims.py). A run with 0 reads no claim.
+    claims_due: int = 0
     # When the last item set aside expires; None: nothing in quarantine that makes a run unhealthy
     # (empty, or only items set aside over lib/sync/record.QUARANTINE_ALARM ago).
     quarantine_until: datetime | None = QUARANTINE_UNKNOWN
@@ -150,6 +154,8 @@ class RunState:
         }
         if self.lease is not None:
             out["lease"] = {"owner": self.lease.owner, "expires_at": utc_text(self.lease.expires_at)}
+        if self.claims_due:
+            out["claims_due"] = self.claims_due
         if self.quarantine_until is not None:
             out["quarantine_until"] = utc_text(self.quarantine_until)
         if self.reconciled_at is not None:
@@ -167,10 +173,13 @@ class RunState:
             raise DocumentError(f"the stored {RUN_STATE_DOC!r} document has a value that is not a map of texts in 'runs'")
         if isinstance(seq, bool) or not isinstance(seq, int):
             raise DocumentError(f"the stored {RUN_STATE_DOC!r} document has a value that is not a whole number in 'seq'")
+        claims_due = data.get("claims_due") or 0
+        if isinstance(claims_due, bool) or not isinstance(claims_due, int):
+            raise _bad("claims_due", "a value that is not a whole number")
         return cls(
             lease=_lease(lease),
             cursor=CursorDoc.from_dict(_part(data, CURSOR_DOC)),
-            schedules=ScheduleDoc.from_dict(_part(data, SCHEDULE_DOC)),
+            schedules=ScheduleDoc.from_dict(_part(data, SCHEDULE_DOC)), claims_due=claims_due,
             quarantine_until=_named_time(data, "quarantine_until"),
             reconciled_at=_named_time(data, "reconciled_at"),
             reminded_on=_named_day(data, "reminded_on"),

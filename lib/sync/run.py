@@ -35,6 +35,7 @@ from ..state.contract import StateStore
 from ..state.documents import CursorDoc
 from ..state.models import JournalEntry, RejectedItem
 from .at_least_once import Part
+from .claims import ClaimDesk
 from .fetch import plan_intent
 from .options import Mode, RunOptions, RunReport, as_sync_error, error_info, first_error
 from .protocols import RunProtocols, wire
@@ -79,6 +80,8 @@ class Syncer:
         if missing:
             raise ValueError(f"no sheet writer for the feed(s) {', '.join(missing)}")
         self.slack = slack
+        # The claims from Slack (lib/sync/claims.py), set by lib/app.py: a run writes those still due.
+        self.claims: ClaimDesk | None = None
         # Every registered destination as built for this Syncer (lib/destinations), exactly-once
         # ones first: the sheet (whose writers are `writers`) and Slack (`slack`) unless given.
         self.destinations: list[BuiltDestination] = list(destinations) if destinations is not None else [
@@ -162,6 +165,7 @@ class Syncer:
             failure = self._run_steps(report, self._daily_reconcile(opts, session, started), session)
             if failure is None:
                 done = schedule
+            self._write_claims(session)
         except Exception as exc:  # a failed step outside the delivery phase
             failure = as_sync_error("run", exc)
             if not report.errors:
@@ -182,6 +186,20 @@ class Syncer:
         if failure is not None:
             raise RunFailed(report, failure)
         return report
+
+    def _write_claims(self, session: RunSession) -> None:
+        """Write the claims from Slack still due when the run state says some may be (a run with
+        none reads nothing for them), then clear `claims_due` if no claim came meanwhile (one
+        write, only on a run that had claims to write)."""
+        due = session.seen.claims_due
+        if not due or self.claims is None:
+            return
+        try:
+            if self.claims.retry_due():
+                session.seen = self.store.update_run_state(
+                    lambda state: dataclasses.replace(state, claims_due=0) if state.claims_due == due else None)
+        except SyncError as exc:  # the claims stay due for the next run; the run's own work is done
+            log.warning("could not write the claims still due", extra={"fields": {"cause": exc.cause}})
 
     def _window(self, opts: RunOptions, started: datetime) -> RunOptions:
         """The options with a reconcile's window filled in; a bad window is refused."""

@@ -10,13 +10,15 @@ counts 6, an emoji 12), which is how slack_sdk sends them.
 from __future__ import annotations
 
 import copy
+import hashlib
+import hmac
 import itertools
 import json
 import re
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 from .server import Request, Response, StandIn
 
@@ -35,10 +37,18 @@ MAX_TEXT = 40_000
 BOT_USER_ID = "U0BOT"
 BOT_ID = "B0BOT"
 TEAM_ID = "T0DEMO"
+APP_ID = "A0DEMO"
+SIGNING_SECRET = "demo-signing-secret"
+# The people of the demo workspace (users.info): id -> (user name, real name, display name).
+USERS = {"U0ANN": ("ann", "Ann Archer", "Ann"), "U0BOB": ("bob", "Bob Baker", "Bob B"),
+         "U0EVE": ("eve", "Eve <!channel> Evans", "=HYPERLINK(\"http://x\";\"eve\")")}
 
 METHODS = frozenset(
-    {"chat.postMessage", "auth.test", "conversations.info", "conversations.join", "chat.update", "chat.delete"}
+    {"chat.postMessage", "auth.test", "conversations.info", "conversations.join", "chat.update", "chat.delete",
+     "users.info"}
 )
+# Where a click's response_url points (POST JSON: Slack's ephemeral answer to the clicker).
+RESPONSE_PATH = "/actions/"
 _KNOWN_BLOCKS = {"section", "header", "divider", "context", "actions", "image", "rich_text", "input", "file", "video"}
 _ENTITY = re.compile(r"<[^<>\n]*>")
 
@@ -52,9 +62,15 @@ class SlackFail(Exception):
 
 class FakeSlack(StandIn):
     """Slack Web API under /api/. Endpoint names are the method names ("chat.postMessage",
-    "auth.test", "conversations.info", "conversations.join", "chat.update", "chat.delete")."""
+    "auth.test", "conversations.info", "conversations.join", "chat.update", "chat.delete",
+    "users.info"), and "response_url" for the clicks' response URLs (/actions/<n>).
 
-    ENDPOINTS = METHODS
+    Interactivity the way Slack sends it: `click(...)` builds a block_actions payload for a
+    button of a stored message, form-encoded and signed with the app's signing secret
+    (`interactivity_request`), with a response URL here; `responses()` lists what was posted to
+    those URLs."""
+
+    ENDPOINTS = METHODS | {"response_url"}
 
     def __init__(
         self,
@@ -70,6 +86,9 @@ class FakeSlack(StandIn):
         self.member_of: set[str] = set(self.channels if member_of is None else member_of)
         self._messages: list[dict[str, Any]] = []
         self._ts = itertools.count(1)
+        self.users: dict[str, tuple[str, str, str]] = dict(USERS)
+        self._responses: list[dict[str, Any]] = []
+        self._clicks = itertools.count(1)
 
     @property
     def api_url(self) -> str:
@@ -159,9 +178,68 @@ class FakeSlack(StandIn):
                 lines.append(f"[{kind}]")
         return "\n".join(lines)
 
+    # ----------------------------------------------------------------- interactivity
+
+    def responses(self) -> list[dict[str, Any]]:
+        """What was posted to the clicks' response URLs, oldest first: the JSON body with `url`."""
+        with self._lock:
+            return copy.deepcopy(self._responses)
+
+    def message(self, ts: str) -> dict[str, Any]:
+        """The stored message with this ts (as chat.update left it)."""
+        with self._lock:
+            return copy.deepcopy(next(m for m in self._messages if m["ts"] == ts))
+
+    @staticmethod
+    def buttons(message: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Every button of a message's blocks (section accessories and actions elements)."""
+        out: list[dict[str, Any]] = []
+        for block in message.get("blocks") or []:
+            for element in [block.get("accessory"), *(block.get("elements") or [])]:
+                if isinstance(element, dict) and element.get("type") == "button":
+                    out.append(element)
+        return out
+
+    def click_payload(self, message: Mapping[str, Any], button: Mapping[str, Any], user: str = "U0ANN", *,
+                      team: str = TEAM_ID, app: str = APP_ID) -> dict[str, Any]:
+        """The block_actions payload Slack sends when `user` clicks `button` of `message`."""
+        name = self.users.get(user, (user.lower(), "", ""))[0]
+        n = next(self._clicks)
+        channel = message["channel"]
+        shown = {"type": "message", "text": message.get("text", ""), "user": BOT_USER_ID, "bot_id": BOT_ID,
+                 "ts": message["ts"], "blocks": copy.deepcopy(message.get("blocks") or [])}
+        return {
+            "type": "block_actions",
+            "user": {"id": user, "username": name, "name": name, "team_id": team},
+            "api_app_id": app, "token": "verification-token-unused",
+            "container": {"type": "message", "message_ts": message["ts"], "channel_id": channel, "is_ephemeral": False},
+            "trigger_id": f"{n}.trigger", "team": {"id": team, "domain": "demo-workspace"},
+            "enterprise": None, "is_enterprise_install": False,
+            "channel": {"id": channel, "name": self.channels.get(channel, "")},
+            "message": shown, "state": {"values": {}},
+            "response_url": f"{self.url}{RESPONSE_PATH}{team}/{n}/hook",
+            "actions": [{**copy.deepcopy(dict(button)), "block_id": str(button.get("block_id", "b")),
+                         "action_ts": f"{time.time():.6f}"}],
+        }
+
+    @staticmethod
+    def interactivity_request(payload: Mapping[str, Any] | str, secret: str = SIGNING_SECRET,
+                              timestamp: int | None = None) -> tuple[bytes, dict[str, str]]:
+        """The body and headers of Slack's POST to the interactivity URL: `payload=<JSON>`,
+        form-encoded, signed as Slack signs (v0:timestamp:body, HMAC-SHA256). A str payload is
+        sent as it is (a malformed one)."""
+        text = payload if isinstance(payload, str) else json.dumps(payload)
+        body = urlencode({"payload": text}).encode()
+        stamp = str(int(time.time()) if timestamp is None else timestamp)
+        digest = hmac.new(secret.encode(), f"v0:{stamp}:".encode() + body, hashlib.sha256).hexdigest()
+        return body, {"Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": stamp,
+                      "X-Slack-Signature": f"v0={digest}"}
+
     # ----------------------------------------------------------------- HTTP
 
     def route(self, method: str, path: str) -> str:
+        if path.startswith(RESPONSE_PATH) and method == "POST":
+            return "response_url"
         if not path.startswith("/api/"):
             return "unknown"
         name = path[len("/api/"):].strip("/")
@@ -176,6 +254,14 @@ class FakeSlack(StandIn):
         return Response(code, {"ok": False, "error": "request_failed"})
 
     def handle(self, request: Request) -> Response:
+        if request.endpoint == "response_url":
+            try:
+                body = request.json()
+            except ValueError:
+                return Response(400, "invalid_payload", content_type="text/plain")
+            with self._lock:
+                self._responses.append({**(body if isinstance(body, dict) else {}), "url": request.path})
+            return Response(200, "ok", content_type="text/html")
         if request.endpoint == "unknown":
             return Response(200, {"ok": False, "error": "unknown_method"})
         try:
@@ -272,6 +358,14 @@ class FakeSlack(StandIn):
                 message.update(text=text, blocks=blocks)
                 return {"channel": cid, "ts": message["ts"], "text": text}
         raise SlackFail("message_not_found")
+
+    def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        user = str(args.get("user") or "")
+        if user not in self.users:
+            raise SlackFail("user_not_found")
+        name, real, display = self.users[user]
+        return {"user": {"id": user, "team_id": TEAM_ID, "name": name, "real_name": real, "deleted": False,
+                         "profile": {"real_name": real, "display_name": display}}}
 
     def _chat_delete(self, args: dict[str, Any]) -> dict[str, Any]:
         cid = self._target(args)

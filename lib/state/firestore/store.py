@@ -56,6 +56,7 @@ from ..common import utc as _ts
 from ..models import CachedToken, InflightBatch, Lease
 from ..run_state import PARTS, RUN_STATE_DOC, RUNS_KEPT, LeaseHold, RunState, from_legacy
 from ..run_store import RunStateStore
+from .claims import FirestoreClaims
 from .journal import FirestoreJournalStore
 from .layout import dt as _dt
 from .layout import get_json as _get_json
@@ -65,7 +66,7 @@ from .layout import translate as _translate
 _guard = guard(_translate)
 
 
-class FirestoreStore(RunStateStore, FirestoreJournalStore):
+class FirestoreStore(RunStateStore, FirestoreJournalStore, FirestoreClaims):
     """The state store in Firestore collections named `{prefix}_…`.
 
     `timeout` and `retry` are passed to every call that takes them (library defaults if unset).

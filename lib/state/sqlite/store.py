@@ -16,10 +16,11 @@ from ..models import CachedToken, InflightBatch, Lease
 from ..run_state import PARTS, RUNS_KEPT, LeaseHold, RunState, from_legacy
 from ..run_store import RunStateStore
 from .base import _dt, _guard
+from .claims import SqliteClaims
 from .journal import SqliteJournalStore
 
 
-class SqliteStore(RunStateStore, SqliteJournalStore):
+class SqliteStore(RunStateStore, SqliteJournalStore, SqliteClaims):
     """The state store in a SQLite file at `path` (parent folders are created).
 
     `retention`: when set, `journal_prune` also trims the run history to the newest

@@ -1,0 +1,200 @@
+"""Claims from Slack's "Claim" button (#23): the store decides, then the sheet and the message
+show it; whatever of that failed, the next scheduled run writes.
+
+A click (`ClaimDesk.click`), in this order:
+
+1. a claim already stored for the item: nothing changes; the clicker alone is told who has it;
+2. the item's row, found by its key column now (rows move): gone, the clicker is told and
+   nothing is written; an Owner already in the sheet (typed by hand) counts as a claim;
+3. the clicker's name (users.info); the store decides, in a transaction (first click wins); the
+   one that lost is told who won;
+4. Owner and Claimed at written (RAW), the summary's line updated (chat.update): each marked done
+   in the claim once it landed.
+
+A claim whose sheet write or message update failed (or whose function died first) stays due: the
+run state's `claims_due` (raised in the claim's transaction) makes the next run call
+`retry_due`, which writes what is left and clears it when nothing is.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from ..clock import utcnow
+from ..destinations.sheet.claims import ClaimCells, ClaimRow, cell_text
+from ..destinations.slack.claims import SlackClaims, button_item, claimed_blocks, short_key
+from ..errors import SyncError
+from ..state.claims import Claim
+from ..state.contract import StateStore
+
+log = logging.getLogger(__name__)
+
+# The message's text when the click did not carry it (chat.update replaces it).
+UPDATED_TEXT = "Leads from Moneypenny"
+
+
+@dataclass(frozen=True)
+class Click:
+    """One click on a Claim button, as Slack's verified payload gives it."""
+
+    feed: str
+    key: str
+    user_id: str
+    user_name: str  # the payload's name for the clicker (users.info gives the shown one)
+    channel: str
+    ts: str
+    blocks: list[dict[str, Any]] = field(default_factory=list)
+    response_url: str = ""
+    text: str = ""  # the message's own text
+
+
+@dataclass(frozen=True)
+class ClaimAnswer:
+    """What a click came to: `claimed` (this click made the claim), `taken` (someone has it),
+    `gone` (no row has the key), `unknown` (not a feed of this deployment); who has it; what the
+    clicker was told (empty: the updated message says it)."""
+
+    outcome: str
+    owner: str = ""
+    told: str = ""
+    sheet_written: bool = False
+    message_updated: bool = False
+
+
+class ClaimDesk:
+    """Claims of one account: its store, each feed's tab (`cells`, by feed name) and Slack."""
+
+    def __init__(self, store: StateStore, cells: Mapping[str, ClaimCells], slack: SlackClaims, *,
+                 tz: ZoneInfo, clock: Callable[[], datetime] = utcnow):
+        self.store = store
+        self.cells = dict(cells)
+        self.slack = slack
+        self.tz = tz
+        self.clock = clock
+
+    def _tell(self, click: Click, text: str) -> str:
+        try:
+            self.slack.tell(click.response_url, text)
+        except Exception as exc:  # the answer to the clicker is a courtesy: nothing depends on it
+            log.warning("could not answer the clicker", extra={"fields": {"error": type(exc).__name__}})
+        return text
+
+    def _when(self, claim: Claim) -> str:
+        return f"{claim.claimed_at.astimezone(self.tz):%Y-%m-%d %H:%M}"
+
+    def click(self, click: Click) -> ClaimAnswer:
+        """Claim the item for the clicker, or tell them why not (see the module's docstring)."""
+        held = self.store.claim_get(click.feed, click.key)
+        if held is not None:
+            return ClaimAnswer("taken", held.owner, self._tell(
+                click, f"{cell_text(held.owner)} claimed this lead ({short_key(click.key)}) at {self._when(held)}."))
+        cells = self.cells.get(click.feed)
+        if cells is None:
+            return ClaimAnswer("unknown", told=self._tell(
+                click, f"This lead ({short_key(click.key)}) is from a source this deployment no longer syncs: nothing was written."))
+        row: ClaimRow | None = None
+        try:
+            row = cells.find(click.key)
+        except SyncError as exc:  # the sheet is not reachable now: the claim is still decided, written later
+            log.warning("could not find the claimed row now; the next run writes it",
+                        extra={"fields": {"feed": click.feed, "error": type(exc).__name__}})
+            unreachable = True
+        else:
+            unreachable = False
+            if row is None:
+                return ClaimAnswer("gone", told=self._tell(
+                    click, f"This lead ({short_key(click.key)}) is no longer in the sheet (its row was deleted): "
+                    "nothing was written."))
+            if row.owner:
+                return ClaimAnswer("taken", row.owner, self._tell(
+                    click, f"{cell_text(row.owner)} has this lead ({short_key(click.key)}): the sheet's Owner says so."))
+        name = cell_text(self.slack.user_name(click.user_id, click.user_name)) or cell_text(click.user_name) or click.user_id
+        blocks = claimed_blocks(click.blocks, click.feed, click.key, name)
+        claim = Claim(click.feed, click.key, name, click.user_id, self.clock(), click.channel, click.ts,
+                      tuple(blocks if blocks is not None else click.blocks), click.text)
+        claim, first = self.store.claim_take(claim)
+        if not first:
+            return ClaimAnswer("taken", claim.owner, self._tell(
+                click, f"{cell_text(claim.owner)} claimed this lead ({short_key(click.key)}) just before you."))
+        claim = self._write(claim, cells, None if unreachable else row)
+        told = ""
+        if not claim.sheet_done:
+            told = self._tell(click, f"You have this lead ({short_key(click.key)}). The sheet could not be written "
+                              "just now: the next scheduled run writes your name there.")
+        return ClaimAnswer("claimed", claim.owner, told, claim.sheet_done, claim.message_done)
+
+    def _write(self, claim: Claim, cells: ClaimCells | None, row: ClaimRow | None, *, find: bool = False) -> Claim:
+        """Write what is not done of `claim` (the row found again when `find`), store what landed."""
+        before = claim
+        if not claim.sheet_done and cells is not None:
+            try:
+                if find:
+                    row = cells.find(claim.key)
+                if row is None and find:
+                    log.warning("a claimed row is gone from the sheet; nothing written", extra={"fields": {"feed": claim.feed}})
+                    claim = claim.done(sheet=True)
+                elif row is not None and row.owner:
+                    claim = claim.done(sheet=True)  # a name is there (ours, or typed by hand): never overwritten
+                elif row is not None:
+                    cells.write(row, claim.owner, self._when(claim))
+                    claim = claim.done(sheet=True)
+            except SyncError as exc:
+                log.warning("could not write a claim to the sheet; the next run does",
+                            extra={"fields": {"feed": claim.feed, "cause": exc.cause}})
+        if not claim.message_done and not (claim.channel and claim.ts):
+            claim = claim.done(message=True)  # no message to update
+        if not claim.message_done and not find:
+            claim = self._update_message(claim, list(claim.blocks), [claim])
+        if claim != before:
+            self.store.claim_put(claim)
+        return claim
+
+    def _update_message(self, claim: Claim, blocks: list[dict[str, Any]], group: list[Claim]) -> Claim:
+        try:
+            self.slack.update(claim.channel, claim.ts, blocks, claim.text or UPDATED_TEXT)
+        except SyncError as exc:
+            log.warning("could not update the summary message; the next run does",
+                        extra={"fields": {"cause": exc.cause, "claims": len(group)}})
+            return claim
+        return claim.done(message=True)
+
+    def retry_due(self) -> bool:
+        """Write every due claim (the sheet's cells found again by key, each message updated once
+        with every claim on it). True when none is left due."""
+        due = self.store.claims_due()
+        left = 0
+        messages: dict[tuple[str, str], list[Claim]] = {}
+        for stored in due:
+            claim = self._write(stored, self.cells.get(stored.feed), None, find=True)
+            if not claim.message_done:
+                messages.setdefault((claim.channel, claim.ts), []).append(claim)
+            elif claim.due:
+                left += 1
+        for group in messages.values():
+            newest = max(group, key=lambda c: c.claimed_at)
+            blocks = self._with_every_claim(list(newest.blocks))
+            if self._update_message(newest, blocks, group).message_done:
+                for claim in group:
+                    self.store.claim_put(claim.done(message=True))
+                    left += claim.done(message=True).due
+            else:
+                left += len(group)
+        return left == 0
+
+    def _with_every_claim(self, blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The message's blocks with every item still showing a button that has a claim marked
+        (a later click's update may have been built on a message that still showed them)."""
+        for block in list(blocks):
+            for element in [block.get("accessory"), *(block.get("elements") or [])]:
+                item = button_item(element)
+                if item is None:
+                    continue
+                claim = self.store.claim_get(item[1], item[2])
+                if claim is not None:
+                    blocks = claimed_blocks(blocks, claim.feed, claim.key, claim.owner) or blocks
+        return blocks
