@@ -24,6 +24,8 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from . import logs
+from .accounts import account_ids
+from .accounts import settings_for as accounts_settings_for
 from .app import build_claim_desk
 from .errors import MalformedAction, SettingsError, SyncError, TransientError, cut
 from .settings import ActionSettings, Settings
@@ -44,27 +46,23 @@ _desks: dict[Settings, ClaimDesk] = {}
 
 
 def settings_for(env: Mapping[str, str], account: str) -> Settings:
-    """The settings of `account` ("" when ACCOUNTS is unset).
-
-    A small stand-in until lane acc-core's `lib.accounts.settings_for` lands (then this calls
-    it): the account must be one ACCOUNTS names, and `NAME__<ID>` overlays `NAME`.
+    """The settings of the account a button names ("" when ACCOUNTS is unset): lib.accounts'
+    settings_for, once the account is known to be one ACCOUNTS lists (a button of an account
+    removed since, or of a single-account deployment that became several, is refused).
 
     The public function never reads Moneypenny, so it need not hold its login: when the
     environment has none, a placeholder stands in (never sent anywhere)."""
     env = dict(env)
     for name in MONEYPENNY_LOGIN:
-        if not (env.get(name) or "").strip():
-            env[name] = NO_MONEYPENNY
-    if not account:
-        return Settings.from_env(env)
-    accounts = [a.strip() for a in (env.get("ACCOUNTS") or "").split(",") if a.strip()]
-    if account not in accounts:
-        raise SettingsError(f"the button names the account {cut(account)!r}, which ACCOUNTS does not list",
+        for given in [name, *(n for n in env if n.startswith(name + "__"))]:
+            if not (env.get(given) or "").strip():
+                env[given] = NO_MONEYPENNY
+    listed = account_ids(env)
+    if (account not in listed) if listed else bool(account):
+        known = ", ".join(listed) or "none: ACCOUNTS is not set"
+        raise SettingsError(f"the button names the account {cut(account)!r}, which ACCOUNTS does not list ({known})",
                             fix="Add the account to ACCOUNTS, or ignore buttons of a removed account.")
-    suffix = "__" + account.upper().replace("-", "_")
-    overlaid = dict(env)
-    overlaid.update({name[: -len(suffix)]: value for name, value in env.items() if name.endswith(suffix)})
-    return Settings.from_env(overlaid)
+    return accounts_settings_for(env, account)
 
 
 def _desk_for(settings: Settings) -> ClaimDesk:
