@@ -162,10 +162,11 @@ class Syncer:
                 report.outcome = "skipped"
                 report.skipped = "this scheduled run already succeeded"
                 return report
+            # Claims first: the reminder of unclaimed leads reads the Owner cells they fill.
+            self._write_claims(session)
             failure = self._run_steps(report, self._daily_reconcile(opts, session, started), session)
             if failure is None:
                 done = schedule
-            self._write_claims(session)
         except Exception as exc:  # a failed step outside the delivery phase
             failure = as_sync_error("run", exc)
             if not report.errors:
