@@ -103,8 +103,9 @@ resource "time_sleep" "metric_propagation" {
   create_duration = "${local.metric_propagation_seconds}s"
 
   triggers = {
-    runs    = google_logging_metric.runs[0].id
-    healthy = google_logging_metric.healthy_runs[0].id
+    runs     = google_logging_metric.runs[0].id
+    healthy  = google_logging_metric.healthy_runs[0].id
+    accounts = try(google_logging_metric.account_healthy_runs[0].id, "")
   }
 }
 
@@ -113,7 +114,7 @@ resource "time_sleep" "metric_propagation" {
 # (Cloud Monitoring does not alert on a metric that never had data), and an apply that changes
 # this policy re-arms it only at the next healthy run (docs/operating.md, "The watcher").
 resource "google_monitoring_alert_policy" "no_healthy_run" {
-  count = local.watcher_count
+  count = local.deployment_watch_count
 
   project               = var.project_id
   display_name          = "${var.name}: no healthy run for ${var.watch_minutes} min"
@@ -162,6 +163,97 @@ resource "google_monitoring_alert_policy" "no_healthy_run" {
       in quarantine, no valid Moneypenny token).
 
       ${local.watcher_first_checks}
+    EOT
+  }
+}
+
+# With accounts: the healthy successful runs counted by account (each run line names its
+# account), so that each account's absence alert below watches that account alone.
+resource "google_logging_metric" "account_healthy_runs" {
+  count = local.account_watch_count
+
+  project          = var.project_id
+  name             = local.account_healthy_run_metric
+  description      = "Healthy successful runs of the ${var.name} function by account: its `run ok` lines with healthy=true, labelled with their account."
+  filter           = local.healthy_run_log_filter
+  label_extractors = local.account_metric_labels
+
+  metric_descriptor {
+    metric_kind  = "DELTA"
+    value_type   = "INT64"
+    unit         = "1"
+    display_name = "${var.name} healthy runs by account"
+
+    labels {
+      key         = "account"
+      value_type  = "STRING"
+      description = "the account id (ACCOUNTS) the run was for"
+    }
+  }
+
+  depends_on = [google_project_service.enabled]
+}
+
+# With accounts: one absence alert per account, in place of the deployment-wide one, so the
+# alert says which account stopped (the others may be fine). Off while the account is paused.
+# Like the deployment-wide one it needs the account's first healthy run before it can fire.
+resource "google_monitoring_alert_policy" "account_no_healthy_run" {
+  for_each = var.watcher_enabled ? var.accounts : {}
+
+  project               = var.project_id
+  display_name          = "${var.name} ${each.key}: no healthy run for ${var.watch_minutes} min"
+  combiner              = "OR"
+  severity              = "CRITICAL"
+  enabled               = !each.value.paused
+  notification_channels = local.watcher_channels
+  user_labels           = merge(local.watcher_labels, { account = each.key })
+
+  depends_on = [time_sleep.metric_propagation]
+
+  conditions {
+    display_name = "no `run ok` line of account ${each.key} with healthy=true for ${var.watch_minutes} min"
+
+    condition_absent {
+      filter   = "metric.type=\"logging.googleapis.com/user/${google_logging_metric.account_healthy_runs[0].name}\" AND resource.type=\"cloud_run_revision\" AND metric.label.account=\"${each.key}\""
+      duration = "${local.watch_seconds}s"
+
+      # One series for the account, across revisions.
+      aggregations {
+        alignment_period     = "300s"
+        per_series_aligner   = "ALIGN_SUM"
+        cross_series_reducer = "REDUCE_SUM"
+      }
+
+      trigger {
+        count = 1
+      }
+    }
+  }
+
+  alert_strategy {
+    auto_close           = "${local.absence_auto_close_seconds}s"
+    notification_prompts = ["OPENED", "CLOSED"]
+  }
+
+  documentation {
+    subject   = "${var.name}: account ${each.key} has had no healthy run for ${var.watch_minutes} minutes; its chats are not reaching its sheet"
+    mime_type = "text/markdown"
+    content   = <<-EOT
+      No run of **${var.name}** for account **${each.key}** has succeeded with everything delivered for
+      ${var.watch_minutes} minutes. The other accounts have alerts of their own: this one is about
+      ${each.key} alone (its Moneypenny login, its sheet, its channel, its scheduler job).
+
+      1. `python -m lib check --account ${each.key}` with the function's settings: the line that is not OK names the problem.
+      2. `python -m lib status --account ${each.key}`: when its last successful run was and why runs fail.
+      3. Its scheduler job is there and ENABLED:
+         `gcloud scheduler jobs describe ${var.name}-${each.key} --location=${var.region} --format="value(state,status)"`
+         (paused by hand? set or remove `paused` in its accounts entry and apply, as docs/deploy.md says).
+      4. Its secrets have an enabled version:
+         `gcloud secrets versions list ${var.name}-${each.key}-moneypenny-password` (and `-moneypenny-username`).
+      5. The function's log for it: `gcloud logging read 'resource.labels.service_name="${var.name}" AND jsonPayload.account="${each.key}"' --limit=50`.
+
+      Nothing is lost while runs fail: chats wait in the journal (or at Moneypenny) and go out with
+      the next good run. This alert closes by itself when the account's runs succeed again.
     EOT
   }
 }
