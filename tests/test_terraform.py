@@ -1511,3 +1511,45 @@ def test_checkovs_public_service_check_is_skipped_on_the_public_invoker_with_its
     assert skipped == [("CKV_GCP_102", "google_cloud_run_service_iam_member.slack_actions_public")], skipped
     reason = results["skipped_checks"][0]["check_result"]["suppress_comment"]
     assert "Slack cannot send an OIDC token" in reason and "signing secret" in reason
+
+
+def _doc_block(text: str, starts: str) -> str:
+    """The fenced code block of a doc whose body starts with `starts`."""
+    for body in re.findall(r"```\w*\n(.*?)```", text, re.S):
+        if body.startswith(starts):
+            return body
+    raise AssertionError(f"no code block starting with {starts!r}")
+
+
+def test_the_deploy_guide_adds_pauses_and_removes_an_account_with_what_terraform_has(sandbox, tmp_path, config):
+    doc = DEPLOY_DOC.read_text()
+    # The guide's accounts example is one Terraform accepts (and the example tfvars' commented one too).
+    example = _doc_block(doc, "accounts = {")
+    commented = re.search(r"^# accounts = \{\n(?:#.*\n)*?# \}\n", EXAMPLE_TFVARS.read_text(), re.M)
+    assert commented, "terraform.tfvars.example shows accounts"
+    for i, hcl in enumerate((example, re.sub(r"^# ?", "", commented.group(0), flags=re.M))):
+        extra = tmp_path / f"accounts{i}.tfvars"
+        extra.write_text(hcl)
+        result, state = sandbox_apply(sandbox, f"-var-file={extra}")
+        assert result.retcode == 0, f"{hcl}\n{result.error}"
+        out = json.loads(tf("output", "-json", f"-state={state}", cwd=sandbox).value)
+        accounts = out["runtime_environment"]["value"]["ACCOUNTS"].split(",")
+        assert len(accounts) >= 2 and all(f"MONEYPENNY_PASSWORD__{a.upper().replace('-', '_')}" in out["secret_ids"]["value"]
+                                          for a in accounts)
+    # Adding one: the targets name the secrets Terraform makes for it, the script fills those.
+    add = _doc_block(doc, "# 1. add its entry")
+    result, state = sandbox_apply(sandbox, "-var=accounts={north={}}")
+    north_ids = json.loads(tf("output", "-json", f"-state={state}", cwd=sandbox).value)["secret_ids"]["value"]
+    targets = re.findall(r'google_secret_manager_secret\.app\["(\w+)"\]', add)
+    assert targets and set(targets) == {k for k in north_ids if k.endswith("__NORTH")}, targets
+    assert "bash ../scripts/add-secrets.sh --account north" in add and "terraform apply\n" in add
+    assert "moneypenny-sync-north" in doc and north_ids["MONEYPENNY_PASSWORD__NORTH"].replace("north", "ID") in doc
+    # Pausing and the Slack app go through what the configuration has.
+    assert "`paused = true`" in doc and "paused" in config["variable"]["accounts"]["type"]
+    assert "terraform output -raw slack_app_manifest" in doc and "slack_team_id" in doc and "slack_app_id" in doc
+    assert "bash ../scripts/add-secrets.sh --slack" in doc
+    for scope in ("chat:write", "users:read"):
+        assert scope in doc
+    # The README points at both.
+    readme = README.read_text()
+    assert "docs/deploy.md#several-moneypenny-accounts" in readme and "docs/deploy.md#4-set-up-the-slack-app-one-paste" in readme
