@@ -48,8 +48,7 @@ locals {
     MONEYPENNY_USERNAME = "${var.name}-moneypenny-username"
     MONEYPENNY_PASSWORD = "${var.name}-moneypenny-password"
   }
-  # Read by slack_actions only: the sync never sees it, the public function never sees a
-  # Moneypenny login.
+  # Read by slack_actions only: the sync never sees it.
   slack_signing_secret_ids = var.slack_actions_enabled ? { SLACK_SIGNING_SECRET = "${var.name}-slack-signing-secret" } : {}
   secret_ids = merge(
     local.moneypenny_secret_ids,
@@ -58,7 +57,7 @@ locals {
   )
   # What each function mounts (environment variable => key of secret_ids).
   sync_secret_ids          = { for env, id in local.secret_ids : env => id if env != "SLACK_SIGNING_SECRET" }
-  slack_actions_secret_ids = { for env, id in local.secret_ids : env => id if contains(["SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET"], env) }
+  slack_actions_secret_ids = local.secret_ids
   secret_versions = merge(
     local.accounts_on ? merge([
       for id in local.account_ids : {

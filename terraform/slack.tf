@@ -2,9 +2,11 @@
 # main.slack_actions). It takes the clicks of the Slack app's Claim buttons. Slack cannot send an
 # OIDC token, so it is the one public URL of the deployment: allUsers may invoke it, and the
 # function itself refuses every request that Slack's signing secret does not verify (or that
-# comes from another workspace or app) before it reads anything else. It runs as the runtime
-# account (the sheet is shared with that one address) but mounts only the Slack secrets: no
-# Moneypenny login is ever within reach of the public URL. It never runs a sync.
+# comes from another workspace or app) before it reads anything else. It never runs a sync. It
+# runs as the runtime account (the sheet is shared with that one address, and one deployment
+# keeps one service account), so IAM does not fence it off from the other secrets: the signature
+# check is what keeps strangers out. It mounts what the code loads an account's settings with
+# (lib/actions.py reads them as the sync does), plus Slack's signing secret.
 # Everything here goes with slack_actions_enabled = false.
 
 resource "google_cloudfunctions2_function" "slack_actions" {
