@@ -6,7 +6,7 @@
 # runs as the runtime account (the sheet is shared with that one address, and one deployment
 # keeps one service account), so IAM does not fence it off from the other secrets: the signature
 # check is what keeps strangers out. It mounts what the code loads an account's settings with
-# (lib/actions.py reads them as the sync does), plus Slack's signing secret.
+# (main.slack_actions loads them as the sync does), plus Slack's signing secret.
 # Everything here goes with slack_actions_enabled = false.
 
 resource "google_cloudfunctions2_function" "slack_actions" {
