@@ -11,18 +11,32 @@ locals {
   )
   watcher_labels = { app = var.name, watcher_for = local.watcher_label }
 
-  # What to check first, in the order that finds most causes soonest. Shown in the alert.
-  watcher_first_checks = <<-EOT
-    1. `python -m lib check` with the function's settings (docs/operating.md, "The command line"): the line
-       that is not OK names the problem (Moneypenny login, sheet sharing or header, Slack token).
-    2. `python -m lib status`: its first line says when the last successful run was and why
-       runs fail or what is waiting.
+  # Steps 3 and 4 below: the one job and login, or (with accounts) each account's.
+  watcher_job_and_secret_checks = local.accounts_on ? trimspace(<<-EOT
+    3. Each account's scheduler job is there and ENABLED (`python -m lib status` names the account at fault):
+       `gcloud scheduler jobs list --location=${var.region} --filter="name~${var.name}-" --format="table(name,state,status)"`
+       (a paused account: `paused` in its accounts entry; the next apply sets what terraform.tfvars says).
+    4. Each secret has an enabled version:
+       `gcloud secrets versions list ${var.name}-ID-moneypenny-password` for each account ID (and
+       `-moneypenny-username`), and `${var.name}-slack-bot-token`.
+  EOT
+    ) : trimspace(<<-EOT
     3. The scheduler job is there and ENABLED:
        `gcloud scheduler jobs describe ${var.name} --location=${var.region} --format="value(state,status)"`
        (resume a paused job with `gcloud scheduler jobs resume ${var.name} --location=${var.region}`).
     4. Each secret has an enabled version:
        `gcloud secrets versions list ${var.name}-moneypenny-password` (and `-moneypenny-username`,
        `-slack-bot-token`).
+  EOT
+  )
+
+  # What to check first, in the order that finds most causes soonest. Shown in the alert.
+  watcher_first_checks = <<-EOT
+    1. `python -m lib check` with the function's settings (docs/operating.md, "The command line"): the line
+       that is not OK names the problem (Moneypenny login, sheet sharing or header, Slack token).
+    2. `python -m lib status`: its first line says when the last successful run was and why
+       runs fail or what is waiting.
+    ${local.watcher_job_and_secret_checks}
     5. The function's log: `gcloud functions logs read ${var.name} --region=${var.region} --gen2 --limit=50`.
 
     Nothing is lost while runs fail: chats wait in the journal (or at Moneypenny) and go out with

@@ -854,7 +854,8 @@ def test_watcher_has_a_run_metric_an_absence_policy_and_an_error_policy(resource
             continue
         assert doc["mime_type"] == "text/markdown" and "local.watcher_first_checks" in doc["content"], name
         assert ref(policy["user_labels"]) == "local.watcher_labels"
-    checks = config["locals"]["watcher_first_checks"]
+    checks = config["locals"]["watcher_first_checks"] + config["locals"]["watcher_job_and_secret_checks"]
+    assert "${local.watcher_job_and_secret_checks}" in config["locals"]["watcher_first_checks"]
     for step in ("python -m lib check", "python -m lib status", "gcloud scheduler jobs describe",
                  "gcloud secrets versions list"):
         assert step in checks, step
