@@ -31,10 +31,9 @@ locals {
 
   # Accounts (var.accounts): each id's suffix in its variables' names (east-london ->
   # EAST_LONDON, as the function reads them), in the order of the ids.
-  account_ids     = sort(keys(var.accounts))
-  accounts_on     = length(local.account_ids) > 0
-  account_suffix  = { for id in local.account_ids : id => upper(replace(id, "-", "_")) }
-  accounts_active = [for id in local.account_ids : id if !var.accounts[id].paused]
+  account_ids    = sort(keys(var.accounts))
+  accounts_on    = length(local.account_ids) > 0
+  account_suffix = { for id in local.account_ids : id => upper(replace(id, "-", "_")) }
 
   # Environment variable => Secret Manager secret ID. Values are added with gcloud, never here.
   # Without accounts: the one Moneypenny login. With accounts: a login per account (a login is

@@ -1328,7 +1328,7 @@ def test_a_paused_account_keeps_its_settings_and_secrets_while_its_job_and_alert
     assert ref(policy["enabled"]) == "!each.value.paused"
     assert "west" in with_accounts["runtime_environment"]["ACCOUNTS"].split(",")
     assert "MONEYPENNY_PASSWORD__WEST" in with_accounts["sync_secret_ids"]
-    assert with_accounts["accounts_active"] == ["east-london", "north"]
+    assert with_accounts["account_schedules"]["west"], "its job is kept (paused), not removed"
 
 
 def test_the_watcher_alerts_per_account_instead_of_for_the_whole_deployment(resources, evaluated, with_accounts):
