@@ -13,7 +13,7 @@ locals {
     "logging.googleapis.com",              # build and run logs, the watcher's log-based metric
     "monitoring.googleapis.com",           # the watcher's alert policies and email channels
     "run.googleapis.com",                  # 2nd gen functions run on Cloud Run
-    "secretmanager.googleapis.com",        # the three secrets
+    "secretmanager.googleapis.com",        # the secrets
     "sheets.googleapis.com",               # the function appends rows to the sheet
     "storage.googleapis.com",              # the source archive bucket
   ])

@@ -86,8 +86,9 @@ resource "google_cloudfunctions2_function" "sync" {
     environment_variables = local.runtime_environment
 
     # Read when an instance starts. A change of version (secret_versions) deploys a new revision.
+    # Every secret but Slack's signing secret (slack_actions' alone).
     dynamic "secret_environment_variables" {
-      for_each = local.secret_ids
+      for_each = local.sync_secret_ids
       content {
         key        = secret_environment_variables.key
         project_id = var.project_id

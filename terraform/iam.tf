@@ -6,7 +6,7 @@ resource "google_service_account" "runtime" {
   project      = var.project_id
   account_id   = "${var.name}-run"
   display_name = "${var.name} function (runtime)"
-  description  = "Runs the ${var.name} function: reads its three secrets, uses Firestore, edits the sheet shared with it."
+  description  = "Runs the ${var.name} functions: reads their secrets, uses Firestore, edits the sheet shared with it."
 
   depends_on = [google_project_service.enabled]
 }
@@ -25,7 +25,7 @@ resource "google_project_iam_member" "runtime_firestore" {
   }
 }
 
-# Secret access is granted on each of the three secrets, never on the project (see secrets.tf).
+# Secret access is granted on each of the secrets, never on the project (see secrets.tf).
 
 # Cloud Scheduler calls the function with an OIDC token of this account.
 resource "google_service_account" "scheduler" {

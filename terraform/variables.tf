@@ -1,6 +1,6 @@
-# Inputs. Only project_id, sheet_id and slack_channel have no default; terraform.tfvars.example
-# shows them all. Every value here ends up in the function's environment or in the wiring around
-# it; nothing here is a secret (the three secrets are added with gcloud, see docs/deploy.md).
+# Inputs. Only project_id has no default; sheet_id and slack_channel are required unless every
+# entry of accounts names its own. terraform.tfvars.example shows them all. Every value here ends up in the function's environment or in the wiring around
+# it; nothing here is a secret (the secrets are added with gcloud, see docs/deploy.md).
 
 # -- Where ----------------------------------------------------------------------------------------
 
@@ -46,12 +46,18 @@ variable "labels" {
 # -- The sheet and Slack ------------------------------------------------------------------------
 
 variable "sheet_id" {
-  description = "ID of the Google Sheet to append chats to: the long part of its URL between /d/ and /edit."
+  description = "ID of the Google Sheet to append chats to: the long part of its URL between /d/ and /edit. With accounts, every account's default (null when each account names its own)."
   type        = string
+  default     = null
 
   validation {
-    condition     = can(regex("^[A-Za-z0-9_-]{10,}$", var.sheet_id))
+    condition     = var.sheet_id == null || can(regex("^[A-Za-z0-9_-]{10,}$", var.sheet_id))
     error_message = "sheet_id must be the spreadsheet ID from its URL (letters, digits, - and _), not the whole URL."
+  }
+
+  validation {
+    condition     = var.sheet_id != null || (length(var.accounts) > 0 && alltrue([for a in values(var.accounts) : a.sheet_id != null]))
+    error_message = "sheet_id is required: set it, or give every entry of accounts its own sheet_id."
   }
 }
 
@@ -67,12 +73,18 @@ variable "sheet_tab" {
 }
 
 variable "slack_channel" {
-  description = "Slack channel ID (e.g. C0123456789) that receives the chat summaries. Invite the bot to it."
+  description = "Slack channel ID (e.g. C0123456789) that receives the chat summaries. Invite the bot to it. With accounts, every account's default (null when each account names its own)."
   type        = string
+  default     = null
 
   validation {
-    condition     = can(regex("^[A-Za-z0-9#_-]+$", var.slack_channel))
+    condition     = var.slack_channel == null || can(regex("^[A-Za-z0-9#_-]+$", var.slack_channel))
     error_message = "slack_channel must be a channel ID such as C0123456789 (or a #name)."
+  }
+
+  validation {
+    condition     = var.slack_channel != null || (length(var.accounts) > 0 && alltrue([for a in values(var.accounts) : a.slack_channel != null]))
+    error_message = "slack_channel is required: set it, or give every entry of accounts its own slack_channel."
   }
 }
 
@@ -331,19 +343,30 @@ variable "alert_repeat_minutes" {
 }
 
 variable "secret_versions" {
-  description = "Secret Manager version the function reads for each secret: \"latest\" or a version number. A change deploys a new revision, which is how a rotated secret is picked up."
+  description = "Secret Manager version the functions read for each secret: \"latest\" or a version number. A change deploys a new revision, which is how a rotated secret is picked up. An account's Moneypenny login: accounts = { north = { moneypenny_password = \"2\" } }."
   type = object({
-    moneypenny_username = optional(string, "latest")
-    moneypenny_password = optional(string, "latest")
-    slack_bot_token     = optional(string, "latest")
+    moneypenny_username  = optional(string, "latest")
+    moneypenny_password  = optional(string, "latest")
+    slack_bot_token      = optional(string, "latest")
+    slack_signing_secret = optional(string, "latest")
+    accounts = optional(map(object({
+      moneypenny_username = optional(string, "latest")
+      moneypenny_password = optional(string, "latest")
+    })), {})
   })
   default = {}
 
   validation {
-    condition = alltrue([
-      for v in values(var.secret_versions) : can(regex("^(latest|[1-9][0-9]*)$", v))
-    ])
+    condition = alltrue(concat(
+      [for k, v in var.secret_versions : can(regex("^(latest|[1-9][0-9]*)$", v)) if k != "accounts"],
+      flatten([for a in values(var.secret_versions.accounts) : [for v in values(a) : can(regex("^(latest|[1-9][0-9]*)$", v))]]),
+    ))
     error_message = "Each secret version must be \"latest\" or a version number such as \"3\"."
+  }
+
+  validation {
+    condition     = alltrue([for id in keys(var.secret_versions.accounts) : contains(keys(var.accounts), id)])
+    error_message = "secret_versions.accounts names an account that accounts does not have: use the ids of accounts."
   }
 }
 
@@ -361,6 +384,138 @@ variable "source_bucket_name" {
   validation {
     condition     = var.source_bucket_name == null || can(regex("^[a-z0-9][a-z0-9_.-]{1,61}[a-z0-9]$", var.source_bucket_name))
     error_message = "source_bucket_name must be a valid bucket name: 3 to 63 lowercase letters, digits, -, _ or ."
+  }
+}
+
+# -- Accounts (several Moneypenny accounts in one deployment) -----------------------------------
+
+variable "accounts" {
+  description = "Moneypenny accounts, by id (1 to 30 lower-case letters, digits or hyphens): each gets its own scheduler job (?account=ID, a minute after the one before), its own Moneypenny username and password secrets, and its own settings as NAME__ID variables; a field left out takes the deployment-wide variable of the same name. Empty: one account, as before."
+  type = map(object({
+    sheet_id              = optional(string)
+    sheet_tab             = optional(string)
+    calls_tab             = optional(string)
+    slack_channel         = optional(string)
+    slack_alert_channel   = optional(string)
+    slack_max_listed      = optional(number)
+    moneypenny_sources    = optional(string)
+    chat_timezone         = optional(string)
+    unclaimed_reminder_at = optional(string)
+    schedule              = optional(string)
+    paused                = optional(bool, false)
+  }))
+  default = {}
+
+  validation {
+    condition     = alltrue([for id in keys(var.accounts) : can(regex("^[a-z0-9-]{1,30}$", id))])
+    error_message = "Each key of accounts must be an account id of 1 to 30 lower-case letters, digits or hyphens, such as north or east-london."
+  }
+
+  validation {
+    condition     = alltrue([for a in values(var.accounts) : a.sheet_id == null || can(regex("^[A-Za-z0-9_-]{10,}$", a.sheet_id))])
+    error_message = "An account's sheet_id must be the spreadsheet ID from its URL (letters, digits, - and _), not the whole URL."
+  }
+
+  validation {
+    condition = alltrue(flatten([for a in values(var.accounts) : [
+      for c in [a.slack_channel, a.slack_alert_channel] : c == null || can(regex("^[A-Za-z0-9#_-]+$", c))
+    ]]))
+    error_message = "An account's slack_channel and slack_alert_channel must be channel IDs such as C0123456789."
+  }
+
+  validation {
+    condition = alltrue(flatten([for a in values(var.accounts) : [
+      for tab in [a.sheet_tab, a.calls_tab] : tab == null || (length(trimspace(coalesce(tab, " "))) > 0 && length(coalesce(tab, " ")) <= 100)
+    ]]))
+    error_message = "An account's sheet_tab and calls_tab must be tab names of 1 to 100 characters."
+  }
+
+  validation {
+    condition     = alltrue([for a in values(var.accounts) : a.slack_max_listed == null || (coalesce(a.slack_max_listed, 0) >= 1 && coalesce(a.slack_max_listed, 0) <= 40 && floor(coalesce(a.slack_max_listed, 0)) == a.slack_max_listed)])
+    error_message = "An account's slack_max_listed must be a whole number from 1 to 40."
+  }
+
+  validation {
+    condition     = alltrue([for a in values(var.accounts) : a.moneypenny_sources == null || contains(["chats", "calls", "chats,calls"], coalesce(a.moneypenny_sources, "-"))])
+    error_message = "An account's moneypenny_sources must be one of chats, calls, chats,calls."
+  }
+
+  validation {
+    condition     = alltrue([for a in values(var.accounts) : a.chat_timezone == null || can(regex("^(UTC|[A-Z][A-Za-z_]+(/[A-Za-z0-9_+-]+){1,2})$", a.chat_timezone))])
+    error_message = "An account's chat_timezone must be an IANA zone such as Europe/London or UTC."
+  }
+
+  validation {
+    condition     = alltrue([for a in values(var.accounts) : a.unclaimed_reminder_at == null || can(regex("^(([01]?[0-9]|2[0-3]):[0-5][0-9]|off)$", a.unclaimed_reminder_at))])
+    error_message = "An account's unclaimed_reminder_at must be a time of day HH:MM on the 24-hour clock (e.g. \"09:00\"), or \"off\"."
+  }
+
+  validation {
+    condition     = alltrue([for a in values(var.accounts) : a.schedule == null || can(regex("^[0-9*/,-]+( [0-9A-Za-z*/,?-]+){4}$", a.schedule))])
+    error_message = "An account's schedule must be a five-field cron expression separated by single spaces, e.g. \"*/5 * * * *\"."
+  }
+}
+
+variable "unclaimed_reminder_at" {
+  description = "When the daily reminder of unclaimed leads falls due: a time of day HH:MM (24-hour) in chat_timezone; the first scheduled run after it on a working day lists the last working day's items without an Owner. Null: off (every account's default; an account may set its own)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.unclaimed_reminder_at == null || can(regex("^(([01]?[0-9]|2[0-3]):[0-5][0-9]|off)$", var.unclaimed_reminder_at))
+    error_message = "unclaimed_reminder_at must be a time of day HH:MM on the 24-hour clock (e.g. \"09:00\"), or \"off\"."
+  }
+}
+
+# -- Claims from Slack (the second, public function) --------------------------------------------
+
+variable "slack_actions_enabled" {
+  description = "Deploy the second function, slack_actions: the public URL the Slack app's Claim buttons post to (verified with the app's signing secret). False: no public function, no signing secret; the buttons then lead nowhere."
+  type        = bool
+  default     = true
+}
+
+variable "slack_team_id" {
+  description = "ID of the Slack workspace (T0123ABCD) whose clicks slack_actions accepts; payloads of any other workspace are refused. Required to deploy slack_actions."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.slack_team_id == "" || can(regex("^[TE][A-Z0-9]{2,30}$", var.slack_team_id))
+    error_message = "slack_team_id must be a Slack workspace ID such as T0123ABCD (Slack: your workspace's name, Settings, the ID at the bottom; or the T... in app.slack.com/client/T.../)."
+  }
+}
+
+variable "slack_app_id" {
+  description = "ID of the Slack app (A0123ABCD, on the app's Basic Information page) whose clicks slack_actions accepts; payloads of any other app are refused. Required to deploy slack_actions."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.slack_app_id == "" || can(regex("^A[A-Z0-9]{2,30}$", var.slack_app_id))
+    error_message = "slack_app_id must be a Slack app ID such as A0123ABCD (the app's Basic Information page at api.slack.com/apps)."
+  }
+}
+
+variable "slack_actions_max_instances" {
+  description = "Most instances of slack_actions at once: clicks are decided one at a time in Firestore, so more instances only answer a burst sooner; the cap bounds what strangers can make the public URL cost."
+  type        = number
+  default     = 3
+
+  validation {
+    condition     = var.slack_actions_max_instances >= 1 && var.slack_actions_max_instances <= 20 && floor(var.slack_actions_max_instances) == var.slack_actions_max_instances
+    error_message = "slack_actions_max_instances must be a whole number from 1 to 20."
+  }
+}
+
+variable "slack_actions_min_instances" {
+  description = "Instances of slack_actions kept warm. 0 (no cost while nobody clicks): a click after a quiet spell waits for a cold start. 1 keeps one warm (billed all the time) if Slack's 3-second limit is missed."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.slack_actions_min_instances >= 0 && var.slack_actions_min_instances <= 1 && floor(var.slack_actions_min_instances) == var.slack_actions_min_instances
+    error_message = "slack_actions_min_instances must be 0 or 1."
   }
 }
 
