@@ -55,8 +55,10 @@ locals {
     local.slack_signing_secret_ids,
   )
   # What each function mounts (environment variable => key of secret_ids).
-  sync_secret_ids          = { for env, id in local.secret_ids : env => id if env != "SLACK_SIGNING_SECRET" }
-  slack_actions_secret_ids = local.secret_ids
+  sync_secret_ids = { for env, id in local.secret_ids : env => id if env != "SLACK_SIGNING_SECRET" }
+  # The public function never reads Moneypenny (lib/actions.py stands a placeholder in for the
+  # login): it mounts no Moneypenny secret, so a flaw in it cannot reach one through its environment.
+  slack_actions_secret_ids = { for env, id in local.secret_ids : env => id if !startswith(env, "MONEYPENNY_") }
   secret_versions = merge(
     local.accounts_on ? merge([
       for id in local.account_ids : {

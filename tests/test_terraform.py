@@ -1441,10 +1441,12 @@ def test_slack_actions_is_a_second_function_from_the_same_source(slack_actions, 
     secret_env = dynamic(service, "secret_environment_variables")
     assert ref(secret_env["for_each"]) == "local.slack_actions_secret_ids"
     assert ref(block(secret_env, "content")["secret"]) == "google_secret_manager_secret.app[secret_environment_variables.key].secret_id"
-    # The settings the sync has (it loads the clicked item's account as the sync does) and the
-    # signing secret, with or without accounts; the workspace and app it accepts.
+    # The settings the sync has but its Moneypenny login (it loads the clicked item's account as
+    # the sync does) and the signing secret, with or without accounts; the workspace and app it accepts.
     for computed in (evaluated, with_accounts):
-        assert set(computed["slack_actions_secret_ids"]) == set(computed["sync_secret_ids"]) | {"SLACK_SIGNING_SECRET"}
+        # ... but no Moneypenny login: the public function never reads Moneypenny.
+        assert set(computed["slack_actions_secret_ids"]) == {
+            k for k in computed["sync_secret_ids"] if not k.startswith("MONEYPENNY_")} | {"SLACK_SIGNING_SECRET"}
         env = computed["slack_actions_environment"]
         assert {k: v for k, v in env.items() if k not in ("SLACK_TEAM_ID", "SLACK_APP_ID")} == computed["runtime_environment"]
         assert "SLACK_TEAM_ID" in env and "SLACK_APP_ID" in env
