@@ -34,6 +34,7 @@ from ..sources.moneypenny import MoneypennyClient
 from ..state.contract import StateStore
 from ..state.documents import CursorDoc
 from ..state.models import JournalEntry, RejectedItem
+from ..state.run_state import RunState
 from .at_least_once import Part
 from .fetch import plan_intent
 from .options import Mode, RunOptions, RunReport, as_sync_error, error_info, first_error
@@ -90,6 +91,8 @@ class Syncer:
         self.checkpoint = checkpoint or (lambda step: None)
         self.tz = settings.chat_timezone
         self._recorded_at: StoreCounters | None = None  # the store's counters at this Syncer's last record
+        # The run state as the last run left it (its alert state spares the alerter a read).
+        self.last_state: RunState | None = None
 
     @property
     def source(self) -> Source:
@@ -141,6 +144,9 @@ class Syncer:
             report.errors.append(error_info("lease", exc))
             report.count_store(self.store.counters)
             raise RunFailed(report, exc) from None
+        if got:
+            # The token cache is part of the run state just read: the client needs no read of its own.
+            self.moneypenny.use_token(session.seen.token)
         if not got:
             report.outcome = "skipped"
             report.skipped = "another run holds the lease"
@@ -228,7 +234,12 @@ class Syncer:
         # What earlier runs left, read before this run journals anything: what it journals
         # is delivered from memory (Journal.pending), never read back. A journal-only run (a
         # backfill's span) delivers nothing and reads nothing back.
-        earlier = self._timed(report, "pending", self.store.journal_pending) if opts.deliver else []
+        # The run state may promise that nothing is pending: then the journal is not asked.
+        earlier: list[JournalEntry] = []
+        if opts.deliver and (session is None or session.may_be_pending()):
+            earlier = self._timed(report, "pending", self.store.journal_pending)
+            if session is not None:
+                session.queried()
         self.checkpoint("before_fetch")
         errors: list[SyncError] = []
         on = self._on(steps)
@@ -376,11 +387,16 @@ class Syncer:
         # What this run set aside expires RETENTION_DAYS from when it was set aside, before now.
         until = now + timedelta(days=self.settings.retention_days) if report.skipped_invalid else None
         self._count_for_record(report)
+        # Everything this run knew of is delivered: the run state may then promise nothing pending.
+        settled = (report.outcome == "ok" and not report.errors and not report.pending
+                   and not report.off_waiting)
+        self.last_state = None
         try:
             # One write: cursor settled, lease given back, scheduled run noted, the record.
             session.finish(run_record(report), schedule_done=done, quarantined_until=until,
                            quarantine_empty=counted == 0,
-                           reconciled_at=report.started_at if report.reconciled else None)
+                           reconciled_at=report.started_at if report.reconciled else None, settled=settled)
+            self.last_state = session.seen
         except Exception as exc:  # the lease expires by itself; an intent left is read again
             log.warning("could not record the run and release the lease",
                         extra={"fields": {"run_id": report.run_id, "error": type(exc).__name__}})

@@ -50,9 +50,9 @@ from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
 from ..common import guard, stored_time
-from ..common import utc as _ts
+from ..documents import ALERTS_DOC, CURSOR_DOC, SCHEDULE_DOC
 from ..models import CachedToken, InflightBatch, Lease
-from ..run_state import PARTS, RUN_STATE_DOC, RUNS_KEPT, LeaseHold, RunState, from_legacy
+from ..run_state import RUN_STATE_DOC, RUNS_KEPT, LeaseHold, RunState, from_legacy, in_layout, with_old_parts
 from ..run_store import RunStateStore
 from .journal import FirestoreJournalStore
 from .layout import dt as _dt
@@ -69,36 +69,33 @@ class FirestoreStore(RunStateStore, FirestoreJournalStore):
     `timeout` and `retry` are passed to every call that takes them (library defaults if unset).
     """
 
-    # -- token cache ---------------------------------------------------------------------------
-    @_guard("get_token")
+    # -- token cache (a part of the run state) -------------------------------------------------
     def get_token(self) -> CachedToken | None:
-        snap = self._get(self._state.document("token"))
-        if not snap.exists:
-            return None
-        doc = snap.to_dict()
-        return CachedToken(doc["value"], _dt(doc["expires_at"]))
+        return self.read_run_state().token
 
-    @_guard("put_token")
     def put_token(self, token: CachedToken) -> None:
-        batch = self.client.batch()
-        batch.set(self._state.document("token"), {
-            "value": token.value, "expires_at": _ts(token.expires_at),
-        })
-        self._commit(batch, writes=1)
+        self.update_run_state(lambda s: dataclasses.replace(s, token=token))
 
-    @_guard("clear_token")
     def clear_token(self) -> None:
-        batch = self.client.batch()
-        batch.delete(self._state.document("token"))
-        self._commit(batch, deletes=1)
+        self.update_run_state(lambda s: None if s.token is None else dataclasses.replace(s, token=None))
 
     # -- run state (lease, cursor, schedule log, quarantine hint, run history) -----------------
     @_guard("read_run_state")
     def read_run_state(self) -> RunState:
         snap = self._get(self._state.document(RUN_STATE_DOC))
-        if snap.exists:
-            return RunState.from_dict(snap.to_dict() or {}, version=snap.update_time, read_at=self._read_at(snap))
-        return self._legacy_state()
+        data = (snap.to_dict() or {}) if snap.exists else {}
+        if "seq" in data:
+            state = RunState.from_dict(data, version=snap.update_time, read_at=self._read_at(snap))
+            if in_layout(data):
+                return state
+            return with_old_parts(state, *self._old_parts())
+        # None stored, or only a pending mark (a journal write before any run state): built from
+        # the documents of before it, and written whole.
+        state = self._legacy_state()
+        if not snap.exists:
+            return state
+        return dataclasses.replace(state, version=snap.update_time, read_at=self._read_at(snap),
+                                   pending=True if data.get("pending") else None, whole=True)
 
     def _read_at(self, snap: Any) -> Any:
         # Firestore's time of the read: the lease is judged by it, not by the caller's clock.
@@ -107,15 +104,25 @@ class FirestoreStore(RunStateStore, FirestoreJournalStore):
     def _legacy_state(self) -> RunState:
         # A store from before the run state: its parts were documents of their own (left in
         # place, never read again once the run state is written).
-        refs = [self._state.document(f"meta_{name}") for name in PARTS] + [self._state.document("lease")]
+        names = (CURSOR_DOC, SCHEDULE_DOC, ALERTS_DOC)
+        refs = [self._state.document(f"meta_{name}") for name in names]
+        refs += [self._state.document("lease"), self._state.document("token")]
         snaps = self._get_all(refs)
         found = {snap.reference.id: snap.to_dict() or {} for snap in snaps if snap.exists}
         held = found.get("lease")
         lease = Lease(held["owner"], _dt(held["expires_at"])) if held else None
-        parts = [_get_json(found[f"meta_{name}"], "value") if f"meta_{name}" in found else None for name in PARTS]
+        parts = [_get_json(found[f"meta_{name}"], "value") if f"meta_{name}" in found else None for name in names]
         query = self._runs.order_by("sort_key", direction=firestore.Query.DESCENDING).limit(RUNS_KEPT)
         records = [_get_json(snap.to_dict(), "record") for snap in self._stream(query)]
-        return dataclasses.replace(from_legacy(parts[0], parts[1], lease, records), read_at=self._read_at(snaps[0]))
+        state = with_old_parts(from_legacy(parts[0], parts[1], lease, records), _old_token(found.get("token")), parts[2])
+        return dataclasses.replace(state, read_at=self._read_at(snaps[0]), whole=False)
+
+    def _old_parts(self) -> tuple[CachedToken | None, dict[str, Any] | None]:
+        # A run state from before LAYOUT: the token and alert state were documents of their own
+        # (left in place, never read again once the state is written).
+        token, alerts = self._get_all([self._state.document("token"), self._meta_ref(ALERTS_DOC)])
+        return (_old_token(token.to_dict() if token.exists else None),
+                _get_json(alerts.to_dict(), "value") if alerts.exists else None)
 
     @_guard("write_run_state")
     def write_run_state(self, state: RunState, seen: RunState) -> RunState | None:
@@ -126,6 +133,8 @@ class FirestoreStore(RunStateStore, FirestoreJournalStore):
                 result = ref.create(state.to_dict(), **self._rpc)
             else:
                 changes = _changes(seen.to_dict(), state.to_dict())
+                if seen.whole:  # stored in an older layout: every field sent, not only the changed
+                    changes.update(_changes({}, state.to_dict()))
                 if not changes:
                     return dataclasses.replace(state, version=seen.version)
                 option = self.client.write_option(last_update_time=seen.version)
@@ -133,7 +142,7 @@ class FirestoreStore(RunStateStore, FirestoreJournalStore):
         except (gexc.FailedPrecondition, gexc.Conflict, gexc.NotFound):
             return None  # written (or created) by another run since `seen` was read
         self.counters.writes += 1
-        return dataclasses.replace(state, version=result.update_time)
+        return dataclasses.replace(state, version=result.update_time, whole=False)
 
     @_guard("batch_put")
     def batch_put_held(self, batch: InflightBatch, hold: LeaseHold) -> RunState | None:
@@ -187,6 +196,10 @@ class FirestoreStore(RunStateStore, FirestoreJournalStore):
         batch = self.client.batch()
         batch.delete(self._meta_ref(name))
         self._commit(batch, deletes=1)
+
+
+def _old_token(doc: dict[str, Any] | None) -> CachedToken | None:
+    return CachedToken(doc["value"], _dt(doc["expires_at"])) if doc else None
 
 
 def _changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
