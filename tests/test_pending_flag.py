@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from lib.errors import RunFailed
 from lib.runner import run_and_report
 from lib.sources.chats import parse_chat
 from lib.state.documents import ALERTS_DOC, AlertState
@@ -113,8 +114,9 @@ def test_a_run_that_loses_its_lease_before_delivery_leaves_its_entries_flagged(h
             now = harness.clock()
             assert store.acquire_lease("new-holder", now, now + timedelta(minutes=10))
 
-    with pytest.raises(Exception):
+    with pytest.raises(RunFailed) as failed:
         harness.syncer(checkpoint=overtaken).run()
+    assert failed.value.error.cause == "lease_lost"
     assert store.read_run_state().pending is True and harness.sheet_keys() == []
     store.release_lease("new-holder")
     assert scheduled(harness).appended == 1 and store.read_run_state().pending is False
