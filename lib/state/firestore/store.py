@@ -2,12 +2,16 @@
 
 Layout, with `P` the collection prefix:
 
-- `P_state`: documents `token`, `run` and `meta_<name>`. `run` is the run state
+- `P_state`: documents `run` and `meta_<name>`. `run` is the run state
   (lib/state/run_state.py), read once and written once per run: `lease` {owner, expires_at},
-  `cursor` {last_read, intent}, `schedule_runs` {done}, `quarantine_until`, `seq` and `runs`, a
-  map of the RUNS_KEPT slots `r00`..`r99` to run records as JSON text (a write sends only the
-  slot it fills). Writes to it are guarded by its update time (a precondition), so a run never
-  overwrites what another wrote since it read. The lease in it is judged by Firestore's time
+  `cursor` {last_read, intent}, `schedule_runs` {done}, `quarantine_until`, `token` {value,
+  expires_at}, `alerts` (the alert state), `pending` (whether the journal may hold pending
+  entries: every journal commit that leaves one pending merges `pending: true` into `run` in the
+  same batch), `layout`, `seq` and `runs`, a map of the RUNS_KEPT slots `r00`..`r99` to run
+  records as JSON text (a write sends only the slot it fills). A `run` without `layout` takes
+  its token and alert state from the documents `token` and `meta_alerts` (read with it until
+  its next write, which is whole). Writes to it are guarded by its update time (a
+  precondition), so a run never overwrites what another wrote since it read. The lease in it is judged by Firestore's time
   (the read time of the read that judges it), never by the caller's clock; an in-flight batch
   document is written in a transaction that reads the lease first (`batch_put_held`). A store from before it also holds `lease`,
   `meta_cursor`, `meta_schedule_runs` and the `P_runs` collection: they are read once to build

@@ -26,8 +26,9 @@ class SqliteStore(RunStateStore, SqliteJournalStore):
     `retention` records (record_run keeps its own ring of `keep`). `counters` counts rows as
     Firestore would bill documents (`lib.counters.StoreCounters`). The lease is judged by
     SQLite's own clock (`now`), or by `clock` when a test moves time by hand. The run state is one row of
-    `run_state` (its JSON and a version counter); the tables `lease` and `runs` and the meta
-    rows `cursor` and `schedule_runs` are read only to build it in a file made before it.
+    `run_state` (its JSON and a version counter), the token cache and the alert state among its
+    parts; the tables `lease`, `runs` and `token` and the meta rows `cursor`, `schedule_runs`
+    and `alerts` are read only to build it in a file made before it (or before its LAYOUT).
     """
 
     # -- token cache (a part of the run state) -------------------------------------------------
