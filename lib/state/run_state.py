@@ -261,7 +261,10 @@ def _token(value: Any) -> CachedToken | None:
         return None
     if not isinstance(value, dict) or not isinstance(value.get("value"), str) or value.get("expires_at") is None:
         raise _bad("token", "a value that is not a token (a value and an expiry)")
-    expires = _named_time(value, "expires_at")
+    try:
+        expires = _named_time(value, "expires_at")
+    except DocumentError:
+        raise _bad("token", "an expiry that is not a time") from None
     assert expires is not None
     return CachedToken(value["value"], expires)
 
