@@ -124,9 +124,10 @@ class FirestoreStore(RunStateStore, FirestoreJournalStore):
     def _old_parts(self) -> tuple[CachedToken | None, dict[str, Any] | None]:
         # A run state from before LAYOUT: the token and alert state were documents of their own
         # (left in place, never read again once the state is written).
-        token, alerts = self._get_all([self._state.document("token"), self._meta_ref(ALERTS_DOC)])
-        return (_old_token(token.to_dict() if token.exists else None),
-                _get_json(alerts.to_dict(), "value") if alerts.exists else None)
+        snaps = self._get_all([self._state.document("token"), self._meta_ref(ALERTS_DOC)])
+        found = {snap.reference.id: snap.to_dict() or {} for snap in snaps if snap.exists}  # in any order
+        alerts = found.get(f"meta_{ALERTS_DOC}")
+        return _old_token(found.get("token")), None if alerts is None else _get_json(alerts, "value")
 
     @_guard("write_run_state")
     def write_run_state(self, state: RunState, seen: RunState) -> RunState | None:
