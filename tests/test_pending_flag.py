@@ -66,6 +66,20 @@ def test_a_crash_after_journaling_leaves_the_flag_set_and_the_next_run_delivers(
     assert len(harness.sheet_keys()) == 2 and store.read_run_state().pending is False
 
 
+def test_a_run_that_dies_after_asking_the_journal_and_before_delivering_keeps_the_flag(harness, store):
+    """What earlier runs left was read, then the run died before its delivery (its report still
+    counted nothing pending): the flag stays set, and the next run delivers."""
+    harness.add_chats(2)
+    with pytest.raises(Crash):
+        harness.syncer(checkpoint=crash_at("after_journal")).run()  # journaled, not delivered
+    harness.clock.advance(seconds=harness.settings().lease_seconds + 1)
+    with pytest.raises(Crash):
+        harness.syncer(checkpoint=crash_at("before_fetch")).run()  # asked the journal, then died
+    assert store.read_run_state().pending is True
+    harness.clock.advance(seconds=harness.settings().lease_seconds + 1)
+    assert scheduled(harness).appended == 2 and store.read_run_state().pending is False
+
+
 def test_an_entry_journaled_by_a_late_writer_during_a_run_is_never_promised_away(harness, store):
     """The run asked the journal (nothing pending) and delivered all it knew; a run that lost
     its lease journals an entry after that question. The run's last write meets the mark that

@@ -158,6 +158,7 @@ class Syncer:
 
         failure: SyncError | None = None
         done: str | None = None
+        settled = False
         try:
             if session.already_done:
                 report.outcome = "skipped"
@@ -166,6 +167,10 @@ class Syncer:
             failure = self._run_steps(report, self._daily_reconcile(opts, session, started), session)
             if failure is None:
                 done = schedule
+                # Everything this run knew of (what earlier runs left, what it read) is delivered:
+                # the run state may then promise that nothing is pending. Only a run that reached
+                # the end of its delivery knows (a crash in between leaves `pending` at 0).
+                settled = opts.deliver and not report.errors and not report.pending and not report.off_waiting
         except Exception as exc:  # a failed step outside the delivery phase
             failure = as_sync_error("run", exc)
             if not report.errors:
@@ -181,7 +186,7 @@ class Syncer:
             report.duration_ms = int((time.perf_counter() - t0) * 1000)
             if failure is not None:
                 report.outcome = "failed"
-            self._finish(report, session, done)
+            self._finish(report, session, done, settled and report.outcome == "ok")
             report.count_store(self.store.counters)  # the whole run's, record and release included
         if failure is not None:
             raise RunFailed(report, failure)
@@ -380,16 +385,13 @@ class Syncer:
         report.store_recorded = counted.since(self._recorded_at or report.store_from or counted).as_dict()
         self._recorded_at = counted
 
-    def _finish(self, report: RunReport, session: RunSession, done: str | None) -> None:
+    def _finish(self, report: RunReport, session: RunSession, done: str | None, settled: bool) -> None:
         now = self.clock()
         counted = check_health(report, self.store, now, token=self.moneypenny.held_token,
                                quarantine=session.quarantine_hint(now), on=self.settings.moneypenny_sources)
         # What this run set aside expires RETENTION_DAYS from when it was set aside, before now.
         until = now + timedelta(days=self.settings.retention_days) if report.skipped_invalid else None
         self._count_for_record(report)
-        # Everything this run knew of is delivered: the run state may then promise nothing pending.
-        settled = (report.outcome == "ok" and not report.errors and not report.pending
-                   and not report.off_waiting)
         self.last_state = None
         try:
             # One write: cursor settled, lease given back, scheduled run noted, the record.
