@@ -40,7 +40,7 @@ CHAT_LENGTH = timedelta(minutes=4)  # a chat reaches the log this long after its
 STARTS_AFTER = timedelta(seconds=2)  # the function starts this long after the ScheduleTime
 
 DAY_READS, DAY_WRITES = 2_000, 1_000  # per day
-IDLE_READS, IDLE_WRITES = 4, 3  # per run with nothing new, and 0 offset reads
+IDLE_READS, IDLE_WRITES = 1, 2  # per run with nothing new (issue #22: the run state alone), and 0 offset reads
 
 
 class MovableClock:

@@ -1,8 +1,10 @@
 """Failure alerts and the recovery message, posted to Slack, once per cause per ALERT_REPEAT_MINUTES.
 
-The state lives in the store's named document "alerts" (lib/state/documents.AlertState: since
+The state lives in the run state's part "alerts" (lib/state/documents.AlertState: since
 when the runs fail, how many did, the last failure and cause, when each cause last alerted, how
 many alerts were sent), so that every instance of the function (and the command line) shares it.
+After a good run the alerter looks at the run state that run just wrote (`last_state`): with no
+alert state in it, there is nothing to close, and nothing more is read.
 
 Rules:
 - a permanent failure (a person must fix something) alerts at once;
@@ -30,6 +32,7 @@ from .sources import registered
 from .state.contract import StateStore
 from .state.documents import ALERTS_DOC as ALERTS_DOC  # named here before lib/state/documents
 from .state.documents import AlertState
+from .state.run_state import RunState
 from .sync import ALERT_GRACE, RunReport, Syncer
 
 log = logging.getLogger(__name__)
@@ -105,6 +108,7 @@ class Alerter:
         *,
         clock: Callable[[], datetime] | None = None,
         grace: timedelta = TRANSIENT_GRACE,
+        last_state: Callable[[], RunState | None] = lambda: None,
     ) -> None:
         self.store = store
         self.notifier = notifier
@@ -112,6 +116,8 @@ class Alerter:
         self.clock = clock or utcnow
         self.repeat = timedelta(minutes=settings.alert_repeat_minutes)
         self.grace = grace
+        # The run state the last run left (None: not known, read it): its alert state is current.
+        self.last_state = last_state
 
     # -- state ---------------------------------------------------------------------------------
     def load(self) -> AlertState | None:
@@ -168,6 +174,9 @@ class Alerter:
         """Close a failing streak; post the recovery message if the streak was alerted."""
         if report.outcome != "ok":
             return Outcome("quiet")
+        known = self.last_state()
+        if known is not None and known.alerts is None:
+            return Outcome("quiet")  # no failing streak in the state the run just wrote
         state = self.load()
         if state is None:
             return Outcome("quiet")

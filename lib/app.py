@@ -98,4 +98,5 @@ def build_syncer(
 def build_alerter(settings: Settings, syncer: Syncer, *, clock: Callable[[], datetime] | None = None) -> Alerter:
     """The failure alerter: posts to SLACK_ALERT_CHANNEL (or SLACK_CHANNEL) with the syncer's Slack client."""
     notifier = SlackNotifier(lambda: syncer.slack.client, settings.alert_channel)
-    return Alerter(syncer.store, notifier, settings, clock=clock or syncer.clock)
+    return Alerter(syncer.store, notifier, settings, clock=clock or syncer.clock,
+                   last_state=lambda: syncer.last_state)

@@ -33,7 +33,7 @@ from lib.state.contract import StateStore
 OPERATIONS = frozenset(name for name in dir(StateStore) if not name.startswith("_") and name != "close"
                        and inspect.isfunction(getattr(StateStore, name)))
 READS = frozenset({
-    "get_token", "journal_pending", "journal_get", "batch_list", "quarantine_count", "quarantine_oldest",
+    "get_token", "journal_pending", "journal_any_pending", "journal_get", "batch_list", "quarantine_count", "quarantine_oldest",
     "quarantine_list", "read_run_state", "get_lease", "get_meta", "read_doc", "recent_runs",
 })
 WRITES = OPERATIONS - READS

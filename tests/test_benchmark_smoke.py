@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from benchmarks.measure import Run
-from benchmarks.production_day import DayResult, day_targets
+from benchmarks.production_day import IDLE_READS, IDLE_WRITES, DayResult, day_targets
 from benchmarks.report import targets
 from benchmarks.scenarios import FunctionResult
 
@@ -156,9 +156,10 @@ def _day(reads: int, writes: int, idle: dict) -> DayResult:
 
 
 def test_day_targets_are_met_within_the_limits_and_not_met_past_them():
-    good = day_targets(_day(2_000, 1_000, {"reads": 4, "writes": 3}))
+    good = day_targets(_day(2_000, 1_000, {"reads": IDLE_READS, "writes": IDLE_WRITES}))
     assert [t.met for t in good] == [True] * 5, [t.line() for t in good]
-    bad = {t.name: t for t in day_targets(_day(2_001, 1_001, {"reads": 5, "writes": 4, "offset_reads": 100}))}
+    past = {"reads": IDLE_READS + 1, "writes": IDLE_WRITES + 1, "offset_reads": 100}
+    bad = {t.name: t for t in day_targets(_day(2_001, 1_001, past))}
     assert [t.met for t in bad.values()] == [False] * 5
     assert "day 1: 2,001" in bad["A production day: <= 2,000 document reads (firestore)"].detail
     assert "max 100" in bad["An idle scheduled run of the day: 0 offset reads (firestore)"].detail

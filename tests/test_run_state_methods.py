@@ -12,8 +12,8 @@ import pytest
 
 from lib.errors import DocumentError, LeaseLost
 from lib.state.documents import CursorDoc, FetchIntent, ScheduleDoc
-from lib.state.models import Lease
-from lib.state.run_state import QUARANTINE_UNKNOWN, RECORD_BYTES, LeaseHold, RunState
+from lib.state.models import CachedToken, Lease
+from lib.state.run_state import LAYOUT, QUARANTINE_UNKNOWN, RECORD_BYTES, LeaseHold, RunState, in_layout
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 US = timedelta(microseconds=1)
@@ -233,6 +233,9 @@ FULL = RunState(
     schedules=ScheduleDoc(("2026-11-20T11:55:00Z", "2026-11-20T12:00:00Z")),
     quarantine_until=at(60 * 24 * 30),
     reconciled_at=at(-60),
+    token=CachedToken("bearer-1", at(60 * 24)),
+    alerts={"failing_since": "2026-11-20T11:00:00+00:00", "failed_runs": 2, "alerted": {}, "alerts_sent": 0},
+    pending=False,
 ).with_record(record("run-6", "2026-11-20T11:55:00+00:00", appended=2)).with_record(record("run-7"))
 
 
@@ -240,6 +243,7 @@ FULL = RunState(
     pytest.param(FULL, id="every-part-set"),
     pytest.param(RunState(), id="new-with-the-hint-unknown"),
     pytest.param(RunState(quarantine_until=None), id="nothing-in-quarantine"),
+    pytest.param(RunState(pending=True), id="entries-may-be-pending"),
 ])
 def test_the_run_state_comes_back_from_its_stored_shape_as_it_was(state):
     stored = json.loads(json.dumps(state.to_dict()))  # as text, as SQLite keeps it
@@ -247,10 +251,41 @@ def test_the_run_state_comes_back_from_its_stored_shape_as_it_was(state):
     assert back == state
     assert (back.version, back.read_at) == (3, T0)
     assert back.records() == state.records()
+    assert not back.whole  # written in this layout: the next write sends only what changed
 
 
 def test_an_empty_stored_document_is_a_state_with_nothing_in_it():
     assert RunState.from_dict({}) == RunState(quarantine_until=None)
+
+
+# (the stored `pending`, whether the journal must be asked)
+PENDING_FLAG = [
+    pytest.param(None, True, id="not-known-a-store-from-before-it"),
+    pytest.param(True, True, id="marked"),
+    pytest.param(False, False, id="promised-none"),
+]
+
+
+@pytest.mark.parametrize("stored, ask", PENDING_FLAG)
+def test_only_a_stored_false_spares_the_journal_question(stored, ask):
+    data = {"layout": LAYOUT} if stored is None else {"layout": LAYOUT, "pending": stored}
+    assert RunState.from_dict(data).may_be_pending() is ask
+
+
+# (the stored document, whether it is in this layout: else its old token and alert documents are read)
+LAYOUTS = [
+    pytest.param({}, False, id="no-layout"),
+    pytest.param({"layout": 1}, False, id="an-older-layout"),
+    pytest.param({"layout": True}, False, id="a-boolean"),
+    pytest.param({"layout": LAYOUT}, True, id="this-layout"),
+    pytest.param({"layout": LAYOUT + 1}, True, id="a-newer-layout"),
+]
+
+
+@pytest.mark.parametrize("data, current", LAYOUTS)
+def test_a_run_state_without_this_layout_is_read_with_its_old_parts_and_written_whole(data, current):
+    assert in_layout(data) is current
+    assert RunState.from_dict(data).whole is not current
 
 
 # (the stored document, the words the error must hold: the document and the field at fault)
@@ -281,6 +316,11 @@ MALFORMED_PARTS = [
     pytest.param({"quarantine_until": "never"}, "'quarantine_until'", id="quarantine-hint-not-a-time"),
     pytest.param({"reconciled_at": 5}, "'reconciled_at'", id="reconciled-at-a-number"),
     pytest.param({"cursor": "x"}, "'cursor'", id="cursor-a-text"),
+    pytest.param({"pending": "no"}, "'pending'", id="pending-a-text"),
+    pytest.param({"token": "t"}, "'token'", id="token-a-text"),
+    pytest.param({"token": {"value": 5, "expires_at": "2026-11-21T12:00:00Z"}}, "'token'", id="token-value-a-number"),
+    pytest.param({"token": {"value": "t", "expires_at": "later"}}, "'token'", id="token-expiry-not-a-time"),
+    pytest.param({"alerts": "failing"}, "'alerts'", id="alerts-a-text"),
 ]
 
 

@@ -696,15 +696,19 @@ def test_counters_read_what_firestore_bills_for_each_operation(store):
     item = RejectedItem("{}", "no chatTime", T0)
     steps = [  # (call, (reads, writes, deletes))
         # The first read of the run state, in a store without one, also reads what it is built
-        # from (the older cursor, schedule log and lease documents, and the run history): once.
-        (lambda: store.record_run({"started_at": T0.isoformat()}), (1 + 3 + 1, 1, 0)),
-        (lambda: store.put_token(CachedToken("t", T0)), (0, 1, 0)),
+        # from (the older cursor, schedule log, alert state, lease and token documents, and the
+        # run history): once.
+        (lambda: store.record_run({"started_at": T0.isoformat()}), (1 + 5 + 1, 1, 0)),
+        (lambda: store.put_token(CachedToken("t", T0)), (1, 1, 0)),  # a part of the run state
         (lambda: store.get_token(), (1, 0, 0)),
-        (lambda: store.journal_add([entry("a"), entry("b"), entry("c")]), (0, 3, 0)),  # new keys: no read
-        (lambda: store.journal_add([entry("c"), entry("d", minutes=1)]), (2, 1, 0)),  # met a known key: looked up
+        # Entries left pending: the run state's pending mark is one write more, in the same commit.
+        (lambda: store.journal_add([entry("a"), entry("b"), entry("c")]), (0, 3 + 1, 0)),  # new keys: no read
+        (lambda: store.journal_add([entry("c"), entry("d", minutes=1)]), (2, 1 + 1, 0)),  # met a known key: looked up
         (lambda: store.journal_get(["a", "b", "nothing"]), (3, 0, 0)),  # a missing document is a read too
         (lambda: store.journal_update(["a", "b", "c"], states=states(DONE, DONE)), (0, 3, 0)),
         (lambda: store.journal_pending(), (2, 0, 0)),  # one document found, then the (empty) batches
+        (lambda: store.journal_any_pending(), (1, 0, 0)),  # at most one document
+        (lambda: store.journal_update(["d"], states=states(DONE, PENDING)), (0, 1 + 1, 0)),  # still pending: marked
         (lambda: store.batch_put(InflightBatch("b1", "r@1", ("d",), T0)), (0, 1, 0)),  # one write for its keys
         (lambda: store.batch_list(), (1, 0, 0)),
         (lambda: store.batch_delete([InflightBatch("b1", "r@1", ("d",), T0)]), (0, 0, 1)),
@@ -719,7 +723,8 @@ def test_counters_read_what_firestore_bills_for_each_operation(store):
         (lambda: store.get_meta("m"), (1, 0, 0)),
         (lambda: store.get_meta("absent"), (1, 0, 0)),
         (lambda: store.delete_meta("m"), (0, 0, 1)),
-        (lambda: store.clear_token(), (0, 0, 1)),
+        (lambda: store.clear_token(), (1, 1, 0)),  # a field of the run state: no delete
+        (lambda: store.clear_token(), (1, 0, 0)),  # none cached: nothing written
         (lambda: store.recent_runs(), (1, 0, 0)),  # one read of the run state, however many runs
         (lambda: store.record_run({"started_at": T0.isoformat()}), (1, 1, 0)),
     ]

@@ -76,8 +76,9 @@ class MoneypennyClient:
 
     # -- token ---------------------------------------------------------------------------------
     def token(self) -> str:
-        """A token valid for at least REFRESH_MARGIN, from the cache or a new login."""
-        cached = self._hold(self.store.get_token())
+        """A token valid for at least REFRESH_MARGIN, from the cache or a new login (the cache
+        is read once after forget_token, unless the run handed it over: use_token)."""
+        cached = self._held if self._seen else self._hold(self.store.get_token())
         if cached is not None and cached.expires_at - REFRESH_MARGIN > self.clock():
             return cached.value
         return self.login()
@@ -85,6 +86,11 @@ class MoneypennyClient:
     def forget_token(self) -> None:
         """Forget the token this client saw: another instance may renew it before the next run."""
         self._held, self._seen = None, False
+
+    def use_token(self, token: CachedToken | None) -> None:
+        """Take `token` as the cached one, just read from the store with the run state (so the
+        run reads it no more); forget_token at the next run's start."""
+        self._hold(token)
 
     def held_token(self) -> CachedToken | None:
         """The cached token as this client last saw it since forget_token (read, renewed or

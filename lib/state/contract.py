@@ -23,7 +23,8 @@ from .run_state import LeaseHold, RunState
 
 
 class TokenCache(Protocol):
-    """The Moneypenny bearer token, shared by every instance for its 24 hours."""
+    """The Moneypenny bearer token, shared by every instance for its 24 hours (a part of the
+    run state: each call is a read of it, and a change one write by version)."""
 
     @abstractmethod
     def get_token(self) -> CachedToken | None:
@@ -59,6 +60,10 @@ class Journal(Protocol):
         destination) comes back INFLIGHT for that destination, with the batch's label and the
         batch in `inflight`; the batches are read only when some entry is pending.
         """
+
+    @abstractmethod
+    def journal_any_pending(self) -> bool:
+        """Whether any entry is pending (one read: a query of at most one document)."""
 
     @abstractmethod
     def journal_get(self, keys: Iterable[str]) -> dict[str, JournalEntry]:
@@ -175,8 +180,8 @@ class Leases(Protocol):
 class Documents(Protocol):
     """Small named documents: raw JSON-able dicts by name, or typed (lib/state/documents.py).
 
-    The cursor and the schedule log (`run_state.PARTS`) are parts of the run state: these
-    calls read and write them there (a write by version, so one read and one write).
+    The cursor, the schedule log and the alert state (`run_state.PARTS`) are parts of the run
+    state: these calls read and write them there (a write by version, so one read and one write).
     """
 
     @abstractmethod

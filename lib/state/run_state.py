@@ -15,8 +15,23 @@ The lease is judged by the store's clock, never the caller's: each read of the s
 lease is taken, checked and renewed against it (`LeaseHold`). A caller whose clock runs fast
 cannot take a lease that, by the store's time, is still held.
 
+It also holds what an idle run would otherwise read apart (issue #22: an idle run reads this one
+document and nothing else): the Moneypenny token cache (`token`), the failure alerts' state
+(`alerts`, lib/alerts.py) and `pending`, whether the journal may hold entries still pending.
+`pending` False is a promise: no journal entry is pending. Every store write that leaves an entry
+pending sets it to True in the same commit (`PENDING_MARK`), and only a run that saw, after
+reading the state at some version, that nothing was pending (a query) and wrote by that very
+version (so no mark came between) sets it back to False (lib/sync/session.py). None (a store from
+before the field, a document that a mark made) means "not known": the run asks the journal.
+
 `from_legacy` builds the state from the documents a store held before it existed (`cursor`,
-`schedule_runs`, the lease, run records), so an upgraded store keeps its cursor and history.
+`schedule_runs`, the lease, run records), so an upgraded store keeps its cursor and history; a
+run state stored before `LAYOUT` (without `layout`) takes its token and alert state from their
+old documents (`token`, the named document `alerts`) when it is read, and is written whole, in
+this layout, by its next write (`whole`).
+
+To add a part, give RunState a field with a default, write it in `to_dict` only when set, and
+read it in `from_dict` (an absent field is its default, so older documents read unchanged).
 """
 
 from __future__ import annotations
@@ -30,8 +45,8 @@ from typing import Any
 
 from ..errors import DocumentError, LeaseLost
 from .common import started_at_utc, stored_time, utc_text
-from .documents import CURSOR_DOC, SCHEDULE_DOC, CursorDoc, ScheduleDoc
-from .models import Lease
+from .documents import ALERTS_DOC, CURSOR_DOC, SCHEDULE_DOC, CursorDoc, ScheduleDoc
+from .models import CachedToken, Lease
 
 RUN_STATE_DOC = "run"
 RUNS_KEPT = 100
@@ -41,7 +56,13 @@ QUARANTINE_UNKNOWN = datetime.max.replace(tzinfo=UTC)
 RECORD_BYTES = 4000  # a run record is cut to this, so that RUNS_KEPT of them fit one document
 
 # The named documents that are parts of the run state (get_meta/put_meta reach them there).
-PARTS = (CURSOR_DOC, SCHEDULE_DOC)
+PARTS = (CURSOR_DOC, SCHEDULE_DOC, ALERTS_DOC)
+# The run state's layout: a stored state without it (or an older one) holds no token, alert
+# state or pending flag: those are read from their old documents, and the state written whole.
+LAYOUT = 2
+# What a store write that leaves a journal entry pending sets in the run state, in the same
+# commit (Firestore: a merge; SQLite: the same transaction).
+PENDING_MARK = {"pending": True}
 
 
 @dataclass(frozen=True)
@@ -65,9 +86,18 @@ class RunState:
     reminded_on: date | None = None
     seq: int = 0
     history: Mapping[str, str] = field(default_factory=dict)  # slot -> {"seq", "record"} as JSON
+    # The Moneypenny token cache (every instance shares it for its 24 hours); None: none cached.
+    token: CachedToken | None = None
+    # The failure alerts' state (documents.AlertState's stored dict); None: all is well.
+    alerts: Mapping[str, Any] | None = None
+    # Whether the journal may hold pending entries: False is a promise that none is; None: not known.
+    pending: bool | None = None
     version: Any = field(default=None, compare=False)
     # The store's time when this state was read (its clock, not the caller's); None if unknown.
     read_at: datetime | None = field(default=None, compare=False)
+    # The stored document is not in this LAYOUT (or was made by a mark alone): the next write
+    # sends every field, not only what changed.
+    whole: bool = field(default=False, compare=False)
 
     def held_by_other(self, owner: str, now: datetime | None = None) -> bool:
         """Whether a lease of another owner is still running at `now` (default: the store's
@@ -136,12 +166,20 @@ class RunState:
 
         return [entry["record"] for entry in sorted(entries, key=order, reverse=True)]
 
+    def may_be_pending(self) -> bool:
+        """Whether the journal must be asked for pending entries (False only when promised none)."""
+        return self.pending is not False
+
     def part(self, name: str) -> dict[str, Any] | None:
         """The named document `name` (one of PARTS) as its dict, or None when empty."""
+        if name == ALERTS_DOC:
+            return None if self.alerts is None else dict(self.alerts)
         data = self.cursor.to_dict() if name == CURSOR_DOC else self.schedules.to_dict()
         return data if any(data.values()) else None
 
     def with_part(self, name: str, data: dict[str, Any] | None) -> RunState:
+        if name == ALERTS_DOC:
+            return dataclasses.replace(self, alerts=dict(data) if data else None)
         if name == CURSOR_DOC:
             return dataclasses.replace(self, cursor=CursorDoc.from_dict(data) if data else CursorDoc())
         return dataclasses.replace(self, schedules=ScheduleDoc.from_dict(data) if data else ScheduleDoc())
@@ -150,8 +188,14 @@ class RunState:
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             CURSOR_DOC: self.cursor.to_dict(), SCHEDULE_DOC: self.schedules.to_dict(),
-            "seq": self.seq, "runs": dict(self.history),
+            "seq": self.seq, "runs": dict(self.history), "layout": LAYOUT,
         }
+        if self.token is not None:
+            out["token"] = {"value": self.token.value, "expires_at": utc_text(self.token.expires_at)}
+        if self.alerts is not None:
+            out[ALERTS_DOC] = dict(self.alerts)
+        if self.pending is not None:
+            out["pending"] = self.pending
         if self.lease is not None:
             out["lease"] = {"owner": self.lease.owner, "expires_at": utc_text(self.lease.expires_at)}
         if self.claims_due:
@@ -184,7 +228,22 @@ class RunState:
             reconciled_at=_named_time(data, "reconciled_at"),
             reminded_on=_named_day(data, "reminded_on"),
             seq=seq, history=dict(runs), version=version, read_at=read_at,
+            token=_token(data.get("token")), alerts=_part(data, ALERTS_DOC) or None,
+            pending=_pending(data.get("pending")), whole=not in_layout(data),
         )
+
+
+def in_layout(data: Mapping[str, Any]) -> bool:
+    """Whether a stored run state is in this LAYOUT (else its token and alert state are read
+    from their old documents, and its next write is whole)."""
+    layout = data.get("layout")
+    return isinstance(layout, int) and not isinstance(layout, bool) and layout >= LAYOUT
+
+
+def with_old_parts(state: RunState, token: CachedToken | None, alerts: dict[str, Any] | None) -> RunState:
+    """A state stored before LAYOUT, with the token and alert state of their old documents."""
+    return dataclasses.replace(state, token=state.token or token, alerts=state.alerts or alerts or None,
+                               whole=True)
 
 
 def _bad(name: str, what: str) -> DocumentError:
@@ -221,6 +280,23 @@ def _named_day(data: Mapping[str, Any], name: str) -> date | None:
         return date.fromisoformat(value)
     except (TypeError, ValueError):
         raise _bad(name, "a value that is not a day (YYYY-MM-DD)") from None
+def _pending(value: Any) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    raise _bad("pending", "a value that is not true or false")
+
+
+def _token(value: Any) -> CachedToken | None:
+    if not value:
+        return None
+    if not isinstance(value, dict) or not isinstance(value.get("value"), str) or value.get("expires_at") is None:
+        raise _bad("token", "a value that is not a token (a value and an expiry)")
+    try:
+        expires = _named_time(value, "expires_at")
+    except DocumentError:
+        raise _bad("token", "an expiry that is not a time") from None
+    assert expires is not None
+    return CachedToken(value["value"], expires)
 
 
 def _lease(value: Any) -> Lease | None:

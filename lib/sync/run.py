@@ -34,6 +34,7 @@ from ..sources.moneypenny import MoneypennyClient
 from ..state.contract import StateStore
 from ..state.documents import CursorDoc
 from ..state.models import JournalEntry, RejectedItem
+from ..state.run_state import RunState
 from .at_least_once import Part
 from .claims import ClaimDesk
 from .fetch import plan_intent
@@ -95,6 +96,8 @@ class Syncer:
         self.checkpoint = checkpoint or (lambda step: None)
         self.tz = settings.chat_timezone
         self._recorded_at: StoreCounters | None = None  # the store's counters at this Syncer's last record
+        # The run state as the last run left it (its alert state spares the alerter a read).
+        self.last_state: RunState | None = None
 
     @property
     def source(self) -> Source:
@@ -146,6 +149,9 @@ class Syncer:
             report.errors.append(error_info("lease", exc))
             report.count_store(self.store.counters)
             raise RunFailed(report, exc) from None
+        if got:
+            # The token cache is part of the run state just read: the client needs no read of its own.
+            self.moneypenny.use_token(session.seen.token)
         if not got:
             report.outcome = "skipped"
             report.skipped = "another run holds the lease"
@@ -157,6 +163,7 @@ class Syncer:
 
         failure: SyncError | None = None
         done: str | None = None
+        settled = False
         try:
             if session.already_done:
                 report.outcome = "skipped"
@@ -167,6 +174,10 @@ class Syncer:
             failure = self._run_steps(report, self._daily_reconcile(opts, session, started), session)
             if failure is None:
                 done = schedule
+                # Everything this run knew of (what earlier runs left, what it read) is delivered:
+                # the run state may then promise that nothing is pending. Only a run that reached
+                # the end of its delivery knows (a crash in between leaves `pending` at 0).
+                settled = opts.deliver and not report.errors and not report.pending and not report.off_waiting
         except Exception as exc:  # a failed step outside the delivery phase
             failure = as_sync_error("run", exc)
             if not report.errors:
@@ -182,7 +193,7 @@ class Syncer:
             report.duration_ms = int((time.perf_counter() - t0) * 1000)
             if failure is not None:
                 report.outcome = "failed"
-            self._finish(report, session, done)
+            self._finish(report, session, done, settled and report.outcome == "ok")
             report.count_store(self.store.counters)  # the whole run's, record and release included
         if failure is not None:
             raise RunFailed(report, failure)
@@ -249,7 +260,12 @@ class Syncer:
         # What earlier runs left, read before this run journals anything: what it journals
         # is delivered from memory (Journal.pending), never read back. A journal-only run (a
         # backfill's span) delivers nothing and reads nothing back.
-        earlier = self._timed(report, "pending", self.store.journal_pending) if opts.deliver else []
+        # The run state may promise that nothing is pending: then the journal is not asked.
+        earlier: list[JournalEntry] = []
+        if opts.deliver and (session is None or session.may_be_pending()):
+            earlier = self._timed(report, "pending", self.store.journal_pending)
+            if session is not None:
+                session.queried()
         self.checkpoint("before_fetch")
         errors: list[SyncError] = []
         on = self._on(steps)
@@ -410,19 +426,21 @@ class Syncer:
         report.store_recorded = counted.since(self._recorded_at or report.store_from or counted).as_dict()
         self._recorded_at = counted
 
-    def _finish(self, report: RunReport, session: RunSession, done: str | None) -> None:
+    def _finish(self, report: RunReport, session: RunSession, done: str | None, settled: bool) -> None:
         now = self.clock()
         counted = check_health(report, self.store, now, token=self.moneypenny.held_token,
                                quarantine=session.quarantine_hint(now), on=self.settings.moneypenny_sources)
         # What this run set aside expires RETENTION_DAYS from when it was set aside, before now.
         until = now + timedelta(days=self.settings.retention_days) if report.skipped_invalid else None
         self._count_for_record(report)
+        self.last_state = None
         try:
             # One write: cursor settled, lease given back, scheduled run noted, the record.
             session.finish(run_record(report), schedule_done=done, quarantined_until=until,
                            quarantine_empty=counted == 0,
                            reconciled_at=report.started_at if report.reconciled else None,
-                           reminded_on=report.reminded_on)
+                           reminded_on=report.reminded_on, settled=settled)
+            self.last_state = session.seen
         except Exception as exc:  # the lease expires by itself; an intent left is read again
             log.warning("could not record the run and release the lease",
                         extra={"fields": {"run_id": report.run_id, "error": type(exc).__name__}})

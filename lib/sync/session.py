@@ -9,6 +9,16 @@ since (a skipped run recorded itself, or the lease expired and another run took 
 reads the state again and writes only what is still this run's to write: a run that lost its
 lease adds its record (and its scheduled run's name) but leaves the cursor and lease alone.
 
+The run state also says whether the journal may hold pending entries (`pending`, see
+lib/state/run_state.py): a run that finds it False does not ask the journal (an idle run reads
+the run state and nothing else). Only `finish` sets it back to False, and only on evidence: a
+query of the journal that came after the state was read at the very version the write names
+(a pending mark, written with every entry left pending, changes that version). The run's own
+query of what earlier runs left counts as that evidence when the run delivered everything it
+knew of and its write still names the version it queried at; else `finish` asks the journal
+once more (a query of one document) before the write, and again after reading the state anew
+when that write meets a newer version.
+
 A run that takes over a lease left behind (its run died before `finish`) cannot know what that
 run set aside, so the quarantine hint becomes unknown until a count clears it.
 
@@ -58,6 +68,8 @@ class RunSession:
         self.holder: Lease | None = None  # the lease that kept this run out (begin returned False)
         # Another run held the lease while this one ran (found by `renew`): its cursor is not ours to settle.
         self.retaken = False
+        # The run state's version when this run asked the journal what is pending (None: it did not).
+        self._queried_at: Any = None
 
     @property
     def seen(self) -> RunState:
@@ -79,6 +91,15 @@ class RunSession:
         if self._seen.read_at is None:
             return self.clock()
         return self._seen.read_at + (self.clock() - self._seen_by_clock)
+
+    def may_be_pending(self) -> bool:
+        """Whether the journal must be asked for pending entries (the run state does not promise none)."""
+        return self.seen.may_be_pending()
+
+    def queried(self) -> None:
+        """Note that the run asked the journal for every pending entry just now (after the
+        state it last read or wrote): evidence `finish` may use to promise nothing is pending."""
+        self._queried_at = self.seen.version
 
     def quarantine_hint(self, now: datetime) -> bool:
         """Whether the quarantine may hold unexpired items (else counting it is not needed)."""
@@ -157,15 +178,19 @@ class RunSession:
 
     def finish(self, record: dict[str, Any] | None, *, schedule_done: str | None = None,
                quarantined_until: datetime | None = None, quarantine_empty: bool = False,
-               reconciled_at: datetime | None = None, reminded_on: date | None = None) -> None:
+               reconciled_at: datetime | None = None, reminded_on: date | None = None,
+               settled: bool = False) -> None:
         """Write what the run leaves: its cursor, lease given back, `record`, the scheduled run
         `schedule_done`, the quarantine hint (raised to `quarantined_until`, cleared when this
         run counted it empty), when its reconcile read reached the journal (`reconciled_at`:
         that read is in the journal whoever holds the lease now), the day of the reminder of
-        unclaimed leads it posted (`reminded_on`) — in one write by version, or,
-        when the state changed since, by reading it again (see the module's docstring)."""
+        unclaimed leads it posted (`reminded_on`) — in one write by version, or, when the state
+        changed since, by reading it again (see the module's docstring).
 
-        def change(state: RunState) -> RunState:
+        `settled`: this run delivered everything it knew of (nothing it read or was left is
+        still pending): then the pending flag is cleared when the evidence allows it."""
+
+        def change(state: RunState, clear: bool = False) -> RunState:
             ours = state.lease is not None and state.lease.owner == self.owner
             if ours and self.retaken:
                 state = dataclasses.replace(state, lease=None)
@@ -177,7 +202,23 @@ class RunSession:
             state = state.with_reminded_on(reminded_on)
             if schedule_done is not None:
                 state = dataclasses.replace(state, schedules=state.schedules.with_done(schedule_done))
+            if clear:
+                state = dataclasses.replace(state, pending=False)
             return state if record is None else state.with_record(record)
 
-        written = self.store.write_run_state(change(self.seen), self.seen)
+        # The run's own query is the evidence while the state is still at the version it was at.
+        evidence = settled and self._queried_at is not None and self._queried_at == self.seen.version
+        if settled and not evidence and self.seen.may_be_pending():
+            # Asked now, after the state was read (or written) at the version the write names.
+            evidence = not self.store.journal_any_pending()
+        written = self.store.write_run_state(change(self.seen, evidence), self.seen)
+        if written is None and settled:
+            written = self._finish_asking(change)
         self.seen = written if written is not None else self.store.update_run_state(change)
+
+    def _finish_asking(self, change: Callable[[RunState, bool], RunState]) -> RunState | None:
+        # The state changed since this run last saw it (a mark among the changes, maybe): read
+        # it, ask the journal, and write by the version read (None when it changed again).
+        state = self.store.read_run_state()
+        clear = state.may_be_pending() and not self.store.journal_any_pending()
+        return self.store.write_run_state(change(state, clear), state)

@@ -16,7 +16,9 @@ from ...text import json_text
 from ..common import first_of_each_key, guard, journal_changes, stored_time, unique, with_batches
 from ..common import utc as _ts
 from ..models import DONE, JournalEntry, RejectedItem, delivered, legacy_states
+from ..run_state import PENDING_MARK, RUN_STATE_DOC
 from .batches import FirestoreBatches
+from .layout import JOURNAL_BATCH
 from .layout import batches as _chunks
 from .layout import doc_id as _doc_id
 from .layout import dt as _dt
@@ -89,9 +91,19 @@ class FirestoreJournalStore(FirestoreBatches):
         first = first_of_each_key(entries)
         added: list[str] = []
         prepared = [(e.key, self._journal.document(_doc_id(e.key)), self._journal_doc(e, _doc_id(e.key))) for e in first.values()]
-        for chunk in _sized_chunks(prepared, lambda item: _text_bytes(item[2])):
+        for chunk in _sized_chunks(prepared, lambda item: _text_bytes(item[2]), JOURNAL_BATCH):
             added.extend(self._create_absent(chunk))
         return added
+
+    def _mark_pending(self, batch: Any, docs: Iterable[dict[str, Any]]) -> int:
+        """Add the run state's pending mark to `batch` when it leaves an entry pending (1 write):
+        the mark and the entries commit together or not at all (lib/state/run_state.py). A merge,
+        so that it needs no read and creates the run state if there is none (then read as "not
+        known")."""
+        if not any(doc.get("pending") is True for doc in docs):
+            return 0
+        batch.set(self._state.document(RUN_STATE_DOC), PENDING_MARK, merge=True)
+        return 1
 
     def _create_absent(self, docs: list[tuple[str, Any, dict[str, Any]]]) -> list[str]:
         # Blind creates: a normal run's keys are all new and cost no read. A commit that meets
@@ -110,9 +122,9 @@ class FirestoreJournalStore(FirestoreBatches):
         added = []
         for key, ref, doc in docs:
             try:
-                self.counters.round_trips += 1
-                ref.create(doc, **self._rpc)
-                self.counters.writes += 1
+                batch = self.client.batch()
+                batch.create(ref, doc)
+                self._commit(batch, writes=1 + self._mark_pending(batch, [doc]))
                 added.append(key)
             except gexc.AlreadyExists:
                 pass
@@ -123,7 +135,8 @@ class FirestoreJournalStore(FirestoreBatches):
             batch = self.client.batch()
             for _key, ref, doc in docs:
                 batch.create(ref, doc)
-            self._commit(batch, writes=len(docs))
+            marked = self._mark_pending(batch, [doc for _key, _ref, doc in docs])
+            self._commit(batch, writes=len(docs) + marked)
         return [key for key, _ref, _doc in docs]
 
     @_guard("journal_pending")
@@ -134,6 +147,10 @@ class FirestoreJournalStore(FirestoreBatches):
             with_batches(entries, self.batch_list())
         entries.sort(key=lambda e: (e.item_time, e.key))
         return entries
+
+    @_guard("journal_pending")
+    def journal_any_pending(self) -> bool:
+        return bool(self._stream(self._journal.where(filter=FieldFilter("pending", "==", True)).limit(1)))
 
     @_guard("journal_get")
     def journal_get(self, keys: Iterable[str]) -> dict[str, JournalEntry]:
@@ -168,13 +185,14 @@ class FirestoreJournalStore(FirestoreBatches):
             if "labels" not in data:
                 data["labels"] = {}  # the mapping is new: a label of the old shape goes with it
             data.update({name: firestore.DELETE_FIELD for name in _OLD_FIELDS})
-        for chunk in _chunks(wanted):
+        for chunk in _chunks(wanted, JOURNAL_BATCH):
             refs = [self._journal.document(_doc_id(k)) for k in chunk]
             batch = self.client.batch()
             for ref in refs:
                 batch.update(ref, data)
+            marked = self._mark_pending(batch, [data])
             try:
-                self._commit(batch, writes=len(refs))
+                self._commit(batch, writes=len(refs) + marked)
                 continue
             except gexc.NotFound:
                 pass  # some key is missing: nothing was written; the checked path skips it
@@ -190,6 +208,7 @@ class FirestoreJournalStore(FirestoreBatches):
                     writes += 1
             if not writes:
                 return
+            writes += self._mark_pending(batch, [data])
             try:
                 self._commit(batch, writes=writes)
                 return

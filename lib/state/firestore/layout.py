@@ -19,6 +19,8 @@ from ...errors import StateStoreAccessError, StateStoreMissing, StateStoreUnavai
 from ..common import chunks, stored_time
 
 BATCH = 500  # Firestore's limit of writes per commit
+# Journal entries per commit: one write is left for the run state's pending mark (run_state.PENDING_MARK).
+JOURNAL_BATCH = BATCH - 1
 # Bytes of documents per commit: Firestore takes 10 MiB per request, its emulator 4 MiB (gRPC).
 BATCH_BYTES = 3_000_000
 DOC_OVERHEAD = 512  # field names, timestamps, states, the document name
@@ -88,13 +90,13 @@ def batches(items: list[T], size: int = BATCH) -> Iterator[list[T]]:
     return chunks(items, size)
 
 
-def sized_batches(items: list[T], size_of: Callable[[T], int]) -> Iterator[list[T]]:
-    """Chunks of at most BATCH items and (but for a single larger item) BATCH_BYTES."""
+def sized_batches(items: list[T], size_of: Callable[[T], int], count: int = BATCH) -> Iterator[list[T]]:
+    """Chunks of at most `count` (BATCH) items and (but for a single larger item) BATCH_BYTES."""
     chunk: list[T] = []
     used = 0
     for item in items:
         size = size_of(item) + DOC_OVERHEAD
-        if chunk and (len(chunk) == BATCH or used + size > BATCH_BYTES):
+        if chunk and (len(chunk) == count or used + size > BATCH_BYTES):
             yield chunk
             chunk, used = [], 0
         chunk.append(item)

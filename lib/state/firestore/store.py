@@ -4,12 +4,16 @@ Layout, with `P` the collection prefix (with ACCOUNTS, each account has the same
 under the document `P_accounts/<account>`: `P_accounts/north/P_journal/...`; without, they are at
 the top, as before):
 
-- `P_state`: documents `token`, `run` and `meta_<name>`. `run` is the run state
+- `P_state`: documents `run` and `meta_<name>`. `run` is the run state
   (lib/state/run_state.py), read once and written once per run: `lease` {owner, expires_at},
-  `cursor` {last_read, intent}, `schedule_runs` {done}, `quarantine_until`, `seq` and `runs`, a
-  map of the RUNS_KEPT slots `r00`..`r99` to run records as JSON text (a write sends only the
-  slot it fills). Writes to it are guarded by its update time (a precondition), so a run never
-  overwrites what another wrote since it read. The lease in it is judged by Firestore's time
+  `cursor` {last_read, intent}, `schedule_runs` {done}, `quarantine_until`, `token` {value,
+  expires_at}, `alerts` (the alert state), `pending` (whether the journal may hold pending
+  entries: every journal commit that leaves one pending merges `pending: true` into `run` in the
+  same batch), `layout`, `seq` and `runs`, a map of the RUNS_KEPT slots `r00`..`r99` to run
+  records as JSON text (a write sends only the slot it fills). A `run` without `layout` takes
+  its token and alert state from the documents `token` and `meta_alerts` (read with it until
+  its next write, which is whole). Writes to it are guarded by its update time (a
+  precondition), so a run never overwrites what another wrote since it read. The lease in it is judged by Firestore's time
   (the read time of the read that judges it), never by the caller's clock; an in-flight batch
   document is written in a transaction that reads the lease first (`batch_put_held`). A store from before it also holds `lease`,
   `meta_cursor`, `meta_schedule_runs` and the `P_runs` collection: they are read once to build
@@ -52,9 +56,9 @@ from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
 from ..common import guard, stored_time
-from ..common import utc as _ts
+from ..documents import ALERTS_DOC, CURSOR_DOC, SCHEDULE_DOC
 from ..models import CachedToken, InflightBatch, Lease
-from ..run_state import PARTS, RUN_STATE_DOC, RUNS_KEPT, LeaseHold, RunState, from_legacy
+from ..run_state import RUN_STATE_DOC, RUNS_KEPT, LeaseHold, RunState, from_legacy, in_layout, with_old_parts
 from ..run_store import RunStateStore
 from .claims import FirestoreClaims
 from .journal import FirestoreJournalStore
@@ -72,36 +76,33 @@ class FirestoreStore(RunStateStore, FirestoreJournalStore, FirestoreClaims):
     `timeout` and `retry` are passed to every call that takes them (library defaults if unset).
     """
 
-    # -- token cache ---------------------------------------------------------------------------
-    @_guard("get_token")
+    # -- token cache (a part of the run state) -------------------------------------------------
     def get_token(self) -> CachedToken | None:
-        snap = self._get(self._state.document("token"))
-        if not snap.exists:
-            return None
-        doc = snap.to_dict()
-        return CachedToken(doc["value"], _dt(doc["expires_at"]))
+        return self.read_run_state().token
 
-    @_guard("put_token")
     def put_token(self, token: CachedToken) -> None:
-        batch = self.client.batch()
-        batch.set(self._state.document("token"), {
-            "value": token.value, "expires_at": _ts(token.expires_at),
-        })
-        self._commit(batch, writes=1)
+        self.update_run_state(lambda s: dataclasses.replace(s, token=token))
 
-    @_guard("clear_token")
     def clear_token(self) -> None:
-        batch = self.client.batch()
-        batch.delete(self._state.document("token"))
-        self._commit(batch, deletes=1)
+        self.update_run_state(lambda s: None if s.token is None else dataclasses.replace(s, token=None))
 
     # -- run state (lease, cursor, schedule log, quarantine hint, run history) -----------------
     @_guard("read_run_state")
     def read_run_state(self) -> RunState:
         snap = self._get(self._state.document(RUN_STATE_DOC))
-        if snap.exists:
-            return RunState.from_dict(snap.to_dict() or {}, version=snap.update_time, read_at=self._read_at(snap))
-        return self._legacy_state()
+        data = (snap.to_dict() or {}) if snap.exists else {}
+        if "seq" in data:
+            state = RunState.from_dict(data, version=snap.update_time, read_at=self._read_at(snap))
+            if in_layout(data):
+                return state
+            return with_old_parts(state, *self._old_parts())
+        # None stored, or only a pending mark (a journal write before any run state): built from
+        # the documents of before it, and written whole.
+        state = self._legacy_state()
+        if not snap.exists:
+            return state
+        return dataclasses.replace(state, version=snap.update_time, read_at=self._read_at(snap),
+                                   pending=True if data.get("pending") else None, whole=True)
 
     def _read_at(self, snap: Any) -> Any:
         # Firestore's time of the read: the lease is judged by it, not by the caller's clock.
@@ -110,15 +111,26 @@ class FirestoreStore(RunStateStore, FirestoreJournalStore, FirestoreClaims):
     def _legacy_state(self) -> RunState:
         # A store from before the run state: its parts were documents of their own (left in
         # place, never read again once the run state is written).
-        refs = [self._state.document(f"meta_{name}") for name in PARTS] + [self._state.document("lease")]
+        names = (CURSOR_DOC, SCHEDULE_DOC, ALERTS_DOC)
+        refs = [self._state.document(f"meta_{name}") for name in names]
+        refs += [self._state.document("lease"), self._state.document("token")]
         snaps = self._get_all(refs)
         found = {snap.reference.id: snap.to_dict() or {} for snap in snaps if snap.exists}
         held = found.get("lease")
         lease = Lease(held["owner"], _dt(held["expires_at"])) if held else None
-        parts = [_get_json(found[f"meta_{name}"], "value") if f"meta_{name}" in found else None for name in PARTS]
+        parts = [_get_json(found[f"meta_{name}"], "value") if f"meta_{name}" in found else None for name in names]
         query = self._runs.order_by("sort_key", direction=firestore.Query.DESCENDING).limit(RUNS_KEPT)
         records = [_get_json(snap.to_dict(), "record") for snap in self._stream(query)]
-        return dataclasses.replace(from_legacy(parts[0], parts[1], lease, records), read_at=self._read_at(snaps[0]))
+        state = with_old_parts(from_legacy(parts[0], parts[1], lease, records), _old_token(found.get("token")), parts[2])
+        return dataclasses.replace(state, read_at=self._read_at(snaps[0]), whole=False)
+
+    def _old_parts(self) -> tuple[CachedToken | None, dict[str, Any] | None]:
+        # A run state from before LAYOUT: the token and alert state were documents of their own
+        # (left in place, never read again once the state is written).
+        snaps = self._get_all([self._state.document("token"), self._meta_ref(ALERTS_DOC)])
+        found = {snap.reference.id: snap.to_dict() or {} for snap in snaps if snap.exists}  # in any order
+        alerts = found.get(f"meta_{ALERTS_DOC}")
+        return _old_token(found.get("token")), None if alerts is None else _get_json(alerts, "value")
 
     @_guard("write_run_state")
     def write_run_state(self, state: RunState, seen: RunState) -> RunState | None:
@@ -129,6 +141,8 @@ class FirestoreStore(RunStateStore, FirestoreJournalStore, FirestoreClaims):
                 result = ref.create(state.to_dict(), **self._rpc)
             else:
                 changes = _changes(seen.to_dict(), state.to_dict())
+                if seen.whole:  # stored in an older layout: every field sent, not only the changed
+                    changes.update(_changes({}, state.to_dict()))
                 if not changes:
                     return dataclasses.replace(state, version=seen.version)
                 option = self.client.write_option(last_update_time=seen.version)
@@ -136,7 +150,7 @@ class FirestoreStore(RunStateStore, FirestoreJournalStore, FirestoreClaims):
         except (gexc.FailedPrecondition, gexc.Conflict, gexc.NotFound):
             return None  # written (or created) by another run since `seen` was read
         self.counters.writes += 1
-        return dataclasses.replace(state, version=result.update_time)
+        return dataclasses.replace(state, version=result.update_time, whole=False)
 
     @_guard("batch_put")
     def batch_put_held(self, batch: InflightBatch, hold: LeaseHold) -> RunState | None:
@@ -190,6 +204,10 @@ class FirestoreStore(RunStateStore, FirestoreJournalStore, FirestoreClaims):
         batch = self.client.batch()
         batch.delete(self._meta_ref(name))
         self._commit(batch, deletes=1)
+
+
+def _old_token(doc: dict[str, Any] | None) -> CachedToken | None:
+    return CachedToken(doc["value"], _dt(doc["expires_at"])) if doc else None
 
 
 def _changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:

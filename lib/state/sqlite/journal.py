@@ -11,6 +11,7 @@ from typing import Any
 from ..common import chunks, first_of_each_key, journal_changes, stored_time, unique, with_batches
 from ..common import utc_text as _ts
 from ..models import InflightBatch, JournalEntry, RejectedItem, delivered, legacy_states
+from ..run_state import PENDING_MARK
 from .base import _CHUNK, SqliteBase, _dt, _guard, _json_text, _ts_or_none
 
 
@@ -69,8 +70,20 @@ class SqliteJournalStore(SqliteBase):
                 self.counters.reads += len(first)  # each key looked up
                 conn.executemany(insert, (row for row in rows if row[0] not in present))
                 added = [key for key in first if key not in present]
+            if any(not first[key].delivered for key in added):
+                self._mark_pending(conn)
         self.counters.writes += len(added)
         return added
+
+    def _mark_pending(self, conn: sqlite3.Connection) -> None:
+        """The run state's `pending` set to true in this transaction (lib/state/run_state.py):
+        a write that leaves an entry pending never commits without it. With no run state yet,
+        a row of the mark alone (read as "not known", with the state built as before it)."""
+        conn.execute(
+            "INSERT INTO run_state (id, version, state) VALUES (1, 1, ?) ON CONFLICT (id) DO UPDATE SET"
+            " version = version + 1, state = json_set(state, '$.pending', json('true'))",
+            (json.dumps(PENDING_MARK),))
+        self.counters.writes += 1
 
     @staticmethod
     def _entry(row: tuple[Any, ...]) -> JournalEntry:
@@ -104,6 +117,10 @@ class SqliteJournalStore(SqliteBase):
         if entries:
             with_batches(entries, self.batch_list())
         return entries
+
+    @_guard("journal_pending")
+    def journal_any_pending(self) -> bool:
+        return bool(self._read(f"SELECT 1 FROM journal WHERE {self._waiting()} LIMIT 1"))
 
     @_guard("journal_get")
     def journal_get(self, keys: Iterable[str]) -> dict[str, JournalEntry]:
@@ -141,12 +158,16 @@ class SqliteJournalStore(SqliteBase):
             return
         assignments = ", ".join(f"{name} = ?" for name in values)
         with self._write() as conn:
+            written = 0
             for chunk in chunks(wanted, _CHUNK):
                 marks = ",".join("?" * len(chunk))
-                self.counters.writes += conn.execute(
+                written += conn.execute(
                     f"UPDATE journal SET {assignments} WHERE key IN ({marks})",
                     [*values.values(), *chunk],
                 ).rowcount
+            if written and values.get("pending") == 1:
+                self._mark_pending(conn)
+            self.counters.writes += written
 
     # -- in-flight batches ---------------------------------------------------------------------
     @_guard("batch_put")
