@@ -36,6 +36,11 @@ def register_feed_setting(name: str, tab_setting: str | None, default_tab: str |
         _FEED_TABS[name] = (tab_setting, default_tab)
 
 
+def tab_settings() -> tuple[str, ...]:
+    """The settings that name a feed's tab (SHEET_TAB, CALLS_TAB, any registered feed's NAME_TAB)."""
+    return tuple(setting for setting, _ in _FEED_TABS.values())
+
+
 DEFAULT_SHEETS_API_URL = "https://sheets.googleapis.com"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 # What reading the state store needs (and how to show its times): all that `status` asks for.
@@ -152,6 +157,9 @@ class Settings:
     reconcile_at: time | None = time(3, 15)
     alert_repeat_minutes: int = 60
     log_format: str = "auto"
+    # The account these settings are for (lib/accounts.py): "" when ACCOUNTS is unset. The store,
+    # the run records, the log lines, the alerts and the answers take it from here.
+    account: str = ""
 
     @property
     def sheets_is_google(self) -> bool:
@@ -190,9 +198,16 @@ class Settings:
 
     @property
     def sqlite_path(self) -> str | None:
-        if self.state_store.startswith("sqlite:"):
-            return self.state_store[len("sqlite:"):]
-        return None
+        """The SQLite file of `STATE_STORE=sqlite:PATH` (None for Firestore). An account's is its own
+        file beside it, `dir/state.db` -> `dir/state.north.db`: its own lock, so accounts' runs never
+        wait for each other."""
+        if not self.state_store.startswith("sqlite:"):
+            return None
+        path = self.state_store[len("sqlite:"):]
+        if not self.account:
+            return path
+        root, ext = os.path.splitext(path)
+        return f"{root}.{self.account}{ext}"
 
     @property
     def alert_channel(self) -> str:
@@ -203,18 +218,25 @@ class Settings:
         return (self.moneypenny_username, self.moneypenny_password, self.slack_bot_token)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Read and validate every setting; one SettingsError lists every variable at fault."""
+    def from_env(cls, env: Mapping[str, str] | None = None, *, names: Mapping[str, str] | None = None) -> Settings:
+        """Read and validate every setting; one SettingsError lists every variable at fault.
+
+        `names`: how a problem names a variable (lib/accounts.py passes `SHEET_ID__NORTH` for
+        `SHEET_ID` when the account's own variable is the one at fault); default its own name."""
         env = os.environ if env is None else env
         problems: list[str] = []
         values: dict[str, object] = {}
+        shown = dict(names or {})
+
+        def label(name: str) -> str:
+            return shown.get(name, name)
 
         def text(name: str, attr: str, *, required: bool = False, default: str | None = None) -> str | None:
             raw = env.get(name, "")
             raw = raw.strip() if raw is not None else ""
             if not raw:
                 if required:
-                    problems.append(f"{name} is not set")
+                    problems.append(f"{label(name)} is not set")
                     return None
                 if default is None:
                     return None
@@ -225,7 +247,7 @@ class Settings:
         def secret(name: str, attr: str) -> None:
             raw = env.get(name, "")
             if not raw or not raw.strip():
-                problems.append(f"{name} is not set")
+                problems.append(f"{label(name)} is not set")
                 return
             values[attr] = Secret(raw.strip())
 
@@ -259,15 +281,15 @@ class Settings:
             try:
                 value = kind(raw)
             except ValueError:
-                problems.append(f"{name} must be a {'whole ' if kind is int else ''}number, got {_cut(raw)!r}")
+                problems.append(f"{label(name)} must be a {'whole ' if kind is int else ''}number, got {_cut(raw)!r}")
                 return
             if not math.isfinite(value):
                 # float() takes nan and inf, and nan passes every comparison below.
-                problems.append(f"{name} must be a finite number, got {_cut(raw)!r}")
+                problems.append(f"{label(name)} must be a finite number, got {_cut(raw)!r}")
                 return
             if value < minimum or (maximum is not None and value > maximum):
                 bounds = f"from {minimum} to {maximum}" if maximum is not None else f"at least {minimum}"
-                problems.append(f"{name} must be {bounds}, got {_cut(raw)!r}")
+                problems.append(f"{label(name)} must be {bounds}, got {_cut(raw)!r}")
                 return
             values[attr] = value
 
@@ -282,7 +304,7 @@ class Settings:
             unknown = [n for n in named if n not in _FEED_TABS]
             values.pop("moneypenny_sources", None)
             if unknown:
-                problems.append(f"MONEYPENNY_SOURCES must name feeds among {', '.join(_FEED_TABS)}, separated by commas "
+                problems.append(f"{label('MONEYPENNY_SOURCES')} must name feeds among {', '.join(_FEED_TABS)}, separated by commas "
                                 f"(such as chats,calls); no feed is called {', '.join(repr(_cut(n)) for n in unknown)}")
             else:
                 # In the order the feeds are registered, each once.
@@ -293,7 +315,7 @@ class Settings:
                 values["chat_timezone"] = ZoneInfo(tz_name)
             except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file
                 values.pop("chat_timezone", None)
-                problems.append(f"CHAT_TIMEZONE must be an IANA zone such as Europe/London, got {_cut(tz_name)!r}")
+                problems.append(f"{label('CHAT_TIMEZONE')} must be an IANA zone such as Europe/London, got {_cut(tz_name)!r}")
         text("SHEET_ID", "sheet_id", required=True)
         text("SHEET_TAB", "sheet_tab")
         text("CALLS_TAB", "calls_tab")
@@ -312,7 +334,7 @@ class Settings:
             tab = dict(own_tabs).get(name) or str(values.get({"chats": "sheet_tab", "calls": "calls_tab"}.get(name, ""),
                                                               default))
             if tab in tabs:
-                problems.append(f"{setting} must name another tab than {tabs[tab]} while MONEYPENNY_SOURCES reads "
+                problems.append(f"{label(setting)} must name another tab than {label(tabs[tab])} while MONEYPENNY_SOURCES reads "
                                 f"both ({', '.join(on)})")
             else:
                 tabs[tab] = setting
@@ -378,13 +400,13 @@ class Settings:
         return cls(**values)  # type: ignore[arg-type]
 
     @classmethod
-    def for_store(cls, env: Mapping[str, str] | None = None) -> Settings:
+    def for_store(cls, env: Mapping[str, str] | None = None, *, names: Mapping[str, str] | None = None) -> Settings:
         """Only the STORE_VARIABLES, validated; the Moneypenny, sheet and Slack settings are
-        neither needed nor read (they are left empty)."""
+        neither needed nor read (they are left empty). `names` as from_env takes them."""
         env = os.environ if env is None else env
         unused = {name: "-" for name in ("MONEYPENNY_USERNAME", "MONEYPENNY_PASSWORD", "SHEET_ID",
                                          "SLACK_BOT_TOKEN", "SLACK_CHANNEL")}
-        settings = cls.from_env({**unused, **{k: env[k] for k in STORE_VARIABLES if k in env}})
+        settings = cls.from_env({**unused, **{k: env[k] for k in STORE_VARIABLES if k in env}}, names=names)
         empty = Secret("")
         return replace(settings, moneypenny_username=empty, moneypenny_password=empty, slack_bot_token=empty,
                        sheet_id="", slack_channel="")

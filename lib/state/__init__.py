@@ -38,7 +38,10 @@ __all__ = [
 
 
 def open_store(settings: Settings, *, read_only: bool = False, create: bool = True) -> StateStore:
-    """The store that STATE_STORE names: `sqlite:PATH` or `firestore`.
+    """The store that STATE_STORE names, `sqlite:PATH` or `firestore`, scoped to settings.account
+    (no account: the layout of a deployment without ACCOUNTS). An account's SQLite file is
+    settings.sqlite_path (`dir/state.db` -> `dir/state.north.db`); its Firestore collections are `{prefix}_state`, `_journal`, …
+    under the document `{prefix}_accounts/{account}`.
 
     `read_only` (status, check, the quarantine's listing): a SQLite file is opened for reading
     only, never created, migrated or locked (StateStoreMissing when it is not there). Firestore
@@ -68,4 +71,4 @@ def open_store(settings: Settings, *, read_only: bool = False, create: bool = Tr
             fix="Set GOOGLE_CLOUD_PROJECT and run with a service account (or "
             "`gcloud auth application-default login` locally).",
         ) from None
-    return FirestoreStore(client, settings.firestore_collection_prefix)
+    return FirestoreStore(client, settings.firestore_collection_prefix, account=settings.account)

@@ -23,18 +23,29 @@ class FirestoreBase(StoreBase):
         timeout: float | None = None,
         retry: Any = gapic_v1.method.DEFAULT,
         clock: Clock | None = None,
+        account: str = "",
     ) -> None:
         self.client = client
         # The store's clock (the lease is judged by it): Firestore's read time of each read of
         # the run state, unless a test moves time by hand.
         self.clock = clock
         self.prefix = prefix
+        self.account = account
         self.counters = StoreCounters()
         self._rpc: dict[str, Any] = {"retry": retry, "timeout": timeout}
-        self._state = client.collection(f"{prefix}_state")
-        self._journal = client.collection(f"{prefix}_journal")
-        self._quarantine = client.collection(f"{prefix}_quarantine")
-        self._runs = client.collection(f"{prefix}_runs")
+        self._state = self.collection("state")
+        self._journal = self.collection("journal")
+        self._quarantine = self.collection("quarantine")
+        self._runs = self.collection("runs")
+
+    def collection(self, name: str) -> Any:
+        """The store's collection `{prefix}_{name}`: at the top without an account (the layout of a
+        deployment without ACCOUNTS), else under the account's document `{prefix}_accounts/{account}`.
+        The collection ids stay the same, so the collection-group TTL policies and index
+        exemptions cover every account."""
+        if not self.account:
+            return self.client.collection(f"{self.prefix}_{name}")
+        return self.client.collection(f"{self.prefix}_accounts").document(self.account).collection(f"{self.prefix}_{name}")
 
     # -- plumbing ------------------------------------------------------------------------------
     def _get(self, ref: Any) -> Any:

@@ -29,7 +29,7 @@ class FirestoreBatches(FirestoreBase):
 
     @property
     def _batches(self) -> Any:
-        return self.client.collection(f"{self.prefix}_batches")
+        return self.collection("batches")
 
     @staticmethod
     def _parts(batch: InflightBatch) -> list[tuple[int, tuple[str, ...]]]:

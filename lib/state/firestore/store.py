@@ -1,6 +1,8 @@
 """`FirestoreStore`: the state store in Firestore (Native mode), for the cloud.
 
-Layout, with `P` the collection prefix:
+Layout, with `P` the collection prefix (with ACCOUNTS, each account has the same collections
+under the document `P_accounts/<account>`: `P_accounts/north/P_journal/...`; without, they are at
+the top, as before):
 
 - `P_state`: documents `token`, `run` and `meta_<name>`. `run` is the run state
   (lib/state/run_state.py), read once and written once per run: `lease` {owner, expires_at},
