@@ -10,6 +10,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from lib.accounts import own_name
+
 from .moneypenny import FakeMoneypenny
 from .samples import chat_time_text, sample_chats, tricky_chats
 from .server import Call, Delay, Drop, Fault, LostResponse, Malformed, StandIn, Status
@@ -47,11 +49,6 @@ __all__ = [
 ]
 
 
-def account_suffix(account: str) -> str:
-    """An account id as the suffix of its settings' names: `east-london` -> `EAST_LONDON`."""
-    return account.upper().replace("-", "_")
-
-
 @dataclass(frozen=True)
 class AccountStandIn:
     """One account on the stand-ins: its Moneypenny login, its spreadsheet and its Slack bot
@@ -72,7 +69,7 @@ class AccountStandIn:
 
     def env(self) -> dict[str, str]:
         """Its own settings as a deployment with ACCOUNTS names them: `SHEET_ID__EAST_LONDON`, ..."""
-        return {f"{name}__{account_suffix(self.id)}": value for name, value in self.settings().items()}
+        return {own_name(name, self.id): value for name, value in self.settings().items()}
 
     @property
     def tenants(self) -> dict[str, str]:
@@ -100,11 +97,10 @@ class StandIns:
         bot is in, all of this account's own; its settings are `AccountStandIn.env()`."""
         if account in self.accounts:
             raise ValueError(f"account {account!r} exists already")
-        suffix = account_suffix(account)
         one = AccountStandIn(
             id=account, username=f"{account}@example.com", password=f"{account}-password",
             sheet_id=f"{DEMO_SHEET_ID}-{account}", slack_token=f"xoxb-{account}-token",
-            channel_id=f"C0{suffix.replace('_', '')}", channel_name=f"sales-{account}",
+            channel_id=f"C0{account.upper().replace('-', '')}", channel_name=f"sales-{account}",
         )
         self.moneypenny.add_user(one.username, one.password)
         self.sheets.create_spreadsheet(one.sheet_id, tabs=("Sheet1",), title=f"Moneypenny chats ({account})")
