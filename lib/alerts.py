@@ -67,7 +67,9 @@ def feed_fix(cause: str) -> str | None:
 
 GENERIC_FIX = "Run `python -m lib check` with the function's settings to see what is wrong."
 
-_MEMORY: dict[str, AlertState | None] = {}  # used only while the store cannot be read or written
+# Used only while the store cannot be read or written; by account (Settings.account), as each
+# account's store keeps its own alert state.
+_MEMORY: dict[str, AlertState | None] = {}
 
 
 def _copy(state: AlertState | None) -> AlertState | None:
@@ -119,10 +121,10 @@ class Alerter:
         except Exception as exc:
             log.warning("could not read the alert state; using this instance's memory",
                         extra={"fields": {"error": type(exc).__name__}})
-            return _copy(_MEMORY.get(ALERTS_DOC))
+            return _copy(_MEMORY.get(self.settings.account))
 
     def _save(self, state: AlertState | None) -> None:
-        _MEMORY[ALERTS_DOC] = _copy(state)
+        _MEMORY[self.settings.account] = _copy(state)
         try:
             if state is not None:
                 self.store.write_doc(state)
@@ -181,6 +183,15 @@ class Alerter:
         return Outcome("recovered", state.last_cause or "")
 
     # -- messages ------------------------------------------------------------------------------
+    @property
+    def _sync(self) -> str:
+        """The sync a message is about: "Moneypenny sync", or with ACCOUNTS "Moneypenny sync of account north"."""
+        return f"Moneypenny sync of account {self.settings.account}" if self.settings.account else "Moneypenny sync"
+
+    @property
+    def _check(self) -> str:
+        return f"python -m lib check --account {self.settings.account}" if self.settings.account else "python -m lib check"
+
     def _local(self, moment: datetime) -> str:
         return moment.astimezone(self.settings.chat_timezone).strftime("%a %d %b %H:%M")
 
@@ -191,7 +202,7 @@ class Alerter:
         fix = error.fix or DEFAULT_FIXES.get(cause) or feed_fix(cause) or GENERIC_FIX
         since = self._local(state.failing_since)
         runs = state.failed_runs or 1
-        title = "Moneypenny sync is still failing" if repeat else "Moneypenny sync is failing"
+        title = f"{self._sync} is still failing" if repeat else f"{self._sync} is failing"
         message = _cut(str(error))
         pending = report.pending if report is not None else 0
         # "chat" while the chats are the only feed on, "item" when the run reads several.
@@ -207,7 +218,7 @@ class Alerter:
             f"*Since:* {since} ({runs} failed run{'s' if runs != 1 else ''})"
         )
         context = (
-            f"{waiting} Diagnose with `python -m lib check`. Cause `{_escape(cause)}`{run_id}. "
+            f"{waiting} Diagnose with `{self._check}`. Cause `{_escape(cause)}`{run_id}. "
             f"Next reminder in {self.settings.alert_repeat_minutes} min if it goes on."
         )
         blocks: list[dict[str, Any]] = [
@@ -231,10 +242,10 @@ class Alerter:
             noun = "chat" if self.settings.moneypenny_sources == ("chats",) else "item"
             detail += f" This run caught up: {report.appended} row(s) written, {report.posted} {noun}(s) posted."
         blocks = [
-            {"type": "header", "text": {"type": "plain_text", "text": ":white_check_mark: Moneypenny sync is working again"}},
+            {"type": "header", "text": {"type": "plain_text", "text": f":white_check_mark: {self._sync} is working again"}},
             {"type": "section", "text": {"type": "mrkdwn", "text": f"Runs succeed again as of {now}. {detail}"}},
         ]
-        text = f"Moneypenny sync is working again as of {now}. {detail}"
+        text = f"{self._sync} is working again as of {now}. {detail}"
         return text, blocks
 
 

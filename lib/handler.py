@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
 from . import logs
+from .accounts import account_ids, settings_for, unknown_account
 from .app import build_syncer
 from .clock import utcnow
 from .errors import SHOWN_VALUE_LIMIT, BadRequest, SettingsError, cut
@@ -19,30 +21,56 @@ from .sync.options import window_problem
 
 log = logging.getLogger(__name__)
 
+# The warm Syncer of each account ("" without ACCOUNTS) with the settings it was built from. `_lock`
+# guards only these dicts, never a build or a run: one account's requests never wait for another's.
 _lock = threading.Lock()
-_cached: tuple[tuple[Settings], Syncer] | None = None
+_cached: dict[str, tuple[Settings, Syncer]] = {}
+# One lock per account, held while its Syncer is built (two first requests build it once).
+_building: dict[str, threading.Lock] = {}
+
+
+def _warm(settings: Settings) -> Syncer | None:
+    # Settings compare by every value (secrets and whole URLs included): describe() shows less.
+    with _lock:
+        got = _cached.get(settings.account)
+        return got[1] if got is not None and got[0] == settings else None
 
 
 def _syncer_for(settings: Settings) -> Syncer:
-    """One Syncer per process and settings, so warm instances reuse sessions and clients."""
-    global _cached
+    """One Syncer per process, account and settings, so warm instances reuse sessions and clients.
 
-    # Settings compare by every value (secrets and whole URLs included): describe() shows less.
-    key: tuple[Settings] = (settings,)
+    Each account's is its own (its own store, Moneypenny login and Slack client); a change of
+    an account's settings builds its Syncer again, and leaves the other accounts' alone."""
+    syncer = _warm(settings)
+    if syncer is not None:
+        return syncer
     with _lock:
-        if _cached is None or _cached[0] != key:
-            _cached = (key, build_syncer(settings))
-        return _cached[1]
+        building = _building.setdefault(settings.account, threading.Lock())
+    with building:
+        syncer = _warm(settings)
+        if syncer is None:
+            syncer = build_syncer(settings)
+            with _lock:
+                _cached[settings.account] = (settings, syncer)
+        return syncer
 
 
-def warm_syncer() -> Syncer | None:
-    """The Syncer that this process reuses between requests, or None before the first request.
+def warm_syncer(account: str = "") -> Syncer | None:
+    """The Syncer that this process reuses between requests for `account` ("" without ACCOUNTS),
+    or None before its first request.
 
     Its `store.counters`, `moneypenny.counters`, `sheet.counters` and `slack.counters` say what
     the requests served so far have cost.
     """
     with _lock:
-        return None if _cached is None else _cached[1]
+        got = _cached.get(account)
+        return None if got is None else got[1]
+
+
+def warm_syncers() -> dict[str, Syncer]:
+    """Every account's warm Syncer in this process, by account."""
+    with _lock:
+        return {account: syncer for account, (_, syncer) in _cached.items()}
 
 
 ALLOWED_METHODS = ("GET", "POST")
@@ -117,26 +145,64 @@ def handle(args: Mapping[str, str], headers: Mapping[str, str], env: Mapping[str
         return _handle(args, headers, env)
 
 
-def _handle(args: Mapping[str, str], headers: Mapping[str, str], env: Mapping[str, str] | None) -> tuple[dict[str, Any], int]:
+def _settings_refused(exc: SettingsError, account: str = "") -> tuple[dict[str, Any], int]:
+    logs.configure("auto")
+    log.error("settings are invalid", extra={"fields": {"cause": exc.cause}})
+    return {"ok": False, **_named(account), "error": str(exc), "cause": exc.cause, "fix": exc.fix, "retryable": False}, 500
 
+
+def _named(account: str) -> dict[str, str]:
+    return {"account": account} if account else {}
+
+
+def pick_account(args: Mapping[str, str], accounts: tuple[str, ...]) -> str:
+    """The account a request names (`?account=north`): one of ACCOUNTS, required when ACCOUNTS is
+    set; "" for a deployment without ACCOUNTS, which takes no `account`. BadRequest lists the accounts."""
+    given = (args.get("account") or "").strip()
+    if not accounts:
+        if given:
+            raise BadRequest(f"query parameter 'account' is {_echo(given)}, but this deployment has no ACCOUNTS: "
+                             "leave 'account' out")
+        return ""
+    if not given:
+        raise BadRequest(f"query parameter 'account' is required (ACCOUNTS names {', '.join(accounts)}): "
+                         f"call with ?account={accounts[0]}")
+    if given not in accounts:
+        raise BadRequest(f"query parameter 'account': {unknown_account(given, accounts)}")
+    return given
+
+
+def _handle(args: Mapping[str, str], headers: Mapping[str, str], env: Mapping[str, str] | None) -> tuple[dict[str, Any], int]:
+    env = os.environ if env is None else env
     try:
-        settings = Settings.from_env(env)
+        accounts = account_ids(env)
     except SettingsError as exc:
-        logs.configure("auto")
-        log.error("settings are invalid", extra={"fields": {"cause": exc.cause}})
-        return {"ok": False, "error": str(exc), "cause": exc.cause, "fix": exc.fix, "retryable": False}, 500
-    logs.configure(settings.log_format, secrets=settings.secrets())
+        return _settings_refused(exc)
     try:
-        options = parse_request(args)
+        account = pick_account(args, accounts)
     except BadRequest as exc:
-        return {"ok": False, "error": str(exc), "cause": exc.cause, "retryable": False}, 400
-    # A sync (mode new) is a scheduled run: it makes the daily reconcile's read when it is due.
-    result = run_and_report(
-        settings, RunOptions(**options, daily_reconcile=True), lambda: _syncer_for(settings),
-        schedule_time=headers.get("X-CloudScheduler-ScheduleTime") or None,
-        schedule_job=headers.get("X-CloudScheduler-JobName") or None,
-    )
-    return answer(result), result.http_status
+        return {"ok": False, "error": str(exc), "cause": exc.cause, "retryable": False, "accounts": list(accounts)}, 400
+    with logs.context(**({logs.ACCOUNT: account} if account else {})):
+        try:
+            settings = settings_for(env, account)
+        except SettingsError as exc:
+            return _settings_refused(exc, account)
+        logs.configure(settings.log_format, secrets=settings.secrets())
+        try:
+            options = parse_request(args)
+        except BadRequest as exc:
+            return {"ok": False, **_named(account), "error": str(exc), "cause": exc.cause, "retryable": False}, 400
+        # A sync (mode new) is a scheduled run: it makes the daily reconcile's read when it is due.
+        result = run_and_report(
+            settings, RunOptions(**options, daily_reconcile=True), lambda: _syncer_for(settings),
+            schedule_time=headers.get("X-CloudScheduler-ScheduleTime") or None,
+            schedule_job=headers.get("X-CloudScheduler-JobName") or None,
+        )
+        body = answer(result)
+        if account:
+            # A run's report names it already; an answer without one (a run that could not start) too.
+            body = {"account": account, **body}
+        return body, result.http_status
 
 
 def answer(result: RunResult) -> dict[str, Any]:

@@ -66,6 +66,8 @@ _MASK = "***"
 
 # The context field (and Cloud Logging label) naming one request to the function.
 EXECUTION_ID = "execution_id"
+# The context field (and Cloud Logging label) naming the account a line is about (ACCOUNTS).
+ACCOUNT = "account"
 # Loggers of the servers that run the function, which gunicorn gives handlers of their own.
 SERVER_LOGGERS = ("gunicorn.error", "gunicorn.access")
 
@@ -123,7 +125,7 @@ class JsonFormatter(logging.Formatter):
         # The execution id is a label only (Cloud Logging groups a request's lines by it).
         execution_id = fields.pop(EXECUTION_ID, None)
         entry.update(fields)
-        labels = {k: str(fields[k]) for k in ("run_id", "command") if fields.get(k)}
+        labels = {k: str(fields[k]) for k in ("run_id", "command", ACCOUNT) if fields.get(k)}
         if execution_id:
             labels[EXECUTION_ID] = str(execution_id)
         if labels:

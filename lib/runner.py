@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
+from . import logs
 from .alerts import Alerter, Outcome, notify_failed, notify_succeeded
 from .app import build_alerter
 from .errors import RunFailed, SyncError, TransientError
@@ -82,7 +83,15 @@ def run_and_report(
     alerts: bool = True,
 ) -> RunResult:
     """Build the Syncer (`build()`), run it with `options`, then the alert bookkeeping (unless
-    `alerts` is False); never raises an Exception. No result carries a secret or visitor data."""
+    `alerts` is False); never raises an Exception. No result carries a secret or visitor data.
+    Every line it logs names the account (settings.account), when there is one."""
+    with logs.context(**({logs.ACCOUNT: settings.account} if settings.account else {})):
+        return _run_and_report(settings, options, build, schedule_time=schedule_time, schedule_job=schedule_job,
+                               alerts=alerts)
+
+
+def _run_and_report(settings: Settings, options: RunOptions, build: Callable[[], Syncer], *,
+                    schedule_time: str | None, schedule_job: str | None, alerts: bool) -> RunResult:
     try:
         syncer = build()
         alerter = _alerter_for(settings, syncer) if alerts else None

@@ -152,6 +152,8 @@ class RunReport:
     # since this run began. A warm instance's records so add up to all it billed; a record
     # cannot count its own write, which the next one does.
     store_recorded: dict[str, int] = field(default_factory=dict, repr=False)
+    # The account the run was for (Settings.account; "" without ACCOUNTS, and then not shown).
+    account: str = ""
 
     def count_store(self, counters: StoreCounters) -> None:
         """Set `store` to what `counters` (the run's store's) counted since `store_from`."""
@@ -175,6 +177,7 @@ class RunReport:
     def as_dict(self) -> dict[str, Any]:
         return {
             "ok": self.outcome != "failed",
+            **({"account": self.account} if self.account else {}),
             "run_id": self.run_id,
             "mode": self.mode,
             "outcome": self.outcome,

@@ -64,6 +64,7 @@ def check_health(report: RunReport, store: StateStore, now: datetime, *,
 def run_record(report: RunReport) -> dict[str, Any]:
     """The run history's record of a run: counts and causes, no `fix`, no chat data."""
     record = {
+        **({"account": report.account} if report.account else {}),
         "run_id": report.run_id,
         "mode": report.mode,
         "started_at": report.started_at.isoformat(),

@@ -121,7 +121,7 @@ class Syncer:
         started = self.clock()
         t0 = time.perf_counter()
         report = RunReport(run_id=uuid.uuid4().hex[:12], mode=opts.mode.value, started_at=started,
-                           store_from=self.store.counters.snapshot())
+                           store_from=self.store.counters.snapshot(), account=self.settings.account)
         opts = self._window(opts, started)
 
         schedule = schedule_key(opts.schedule_job, opts.mode.value, opts.schedule_time)
