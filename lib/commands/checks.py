@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from .. import logs
+from ..accounts import settings_for, stray_variables, suffix
 from ..clock import utcnow
 from ..errors import DocumentError, StateStoreMissing, SyncError, cut
 from ..settings import Settings
@@ -31,7 +32,9 @@ from .command import (
     STORE_UNSET,
     STORE_UNSET_FIX,
     Context,
+    accounts_of,
     log_level,
+    pick_account,
     print_json,
     store_unset,
     table,
@@ -53,10 +56,10 @@ from .status import collect
 from .watcher import FOUND, watcher_state
 
 
-def check_settings(env: Mapping[str, str] | None) -> tuple[CheckResult, Settings | None]:
-    """Read the settings the function would read."""
+def check_settings(env: Mapping[str, str] | None, account: str = "") -> tuple[CheckResult, Settings | None]:
+    """Read the settings the function would read (for `account`, "" without ACCOUNTS)."""
     try:
-        settings = Settings.from_env(env)
+        settings = settings_for(env, account)
     except SyncError as exc:
         return failed("settings", exc), None
     where = (settings.sqlite_path and f"SQLite {cut(settings.sqlite_path)}") or "Firestore"
@@ -105,7 +108,9 @@ def check_store(settings: Settings, open_store: Callable[[Settings], Any]) -> tu
         project = settings.google_cloud_project or "(the default project)"
         detail = (
             f"Firestore {cut(project)}, database {cut(settings.firestore_database)}, "
-            f"collections {cut(settings.firestore_collection_prefix)}_* answer"
+            f"collections {cut(settings.firestore_collection_prefix)}_* "
+            + (f"of account {settings.account} (under {cut(settings.firestore_collection_prefix)}_accounts/"
+               f"{settings.account}) " if settings.account else "") + "answer"
         )
     return CheckResult("state store", OK, detail), store
 
@@ -152,12 +157,14 @@ def run_checks(
     open_store: Callable[[Settings], Any] | None = None,
     backoff: float = 0.5,
     clock: Callable[[], datetime] | None = None,
+    account: str = "",
 ) -> CheckReport:
-    """Every probe, in order: settings, state store, last run, Moneypenny, sheet, Slack, watcher."""
+    """Every probe, in order: settings, state store, last run, Moneypenny, sheet, Slack, watcher;
+    for `account` ("" without ACCOUNTS): its settings, its store, its login, sheet and channel."""
     if open_store is None:
         # Read only: check changes nothing, so it never creates, migrates or locks a store.
         open_store = functools.partial(default_open_store, read_only=True)
-    first, settings = check_settings(env)
+    first, settings = check_settings(env, account)
     if settings is not None:
         logs.register_secrets(settings.secrets())  # the probes' log lines are scrubbed of them too
     results = [first]
@@ -200,10 +207,51 @@ def format_table(results: list[CheckResult]) -> str:
     return "\n".join(table(["CHECK", "RESULT", "DETAIL"], rows))
 
 
+def accounts_line(env: Mapping[str, str] | None, accounts: tuple[str, ...]) -> CheckResult:
+    """The ACCOUNTS line: the accounts, and a WARN for a per-account variable that names none of them."""
+    stray = stray_variables(env)
+    if stray:
+        return CheckResult("accounts", WARN, f"{', '.join(accounts)}; no account reads {', '.join(stray[:10])}",
+                           "A per-account variable ends in __ and the id in upper case, hyphens as underscores "
+                           f"(such as SHEET_ID__{suffix(accounts[0])}): rename it, or add its account to ACCOUNTS.")
+    return CheckResult("accounts", OK, ", ".join(accounts))
+
+
+def every_account(args: argparse.Namespace, ctx: Context, accounts: tuple[str, ...]) -> int:
+    """`python -m lib check` with ACCOUNTS and no --account: every account's checks, a table each;
+    4 when any account's settings are wrong, else 1 when any check failed."""
+    first = accounts_line(ctx.env, accounts)
+    reports = {account: run_checks(ctx.env, backoff=ctx.backoff, clock=ctx.clock, account=account)
+               for account in accounts}
+    if args.json:
+        print_json(ctx, {"ok": all(r.ok for r in reports.values()), "accounts_check": first.as_dict(),
+                         "accounts": {a: {"ok": r.ok, "checks": [c.as_dict() for c in r.results]}
+                                      for a, r in reports.items()}})
+    else:
+        ctx.say(format_table([first]))
+        for account, report in reports.items():
+            ctx.say("", f"Account {account}", format_table(report.results))
+    if not all(r.settings_ok for r in reports.values()):
+        return EXIT_SETTINGS
+    return EXIT_OK if all(r.ok for r in reports.values()) else EXIT_FAILED
+
+
 def command(args: argparse.Namespace, ctx: Context) -> int:
-    """`python -m lib check`: every probe as a table (or JSON); 4 for bad settings, 1 for a failure."""
+    """`python -m lib check`: every probe as a table (or JSON); 4 for bad settings, 1 for a failure.
+    With ACCOUNTS: the account of --account, or without it every account (every_account)."""
     logs.configure("text", level=log_level(args.verbose, quiet=logging.ERROR), stream=ctx.err)
-    report = run_checks(ctx.env, backoff=ctx.backoff, clock=ctx.clock)
+    if args.account:
+        account, code = pick_account(args, ctx)
+        if account is None:
+            return code
+    else:
+        accounts, code = accounts_of(ctx)
+        if accounts is None:
+            return code
+        if accounts:
+            return every_account(args, ctx, accounts)
+        account = ""
+    report = run_checks(ctx.env, backoff=ctx.backoff, clock=ctx.clock, account=account)
     if args.json:
         print_json(ctx, {"ok": report.ok, "checks": [r.as_dict() for r in report.results]})
     else:

@@ -10,6 +10,8 @@ import os
 import sys
 from datetime import date
 
+from .. import logs
+from ..accounts import ACCOUNT_ID
 from ..errors import cut
 from .command import EXIT_BUSY, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_SETTINGS, EXIT_USAGE, Context
 
@@ -41,6 +43,13 @@ def _iso_date(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{cut(text)!r} is not a date as YYYY-MM-DD") from None
+
+
+def _account(text: str) -> str:
+    if not ACCOUNT_ID.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"{cut(text)!r} is not an account id (1 to 30 lower-case letters, digits "
+                                         "or hyphens, as ACCOUNTS names them)")
+    return text
 
 
 def _positive(text: str) -> int:
@@ -75,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-v", "--verbose", action="count", default=0,
                         help="show the log on stderr (-v: info, -vv: debug)")
+    common.add_argument("--account", type=_account, metavar="ID",
+                        help="the account (one of ACCOUNTS) to act on; needed when ACCOUNTS is set, but for "
+                        "status and check, which without it cover every account")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser(
@@ -173,7 +185,9 @@ def main(argv: list[str] | None = None, ctx: Context | None = None) -> int:
         return int(exc.code or 0)
     try:
         module = importlib.import_module(f"{__package__}.{COMMANDS[args.command]}")
-        code: int = module.command(args, ctx)
+        # Every line a command logs names its account.
+        with logs.context(**({logs.ACCOUNT: args.account} if args.account else {})):
+            code: int = module.command(args, ctx)
     except KeyboardInterrupt:
         print("\nInterrupted.", file=ctx.stderr)
         return EXIT_INTERRUPTED

@@ -10,13 +10,14 @@ import os
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TextIO
 
 from .. import logs
+from ..accounts import account_ids, env_for, settings_for, store_settings_for, unknown_account
 from ..app import build_syncer as build
 from ..clock import Clock, utcnow
-from ..errors import SyncError
+from ..errors import SyncError, cut
 from ..settings import Settings
 from ..state import open_store
 from ..state.contract import StateStore
@@ -115,19 +116,64 @@ def store_unset(env: Mapping[str, str] | None) -> bool:
                    for name in ("STATE_STORE", "GOOGLE_CLOUD_PROJECT", "FIRESTORE_EMULATOR_HOST"))
 
 
+def accounts_of(ctx: Context) -> tuple[tuple[str, ...] | None, int]:
+    """The accounts ACCOUNTS names (empty: none), or None and EXIT_SETTINGS, with the message, when it is wrong."""
+    try:
+        return account_ids(ctx.env), EXIT_OK
+    except SyncError as exc:
+        ctx.warn(with_fix(f"error: {exc}", exc.fix))
+        return None, EXIT_SETTINGS
+
+
+def pick_account(args: argparse.Namespace, ctx: Context) -> tuple[str | None, int]:
+    """The account a command is for: `--account ID`, one of ACCOUNTS ("" without ACCOUNTS); None
+    and the exit code, with a message, when it is missing, unknown or given without ACCOUNTS."""
+    accounts, code = accounts_of(ctx)
+    if accounts is None:
+        return None, code
+    given = getattr(args, "account", None) or ""
+    if not accounts:
+        if given:
+            ctx.warn(f"error: --account {cut(given)!r}, but ACCOUNTS is not set: this deployment is one account; "
+                     "leave --account out")
+            return None, EXIT_USAGE
+        return "", EXIT_OK
+    if not given:
+        ctx.warn(f"error: ACCOUNTS names {', '.join(accounts)}: say which with --account ID "
+                 f"(such as --account {accounts[0]})")
+        return None, EXIT_USAGE
+    if given not in accounts:
+        ctx.warn(f"error: --account: {unknown_account(given, accounts)}")
+        return None, EXIT_USAGE
+    return given, EXIT_OK
+
+
+def account_settings(env: Mapping[str, str] | None, account: str, store_only: bool = False,
+                     reader: Callable[[Mapping[str, str] | None], Settings] | None = None) -> Settings:
+    """One account's settings ("" without ACCOUNTS): all of them, the store's only, or as `reader`
+    reads them (from the environment as the account sees it). SettingsError names the variable."""
+    if reader is not None:
+        settings = reader(env_for(env, account) if account else env)
+        return replace(settings, account=account) if account else settings
+    return store_settings_for(env, account) if store_only else settings_for(env, account)
+
+
 def setup(
     args: argparse.Namespace, ctx: Context, store_only: bool = False, read_only: bool = False,
     settings_reader: Callable[[Mapping[str, str] | None], Settings] | None = None, create: bool = True,
 ) -> tuple[Settings | None, StateStore | None, int]:
     """Settings, logging and the store; a None and the exit code, with a message, when they cannot be had.
 
+    The account is `--account` (pick_account): its settings, and its own store.
     store_only: read only the state store's settings (status needs nothing else). read_only: open
     the store for reading only (it must exist; nothing is created, migrated or locked).
     settings_reader: read the settings another way (a command that needs only some of them).
     create False: the store must exist (a command that only deletes from it)."""
+    account, code = pick_account(args, ctx)
+    if account is None:
+        return None, None, code
     try:
-        reader = settings_reader or (Settings.for_store if store_only else Settings.from_env)
-        settings = reader(ctx.env)
+        settings = account_settings(ctx.env, account, store_only, settings_reader)
     except SyncError as exc:
         ctx.warn(f"error: {exc}\nfix: {exc.fix}")
         return None, None, EXIT_SETTINGS

@@ -7,11 +7,13 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from .. import destinations
+from .. import destinations, logs
+from ..accounts import store_settings_for
 from ..counters import FREE_TIER_PER_DAY
 from ..destinations import SHEET, SLACK
-from ..errors import SyncError
+from ..errors import StateStoreMissing, SyncError
 from ..sources import CALLS_FEED, DayRead, feed_of_key, registered
+from ..state import open_store
 from ..state.contract import StateStore
 from ..state.documents import BACKFILL_DOC as BACKFILL_DOC  # named here before lib/state/documents
 from ..state.documents import AlertState, BackfillDoc
@@ -19,7 +21,21 @@ from ..state.models import DONE
 from ..sync import ALERT_GRACE
 from ..sync.calls_fetch import CallsReadDoc
 from ..sync.record import QUARANTINE_ALARM
-from .command import EXIT_FAILED, EXIT_OK, Context, print_json, setup, table, with_fix
+from .command import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_SETTINGS,
+    STORE_UNSET,
+    STORE_UNSET_FIX,
+    Context,
+    accounts_of,
+    log_level,
+    print_json,
+    setup,
+    store_unset,
+    table,
+    with_fix,
+)
 from .watcher import watcher_state
 
 # How long without a successful run before `status` calls it a problem; the watcher's default.
@@ -435,14 +451,67 @@ def cost_text(cost: dict[str, Any]) -> str:
     return text
 
 
+def account_verdict(ctx: Context, account: str, watch_minutes: int) -> dict[str, Any]:
+    """One account's verdict, as `status --account` prints it first: {account, healthy, verdict}.
+    An account whose settings or store cannot be read has a problem (saying which); one whose
+    SQLite file does not exist yet has had no run yet."""
+    try:
+        settings = store_settings_for(ctx.env, account)
+    except SyncError as exc:
+        return {"account": account, "healthy": False, "verdict": f"PROBLEM — {exc}"}
+    try:
+        store = open_store(settings, read_only=True)
+    except StateStoreMissing as exc:
+        if settings.sqlite_path:
+            return {"account": account, "healthy": True,
+                    "verdict": f"NO RUNS YET — no state store yet at {settings.sqlite_path} (its first run creates it)"}
+        return {"account": account, "healthy": False, "verdict": f"PROBLEM — the state store cannot be opened: {exc}"}
+    except SyncError as exc:
+        return {"account": account, "healthy": False, "verdict": f"PROBLEM — the state store cannot be opened: {exc}"}
+    try:
+        data = collect(store, ctx.clock(), runs=1, watch_minutes=watch_minutes)
+    except SyncError as exc:
+        return {"account": account, "healthy": False, "verdict": f"PROBLEM — the state store cannot be read: {exc}"}
+    finally:
+        store.close()
+    return {"account": account, "healthy": data["healthy"], "verdict": data["verdict"]}
+
+
+def every_account(args: argparse.Namespace, ctx: Context, accounts: tuple[str, ...]) -> int:
+    """`python -m lib status` with ACCOUNTS and no --account: one verdict line per account; exit 1
+    when any has a problem (its settings, its store, its runs)."""
+    if store_unset(ctx.env):
+        ctx.warn(with_fix(f"error: {STORE_UNSET}", STORE_UNSET_FIX))
+        return EXIT_SETTINGS
+    logs.configure("auto", level=log_level(args.verbose), stream=ctx.err)
+    verdicts = [account_verdict(ctx, account, args.watch_minutes) for account in accounts]
+    healthy = all(v["healthy"] for v in verdicts)
+    if args.json:
+        print_json(ctx, {"healthy": healthy, "accounts": verdicts})
+    else:
+        width = max(len(account) for account in accounts)
+        ctx.say(*(f"{v['account']:<{width}}  {v['verdict']}" for v in verdicts))
+        ctx.say(f"(`python -m lib status --account {accounts[0]}` shows one account's runs and what is waiting)")
+    return EXIT_OK if healthy else EXIT_FAILED
+
+
 def command(args: argparse.Namespace, ctx: Context) -> int:
-    """`python -m lib status`: the verdict, the runs and the rest; exit 1 when not healthy."""
+    """`python -m lib status`: the verdict, the runs and the rest; exit 1 when not healthy. With
+    ACCOUNTS and no --account: every account's verdict, a line each (every_account)."""
+    if not args.account:
+        accounts, code = accounts_of(ctx)
+        if accounts is None:
+            return code
+        if accounts:
+            return every_account(args, ctx, accounts)
     settings, store, code = setup(args, ctx, store_only=True, read_only=True)
     if settings is None or store is None:
         return code
     try:
         try:
             data = collect(store, ctx.clock(), runs=args.runs, watch_minutes=args.watch_minutes)
+            if settings.account:
+                data = {"account": settings.account, **data}
             data["watcher"] = watcher_state(settings, ctx.env).as_dict()
         except SyncError as exc:
             ctx.warn(with_fix(f"error: the state store cannot be read: {exc}", exc.fix))
@@ -450,7 +519,7 @@ def command(args: argparse.Namespace, ctx: Context) -> int:
         if args.json:
             print_json(ctx, data)
         else:
-            ctx.say(format_status(data, settings.chat_timezone))
+            ctx.say(*([f"Account {settings.account}"] if settings.account else []), format_status(data, settings.chat_timezone))
         return EXIT_OK if data["healthy"] else EXIT_FAILED
     finally:
         store.close()
