@@ -212,8 +212,8 @@ def next_steps(store: Path, accounts: tuple[str, ...] = ()) -> list[str]:
     return [
         "",
         "The command line on what the demo left (the stand-ins have stopped, so only the state store can be read):",
-        f"  {setting} {py} -m lib status",
-        f"  {setting} {py} -m lib quarantine",
+        f"  {setting} {py} -m lib status" + ("    (a line per account)" if accounts else ""),
+        f"  {setting} {py} -m lib quarantine" + (f" --account {accounts[0]}" if accounts else ""),
         "To try every command (check, run, backfill, quarantine) against stand-ins that keep running:",
         f"  {py} -m sandbox --serve",
     ]

@@ -67,6 +67,17 @@ def test_demo_with_accounts_fills_each_accounts_own_tabs_and_channel(tmp_path):
     assert not keys["north"] & keys["east-london"]  # each account's own chats, none of the other's
     assert out.stdout.count("2 NEW CHATS · 1 NEW CALL") == 2
     assert not (tmp_path / "run" / "state.sqlite3").exists()
+    # Its last lines say how to read what it left, every account's status and one account's quarantine.
+    shell = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path)}
+    lines = [line.strip() for line in out.stdout.splitlines() if " -m lib " in line]
+    status = [line.split("    ")[0] for line in lines if " -m lib status" in line]
+    quarantine = [line for line in lines if line.endswith("-m lib quarantine --account north")]
+    assert len(status) == len(quarantine) == 1, lines
+    read = subprocess.run(status[0], shell=True, cwd=REPO, env=shell, capture_output=True, text=True, timeout=120)
+    assert read.returncode == 0, read.stdout + read.stderr
+    assert [line.split()[:2] for line in read.stdout.splitlines()[:2]] == [["north", "OK"], ["east-london", "OK"]]
+    read = subprocess.run(quarantine[0], shell=True, cwd=REPO, env=shell, capture_output=True, text=True, timeout=120)
+    assert read.returncode == 0 and "empty" in read.stdout, read.stdout + read.stderr
 
 
 def test_demo_refuses_accounts_out_of_range_or_with_the_playground():
