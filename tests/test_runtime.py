@@ -26,6 +26,7 @@ import requests
 
 from sandbox.standins import StandIns
 from sandbox.standins.samples import sample_chats
+from tests.conftest import EMULATOR_PROJECT
 from tests.harness import by_header
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -152,14 +153,22 @@ def test_served_as_cloud_run_serves_it_each_record_is_one_json_line_with_the_exe
         assert secret not in out + err
 
 
-def test_two_accounts_called_at_once_in_threads_and_in_separate_processes_both_deliver_nothing_twice(tmp_path):
-    """ACCOUNTS=north,east-london served as Cloud Run serves it: both accounts' runs at once in two
-    threads of one instance, then in two instances (processes), each account also called on the
-    other instance at the same moment (a scheduler retry landing elsewhere). Each account's chats
-    reach its own sheet once and its own channel once, and the two accounts' runs go on side by
-    side (their calls to the services interleave), neither waiting for the other."""
+@pytest.mark.parametrize("kind", ["sqlite", "firestore"])
+def test_two_accounts_called_at_once_in_threads_and_in_separate_processes_both_deliver_nothing_twice(
+        kind, tmp_path, request):
+    """ACCOUNTS=north,east-london served as Cloud Run serves it, on each store: both accounts' runs
+    at once in two threads of one instance, then in two instances (processes), each account also
+    called on the other instance at the same moment (a scheduler retry landing elsewhere). Each
+    account's chats reach its own sheet once and its own channel once, and the two accounts' runs
+    go on side by side (their calls to the services interleave), neither waiting for the other."""
+    store: dict[str, str] = {}
+    if kind == "firestore":
+        request.getfixturevalue("firestore_client")  # the emulator, emptied
+        store = {"STATE_STORE": "firestore", "GOOGLE_CLOUD_PROJECT": EMULATOR_PROJECT,
+                 "FIRESTORE_EMULATOR_HOST": request.getfixturevalue("firestore_emulator")}
     with StandIns(latency=0.05) as stand:
         extra = {k: v for k, v in stand.accounts_env(["north", "east-london"]).items() if k not in stand.env()}
+        extra.update(store)
         accounts = dict(stand.accounts)
         sent: dict[str, list[str]] = {account: [] for account in accounts}
 
@@ -211,6 +220,15 @@ def test_two_accounts_called_at_once_in_threads_and_in_separate_processes_both_d
         announced = [int(m) for msg in stand.slack.messages(own.channel_id)
                      for m in re.findall(r"(\d+) new chats?", msg.get("text") or "")[:1]]
         assert sum(announced) == 6, (account, announced)
+        # ... kept in its own state store.
+        if kind == "sqlite":
+            assert (tmp_path / f"state.{account}.sqlite3").is_file()
+        else:
+            client = request.getfixturevalue("firestore_client")
+            account_doc = client.collection("moneypenny_sync_accounts").document(account)
+            assert account_doc.collection("moneypenny_sync_journal").limit(1).get(), account
+    if kind == "sqlite":
+        assert not (tmp_path / "state.sqlite3").exists()
 
 
 def test_the_tested_python_is_the_runtime_terraform_deploys():
