@@ -22,6 +22,8 @@ from typing import Any
 
 import requests
 
+from lib.accounts import per_account_names
+
 from .outdir import DEMO_ACCOUNTS, DEMO_FILES, OutDirRefused, prepare, python_command, shown_path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,7 +111,9 @@ def main(out_dir: str = "local-run", chats: int = 8, calls: int = 5, accounts: i
     ids = DEMO_ACCOUNTS[:accounts]
     with StandIns() as stand:
         now = datetime.now().replace(microsecond=0)
-        env = {k: v for k, v in os.environ.items() if k != "ACCOUNTS"}
+        # Not the shell's accounts: ACCOUNTS and the per-account NAME__ID settings are the demo's own.
+        own = set(per_account_names())
+        env = {k: v for k, v in os.environ.items() if k != "ACCOUNTS" and k.partition("__")[0] not in own}
         env.update({
             **stand.env(),
             "MONEYPENNY_SOURCES": "chats,calls",
@@ -176,8 +180,8 @@ def main(out_dir: str = "local-run", chats: int = 8, calls: int = 5, accounts: i
         print(f"\nThe function's log: {out / 'function.log'}.")
         print(*next_steps(out / "state.sqlite3", ids), sep="\n")
         ok = len(answers) == max(len(ids), 1) and all(
-            first.get("ok") and second.get("ok") and second.get("new") == 0 and second.get("appended") == 0
-            for first, second in answers)
+            call1.get("ok") and call2.get("ok") and call2.get("new") == 0 and call2.get("appended") == 0
+            for call1, call2 in answers)
         return 0 if ok else 1
 
 
