@@ -97,7 +97,7 @@ CHECKPOINTS = ("before_fetch", "after_fetch", "after_journal", "after_mark_infli
 PAUSE_POINTS = {"lease": tuple(c for c in CHECKPOINTS if c != "after_mark_inflight"), "skew": CHECKPOINTS}
 RUNS_PER_SCHEDULE = 8
 # The share of schedules that run two accounts (ACCOUNTS=north,east-london; OtherAccount).
-ACCOUNTS_SHARE = 0.35
+ACCOUNTS_SHARE = 0.3
 FAULT_TIMEOUT = "0.2"  # seconds: Delay faults longer than this are client timeouts
 
 
