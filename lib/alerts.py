@@ -200,6 +200,8 @@ class Alerter:
     ) -> tuple[str, list[dict[str, Any]]]:
         cause = error.cause or "sync_error"
         fix = error.fix or DEFAULT_FIXES.get(cause) or feed_fix(cause) or GENERIC_FIX
+        # The command a fix names must check this account (`check` alone checks every account).
+        fix = fix.replace("`python -m lib check`", f"`{self._check}`")
         since = self._local(state.failing_since)
         runs = state.failed_runs or 1
         title = f"{self._sync} is still failing" if repeat else f"{self._sync} is failing"

@@ -89,6 +89,8 @@ def test_run_and_backfill_of_an_account_write_to_its_own_tab_from_its_own_store(
     assert waiting.code == EXIT_OK, waiting.err
     listed = cli(env, "quarantine", "--account", "north")
     assert listed.code == EXIT_OK, listed.err
+    retried = cli(env, "quarantine", "--account", "east", "--retry", "--json")
+    assert retried.code == EXIT_OK, retried.out + retried.err
 
 
 def test_status_gives_one_verdict_line_per_account_and_exits_1_when_any_has_a_problem(harness, cli, env):

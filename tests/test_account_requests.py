@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+import time
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from lib.accounts import settings_for
 from lib.app import build_syncer
+from lib.handler import handle
 from lib.runner import run_and_report
 from lib.sources.chats import chat_key, parse_chat_time
 from lib.sync import RunOptions
-from sandbox.standins.server import Status
+from sandbox.standins.server import Delay, Status
 from tests.harness import UK, by_header, slack_text
 
 EAST_SHEET = "sheet-east"
@@ -61,6 +64,15 @@ def test_with_accounts_a_call_without_a_known_account_is_a_400_listing_them_and_
     assert response.status_code == 400
     assert shown in body["error"] and body["accounts"] == ["north", "east"]
     assert body["cause"] == "bad_request" and body["retryable"] is False
+    assert harness.stand.moneypenny.count() == 0 and not any(harness.tmp.glob("state*"))
+
+
+def test_a_bad_accounts_setting_answers_500_naming_it_and_reads_nothing(harness, accounts, monkeypatch):
+    monkeypatch.setenv("ACCOUNTS", "north,North")
+    response = accounts.post("/?account=north")
+    body = response.get_json()
+    assert response.status_code == 500 and body["cause"] == "settings"
+    assert body["error"].startswith("ACCOUNTS must be account ids") and "'North'" in body["error"]
     assert harness.stand.moneypenny.count() == 0 and not any(harness.tmp.glob("state*"))
 
 
@@ -169,6 +181,27 @@ def test_one_accounts_failure_fails_and_alerts_only_that_account(harness, accoun
     assert "east" not in json.dumps([b for a, _, b in answers if a == "north"])
 
 
+def test_two_accounts_run_at_once_and_neither_waits_for_the_other(harness, accounts):
+    """North's run is held in its chat log read (the stand-in answers it after 1.5 s); east's whole
+    run, first request of its account in this process included, ends while north's goes on."""
+    chats = harness.add_chats(4)
+    harness.stand.moneypenny.inject("log", Delay(1.5))
+    answers: dict[str, tuple[dict, int]] = {}
+    north = threading.Thread(target=lambda: answers.__setitem__("north", handle({"account": "north"}, {})))
+    north.start()
+    deadline = time.monotonic() + 10
+    while harness.stand.moneypenny.count("log") < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    answers["east"] = handle({"account": "east"}, {})
+    assert north.is_alive(), "east's run waited for north's"
+    assert answers["east"][0]["outcome"] == "ok"  # not skipped: north's lease is north's own
+    north.join(10)
+    assert [answers[a][1] for a in ("north", "east")] == [200, 200], answers
+    # The one stand-in user's chats went to whichever account read them first, each once.
+    delivered = keys(harness, harness.sheet_id, "North") + keys(harness, EAST_SHEET, "East")
+    assert sorted(delivered) == sorted(chat_keys(harness, chats))
+
+
 def runner(harness):
     """A scheduled run of one account as the function makes it (run_and_report, the settings
     from the environment as the `accounts` fixture set it), on the harness's clock with quick retries."""
@@ -217,3 +250,25 @@ def test_an_account_added_later_starts_from_its_own_first_run(harness, accounts,
     north = run("north").report
     assert (north.appended, north.posted) == (0, 0)
     assert keys(harness, harness.sheet_id, "North") == chat_keys(harness, chats)
+
+
+def test_two_accounts_on_firestore_deliver_from_their_own_collections(firestore_emulator, firestore_client, harness,
+                                                                      accounts, monkeypatch):
+    # firestore_client first: made while FIRESTORE_EMULATOR_HOST is set (the `client` fixture clears FIRESTORE_*).
+    assert firestore_client._emulator_host == firestore_emulator
+    for name, value in {"STATE_STORE": "firestore", "GOOGLE_CLOUD_PROJECT": "demo-test",
+                        "FIRESTORE_COLLECTION_PREFIX": "acct", "FIRESTORE_EMULATOR_HOST": firestore_emulator}.items():
+        monkeypatch.setenv(name, value)
+    north_chats = harness.add_chats(2, seed=1)
+    north = accounts.post("/?account=north")
+    east_chats = harness.add_chats(3, seed=2)
+    east = accounts.post("/?account=east")
+    assert [north.status_code, east.status_code] == [200, 200], (north.get_json(), east.get_json())
+    assert keys(harness, harness.sheet_id, "North") == chat_keys(harness, north_chats)
+    assert keys(harness, EAST_SHEET, "East") == chat_keys(harness, east_chats)
+    journal = sorted(snap.reference.path.rsplit("/", 1)[0] for snap in firestore_client.collection_group("acct_journal").stream())
+    assert journal == ["acct_accounts/east/acct_journal"] * 3 + ["acct_accounts/north/acct_journal"] * 2
+    runs = {account: firestore_client.document(f"acct_accounts/{account}/acct_state/run").get().exists
+            for account in ("north", "east")}
+    assert runs == {"north": True, "east": True}
+    assert not firestore_client.collection("acct_state").document("run").get().exists
