@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from .demo import main as demo
+from .outdir import DEMO_ACCOUNTS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,6 +26,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="how many recent sample chats Moneypenny holds (default 8; --serve: 6)")
     parser.add_argument("--calls", type=int, default=None,
                         help="how many sample call messages it holds (default 5; --serve: 4)")
+    parser.add_argument("--accounts", type=int, default=0, metavar="N",
+                        help=f"a deployment of N accounts (ACCOUNTS, 1 to {len(DEMO_ACCOUNTS)}): each its own Moneypenny "
+                        "login, samples, sheet and channel, called as its own Scheduler job (?account=ID); "
+                        "the demo shows each account's tabs and channel (default: one account, no ACCOUNTS)")
     parser.add_argument("--every", type=float, default=120.0, metavar="SECONDS",
                         help="--serve: a new chat reaches Moneypenny this often (default 120; 0: never)")
     parser.add_argument("--out", default="local-run",
@@ -35,14 +40,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the arguments and run the demo (or the playground); return its exit code."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.accounts and not 1 <= args.accounts <= len(DEMO_ACCOUNTS):
+        parser.error(f"--accounts must be 1 to {len(DEMO_ACCOUNTS)}, not {args.accounts}")
+    if args.serve and args.accounts:
+        parser.error("--accounts is the demo's: the playground (--serve) runs one account; leave one of them out")
     if args.serve:
         from .playground import serve
 
         return serve(out_dir=args.out, chats=6 if args.chats is None else args.chats,
                      calls=4 if args.calls is None else args.calls, every=args.every)
     return demo(out_dir=args.out, chats=8 if args.chats is None else args.chats,
-                calls=5 if args.calls is None else args.calls)
+                calls=5 if args.calls is None else args.calls, accounts=args.accounts)
 
 
 if __name__ == "__main__":

@@ -14,9 +14,10 @@ from typing import Any
 from .standins.slack import APP_ID, SIGNING_SECRET, TEAM_ID, FakeSlack
 
 
-def click_first_claim(slack: FakeSlack, sheets: Any, sheet_id: str, env: Mapping[str, str]) -> list[str]:
+def click_first_claim(slack: FakeSlack, sheets: Any, sheet_ids: Mapping[str, str], env: Mapping[str, str]) -> list[str]:
     """Click the first Claim button of the newest message that has one; lines saying what
-    happened ([] when no message has a Claim button)."""
+    happened ([] when no message has a Claim button). `sheet_ids`: each account's spreadsheet
+    ("" for a deployment without ACCOUNTS), where the click's Owner cell is looked for."""
     from lib.actions import handle_action
 
     for message in reversed(slack.messages()):
@@ -31,7 +32,7 @@ def click_first_claim(slack: FakeSlack, sheets: Any, sheet_id: str, env: Mapping
         **env, "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_TEAM_ID": TEAM_ID, "SLACK_APP_ID": APP_ID})
     lines = [f"A click on the first Claim button ({item['k'][-8:]}), signed as Slack signs it, by Ann: HTTP {status}"]
     tab = "Calls" if item["f"] == "calls" else "Chats"
-    rows = sheets.rows(sheet_id, tab)
+    rows = sheets.rows(sheet_ids[item["a"]], tab)
     header = [cell.strip().casefold() for cell in rows[0]] if rows else []
     for number, row in enumerate(rows[1:], start=2):
         if "owner" in header and len(row) > header.index("owner") and row[header.index("owner")]:

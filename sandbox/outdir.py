@@ -12,7 +12,11 @@ import sys
 from pathlib import Path
 
 _STORE_FILES = ("", "-wal", "-shm", "-journal")  # SQLite's file and the ones it keeps beside it
-DEMO_FILES = ("sheet.csv", "calls.csv", "function.log", *(f"state.sqlite3{end}" for end in _STORE_FILES))
+# The accounts of `--accounts N`, in order (N is at most their number).
+DEMO_ACCOUNTS = ("north", "east-london", "south", "west", "midlands", "wales", "scotland", "ulster")
+DEMO_FILES = ("sheet.csv", "calls.csv", "function.log", *(f"state.sqlite3{end}" for end in _STORE_FILES),
+              *(f"{name}.{account}.csv" for account in DEMO_ACCOUNTS for name in ("sheet", "calls")),
+              *(f"state.{account}.sqlite3{end}" for account in DEMO_ACCOUNTS for end in _STORE_FILES))
 PLAYGROUND_FILES = ("playground.env", "playground.lock", "playground-chats.csv", "playground-calls.csv",
                     *(f"playground.sqlite3{end}" for end in _STORE_FILES))
 OWN_FILES = frozenset(DEMO_FILES + PLAYGROUND_FILES)

@@ -252,6 +252,12 @@ def _print_fault_stats(terminalreporter) -> None:
                 + (f", {stats['unannounced']} rows whose Slack post was due when their store was emptied (not promised)"
                    if stats.get("unannounced") else "")
             )
+        if stats.get("accounts"):
+            terminalreporter.write_line(
+                f"fault injection ({name}): two accounts in {stats['accounts']} schedules: the other account's "
+                f"{stats['other_chats']} chats over {stats['other_runs']} runs ({stats['other_beside']} at the same "
+                f"time as north's), {stats['other_faults']} faults, crashes, wrong passwords, unshared sheets and "
+                f"outages of its own")
         failures = stats.get("failures")
         if failures is not None:
             ran = stats["schedules"] + len(failures)

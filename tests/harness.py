@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
+from lib.accounts import env_for, settings_for
 from lib.app import build_syncer
 from lib.settings import Settings
 from lib.state.contract import StateStore
@@ -44,10 +45,12 @@ class Harness:
     tmp: Path
     env_overrides: dict[str, str] = field(default_factory=dict)
     store: StateStore | None = None
+    # With ACCOUNTS in the environment, the account this harness runs ("": none, as before).
+    account: str = ""
 
     @property
     def sheet_id(self) -> str:
-        return self.env()["SHEET_ID"]
+        return env_for(self.env(), self.account)["SHEET_ID"]
 
     def env(self) -> dict[str, str]:
         return {
@@ -58,13 +61,14 @@ class Harness:
         }
 
     def settings(self) -> Settings:
-        return Settings.from_env(self.env())
+        return settings_for(self.env(), self.account)
 
     def open_store(self) -> StateStore:
         if self.store is None:
             # The store's clock is the harness clock too: tests move time by hand for the
             # lease as for everything else (the lease is judged by the store's clock).
-            self.store = SqliteStore(str(self.tmp / "state.sqlite3"), clock=self.clock)
+            path = self.settings().sqlite_path if self.account else None
+            self.store = SqliteStore(path or str(self.tmp / "state.sqlite3"), clock=self.clock)
         return self.store
 
     def syncer(self, checkpoint: Callable[[str], None] | None = None, store: StateStore | None = None) -> Syncer:

@@ -21,6 +21,16 @@ runs (some without a callId, some answered twice), the Messages endpoint gets it
 odd items, and `to` is inclusive or not. Every call must then be on the Calls tab exactly once and
 in a summary, and a calls failure must never keep the chats from the sheet.
 
+A share of the schedules (ACCOUNTS_SHARE, drawn from its own stream) is a deployment of two
+accounts (ACCOUNTS=north,east-london): the schedule's account, north, as above, and another one
+beside it (OtherAccount) with its own Moneypenny login, sheet, bot token, channel and state
+store on the same stand-ins. Each account's faults are queued for its own requests only (its
+user, its spreadsheet, its token); the other account also has crashes, a wrong password, its
+sheet unshared and its Moneypenny down, and its runs go on before or at the same time as
+north's. North's recovery is judged on north's faults alone (the other's never delay it), and
+in the end each account's sheet holds its own items exactly once and none of the other's, and
+each channel carries only its own account's chats.
+
 Time and the state store are fault dimensions too (DIMENSIONS), each drawn from its own random
 stream so that a schedule's other faults stay the same whichever are on: the store failing at any
 call (unavailable, a contention abort, a timeout whose write landed), days passing between runs
@@ -53,6 +63,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from lib.accounts import env_for, own_name
 from lib.app import build_syncer
 from lib.errors import RunFailed, SettingsError
 from lib.settings import Settings
@@ -61,10 +72,20 @@ from lib.state.contract import StateStore
 from lib.state.sqlite.store import SqliteStore
 from lib.sync import RunOptions
 from lib.sync.calls_fetch import CallsReadDoc
-from sandbox.standins import Delay, Drop, LostResponse, Malformed, StandIns, Status, chat_time_text, sample_chats
+from sandbox.standins import (
+    AccountStandIn,
+    Delay,
+    Drop,
+    LostResponse,
+    Malformed,
+    StandIns,
+    Status,
+    chat_time_text,
+    sample_chats,
+)
 from sandbox.standins.samples import sample_calls
 from tests.conftest import FAULT_STATS
-from tests.harness import Clock, Crash, Harness, by_header, crash_at
+from tests.harness import Clock, Crash, Harness, by_header, crash_at, slack_text
 from tests.store_faults import FAULT_KINDS, FaultyStore
 
 UK = ZoneInfo("Europe/London")
@@ -75,6 +96,8 @@ CHECKPOINTS = ("before_fetch", "after_fetch", "after_journal", "after_mark_infli
 # fence it (Sheets has no conditional append; README, "Not promised").
 PAUSE_POINTS = {"lease": tuple(c for c in CHECKPOINTS if c != "after_mark_inflight"), "skew": CHECKPOINTS}
 RUNS_PER_SCHEDULE = 8
+# The share of schedules that run two accounts (ACCOUNTS=north,east-london; OtherAccount).
+ACCOUNTS_SHARE = 0.3
 FAULT_TIMEOUT = "0.2"  # seconds: Delay faults longer than this are client timeouts
 
 
@@ -298,9 +321,142 @@ class Stats:
     empties: int = 0
     unreachable: int = 0  # items older than a source's first read's days, not in the sheet before it: not promised
     unannounced: int = 0  # rows in the sheet whose Slack post was due when the store was emptied: not promised
+    # two accounts (ACCOUNTS_SHARE)
+    accounts: int = 0  # schedules with a second account
+    other_runs: int = 0
+    other_chats: int = 0
+    other_faults: int = 0  # its faults, crashes, wrong passwords, unshared sheets and outages
+    other_beside: int = 0  # its runs at the same time as one of north's
 
 
-def run_schedule(seed: int, tmp: Path, stats: Stats, store_factory: Callable[[Path], StateStore], runs: int,
+StoreFactory = Callable[[Path, Settings], StateStore]
+
+
+class OtherAccount:
+    """The second account of a schedule with two (east-london beside north): its own Moneypenny
+    user, sheet, bot token, channel and store on the schedule's stand-ins and clock, and the same
+    deployment-wide settings (the schedule's `env_overrides`, shared). Its chats, faults and turns
+    come from its own random stream; its faults reach its own requests only."""
+
+    ID = "east-london"
+
+    def __init__(self, stand: StandIns, clock: Clock, tmp: Path, env_overrides: dict[str, str],
+                 rng: random.Random, store_factory: StoreFactory, stats: Stats):
+        self.stand, self.clock, self.rng, self.stats = stand, clock, rng, stats
+        self.own: AccountStandIn = stand.add_account(self.ID)
+        env_overrides.update({"ACCOUNTS": f"north,{self.ID}", **self.own.env(),
+                              # Its feeds stay as they are when the schedule switches north's sources.
+                              own_name("MONEYPENNY_SOURCES", self.ID): "chats"})
+        self.h = Harness(stand=stand, clock=clock, tmp=tmp, env_overrides=env_overrides, account=self.ID)
+        self.store = store_factory(tmp, self.h.settings())
+        self.store.clock = clock
+        self.h.store = self.store
+        self.expected = Expected()
+        self.serial = 0
+        self.ran = False  # its first run is a clean one: its cursor is known from then on
+
+    def new_chats(self) -> None:
+        n = self.rng.choice([0, 0, 1, 2, 3])
+        if not n:
+            return
+        local = self.clock().astimezone(UK).replace(tzinfo=None) - timedelta(minutes=self.rng.randint(1, 30))
+        chats = sample_chats(n, start=local, seed=900_000 + self.serial, spacing=timedelta(seconds=29))
+        for c in chats:
+            self.serial += 1
+            c["name"] = f"{(c.get('name') or 'Visitor').strip()} #b{self.serial}"  # "#b": this account's
+        self.stand.moneypenny.add_chats(chats, user=self.own.username)
+        self.expected.add(chats)
+        self.stats.other_chats += len(chats)
+
+    def turn(self) -> Callable[[], None] | None:
+        """Before one of north's runs: new chats, then maybe a run of its own with its own trouble.
+        It runs now, or is returned to run at the same time as north's run."""
+        self.new_chats()
+        r = self.rng
+        if r.random() < 0.4:
+            return None  # its scheduler job is not due this time
+        first, self.ran = not self.ran, True
+        checkpoint, after = None, None
+        trouble = "none" if first else r.choices(
+            ["none", "fault", "crash", "password", "unshared", "down"], weights=[4, 4, 2, 1, 1, 1])[0]
+        if trouble != "none":
+            self.stats.other_faults += 1
+        # A run with no trouble of its own queued (whatever north's) must not fail: the only
+        # excuse is a call that timed out by itself on a loaded machine.
+        clean = trouble == "none" and not any(
+            getattr(self.stand, name).queued_faults(reaching=tenant) for name, tenant in self.own.tenants.items())
+        if trouble == "fault":
+            target, endpoint, fault, times = pick_fault(r)
+            getattr(self.stand, target).inject(endpoint, fault, times=times, tenant=self.own.tenants[target])
+        elif trouble == "crash":
+            checkpoint = crash_at(r.choice(CHECKPOINTS))
+        elif trouble == "down":  # its Moneypenny answers 503 to everything, for this run and maybe the next
+            self.stand.moneypenny.inject("*", Status(503), times=r.choice([6, 12]), tenant=self.own.username)
+        elif trouble == "unshared":  # its sheet is not shared with the function, for this run
+            self.stand.sheets.forbid(self.own.sheet_id)
+            after = lambda: self.stand.sheets.forbid(self.own.sheet_id, False)  # noqa: E731
+        # Built here, not in a thread: the settings are read while nothing else changes them.
+        name = own_name("MONEYPENNY_PASSWORD", self.ID)
+        if trouble == "password":  # a wrong password: its cached token expires, the login is refused
+            saved = self.h.env_overrides[name]
+            self.h.env_overrides[name] = "a-wrong-password"
+            self.stand.moneypenny.expire_tokens(self.own.username)
+        try:
+            syncer = self.h.syncer(checkpoint=checkpoint)
+        finally:
+            if trouble == "password":
+                self.h.env_overrides[name] = saved
+
+        def run() -> None:
+            self.stats.other_runs += 1
+            try:
+                syncer.run(options=RunOptions(daily_reconcile=True))
+            except RunFailed as failed:
+                messages = [e["message"] for e in failed.report.errors]
+                assert not clean or all("did not answer" in m for m in messages), (
+                    f"{self.ID}: a run with no trouble of its own failed: {messages}")
+            except Crash:
+                if r.random() < 0.5:  # it died holding its lease: only its own runs wait it out
+                    now = self.clock()
+                    self.store.acquire_lease("dead-instance", now, now + timedelta(seconds=self.h.settings().lease_seconds))
+            finally:
+                if after is not None:
+                    after()
+
+        if r.random() < 0.5:
+            self.stats.other_beside += 1
+            return run
+        run()
+        return None
+
+    def finish(self, context: str, north_channel: str) -> None:
+        """Clean runs until nothing of its own waits, then: its sheet holds each of its chats
+        exactly once and none of north's; its channel announced them and nothing of north's;
+        north's channel nothing of its own."""
+        for _ in range(4):
+            self.clock.advance(minutes=11)  # past any lease a crashed run of its own left
+            self.h.syncer().run(options=RunOptions(daily_reconcile=True))
+            self.stats.other_runs += 1
+            if not self.store.journal_pending():
+                break
+        context = f"{context} account={self.ID}"
+        rows = by_header(self.stand.sheets.rows(self.own.sheet_id, "Chats"))
+        got = Counter((r["Chat time"], r["Name"]) for r in rows)
+        want = self.expected.rows()
+        assert not want - got, f"{context}: {sum((want - got).values())} of its chats never reached its sheet"
+        assert got == want, f"{context}: its sheet holds rows twice or rows of another account: {dict(got - want)}"
+        keys = [r["Chat key"] for r in rows]
+        assert len(set(keys)) == len(keys), f"{context}: a Chat key appears twice"
+        assert self.store.journal_pending() == [], f"{context}: entries are stuck in its journal"
+        own_messages = self.stand.slack.messages(self.own.channel_id)
+        announced = sum(_summary_count(m) for m in own_messages)
+        assert announced >= len(self.expected.chats), f"{context}: its summaries cover {announced} chats"
+        assert not re.search(r"#\d", slack_text(*own_messages)), f"{context}: north's chats in its channel"
+        assert not re.search(r"#b\d", slack_text(*self.stand.slack.messages(north_channel))), (
+            f"{context}: its chats in north's channel")
+
+
+def run_schedule(seed: int, tmp: Path, stats: Stats, store_factory: StoreFactory, runs: int,
                  dims: frozenset[str] = frozenset(), *, empty: Callable[[StateStore], None] = empty_sqlite,
                  ttl: Callable[[datetime], None] | None = None) -> None:
     """One schedule; `dims`: the DIMENSIONS on; `empty` empties the store, `ttl(now)` deletes what
@@ -313,7 +469,18 @@ def run_schedule(seed: int, tmp: Path, stats: Stats, store_factory: Callable[[Pa
         stand.moneypenny.window_moves_cursor = rng.random() < 0.5
         stand.moneypenny.end_inclusive = rng.random() < 0.7
         h = Harness(stand=stand, clock=clock, tmp=tmp, env_overrides={"HTTP_TIMEOUT_SECONDS": FAULT_TIMEOUT})
-        store = store_factory(tmp)
+        # Two accounts in a share of the schedules, drawn from their own stream: this schedule's
+        # chats, faults and crashes are the same either way, now north's alone.
+        arng = random.Random(f"accounts {seed}")
+        other: OtherAccount | None = None
+        reach: dict[str, str] = {}  # north's tenant at each stand-in: its faults reach only its requests
+        if arng.random() < ACCOUNTS_SHARE:
+            other = OtherAccount(stand, clock, tmp, h.env_overrides, arng, store_factory, stats)
+            h.account = "north"
+            own = env_for(h.env(), "north")
+            reach = {"moneypenny": own["MONEYPENNY_USERNAME"], "sheets": own["SHEET_ID"], "slack": own["SLACK_BOT_TOKEN"]}
+            stats.accounts += 1
+        store = store_factory(tmp, h.settings())
         store.clock = clock  # the lease is judged by the store's clock: this schedule's
         # The runs see the store through the fault injector (transparent until a fault is queued);
         # the suite's own reads and writes go to the store itself.
@@ -453,15 +620,35 @@ def run_schedule(seed: int, tmp: Path, stats: Stats, store_factory: Callable[[Pa
                 unannounced[noun] += sum(1 for e in entries.values() if e.state("slack") != "done")
 
         def measured(run: Callable[[], None], *, crash: bool = False, overlap: bool = False,
-                     timely: bool = False) -> None:
+                     timely: bool = False, beside: Callable[[], None] | None = None) -> None:
             # `timely`: time or the settings moved (a dimension's event): recovery may wait.
-            queued = [f for standin in stand.all for f in standin.queued_faults()]
+            # North's own (or any tenant's): the other account's faults never reach north's runs.
+            queued = [f for name in ("moneypenny", "sheets", "slack")
+                      for f in getattr(stand, name).queued_faults(reaching=reach.get(name))]
             unanswered_fault = crash or timely or any(not isinstance(f, ANSWERED) for f in queued)
             recovery.before(faulty=bool(queued) or crash or overlap or timely, unanswered=unanswered_fault)
             outcomes.clear()
             unanswered.clear()
             injected = len(faulty.injected)
-            run()
+            if beside is None:
+                run()
+            else:  # the other account's run, at the same time
+                failed: list[BaseException] = []
+
+                def other_run() -> None:
+                    try:
+                        beside()
+                    except BaseException as exc:  # raised again here: a thread's error must fail the schedule
+                        failed.append(exc)
+
+                thread = threading.Thread(target=other_run)
+                thread.start()
+                try:
+                    run()
+                finally:
+                    thread.join()
+                if failed:
+                    raise failed[0]
             first_reads()
             assert stand.wait_idle(), f"seed={seed}: a stand-in request never finished"
             if len(faulty.injected) > injected:
@@ -556,12 +743,13 @@ def run_schedule(seed: int, tmp: Path, stats: Stats, store_factory: Callable[[Pa
             may_quarantine += new_calls(poison=crng.random() < 0.2)
             for _ in range(rng.choice([0, 1, 1, 2, 3])):
                 target, endpoint, fault, times = pick_fault(rng)
-                getattr(stand, target).inject(endpoint, fault, times=times)
+                getattr(stand, target).inject(endpoint, fault, times=times, tenant=reach.get(target))
                 stats.faults += 1
             if calls_on and crng.random() < 0.3:
                 target, endpoint, fault, times = pick_calls_fault(crng)
-                getattr(stand, target).inject(endpoint, fault, times=times)
+                getattr(stand, target).inject(endpoint, fault, times=times, tenant=reach.get(target))
                 stats.faults += 1
+            beside = other.turn() if other is not None else None
             checkpoint = None
             run_clock = None  # this run's own clock, when it is not the schedule's
             crash = rng.random() < 0.25
@@ -596,9 +784,10 @@ def run_schedule(seed: int, tmp: Path, stats: Stats, store_factory: Callable[[Pa
                         t.join()
                     stand.set_latency(0)
 
-                measured(overlapping, overlap=True, timely=timely)
+                measured(overlapping, overlap=True, timely=timely, beside=beside)
             else:
-                measured(lambda: one_run(checkpoint, schedule_time, run_clock), crash=crash, timely=timely)
+                measured(lambda: one_run(checkpoint, schedule_time, run_clock), crash=crash, timely=timely,
+                         beside=beside)
             faulty.clear()  # a store fault the run did not reach is not carried over
             if stats.failed_runs > failed_before and rng.random() < 0.5:
                 # Cloud Scheduler retries a failed run, here 20 seconds later.
@@ -667,13 +856,15 @@ def run_schedule(seed: int, tmp: Path, stats: Stats, store_factory: Callable[[Pa
         assert store.journal_pending() == [], f"{context}: entries are stuck in the journal"
         entries = store.journal_get(keys)
         assert (forgetful or len(entries) == len(keys)) and all(e.state("slack") == "done" for e in entries.values()), context
-        announced = sum(_summary_count(m) for m in stand.slack.messages())
+        announced = sum(_summary_count(m) for m in stand.slack.messages(h.settings().slack_channel))
         due = len(expected.chats) - len(lost) - unannounced["chat"]
         stats.unannounced += unannounced["chat"] + unannounced["call"]
         assert announced >= due, f"{context}: Slack summaries cover {announced} of {due} chats"
         if calls_on:
             stats.unreachable += _check_calls(h, store, expected_calls, context, forgetful, unreachable_calls,
                                               unannounced["call"])
+        if other is not None:
+            other.finish(context, h.settings().slack_channel)
         stats.schedules += 1
 
 
@@ -691,7 +882,7 @@ def _check_calls(h: Harness, store: StateStore, expected: Counter, context: str,
     assert len(set(ids)) == len(ids), f"{context}: a Call id appears twice"
     entries = store.journal_get([key_from_column(i) for i in ids])
     assert (forgetful or len(entries) == len(ids)) and all(e.state("slack") == "done" for e in entries.values()), context
-    announced = sum(_summary_count(m, "call") for m in h.stand.slack.messages())
+    announced = sum(_summary_count(m, "call") for m in h.stand.slack.messages(h.settings().slack_channel))
     assert announced >= sum(expected.values()) - unannounced, f"{context}: summaries cover {announced} calls"
     return len(lost)
 
@@ -728,7 +919,8 @@ def _on_sqlite(tmp_path: Path, seeds: range, dims: frozenset[str], *, keep_going
         folder.mkdir()
         own = Stats()
         try:
-            run_schedule(seed, folder, own, lambda p: SqliteStore(str(p / "state.sqlite3")), RUNS_PER_SCHEDULE, dims)
+            run_schedule(seed, folder, own, lambda p, settings: SqliteStore(settings.sqlite_path or ""), RUNS_PER_SCHEDULE,
+                         dims)
         except Exception as exc:
             if not keep_going:
                 raise
@@ -743,10 +935,13 @@ def _on_sqlite(tmp_path: Path, seeds: range, dims: frozenset[str], *, keep_going
 
 
 def _exercised(stats: Stats, dims: frozenset[str]) -> None:
-    """Each dimension that was on did happen."""
+    """Each dimension that was on did happen, and so did schedules of two accounts."""
     done = {"store": stats.store_faults, "expiry": stats.expiries, "lease": stats.lease_takeovers,
             "skew": stats.skewed_calls, "sources": stats.source_switches, "emptied": stats.empties}
     assert all(done[name] > 0 for name in dims), {name: done[name] for name in dims}
+    # ... and two accounts ran side by side, the other one with trouble of its own.
+    assert stats.accounts > 0 and stats.other_faults > 0 and stats.other_beside > 0, (
+        stats.accounts, stats.other_faults, stats.other_beside)
 
 
 def test_no_chat_lost_or_doubled_under_random_faults_on_sqlite(tmp_path, request):
@@ -767,11 +962,22 @@ def _firestore_ttl(client: Any, prefix: str) -> Callable[[datetime], None]:
 
     def ttl(now: datetime) -> None:
         for name in ("journal", "quarantine", "batches"):
-            query = client.collection(f"{prefix}_{name}").where(filter=FieldFilter("expires_at", "<", now))
+            # A collection group, as the policies are: every account's collections of that id.
+            query = client.collection_group(f"{prefix}_{name}").where(filter=FieldFilter("expires_at", "<", now))
             for snapshot in query.stream():
                 snapshot.reference.delete()
 
     return ttl
+
+
+def _empty_firestore(store: Any, host: str) -> None:
+    """Empty a FirestoreStore: the whole database, or with an account only that account's documents."""
+    from tests.conftest import _clear_emulator
+
+    if not store.account:
+        _clear_emulator(host)
+        return
+    store.client.recursive_delete(store.client.collection(f"{store.prefix}_accounts").document(store.account))
 
 
 def test_no_chat_lost_or_doubled_under_random_faults_on_firestore(tmp_path, request, firestore_emulator):
@@ -787,8 +993,10 @@ def test_no_chat_lost_or_doubled_under_random_faults_on_firestore(tmp_path, requ
         folder.mkdir()
         client = _emulator_client()
         try:
-            run_schedule(10_000 + seed, folder, stats, lambda p: FirestoreStore(client, "faults"), 6, dims,
-                         empty=lambda store: _clear_emulator(firestore_emulator), ttl=_firestore_ttl(client, "faults"))
+            run_schedule(10_000 + seed, folder, stats,
+                         lambda p, settings: FirestoreStore(client, "faults", account=settings.account), 6, dims,
+                         empty=lambda store: _empty_firestore(store, firestore_emulator),
+                         ttl=_firestore_ttl(client, "faults"))
         finally:
             _close_client(client)
     _record("Firestore emulator", stats, dims)

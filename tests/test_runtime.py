@@ -5,14 +5,18 @@ Functions v2 API), pointed at the stand-ins; and the Python runtime Terraform de
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -22,6 +26,8 @@ import requests
 
 from sandbox.standins import StandIns
 from sandbox.standins.samples import sample_chats
+from tests.conftest import EMULATOR_PROJECT
+from tests.harness import by_header
 
 ROOT = Path(__file__).resolve().parent.parent
 SEVERITIES = {"DEFAULT", "DEBUG", "INFO", "NOTICE", "WARNING", "ERROR", "CRITICAL", "ALERT", "EMERGENCY"}
@@ -55,45 +61,54 @@ class Served:
         return out, err
 
 
+@contextlib.contextmanager
+def serving(stand: StandIns, tmp_path: Path, **extra: str) -> Iterator[Served]:
+    """main.sync_chats served by `functions-framework --target sync_chats` as Cloud Run serves it,
+    pointed at `stand` (settings from `stand.env()`, then `extra`); stopped on leaving."""
+    script = Path(sys.executable).parent / "functions-framework"
+    assert script.exists(), f"functions-framework's command is not in {script.parent}: pip install -r requirements.txt"
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("MONEYPENNY_", "SHEET", "SLACK_", "STATE_STORE", "FIRESTORE_", "ALERT_", "LOG_",
+                                "ACCOUNTS"))}
+    env.update(stand.env())
+    env.update({
+        "STATE_STORE": f"sqlite:{tmp_path / 'state.sqlite3'}",
+        "SLACK_ALERT_CHANNEL": "C0ALERTS",  # a channel the bot is not in: the alert path logs too
+        "K_SERVICE": "moneypenny-sync", "K_REVISION": "moneypenny-sync-00001-abc",
+        "LOG_EXECUTION_ID": "true",
+        "PYTHONUNBUFFERED": "1",
+        **extra,
+    })
+    env.pop("LOG_FORMAT", None)  # K_SERVICE alone chooses JSON, as in Cloud Run
+    proc = subprocess.Popen(
+        [str(script), "--target", "sync_chats", "--source", str(ROOT / "main.py"),
+         "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    served = Served(f"http://127.0.0.1:{port}/", stand, proc, env)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, f"functions-framework exited: {served.stop()}"
+            try:
+                # A connect, not a request: any request runs a sync.
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "functions-framework did not start within 60 s"
+                time.sleep(0.2)
+        yield served
+    finally:
+        if proc.poll() is None:
+            served.stop()
+
+
 @pytest.fixture
 def served(tmp_path) -> Iterator[Served]:
     """main.sync_chats served by `functions-framework --target sync_chats` as Cloud Run serves it."""
-    script = Path(sys.executable).parent / "functions-framework"
-    assert script.exists(), f"functions-framework's command is not in {script.parent}: pip install -r requirements.txt"
-    with StandIns() as stand:
-        port = _free_port()
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("MONEYPENNY_", "SHEET", "SLACK_", "STATE_STORE", "FIRESTORE_", "ALERT_", "LOG_"))}
-        env.update(stand.env())
-        env.update({
-            "STATE_STORE": f"sqlite:{tmp_path / 'state.sqlite3'}",
-            "SLACK_ALERT_CHANNEL": "C0ALERTS",  # a channel the bot is not in: the alert path logs too
-            "K_SERVICE": "moneypenny-sync", "K_REVISION": "moneypenny-sync-00001-abc",
-            "LOG_EXECUTION_ID": "true",
-            "PYTHONUNBUFFERED": "1",
-        })
-        env.pop("LOG_FORMAT", None)  # K_SERVICE alone chooses JSON, as in Cloud Run
-        proc = subprocess.Popen(
-            [str(script), "--target", "sync_chats", "--source", str(ROOT / "main.py"),
-             "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
-        served = Served(f"http://127.0.0.1:{port}/", stand, proc, env)
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                assert proc.poll() is None, f"functions-framework exited: {served.stop()}"
-                try:
-                    # A connect, not a request: any request runs a sync.
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                    break
-                except OSError:
-                    assert time.monotonic() < deadline, "functions-framework did not start within 60 s"
-                    time.sleep(0.2)
-            yield served
-        finally:
-            if proc.poll() is None:
-                served.stop()
+    with StandIns() as stand, serving(stand, tmp_path) as one:
+        yield one
 
 
 def test_served_as_cloud_run_serves_it_each_record_is_one_json_line_with_the_execution_id_and_no_secret(served):
@@ -136,6 +151,84 @@ def test_served_as_cloud_run_serves_it_each_record_is_one_json_line_with_the_exe
     assert len(secrets) >= 4
     for secret in secrets:
         assert secret not in out + err
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "firestore"])
+def test_two_accounts_called_at_once_in_threads_and_in_separate_processes_both_deliver_nothing_twice(
+        kind, tmp_path, request):
+    """ACCOUNTS=north,east-london served as Cloud Run serves it, on each store: both accounts' runs
+    at once in two threads of one instance, then in two instances (processes), each account also
+    called on the other instance at the same moment (a scheduler retry landing elsewhere). Each
+    account's chats reach its own sheet once and its own channel once, and the two accounts' runs
+    go on side by side (their calls to the services interleave), neither waiting for the other."""
+    store: dict[str, str] = {}
+    if kind == "firestore":
+        request.getfixturevalue("firestore_client")  # the emulator, emptied
+        store = {"STATE_STORE": "firestore", "GOOGLE_CLOUD_PROJECT": EMULATOR_PROJECT,
+                 "FIRESTORE_EMULATOR_HOST": request.getfixturevalue("firestore_emulator")}
+    with StandIns(latency=0.05) as stand:
+        extra = {k: v for k, v in stand.accounts_env(["north", "east-london"]).items() if k not in stand.env()}
+        extra.update(store)
+        accounts = dict(stand.accounts)
+        sent: dict[str, list[str]] = {account: [] for account in accounts}
+
+        def arrive(seed: int) -> None:
+            for n, (account, own) in enumerate(accounts.items()):
+                chats = sample_chats(3, start=datetime.now() - timedelta(hours=2), seed=seed * 10 + n)
+                for chat in chats:
+                    chat["name"] = f"{chat['name']} ({account} {seed})"
+                stand.moneypenny.add_chats(chats, user=own.username)
+                sent[account] += [chat["name"] for chat in chats]
+
+        def at_once(calls: list[tuple[Served, str]]) -> list[tuple[str, dict]]:
+            start = threading.Barrier(len(calls))
+
+            def call(where: Served, account: str) -> tuple[str, dict]:
+                start.wait()
+                response = requests.post(f"{where.url}?account={account}", timeout=60)
+                assert response.status_code == 200, response.text
+                return account, response.json()
+
+            with ThreadPoolExecutor(len(calls)) as pool:
+                return list(pool.map(lambda c: call(*c), calls))
+
+        with serving(stand, tmp_path, **extra) as one, serving(stand, tmp_path, **extra) as two:
+            arrive(1)
+            stand.reset_calls()
+            for account, body in at_once([(one, "north"), (one, "east-london")]):
+                assert (body["account"], body["appended"]) == (account, 3), body
+            # Side by side: each account's calls to the services began before the other's ended.
+            spans = []
+            for own in accounts.values():
+                moments = [c.at for name, standin in (("moneypenny", stand.moneypenny), ("sheets", stand.sheets),
+                                                      ("slack", stand.slack))
+                           for c in standin.calls(tenant=own.tenants[name])]
+                spans.append((min(moments), max(moments)))
+            assert max(begin for begin, _ in spans) < min(end for _, end in spans), spans
+
+            arrive(2)
+            answers = at_once([(one, "north"), (two, "east-london"), (two, "north"), (one, "east-london")])
+            for account in accounts:
+                mine = [body for named, body in answers if named == account]
+                assert all(body["account"] == account for body in mine), mine
+                assert sum(body["appended"] for body in mine) == 3, mine  # one of the two ran, or both shared
+
+    for account, own in accounts.items():
+        names = Counter(r["Name"] for r in by_header(stand.sheets.rows(own.sheet_id, "Chats")))
+        assert names == Counter(sent[account]), f"{account}: missing {names - Counter(sent[account])} or " \
+                                                 f"extra {Counter(sent[account]) - names}"
+        announced = [int(m) for msg in stand.slack.messages(own.channel_id)
+                     for m in re.findall(r"(\d+) new chats?", msg.get("text") or "")[:1]]
+        assert sum(announced) == 6, (account, announced)
+        # ... kept in its own state store.
+        if kind == "sqlite":
+            assert (tmp_path / f"state.{account}.sqlite3").is_file()
+        else:
+            client = request.getfixturevalue("firestore_client")
+            account_doc = client.collection("moneypenny_sync_accounts").document(account)
+            assert account_doc.collection("moneypenny_sync_journal").limit(1).get(), account
+    if kind == "sqlite":
+        assert not (tmp_path / "state.sqlite3").exists()
 
 
 def test_the_tested_python_is_the_runtime_terraform_deploys():

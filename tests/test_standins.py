@@ -573,6 +573,91 @@ def test_fault_queue_rules(mp):
     assert requests.post(mp.auth_url, json={}, timeout=5).status_code == 401
 
 
+def _login_as(mp: FakeMoneypenny, username: str, password: str) -> dict[str, str]:
+    r = requests.post(mp.auth_url, json={"username": username, "password": password}, timeout=5)
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def test_each_user_reads_only_its_own_chats_and_calls_with_its_own_cursor(mp):
+    mp.add_user("north@example.com", "north-pw")
+    assert mp.users() == ["demo@example.com", "north@example.com"]
+    demo, north = login(mp), _login_as(mp, "north@example.com", "north-pw")
+    mp.add_chats(sample_chats(3, datetime(2024, 2, 6, 9, 0), seed=1))
+    mp.add_chats(sample_chats(2, datetime(2024, 2, 6, 10, 0), seed=2), user="north@example.com")
+    mp.add_calls([{"date": "2024-02-06T09:00:00+00:00", "caller": "For north", "callId": "N1"}],
+                 user="north@example.com")
+    # North's plain call hands out north's chats and moves north's cursor only.
+    got = requests.get(mp.chats_url, headers=north, timeout=5).json()
+    assert [c["chatTime"] for c in got] == [c["chatTime"] for c in mp.all_chats("north@example.com")]
+    assert (mp.delivered_count("north@example.com"), mp.delivered_count()) == (2, 0)
+    assert len(mp.pending_chats()) == 3
+    assert [c["chatTime"] for c in requests.get(mp.chats_url, headers=demo, timeout=5).json()] == [
+        c["chatTime"] for c in mp.all_chats()]
+    window = {"startTime": "02/06/2024", "endTime": "02/06/2024"}
+    assert len(requests.get(mp.chats_url, headers=north, params=window, timeout=5).json()) == 2
+    days = {"from": "02/06/2024", "to": "02/06/2024"}
+    assert requests.get(mp.calls_url, headers=demo, params=days, timeout=5).json() == []
+    assert [c["callId"] for c in requests.get(mp.calls_url, headers=north, params=days, timeout=5).json()] == ["N1"]
+
+
+def test_a_password_is_its_own_users_and_tokens_expire_per_user(mp):
+    mp.add_user("north@example.com", "north-pw")
+    with pytest.raises(ValueError):
+        mp.add_user("north@example.com", "again")
+    # Another user's password does not log in, nor does a user Moneypenny does not know.
+    for username, password in (("north@example.com", "demo-password"), ("demo@example.com", "north-pw"),
+                               ("south@example.com", "north-pw")):
+        assert requests.post(mp.auth_url, json={"username": username, "password": password},
+                             timeout=5).status_code == 401
+    demo, north = login(mp), _login_as(mp, "north@example.com", "north-pw")
+    assert (mp.tokens_issued(), mp.tokens_issued("north@example.com")) == (2, 1)
+    mp.expire_tokens("north@example.com")
+    assert requests.get(mp.chats_url, headers=north, timeout=5).status_code == 401
+    assert requests.get(mp.chats_url, headers=demo, timeout=5).status_code == 200
+    mp.set_password("changed", user="north@example.com")
+    _login_as(mp, "north@example.com", "changed")
+
+
+def test_calls_are_recorded_by_tenant_and_a_fault_for_one_tenant_passes_the_others_by(mp):
+    mp.add_user("north@example.com", "north-pw")
+    north = _login_as(mp, "north@example.com", "north-pw")
+    mp.inject("log", Status(503), times=None, tenant="north@example.com")
+    mp.inject("auth", Status(500), tenant="north@example.com")
+    assert mp.queued_faults(reaching="demo@example.com") == []
+    assert mp.queued_faults(reaching="north@example.com") == [Status(503), Status(500)]
+    demo = login(mp)  # the demo user's login and reads pass north's faults by
+    assert requests.get(mp.chats_url, headers=demo, timeout=5).status_code == 200
+    assert requests.get(mp.chats_url, headers=north, timeout=5).status_code == 503
+    assert requests.post(mp.auth_url, json={"username": "north@example.com", "password": "north-pw"},
+                         timeout=5).status_code == 500
+    assert [(c.endpoint, c.tenant, c.status) for c in mp.calls()] == [
+        ("auth", "north@example.com", 200), ("auth", "demo@example.com", 200), ("log", "demo@example.com", 200),
+        ("log", "north@example.com", 503), ("auth", "north@example.com", 500)]
+    assert mp.count("log", tenant="north@example.com") == 1
+    assert requests.get(mp.chats_url, headers={"Authorization": "Bearer junk"}, timeout=5).status_code == 401
+    assert mp.calls()[-1].tenant is None
+
+
+def test_an_account_of_the_stand_ins_has_its_own_login_sheet_token_and_channel():
+    with StandIns() as stand:
+        env = stand.accounts_env(["north", "east-london"])
+        assert env["ACCOUNTS"] == "north,east-london"
+        east = stand.accounts["east-london"]
+        assert env["SHEET_ID__EAST_LONDON"] == east.sheet_id and env["SLACK_CHANNEL__EAST_LONDON"] == east.channel_id
+        assert env["MONEYPENNY_USERNAME__NORTH"] == "north@example.com" != env["MONEYPENNY_USERNAME"]
+        assert stand.sheets.tabs(east.sheet_id) == ["Sheet1"]
+        web = WebClient(token=east.slack_token, base_url=stand.slack.api_url)
+        web.chat_postMessage(channel=east.channel_id, text="hello east")
+        assert [m["text"] for m in stand.slack.messages(east.channel_name)] == ["hello east"]
+        assert stand.slack.calls("chat.postMessage", tenant=east.slack_token)
+        _login_as(stand.moneypenny, east.username, east.password)
+        requests.get(stand.sheets.url + f"/v4/spreadsheets/{east.sheet_id}", timeout=5)
+        assert {name: stand_in.count(tenant=east.tenants[name]) for name, stand_in in
+                (("moneypenny", stand.moneypenny), ("sheets", stand.sheets), ("slack", stand.slack))} == {
+            "moneypenny": 1, "sheets": 1, "slack": 1}
+
+
 # --------------------------------------------------------------------------- bundle, latency
 
 

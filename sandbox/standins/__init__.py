@@ -6,8 +6,11 @@ Used by the local demo, the test suite (including fault injection) and the bench
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
+
+from lib.accounts import own_name
 
 from .moneypenny import FakeMoneypenny
 from .samples import chat_time_text, sample_chats, tricky_chats
@@ -26,6 +29,7 @@ __all__ = [
     "DEMO_SHEET_ID",
     "DEMO_SLACK_TOKEN",
     "EMPTY",
+    "AccountStandIn",
     "Call",
     "Cell",
     "Delay",
@@ -45,6 +49,35 @@ __all__ = [
 ]
 
 
+@dataclass(frozen=True)
+class AccountStandIn:
+    """One account on the stand-ins: its Moneypenny login, its spreadsheet and its Slack bot
+    token and channel (`StandIns.add_account`)."""
+
+    id: str
+    username: str
+    password: str
+    sheet_id: str
+    slack_token: str
+    channel_id: str
+    channel_name: str
+
+    def settings(self) -> dict[str, str]:
+        """Its own settings by their bare names (the rest are every account's)."""
+        return {"MONEYPENNY_USERNAME": self.username, "MONEYPENNY_PASSWORD": self.password,
+                "SHEET_ID": self.sheet_id, "SLACK_BOT_TOKEN": self.slack_token, "SLACK_CHANNEL": self.channel_id}
+
+    def env(self) -> dict[str, str]:
+        """Its own settings as a deployment with ACCOUNTS names them: `SHEET_ID__EAST_LONDON`, ..."""
+        return {own_name(name, self.id): value for name, value in self.settings().items()}
+
+    @property
+    def tenants(self) -> dict[str, str]:
+        """Its tenant at each stand-in (`inject(..., tenant=...)`, `calls(tenant=...)`), by the
+        stand-in's attribute name on StandIns."""
+        return {"moneypenny": self.username, "sheets": self.sheet_id, "slack": self.slack_token}
+
+
 class StandIns:
     """All three stand-ins, started together; the spreadsheet "local-demo-sheet" exists with
     only "Sheet1", so the sync must create its own tab."""
@@ -57,6 +90,33 @@ class StandIns:
         )
         self.sheet_id = DEMO_SHEET_ID
         self.sheets.create_spreadsheet(DEMO_SHEET_ID, tabs=("Sheet1",), title="Moneypenny chats (local demo)")
+        self.accounts: dict[str, AccountStandIn] = {}
+
+    def add_account(self, account: str) -> AccountStandIn:
+        """A Moneypenny user, a spreadsheet (with only "Sheet1"), a bot token and a channel the
+        bot is in, all of this account's own; its settings are `AccountStandIn.env()`."""
+        if account in self.accounts:
+            raise ValueError(f"account {account!r} exists already")
+        one = AccountStandIn(
+            id=account, username=f"{account}@example.com", password=f"{account}-password",
+            sheet_id=f"{DEMO_SHEET_ID}-{account}", slack_token=f"xoxb-{account}-token",
+            channel_id=f"C0{account.upper().replace('-', '')}", channel_name=f"sales-{account}",
+        )
+        self.moneypenny.add_user(one.username, one.password)
+        self.sheets.create_spreadsheet(one.sheet_id, tabs=("Sheet1",), title=f"Moneypenny chats ({account})")
+        self.slack.add_token(one.slack_token)
+        self.slack.add_channel(one.channel_id, one.channel_name)
+        self.accounts[account] = one
+        return one
+
+    def accounts_env(self, accounts: Iterable[str]) -> dict[str, str]:
+        """`env()` for a deployment with these accounts (each added if new): ACCOUNTS and each
+        one's own settings; the bare names stay the stand-ins' defaults."""
+        ids = list(accounts)
+        out = {**self.env(), "ACCOUNTS": ",".join(ids)}
+        for account in ids:
+            out.update((self.accounts.get(account) or self.add_account(account)).env())
+        return out
 
     @property
     def all(self) -> tuple[StandIn, StandIn, StandIn]:

@@ -5,6 +5,10 @@ A subclass names its endpoints (`route`) and answers requests (`handle`); the ba
 records each call, sleeps the configured latency, applies any queued fault and writes the
 reply. Handling runs under one lock per stand-in, so helpers that tests call while a client
 is talking to the server see a consistent state.
+
+A stand-in that serves several tenants (Moneypenny's users, Sheets' spreadsheets, Slack's bot
+tokens) names a request's tenant (`tenant`): calls are recorded with it and a fault may be
+queued for one tenant only, so a test can break one account while another runs.
 """
 
 from __future__ import annotations
@@ -78,6 +82,7 @@ class Call:
     at: float = field(default_factory=time.monotonic)
     fault: str | None = None
     status: int | None = None
+    tenant: str | None = None
 
 
 @dataclass
@@ -124,6 +129,7 @@ class _Queued:
     endpoint: str
     fault: Fault
     remaining: int | None  # None: until clear_faults()
+    tenant: str | None = None  # None: any tenant's requests
 
 
 # --------------------------------------------------------------------------- server
@@ -230,14 +236,15 @@ class StandIn:
 
     # ----------------------------------------------------------------- call log
 
-    def calls(self, endpoint: str | None = None) -> list[Call]:
-        """Every request received so far, oldest first, optionally for one endpoint."""
+    def calls(self, endpoint: str | None = None, tenant: str | None = None) -> list[Call]:
+        """Every request received so far, oldest first, optionally for one endpoint and one tenant."""
         with self._log_lock:
-            return [c for c in self._calls if endpoint is None or c.endpoint == endpoint]
+            return [c for c in self._calls if (endpoint is None or c.endpoint == endpoint)
+                    and (tenant is None or c.tenant == tenant)]
 
-    def count(self, endpoint: str | None = None) -> int:
-        """How many requests were received, optionally for one endpoint."""
-        return len(self.calls(endpoint))
+    def count(self, endpoint: str | None = None, tenant: str | None = None) -> int:
+        """How many requests were received, optionally for one endpoint and one tenant."""
+        return len(self.calls(endpoint, tenant))
 
     def counts(self) -> dict[str, int]:
         """Requests received per endpoint name."""
@@ -255,9 +262,10 @@ class StandIn:
 
     # ----------------------------------------------------------------- faults
 
-    def inject(self, endpoint: str, fault: Fault, times: int | None = 1) -> None:
+    def inject(self, endpoint: str, fault: Fault, times: int | None = 1, tenant: str | None = None) -> None:
         """Apply `fault` to the next `times` requests to `endpoint` ("*" for any endpoint);
-        `times=None` keeps applying it until `clear_faults()`. Faults apply in queue order."""
+        `times=None` keeps applying it until `clear_faults()`. Faults apply in queue order.
+        With `tenant`, only that tenant's requests (see `tenant`) take it; others pass it by."""
         if endpoint != "*" and endpoint not in self.ENDPOINTS:
             raise ValueError(f"unknown endpoint {endpoint!r}; known: {sorted(self.ENDPOINTS)}")
         if not isinstance(fault, (Status, Delay, Malformed, Drop, LostResponse)):
@@ -265,7 +273,7 @@ class StandIn:
         if times is not None and times < 1:
             raise ValueError("times must be at least 1 (or None for unlimited)")
         with self._log_lock:
-            self._faults.append(_Queued(endpoint, fault, times))
+            self._faults.append(_Queued(endpoint, fault, times, tenant))
 
     def clear_faults(self) -> None:
         """Drop every queued fault."""
@@ -277,15 +285,16 @@ class StandIn:
         with self._log_lock:
             return sum(1 if q.remaining is None else q.remaining for q in self._faults)
 
-    def queued_faults(self) -> list[Fault]:
-        """The faults still queued, in the order they apply."""
+    def queued_faults(self, reaching: str | None = None) -> list[Fault]:
+        """The faults still queued, in the order they apply; with `reaching`, only those that
+        tenant's requests would take (its own and those queued for any tenant)."""
         with self._log_lock:
-            return [q.fault for q in self._faults]
+            return [q.fault for q in self._faults if reaching is None or q.tenant in (None, reaching)]
 
-    def _take_fault(self, endpoint: str) -> Fault | None:
+    def _take_fault(self, endpoint: str, tenant: str | None = None) -> Fault | None:
         with self._log_lock:
             for queued in self._faults:
-                if queued.endpoint in ("*", endpoint):
+                if queued.endpoint in ("*", endpoint) and queued.tenant in (None, tenant):
                     if queued.remaining is not None:
                         queued.remaining -= 1
                         if queued.remaining == 0:
@@ -302,6 +311,11 @@ class StandIn:
     def handle(self, request: Request) -> Response:
         """Answer one request; runs under the stand-in's lock."""
         raise NotImplementedError
+
+    def tenant(self, request: Request) -> str | None:
+        """Whose request this is, for stand-ins that serve several (None: not known, or one
+        tenant only). Runs before `handle`, outside the stand-in's lock."""
+        return None
 
     def error_response(self, code: int, retry_after: float | None = None) -> Response:
         """The API's own error reply for an HTTP status (used by Status faults)."""
@@ -393,13 +407,14 @@ class StandIn:
         too_large = length > self.MAX_BODY
         body = _read_body(h, length, keep=not too_large)
         endpoint = self.route(h.command, parts.path)
-        call = Call(endpoint, h.command, parts.path, query)
+        request = Request(h.command, parts.path, query, headers, body, endpoint, too_large)
+        tenant = self.tenant(request)
+        call = Call(endpoint, h.command, parts.path, query, tenant=tenant)
         with self._log_lock:
             self._calls.append(call)
-        request = Request(h.command, parts.path, query, headers, body, endpoint, too_large)
 
         self._wait(self.latency)
-        fault = self._take_fault(endpoint)
+        fault = self._take_fault(endpoint, tenant)
         call.fault = type(fault).__name__ if fault is not None else None
 
         if isinstance(fault, Drop):

@@ -434,6 +434,13 @@ class FakeSheets(StandIn):
             return "values.clear" if method == "POST" else "unknown"
         return {"GET": "values.get", "PUT": "values.update"}.get(method, "unknown")
 
+    def tenant(self, request: Request) -> str | None:
+        """A request's tenant is its spreadsheet (each account writes its own)."""
+        if not request.path.startswith(API_PREFIX):
+            return None
+        sid = request.path[len(API_PREFIX):].partition("/")[0].partition(":")[0]
+        return sid or None
+
     def error_response(self, code: int, retry_after: float | None = None) -> Response:
         return _error(code, _MESSAGES.get(code, "Injected error."))
 

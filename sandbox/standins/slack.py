@@ -111,6 +111,18 @@ class FakeSlack(StandIn):
         with self._lock:
             self._messages.clear()
 
+    def add_channel(self, channel_id: str, name: str, member: bool = True) -> None:
+        """Another channel (with the bot in it unless `member` is False)."""
+        with self._lock:
+            self.channels[channel_id] = name
+            if member:
+                self.member_of.add(channel_id)
+
+    def add_token(self, token: str) -> None:
+        """Another valid bot token (another app install, as another account's bot)."""
+        with self._lock:
+            self.tokens.add(token)
+
     def kick(self, channel: str) -> None:
         """Remove the bot from a channel (later posts fail with not_in_channel)."""
         with self._lock:
@@ -236,6 +248,14 @@ class FakeSlack(StandIn):
                       "X-Slack-Signature": f"v0={digest}"}
 
     # ----------------------------------------------------------------- HTTP
+
+    def tenant(self, request: Request) -> str | None:
+        """A request's tenant is its bot token (each account may post with its own)."""
+        try:
+            args = _arguments(request)
+        except (SlackFail, UnicodeDecodeError):
+            args = {}
+        return _token(request, args) or None
 
     def route(self, method: str, path: str) -> str:
         if path.startswith(RESPONSE_PATH) and method == "POST":
