@@ -368,7 +368,7 @@ def test_the_demos_click_claims_the_first_button_and_says_so(harness):
     from sandbox.claim_demo import click_first_claim
 
     keys, message = synced(harness)
-    lines = click_first_claim(harness.stand.slack, harness.stand.sheets, harness.sheet_id, harness.env())
+    lines = click_first_claim(harness.stand.slack, harness.stand.sheets, {"": harness.sheet_id}, harness.env())
     assert lines[0].endswith("HTTP 200") and "Owner 'Ann'" in lines[1]
     assert row_of(harness, keys[0])["Owner"] == "Ann"
     assert "claimed by *Ann*" in json.dumps(harness.stand.slack.message(message["ts"])["blocks"])
