@@ -257,7 +257,8 @@ def as_data(args, facts, results: list[FunctionResult], naive: list[NaiveResult]
         "latency_ms": args.latency_ms,
         "store": args.store,
         "function": [
-            {"n": r.n, "append_bytes": r.append_bytes, "runs": {k: vars(v) for k, v in r.runs.items()}}
+            {"n": r.n, "append_bytes": r.append_bytes, "runs": {k: vars(v) for k, v in r.runs.items()},
+             "floor": r.floor, "floor_ratio": r.floor_ratio()}
             for r in results
         ],
         "naive": [{**vars(nv), "extrapolated": nv.extrapolated, "wall_for_n": nv.wall_for_n(),
