@@ -28,16 +28,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from datetime import time as dtime
 from pathlib import Path
 from typing import Any
 
 from benchmarks.production_day import (
+    CHAT_LENGTH,
+    OFFICE,
     RUN_EVERY,
     STARTS_AFTER,
     SYNC_JOB,
     UK,
     MovableClock,
-    _day_chats,
     _schedule_time,
 )
 from benchmarks.report import Target
@@ -126,6 +128,28 @@ class AccountsResult:
 # --------------------------------------------------------------------------- the harness
 
 
+def schedule(accounts: int, runs_per_day: int, midnight: datetime) -> list[tuple[datetime, int]]:
+    """Every scheduled run of a day, in time order: (ScheduleTime, account index). Account i's
+    job fires every RUN_EVERY at minute i mod 5 of it (staggered STAGGER apart); jobs firing in
+    the same minute go in account order."""
+    every = int(RUN_EVERY / STAGGER)
+    return sorted((midnight + RUN_EVERY * tick + STAGGER * (i % every), i)
+                   for tick in range(runs_per_day) for i in range(accounts))
+
+
+def arrivals(day: date, n: int, seed: int, office: tuple[tuple[int, int], tuple[int, int]] = OFFICE,
+             ) -> list[tuple[datetime, dict[str, Any]]]:
+    """`n` chats spread over `office` hours (local) of `day`, each with the moment it reaches the log."""
+    from sandbox.standins.samples import sample_chats
+
+    (h0, m0), (h1, m1) = office
+    start = datetime.combine(day, dtime(h0, m0))  # naive local time, as Moneypenny writes chatTime
+    span = datetime.combine(day, dtime(h1, m1)) - start
+    chats = sample_chats(n, start=start, seed=seed, spacing=span / max(n, 1)) if n else []
+    return [(datetime.fromisoformat(chat["chatTime"]).replace(tzinfo=UK).astimezone(UTC) + CHAT_LENGTH, chat)
+            for chat in chats]
+
+
 @dataclass
 class _Account:
     id: str
@@ -173,6 +197,7 @@ def open_account(account: str, accounts: list[str], env: dict[str, str], store_k
 
 def simulate_accounts(n: int, store_kind: str, tmp: Path, *, days: int = 1, chats_per_day: int = 50,
                       runs_per_day: int = 288, seed: int = 7, start: date | None = None,
+                      office: tuple[tuple[int, int], tuple[int, int]] = OFFICE,
                       progress: Callable[[str], None] = lambda text: None) -> AccountsResult:
     """`days` production days of `n` accounts, their staggered runs interleaved in time order,
     from local midnight of `start` (default: `days` days ago), on fresh stand-ins and stores."""
@@ -208,7 +233,7 @@ def simulate_accounts(n: int, store_kind: str, tmp: Path, *, days: int = 1, chat
         out: list[AccountsDayCost] = []
         for number in range(days):
             out.append(_day(accounts, clock, first + timedelta(days=number), number, chats_per_day, runs_per_day,
-                            seed, run_and_report, RunOptions, progress))
+                            seed, office, run_and_report, RunOptions, progress))
         delivered = {}
         for account in accounts:
             rows = sheets.rows(account.settings.sheet_id, account.settings.sheet_tab)
@@ -224,40 +249,37 @@ def simulate_accounts(n: int, store_kind: str, tmp: Path, *, days: int = 1, chat
 
 
 def _day(accounts: list[_Account], clock: MovableClock, day: date, number: int, chats_per_day: int,
-         runs_per_day: int, seed: int, run_and_report: Any, options: Any,
+         runs_per_day: int, seed: int, office: Any, run_and_report: Any, options: Any,
          progress: Callable[[str], None]) -> AccountsDayCost:
     midnight = datetime(day.year, day.month, day.day, tzinfo=UK).astimezone(UTC)
     progress(f"{len(accounts)} accounts, day {number + 1} ({day}): {runs_per_day} runs each, "
              f"{chats_per_day} chats each")
-    every = int(RUN_EVERY / STAGGER)
     for account in accounts:  # each account its own chats (its own seed)
-        account.arriving = _day_chats(day, chats_per_day, seed + 1000 * account.index + number)
+        account.arriving = arrivals(day, chats_per_day, seed + 1000 * account.index + number, office)
     starting = {a.id: a.store.counters.snapshot() for a in accounts}
     idle: dict[str, list[dict[str, int]]] = {a.id: [] for a in accounts}
     runs = dict.fromkeys(starting, 0)
     failed = dict.fromkeys(starting, 0)
-    order = sorted(accounts, key=lambda a: (a.index % every, a.index))  # within 5 minutes, by job minute
     wall0, cpu0 = time.perf_counter(), time.process_time()
-    for tick in range(runs_per_day):
-        for account in order:
-            at = midnight + RUN_EVERY * tick + STAGGER * (account.index % every)
-            due = [chat for when, chat in account.arriving if when <= at]
-            account.arriving = [(when, chat) for when, chat in account.arriving if when > at]
-            account.moneypenny.add_chats(due)
-            account.added += len(due)
-            clock.now = at + STARTS_AFTER
-            logins = account.moneypenny.count("auth")
-            before = account.store.counters.snapshot()
-            result = run_and_report(account.settings, options(daily_reconcile=True), lambda a=account: a.syncer,
-                                    schedule_time=_schedule_time(at), schedule_job=f"{SYNC_JOB}-{account.id}")
-            report = result.report
-            runs[account.id] += 1
-            failed[account.id] += report is None or report.outcome == "failed"
-            quiet = (report is not None and report.outcome == "ok" and not report.reconciled
-                     and not (report.fetched or report.appended or report.posted)
-                     and account.moneypenny.count("auth") == logins)
-            if quiet and not (number == 0 and tick == 0):  # a fresh store's first run is no idle run
-                idle[account.id].append(account.store.counters.since(before).as_dict())
+    for at, index in schedule(len(accounts), runs_per_day, midnight):
+        account = accounts[index]
+        due = [chat for when, chat in account.arriving if when <= at]
+        account.arriving = [(when, chat) for when, chat in account.arriving if when > at]
+        account.moneypenny.add_chats(due)
+        account.added += len(due)
+        clock.now = at + STARTS_AFTER
+        logins = account.moneypenny.count("auth")
+        before = account.store.counters.snapshot()
+        result = run_and_report(account.settings, options(daily_reconcile=True), lambda a=account: a.syncer,
+                                schedule_time=_schedule_time(at), schedule_job=f"{SYNC_JOB}-{account.id}")
+        report = result.report
+        runs[account.id] += 1
+        failed[account.id] += report is None or report.outcome == "failed"
+        quiet = (report is not None and report.outcome == "ok" and not report.reconciled
+                 and not (report.fetched or report.appended or report.posted)
+                 and account.moneypenny.count("auth") == logins)
+        if quiet and not (number == 0 and runs[account.id] == 1):  # a fresh store's first run is no idle run
+            idle[account.id].append(account.store.counters.since(before).as_dict())
     seconds, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     days = []
     for account in accounts:
