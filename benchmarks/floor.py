@@ -27,6 +27,30 @@ from typing import Any
 KINDS = ("create", "set", "update", "delete")
 
 
+class GcTime:
+    """CPU seconds the garbage collector took while installed (gc.callbacks), and its passes."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.passes = 0
+        self._start: float | None = None
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._start = time.process_time()
+        elif self._start is not None:
+            self.seconds += time.process_time() - self._start
+            self.passes += 1
+            self._start = None
+
+    def __enter__(self) -> GcTime:
+        gc.callbacks.append(self)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        gc.callbacks.remove(self)
+
+
 @dataclass
 class Write:
     kind: str  # one of KINDS
@@ -147,20 +171,22 @@ def replay(client: Any, commits: list[Commit], old_prefix: str, new_prefix: str)
             setup.set(client.document(path), {"floor": True})
         setup.commit()
     gc.collect()
-    cpu0, wall0 = time.process_time(), time.perf_counter()
-    for writes in plan:
-        batch = client.batch()
-        for w in writes:
-            ref = client.document(w.path)
-            if w.kind == "create":
-                batch.create(ref, w.data)
-            elif w.kind == "set":
-                batch.set(ref, w.data, merge=w.merge)
-            elif w.kind == "update":
-                batch.update(ref, w.data)
-            else:
-                batch.delete(ref)
-        batch.commit()
-    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-    return {"cpu": cpu, "wall": wall, "commits": len(plan), "writes": sum(len(w) for w in plan),
+    with GcTime() as gc_time:
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        for writes in plan:
+            batch = client.batch()
+            for w in writes:
+                ref = client.document(w.path)
+                if w.kind == "create":
+                    batch.create(ref, w.data)
+                elif w.kind == "set":
+                    batch.set(ref, w.data, merge=w.merge)
+                elif w.kind == "update":
+                    batch.update(ref, w.data)
+                else:
+                    batch.delete(ref)
+            batch.commit()
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    return {"cpu": cpu, "wall": wall, "gc_cpu": gc_time.seconds, "gc_passes": gc_time.passes,
+            "commits": len(plan), "writes": sum(len(w) for w in plan),
             "kinds": {kind: sum(1 for ws in plan for w in ws if w.kind == kind) for kind in KINDS}}

@@ -63,30 +63,6 @@ def _expire_token() -> dict[str, Any]:
     return {"expired": int(token is not None)}
 
 
-class GcTime:
-    """CPU seconds the garbage collector took while installed (gc.callbacks), and its passes."""
-
-    def __init__(self) -> None:
-        self.seconds = 0.0
-        self.passes = 0
-        self._start: float | None = None
-
-    def __call__(self, phase: str, info: dict[str, Any]) -> None:
-        if phase == "start":
-            self._start = time.process_time()
-        elif self._start is not None:
-            self.seconds += time.process_time() - self._start
-            self.passes += 1
-            self._start = None
-
-    def __enter__(self) -> GcTime:
-        gc.callbacks.append(self)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        gc.callbacks.remove(self)
-
-
 _RECORDED: list[Any] = []  # the writes of the last run made with record_writes (floor.Commit)
 
 
@@ -97,9 +73,7 @@ def _floor() -> dict[str, Any]:
     store = _store()
     if store is None or not hasattr(store, "client"):
         return {"error": "the floor needs a Firestore run with record_writes first"}
-    with GcTime() as gc_time:
-        answer = replay(store.client, _RECORDED, store.prefix, f"{store.prefix}_floor")
-    return {**answer, "gc_cpu": gc_time.seconds, "gc_passes": gc_time.passes}
+    return replay(store.client, _RECORDED, store.prefix, f"{store.prefix}_floor")
 
 
 def _run(client, trace_memory: bool, profile: str | None, record_writes: bool = False) -> dict[str, Any]:
@@ -123,6 +97,8 @@ def _run(client, trace_memory: bool, profile: str | None, record_writes: bool = 
         tracemalloc.start()
         tracemalloc.reset_peak()
         base = tracemalloc.get_traced_memory()[0]
+    from benchmarks.floor import GcTime
+
     with GcTime() as gc_time:
         cpu0, wall0 = time.process_time(), time.perf_counter()
         if profiler:
