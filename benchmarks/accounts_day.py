@@ -252,7 +252,7 @@ def _day(accounts: list[_Account], clock: MovableClock, day: date, number: int, 
          runs_per_day: int, seed: int, office: Any, run_and_report: Any, options: Any,
          progress: Callable[[str], None]) -> AccountsDayCost:
     midnight = datetime(day.year, day.month, day.day, tzinfo=UK).astimezone(UTC)
-    progress(f"{len(accounts)} accounts, day {number + 1} ({day}): {runs_per_day} runs each, "
+    progress(f"{n_accounts(len(accounts))}, day {number + 1} ({day}): {runs_per_day} runs each, "
              f"{chats_per_day} chats each")
     for account in accounts:  # each account its own chats (its own seed)
         account.arriving = arrivals(day, chats_per_day, seed + 1000 * account.index + number, office)

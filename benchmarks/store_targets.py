@@ -32,7 +32,6 @@ def run_targets(results: list[Any], latency: float, store: str) -> list[Target]:
     out.append(Target(f"{TARGET_SIZE:,}-chat run: function CPU <= {CPU_SECONDS:g} s ({store})",
                       all(c <= CPU_SECONDS for _, c in cpu) if cpu else None,
                       ", ".join(f"N={n}: {c:.2f} s" for n, c in cpu) or f"not measured: {how}"))
-    out.append(floor_target(big, store))
     if store == "sqlite":
         beyond = [(r.n, r.runs["main"].beyond(latency)) for r in big]
         out.append(Target(f"SQLite {TARGET_SIZE:,}-chat run: < {BEYOND_SECONDS:g} s beyond network waits",

@@ -273,3 +273,22 @@ def test_the_floor_replays_the_same_documents_in_the_same_batches(firestore_clie
         return {snap.id: snap.to_dict() for snap in firestore_client.collection(collection).stream()}
 
     assert documents("recfloor_journal") == documents("rec_journal") and len(documents("rec_journal")) == 12
+
+
+def test_the_floor_target_is_the_runs_cpu_over_the_floors_at_10000_chats_on_firestore():
+    from benchmarks.store_targets import floor_target
+
+    floor = {"commits": 44, "writes": 20_004, "kinds": {"create": 10_000, "update": 10_004}, "gc_cpu": 0.0}
+    cases = [  # run CPU 0.4 s (the _run helper's); floor CPU -> met
+        (0.4 / 1.5, True),
+        (0.26, False),
+        (0.4, True),
+    ]
+    for floor_cpu, met in cases:
+        result = _result(10_000)
+        result.floor = {**floor, "cpu": floor_cpu}
+        verdict = floor_target([result], "firestore")
+        assert verdict.met is met, (floor_cpu, verdict.line())
+        assert f"= {0.4 / floor_cpu:.2f}x" in verdict.detail and "10,000 create" in verdict.detail
+    assert floor_target([_result(10_000)], "firestore").met is None  # no floor measured
+    assert floor_target([], "sqlite").met is None
