@@ -320,8 +320,8 @@ def accounts_targets(results: list[AccountsResult]) -> list[Target]:
             out.append(Target(f"{n_accounts(r.accounts)}: an idle run <= {limit} {what} ({r.store_kind})",
                               worst <= limit if counted else None,
                               f"max {worst} over {counted:,} idle runs" if counted else "no idle run measured"))
-    if results:
-        largest = max(results, key=lambda r: r.accounts)
+    for kind in dict.fromkeys(r.store_kind for r in results):  # each store asked for (--store both)
+        largest = max((r for r in results if r.store_kind == kind), key=lambda r: r.accounts)
         fits, limit = largest.fit()
         per = largest.per_account_day()
         out.append(Target(f"Accounts that fit Firestore's free tier: >= {FIT_AT_LEAST} ({largest.store_kind})",
