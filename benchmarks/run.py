@@ -14,6 +14,10 @@ never counts as the function's CPU time or memory. In that process it makes thes
   expired  nothing new, the cached token expired (Moneypenny's too)
   memory   N more new chats with tracemalloc on (tracing slows a run, so it is timed apart)
 
+With --store firestore the N-chat run's writes are noted and made again right after it, in the
+same process, by a bare loop in the same batches (benchmarks/floor.py): the run's function CPU
+over that loop's is issue #22's target at 10,000 chats (<= 1.5x).
+
 The naive baseline (benchmarks/naive.py) runs in its own child process against fresh stand-ins
 on min(N, --naive-limit) chats; its cost for N chats is extrapolated linearly from its fixed
 part and its per-chat loop, and the table says so. A last pass sets the Sheets stand-in's
