@@ -167,6 +167,7 @@ class Run:
     peak_bytes: int | None = None
     standins_busy: float | None = None  # the stand-ins' time answering, latency included
     store: dict[str, int] | None = None  # the store's round trips, reads, writes, deletes
+    gc_cpu: float | None = None  # of `cpu`: the garbage collector's passes
 
     def standins_own(self, latency: float) -> float | None:
         """The stand-ins' own processing time in the run (their busy time minus the latency)."""
@@ -191,5 +192,5 @@ def measure_run(worker: Worker, stand: StandIns, label: str, chats: int, **comma
         label=label, chats=chats, status=answer["status"], body=answer.get("body") or {},
         wall=answer["wall"], cpu=answer["cpu"], calls=calls(stand), round_trips=answer.get("round_trips"),
         maxrss_kb=answer["maxrss_kb"], peak_bytes=answer.get("peak_bytes"), standins_busy=stand.busy_seconds,
-        store=answer.get("store"),
+        store=answer.get("store"), gc_cpu=answer.get("gc_cpu"),
     )

@@ -14,6 +14,10 @@ never counts as the function's CPU time or memory. In that process it makes thes
   expired  nothing new, the cached token expired (Moneypenny's too)
   memory   N more new chats with tracemalloc on (tracing slows a run, so it is timed apart)
 
+With --store firestore the N-chat run's writes are noted and made again right after it, in the
+same process, by a bare loop in the same batches (benchmarks/floor.py): the run's function CPU
+over that loop's is issue #22's target at 10,000 chats (<= 1.5x).
+
 The naive baseline (benchmarks/naive.py) runs in its own child process against fresh stand-ins
 on min(N, --naive-limit) chats; its cost for N chats is extrapolated linearly from its fixed
 part and its per-chat loop, and the table says so. A last pass sets the Sheets stand-in's
@@ -27,6 +31,13 @@ scheduled runs a day (the first after 03:15 also the reconcile) and 50 chats ove
 counting what the store bills and the calls per day (--store both: Firestore, then SQLite).
 
     .venv/bin/python benchmarks/run.py --day --store both     # two days on each store, ~a minute
+
+With --accounts (and --day) it runs that day for several accounts in one deployment
+(benchmarks/accounts_day.py): each account its own Scheduler job, staggered a minute, their runs
+interleaved; documents per day against Firestore's free tier, Scheduler jobs against the 3 free
+ones, and how many accounts fit the free tier.
+
+    .venv/bin/python benchmarks/run.py --day --accounts 1,10,50 --days 1
 
 --store firestore uses the emulator FIRESTORE_EMULATOR_HOST names, or starts one
 (sandbox/emulator.py).
@@ -87,11 +98,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--day-chats", type=int, default=50, help="with --day: chats a day (default 50)")
     parser.add_argument("--day-runs", type=int, default=288,
                         help="with --day: scheduled runs a day, 5 min apart from midnight (default 288)")
+    parser.add_argument("--accounts", metavar="N,N,...",
+                        help="with --day: the production day for these numbers of accounts instead (e.g. 1,10,50: "
+                        "each account its own staggered job, runs interleaved), against Firestore's free tier")
     parser.add_argument("--import-repeats", type=int, default=5,
                         help="fresh processes per import-time measurement (default 5; 0 skips it)")
     parser.add_argument("--seed", type=int, default=7, help="seed of the sample chats")
     parser.add_argument("--json", metavar="PATH", help="also write every figure to this JSON file")
-    parser.add_argument("--profile", metavar="DIR", help="write a cProfile of each measured run to DIR")
+    parser.add_argument("--profile", metavar="DIR",
+                        help="write a cProfile of each measured run to DIR (timed in CPU seconds: where the CPU goes)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (worker logs, state)")
     parser.add_argument("--backfill-year", action=argparse.BooleanOptionalAction, default=True,
                         help="also a year's backfill under the Sheets quota (benchmarks/backfill_year.py), "
@@ -109,6 +124,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--store both goes with --day")
     if args.days < (1 if args.day else 0) or args.day_chats < 0 or not 1 <= args.day_runs <= 288:
         parser.error("--days needs 0 or more (1 or more with --day), --day-chats 0 or more, --day-runs 1 to 288")
+    args.account_list = []
+    if args.accounts is not None:
+        try:
+            args.account_list = [int(s) for s in args.accounts.split(",") if s.strip()]
+        except ValueError:
+            parser.error("--accounts takes whole numbers separated by commas, e.g. 1,10,50")
+        if not args.day or not args.account_list or min(args.account_list) < 1:
+            parser.error("--accounts goes with --day and needs numbers of 1 or more, e.g. --day --accounts 1,10,50")
     if args.store in ("firestore", "both") and not (os.environ.get("FIRESTORE_EMULATOR_HOST") or emulator_script()):
         parser.error("--store firestore needs FIRESTORE_EMULATOR_HOST or Google's Firestore emulator installed")
     return args
@@ -120,10 +143,18 @@ def run_day(args: argparse.Namespace) -> dict[str, Any]:
 
     kinds = ["firestore", "sqlite"] if args.store == "both" else [args.store]
     tmp = Path(tempfile.mkdtemp(prefix="mp-day-"))
-    results = []
+    results: list[Any] = []
     try:
         for kind in kinds:
             with firestore_emulator() if kind == "firestore" else contextlib.nullcontext():
+                if args.account_list:
+                    from benchmarks.accounts_day import simulate_accounts
+
+                    results += [simulate_accounts(
+                        n, kind, tmp, days=args.days, chats_per_day=args.day_chats, runs_per_day=args.day_runs,
+                        seed=args.seed, progress=lambda text, kind=kind: print(f"... {kind}: {text}", file=sys.stderr))
+                        for n in args.account_list]
+                    continue
                 results.append(run_days(kind, tmp, days=args.days, chats_per_day=args.day_chats,
                                         runs_per_day=args.day_runs, seed=args.seed,
                                         progress=lambda text, kind=kind: print(f"... {kind}: {text}", file=sys.stderr)))
@@ -133,6 +164,11 @@ def run_day(args: argparse.Namespace) -> dict[str, Any]:
     head = (f"Moneypenny sync benchmark, production day, {datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}\n"
             f"Machine: {facts['cpu']}, {facts['cores']} cores ({facts['usable_cores']} usable), {facts['memory']} RAM, "
             f"{facts['os']}, {facts['implementation']} {facts['python']}\n")
+    if args.account_list:
+        from benchmarks.accounts_day import accounts_data, accounts_text
+
+        text = head + accounts_text(results)
+        return {"machine": facts, **accounts_data(results), "text": text}
     text = head + day_text(results)
     return {"machine": facts, **day_data(results), "text": text}
 

@@ -65,6 +65,15 @@ class FunctionResult:
     n: int
     runs: dict[str, Run] = field(default_factory=dict)
     append_bytes: int = 0
+    # Firestore only: the main run's writes made again by a bare loop in the same process
+    # (benchmarks/floor.py): cpu, wall, commits, writes, kinds.
+    floor: dict[str, Any] | None = None
+
+    def floor_ratio(self) -> float | None:
+        """The main run's function CPU over the Firestore client's floor for the same writes."""
+        if not self.floor or not self.floor.get("cpu"):
+            return None
+        return self.runs["main"].cpu / self.floor["cpu"]
 
 
 def measure_function(n: int, latency: float, store: str, tmp: Path, seed: int, profile_dir: Path | None) -> FunctionResult:
@@ -80,7 +89,11 @@ def measure_function(n: int, latency: float, store: str, tmp: Path, seed: int, p
             result.append_bytes = row_bytes(batch)
             stand.moneypenny.add_chats(batch)
             profile = str(profile_dir / f"function-{n}.prof") if profile_dir else None
-            result.runs["main"] = measure_run(worker, stand, f"{n} new chats", n, profile=profile)
+            firestore = store == "firestore"
+            result.runs["main"] = measure_run(worker, stand, f"{n} new chats", n, profile=profile,
+                                              record_writes=firestore)
+            if firestore:  # the client's own floor: the same writes, same batches, same process
+                result.floor = worker.call(cmd="floor")
 
             result.runs["idle"] = measure_run(worker, stand, "nothing new", 0)
 

@@ -5,6 +5,8 @@ parent process, so that their own CPU time and memory never count against the fu
 reads one JSON command per line on stdin and answers one JSON line on stdout:
 
     {"cmd": "run", "trace_memory": false, "profile": null}   one POST / through the function
+    {"cmd": "run", "record_writes": true}                    ... noting its Firestore writes (benchmarks/floor.py)
+    {"cmd": "floor"}                                         the noted writes again, by a bare loop
     {"cmd": "expire_token"}                                  make the cached token look expired
     {"cmd": "naive"}                                         one run of the naive baseline
     {"cmd": "quit"}
@@ -61,25 +63,50 @@ def _expire_token() -> dict[str, Any]:
     return {"expired": int(token is not None)}
 
 
-def _run(client, trace_memory: bool, profile: str | None) -> dict[str, Any]:
+_RECORDED: list[Any] = []  # the writes of the last run made with record_writes (floor.Commit)
+
+
+def _floor() -> dict[str, Any]:
+    """The last recorded run's writes, made again by a bare loop on the warm store's own client."""
+    from benchmarks.floor import replay
+
+    store = _store()
+    if store is None or not hasattr(store, "client"):
+        return {"error": "the floor needs a Firestore run with record_writes first"}
+    return replay(store.client, _RECORDED, store.prefix, f"{store.prefix}_floor")
+
+
+def _run(client, trace_memory: bool, profile: str | None, record_writes: bool = False) -> dict[str, Any]:
+    if record_writes:
+        from benchmarks.floor import WriteRecorder
+
+        recorder = WriteRecorder()
+        with recorder.recording():
+            answer = _run(client, trace_memory, profile)
+        _RECORDED[:] = recorder.commits
+        answer["recorded"] = recorder.summary()
+        return answer
     gc.collect()
     before = _store_counters()  # None: a cold instance opens its store during the request
     profiler = None
     if profile:
         import cProfile
 
-        profiler = cProfile.Profile()
+        profiler = cProfile.Profile(time.process_time)  # where the CPU goes (waits do not show)
     if trace_memory:
         tracemalloc.start()
         tracemalloc.reset_peak()
         base = tracemalloc.get_traced_memory()[0]
-    cpu0, wall0 = time.process_time(), time.perf_counter()
-    if profiler:
-        profiler.enable()
-    response = client.post("/")
-    if profiler:
-        profiler.disable()
-    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    from benchmarks.floor import GcTime
+
+    with GcTime() as gc_time:
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        if profiler:
+            profiler.enable()
+        response = client.post("/")
+        if profiler:
+            profiler.disable()
+        wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     peak = None
     if trace_memory:
         peak = tracemalloc.get_traced_memory()[1] - base
@@ -93,6 +120,8 @@ def _run(client, trace_memory: bool, profile: str | None) -> dict[str, Any]:
         "body": response.get_json(silent=True),
         "wall": wall,
         "cpu": cpu,
+        "gc_cpu": gc_time.seconds,  # of `cpu`: the garbage collector's passes in the request
+        "gc_passes": gc_time.passes,
         "peak_bytes": peak,
         "maxrss_kb": _maxrss_kb(),
         "round_trips": None if used is None else used.round_trips,
@@ -128,7 +157,10 @@ def main() -> int:
             if cmd == "quit":
                 break
             if cmd == "run" and client is not None:
-                answer = _run(client, bool(command.get("trace_memory")), command.get("profile"))
+                answer = _run(client, bool(command.get("trace_memory")), command.get("profile"),
+                              bool(command.get("record_writes")))
+            elif cmd == "floor":
+                answer = _floor()
             elif cmd == "expire_token":
                 answer = _expire_token()
             elif cmd == "naive":

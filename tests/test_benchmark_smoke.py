@@ -163,3 +163,133 @@ def test_day_targets_are_met_within_the_limits_and_not_met_past_them():
     assert [t.met for t in bad.values()] == [False] * 5
     assert "day 1: 2,001" in bad["A production day: <= 2,000 document reads (firestore)"].detail
     assert "max 100" in bad["An idle scheduled run of the day: 0 offset reads (firestore)"].detail
+
+
+# -- issue #22: several accounts' day, and the Firestore client's floor -------------------------------
+
+
+def test_each_accounts_job_fires_at_its_own_minute_and_the_runs_interleave_in_time_order():
+    from datetime import UTC, datetime, timedelta
+
+    from benchmarks.accounts_day import schedule
+
+    midnight = datetime(2026, 11, 20, tzinfo=UTC)
+    runs = schedule(7, 3, midnight)
+    assert len(runs) == 7 * 3 and runs == sorted(runs)
+    minutes = {index: sorted({int((at - midnight) / timedelta(minutes=1)) for at, i in runs if i == index})
+               for index in range(7)}
+    # 5 minutes apart, each account a minute after the previous one, the sixth back at minute 0.
+    assert minutes == {0: [0, 5, 10], 1: [1, 6, 11], 2: [2, 7, 12], 3: [3, 8, 13], 4: [4, 9, 14], 5: [0, 5, 10],
+                       6: [1, 6, 11]}
+    assert [i for at, i in runs[:7]] == [0, 5, 1, 6, 2, 3, 4]  # one minute: its accounts in order
+
+
+def test_an_accounts_day_delivers_each_accounts_chats_to_its_own_sheet_and_counts_its_own_store(tmp_path):
+    """Two accounts through the function's run path, their runs interleaved: each account's chats
+    land once in its own sheet, and its idle runs are counted by its own store."""
+    from benchmarks.accounts_day import accounts_text, simulate_accounts
+
+    result = simulate_accounts(2, "sqlite", tmp_path, days=1, chats_per_day=3, runs_per_day=12, seed=5,
+                               office=((0, 0), (0, 30)))
+    assert result.delivered == {"a01": (3, 3, 3), "a02": (3, 3, 3)} and result.failed_runs() == 0
+    day = result.days[0]
+    assert [a.runs for a in day.accounts] == [12, 12]
+    for account in day.accounts:
+        assert account.store["writes"] > 0 and account.idle_runs > 0
+        assert 0 < account.idle_max["reads"] <= account.store["reads"]
+    assert day.total() == {k: sum(a.store[k] for a in day.accounts) for k in day.accounts[0].store}
+    text = accounts_text([result])
+    assert "A production day for 2 accounts on sqlite" in text
+    assert f" {day.total()['reads']:,} " in text and "2 Scheduler jobs (one per account) against 3 free" in text
+    assert "[MET    ] 2 accounts, a day: every chat once in its own account's sheet" in text
+
+
+def _accounts_result(accounts: int, reads: int, writes: int, deletes: int):
+    from benchmarks.accounts_day import AccountDay, AccountsDayCost, AccountsResult
+
+    store = {"reads": reads, "writes": writes, "deletes": deletes, "offset_reads": 0, "round_trips": 0}
+    day = AccountsDayCost(1, "2026-11-20", [AccountDay(f"a{i:02d}", 50, dict(store), runs=288, idle_runs=280,
+                                                       idle_max={"reads": 1, "writes": 2})
+                                            for i in range(accounts)], 1.0, 1.0)
+    return AccountsResult("firestore", "Settings.account", accounts, 50, 288, [day],
+                          {f"a{i:02d}": (50, 50, 50) for i in range(accounts)})
+
+
+def test_the_accounts_that_fit_are_set_by_the_figure_nearest_its_free_tier_limit():
+    from benchmarks.accounts_day import accounts_targets, scheduler_line
+
+    cases = [  # per account a day: reads, writes, deletes -> accounts that fit, limited by, >= 24 met
+        ((1_000, 800, 10), 25, "writes", True),
+        ((1_000, 900, 10), 22, "writes", False),
+        ((2_500, 100, 10), 20, "reads", False),
+        ((300, 600, 0), 33, "writes", True),
+    ]
+    for (reads, writes, deletes), fits, limit, met in cases:
+        result = _accounts_result(10, reads, writes, deletes)
+        assert result.fit() == (fits, limit), (reads, writes, deletes)
+        verdict = {t.name: t for t in accounts_targets([result])}["Accounts that fit Firestore's free tier: >= 24 (firestore)"]
+        assert verdict.met is met and f"{fits} accounts, limited by {limit}" in verdict.detail
+    assert scheduler_line(1).endswith("0 billed, $0.00 a month")
+    assert scheduler_line(50).endswith("47 billed, $4.70 a month")
+
+
+def test_the_accounts_option_runs_a_short_day_for_each_number_of_accounts(tmp_path, capsys):
+    from benchmarks import run
+
+    out = tmp_path / "accounts.json"
+    assert run.main(["--day", "--accounts", "1,2", "--days", "1", "--day-runs", "6", "--day-chats", "0",
+                     "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "A production day for 1 account on sqlite" in text and "A production day for 2 accounts" in text
+    assert "Targets (issue #22" in text and "Accounts that fit Firestore's free tier" in text
+    data = json.loads(out.read_text())
+    assert [(r["accounts"], sum(a["runs"] for a in r["days"][0]["accounts"])) for r in data["accounts"]] == [(1, 6), (2, 12)]
+
+
+def test_the_floor_replays_the_same_documents_in_the_same_batches(firestore_client):
+    """The floor's bare loop writes exactly what the store's commits wrote (compared document by
+    document), in as many commits."""
+    from datetime import UTC, datetime, timedelta
+
+    from benchmarks.floor import WriteRecorder, replay
+    from lib.state.firestore.store import FirestoreStore
+    from lib.state.models import DONE, PENDING, JournalEntry
+
+    store = FirestoreStore(firestore_client, "rec")
+    at = datetime(2026, 11, 20, 9, tzinfo=UTC)
+    entries = [JournalEntry(key=f"k{i:04d}", item={"n": i}, item_time=at + timedelta(seconds=i), fetched_at=at,
+                            states={"sheet": PENDING, "slack": PENDING}) for i in range(12)]
+    recorder = WriteRecorder()
+    with recorder.recording():
+        store.journal_add(entries[:7])
+        store.journal_add(entries[7:])
+        store.journal_update([e.key for e in entries[:9]], states={"sheet": DONE, "slack": DONE},
+                             expires_at=at + timedelta(days=30))
+    assert recorder.summary() == {"commits": 3, "writes": 21, "create": 12, "set": 0, "update": 9, "delete": 0}
+    assert [len(c.writes) for c in recorder.commits] == [7, 5, 9]
+    floor = replay(firestore_client, recorder.commits, "rec", "recfloor")
+    assert (floor["commits"], floor["writes"]) == (3, 21) and floor["cpu"] > 0
+
+    def documents(collection: str) -> dict[str, dict]:
+        return {snap.id: snap.to_dict() for snap in firestore_client.collection(collection).stream()}
+
+    assert documents("recfloor_journal") == documents("rec_journal") and len(documents("rec_journal")) == 12
+
+
+def test_the_floor_target_is_the_runs_cpu_over_the_floors_at_10000_chats_on_firestore():
+    from benchmarks.store_targets import floor_target
+
+    floor = {"commits": 44, "writes": 20_004, "kinds": {"create": 10_000, "update": 10_004}, "gc_cpu": 0.0}
+    cases = [  # run CPU 0.4 s (the _run helper's); floor CPU -> met
+        (0.4 / 1.5, True),
+        (0.26, False),
+        (0.4, True),
+    ]
+    for floor_cpu, met in cases:
+        result = _result(10_000)
+        result.floor = {**floor, "cpu": floor_cpu}
+        verdict = floor_target([result], "firestore")
+        assert verdict.met is met, (floor_cpu, verdict.line())
+        assert f"= {0.4 / floor_cpu:.2f}x" in verdict.detail and "10,000 create" in verdict.detail
+    assert floor_target([_result(10_000)], "firestore").met is None  # no floor measured
+    assert floor_target([], "sqlite").met is None
