@@ -38,6 +38,11 @@ def test_demo_fills_the_sheet_and_posts_one_summary(tmp_path):
     assert calls[0][0] == "Call time" and calls[0][-3:] == ["Call id", "Owner", "Claimed at"]
     assert len(calls) == 1 + 5 and len({r["Call id"] for r in by_header(calls)}) == 5
     assert "3 NEW CHATS · 5 NEW CALLS" in out.stdout
+    # It shows a claim end to end: the Owner cell of the clicked line's row, and the summary's line.
+    owners = [(r["Chat key"], r["Owner"]) for r in by_header(rows) if r["Owner"]] + [
+        (r["Call id"], r["Owner"]) for r in by_header(calls) if r["Owner"]]
+    assert [owner for _, owner in owners] == ["Ann"], owners
+    assert f"Claim button ({owners[0][0][-8:]})" in out.stdout and "claimed by *Ann*" in out.stdout
     # Its last lines say how to use the command line on what it left, and they work as printed.
     [status] = [line.strip() for line in out.stdout.splitlines() if line.strip().endswith("-m lib status")]
     assert status.startswith("STATE_STORE=sqlite:") and "-m sandbox --serve" in out.stdout.splitlines()[-1]
