@@ -128,6 +128,19 @@ def test_two_clicks_at_the_same_moment_give_one_owner(harness, store):
     assert len(told) == 1 and f"{owner} claimed this lead" in told[0]["text"]
 
 
+def test_two_leads_of_one_message_claimed_at_once_both_show_claimed(harness, store):
+    keys, message = synced(harness)
+    # Both clicks carry the message as it was before either update (clicked in the same moment):
+    # Bob's update must not bring Ann's button back nor drop her line.
+    click(harness, message, keys[0], store=store)
+    click(harness, message, keys[2], user="U0BOB", store=store)
+    updated = harness.stand.slack.message(message["ts"])
+    lines = [b["text"]["text"] for b in updated["blocks"] if b["type"] == "section"]
+    assert "claimed by *Ann*" in lines[0] and "claimed by *Bob B*" in lines[2] and "claimed by" not in lines[1]
+    assert [json.loads(b["value"])["k"] for b in FakeSlack.buttons(updated)] == [keys[1]]
+    assert updated["text"] == message["text"]
+
+
 def idle_run_reads(harness, store) -> int:
     before = store.counters.snapshot()
     harness.clock.advance(minutes=5)

@@ -8,7 +8,8 @@ A click (`ClaimDesk.click`), in this order:
    nothing is written; an Owner already in the sheet (typed by hand) counts as a claim;
 3. the clicker's name (users.info); the store decides, in a transaction (first click wins); the
    one that lost is told who won;
-4. Owner and Claimed at written (RAW), the summary's line updated (chat.update): each marked done
+4. Owner and Claimed at written (RAW), the summary's line updated (chat.update, with every other
+   claim the store holds on that message's buttons: one read per button left): each marked done
    in the claim once it landed.
 
 A claim whose sheet write or message update failed (or whose function died first) stays due: the
@@ -149,7 +150,10 @@ class ClaimDesk:
         if not claim.message_done and not (claim.channel and claim.ts):
             claim = claim.done(message=True)  # no message to update
         if not claim.message_done and not find:
-            claim = self._update_message(claim, list(claim.blocks), [claim])
+            # The message as this click saw it, with the claims made since on it too: two leads
+            # of one message claimed in the same moment both carry the message before either
+            # update, and the later update must not bring the other's button back.
+            claim = self._update_message(claim, self._with_every_claim(list(claim.blocks)), [claim])
         if claim != before:
             self.store.claim_put(claim)
         return claim
