@@ -421,3 +421,22 @@ def test_a_lead_claimed_in_slack_whose_sheet_write_waits_is_not_in_the_reminder_
     assert (store.read_run_state().claims_due == 0) is sheet_back
     if sheet_back:  # the sheet shows it now: the reminder read it there
         assert (feed, key) not in expected_unclaimed(sales, {THU})
+
+
+def test_a_claim_from_the_reminder_marks_its_line_and_leaves_the_rest_of_the_message_as_it_was(sales):
+    from tests.test_slack_claims import click
+
+    leads_on(sales, THU, 2, 1, seed=20)
+    run_at(sales, FRI, 9, 1)
+    [message] = reminders(sales)
+    feed, key = sorted(listed(message))[1]
+
+    assert click(sales, message, key) == ("", 200)
+
+    [updated] = reminders(sales)
+    assert updated["text"] == message["text"] and listed(updated) == listed(message) - {(feed, key)}
+    changed = [(a, b) for a, b in zip(message["blocks"], updated["blocks"], strict=True) if a != b]
+    [(before, after)] = changed  # only the claimed lead's line
+    assert "accessory" not in after and after["text"]["text"].startswith(before["text"]["text"])
+    assert after["text"]["text"].endswith("claimed by *Ann*")
+    assert (feed, key) not in expected_unclaimed(sales, {THU})
