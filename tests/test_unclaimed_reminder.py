@@ -440,3 +440,20 @@ def test_a_claim_from_the_reminder_marks_its_line_and_leaves_the_rest_of_the_mes
     assert "accessory" not in after and after["text"]["text"].startswith(before["text"]["text"])
     assert after["text"]["text"].endswith("claimed by *Ann*")
     assert (feed, key) not in expected_unclaimed(sales, {THU})
+
+
+def test_a_due_claim_of_a_source_turned_off_since_is_let_go_and_idle_runs_read_no_claims_again(sales):
+    from tests.test_slack_claims import click
+
+    leads_on(sales, THU, 1, 1, seed=21)
+    summary = summary_with_buttons(sales)
+    [(feed, key)] = [item for item in listed(summary) if item[0] == "calls"]
+    sales.stand.sheets.inject("values.batchUpdate", Status(503), times=None)
+    click(sales, summary, key)
+    sales.stand.sheets.clear_faults()
+    sales.env_overrides["MONEYPENNY_SOURCES"] = "chats"  # the calls tab is no longer synced
+
+    run_at(sales, THU, 18, 10)
+
+    store = sales.open_store()
+    assert store.read_run_state().claims_due == 0 and store.claims_due() == []

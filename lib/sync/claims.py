@@ -132,7 +132,13 @@ class ClaimDesk:
     def _write(self, claim: Claim, cells: ClaimCells | None, row: ClaimRow | None, *, find: bool = False) -> Claim:
         """Write what is not done of `claim` (the row found again when `find`), store what landed."""
         before = claim
-        if not claim.sheet_done and cells is not None:
+        if not claim.sheet_done and cells is None:
+            # Its source is no longer synced (MONEYPENNY_SOURCES changed since the click): no tab
+            # to write, as a click on it now is told. Kept due, every run would query for it.
+            log.warning("a claim of a source this deployment no longer syncs; its Owner is not written",
+                        extra={"fields": {"feed": claim.feed}})
+            claim = claim.done(sheet=True)
+        elif not claim.sheet_done and cells is not None:
             try:
                 if find:
                     row = cells.find(claim.key)
