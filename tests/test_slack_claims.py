@@ -221,6 +221,20 @@ def test_a_hostile_name_is_text_in_the_sheet_and_inert_in_slack(harness):
     assert FakeSlack.message_live_entities(harness.stand.slack.message(message["ts"])) == []
 
 
+def test_who_has_it_is_inert_in_the_word_to_the_clicker(harness):
+    keys, message = synced(harness)
+    where = next(i for i, r in enumerate(harness.rows()) if keys[0] in r)
+    harness.stand.sheets.set_cell(harness.sheet_id, harness.settings().sheet_tab,  # typed in the sheet
+                                  f"{col_letters(OWNER_COLUMN)}{where + 1}", "<https://evil.example|Carol> <!channel>")
+    harness.stand.slack.users["U0EVE"] = ("eve", "<!here> Eve", "<https://evil.example|Eve>")
+    click(harness, message, keys[0])
+    click(harness, message, keys[1], user="U0EVE")
+    click(harness, message, keys[1])  # Eve has it: Ann is told so
+    told = [t["text"] for t in harness.stand.slack.responses()]
+    assert len(told) == 2 and "Carol" in told[0] and "Eve" in told[1]
+    assert [e for text in told for e in FakeSlack.live_entities(text)] == []
+
+
 def test_missing_owner_columns_keep_the_claim_due_until_they_are_there(harness):
     keys, message = synced(harness, columns=False)
     click(harness, message, keys[0])

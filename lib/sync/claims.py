@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 
 from ..clock import utcnow
 from ..destinations.sheet.claims import ClaimCells, ClaimRow, cell_text
-from ..destinations.slack.claims import SlackClaims, button_item, claimed_blocks, short_key
+from ..destinations.slack.claims import SlackClaims, button_item, claimed_blocks, short_key, shown_name
 from ..errors import SyncError
 from ..state.claims import Claim
 from ..state.contract import StateStore
@@ -93,7 +93,7 @@ class ClaimDesk:
         held = self.store.claim_get(click.feed, click.key)
         if held is not None:
             return ClaimAnswer("taken", held.owner, self._tell(
-                click, f"{cell_text(held.owner)} claimed this lead ({short_key(click.key)}) at {self._when(held)}."))
+                click, f"{shown_name(held.owner)} claimed this lead ({short_key(click.key)}) at {self._when(held)}."))
         cells = self.cells.get(click.feed)
         if cells is None:
             return ClaimAnswer("unknown", told=self._tell(
@@ -113,7 +113,7 @@ class ClaimDesk:
                     "nothing was written."))
             if row.owner:
                 return ClaimAnswer("taken", row.owner, self._tell(
-                    click, f"{cell_text(row.owner)} has this lead ({short_key(click.key)}): the sheet's Owner says so."))
+                    click, f"{shown_name(row.owner)} has this lead ({short_key(click.key)}): the sheet's Owner says so."))
         name = cell_text(self.slack.user_name(click.user_id, click.user_name)) or cell_text(click.user_name) or click.user_id
         blocks = claimed_blocks(click.blocks, click.feed, click.key, name)
         claim = Claim(click.feed, click.key, name, click.user_id, self.clock(), click.channel, click.ts,
@@ -121,7 +121,7 @@ class ClaimDesk:
         claim, first = self.store.claim_take(claim)
         if not first:
             return ClaimAnswer("taken", claim.owner, self._tell(
-                click, f"{cell_text(claim.owner)} claimed this lead ({short_key(click.key)}) just before you."))
+                click, f"{shown_name(claim.owner)} claimed this lead ({short_key(click.key)}) just before you."))
         claim = self._write(claim, cells, None if unreachable else row)
         told = ""
         if not claim.sheet_done:
