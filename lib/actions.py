@@ -27,8 +27,8 @@ from . import logs
 from .accounts import account_ids
 from .accounts import settings_for as accounts_settings_for
 from .app import build_claim_desk
-from .errors import MalformedAction, SettingsError, SyncError, TransientError, cut
-from .settings import ActionSettings, Settings
+from .errors import MalformedAction, SettingsError, SyncError, TransientError, UnknownAccount, cut
+from .settings import DEFAULT_SLACK_API_URL, ActionSettings, Settings
 from .sync.claims import ClaimDesk, Click
 
 log = logging.getLogger(__name__)
@@ -60,8 +60,8 @@ def settings_for(env: Mapping[str, str], account: str) -> Settings:
     listed = account_ids(env)
     if (account not in listed) if listed else bool(account):
         known = ", ".join(listed) or "none: ACCOUNTS is not set"
-        raise SettingsError(f"the button names the account {cut(account)!r}, which ACCOUNTS does not list ({known})",
-                            fix="Add the account to ACCOUNTS, or ignore buttons of a removed account.")
+        raise UnknownAccount(f"the button names the account {cut(account)!r}, which ACCOUNTS does not list ({known})",
+                             fix="Add the account to ACCOUNTS, or ignore buttons of a removed account.")
     return accounts_settings_for(env, account)
 
 
@@ -182,6 +182,13 @@ def _claim(env: Mapping[str, str], account: str, click: Click, desk_for: Callabl
             settings = settings_for(env, account)
             logs.configure(settings.log_format, secrets=(*settings.secrets(), actions.signing_secret))
             answer = desk_for(settings).click(click)
+        except UnknownAccount as exc:
+            # A button of an account removed since: the clicker is told why nothing happens
+            # (an error from Slack would say nothing), the log names ACCOUNTS for the owner.
+            log.warning("a click on a button of an account ACCOUNTS does not list", extra={"fields": {
+                "cause": exc.cause, "error": str(exc), "fix": exc.fix}})
+            _tell_unknown_account(env, click)
+            return "", 200
         except SyncError as exc:
             level = logging.WARNING if isinstance(exc, TransientError) else logging.ERROR
             log.log(level, "a claim could not be made", extra={"fields": {"cause": exc.cause, "error": str(exc)}})
@@ -193,3 +200,13 @@ def _claim(env: Mapping[str, str], account: str, click: Click, desk_for: Callabl
             "outcome": answer.outcome, "feed": click.feed, "sheet_written": answer.sheet_written,
             "message_updated": answer.message_updated}})
         return "", 200
+
+
+def _tell_unknown_account(env: Mapping[str, str], click: Click) -> None:
+    from .destinations.slack.claims import SlackClaims
+
+    try:
+        SlackClaims(None, env.get("SLACK_API_URL") or DEFAULT_SLACK_API_URL).tell(
+            click.response_url, "This lead is from an account this deployment no longer syncs: nothing was written.")
+    except SyncError as exc:  # a courtesy: nothing depends on it
+        log.warning("could not answer the clicker", extra={"fields": {"cause": exc.cause}})
