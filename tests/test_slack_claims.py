@@ -141,6 +141,20 @@ def test_two_leads_of_one_message_claimed_at_once_both_show_claimed(harness, sto
     assert updated["text"] == message["text"]
 
 
+def test_a_clicks_store_round_trips_do_not_grow_with_the_buttons_on_its_message(harness):
+    keys, message = synced(harness, 6)
+    store = harness.open_store()
+
+    def trips(on: dict[str, Any], key: str, user: str) -> int:
+        before = store.counters.snapshot()
+        assert click(harness, on, key, user=user, store=store) == ("", 200)
+        return store.counters.since(before).round_trips
+
+    six_buttons = trips(message, keys[0], "U0ANN")
+    five_buttons = trips(harness.stand.slack.message(message["ts"]), keys[5], "U0BOB")
+    assert six_buttons == five_buttons
+
+
 def idle_run_reads(harness, store) -> int:
     before = store.counters.snapshot()
     harness.clock.advance(minutes=5)

@@ -9,7 +9,7 @@ A click (`ClaimDesk.click`), in this order:
 3. the clicker's name (users.info); the store decides, in a transaction (first click wins); the
    one that lost is told who won;
 4. Owner and Claimed at written (RAW), the summary's line updated (chat.update, with every other
-   claim the store holds on that message's buttons: one read per button left): each marked done
+   claim the store holds on that message's buttons: one round trip): each marked done
    in the claim once it landed.
 
 A claim whose sheet write or message update failed (or whose function died first) stays due: the
@@ -199,12 +199,8 @@ class ClaimDesk:
     def _with_every_claim(self, blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The message's blocks with every item still showing a button that has a claim marked
         (a later click's update may have been built on a message that still showed them)."""
-        for block in list(blocks):
-            for element in [block.get("accessory"), *(block.get("elements") or [])]:
-                item = button_item(element)
-                if item is None:
-                    continue
-                claim = self.store.claim_get(item[1], item[2])
-                if claim is not None:
-                    blocks = claimed_blocks(blocks, claim.feed, claim.key, claim.owner) or blocks
+        items = [item[1:] for block in blocks for element in [block.get("accessory"), *(block.get("elements") or [])]
+                 if (item := button_item(element)) is not None]
+        for claim in self.store.claims_of(items).values() if items else ():
+            blocks = claimed_blocks(blocks, claim.feed, claim.key, claim.owner) or blocks
         return blocks
