@@ -214,6 +214,23 @@ def test_the_row_is_found_by_its_key_after_a_sort_and_a_deleted_row_is_told_and_
     assert store.claim_get("chats", keys[1]) is None
 
 
+def test_rows_sorted_while_slack_names_the_clicker_get_the_name_on_the_clicked_row(harness):
+    keys, message = synced(harness, 4)
+    sheet, tab, key_column = harness.sheet_id, harness.settings().sheet_tab, len(CHATS_FEED.layout.header) - 1
+    harness.stand.sheets.sort_rows(sheet, tab, key_column)
+    first = min(keys)  # row 2 now; the sort below moves it to the last row
+
+    class SortedOnLookup(dict):  # a person sorts the sheet while Slack answers users.info
+        def __getitem__(self, user):
+            harness.stand.sheets.sort_rows(sheet, tab, key_column, reverse=True)
+            return super().__getitem__(user)
+
+    harness.stand.slack.users = SortedOnLookup(harness.stand.slack.users)
+    click(harness, message, first)
+    owners = {r["Chat key"]: r.get("Owner", "") for r in (row_of(harness, k) for k in keys)}
+    assert owners == {k: "Ann" if k == first else "" for k in keys}
+
+
 def test_a_name_typed_in_the_owner_cell_counts_as_a_claim(harness, store):
     keys, message = synced(harness)
     where = next(i for i, r in enumerate(harness.rows()) if keys[0] in r)

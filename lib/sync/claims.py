@@ -4,10 +4,10 @@ show it; whatever of that failed, the next scheduled run writes.
 A click (`ClaimDesk.click`), in this order:
 
 1. a claim already stored for the item: nothing changes; the clicker alone is told who has it;
-2. the item's row, found by its key column now (rows move): gone, the clicker is told and
-   nothing is written; an Owner already in the sheet (typed by hand) counts as a claim;
-3. the clicker's name (users.info); the store decides, in a transaction (first click wins); the
-   one that lost is told who won;
+2. the clicker's name (users.info);
+3. the item's row, found by its key column now (rows move): gone, the clicker is told and
+   nothing is written; an Owner already in the sheet (typed by hand) counts as a claim; the
+   store decides, in a transaction (first click wins); the one that lost is told who won;
 4. Owner and Claimed at written (RAW), the summary's line updated (chat.update, with every other
    claim the store holds on that message's buttons: one round trip): each marked done
    in the claim once it landed.
@@ -98,6 +98,9 @@ class ClaimDesk:
         if cells is None:
             return ClaimAnswer("unknown", told=self._tell(
                 click, f"This lead ({short_key(click.key)}) is from a source this deployment no longer syncs: nothing was written."))
+        # The clicker's name first: the row is found by number as late as can be, so a sort by
+        # a person while Slack answers users.info never puts the name on another lead.
+        name = cell_text(self.slack.user_name(click.user_id, click.user_name)) or cell_text(click.user_name) or click.user_id
         row: ClaimRow | None = None
         try:
             row = cells.find(click.key)
@@ -114,7 +117,6 @@ class ClaimDesk:
             if row.owner:
                 return ClaimAnswer("taken", row.owner, self._tell(
                     click, f"{shown_name(row.owner)} has this lead ({short_key(click.key)}): the sheet's Owner says so."))
-        name = cell_text(self.slack.user_name(click.user_id, click.user_name)) or cell_text(click.user_name) or click.user_id
         blocks = claimed_blocks(click.blocks, click.feed, click.key, name)
         claim = Claim(click.feed, click.key, name, click.user_id, self.clock(), click.channel, click.ts,
                       tuple(blocks if blocks is not None else click.blocks), click.text)
