@@ -433,3 +433,26 @@ def test_the_demos_click_claims_the_first_button_and_says_so(harness):
     assert lines[0].endswith("HTTP 200") and "Owner 'Ann'" in lines[1]
     assert row_of(harness, keys[0])["Owner"] == "Ann"
     assert "claimed by *Ann*" in json.dumps(harness.stand.slack.message(message["ts"])["blocks"])
+
+
+SLACK_API, STAND_IN_API = "https://slack.com/api/", "http://127.0.0.1:5000/api/"
+
+
+@pytest.mark.parametrize("url, api, allowed", [
+    ("https://hooks.slack.com/actions/T0/1/x", SLACK_API, True),
+    ("HTTPS://HOOKS.SLACK.COM/actions/T0/1/x", SLACK_API, True),
+    ("http://hooks.slack.com/actions/T0/1/x", SLACK_API, False),  # not over https
+    ("https://hooks.slack.com.evil.example/x", SLACK_API, False),
+    ("https://hooks.slack.com@evil.example/x", SLACK_API, False),
+    ("https://hooks.slack.com\\@evil.example/x", SLACK_API, False),
+    ("https://evil.example/hooks.slack.com", SLACK_API, False),
+    ("https://slack.com/api/chat.postMessage", SLACK_API, False),  # Slack, but no response URL
+    ("http://127.0.0.1:5000/response/T0/1/hook", SLACK_API, False),  # the stand-in's, in production
+    ("http://127.0.0.1:5000/response/T0/1/hook", STAND_IN_API, True),
+    ("http://127.0.0.1:5001/response/T0/1/hook", STAND_IN_API, False),
+    ("", SLACK_API, False),
+])
+def test_only_slacks_response_urls_are_ever_posted_to(url, api, allowed):
+    from lib.destinations.slack.claims import response_url_allowed
+
+    assert response_url_allowed(url, api) is allowed
