@@ -140,7 +140,7 @@ def handle_action(method: str, body: bytes, headers: Mapping[str, str], env: Map
     """Answer one request to the Slack actions entry point: (body, status).
 
     401: not Slack's for this app (nothing read or touched); 405: not a POST; 400: a signed
-    payload that holds no click of ours; 500: settings at fault (named); 503: the store did not
+    payload that holds no click of ours; 500: settings at fault (named in the log only, before verification; in the answer to Slack after it); 503: the store did not
     answer (Slack shows the clicker an error; nothing was claimed); 200 (empty): the click is
     handled (the clicker sees the updated message or a word for them alone). `desk_for` makes
     an account's claim desk (one per process and settings; tests pass their store's)."""
@@ -152,9 +152,13 @@ def handle_action(method: str, body: bytes, headers: Mapping[str, str], env: Map
         try:
             settings = ActionSettings.from_env(env)
         except SettingsError as exc:
+            # The request is not verified (it cannot be): a stranger learns nothing of the
+            # settings; the log names each one at fault and its fix.
             logs.configure("auto")
-            log.error("the Slack actions settings are invalid", extra={"fields": {"cause": exc.cause}})
-            return {"ok": False, "error": str(exc), "cause": exc.cause, "fix": exc.fix}, 500
+            log.error("the Slack actions settings are invalid", extra={"fields": {
+                "cause": exc.cause, "error": str(exc), "fix": exc.fix}})
+            return {"ok": False, "error": "slack_actions is not set up: its log names the setting at fault",
+                    "cause": exc.cause}, 500
         logs.configure(env.get("LOG_FORMAT") or "auto", secrets=(settings.signing_secret,))
         problem = verify(body, headers, settings)
         if problem is not None:

@@ -356,13 +356,17 @@ def test_a_signed_click_through_the_function_claims_and_a_replay_changes_nothing
     assert "Ann claimed this lead" in harness.stand.slack.responses()[0]["text"]
 
 
-def test_missing_action_settings_are_a_500_naming_each_variable(harness, actions_client, monkeypatch):
+def test_missing_action_settings_are_a_500_whose_log_names_each_variable_and_whose_answer_none(
+        harness, actions_client, monkeypatch, caplog):
     monkeypatch.delenv("SLACK_SIGNING_SECRET")
     monkeypatch.setenv("SLACK_TEAM_ID", "workspace")
     response = _post(actions_client, b"payload=%7B%7D", {"Content-Type": "application/x-www-form-urlencoded"})
     body = response.get_json()
-    assert response.status_code == 500
-    assert "SLACK_SIGNING_SECRET is not set" in body["error"] and "SLACK_TEAM_ID must be" in body["error"]
+    assert response.status_code == 500 and body["cause"] == "settings"
+    # The request is not verified: a stranger learns neither the names at fault nor their values.
+    assert "SLACK_" not in json.dumps(body) and "workspace" not in json.dumps(body)
+    [logged] = [r for r in caplog.records if r.getMessage() == "the Slack actions settings are invalid"]
+    assert "SLACK_SIGNING_SECRET is not set" in logged.fields["error"] and "SLACK_TEAM_ID must be" in logged.fields["error"]
 
 
 # -- the summary's line, whatever its layout (no store: table-driven) ------------------------------
