@@ -140,7 +140,8 @@ def handle_action(method: str, body: bytes, headers: Mapping[str, str], env: Map
     """Answer one request to the Slack actions entry point: (body, status).
 
     401: not Slack's for this app (nothing read or touched); 405: not a POST; 400: a signed
-    payload that holds no click of ours; 500: settings at fault (named in the log only, before verification; in the answer to Slack after it); 503: the store did not
+    payload that holds no click of ours; 500: settings at fault (named in the log only when the
+    request cannot be verified yet); 503: the store did not
     answer (Slack shows the clicker an error; nothing was claimed); 200 (empty): the click is
     handled (the clicker sees the updated message or a word for them alone). `desk_for` makes
     an account's claim desk (one per process and settings; tests pass their store's)."""
