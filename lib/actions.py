@@ -27,8 +27,8 @@ from . import logs
 from .accounts import account_ids
 from .accounts import settings_for as accounts_settings_for
 from .app import build_claim_desk
-from .errors import MalformedAction, SettingsError, SyncError, TransientError, cut
-from .settings import ActionSettings, Settings
+from .errors import MalformedAction, SettingsError, SyncError, TransientError, UnknownAccount, cut
+from .settings import DEFAULT_SLACK_API_URL, ActionSettings, Settings
 from .sync.claims import ClaimDesk, Click
 
 log = logging.getLogger(__name__)
@@ -60,8 +60,8 @@ def settings_for(env: Mapping[str, str], account: str) -> Settings:
     listed = account_ids(env)
     if (account not in listed) if listed else bool(account):
         known = ", ".join(listed) or "none: ACCOUNTS is not set"
-        raise SettingsError(f"the button names the account {cut(account)!r}, which ACCOUNTS does not list ({known})",
-                            fix="Add the account to ACCOUNTS, or ignore buttons of a removed account.")
+        raise UnknownAccount(f"the button names the account {cut(account)!r}, which ACCOUNTS does not list ({known})",
+                             fix="Add the account to ACCOUNTS, or ignore buttons of a removed account.")
     return accounts_settings_for(env, account)
 
 
@@ -140,7 +140,8 @@ def handle_action(method: str, body: bytes, headers: Mapping[str, str], env: Map
     """Answer one request to the Slack actions entry point: (body, status).
 
     401: not Slack's for this app (nothing read or touched); 405: not a POST; 400: a signed
-    payload that holds no click of ours; 500: settings at fault (named); 503: the store did not
+    payload that holds no click of ours; 500: settings at fault (named in the log only when the
+    request cannot be verified yet); 503: the store did not
     answer (Slack shows the clicker an error; nothing was claimed); 200 (empty): the click is
     handled (the clicker sees the updated message or a word for them alone). `desk_for` makes
     an account's claim desk (one per process and settings; tests pass their store's)."""
@@ -152,9 +153,13 @@ def handle_action(method: str, body: bytes, headers: Mapping[str, str], env: Map
         try:
             settings = ActionSettings.from_env(env)
         except SettingsError as exc:
+            # The request is not verified (it cannot be): a stranger learns nothing of the
+            # settings; the log names each one at fault and its fix.
             logs.configure("auto")
-            log.error("the Slack actions settings are invalid", extra={"fields": {"cause": exc.cause}})
-            return {"ok": False, "error": str(exc), "cause": exc.cause, "fix": exc.fix}, 500
+            log.error("the Slack actions settings are invalid", extra={"fields": {
+                "cause": exc.cause, "error": str(exc), "fix": exc.fix}})
+            return {"ok": False, "error": "slack_actions is not set up: its log names the setting at fault",
+                    "cause": exc.cause}, 500
         logs.configure(env.get("LOG_FORMAT") or "auto", secrets=(settings.signing_secret,))
         problem = verify(body, headers, settings)
         if problem is not None:
@@ -182,6 +187,13 @@ def _claim(env: Mapping[str, str], account: str, click: Click, desk_for: Callabl
             settings = settings_for(env, account)
             logs.configure(settings.log_format, secrets=(*settings.secrets(), actions.signing_secret))
             answer = desk_for(settings).click(click)
+        except UnknownAccount as exc:
+            # A button of an account removed since: the clicker is told why nothing happens
+            # (an error from Slack would say nothing), the log names ACCOUNTS for the owner.
+            log.warning("a click on a button of an account ACCOUNTS does not list", extra={"fields": {
+                "cause": exc.cause, "error": str(exc), "fix": exc.fix}})
+            _tell_unknown_account(env, click)
+            return "", 200
         except SyncError as exc:
             level = logging.WARNING if isinstance(exc, TransientError) else logging.ERROR
             log.log(level, "a claim could not be made", extra={"fields": {"cause": exc.cause, "error": str(exc)}})
@@ -193,3 +205,13 @@ def _claim(env: Mapping[str, str], account: str, click: Click, desk_for: Callabl
             "outcome": answer.outcome, "feed": click.feed, "sheet_written": answer.sheet_written,
             "message_updated": answer.message_updated}})
         return "", 200
+
+
+def _tell_unknown_account(env: Mapping[str, str], click: Click) -> None:
+    from .destinations.slack.claims import SlackClaims
+
+    try:
+        SlackClaims(None, env.get("SLACK_API_URL") or DEFAULT_SLACK_API_URL).tell(
+            click.response_url, "This lead is from an account this deployment no longer syncs: nothing was written.")
+    except SyncError as exc:  # a courtesy: nothing depends on it
+        log.warning("could not answer the clicker", extra={"fields": {"cause": exc.cause}})

@@ -61,6 +61,11 @@ class SettingsError(PermanentError):
     cause = "settings"
 
 
+class UnknownAccount(SettingsError):
+    """A Claim button names an account ACCOUNTS does not list (removed since, or a deployment
+    that became several accounts): its clicker is told, nothing is written."""
+
+
 class BadRequest(PermanentError):
     """The HTTP request to the function asks for something it cannot do (a bad mode or date)."""
 

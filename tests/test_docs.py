@@ -108,3 +108,36 @@ def test_each_doc_starts_by_saying_who_it_is_for(path):
     lines = path.read_text(encoding="utf-8").splitlines()
     assert lines[0].startswith("# "), "a title first"
     assert lines[2].startswith("For "), f"{path.name}: the line after the title says who it is for"
+
+
+# The bot scopes each Slack Web API method this project calls needs (Slack's method pages;
+# auth.test needs none). conversations.info: channels:read for a public channel, groups:read
+# for a private one the bot was invited to.
+SLACK_SCOPES = {"auth_test": set(), "chat_postMessage": {"chat:write"}, "chat_update": {"chat:write"},
+                "users_info": {"users:read"}, "conversations_info": {"channels:read", "groups:read"}}
+
+
+def manifest_bot_scopes(text: str) -> set[str]:
+    """The `oauth_config.scopes.bot` list of slack/manifest.yaml (block style, as it is written)."""
+    lines = text.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.strip() == "bot:")
+    scopes = set()
+    for line in lines[at + 1:]:
+        if not line.strip().startswith("- "):
+            break
+        scopes.add(line.strip()[2:].strip())
+    return scopes
+
+
+def test_the_slack_manifest_grants_every_scope_the_code_calls_for():
+    """A newcomer's app is made from slack/manifest.yaml alone: every Slack method lib/ calls
+    (the sync, slack_actions and `python -m lib check`) must work with its scopes, or the
+    check's Slack lines WARN on a fresh set-up."""
+    from slack_sdk import WebClient
+
+    methods = {m for m in dir(WebClient) if not m.startswith("_") and callable(getattr(WebClient, m))}
+    code = "\n".join(p.read_text() for p in (REPO / "lib").rglob("*.py"))
+    called = {m for m in methods if re.search(rf"\.{m}\(", code)} - {"api_call"}
+    assert called and called <= SLACK_SCOPES.keys(), f"a Slack method without its scope here: {called - SLACK_SCOPES.keys()}"
+    needed = set().union(*(SLACK_SCOPES[m] for m in called))
+    assert manifest_bot_scopes((REPO / "slack" / "manifest.yaml").read_text()) == needed

@@ -128,6 +128,33 @@ def test_two_clicks_at_the_same_moment_give_one_owner(harness, store):
     assert len(told) == 1 and f"{owner} claimed this lead" in told[0]["text"]
 
 
+def test_two_leads_of_one_message_claimed_at_once_both_show_claimed(harness, store):
+    keys, message = synced(harness)
+    # Both clicks carry the message as it was before either update (clicked in the same moment):
+    # Bob's update must not bring Ann's button back nor drop her line.
+    click(harness, message, keys[0], store=store)
+    click(harness, message, keys[2], user="U0BOB", store=store)
+    updated = harness.stand.slack.message(message["ts"])
+    lines = [b["text"]["text"] for b in updated["blocks"] if b["type"] == "section"]
+    assert "claimed by *Ann*" in lines[0] and "claimed by *Bob B*" in lines[2] and "claimed by" not in lines[1]
+    assert [json.loads(b["value"])["k"] for b in FakeSlack.buttons(updated)] == [keys[1]]
+    assert updated["text"] == message["text"]
+
+
+def test_a_clicks_store_round_trips_do_not_grow_with_the_buttons_on_its_message(harness):
+    keys, message = synced(harness, 6)
+    store = harness.open_store()
+
+    def trips(on: dict[str, Any], key: str, user: str) -> int:
+        before = store.counters.snapshot()
+        assert click(harness, on, key, user=user, store=store) == ("", 200)
+        return store.counters.since(before).round_trips
+
+    six_buttons = trips(message, keys[0], "U0ANN")
+    five_buttons = trips(harness.stand.slack.message(message["ts"]), keys[5], "U0BOB")
+    assert six_buttons == five_buttons
+
+
 def idle_run_reads(harness, store) -> int:
     before = store.counters.snapshot()
     harness.clock.advance(minutes=5)
@@ -187,6 +214,23 @@ def test_the_row_is_found_by_its_key_after_a_sort_and_a_deleted_row_is_told_and_
     assert store.claim_get("chats", keys[1]) is None
 
 
+def test_rows_sorted_while_slack_names_the_clicker_get_the_name_on_the_clicked_row(harness):
+    keys, message = synced(harness, 4)
+    sheet, tab, key_column = harness.sheet_id, harness.settings().sheet_tab, len(CHATS_FEED.layout.header) - 1
+    harness.stand.sheets.sort_rows(sheet, tab, key_column)
+    first = min(keys)  # row 2 now; the sort below moves it to the last row
+
+    class SortedOnLookup(dict):  # a person sorts the sheet while Slack answers users.info
+        def __getitem__(self, user):
+            harness.stand.sheets.sort_rows(sheet, tab, key_column, reverse=True)
+            return super().__getitem__(user)
+
+    harness.stand.slack.users = SortedOnLookup(harness.stand.slack.users)
+    click(harness, message, first)
+    owners = {r["Chat key"]: r.get("Owner", "") for r in (row_of(harness, k) for k in keys)}
+    assert owners == {k: "Ann" if k == first else "" for k in keys}
+
+
 def test_a_name_typed_in_the_owner_cell_counts_as_a_claim(harness, store):
     keys, message = synced(harness)
     where = next(i for i, r in enumerate(harness.rows()) if keys[0] in r)
@@ -206,6 +250,20 @@ def test_a_hostile_name_is_text_in_the_sheet_and_inert_in_slack(harness):
     assert row_of(harness, keys[0])["Owner"].startswith("=HYPERLINK(")
     assert harness.stand.sheets.formulas(harness.sheet_id, harness.settings().sheet_tab) == []
     assert FakeSlack.message_live_entities(harness.stand.slack.message(message["ts"])) == []
+
+
+def test_who_has_it_is_inert_in_the_word_to_the_clicker(harness):
+    keys, message = synced(harness)
+    where = next(i for i, r in enumerate(harness.rows()) if keys[0] in r)
+    harness.stand.sheets.set_cell(harness.sheet_id, harness.settings().sheet_tab,  # typed in the sheet
+                                  f"{col_letters(OWNER_COLUMN)}{where + 1}", "<https://evil.example|Carol> <!channel>")
+    harness.stand.slack.users["U0EVE"] = ("eve", "<!here> Eve", "<https://evil.example|Eve>")
+    click(harness, message, keys[0])
+    click(harness, message, keys[1], user="U0EVE")
+    click(harness, message, keys[1])  # Eve has it: Ann is told so
+    told = [t["text"] for t in harness.stand.slack.responses()]
+    assert len(told) == 2 and "Carol" in told[0] and "Eve" in told[1]
+    assert [e for text in told for e in FakeSlack.live_entities(text)] == []
 
 
 def test_missing_owner_columns_keep_the_claim_due_until_they_are_there(harness):
@@ -298,13 +356,17 @@ def test_a_signed_click_through_the_function_claims_and_a_replay_changes_nothing
     assert "Ann claimed this lead" in harness.stand.slack.responses()[0]["text"]
 
 
-def test_missing_action_settings_are_a_500_naming_each_variable(harness, actions_client, monkeypatch):
+def test_missing_action_settings_are_a_500_whose_log_names_each_variable_and_whose_answer_none(
+        harness, actions_client, monkeypatch, caplog):
     monkeypatch.delenv("SLACK_SIGNING_SECRET")
     monkeypatch.setenv("SLACK_TEAM_ID", "workspace")
     response = _post(actions_client, b"payload=%7B%7D", {"Content-Type": "application/x-www-form-urlencoded"})
     body = response.get_json()
-    assert response.status_code == 500
-    assert "SLACK_SIGNING_SECRET is not set" in body["error"] and "SLACK_TEAM_ID must be" in body["error"]
+    assert response.status_code == 500 and body["cause"] == "settings"
+    # The request is not verified: a stranger learns neither the names at fault nor their values.
+    assert "SLACK_" not in json.dumps(body) and "workspace" not in json.dumps(body)
+    [logged] = [r for r in caplog.records if r.getMessage() == "the Slack actions settings are invalid"]
+    assert "SLACK_SIGNING_SECRET is not set" in logged.fields["error"] and "SLACK_TEAM_ID must be" in logged.fields["error"]
 
 
 # -- the summary's line, whatever its layout (no store: table-driven) ------------------------------
@@ -357,11 +419,14 @@ def test_a_click_on_an_accounts_button_claims_in_that_accounts_sheet(harness):
     assert answer == ("", 200)
     assert harness.stand.sheets.rows("north-sheet", north.sheet_tab)[1][OWNER_COLUMN] == "Ann"
     assert harness.stand.sheets.rows(harness.sheet_id, north.sheet_tab) == []  # the default sheet untouched
-    # A button of an account ACCOUNTS no longer lists: a 500 naming ACCOUNTS, nothing written.
+    # A button of an account ACCOUNTS no longer lists: nothing written, the clicker alone told why.
     gone = {**north_button, "value": json.dumps({"a": "west", "f": "chats", "k": key})}
     body, headers = slack.interactivity_request(slack.click_payload(slack.message(ts), gone))
-    refused, status = handle_action("POST", body, headers, {**env, **ACTION_ENV})
-    assert status == 500 and "ACCOUNTS" in refused["error"]
+    harness.stand.reset_calls()
+    assert handle_action("POST", body, headers, {**env, **ACTION_ENV}) == ("", 200)
+    assert harness.stand.sheets.count_writes() == 0 and harness.stand.slack.count("chat.update") == 0
+    [told] = harness.stand.slack.responses()
+    assert "no longer syncs" in told["text"] and told["response_type"] == "ephemeral"
 
 
 def test_the_demos_click_claims_the_first_button_and_says_so(harness):
@@ -372,3 +437,26 @@ def test_the_demos_click_claims_the_first_button_and_says_so(harness):
     assert lines[0].endswith("HTTP 200") and "Owner 'Ann'" in lines[1]
     assert row_of(harness, keys[0])["Owner"] == "Ann"
     assert "claimed by *Ann*" in json.dumps(harness.stand.slack.message(message["ts"])["blocks"])
+
+
+SLACK_API, STAND_IN_API = "https://slack.com/api/", "http://127.0.0.1:5000/api/"
+
+
+@pytest.mark.parametrize("url, api, allowed", [
+    ("https://hooks.slack.com/actions/T0/1/x", SLACK_API, True),
+    ("HTTPS://HOOKS.SLACK.COM/actions/T0/1/x", SLACK_API, True),
+    ("http://hooks.slack.com/actions/T0/1/x", SLACK_API, False),  # not over https
+    ("https://hooks.slack.com.evil.example/x", SLACK_API, False),
+    ("https://hooks.slack.com@evil.example/x", SLACK_API, False),
+    ("https://hooks.slack.com\\@evil.example/x", SLACK_API, False),
+    ("https://evil.example/hooks.slack.com", SLACK_API, False),
+    ("https://slack.com/api/chat.postMessage", SLACK_API, False),  # Slack, but no response URL
+    ("http://127.0.0.1:5000/response/T0/1/hook", SLACK_API, False),  # the stand-in's, in production
+    ("http://127.0.0.1:5000/response/T0/1/hook", STAND_IN_API, True),
+    ("http://127.0.0.1:5001/response/T0/1/hook", STAND_IN_API, False),
+    ("", SLACK_API, False),
+])
+def test_only_slacks_response_urls_are_ever_posted_to(url, api, allowed):
+    from lib.destinations.slack.claims import response_url_allowed
+
+    assert response_url_allowed(url, api) is allowed

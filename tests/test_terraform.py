@@ -1483,7 +1483,7 @@ def test_the_manifest_asks_for_chat_write_users_read_and_points_at_slack_actions
     assert text.count(evaluated["slack_manifest_url"]) == 1, "the placeholder is the Request URL, once"
     # Terraform parsed it (yamldecode): what Slack reads.
     fields = evaluated["slack_app_manifest_fields"]
-    assert fields["oauth_config"]["scopes"]["bot"] == ["chat:write", "users:read"]
+    assert fields["oauth_config"]["scopes"]["bot"] == ["chat:write", "users:read", "channels:read", "groups:read"]
     interactivity = fields["settings"]["interactivity"]
     assert interactivity["is_enabled"] is True
     url = evaluated["slack_actions_url"]

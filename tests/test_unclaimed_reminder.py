@@ -388,3 +388,72 @@ def test_an_owner_column_anywhere_is_read_by_its_a1_letters(index, letters):
     from lib.destinations.sheet.owners import column_letter
 
     assert column_letter(index) == letters
+
+
+# -- a claim from Slack waiting for the sheet when the reminder is due -----------------------------
+
+
+def summary_with_buttons(h) -> dict:
+    return next(m for m in reversed(h.stand.slack.messages()) if not m["text"].startswith("Still unclaimed")
+                and listed(m))
+
+
+@pytest.mark.parametrize("sheet_back", [True, False], ids=["sheet back", "sheet write still failing"])
+def test_a_lead_claimed_in_slack_whose_sheet_write_waits_is_not_in_the_reminder_of_that_run(sales, store, sheet_back):
+    from tests.test_slack_claims import click
+
+    leads_on(sales, THU, 2, 1, seed=19)
+    summary = summary_with_buttons(sales)
+    feed, key = sorted(listed(summary))[0]
+    sales.stand.sheets.inject("values.batchUpdate", Status(503), times=None)  # the click's write fails
+    assert click(sales, summary, key, store=store) == ("", 200)
+    assert store.read_run_state().claims_due == 1
+    if sheet_back:
+        sales.stand.sheets.clear_faults()
+    sales.stand.slack.clear_messages()
+
+    report = run_at(sales, FRI, 9, 1)  # writes the due claim, then reminds: in that order
+
+    [message] = reminders(sales)
+    assert (feed, key) not in listed(message)
+    assert listed(message) == expected_unclaimed(sales, {THU}) - {(feed, key)}
+    assert report.reminded == len(listed(message)) == 2
+    assert (store.read_run_state().claims_due == 0) is sheet_back
+    if sheet_back:  # the sheet shows it now: the reminder read it there
+        assert (feed, key) not in expected_unclaimed(sales, {THU})
+
+
+def test_a_claim_from_the_reminder_marks_its_line_and_leaves_the_rest_of_the_message_as_it_was(sales):
+    from tests.test_slack_claims import click
+
+    leads_on(sales, THU, 2, 1, seed=20)
+    run_at(sales, FRI, 9, 1)
+    [message] = reminders(sales)
+    feed, key = sorted(listed(message))[1]
+
+    assert click(sales, message, key) == ("", 200)
+
+    [updated] = reminders(sales)
+    assert updated["text"] == message["text"] and listed(updated) == listed(message) - {(feed, key)}
+    changed = [(a, b) for a, b in zip(message["blocks"], updated["blocks"], strict=True) if a != b]
+    [(before, after)] = changed  # only the claimed lead's line
+    assert "accessory" not in after and after["text"]["text"].startswith(before["text"]["text"])
+    assert after["text"]["text"].endswith("claimed by *Ann*")
+    assert (feed, key) not in expected_unclaimed(sales, {THU})
+
+
+def test_a_due_claim_of_a_source_turned_off_since_is_let_go_and_idle_runs_read_no_claims_again(sales):
+    from tests.test_slack_claims import click
+
+    leads_on(sales, THU, 1, 1, seed=21)
+    summary = summary_with_buttons(sales)
+    [(feed, key)] = [item for item in listed(summary) if item[0] == "calls"]
+    sales.stand.sheets.inject("values.batchUpdate", Status(503), times=None)
+    click(sales, summary, key)
+    sales.stand.sheets.clear_faults()
+    sales.env_overrides["MONEYPENNY_SOURCES"] = "chats"  # the calls tab is no longer synced
+
+    run_at(sales, THU, 18, 10)
+
+    store = sales.open_store()
+    assert store.read_run_state().claims_due == 0 and store.claims_due() == []

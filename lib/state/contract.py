@@ -11,7 +11,7 @@ explicitly so that tests can move the clock.
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -228,6 +228,11 @@ class Claims(Protocol):
     @abstractmethod
     def claim_get(self, feed: str, key: str) -> Claim | None:
         """The claim on this item, or None (one read)."""
+
+    @abstractmethod
+    def claims_of(self, items: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Claim]:
+        """The claims on those (feed, key) items that have one, by item (one round trip: a
+        click's message update looks up every other button of the message at once)."""
 
     @abstractmethod
     def claim_take(self, claim: Claim) -> tuple[Claim, bool]:

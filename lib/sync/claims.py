@@ -4,11 +4,12 @@ show it; whatever of that failed, the next scheduled run writes.
 A click (`ClaimDesk.click`), in this order:
 
 1. a claim already stored for the item: nothing changes; the clicker alone is told who has it;
-2. the item's row, found by its key column now (rows move): gone, the clicker is told and
-   nothing is written; an Owner already in the sheet (typed by hand) counts as a claim;
-3. the clicker's name (users.info); the store decides, in a transaction (first click wins); the
-   one that lost is told who won;
-4. Owner and Claimed at written (RAW), the summary's line updated (chat.update): each marked done
+2. the clicker's name (users.info);
+3. the item's row, found by its key column now (rows move): gone, the clicker is told and
+   nothing is written; an Owner already in the sheet (typed by hand) counts as a claim; the
+   store decides, in a transaction (first click wins); the one that lost is told who won;
+4. Owner and Claimed at written (RAW), the summary's line updated (chat.update, with every other
+   claim the store holds on that message's buttons: one round trip): each marked done
    in the claim once it landed.
 
 A claim whose sheet write or message update failed (or whose function died first) stays due: the
@@ -27,7 +28,7 @@ from zoneinfo import ZoneInfo
 
 from ..clock import utcnow
 from ..destinations.sheet.claims import ClaimCells, ClaimRow, cell_text
-from ..destinations.slack.claims import SlackClaims, button_item, claimed_blocks, short_key
+from ..destinations.slack.claims import SlackClaims, button_item, claimed_blocks, short_key, shown_name
 from ..errors import SyncError
 from ..state.claims import Claim
 from ..state.contract import StateStore
@@ -92,11 +93,14 @@ class ClaimDesk:
         held = self.store.claim_get(click.feed, click.key)
         if held is not None:
             return ClaimAnswer("taken", held.owner, self._tell(
-                click, f"{cell_text(held.owner)} claimed this lead ({short_key(click.key)}) at {self._when(held)}."))
+                click, f"{shown_name(held.owner)} claimed this lead ({short_key(click.key)}) at {self._when(held)}."))
         cells = self.cells.get(click.feed)
         if cells is None:
             return ClaimAnswer("unknown", told=self._tell(
                 click, f"This lead ({short_key(click.key)}) is from a source this deployment no longer syncs: nothing was written."))
+        # The clicker's name first: the row is found by number as late as can be, so a sort by
+        # a person while Slack answers users.info never puts the name on another lead.
+        name = cell_text(self.slack.user_name(click.user_id, click.user_name)) or cell_text(click.user_name) or click.user_id
         row: ClaimRow | None = None
         try:
             row = cells.find(click.key)
@@ -112,15 +116,14 @@ class ClaimDesk:
                     "nothing was written."))
             if row.owner:
                 return ClaimAnswer("taken", row.owner, self._tell(
-                    click, f"{cell_text(row.owner)} has this lead ({short_key(click.key)}): the sheet's Owner says so."))
-        name = cell_text(self.slack.user_name(click.user_id, click.user_name)) or cell_text(click.user_name) or click.user_id
+                    click, f"{shown_name(row.owner)} has this lead ({short_key(click.key)}): the sheet's Owner says so."))
         blocks = claimed_blocks(click.blocks, click.feed, click.key, name)
         claim = Claim(click.feed, click.key, name, click.user_id, self.clock(), click.channel, click.ts,
                       tuple(blocks if blocks is not None else click.blocks), click.text)
         claim, first = self.store.claim_take(claim)
         if not first:
             return ClaimAnswer("taken", claim.owner, self._tell(
-                click, f"{cell_text(claim.owner)} claimed this lead ({short_key(click.key)}) just before you."))
+                click, f"{shown_name(claim.owner)} claimed this lead ({short_key(click.key)}) just before you."))
         claim = self._write(claim, cells, None if unreachable else row)
         told = ""
         if not claim.sheet_done:
@@ -131,7 +134,13 @@ class ClaimDesk:
     def _write(self, claim: Claim, cells: ClaimCells | None, row: ClaimRow | None, *, find: bool = False) -> Claim:
         """Write what is not done of `claim` (the row found again when `find`), store what landed."""
         before = claim
-        if not claim.sheet_done and cells is not None:
+        if not claim.sheet_done and cells is None:
+            # Its source is no longer synced (MONEYPENNY_SOURCES changed since the click): no tab
+            # to write, as a click on it now is told. Kept due, every run would query for it.
+            log.warning("a claim of a source this deployment no longer syncs; its Owner is not written",
+                        extra={"fields": {"feed": claim.feed}})
+            claim = claim.done(sheet=True)
+        elif not claim.sheet_done and cells is not None:
             try:
                 if find:
                     row = cells.find(claim.key)
@@ -149,7 +158,10 @@ class ClaimDesk:
         if not claim.message_done and not (claim.channel and claim.ts):
             claim = claim.done(message=True)  # no message to update
         if not claim.message_done and not find:
-            claim = self._update_message(claim, list(claim.blocks), [claim])
+            # The message as this click saw it, with the claims made since on it too: two leads
+            # of one message claimed in the same moment both carry the message before either
+            # update, and the later update must not bring the other's button back.
+            claim = self._update_message(claim, self._with_every_claim(list(claim.blocks)), [claim])
         if claim != before:
             self.store.claim_put(claim)
         return claim
@@ -189,12 +201,8 @@ class ClaimDesk:
     def _with_every_claim(self, blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The message's blocks with every item still showing a button that has a claim marked
         (a later click's update may have been built on a message that still showed them)."""
-        for block in list(blocks):
-            for element in [block.get("accessory"), *(block.get("elements") or [])]:
-                item = button_item(element)
-                if item is None:
-                    continue
-                claim = self.store.claim_get(item[1], item[2])
-                if claim is not None:
-                    blocks = claimed_blocks(blocks, claim.feed, claim.key, claim.owner) or blocks
+        items = [item[1:] for block in blocks for element in [block.get("accessory"), *(block.get("elements") or [])]
+                 if (item := button_item(element)) is not None]
+        for claim in self.store.claims_of(items).values() if items else ():
+            blocks = claimed_blocks(blocks, claim.feed, claim.key, claim.owner) or blocks
         return blocks

@@ -21,7 +21,7 @@ and the next scheduled run makes it again.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -72,15 +72,18 @@ def reminder_days(reminded_on: date | None, today: date) -> tuple[date, date]:
 
 
 def post_reminder(settings: Settings, feeds: Sequence[Feed], writers: dict[str, SheetWriter],
-                  notifier: SlackNotifier, first: date, end: date) -> int:
+                  notifier: SlackNotifier, first: date, end: date,
+                  claimed: Collection[tuple[str, str]] = ()) -> int:
     """Read each feed's tab for the leads of those days still without an Owner and post one
-    message listing them (none when there are none); the number listed in all."""
+    message listing them (none when there are none); the number listed in all. `claimed`:
+    (feed, key) of the leads claimed in Slack whose Owner is not in the sheet yet (its write
+    failed and is still due): claimed all the same, so never listed."""
     parts: list[ReminderPart] = []
     for feed in feeds:
         writer = writers.get(feed.name)
         if writer is None:
             continue
-        items = unclaimed(writer, first, end)
+        items = [item for item in unclaimed(writer, first, end) if (feed.name, item.key) not in claimed]
         if items:
             parts.append(ReminderPart(feed=feed.name, noun=feed.noun, tab=writer.tab,
                                       tab_url=writer.tab_url(settings.sheet_url), items=items, gid=writer.tab_id()))

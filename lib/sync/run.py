@@ -306,7 +306,11 @@ class Syncer:
 
         def remind() -> None:
             session.hold()  # still this run's lease: no two runs post the day's reminder
-            report.reminded = post_reminder(self.settings, [f.feed for f in on], self.writers, self.slack, first, end)
+            # A claim from Slack whose sheet write is still due (it failed again just now, or
+            # came during this run) is a claim all the same: one query, once a day.
+            claimed = {(c.feed, c.key) for c in self.store.claims_due()}
+            report.reminded = post_reminder(self.settings, [f.feed for f in on], self.writers, self.slack, first, end,
+                                            claimed)
             report.reminded_on = today  # noted by the run's last write (_finish)
 
         with fenced(session.hold):

@@ -61,7 +61,8 @@ class ClaimCells:
 
     def find(self, key: str) -> ClaimRow | None:
         """The row whose key column holds `key` now (None: no such row, e.g. deleted). Two reads:
-        row 1 with the key column, then the row itself (its Owner cell, and its key again)."""
+        row 1 with the key column, then the row's Owner cell. (Rows are addressed by number: a
+        sort in the moment between this read and the write is not seen.)"""
         w = self.writer
         column = w.layout.last_column
         w.counters.reads += 1

@@ -45,9 +45,15 @@ def button_item(element: Any) -> tuple[str, str, str] | None:
     return value["a"], value["f"], value["k"]
 
 
+def shown_name(name: str) -> str:
+    """A person's name (a Slack display name, or an Owner cell typed in the sheet) as mrkdwn
+    shows it: inert (never a mention or a link), cut to NAME_SHOWN."""
+    return trim(inert(name), NAME_SHOWN)
+
+
 def claimed_line(name: str) -> str:
     """What a claimed item's line gets at its end."""
-    return f" · :white_check_mark: claimed by *{trim(inert(name), NAME_SHOWN)}*"
+    return f" · :white_check_mark: claimed by *{shown_name(name)}*"
 
 
 def claimed_blocks(blocks: list[dict[str, Any]], feed: str, key: str, name: str) -> list[dict[str, Any]] | None:

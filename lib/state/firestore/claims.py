@@ -4,6 +4,7 @@ from `<feed>:<key>`), fields: the claim's (lib/state/claims.py) and `due`."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 from google.cloud import firestore
@@ -40,6 +41,14 @@ class FirestoreClaims(FirestoreBase):
     def claim_get(self, feed: str, key: str) -> Claim | None:
         snap = self._get(self._claim_ref(f"{feed}:{key}"))
         return Claim.from_dict(snap.to_dict() or {}) if snap.exists else None
+
+    @_guard("claims_of")
+    def claims_of(self, items: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Claim]:
+        refs = {f"{feed}:{key}": self._claim_ref(f"{feed}:{key}") for feed, key in items}
+        if not refs:
+            return {}
+        found = [Claim.from_dict(snap.to_dict() or {}) for snap in self._get_all(list(refs.values())) if snap.exists]
+        return {(c.feed, c.key): c for c in found}
 
     @_guard("claim_take")
     def claim_take(self, claim: Claim) -> tuple[Claim, bool]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 
 from ..claims import Claim
 from ..run_state import RunState
@@ -20,6 +21,15 @@ class SqliteClaims(SqliteBase):
     def claim_get(self, feed: str, key: str) -> Claim | None:
         rows = self._read("SELECT doc FROM claims WHERE id = ?", (f"{feed}:{key}",))
         return Claim.from_dict(json.loads(rows[0][0])) if rows else None
+
+    @_guard("claims_of")
+    def claims_of(self, items: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Claim]:
+        ids = sorted({f"{feed}:{key}" for feed, key in items})
+        if not ids:
+            return {}
+        rows = self._read(f"SELECT doc FROM claims WHERE id IN ({', '.join('?' * len(ids))})", ids)
+        claims = [Claim.from_dict(json.loads(row[0])) for row in rows]
+        return {(c.feed, c.key): c for c in claims}
 
     @_guard("claim_take")
     def claim_take(self, claim: Claim) -> tuple[Claim, bool]:
