@@ -35,15 +35,19 @@ def build_claim_desk(settings: Settings, *, store: StateStore | None = None, syn
 
     With `syncer`, its store, tab writers and Slack client (a run's retry of due claims); else
     built from the settings (the Slack actions entry point), clients made on first use."""
+    # Every registered feed's tab, on or off: a lead delivered while its source was on is still a
+    # lead after MONEYPENNY_SOURCES turned it off, and a claim of it still reaches its row.
+    feeds = [FeedTab(feed.name, feed.tab(settings), feed.layout, feed.summary_noun) for feed in registered()]
     if syncer is not None:
-        writers, slack_client, store = syncer.writers, (lambda: syncer.slack.client), syncer.store
+        writers, slack_client, store = dict(syncer.writers), (lambda: syncer.slack.client), syncer.store
+        missing = [feed for feed in feeds if feed.name not in writers]
     else:
-        feeds = [FeedTab(feed.name, feed.tab(settings), feed.layout, feed.summary_noun)
-                 for feed in registered() if feed is CHATS_FEED or settings.feed_on(feed.name)]
-        # A click waits out a Sheets quota refusal briefly only: the next run writes what it could not.
-        writers = SHEET.build(BuildContext(settings, feeds, quota_wait=CLAIM_QUOTA_WAIT_SECONDS)).writers
+        writers, missing = {}, feeds
         slack_client = functools.partial(slack_module.build_client, settings)
         store = store or open_store(settings)
+    if missing:
+        # A click waits out a Sheets quota refusal briefly only: the next run writes what it could not.
+        writers.update(SHEET.build(BuildContext(settings, missing, quota_wait=CLAIM_QUOTA_WAIT_SECONDS)).writers)
     cells = {feed: ClaimCells(writer) for feed, writer in writers.items()}
     slack = SlackClaims(slack_client, settings.slack_api_url, timeout=settings.http_timeout_seconds)
     return ClaimDesk(store, cells, slack, tz=settings.chat_timezone, clock=clock)

@@ -24,6 +24,7 @@ from lib.sources.calls import CALLS_LAYOUT
 from lib.sync import RunOptions, RunReport
 from sandbox.standins.samples import sample_calls, sample_chats
 from sandbox.standins.server import Status
+from tests.harness import by_header
 
 UK = ZoneInfo("Europe/London")
 JOB = "moneypenny-sync"
@@ -442,7 +443,7 @@ def test_a_claim_from_the_reminder_marks_its_line_and_leaves_the_rest_of_the_mes
     assert (feed, key) not in expected_unclaimed(sales, {THU})
 
 
-def test_a_due_claim_of_a_source_turned_off_since_is_let_go_and_idle_runs_read_no_claims_again(sales):
+def test_a_due_claim_of_a_source_turned_off_since_still_reaches_its_row_and_idle_runs_read_no_claims_again(sales):
     from tests.test_slack_claims import click
 
     leads_on(sales, THU, 1, 1, seed=21)
@@ -457,3 +458,6 @@ def test_a_due_claim_of_a_source_turned_off_since_is_let_go_and_idle_runs_read_n
 
     store = sales.open_store()
     assert store.read_run_state().claims_due == 0 and store.claims_due() == []
+    # The lead is still a lead: its Owner reached its row in the Calls tab, synced or not.
+    [row] = [r for r in by_header(rows(sales, "calls")) if CALLS_LAYOUT.key_of_cell(r["Call id"]) == key]
+    assert row["Owner"].strip() and row["Claimed at"].strip()

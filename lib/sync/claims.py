@@ -135,9 +135,9 @@ class ClaimDesk:
         """Write what is not done of `claim` (the row found again when `find`), store what landed."""
         before = claim
         if not claim.sheet_done and cells is None:
-            # Its source is no longer synced (MONEYPENNY_SOURCES changed since the click): no tab
-            # to write, as a click on it now is told. Kept due, every run would query for it.
-            log.warning("a claim of a source this deployment no longer syncs; its Owner is not written",
+            # A feed no longer registered at all (every registered feed's tab has cells, on or off):
+            # no tab to write, as a click on it now is told. Kept due, every run would query for it.
+            log.warning("a claim of a feed this deployment does not know; its Owner is not written",
                         extra={"fields": {"feed": claim.feed}})
             claim = claim.done(sheet=True)
         elif not claim.sheet_done and cells is not None:
