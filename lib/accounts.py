@@ -28,6 +28,7 @@ PER_ACCOUNT = (
     "SHEET_ID", "SHEET_TAB", "CALLS_TAB", "SLACK_BOT_TOKEN", "SLACK_CHANNEL", "SLACK_ALERT_CHANNEL",
     "SLACK_MAX_LISTED", "UNCLAIMED_REMINDER_AT",
 )
+LOGIN = "MONEYPENNY_USERNAME"
 
 
 def per_account_names() -> tuple[str, ...]:
@@ -94,6 +95,27 @@ def _names_for(env: Mapping[str, str], account: str) -> dict[str, str]:
 
 def _for_account(exc: SettingsError, account: str) -> SettingsError:
     return SettingsError(f"Account {account!r}: {exc}", fix=exc.fix)
+
+
+def _login(env: Mapping[str, str], account: str) -> str:
+    # The Moneypenny username an account signs in with (its own, else the default), compared
+    # without case or surrounding blanks.
+    own = (env.get(own_name(LOGIN, account)) or "").strip()
+    return (own or (env.get(LOGIN) or "").strip()).casefold()
+
+
+def shared_logins(env: Mapping[str, str] | None = None) -> list[tuple[str, ...]]:
+    """The groups of accounts of ACCOUNTS that sign in to Moneypenny with one username (a bare
+    MONEYPENNY_USERNAME that several accounts take as their default, or one login given to two),
+    in ACCOUNTS' order. A login's chat log has one cursor, on Moneypenny's side, that every read
+    moves: accounts sharing it would each get part of its chats, each in its own sheet."""
+    env = os.environ if env is None else env
+    groups: dict[str, list[str]] = {}
+    for account in account_ids(env):
+        login = _login(env, account)
+        if login:
+            groups.setdefault(login, []).append(account)
+    return [tuple(group) for group in groups.values() if len(group) > 1]
 
 
 def settings_for(env: Mapping[str, str] | None, account: str) -> Settings:

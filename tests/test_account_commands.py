@@ -119,8 +119,16 @@ def test_status_gives_one_verdict_line_per_account_and_exits_1_when_any_has_a_pr
     assert one.code == EXIT_OK and one.out.splitlines()[0] == "Account north"
 
 
+def own_login(harness, env: dict, account: str) -> dict:
+    """`env` with `account` signing in to Moneypenny as a stand-in user of its own."""
+    name, password = f"{account}@example.com", f"{account}-password"
+    harness.stand.moneypenny.add_user(name, password)
+    return {**env, f"MONEYPENNY_USERNAME__{account.upper()}": name, f"MONEYPENNY_PASSWORD__{account.upper()}": password}
+
+
 def test_check_checks_every_account_and_names_a_stray_variable(harness, cli, env):
     harness.stand.sheets.forbid(EAST_SHEET)
+    env = own_login(harness, env, "east")
     result = cli({**env, "SHEET_ID__NROTH": "typo"}, "check", "--json")
     assert result.code == EXIT_FAILED
     data = result.json()
@@ -133,3 +141,19 @@ def test_check_checks_every_account_and_names_a_stray_variable(harness, cli, env
     assert one.code == EXIT_OK, one.out
     bad = cli({**env, "SLACK_MAX_LISTED__EAST": "x"}, "check")
     assert bad.code == EXIT_SETTINGS and "SLACK_MAX_LISTED__EAST must be a whole number" in bad.out
+
+
+def test_check_fails_accounts_that_share_one_moneypenny_login_naming_the_variables(harness, cli, env):
+    # Moneypenny moves a login's one cursor on every read: two accounts on one login would each
+    # get part of its chats. The bare MONEYPENNY_USERNAME is both accounts' default here.
+    shared = cli(env, "check", "--json")
+    assert shared.code == EXIT_FAILED
+    line = shared.json()["accounts_check"]
+    assert line["status"] == "FAIL" and "one Moneypenny login is shared by north and east" in line["detail"]
+    assert "MONEYPENNY_USERNAME__NORTH, MONEYPENNY_USERNAME__EAST" in line["fix"]
+    assert env["MONEYPENNY_USERNAME"] not in line["detail"] + line["fix"]  # the login is never echoed
+    # The same login given to both, in another case, is still one login.
+    same = {**env, "MONEYPENNY_USERNAME__EAST": env["MONEYPENNY_USERNAME"].upper()}
+    assert cli(same, "check", "--json").json()["accounts_check"]["status"] == "FAIL"
+    apart = cli(own_login(harness, env, "east"), "check", "--json")
+    assert apart.json()["accounts_check"]["status"] == "OK" and apart.code == EXIT_OK, apart.out

@@ -7,7 +7,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from lib.accounts import account_ids, env_for, load_accounts, settings_for, store_settings_for, stray_variables
+from lib.accounts import (
+    account_ids,
+    env_for,
+    load_accounts,
+    settings_for,
+    shared_logins,
+    store_settings_for,
+    stray_variables,
+)
 from lib.errors import SettingsError
 from lib.settings import Settings
 
@@ -145,3 +153,14 @@ def test_a_per_account_variable_whose_suffix_names_no_account_is_stray():
     env = {**BASE, "ACCOUNTS": "north,east-london", "SHEET_ID__NORTH": "a", "SHEET_ID__NROTH": "b",
            "SLACK_CHANNEL__EAST_LONDON": "c", "SLACK_CHANNEL__EAST-LONDON": "d", "OTHER__NORTH": "e"}
     assert stray_variables(env) == ["SHEET_ID__NROTH", "SLACK_CHANNEL__EAST-LONDON"]
+
+
+@pytest.mark.parametrize("logins, groups", [
+    ({}, [("north", "east-london")]),  # the bare MONEYPENNY_USERNAME, both accounts' default
+    ({"MONEYPENNY_USERNAME__NORTH": " Shared@Example.com"}, [("north", "east-london")]),  # its own, the default's login
+    ({"MONEYPENNY_USERNAME__NORTH": "north@example.com"}, []),  # east alone takes the default
+    ({"MONEYPENNY_USERNAME__NORTH": "a@x", "MONEYPENNY_USERNAME__EAST_LONDON": "a@x"}, [("north", "east-london")]),
+])
+def test_accounts_that_sign_in_with_one_moneypenny_login_are_found(logins, groups):
+    env = {**BASE, "ACCOUNTS": "north,east-london,west", "MONEYPENNY_USERNAME__WEST": "west@example.com", **logins}
+    assert shared_logins(env) == groups

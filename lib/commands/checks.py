@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from .. import logs
-from ..accounts import settings_for, stray_variables, suffix
+from ..accounts import own_name, settings_for, shared_logins, stray_variables, suffix
 from ..clock import utcnow
 from ..errors import DocumentError, StateStoreMissing, SyncError, cut
 from ..settings import Settings
@@ -208,7 +208,17 @@ def format_table(results: list[CheckResult]) -> str:
 
 
 def accounts_line(env: Mapping[str, str] | None, accounts: tuple[str, ...]) -> CheckResult:
-    """The ACCOUNTS line: the accounts, and a WARN for a per-account variable that names none of them."""
+    """The ACCOUNTS line: the accounts; a FAIL for accounts that share a Moneypenny login, a WARN
+    for a per-account variable that names none of them."""
+    shared = shared_logins(env)
+    if shared:
+        # Moneypenny moves a login's one cursor on every read: each account would get part of its chats.
+        groups = "; ".join(" and ".join(group) for group in shared)
+        names = ", ".join(own_name("MONEYPENNY_USERNAME", account) for group in shared for account in group)
+        return CheckResult("accounts", FAIL, f"{', '.join(accounts)}; one Moneypenny login is shared by {groups} "
+                           "(each would get only part of its chats: Moneypenny's cursor moves on every read)",
+                           f"Give each account its own Moneypenny login ({names} and their MONEYPENNY_PASSWORD__ID); "
+                           "the bare MONEYPENNY_USERNAME is every account's default.")
     stray = stray_variables(env)
     if stray:
         return CheckResult("accounts", WARN, f"{', '.join(accounts)}; no account reads {', '.join(stray[:10])}",
@@ -224,7 +234,7 @@ def every_account(args: argparse.Namespace, ctx: Context, accounts: tuple[str, .
     reports = {account: run_checks(ctx.env, backoff=ctx.backoff, clock=ctx.clock, account=account)
                for account in accounts}
     if args.json:
-        print_json(ctx, {"ok": all(r.ok for r in reports.values()), "accounts_check": first.as_dict(),
+        print_json(ctx, {"ok": first.status != FAIL and all(r.ok for r in reports.values()), "accounts_check": first.as_dict(),
                          "accounts": {a: {"ok": r.ok, "checks": [c.as_dict() for c in r.results]}
                                       for a, r in reports.items()}})
     else:
@@ -233,7 +243,7 @@ def every_account(args: argparse.Namespace, ctx: Context, accounts: tuple[str, .
             ctx.say("", f"Account {account}", format_table(report.results))
     if not all(r.settings_ok for r in reports.values()):
         return EXIT_SETTINGS
-    return EXIT_OK if all(r.ok for r in reports.values()) else EXIT_FAILED
+    return EXIT_OK if first.status != FAIL and all(r.ok for r in reports.values()) else EXIT_FAILED
 
 
 def command(args: argparse.Namespace, ctx: Context) -> int:
