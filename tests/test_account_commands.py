@@ -157,3 +157,12 @@ def test_check_fails_accounts_that_share_one_moneypenny_login_naming_the_variabl
     assert cli(same, "check", "--json").json()["accounts_check"]["status"] == "FAIL"
     apart = cli(own_login(harness, env, "east"), "check", "--json")
     assert apart.json()["accounts_check"]["status"] == "OK" and apart.code == EXIT_OK, apart.out
+
+
+@pytest.mark.parametrize("command", ["status", "quarantine", "waiting"])
+def test_a_command_for_an_account_that_never_ran_says_so_and_names_its_first_run(harness, cli, env, command):
+    result = cli(env, command, "--account", "east")
+    assert result.code == EXIT_FAILED
+    assert "error: account 'east' has no state store yet: no " in result.err and "state.east.sqlite3" in result.err
+    assert "fix: Its first run creates it: `python -m lib run --account east`" in result.err
+    assert "Traceback" not in result.err and not list(harness.tmp.glob("state*"))  # read-only: nothing created

@@ -17,7 +17,7 @@ from .. import logs
 from ..accounts import account_ids, env_for, settings_for, store_settings_for, unknown_account
 from ..app import build_syncer as build
 from ..clock import Clock, utcnow
-from ..errors import SyncError, cut
+from ..errors import StateStoreMissing, SyncError, cut
 from ..settings import Settings
 from ..state import open_store
 from ..state.contract import StateStore
@@ -183,6 +183,18 @@ def setup(
     logs.configure(settings.log_format, level=log_level(args.verbose), stream=ctx.err, secrets=settings.secrets())
     try:
         store = open_store(settings, read_only=read_only, create=create)
+    except StateStoreMissing as exc:
+        if settings.account and settings.sqlite_path and not os.path.exists(settings.sqlite_path):
+            # The store's own message names the account's file as if STATE_STORE said it, and
+            # its fix a `run` that ACCOUNTS refuses without --account.
+            ctx.warn(with_fix(
+                f"error: account {settings.account!r} has no state store yet: no {settings.sqlite_path} (its file "
+                f"beside STATE_STORE={cut(settings.state_store)}); it has had no run",
+                f"Its first run creates it: `python -m lib run --account {settings.account}` (or the "
+                f"function's call with ?account={settings.account})."))
+        else:
+            ctx.warn(with_fix(f"error: the state store cannot be opened: {exc}", exc.fix))
+        return settings, None, EXIT_FAILED
     except SyncError as exc:
         ctx.warn(with_fix(f"error: the state store cannot be opened: {exc}", exc.fix))
         return settings, None, EXIT_FAILED
