@@ -6,10 +6,12 @@ from __future__ import annotations
 import io
 import json
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 
 from lib.commands.cli import EXIT_FAILED, EXIT_OK, EXIT_SETTINGS, EXIT_USAGE, Context, main
+from lib.state import JournalEntry
 from tests.harness import by_header
 
 EAST_SHEET = "sheet-east"
@@ -166,3 +168,24 @@ def test_a_command_for_an_account_that_never_ran_says_so_and_names_its_first_run
     assert "error: account 'east' has no state store yet: no " in result.err and "state.east.sqlite3" in result.err
     assert "fix: Its first run creates it: `python -m lib run --account east`" in result.err
     assert "Traceback" not in result.err and not list(harness.tmp.glob("state*"))  # read-only: nothing created
+
+
+def test_check_warns_of_items_left_waiting_in_the_state_from_before_accounts(harness, cli, env):
+    # A deployment that ran without ACCOUNTS, an entry still waiting, then ACCOUNTS set: no account
+    # reads the old state, so check says what it holds and how to see it.
+    store = harness.open_store()
+    assert harness.syncer().run().healthy
+    stuck = harness.clock() - timedelta(hours=1)
+    store.journal_add([JournalEntry(key="left-behind", item={"id": "left-behind"}, item_time=stuck, fetched_at=stuck)])
+    env = own_login(harness, env, "east")
+    result = cli(env, "check", "--json")
+    before = result.json()["before_accounts"]
+    assert before["status"] == "WARN" and "holds 1 item(s) waiting for the sheet or Slack and 0 set aside" in before["detail"]
+    assert "ACCOUNTS= python -m lib waiting" in before["fix"]
+    shown = cli({**env, "ACCOUNTS": ""}, "waiting", "--json")
+    assert shown.code == EXIT_OK and shown.json()["waiting"] == {"chats": 1}
+    # A deployment that starts with ACCOUNTS has no such state: no line.
+    harness.store = None
+    for path in harness.tmp.glob("state.sqlite3*"):
+        path.unlink()
+    assert "before_accounts" not in cli(env, "check", "--json").json()

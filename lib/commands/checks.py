@@ -227,18 +227,46 @@ def accounts_line(env: Mapping[str, str] | None, accounts: tuple[str, ...]) -> C
     return CheckResult("accounts", OK, ", ".join(accounts))
 
 
+def before_accounts_line(env: Mapping[str, str] | None) -> CheckResult | None:
+    """The state of the deployment before ACCOUNTS was set (the store without an account), when
+    it is still there: no account reads it, so a WARN when it holds entries waiting for a
+    destination or items set aside; None when there is none (or it cannot be read)."""
+    try:
+        store = default_open_store(Settings.for_store(env), read_only=True)
+    except SyncError:  # StateStoreMissing: none (a SQLite file never made); else nothing to say here
+        return None
+    try:
+        if store.read_run_state().version is None:
+            return None
+        waiting, set_aside = len(store.journal_pending()), store.quarantine_count()
+    except SyncError:
+        return None
+    finally:
+        store.close()
+    name = "before ACCOUNTS"
+    if not waiting and not set_aside:
+        return CheckResult(name, OK, "the state from before ACCOUNTS holds nothing waiting (no account reads it)")
+    return CheckResult(
+        name, WARN, f"the state from before ACCOUNTS holds {waiting} item(s) waiting for the sheet or Slack and "
+        f"{set_aside} set aside, and no account reads it",
+        "See them with ACCOUNTS unset for one command: `ACCOUNTS= python -m lib waiting` and `ACCOUNTS= python -m "
+        "lib quarantine` (docs/deploy.md, 'A deployment without accounts moving to accounts').")
+
+
 def every_account(args: argparse.Namespace, ctx: Context, accounts: tuple[str, ...]) -> int:
     """`python -m lib check` with ACCOUNTS and no --account: every account's checks, a table each;
     4 when any account's settings are wrong, else 1 when any check failed."""
     first = accounts_line(ctx.env, accounts)
+    before = before_accounts_line(ctx.env) if not store_unset(ctx.env) else None
     reports = {account: run_checks(ctx.env, backoff=ctx.backoff, clock=ctx.clock, account=account)
                for account in accounts}
     if args.json:
         print_json(ctx, {"ok": first.status != FAIL and all(r.ok for r in reports.values()), "accounts_check": first.as_dict(),
+                         **({"before_accounts": before.as_dict()} if before else {}),
                          "accounts": {a: {"ok": r.ok, "checks": [c.as_dict() for c in r.results]}
                                       for a, r in reports.items()}})
     else:
-        ctx.say(format_table([first]))
+        ctx.say(format_table([first, *([before] if before else [])]))
         for account, report in reports.items():
             ctx.say("", f"Account {account}", format_table(report.results))
     if not all(r.settings_ok for r in reports.values()):
