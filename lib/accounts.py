@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import fields, replace
 
 from .errors import SettingsError, cut
 from .settings import Settings, tab_settings
@@ -168,6 +168,21 @@ def stray_variables(env: Mapping[str, str] | None = None) -> list[str]:
         if sep and base in names and tail not in suffixes:
             stray.append(variable)
     return sorted(stray)
+
+
+# Deployment-wide settings that are not fields of Settings (the public slack_actions function's).
+_WIDE_ELSEWHERE = ("SLACK_SIGNING_SECRET", "SLACK_TEAM_ID", "SLACK_APP_ID")
+
+
+def wide_variables(env: Mapping[str, str] | None = None) -> list[str]:
+    """Deployment-wide settings given for one account (`RECONCILE_AT__NORTH`, `STATE_STORE__NORTH`):
+    every account reads the bare name, none reads these, sorted."""
+    env = os.environ if env is None else env
+    suffixes = {suffix(account) for account in account_ids(env)}
+    wide = ({field.name.upper() for field in fields(Settings)} | set(_WIDE_ELSEWHERE)) - set(per_account_names())
+    wide -= {"ACCOUNT", "FEED_TABS"}  # not variables
+    return sorted(variable for variable in env
+                  if (parts := variable.partition("__"))[1] and parts[0] in wide and parts[2] in suffixes)
 
 
 def unknown_account(given: str, known: tuple[str, ...]) -> str:

@@ -131,10 +131,12 @@ def own_login(harness, env: dict, account: str) -> dict:
 def test_check_checks_every_account_and_names_a_stray_variable(harness, cli, env):
     harness.stand.sheets.forbid(EAST_SHEET)
     env = own_login(harness, env, "east")
-    result = cli({**env, "SHEET_ID__NROTH": "typo"}, "check", "--json")
+    result = cli({**env, "SHEET_ID__NROTH": "typo", "RECONCILE_AT__NORTH": "04:00"}, "check", "--json")
     assert result.code == EXIT_FAILED
     data = result.json()
-    assert data["accounts_check"]["status"] == "WARN" and "SHEET_ID__NROTH" in data["accounts_check"]["detail"]
+    assert data["accounts_check"]["status"] == "WARN"
+    assert "no account reads SHEET_ID__NROTH, RECONCILE_AT__NORTH" in data["accounts_check"]["detail"]
+    assert "RECONCILE_AT is the deployment's, the same for every account" in data["accounts_check"]["fix"]
     checks = {account: {c["name"]: c["status"] for c in part["checks"]} for account, part in data["accounts"].items()}
     assert list(checks) == ["north", "east"]
     assert checks["north"]["sheet"] == "OK" and checks["east"]["sheet"] == "FAIL"

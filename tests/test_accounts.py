@@ -15,6 +15,7 @@ from lib.accounts import (
     shared_logins,
     store_settings_for,
     stray_variables,
+    wide_variables,
 )
 from lib.errors import SettingsError
 from lib.settings import Settings
@@ -164,3 +165,11 @@ def test_a_per_account_variable_whose_suffix_names_no_account_is_stray():
 def test_accounts_that_sign_in_with_one_moneypenny_login_are_found(logins, groups):
     env = {**BASE, "ACCOUNTS": "north,east-london,west", "MONEYPENNY_USERNAME__WEST": "west@example.com", **logins}
     assert shared_logins(env) == groups
+
+
+def test_a_deployment_wide_setting_given_for_one_account_is_read_by_none():
+    env = {**BASE, "ACCOUNTS": "north,east-london", "RECONCILE_AT__NORTH": "04:00", "STATE_STORE__EAST_LONDON": "x",
+           "SLACK_SIGNING_SECRET__NORTH": "s", "SHEET_ID__NORTH": "own", "RECONCILE_AT__NROTH": "05:00",
+           "ACCOUNT__NORTH": "x", "FEED_TABS__NORTH": "x"}
+    assert wide_variables(env) == ["RECONCILE_AT__NORTH", "SLACK_SIGNING_SECRET__NORTH", "STATE_STORE__EAST_LONDON"]
+    assert settings_for(env, "north").reconcile_at == settings_for(BASE, "").reconcile_at

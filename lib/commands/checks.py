@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from .. import logs
-from ..accounts import own_name, settings_for, shared_logins, stray_variables, suffix
+from ..accounts import own_name, settings_for, shared_logins, stray_variables, suffix, wide_variables
 from ..clock import utcnow
 from ..errors import DocumentError, StateStoreMissing, SyncError, cut
 from ..settings import Settings
@@ -219,11 +219,19 @@ def accounts_line(env: Mapping[str, str] | None, accounts: tuple[str, ...]) -> C
                            "(each would get only part of its chats: Moneypenny's cursor moves on every read)",
                            f"Give each account its own Moneypenny login ({names} and their MONEYPENNY_PASSWORD__ID); "
                            "the bare MONEYPENNY_USERNAME is every account's default.")
-    stray = stray_variables(env)
+    stray, wide = stray_variables(env), wide_variables(env)
+    fixes = []
     if stray:
-        return CheckResult("accounts", WARN, f"{', '.join(accounts)}; no account reads {', '.join(stray[:10])}",
-                           "A per-account variable ends in __ and the id in upper case, hyphens as underscores "
-                           f"(such as SHEET_ID__{suffix(accounts[0])}): rename it, or add its account to ACCOUNTS.")
+        fixes.append("A per-account variable ends in __ and the id in upper case, hyphens as underscores "
+                     f"(such as SHEET_ID__{suffix(accounts[0])}): rename it, or add its account to ACCOUNTS.")
+    if wide:
+        names = ", ".join(dict.fromkeys(variable.partition("__")[0] for variable in wide))
+        fixes.append(f"{names} {'is' if ',' not in names else 'are'} the deployment's, the same for every account: "
+                     "set the bare name instead (docs/operating.md, 'Several accounts', lists the per-account settings).")
+    if fixes:
+        unread = [*stray, *wide]
+        return CheckResult("accounts", WARN, f"{', '.join(accounts)}; no account reads {', '.join(unread[:10])}",
+                           " ".join(fixes))
     return CheckResult("accounts", OK, ", ".join(accounts))
 
 
