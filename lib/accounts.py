@@ -118,17 +118,29 @@ def shared_logins(env: Mapping[str, str] | None = None) -> list[tuple[str, ...]]
     return [tuple(group) for group in groups.values() if len(group) > 1]
 
 
-def settings_for(env: Mapping[str, str] | None, account: str) -> Settings:
+def settings_for(env: Mapping[str, str] | None, account: str, signs_in: bool = True) -> Settings:
     """The Settings of one account ("" for a deployment without ACCOUNTS). SettingsError names
     the account and its variable at fault (`SHEET_ID__NORTH`, or the bare name when every
-    account's default is wrong)."""
+    account's default is wrong), and refuses an account whose Moneypenny login another account
+    signs in with too (shared_logins: a login is never shared). `signs_in` False: for a caller
+    that never signs in to Moneypenny (the public slack_actions function)."""
     env = os.environ if env is None else env
     if not account:
         return Settings.from_env(env)
     try:
-        return replace(Settings.from_env(env_for(env, account), names=_names_for(env, account)), account=account)
+        settings = replace(Settings.from_env(env_for(env, account), names=_names_for(env, account)), account=account)
     except SettingsError as exc:
         raise _for_account(exc, account) from None
+    others = [other for group in shared_logins(env) if account in group for other in group if other != account]
+    if signs_in and others:
+        variable, many = own_name(LOGIN, account), len(others) > 1
+        raise SettingsError(
+            f"Account {account!r}: {variable}: account{'s' if many else ''} {', '.join(map(repr, others))} "
+            f"sign{'' if many else 's'} in with the same Moneypenny login, and a login is never shared "
+            "(Moneypenny moves its one cursor on every read: each account would get only part of its chats)",
+            fix=f"Give each account its own Moneypenny login: {variable} and "
+                f"{own_name('MONEYPENNY_PASSWORD', account)} (the bare {LOGIN} is every account's default).")
+    return settings
 
 
 def store_settings_for(env: Mapping[str, str] | None, account: str) -> Settings:

@@ -15,6 +15,7 @@ from lib.state import JournalEntry
 from tests.harness import by_header
 
 EAST_SHEET = "sheet-east"
+EAST_USER = "east@example.com"
 
 
 @dataclass
@@ -29,10 +30,12 @@ class Result:
 
 @pytest.fixture
 def env(harness):
-    """ACCOUNTS=north,east: north writes to tab North of the harness's sheet, east to tab East of its own."""
+    """ACCOUNTS=north,east: north writes to tab North of the harness's sheet, east to tab East of
+    its own, each with its own Moneypenny login (east's: EAST_USER)."""
     harness.stand.sheets.create_spreadsheet(EAST_SHEET)
+    harness.stand.moneypenny.add_user(EAST_USER, "east-password")
     return {**harness.env(), "ACCOUNTS": "north,east", "SHEET_TAB__NORTH": "North", "SHEET_ID__EAST": EAST_SHEET,
-            "SHEET_TAB__EAST": "East"}
+            "SHEET_TAB__EAST": "East", "MONEYPENNY_USERNAME__EAST": EAST_USER, "MONEYPENNY_PASSWORD__EAST": "east-password"}
 
 
 @pytest.fixture
@@ -80,6 +83,7 @@ def test_bad_accounts_exit_4_naming_accounts(cli, env):
 
 def test_run_and_backfill_of_an_account_write_to_its_own_tab_from_its_own_store(harness, cli, env):
     harness.add_chats(3, seed=1)
+    harness.add_chats(3, seed=2, user=EAST_USER)
     north = cli(env, "run", "--account", "north", "--json")
     assert north.code == EXIT_OK and (north.json()["account"], north.json()["appended"]) == ("north", 3)
     day = harness.clock().date().isoformat()
@@ -121,16 +125,8 @@ def test_status_gives_one_verdict_line_per_account_and_exits_1_when_any_has_a_pr
     assert one.code == EXIT_OK and one.out.splitlines()[0] == "Account north"
 
 
-def own_login(harness, env: dict, account: str) -> dict:
-    """`env` with `account` signing in to Moneypenny as a stand-in user of its own."""
-    name, password = f"{account}@example.com", f"{account}-password"
-    harness.stand.moneypenny.add_user(name, password)
-    return {**env, f"MONEYPENNY_USERNAME__{account.upper()}": name, f"MONEYPENNY_PASSWORD__{account.upper()}": password}
-
-
 def test_check_checks_every_account_and_names_a_stray_variable(harness, cli, env):
     harness.stand.sheets.forbid(EAST_SHEET)
-    env = own_login(harness, env, "east")
     result = cli({**env, "SHEET_ID__NROTH": "typo", "RECONCILE_AT__NORTH": "04:00"}, "check", "--json")
     assert result.code == EXIT_FAILED
     data = result.json()
@@ -150,8 +146,9 @@ def test_check_checks_every_account_and_names_a_stray_variable(harness, cli, env
 def test_check_fails_accounts_that_share_one_moneypenny_login_naming_the_variables(harness, cli, env):
     # Moneypenny moves a login's one cursor on every read: two accounts on one login would each
     # get part of its chats. The bare MONEYPENNY_USERNAME is both accounts' default here.
+    env = {name: value for name, value in env.items() if name != "MONEYPENNY_USERNAME__EAST"}
     shared = cli(env, "check", "--json")
-    assert shared.code == EXIT_FAILED
+    assert shared.code == EXIT_SETTINGS
     line = shared.json()["accounts_check"]
     assert line["status"] == "FAIL" and "one Moneypenny login is shared by north and east" in line["detail"]
     assert "MONEYPENNY_USERNAME__NORTH, MONEYPENNY_USERNAME__EAST" in line["fix"]
@@ -159,7 +156,7 @@ def test_check_fails_accounts_that_share_one_moneypenny_login_naming_the_variabl
     # The same login given to both, in another case, is still one login.
     same = {**env, "MONEYPENNY_USERNAME__EAST": env["MONEYPENNY_USERNAME"].upper()}
     assert cli(same, "check", "--json").json()["accounts_check"]["status"] == "FAIL"
-    apart = cli(own_login(harness, env, "east"), "check", "--json")
+    apart = cli({**env, "MONEYPENNY_USERNAME__EAST": EAST_USER}, "check", "--json")
     assert apart.json()["accounts_check"]["status"] == "OK" and apart.code == EXIT_OK, apart.out
 
 
@@ -179,7 +176,6 @@ def test_check_warns_of_items_left_waiting_in_the_state_from_before_accounts(har
     assert harness.syncer().run().healthy
     stuck = harness.clock() - timedelta(hours=1)
     store.journal_add([JournalEntry(key="left-behind", item={"id": "left-behind"}, item_time=stuck, fetched_at=stuck)])
-    env = own_login(harness, env, "east")
     result = cli(env, "check", "--json")
     before = result.json()["before_accounts"]
     assert before["status"] == "WARN" and "holds 1 item(s) waiting for the sheet or Slack and 0 set aside" in before["detail"]
