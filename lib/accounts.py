@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import fields, replace
 
 from .errors import SettingsError, cut
@@ -141,6 +141,19 @@ def settings_for(env: Mapping[str, str] | None, account: str, signs_in: bool = T
             fix=f"Give each account its own Moneypenny login: {variable} and "
                 f"{own_name('MONEYPENNY_PASSWORD', account)} (the bare {LOGIN} is every account's default).")
     return settings
+
+
+def read_for(env: Mapping[str, str] | None, account: str,
+             reader: Callable[[Mapping[str, str], Mapping[str, str] | None], Settings]) -> Settings:
+    """One account's Settings as `reader(environment, names)` reads them (a command that needs
+    only some settings); a SettingsError names the account and its variable, as settings_for's."""
+    env = os.environ if env is None else env
+    if not account:
+        return reader(env, None)
+    try:
+        return replace(reader(env_for(env, account), _names_for(env, account)), account=account)
+    except SettingsError as exc:
+        raise _for_account(exc, account) from None
 
 
 def store_settings_for(env: Mapping[str, str] | None, account: str) -> Settings:

@@ -187,3 +187,11 @@ def test_check_warns_of_items_left_waiting_in_the_state_from_before_accounts(har
     for path in harness.tmp.glob("state.sqlite3*"):
         path.unlink()
     assert "before_accounts" not in cli(env, "check", "--json").json()
+
+
+def test_a_quarantine_retry_of_an_account_names_its_own_variable_at_fault(cli, env):
+    # The retry reads only the store's, sheet's and Slack's settings, as the account sees them.
+    env = {name: value for name, value in env.items() if name != "SHEET_ID"}
+    result = cli(env, "quarantine", "--account", "north", "--retry")
+    assert result.code == EXIT_SETTINGS
+    assert "error: Account 'north': Invalid settings: SHEET_ID__NORTH is not set" in result.err

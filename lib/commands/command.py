@@ -10,11 +10,11 @@ import os
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, TextIO
 
 from .. import logs
-from ..accounts import account_ids, env_for, settings_for, store_settings_for, unknown_account
+from ..accounts import account_ids, read_for, settings_for, store_settings_for, unknown_account
 from ..app import build_syncer as build
 from ..clock import Clock, utcnow
 from ..errors import StateStoreMissing, SyncError, cut
@@ -22,6 +22,10 @@ from ..settings import Settings
 from ..state import open_store
 from ..state.contract import StateStore
 from ..sync import Syncer
+
+# How a command that needs only some settings reads them: (environment, names) -> Settings, where
+# `names` says how a problem names a variable (an account's own: `SHEET_ID__NORTH`), as Settings.from_env's.
+SettingsReader = Callable[[Mapping[str, str], Mapping[str, str] | None], Settings]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -149,18 +153,18 @@ def pick_account(args: argparse.Namespace, ctx: Context) -> tuple[str | None, in
 
 
 def account_settings(env: Mapping[str, str] | None, account: str, store_only: bool = False,
-                     reader: Callable[[Mapping[str, str] | None], Settings] | None = None) -> Settings:
+                     reader: SettingsReader | None = None) -> Settings:
     """One account's settings ("" without ACCOUNTS): all of them, the store's only, or as `reader`
-    reads them (from the environment as the account sees it). SettingsError names the variable."""
+    reads them (from the environment as the account sees it, naming its variables as it does:
+    `SHEET_ID__NORTH`). SettingsError names the variable."""
     if reader is not None:
-        settings = reader(env_for(env, account) if account else env)
-        return replace(settings, account=account) if account else settings
+        return read_for(env, account, reader)
     return store_settings_for(env, account) if store_only else settings_for(env, account)
 
 
 def setup(
     args: argparse.Namespace, ctx: Context, store_only: bool = False, read_only: bool = False,
-    settings_reader: Callable[[Mapping[str, str] | None], Settings] | None = None, create: bool = True,
+    settings_reader: SettingsReader | None = None, create: bool = True,
 ) -> tuple[Settings | None, StateStore | None, int]:
     """Settings, logging and the store; a None and the exit code, with a message, when they cannot be had.
 
