@@ -170,6 +170,11 @@ def _has_accounts() -> bool:
     return True
 
 
+def username(account: str) -> str:
+    """The Moneypenny login of an account of the benchmark (each its own stand-in)."""
+    return f"{account}@example.com"
+
+
 def open_account(account: str, accounts: list[str], env: dict[str, str], store_kind: str, tmp: Path,
                  tag: str) -> tuple[Any, Any, str]:
     """One account's Settings and state store; the layout used.
@@ -183,9 +188,12 @@ def open_account(account: str, accounts: list[str], env: dict[str, str], store_k
     from lib.state import open_store
 
     if _has_accounts():
-        from lib.accounts import settings_for
+        from lib.accounts import own_name, settings_for
 
-        full = {**env, **store_env(store_kind, tmp, tag), "ACCOUNTS": ",".join(accounts)}
+        # As deployed, every account's login is in the one environment (a login is never shared:
+        # the others' must not fall back on this account's bare MONEYPENNY_USERNAME).
+        logins = {own_name("MONEYPENNY_USERNAME", other): username(other) for other in accounts}
+        full = {**env, **store_env(store_kind, tmp, tag), **logins, "ACCOUNTS": ",".join(accounts)}
         settings = settings_for(full, account)
         layout = "Settings.account"
     else:
@@ -217,7 +225,7 @@ def simulate_accounts(n: int, store_kind: str, tmp: Path, *, days: int = 1, chat
     layout = ""
     try:
         for index, acc in enumerate(ids):
-            mp = FakeMoneypenny(username=f"{acc}@example.com", password=f"pw-{acc}", clock=clock)
+            mp = FakeMoneypenny(username=username(acc), password=f"pw-{acc}", clock=clock)
             started.append(mp.start())
             sheet_id = f"sheet-{acc}"
             sheets.create_spreadsheet(sheet_id, tabs=("Sheet1",), title=f"Chats of {acc}")

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import replace
+from collections.abc import Callable, Mapping
+from dataclasses import fields, replace
 
 from .errors import SettingsError, cut
 from .settings import Settings, tab_settings
@@ -28,6 +28,7 @@ PER_ACCOUNT = (
     "SHEET_ID", "SHEET_TAB", "CALLS_TAB", "SLACK_BOT_TOKEN", "SLACK_CHANNEL", "SLACK_ALERT_CHANNEL",
     "SLACK_MAX_LISTED", "UNCLAIMED_REMINDER_AT",
 )
+LOGIN = "MONEYPENNY_USERNAME"
 
 
 def per_account_names() -> tuple[str, ...]:
@@ -96,15 +97,61 @@ def _for_account(exc: SettingsError, account: str) -> SettingsError:
     return SettingsError(f"Account {account!r}: {exc}", fix=exc.fix)
 
 
-def settings_for(env: Mapping[str, str] | None, account: str) -> Settings:
+def _login(env: Mapping[str, str], account: str) -> str:
+    # The Moneypenny username an account signs in with (its own, else the default), compared
+    # without case or surrounding blanks.
+    own = (env.get(own_name(LOGIN, account)) or "").strip()
+    return (own or (env.get(LOGIN) or "").strip()).casefold()
+
+
+def shared_logins(env: Mapping[str, str] | None = None) -> list[tuple[str, ...]]:
+    """The groups of accounts of ACCOUNTS that sign in to Moneypenny with one username (a bare
+    MONEYPENNY_USERNAME that several accounts take as their default, or one login given to two),
+    in ACCOUNTS' order. A login's chat log has one cursor, on Moneypenny's side, that every read
+    moves: accounts sharing it would each get part of its chats, each in its own sheet."""
+    env = os.environ if env is None else env
+    groups: dict[str, list[str]] = {}
+    for account in account_ids(env):
+        login = _login(env, account)
+        if login:
+            groups.setdefault(login, []).append(account)
+    return [tuple(group) for group in groups.values() if len(group) > 1]
+
+
+def settings_for(env: Mapping[str, str] | None, account: str, signs_in: bool = True) -> Settings:
     """The Settings of one account ("" for a deployment without ACCOUNTS). SettingsError names
     the account and its variable at fault (`SHEET_ID__NORTH`, or the bare name when every
-    account's default is wrong)."""
+    account's default is wrong), and refuses an account whose Moneypenny login another account
+    signs in with too (shared_logins: a login is never shared). `signs_in` False: for a caller
+    that never signs in to Moneypenny (the public slack_actions function)."""
     env = os.environ if env is None else env
     if not account:
         return Settings.from_env(env)
     try:
-        return replace(Settings.from_env(env_for(env, account), names=_names_for(env, account)), account=account)
+        settings = replace(Settings.from_env(env_for(env, account), names=_names_for(env, account)), account=account)
+    except SettingsError as exc:
+        raise _for_account(exc, account) from None
+    others = [other for group in shared_logins(env) if account in group for other in group if other != account]
+    if signs_in and others:
+        variable, many = own_name(LOGIN, account), len(others) > 1
+        raise SettingsError(
+            f"Account {account!r}: {variable}: account{'s' if many else ''} {', '.join(map(repr, others))} "
+            f"sign{'' if many else 's'} in with the same Moneypenny login, and a login is never shared "
+            "(Moneypenny moves its one cursor on every read: each account would get only part of its chats)",
+            fix=f"Give each account its own Moneypenny login: {variable} and "
+                f"{own_name('MONEYPENNY_PASSWORD', account)} (the bare {LOGIN} is every account's default).")
+    return settings
+
+
+def read_for(env: Mapping[str, str] | None, account: str,
+             reader: Callable[[Mapping[str, str], Mapping[str, str] | None], Settings]) -> Settings:
+    """One account's Settings as `reader(environment, names)` reads them (a command that needs
+    only some settings); a SettingsError names the account and its variable, as settings_for's."""
+    env = os.environ if env is None else env
+    if not account:
+        return reader(env, None)
+    try:
+        return replace(reader(env_for(env, account), _names_for(env, account)), account=account)
     except SettingsError as exc:
         raise _for_account(exc, account) from None
 
@@ -146,6 +193,21 @@ def stray_variables(env: Mapping[str, str] | None = None) -> list[str]:
         if sep and base in names and tail not in suffixes:
             stray.append(variable)
     return sorted(stray)
+
+
+# Deployment-wide settings that are not fields of Settings (the public slack_actions function's).
+_WIDE_ELSEWHERE = ("SLACK_SIGNING_SECRET", "SLACK_TEAM_ID", "SLACK_APP_ID")
+
+
+def wide_variables(env: Mapping[str, str] | None = None) -> list[str]:
+    """Deployment-wide settings given for one account (`RECONCILE_AT__NORTH`, `STATE_STORE__NORTH`):
+    every account reads the bare name, none reads these, sorted."""
+    env = os.environ if env is None else env
+    suffixes = {suffix(account) for account in account_ids(env)}
+    wide = ({field.name.upper() for field in fields(Settings)} | set(_WIDE_ELSEWHERE)) - set(per_account_names())
+    wide -= {"ACCOUNT", "FEED_TABS"}  # not variables
+    return sorted(variable for variable in env
+                  if (parts := variable.partition("__"))[1] and parts[0] in wide and parts[2] in suffixes)
 
 
 def unknown_account(given: str, known: tuple[str, ...]) -> str:

@@ -62,7 +62,7 @@ def settings_for(env: Mapping[str, str], account: str) -> Settings:
         known = ", ".join(listed) or "none: ACCOUNTS is not set"
         raise UnknownAccount(f"the button names the account {cut(account)!r}, which ACCOUNTS does not list ({known})",
                              fix="Add the account to ACCOUNTS, or ignore buttons of a removed account.")
-    return accounts_settings_for(env, account)
+    return accounts_settings_for(env, account, signs_in=False)
 
 
 def _desk_for(settings: Settings) -> ClaimDesk:

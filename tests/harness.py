@@ -86,10 +86,12 @@ class Harness:
         """An empty report of a run starting now (the protocols add to it)."""
         return RunReport(run_id=run_id, mode="new", started_at=self.clock())
 
-    def add_chats(self, n: int, *, seed: int = 0, start: datetime | None = None, **kw: Any) -> list[dict]:
+    def add_chats(self, n: int, *, seed: int = 0, start: datetime | None = None, user: str | None = None,
+                  **kw: Any) -> list[dict]:
+        """n sample chats for the stand-in's `user` (None: its first), from two hours ago."""
         local_start = start or (self.clock().astimezone(ZoneInfo(UK)).replace(tzinfo=None) - timedelta(hours=2))
         chats = sample_chats(n, start=local_start, seed=seed, **kw)
-        self.stand.moneypenny.add_chats(chats)
+        self.stand.moneypenny.add_chats(chats, user=user)
         return chats
 
     def rows(self) -> list[list[str]]:

@@ -6,13 +6,16 @@ from __future__ import annotations
 import io
 import json
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 
 from lib.commands.cli import EXIT_FAILED, EXIT_OK, EXIT_SETTINGS, EXIT_USAGE, Context, main
+from lib.state import JournalEntry
 from tests.harness import by_header
 
 EAST_SHEET = "sheet-east"
+EAST_USER = "east@example.com"
 
 
 @dataclass
@@ -27,10 +30,12 @@ class Result:
 
 @pytest.fixture
 def env(harness):
-    """ACCOUNTS=north,east: north writes to tab North of the harness's sheet, east to tab East of its own."""
+    """ACCOUNTS=north,east: north writes to tab North of the harness's sheet, east to tab East of
+    its own, each with its own Moneypenny login (east's: EAST_USER)."""
     harness.stand.sheets.create_spreadsheet(EAST_SHEET)
+    harness.stand.moneypenny.add_user(EAST_USER, "east-password")
     return {**harness.env(), "ACCOUNTS": "north,east", "SHEET_TAB__NORTH": "North", "SHEET_ID__EAST": EAST_SHEET,
-            "SHEET_TAB__EAST": "East"}
+            "SHEET_TAB__EAST": "East", "MONEYPENNY_USERNAME__EAST": EAST_USER, "MONEYPENNY_PASSWORD__EAST": "east-password"}
 
 
 @pytest.fixture
@@ -78,6 +83,7 @@ def test_bad_accounts_exit_4_naming_accounts(cli, env):
 
 def test_run_and_backfill_of_an_account_write_to_its_own_tab_from_its_own_store(harness, cli, env):
     harness.add_chats(3, seed=1)
+    harness.add_chats(3, seed=2, user=EAST_USER)
     north = cli(env, "run", "--account", "north", "--json")
     assert north.code == EXIT_OK and (north.json()["account"], north.json()["appended"]) == ("north", 3)
     day = harness.clock().date().isoformat()
@@ -121,10 +127,12 @@ def test_status_gives_one_verdict_line_per_account_and_exits_1_when_any_has_a_pr
 
 def test_check_checks_every_account_and_names_a_stray_variable(harness, cli, env):
     harness.stand.sheets.forbid(EAST_SHEET)
-    result = cli({**env, "SHEET_ID__NROTH": "typo"}, "check", "--json")
+    result = cli({**env, "SHEET_ID__NROTH": "typo", "RECONCILE_AT__NORTH": "04:00"}, "check", "--json")
     assert result.code == EXIT_FAILED
     data = result.json()
-    assert data["accounts_check"]["status"] == "WARN" and "SHEET_ID__NROTH" in data["accounts_check"]["detail"]
+    assert data["accounts_check"]["status"] == "WARN"
+    assert "no account reads SHEET_ID__NROTH, RECONCILE_AT__NORTH" in data["accounts_check"]["detail"]
+    assert "RECONCILE_AT is the deployment's, the same for every account" in data["accounts_check"]["fix"]
     checks = {account: {c["name"]: c["status"] for c in part["checks"]} for account, part in data["accounts"].items()}
     assert list(checks) == ["north", "east"]
     assert checks["north"]["sheet"] == "OK" and checks["east"]["sheet"] == "FAIL"
@@ -133,3 +141,57 @@ def test_check_checks_every_account_and_names_a_stray_variable(harness, cli, env
     assert one.code == EXIT_OK, one.out
     bad = cli({**env, "SLACK_MAX_LISTED__EAST": "x"}, "check")
     assert bad.code == EXIT_SETTINGS and "SLACK_MAX_LISTED__EAST must be a whole number" in bad.out
+
+
+def test_check_fails_accounts_that_share_one_moneypenny_login_naming_the_variables(harness, cli, env):
+    # Moneypenny moves a login's one cursor on every read: two accounts on one login would each
+    # get part of its chats. The bare MONEYPENNY_USERNAME is both accounts' default here.
+    env = {name: value for name, value in env.items() if name != "MONEYPENNY_USERNAME__EAST"}
+    shared = cli(env, "check", "--json")
+    assert shared.code == EXIT_SETTINGS
+    line = shared.json()["accounts_check"]
+    assert line["status"] == "FAIL" and "one Moneypenny login is shared by north and east" in line["detail"]
+    assert "MONEYPENNY_USERNAME__NORTH, MONEYPENNY_USERNAME__EAST" in line["fix"]
+    assert env["MONEYPENNY_USERNAME"] not in line["detail"] + line["fix"]  # the login is never echoed
+    # The same login given to both, in another case, is still one login.
+    same = {**env, "MONEYPENNY_USERNAME__EAST": env["MONEYPENNY_USERNAME"].upper()}
+    assert cli(same, "check", "--json").json()["accounts_check"]["status"] == "FAIL"
+    apart = cli({**env, "MONEYPENNY_USERNAME__EAST": EAST_USER}, "check", "--json")
+    assert apart.json()["accounts_check"]["status"] == "OK" and apart.code == EXIT_OK, apart.out
+
+
+@pytest.mark.parametrize("command", ["status", "quarantine", "waiting"])
+def test_a_command_for_an_account_that_never_ran_says_so_and_names_its_first_run(harness, cli, env, command):
+    result = cli(env, command, "--account", "east")
+    assert result.code == EXIT_FAILED
+    assert "error: account 'east' has no state store yet: no " in result.err and "state.east.sqlite3" in result.err
+    assert "fix: Its first run creates it: `python -m lib run --account east`" in result.err
+    assert "Traceback" not in result.err and not list(harness.tmp.glob("state*"))  # read-only: nothing created
+
+
+def test_check_warns_of_items_left_waiting_in_the_state_from_before_accounts(harness, cli, env):
+    # A deployment that ran without ACCOUNTS, an entry still waiting, then ACCOUNTS set: no account
+    # reads the old state, so check says what it holds and how to see it.
+    store = harness.open_store()
+    assert harness.syncer().run().healthy
+    stuck = harness.clock() - timedelta(hours=1)
+    store.journal_add([JournalEntry(key="left-behind", item={"id": "left-behind"}, item_time=stuck, fetched_at=stuck)])
+    result = cli(env, "check", "--json")
+    before = result.json()["before_accounts"]
+    assert before["status"] == "WARN" and "holds 1 item(s) waiting for the sheet or Slack and 0 set aside" in before["detail"]
+    assert "ACCOUNTS= python -m lib waiting" in before["fix"]
+    shown = cli({**env, "ACCOUNTS": ""}, "waiting", "--json")
+    assert shown.code == EXIT_OK and shown.json()["waiting"] == {"chats": 1}
+    # A deployment that starts with ACCOUNTS has no such state: no line.
+    harness.store = None
+    for path in harness.tmp.glob("state.sqlite3*"):
+        path.unlink()
+    assert "before_accounts" not in cli(env, "check", "--json").json()
+
+
+def test_a_quarantine_retry_of_an_account_names_its_own_variable_at_fault(cli, env):
+    # The retry reads only the store's, sheet's and Slack's settings, as the account sees them.
+    env = {name: value for name, value in env.items() if name != "SHEET_ID"}
+    result = cli(env, "quarantine", "--account", "north", "--retry")
+    assert result.code == EXIT_SETTINGS
+    assert "error: Account 'north': Invalid settings: SHEET_ID__NORTH is not set" in result.err

@@ -21,20 +21,23 @@ from lib.sync import RunOptions
 from sandbox.standins.server import Delay, Status
 from tests.harness import UK, by_header, slack_text
 
+EAST_USER, EAST_PASSWORD = "east@example.com", "east-moneypenny-password"
 EAST_SHEET = "sheet-east"
 
 
 @pytest.fixture
 def accounts(harness, client, monkeypatch):
     """ACCOUNTS=north,east: north writes to tab North of the harness's sheet and posts to C-NORTH,
-    east to tab East of its own sheet and C-EAST; both log in to the one Moneypenny stand-in
-    (RECONCILE_AT=off: each account reads only what the cursor hands it)."""
+    east to tab East of its own sheet and C-EAST, each with its own login to the Moneypenny stand-in
+    (east's: EAST_USER; RECONCILE_AT=off: each account reads only what its cursor hands it)."""
     harness.stand.sheets.create_spreadsheet(EAST_SHEET)
+    harness.stand.moneypenny.add_user(EAST_USER, EAST_PASSWORD)
     harness.stand.slack.channels.update({"C-NORTH": "north-chats", "C-EAST": "east-chats", "C-EAST-ALERTS": "east-alerts"})
     harness.stand.slack.member_of.update({"C-NORTH", "C-EAST", "C-EAST-ALERTS"})
     for name, value in {"ACCOUNTS": "north,east", "RECONCILE_AT": "off", "SHEET_TAB__NORTH": "North",
                         "SLACK_CHANNEL__NORTH": "C-NORTH", "SHEET_ID__EAST": EAST_SHEET, "SHEET_TAB__EAST": "East",
-                        "SLACK_CHANNEL__EAST": "C-EAST", "SLACK_ALERT_CHANNEL__EAST": "C-EAST-ALERTS"}.items():
+                        "SLACK_CHANNEL__EAST": "C-EAST", "SLACK_ALERT_CHANNEL__EAST": "C-EAST-ALERTS",
+                        "MONEYPENNY_USERNAME__EAST": EAST_USER, "MONEYPENNY_PASSWORD__EAST": EAST_PASSWORD}.items():
         monkeypatch.setenv(name, value)
     return client
 
@@ -94,7 +97,7 @@ def test_without_accounts_the_answer_and_the_store_are_as_before(harness, client
 def test_two_accounts_deliver_to_their_own_tabs_and_channels_from_their_own_state(harness, accounts):
     north_chats = harness.add_chats(3, seed=1)
     north = accounts.post("/?account=north").get_json()
-    east_chats = harness.add_chats(2, seed=2)
+    east_chats = harness.add_chats(2, seed=2, user=EAST_USER)
     east = accounts.post("/?account=east").get_json()
     assert (north["account"], north["appended"], north["posted"]) == ("north", 3, 3)
     assert (east["account"], east["appended"], east["posted"]) == ("east", 2, 2)
@@ -121,7 +124,7 @@ def test_two_accounts_deliver_to_their_own_tabs_and_channels_from_their_own_stat
 
 def test_an_accounts_log_lines_name_it_as_a_field_and_a_label(harness, accounts, monkeypatch, capfd):
     monkeypatch.setenv("LOG_FORMAT", "json")
-    harness.add_chats(1)
+    harness.add_chats(1, user=EAST_USER)
     capfd.readouterr()
     accounts.post("/?account=east")
     lines = [json.loads(line) for line in capfd.readouterr().err.splitlines() if line.startswith("{")]
@@ -154,12 +157,11 @@ def test_one_accounts_failure_fails_and_alerts_only_that_account(harness, accoun
     answers: list[tuple[str, int, dict]] = []
     every = list(north_chats)
     for round_ in range(3):
-        # The stand-in serves one Moneypenny user: a chat is read by whichever account asks first.
         north_chats += harness.add_chats(1, seed=10 + round_)
         every += north_chats[-1:]
         for account in ("north", "east", "north"):
             if account == "east":
-                every += harness.add_chats(1, seed=20 + round_)
+                every += harness.add_chats(1, seed=20 + round_, user=EAST_USER)
             response = accounts.post(f"/?account={account}")
             answers.append((account, response.status_code, response.get_json()))
         harness.clock.advance(minutes=11)  # past a transient failure's grace: east alerts
@@ -167,10 +169,8 @@ def test_one_accounts_failure_fails_and_alerts_only_that_account(harness, accoun
     east = [(code, body) for account, code, body in answers if account == "east"]
     assert all(code == status and body["account"] == "east" for code, body in east), east
     assert shown.lower() in east[0][1]["error"].lower()
-    # North has each of its chats once (and east's, where east could not read them first).
-    north_keys = keys(harness, harness.sheet_id, "North")
-    assert len(north_keys) == len(set(north_keys))
-    assert set(chat_keys(harness, north_chats)) <= set(north_keys) <= set(chat_keys(harness, every))
+    # North has each of its chats once, and none of east's.
+    assert keys(harness, harness.sheet_id, "North") == chat_keys(harness, north_chats)
     north_posts = harness.stand.slack.messages("C-NORTH")
     assert "failing" not in slack_text(*north_posts)
     # East's alert (when east could build its Slack client) names east, in east's alert channel only.
@@ -184,7 +184,7 @@ def test_one_accounts_failure_fails_and_alerts_only_that_account(harness, accoun
 def test_two_accounts_run_at_once_and_neither_waits_for_the_other(harness, accounts):
     """North's run is held in its chat log read (the stand-in answers it after 1.5 s); east's whole
     run, first request of its account in this process included, ends while north's goes on."""
-    chats = harness.add_chats(4)
+    chats = {"North": harness.add_chats(2, seed=1), "East": harness.add_chats(2, seed=2, user=EAST_USER)}
     harness.stand.moneypenny.inject("log", Delay(1.5))
     answers: dict[str, tuple[dict, int]] = {}
     north = threading.Thread(target=lambda: answers.__setitem__("north", handle({"account": "north"}, {})))
@@ -197,9 +197,9 @@ def test_two_accounts_run_at_once_and_neither_waits_for_the_other(harness, accou
     assert answers["east"][0]["outcome"] == "ok"  # not skipped: north's lease is north's own
     north.join(10)
     assert [answers[a][1] for a in ("north", "east")] == [200, 200], answers
-    # The one stand-in user's chats went to whichever account read them first, each once.
-    delivered = keys(harness, harness.sheet_id, "North") + keys(harness, EAST_SHEET, "East")
-    assert sorted(delivered) == sorted(chat_keys(harness, chats))
+    # Each account's chats in its own tab, each once.
+    assert keys(harness, harness.sheet_id, "North") == chat_keys(harness, chats["North"])
+    assert keys(harness, EAST_SHEET, "East") == chat_keys(harness, chats["East"])
 
 
 def runner(harness):
@@ -242,11 +242,12 @@ def test_an_account_added_later_starts_from_its_own_first_run(harness, accounts,
     chats = harness.add_chats(3)
     assert run("north").report.appended == 3
     assert accounts.post("/?account=east").status_code == 400
+    east_chats = harness.add_chats(2, seed=5, user=EAST_USER)  # east's, there before it was added
     monkeypatch.setenv("ACCOUNTS", "north,east")
     east = run("east").report
     # East's first run reads today by date (its own first read), from its own empty state.
-    assert (east.account, east.outcome, east.reconciled, east.appended, east.posted) == ("east", "ok", True, 3, 3)
-    assert keys(harness, EAST_SHEET, "East") == chat_keys(harness, chats)
+    assert (east.account, east.outcome, east.reconciled, east.appended, east.posted) == ("east", "ok", True, 2, 2)
+    assert keys(harness, EAST_SHEET, "East") == chat_keys(harness, east_chats)
     north = run("north").report
     assert (north.appended, north.posted) == (0, 0)
     assert keys(harness, harness.sheet_id, "North") == chat_keys(harness, chats)
@@ -261,7 +262,7 @@ def test_two_accounts_on_firestore_deliver_from_their_own_collections(firestore_
         monkeypatch.setenv(name, value)
     north_chats = harness.add_chats(2, seed=1)
     north = accounts.post("/?account=north")
-    east_chats = harness.add_chats(3, seed=2)
+    east_chats = harness.add_chats(3, seed=2, user=EAST_USER)
     east = accounts.post("/?account=east")
     assert [north.status_code, east.status_code] == [200, 200], (north.get_json(), east.get_json())
     assert keys(harness, harness.sheet_id, "North") == chat_keys(harness, north_chats)
@@ -272,3 +273,17 @@ def test_two_accounts_on_firestore_deliver_from_their_own_collections(firestore_
             for account in ("north", "east")}
     assert runs == {"north": True, "east": True}
     assert not firestore_client.collection("acct_state").document("run").get().exists
+
+
+def test_two_accounts_on_one_moneypenny_login_fail_naming_the_variable_and_read_nothing(harness, accounts, monkeypatch):
+    # East takes the bare MONEYPENNY_USERNAME, north's login: Moneypenny's one cursor per login
+    # would hand each account part of the chats. Neither runs; each answer names its own variable.
+    monkeypatch.delenv("MONEYPENNY_USERNAME__EAST")
+    harness.add_chats(2)
+    for account, other in (("north", "east"), ("east", "north")):
+        response = accounts.post(f"/?account={account}")
+        body = response.get_json()
+        assert response.status_code == 500 and body["account"] == account and body["retryable"] is False
+        assert f"MONEYPENNY_USERNAME__{account.upper()}: account {other!r} signs in with the same" in body["error"]
+        assert f"MONEYPENNY_USERNAME__{account.upper()} and MONEYPENNY_PASSWORD__{account.upper()}" in body["fix"]
+    assert harness.stand.moneypenny.count() == 0 and not list(harness.tmp.glob("state*"))

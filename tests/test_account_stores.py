@@ -16,7 +16,8 @@ T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 ENV = {
     "MONEYPENNY_USERNAME": "u@example.com", "MONEYPENNY_PASSWORD": "password-value", "SHEET_ID": "s",
     "SLACK_BOT_TOKEN": "xoxb-token-value", "SLACK_CHANNEL": "C1", "GOOGLE_CLOUD_PROJECT": "demo-test",
-    "FIRESTORE_COLLECTION_PREFIX": "acct",
+    "FIRESTORE_COLLECTION_PREFIX": "acct", "MONEYPENNY_USERNAME__NORTH": "north@example.com",
+    "MONEYPENNY_USERNAME__EAST_LONDON": "east@example.com",  # a login is never shared
 }
 ACCOUNTS = ("", "north", "east-london")
 

@@ -7,7 +7,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from lib.accounts import account_ids, env_for, load_accounts, settings_for, store_settings_for, stray_variables
+from lib.accounts import (
+    account_ids,
+    env_for,
+    load_accounts,
+    settings_for,
+    shared_logins,
+    store_settings_for,
+    stray_variables,
+    wide_variables,
+)
 from lib.errors import SettingsError
 from lib.settings import Settings
 
@@ -63,7 +72,7 @@ def test_an_account_listed_twice_is_refused():
 def test_an_accounts_own_variable_overlays_the_default_and_deployment_wide_ones_stay_shared():
     env = {**BASE, "ACCOUNTS": "north,east-london", "SHEET_ID__EAST_LONDON": "sheet-east", "SLACK_CHANNEL__NORTH": "C-NORTH",
            "CHAT_TIMEZONE__EAST_LONDON": "Europe/Paris", "STATE_STORE__NORTH": "sqlite:/elsewhere.db",
-           "MONEYPENNY_PASSWORD__NORTH": "north-own-password"}
+           "MONEYPENNY_PASSWORD__NORTH": "north-own-password", "MONEYPENNY_USERNAME__NORTH": "north@example.com"}
     north, east = settings_for(env, "north"), settings_for(env, "east-london")
     assert (north.account, north.sheet_id, north.slack_channel) == ("north", "sheet-default", "C-NORTH")
     assert (east.account, east.sheet_id, east.slack_channel) == ("east-london", "sheet-east", "C-DEFAULT")
@@ -83,7 +92,8 @@ def test_a_blank_own_variable_leaves_the_default():
 
 def test_one_accounts_bad_settings_are_named_by_its_own_variable_and_the_others_still_load():
     env = {**BASE, "ACCOUNTS": "north,east-london,west", "SLACK_MAX_LISTED__NORTH": "400",
-           "CHAT_TIMEZONE__WEST": "Mars/Base"}
+           "CHAT_TIMEZONE__WEST": "Mars/Base", "MONEYPENNY_USERNAME__NORTH": "north@example.com",
+           "MONEYPENNY_USERNAME__WEST": "west@example.com"}
     del env["SHEET_ID"]
     env["SHEET_ID__EAST_LONDON"] = "sheet-east"
     loaded = load_accounts(env)
@@ -145,3 +155,42 @@ def test_a_per_account_variable_whose_suffix_names_no_account_is_stray():
     env = {**BASE, "ACCOUNTS": "north,east-london", "SHEET_ID__NORTH": "a", "SHEET_ID__NROTH": "b",
            "SLACK_CHANNEL__EAST_LONDON": "c", "SLACK_CHANNEL__EAST-LONDON": "d", "OTHER__NORTH": "e"}
     assert stray_variables(env) == ["SHEET_ID__NROTH", "SLACK_CHANNEL__EAST-LONDON"]
+
+
+@pytest.mark.parametrize("logins, groups", [
+    ({}, [("north", "east-london")]),  # the bare MONEYPENNY_USERNAME, both accounts' default
+    ({"MONEYPENNY_USERNAME__NORTH": " Shared@Example.com"}, [("north", "east-london")]),  # its own, the default's login
+    ({"MONEYPENNY_USERNAME__NORTH": "north@example.com"}, []),  # east alone takes the default
+    ({"MONEYPENNY_USERNAME__NORTH": "a@x", "MONEYPENNY_USERNAME__EAST_LONDON": "a@x"}, [("north", "east-london")]),
+])
+def test_accounts_that_sign_in_with_one_moneypenny_login_are_found(logins, groups):
+    env = {**BASE, "ACCOUNTS": "north,east-london,west", "MONEYPENNY_USERNAME__WEST": "west@example.com", **logins}
+    assert shared_logins(env) == groups
+
+
+def test_a_deployment_wide_setting_given_for_one_account_is_read_by_none():
+    env = {**BASE, "ACCOUNTS": "north,east-london", "RECONCILE_AT__NORTH": "04:00", "STATE_STORE__EAST_LONDON": "x",
+           "SLACK_SIGNING_SECRET__NORTH": "s", "SHEET_ID__NORTH": "own", "RECONCILE_AT__NROTH": "05:00",
+           "ACCOUNT__NORTH": "x", "FEED_TABS__NORTH": "x", "MONEYPENNY_USERNAME__NORTH": "north@example.com"}
+    assert wide_variables(env) == ["RECONCILE_AT__NORTH", "SLACK_SIGNING_SECRET__NORTH", "STATE_STORE__EAST_LONDON"]
+    assert settings_for(env, "north").reconcile_at == settings_for(BASE, "").reconcile_at
+
+
+@pytest.mark.parametrize("logins", [
+    {},  # the bare MONEYPENNY_USERNAME, both accounts' default
+    {"MONEYPENNY_USERNAME__NORTH": "Shared@Example.com "},  # its own, the default's login
+])
+def test_an_account_that_shares_its_moneypenny_login_does_not_load_naming_its_variable(logins):
+    # A login's chat log has one cursor on Moneypenny's side, moved by every read: shared, each
+    # account would get part of its chats (and the rest would land in the other's sheet).
+    env = {**BASE, "ACCOUNTS": "north,east-london,west", "MONEYPENNY_USERNAME__WEST": "west@example.com", **logins}
+    loaded = load_accounts(env)
+    assert isinstance(loaded["west"], Settings)
+    for account, other, variable in (("north", "east-london", "NORTH"), ("east-london", "north", "EAST_LONDON")):
+        error = loaded[account]
+        assert isinstance(error, SettingsError)
+        assert f"MONEYPENNY_USERNAME__{variable}: account {other!r} signs in with the same Moneypenny login" in str(error)
+        assert f"MONEYPENNY_USERNAME__{variable} and MONEYPENNY_PASSWORD__{variable}" in error.fix
+        assert "example.com" not in str(error) + error.fix  # the login itself is never echoed
+    # The public slack_actions function never signs in: it loads either account.
+    assert settings_for(env, "north", signs_in=False).account == "north"

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from .. import logs
-from ..accounts import settings_for, stray_variables, suffix
+from ..accounts import own_name, settings_for, shared_logins, stray_variables, suffix, wide_variables
 from ..clock import utcnow
 from ..errors import DocumentError, StateStoreMissing, SyncError, cut
 from ..settings import Settings
@@ -208,32 +208,78 @@ def format_table(results: list[CheckResult]) -> str:
 
 
 def accounts_line(env: Mapping[str, str] | None, accounts: tuple[str, ...]) -> CheckResult:
-    """The ACCOUNTS line: the accounts, and a WARN for a per-account variable that names none of them."""
-    stray = stray_variables(env)
+    """The ACCOUNTS line: the accounts; a FAIL for accounts that share a Moneypenny login, a WARN
+    for a per-account variable that names none of them."""
+    shared = shared_logins(env)
+    if shared:
+        # Moneypenny moves a login's one cursor on every read: each account would get part of its chats.
+        groups = "; ".join(" and ".join(group) for group in shared)
+        names = ", ".join(own_name("MONEYPENNY_USERNAME", account) for group in shared for account in group)
+        return CheckResult("accounts", FAIL, f"{', '.join(accounts)}; one Moneypenny login is shared by {groups} "
+                           "(each would get only part of its chats: Moneypenny's cursor moves on every read)",
+                           f"Give each account its own Moneypenny login ({names} and their MONEYPENNY_PASSWORD__ID); "
+                           "the bare MONEYPENNY_USERNAME is every account's default.")
+    stray, wide = stray_variables(env), wide_variables(env)
+    fixes = []
     if stray:
-        return CheckResult("accounts", WARN, f"{', '.join(accounts)}; no account reads {', '.join(stray[:10])}",
-                           "A per-account variable ends in __ and the id in upper case, hyphens as underscores "
-                           f"(such as SHEET_ID__{suffix(accounts[0])}): rename it, or add its account to ACCOUNTS.")
+        fixes.append("A per-account variable ends in __ and the id in upper case, hyphens as underscores "
+                     f"(such as SHEET_ID__{suffix(accounts[0])}): rename it, or add its account to ACCOUNTS.")
+    if wide:
+        names = ", ".join(dict.fromkeys(variable.partition("__")[0] for variable in wide))
+        fixes.append(f"{names} {'is' if ',' not in names else 'are'} the deployment's, the same for every account: "
+                     "set the bare name instead (docs/operating.md, 'Several accounts', lists the per-account settings).")
+    if fixes:
+        unread = [*stray, *wide]
+        return CheckResult("accounts", WARN, f"{', '.join(accounts)}; no account reads {', '.join(unread[:10])}",
+                           " ".join(fixes))
     return CheckResult("accounts", OK, ", ".join(accounts))
+
+
+def before_accounts_line(env: Mapping[str, str] | None) -> CheckResult | None:
+    """The state of the deployment before ACCOUNTS was set (the store without an account), when
+    it is still there: no account reads it, so a WARN when it holds entries waiting for a
+    destination or items set aside; None when there is none (or it cannot be read)."""
+    try:
+        store = default_open_store(Settings.for_store(env), read_only=True)
+    except SyncError:  # StateStoreMissing: none (a SQLite file never made); else nothing to say here
+        return None
+    try:
+        if store.read_run_state().version is None:
+            return None
+        waiting, set_aside = len(store.journal_pending()), store.quarantine_count()
+    except SyncError:
+        return None
+    finally:
+        store.close()
+    name = "before ACCOUNTS"
+    if not waiting and not set_aside:
+        return CheckResult(name, OK, "the state from before ACCOUNTS holds nothing waiting (no account reads it)")
+    return CheckResult(
+        name, WARN, f"the state from before ACCOUNTS holds {waiting} item(s) waiting for the sheet or Slack and "
+        f"{set_aside} set aside, and no account reads it",
+        "See them with ACCOUNTS unset for one command: `ACCOUNTS= python -m lib waiting` and `ACCOUNTS= python -m "
+        "lib quarantine` (docs/deploy.md, 'A deployment without accounts moving to accounts').")
 
 
 def every_account(args: argparse.Namespace, ctx: Context, accounts: tuple[str, ...]) -> int:
     """`python -m lib check` with ACCOUNTS and no --account: every account's checks, a table each;
     4 when any account's settings are wrong, else 1 when any check failed."""
     first = accounts_line(ctx.env, accounts)
+    before = before_accounts_line(ctx.env) if not store_unset(ctx.env) else None
     reports = {account: run_checks(ctx.env, backoff=ctx.backoff, clock=ctx.clock, account=account)
                for account in accounts}
     if args.json:
-        print_json(ctx, {"ok": all(r.ok for r in reports.values()), "accounts_check": first.as_dict(),
+        print_json(ctx, {"ok": first.status != FAIL and all(r.ok for r in reports.values()), "accounts_check": first.as_dict(),
+                         **({"before_accounts": before.as_dict()} if before else {}),
                          "accounts": {a: {"ok": r.ok, "checks": [c.as_dict() for c in r.results]}
                                       for a, r in reports.items()}})
     else:
-        ctx.say(format_table([first]))
+        ctx.say(format_table([first, *([before] if before else [])]))
         for account, report in reports.items():
             ctx.say("", f"Account {account}", format_table(report.results))
     if not all(r.settings_ok for r in reports.values()):
         return EXIT_SETTINGS
-    return EXIT_OK if all(r.ok for r in reports.values()) else EXIT_FAILED
+    return EXIT_OK if first.status != FAIL and all(r.ok for r in reports.values()) else EXIT_FAILED
 
 
 def command(args: argparse.Namespace, ctx: Context) -> int:

@@ -10,18 +10,22 @@ import os
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, TextIO
 
 from .. import logs
-from ..accounts import account_ids, env_for, settings_for, store_settings_for, unknown_account
+from ..accounts import account_ids, read_for, settings_for, store_settings_for, unknown_account
 from ..app import build_syncer as build
 from ..clock import Clock, utcnow
-from ..errors import SyncError, cut
+from ..errors import StateStoreMissing, SyncError, cut
 from ..settings import Settings
 from ..state import open_store
 from ..state.contract import StateStore
 from ..sync import Syncer
+
+# How a command that needs only some settings reads them: (environment, names) -> Settings, where
+# `names` says how a problem names a variable (an account's own: `SHEET_ID__NORTH`), as Settings.from_env's.
+SettingsReader = Callable[[Mapping[str, str], Mapping[str, str] | None], Settings]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -149,18 +153,18 @@ def pick_account(args: argparse.Namespace, ctx: Context) -> tuple[str | None, in
 
 
 def account_settings(env: Mapping[str, str] | None, account: str, store_only: bool = False,
-                     reader: Callable[[Mapping[str, str] | None], Settings] | None = None) -> Settings:
+                     reader: SettingsReader | None = None) -> Settings:
     """One account's settings ("" without ACCOUNTS): all of them, the store's only, or as `reader`
-    reads them (from the environment as the account sees it). SettingsError names the variable."""
+    reads them (from the environment as the account sees it, naming its variables as it does:
+    `SHEET_ID__NORTH`). SettingsError names the variable."""
     if reader is not None:
-        settings = reader(env_for(env, account) if account else env)
-        return replace(settings, account=account) if account else settings
+        return read_for(env, account, reader)
     return store_settings_for(env, account) if store_only else settings_for(env, account)
 
 
 def setup(
     args: argparse.Namespace, ctx: Context, store_only: bool = False, read_only: bool = False,
-    settings_reader: Callable[[Mapping[str, str] | None], Settings] | None = None, create: bool = True,
+    settings_reader: SettingsReader | None = None, create: bool = True,
 ) -> tuple[Settings | None, StateStore | None, int]:
     """Settings, logging and the store; a None and the exit code, with a message, when they cannot be had.
 
@@ -183,6 +187,18 @@ def setup(
     logs.configure(settings.log_format, level=log_level(args.verbose), stream=ctx.err, secrets=settings.secrets())
     try:
         store = open_store(settings, read_only=read_only, create=create)
+    except StateStoreMissing as exc:
+        if settings.account and settings.sqlite_path and not os.path.exists(settings.sqlite_path):
+            # The store's own message names the account's file as if STATE_STORE said it, and
+            # its fix a `run` that ACCOUNTS refuses without --account.
+            ctx.warn(with_fix(
+                f"error: account {settings.account!r} has no state store yet: no {settings.sqlite_path} (its file "
+                f"beside STATE_STORE={cut(settings.state_store)}); it has had no run",
+                f"Its first run creates it: `python -m lib run --account {settings.account}` (or the "
+                f"function's call with ?account={settings.account})."))
+        else:
+            ctx.warn(with_fix(f"error: the state store cannot be opened: {exc}", exc.fix))
+        return settings, None, EXIT_FAILED
     except SyncError as exc:
         ctx.warn(with_fix(f"error: the state store cannot be opened: {exc}", exc.fix))
         return settings, None, EXIT_FAILED

@@ -49,11 +49,12 @@ MONEYPENNY_SETTINGS = ("MONEYPENNY_USERNAME", "MONEYPENNY_PASSWORD", "MONEYPENNY
                        "MONEYPENNY_CALLS_URL")
 
 
-def retry_settings(env: Mapping[str, str] | None = None) -> Settings:
-    """The settings a retry uses: the store, the sheet and Slack (Moneypenny's are left empty)."""
+def retry_settings(env: Mapping[str, str] | None = None, names: Mapping[str, str] | None = None) -> Settings:
+    """The settings a retry uses: the store, the sheet and Slack (Moneypenny's are left empty);
+    `names` as Settings.from_env takes them (an account's own variables)."""
     env = os.environ if env is None else env
     kept = {name: value for name, value in env.items() if name not in MONEYPENNY_SETTINGS}
-    settings = Settings.from_env({**kept, "MONEYPENNY_USERNAME": "-", "MONEYPENNY_PASSWORD": "-"})
+    settings = Settings.from_env({**kept, "MONEYPENNY_USERNAME": "-", "MONEYPENNY_PASSWORD": "-"}, names=names)
     return replace(settings, moneypenny_username=Secret(""), moneypenny_password=Secret(""))
 
 
