@@ -144,6 +144,10 @@ class Settings:
     slack_api_url: str = DEFAULT_SLACK_API_URL
     slack_alert_channel: str = ""
     slack_max_listed: int = 20
+    # Claim buttons on the summaries and the reminder (SLACK_CLAIM_BUTTONS=on|off): off where no
+    # slack_actions function takes their clicks (Slack would show the clicker an error); the
+    # lines keep their short keys and row links, and a name typed into Owner is a claim.
+    slack_claim_buttons: bool = True
     state_store: str = "firestore"
     google_cloud_project: str = ""
     firestore_database: str = "(default)"
@@ -347,6 +351,15 @@ class Settings:
         text("SLACK_ALERT_CHANNEL", "slack_alert_channel")
         url("SLACK_API_URL", "slack_api_url")
         number("SLACK_MAX_LISTED", "slack_max_listed", maximum=40)
+        claim_buttons = text("SLACK_CLAIM_BUTTONS", "slack_claim_buttons")
+        if claim_buttons is not None:
+            values.pop("slack_claim_buttons", None)
+            if claim_buttons.lower() in ("on", "off"):
+                values["slack_claim_buttons"] = claim_buttons.lower() == "on"
+            else:
+                problems.append(f"{label('SLACK_CLAIM_BUTTONS')} must be on (Claim buttons on the summaries and the "
+                                "reminder) or off (none: where the slack_actions function is not deployed), got "
+                                f"{_cut(claim_buttons)!r}")
         store = text("STATE_STORE", "state_store")
         if store is not None and store != "firestore" and (
             not store.startswith("sqlite:") or not store[len("sqlite:"):]
@@ -441,6 +454,8 @@ class Settings:
                 out[f.name] = show_url(value)
             elif f.name in ("reconcile_at", "unclaimed_reminder_at"):
                 out[f.name] = RECONCILE_OFF if value is None else value.strftime("%H:%M")
+            elif f.name == "slack_claim_buttons":
+                out[f.name] = "on" if value else "off"
             else:
                 out[f.name] = str(value)
         return out

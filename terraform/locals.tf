@@ -98,6 +98,8 @@ locals {
 
   # Every other setting lib/settings.py reads, each given a value (a deployment-wide one left
   # null, when every account names its own, is left out; so is an unset reminder: it is off).
+  # Without slack_actions nothing takes a Claim button's click (Slack would show the clicker an
+  # error): SLACK_CLAIM_BUTTONS=off; with it, the default (on) and the environment as before.
   runtime_environment = merge({
     for name, value in {
       MONEYPENNY_AUTH_URL         = var.moneypenny_auth_url
@@ -114,6 +116,7 @@ locals {
       SLACK_API_URL               = "https://slack.com/api/"
       SLACK_MAX_LISTED            = tostring(var.slack_max_listed)
       UNCLAIMED_REMINDER_AT       = var.unclaimed_reminder_at
+      SLACK_CLAIM_BUTTONS         = var.slack_actions_enabled ? null : "off"
       STATE_STORE                 = "firestore"
       GOOGLE_CLOUD_PROJECT        = var.project_id
       FIRESTORE_DATABASE          = var.firestore_database

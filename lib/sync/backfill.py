@@ -304,7 +304,8 @@ def _post_summary(syncer: Syncer, store: StateStore, settings: Settings, keys: l
                 records, title, feed.tab(settings), url=writer.tab_url(settings.sheet_url) if writer is not None else "",
                 feed=feed.name, row_links=_row_links(writer, records, settings.sheet_url)))
         summary = slack_combined.build_combined(parts, sheet_url=settings.sheet_url,
-                                                max_listed=settings.slack_max_listed, account=settings.account)
+                                                max_listed=settings.slack_max_listed, account=settings.account,
+                                                claim_buttons=settings.slack_claim_buttons)
         syncer.slack.post_summary(summary)
         result.summary_posted = True
         result.summary_sources = [p.title.split()[-1] + "s" for p in parts if p.records]

@@ -88,7 +88,7 @@ def post_reminder(settings: Settings, feeds: Sequence[Feed], writers: dict[str, 
             parts.append(ReminderPart(feed=feed.name, noun=feed.noun, tab=writer.tab,
                                       tab_url=writer.tab_url(settings.sheet_url), items=items, gid=writer.tab_id()))
     message = build_reminder(parts, account=settings.account, first=first, end=end,
-                             max_listed=settings.slack_max_listed)
+                             max_listed=settings.slack_max_listed, claim_buttons=settings.slack_claim_buttons)
     if message is None:
         return 0
     notifier.post_summary(message)

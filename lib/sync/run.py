@@ -89,7 +89,7 @@ class Syncer:
             BuiltDestination(SHEET.name, SHEET.protocol, SheetTabs(self.writers)),
             BuiltDestination(SLACK.name, SLACK.protocol, SlackSummary(
                 slack, sheet_url=settings.sheet_url, max_listed=settings.slack_max_listed,
-                account=settings.account))]
+                account=settings.account, claim_buttons=settings.slack_claim_buttons))]
         self.clock = clock
         # A hook called between steps; the fault-injection suite raises from it to simulate
         # a crash at that point.

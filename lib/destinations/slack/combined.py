@@ -57,9 +57,10 @@ def _shares(sizes: list[int], max_listed: int) -> list[int]:
 
 
 def build_combined(parts: Sequence[SummaryPart], *, sheet_url: str, max_listed: int = 20, late: int = 0,
-                   account: str = "", budget: int = BLOCKS_BUDGET) -> Summary:
+                   account: str = "", budget: int = BLOCKS_BUDGET, claim_buttons: bool = True) -> Summary:
     """One message for the records of every source of a run (parts without records left out);
-    `account` goes into every Claim button's value; `budget`: its blocks' size (blocks_size).
+    `account` goes into every Claim button's value (no buttons when not `claim_buttons`:
+    SLACK_CLAIM_BUTTONS=off); `budget`: its blocks' size (blocks_size).
 
     A single part is the one-source summary itself (build_summary), word for word.
     """
@@ -68,7 +69,7 @@ def build_combined(parts: Sequence[SummaryPart], *, sheet_url: str, max_listed: 
         only = parts[0] if parts else SummaryPart((), "new chat", "")
         return build_summary(only.records, sheet_url=only.url or sheet_url, max_listed=max_listed, late=late,
                              title=only.title, row_links=only.row_links, feed=only.feed, account=account,
-                             budget=budget)
+                             budget=budget, claim_buttons=claim_buttons)
     counts = " · ".join(_counted(len(p.records), p.title) for p in parts)
     every = sort_records([r for p in parts for r in p.records])
     span = _span(every)
@@ -89,7 +90,7 @@ def build_combined(parts: Sequence[SummaryPart], *, sheet_url: str, max_listed: 
         max_blocks = share + 2 + max(0, spare) // len(parts)
         own = build_summary(part.records, sheet_url=part.url or sheet_url, max_listed=share, title=part.title,
                             budget=own_budget, max_blocks=max_blocks, dated=dated, link_text=f"Open the {_link_safe(part.tab)} tab",
-                            row_links=part.row_links, feed=part.feed, account=account)
+                            row_links=part.row_links, feed=part.feed, account=account, claim_buttons=claim_buttons)
         # The part's own header becomes its title line.
         title = {"type": "section", "text": {"type": "mrkdwn", "text": f"*{_counted(len(part.records), part.title)}*"}}
         blocks += [title, *own.blocks[1:]]

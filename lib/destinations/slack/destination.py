@@ -25,11 +25,13 @@ class SlackSummary:
     """Slack built for one Syncer: `deliver` posts one summary of every feed's part (a summary
     Slack refuses for its size or shape is replaced by its short fallback, SlackNotifier.post_summary)."""
 
-    def __init__(self, notifier: SlackNotifier, *, sheet_url: str, max_listed: int, account: str = ""):
+    def __init__(self, notifier: SlackNotifier, *, sheet_url: str, max_listed: int, account: str = "",
+                 claim_buttons: bool = True):
         self.notifier = notifier
         self.sheet_url = sheet_url
         self.max_listed = max_listed
         self.account = account  # named in every Claim button's value ("" without ACCOUNTS)
+        self.claim_buttons = claim_buttons  # SLACK_CLAIM_BUTTONS
 
     def deliver(self, parts: Sequence[FeedPart]) -> None:
         def build(max_listed: int, budget: int = BLOCKS_BUDGET) -> Summary:
@@ -37,7 +39,7 @@ class SlackSummary:
                 [SummaryPart(part.records, part.noun, part.tab, part.link if part.records else "", feed=part.feed,
                              row_links=part.row_links) for part in parts],
                 sheet_url=self.sheet_url, max_listed=max_listed, late=sum(part.late for part in parts),
-                account=self.account, budget=budget)
+                account=self.account, budget=budget, claim_buttons=self.claim_buttons)
 
         summary = build(self.max_listed)
         if summary.listed > SAFE_LISTED:
@@ -65,7 +67,7 @@ class SlackDestination:
         backoff = context.backoff
         notifier = SlackNotifier(lambda: slack_client.build_client(settings, backoff=backoff), settings.slack_channel)
         return SlackSummary(notifier, sheet_url=settings.sheet_url, max_listed=settings.slack_max_listed,
-                            account=settings.account)
+                            account=settings.account, claim_buttons=settings.slack_claim_buttons)
 
 
 

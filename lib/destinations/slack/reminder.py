@@ -74,9 +74,10 @@ def days_text(first: date, end: date) -> str:
 
 
 def build_reminder(parts: Sequence[ReminderPart], *, account: str, first: date, end: date,
-                   max_listed: int = 20) -> Summary | None:
+                   max_listed: int = 20, claim_buttons: bool = True) -> Summary | None:
     """The reminder message for the unclaimed leads of the days `first` to before `end`; None
-    when there are none (nothing is posted when every lead was claimed)."""
+    when there are none (nothing is posted when every lead was claimed). No Claim buttons when
+    not `claim_buttons` (SLACK_CLAIM_BUTTONS=off): the lines keep their short keys and row links."""
     parts = [p for p in parts if p.items]
     if not parts:
         return None
@@ -100,10 +101,11 @@ def build_reminder(parts: Sequence[ReminderPart], *, account: str, first: date, 
         shown = 0
         for item in part.items[:share]:
             link = row_url(part.tab_url, part.gid, item.row)
-            bare = _size(item_block("", item.key, row_link=link, feed=part.feed, account=account))
+            bare = _size(item_block("", item.key, row_link=link, feed=part.feed, account=account,
+                                    claim_button=claim_buttons))
             limit = max(MIN_LINE, min(LINE_LIMIT, per_line - bare))
             block = item_block(reminder_line(item, dated, limit), item.key, row_link=link, feed=part.feed,
-                               account=account)
+                               account=account, claim_button=claim_buttons)
             if _size(block) > budget:
                 break
             budget -= _size(block)

@@ -164,13 +164,15 @@ def item_reference(key: str, row_link: str | None) -> str:
     return f"<{_url_safe(row_link)}|{short}>" if row_link else f"`{short}`"
 
 
-def item_block(line: str, key: str, *, row_link: str | None, feed: str, account: str) -> dict[str, Any]:
+def item_block(line: str, key: str, *, row_link: str | None, feed: str, account: str,
+               claim_button: bool = True) -> dict[str, Any]:
     """One listed item: its line with its short key (linked to its row) and its Claim button
-    (left out only when the key is too long for a button's value)."""
+    (left out when `claim_button` is False, SLACK_CLAIM_BUTTONS=off, or when the key is too long
+    for a button's value)."""
     block: dict[str, Any] = {"type": "section", "text": {
         "type": "mrkdwn", "text": f"{line}{_SEPARATOR}{item_reference(key, row_link)}"}}
     value = claim_value(account, feed, key)
-    if len(value) <= BUTTON_VALUE_LIMIT:
+    if claim_button and len(value) <= BUTTON_VALUE_LIMIT:
         block["accessory"] = {"type": "button", "text": {"type": "plain_text", "text": CLAIM_LABEL},
                               "action_id": CLAIM_ACTION, "value": value}
     return block
@@ -190,11 +192,12 @@ def build_summary(
     row_links: Mapping[str, str] | None = None,
     feed: str = "chats",
     account: str = "",
+    claim_buttons: bool = True,
 ) -> Summary:
     """One message for the records (chats) of a run, always inside Slack's limits (measured by
     blocks_size); each listed record gives its own section: its line (Record.summary_line), its
     short key linked to its row (`row_links`, by key; the key alone when its row is not known)
-    and its Claim button (`feed`, `account` in its value). `budget` and `max_blocks` are lower
+    and its Claim button (`feed`, `account` in its value; none when not `claim_buttons`). `budget` and `max_blocks` are lower
     when the message is one part of a summary of several sources. Each line carries its day as
     well as its time when `dated` (None: when the records span more than one local day)."""
     chats = sorted(chats, key=lambda c: (c.time, c.key))
@@ -226,10 +229,11 @@ def build_summary(
     # Each item gets an equal share of the room, so that heavy text shortens lines, not the list.
     share = (budget - reserve - used) // max(1, min(total, max_listed))
     for chat in chats[:max_listed]:
-        reference = slack_size(_SEPARATOR + item_reference(chat.key, links.get(chat.key))) + slack_size(CLAIM_LABEL)
+        reference = slack_size(_SEPARATOR + item_reference(chat.key, links.get(chat.key))) + (
+            slack_size(CLAIM_LABEL) if claim_buttons else 0)
         line_limit = max(MIN_ITEM_LINE, min(LINE_LIMIT, share - reference))
         block = item_block(chat.summary_line(line_limit, dated), chat.key, row_link=links.get(chat.key),
-                           feed=feed, account=account)
+                           feed=feed, account=account, claim_button=claim_buttons)
         size = blocks_size(block)
         if used + size + reserve > budget or len(blocks) >= max_blocks - 1:
             break
