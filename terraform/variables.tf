@@ -470,7 +470,7 @@ variable "unclaimed_reminder_at" {
 # -- Claims from Slack (the second, public function) --------------------------------------------
 
 variable "slack_actions_enabled" {
-  description = "Deploy the second function, slack_actions: the public URL the Slack app's Claim buttons post to (verified with the app's signing secret). False: no public function, no signing secret; the buttons then lead nowhere."
+  description = "Deploy the second function, slack_actions: the public URL the Slack app's Claim buttons post to (verified with the app's signing secret). False: no public function, no signing secret, and SLACK_CLAIM_BUTTONS=off (no Claim buttons in Slack; claim by typing a name into Owner)."
   type        = bool
   default     = true
 }

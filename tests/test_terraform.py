@@ -394,7 +394,9 @@ def test_function_runtime_sizing_and_identity(config, function):
 
 
 # Settings that are off while unset: Terraform gives them only when their variable is set.
-OFF_WHILE_UNSET = {"UNCLAIMED_REMINDER_AT"}
+# Left unset on purpose: the reminder is off; the Claim buttons are on (their default) while
+# slack_actions is deployed, SLACK_CLAIM_BUTTONS=off otherwise (test_the_signing_secret_...).
+OFF_WHILE_UNSET = {"UNCLAIMED_REMINDER_AT", "SLACK_CLAIM_BUTTONS"}
 
 
 def test_every_setting_the_code_reads_is_set_or_secret_mounted(function, evaluated):
@@ -1475,7 +1477,14 @@ def test_the_signing_secret_is_made_for_slack_actions_alone(evaluated, sandbox, 
     assert result.retcode == 0, result.error
     off = json.loads(tf("output", "-json", f"-state={state}", cwd=sandbox).value)
     assert "SLACK_SIGNING_SECRET" not in off["secret_ids"]["value"], "no public function, no signing secret"
-    assert off["runtime_environment"]["value"] == evaluated["runtime_environment"]
+    # Nothing takes a Claim button's click: the sync is told to show none (a click would get
+    # Slack's error); with slack_actions the environment is as before (the setting's default, on).
+    assert "SLACK_CLAIM_BUTTONS" not in evaluated["runtime_environment"]
+    assert off["runtime_environment"]["value"] == {**evaluated["runtime_environment"], "SLACK_CLAIM_BUTTONS": "off"}
+    from lib.settings import Settings
+
+    env = off["runtime_environment"]["value"] | {name: "placeholder-secret" for name in off["sync_secret_ids"]["value"]}
+    assert Settings.from_env(env).slack_claim_buttons is False
 
 
 def test_the_manifest_asks_for_chat_write_users_read_and_points_at_slack_actions(evaluated, config):
