@@ -3,7 +3,7 @@ slack_actions_enabled = false, or a local run without the Slack app's interactiv
 summaries, the backfill summaries and the reminder carry no Claim button (a click would show the
 person Slack's error), and every listed line keeps its short key linked to its own row. The
 setting is per account and refused, naming itself, for anything but on or off. Real gspread and
-slack-sdk against the stand-ins."""
+slack-sdk against the stand-ins; the harness's SQLite store (the store plays no part in it)."""
 
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def linked_rows(harness, message: dict[str, Any]) -> list[tuple[str, str]]:
     return found
 
 
-def test_a_summary_has_no_claim_buttons_and_every_line_keeps_its_row_link(off, store):
+def test_a_summary_has_no_claim_buttons_and_every_line_keeps_its_row_link(off):
     off.add_chats(5, seed=1)
     off.stand.moneypenny.add_calls(sample_calls(3, off.clock() - timedelta(minutes=50), seed=1))
     report = off.syncer().run()
@@ -95,7 +95,7 @@ def test_a_backfill_summary_has_no_claim_buttons_and_keeps_its_row_links(off):
     assert len(set(linked_rows(off, message))) == 5
 
 
-def test_the_reminder_has_no_claim_buttons_and_lists_every_unclaimed_lead_by_its_row(harness, store):
+def test_the_reminder_has_no_claim_buttons_and_lists_every_unclaimed_lead_by_its_row(harness):
     harness.env_overrides.update(MONEYPENNY_SOURCES="chats,calls", UNCLAIMED_REMINDER_AT="09:00",
                                  SLACK_CLAIM_BUTTONS="off")
     leads_on(harness, THU, 3, 2, seed=2)
