@@ -11,11 +11,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import time
-from urllib.parse import urlparse, urlsplit
+from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .action_settings import ActionSettings as ActionSettings  # re-exported: moved to lib/action_settings.py
 from .errors import SettingsError
 from .errors import cut as _cut
+from .secret import Secret as Secret  # re-exported: moved to lib/secret.py
+from .secret import show_url as show_url  # re-exported: moved to lib/secret.py
 
 DEFAULT_AUTH_URL = "https://api.moneypenny.com/auth/token"
 # The guide prints the test host for the chat log; production users override it.
@@ -72,54 +75,9 @@ def min_retention_days(reconcile_days: int) -> int:
 
 
 URL_SETTINGS = ("moneypenny_auth_url", "moneypenny_chats_url", "moneypenny_calls_url", "sheets_api_url", "slack_api_url")
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 # RECONCILE_AT: a time of day on the 24-hour clock (H:MM or HH:MM), or "off".
 _TIME_OF_DAY = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])")
 RECONCILE_OFF = "off"
-
-
-def show_url(url: str) -> str:
-    """A URL as `scheme://host:port`, the only form in which a URL is ever shown.
-
-    User, password, path and query are left out: any of them can carry a secret; a host name
-    longer than a message shows is cut (errors.cut).
-    """
-    parts = urlsplit(str(url))
-    host = parts.hostname or "?"
-    if ":" in host:  # IPv6
-        host = f"[{host}]"
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    port = port or _DEFAULT_PORTS.get(parts.scheme)
-    return _cut(f"{parts.scheme or '?'}://{host}" + (f":{port}" if port else ""))
-
-
-class Secret:
-    """A string that never shows itself in repr, str, logs or tracebacks."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str):
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
-
-    def __bool__(self) -> bool:
-        return bool(self._value)
 
 
 @dataclass(frozen=True)
@@ -459,37 +417,3 @@ class Settings:
             else:
                 out[f.name] = str(value)
         return out
-
-
-# Slack's ids: a workspace (team) id starts with T (or E for an Enterprise Grid org), an app id with A.
-_SLACK_ID = re.compile(r"[A-Z][A-Z0-9]{2,30}")
-
-
-@dataclass(frozen=True)
-class ActionSettings:
-    """The settings of the public Slack actions entry point (`main.slack_actions`), deployment-wide:
-    the app's signing secret and the one workspace and app whose clicks it takes."""
-
-    signing_secret: Secret
-    team_id: str
-    app_id: str
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> ActionSettings:
-        """SLACK_SIGNING_SECRET, SLACK_TEAM_ID and SLACK_APP_ID; one SettingsError names each at fault."""
-        env = os.environ if env is None else env
-        problems: list[str] = []
-        secret = (env.get("SLACK_SIGNING_SECRET") or "").strip()
-        if not secret:
-            problems.append("SLACK_SIGNING_SECRET is not set (the Slack app's Basic Information > Signing Secret)")
-        ids: dict[str, str] = {}
-        for name, where, first in (("SLACK_TEAM_ID", "the workspace's id, T…", "TE"), ("SLACK_APP_ID", "the Slack app's App ID, A…", "A")):
-            raw = (env.get(name) or "").strip()
-            if not raw:
-                problems.append(f"{name} is not set ({where})")
-            elif not _SLACK_ID.fullmatch(raw) or raw[0] not in first:
-                problems.append(f"{name} must be {where} (upper-case letters and digits), got {_cut(raw)!r}")
-            ids[name] = raw
-        if problems:
-            raise SettingsError("; ".join(problems), fix="Set them as docs/deploy.md's Slack app section says.")
-        return cls(Secret(secret), ids["SLACK_TEAM_ID"], ids["SLACK_APP_ID"])

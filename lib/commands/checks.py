@@ -52,7 +52,7 @@ from .service_checks import (
     check_slack,
     failed,
 )
-from .status import collect
+from .status_collect import collect
 from .watcher import FOUND, watcher_state
 
 

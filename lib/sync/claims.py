@@ -19,6 +19,7 @@ run state's `claims_due` (raised in the claim's transaction) makes the next run 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from ..destinations.slack.claims import SlackClaims, button_item, claimed_blocks
 from ..errors import SyncError
 from ..state.claims import Claim
 from ..state.contract import StateStore
+from .session import RunSession
 
 log = logging.getLogger(__name__)
 
@@ -206,3 +208,18 @@ class ClaimDesk:
         for claim in self.store.claims_of(items).values() if items else ():
             blocks = claimed_blocks(blocks, claim.feed, claim.key, claim.owner) or blocks
         return blocks
+
+
+def write_claims_due(session: RunSession, store: StateStore, claims: ClaimDesk | None) -> None:
+    """Write the claims from Slack still due when the run state says some may be (a run with
+    none reads nothing for them), then clear `claims_due` if no claim came meanwhile (one
+    write, only on a run that had claims to write)."""
+    due = session.seen.claims_due
+    if not due or claims is None:
+        return
+    try:
+        if claims.retry_due():
+            session.seen = store.update_run_state(
+                lambda state: dataclasses.replace(state, claims_due=0) if state.claims_due == due else None)
+    except SyncError as exc:  # the claims stay due for the next run; the run's own work is done
+        log.warning("could not write the claims still due", extra={"fields": {"cause": exc.cause}})

@@ -16,10 +16,19 @@ in its first scheduled run.
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-__all__ = ["due", "last_due_time", "reconcile_window"]
+from ..errors import PermanentError
+from ..settings import Settings
+from .options import Mode, RunOptions
+from .session import RunSession
+
+__all__ = ["due", "last_due_time", "reconcile_window", "window_options", "with_daily_reconcile"]
+
+log = logging.getLogger(__name__)
 
 
 def last_due_time(now: datetime, at: time, tz: ZoneInfo) -> datetime:
@@ -47,3 +56,31 @@ def reconcile_window(now: datetime, days: int, tz: ZoneInfo) -> tuple[date, date
     undocumented)."""
     today = now.astimezone(tz).date()
     return today - timedelta(days=days), today
+
+
+def window_options(opts: RunOptions, started: datetime, settings: Settings, tz: ZoneInfo) -> RunOptions:
+    """The options with a reconcile's window filled in; a bad window is refused."""
+    if opts.mode == Mode.RECONCILE:
+        start, end = reconcile_window(started, settings.reconcile_days, tz)
+        opts = dataclasses.replace(opts, start=start, end=end)
+    if opts.mode in (Mode.WINDOW, Mode.RECONCILE) and (opts.start is None or opts.end is None or opts.end < opts.start):
+        raise PermanentError("A window run needs a start date on or before its end date", cause="bad_request")
+    return opts
+
+
+def with_daily_reconcile(opts: RunOptions, session: RunSession, started: datetime, settings: Settings,
+                         tz: ZoneInfo) -> RunOptions:
+    """The options with the daily reconcile's read added, for a scheduled sync that finds it
+    due in the run state it just read (`due` above)."""
+    if not opts.daily_reconcile or opts.mode != Mode.NEW:
+        return opts
+    # The chats' first read (no cursor: a new or emptied store) reconciles too, even if a run
+    # with chats off noted the day's reconcile: what an emptied journal held is found by date.
+    first_chats = settings.chats_on and session.seen.cursor.last_read is None
+    if not due(session.seen.reconciled_at, started, settings.reconcile_at, tz) and not (
+            first_chats and settings.reconcile_at is not None):
+        return opts
+    start, _ = reconcile_window(started, settings.reconcile_days, tz)
+    log.info("the daily reconcile is due: this run also reads by date",
+             extra={"fields": {"run_id": session.owner, "from": start.isoformat()}})
+    return dataclasses.replace(opts, reconcile_start=start)

@@ -25,7 +25,7 @@ from ..destinations.sheet.destination import SheetTabs
 from ..destinations.sheet.writer import SheetWriter
 from ..destinations.slack.client import SlackNotifier
 from ..destinations.slack.destination import SlackSummary
-from ..errors import LeaseLost, PermanentError, RunFailed, SyncError, TransientError
+from ..errors import LeaseLost, RunFailed, SyncError, TransientError
 from ..http import fenced
 from ..records import Source
 from ..settings import Settings
@@ -36,11 +36,11 @@ from ..state.documents import CursorDoc
 from ..state.models import JournalEntry, RejectedItem
 from ..state.run_state import RunState
 from .at_least_once import Part
-from .claims import ClaimDesk
+from .claims import ClaimDesk, write_claims_due
 from .fetch import plan_intent
 from .options import Mode, RunOptions, RunReport, as_sync_error, error_info, first_error
 from .protocols import RunProtocols, wire
-from .reconcile import due, reconcile_window
+from .reconcile import window_options, with_daily_reconcile
 from .record import check_health, run_record
 from .reminder import due_day, post_reminder, reminder_days
 from .schedule import schedule_key
@@ -130,7 +130,7 @@ class Syncer:
         t0 = time.perf_counter()
         report = RunReport(run_id=uuid.uuid4().hex[:12], mode=opts.mode.value, started_at=started,
                            store_from=self.store.counters.snapshot(), account=self.settings.account)
-        opts = self._window(opts, started)
+        opts = window_options(opts, started, self.settings, self.tz)
 
         schedule = schedule_key(opts.schedule_job, opts.mode.value, opts.schedule_time)
         session = RunSession(self.store, report.run_id, clock=self.clock)
@@ -170,8 +170,8 @@ class Syncer:
                 report.skipped = "this scheduled run already succeeded"
                 return report
             # Claims first: the reminder of unclaimed leads reads the Owner cells they fill.
-            self._write_claims(session)
-            failure = self._run_steps(report, self._daily_reconcile(opts, session, started), session)
+            write_claims_due(session, self.store, self.claims)
+            failure = self._run_steps(report, with_daily_reconcile(opts, session, started, self.settings, self.tz), session)
             if failure is None:
                 done = schedule
                 # Everything this run knew of (what earlier runs left, what it read) is delivered:
@@ -198,45 +198,6 @@ class Syncer:
         if failure is not None:
             raise RunFailed(report, failure)
         return report
-
-    def _write_claims(self, session: RunSession) -> None:
-        """Write the claims from Slack still due when the run state says some may be (a run with
-        none reads nothing for them), then clear `claims_due` if no claim came meanwhile (one
-        write, only on a run that had claims to write)."""
-        due = session.seen.claims_due
-        if not due or self.claims is None:
-            return
-        try:
-            if self.claims.retry_due():
-                session.seen = self.store.update_run_state(
-                    lambda state: dataclasses.replace(state, claims_due=0) if state.claims_due == due else None)
-        except SyncError as exc:  # the claims stay due for the next run; the run's own work is done
-            log.warning("could not write the claims still due", extra={"fields": {"cause": exc.cause}})
-
-    def _window(self, opts: RunOptions, started: datetime) -> RunOptions:
-        """The options with a reconcile's window filled in; a bad window is refused."""
-        if opts.mode == Mode.RECONCILE:
-            start, end = reconcile_window(started, self.settings.reconcile_days, self.tz)
-            opts = dataclasses.replace(opts, start=start, end=end)
-        if opts.mode in (Mode.WINDOW, Mode.RECONCILE) and (opts.start is None or opts.end is None or opts.end < opts.start):
-            raise PermanentError("A window run needs a start date on or before its end date", cause="bad_request")
-        return opts
-
-    def _daily_reconcile(self, opts: RunOptions, session: RunSession, started: datetime) -> RunOptions:
-        """The options with the daily reconcile's read added, for a scheduled sync that finds it
-        due in the run state it just read (lib/sync/reconcile.py)."""
-        if not opts.daily_reconcile or opts.mode != Mode.NEW:
-            return opts
-        # The chats' first read (no cursor: a new or emptied store) reconciles too, even if a run
-        # with chats off noted the day's reconcile: what an emptied journal held is found by date.
-        first_chats = self.settings.chats_on and session.seen.cursor.last_read is None
-        if not due(session.seen.reconciled_at, started, self.settings.reconcile_at, self.tz) and not (
-                first_chats and self.settings.reconcile_at is not None):
-            return opts
-        start, _ = reconcile_window(started, self.settings.reconcile_days, self.tz)
-        log.info("the daily reconcile is due: this run also reads by date",
-                 extra={"fields": {"run_id": session.owner, "from": start.isoformat()}})
-        return dataclasses.replace(opts, reconcile_start=start)
 
     def protocols(self, session: RunSession | None = None, report: RunReport | None = None) -> RunProtocols:
         """A fresh set of the run's protocols, wired to this Syncer's store, clients and clock.
