@@ -17,6 +17,9 @@ from .summary import (
     _span,
     blocks_size,
     build_summary,
+    counted,
+    link_safe,
+    share_lines,
     spans_days,
     trim,
 )
@@ -36,24 +39,6 @@ class SummaryPart:
     row_links: Mapping[str, str] = field(default_factory=dict)
 
 
-def _counted(n: int, title: str) -> str:
-    return f"{n} {title if n == 1 else title + 's'}"
-
-
-def _link_safe(text: str) -> str:
-    # A tab name (a setting) inside <url|text>: `|` and `>` would end the link early.
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "¦")
-
-
-def _shares(sizes: list[int], max_listed: int) -> list[int]:
-    # The smaller parts take what they need (at least one line each), the largest the rest.
-    shares = [0] * len(sizes)
-    left = max_listed
-    order = sorted(range(len(sizes)), key=lambda i: sizes[i])
-    for done, i in enumerate(order):
-        shares[i] = max(1, min(sizes[i], left // (len(sizes) - done)))
-        left -= shares[i]
-    return shares
 
 
 def build_combined(parts: Sequence[SummaryPart], *, sheet_url: str, max_listed: int = 20, late: int = 0,
@@ -70,7 +55,7 @@ def build_combined(parts: Sequence[SummaryPart], *, sheet_url: str, max_listed: 
         return build_summary(only.records, sheet_url=only.url or sheet_url, max_listed=max_listed, late=late,
                              title=only.title, row_links=only.row_links, feed=only.feed, account=account,
                              budget=budget, claim_buttons=claim_buttons)
-    counts = " · ".join(_counted(len(p.records), p.title) for p in parts)
+    counts = " · ".join(counted(len(p.records), p.title) for p in parts)
     every = sort_records([r for p in parts for r in p.records])
     span = _span(every)
     dated = spans_days(every)  # one rule for every part: dated lines when the whole summary spans days
@@ -79,7 +64,7 @@ def build_combined(parts: Sequence[SummaryPart], *, sheet_url: str, max_listed: 
     if late:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": (
             f":hourglass: {late} of these {'is' if late == 1 else 'are'} late: an earlier run could not post them.")}]})
-    shares = _shares([len(p.records) for p in parts], max_listed)
+    shares = share_lines([len(p.records) for p in parts], max_listed)
     # Each part's room and blocks in proportion to its share of the lines (an item is a block
     # of its own): a 40-line summary of 25 chats and 15 calls lists all 40.
     room = budget - blocks_size(blocks)
@@ -89,14 +74,14 @@ def build_combined(parts: Sequence[SummaryPart], *, sheet_url: str, max_listed: 
         own_budget = room * (share + 1) // sum(s + 1 for s in shares)
         max_blocks = share + 2 + max(0, spare) // len(parts)
         own = build_summary(part.records, sheet_url=part.url or sheet_url, max_listed=share, title=part.title,
-                            budget=own_budget, max_blocks=max_blocks, dated=dated, link_text=f"Open the {_link_safe(part.tab)} tab",
+                            budget=own_budget, max_blocks=max_blocks, dated=dated, link_text=f"Open the {link_safe(part.tab)} tab",
                             row_links=part.row_links, feed=part.feed, account=account, claim_buttons=claim_buttons)
         # The part's own header becomes its title line.
-        title = {"type": "section", "text": {"type": "mrkdwn", "text": f"*{_counted(len(part.records), part.title)}*"}}
+        title = {"type": "section", "text": {"type": "mrkdwn", "text": f"*{counted(len(part.records), part.title)}*"}}
         blocks += [title, *own.blocks[1:]]
         listed += own.listed
     total = sum(len(p.records) for p in parts)
-    words = " and ".join(_counted(len(p.records), p.title) for p in parts)
+    words = " and ".join(counted(len(p.records), p.title) for p in parts)
     return Summary(
         text=f"{words} from Moneypenny ({span}). Open the sheet: {sheet_url}",
         blocks=blocks, listed=listed, total=total,

@@ -26,10 +26,14 @@ from .summary import (
     MAX_BLOCKS,
     Summary,
     claim_value,
+    counted,
     inert,
     item_block,
+    link_safe,
+    share_lines,
     short_key,
     trim,
+    url_safe,
 )
 
 __all__ = ["CLAIM_ACTION", "ReminderPart", "build_reminder", "claim_value", "days_text", "item_block", "reminder_line",
@@ -83,12 +87,12 @@ def build_reminder(parts: Sequence[ReminderPart], *, account: str, first: date, 
         return None
     total = sum(len(p.items) for p in parts)
     days = days_text(first, end)
-    counts = _SEPARATOR.join(_counted(len(p.items), p.noun) for p in parts)
+    counts = _SEPARATOR.join(counted(len(p.items), p.noun) for p in parts)
     dated = (end - first).days > 1
     blocks: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": trim(
         f"Still unclaimed from {days}: {counts}", HEADER_LIMIT)}}]
     # Blocks: the header, and a title and an "…and N more" a part; the rest are lines.
-    shares = _shares([len(p.items) for p in parts], min(max_listed, MAX_BLOCKS - 1 - 2 * len(parts)))
+    shares = share_lines([len(p.items) for p in parts], min(max_listed, MAX_BLOCKS - 1 - 2 * len(parts)))
     # Room: the budget less what the titles and closings take, shared by the lines in proportion.
     reserve = sum(600 + 2 * _size({"u": p.tab_url, "t": p.tab}) for p in parts)
     room = BLOCKS_BUDGET - _size(blocks) - reserve
@@ -96,7 +100,7 @@ def build_reminder(parts: Sequence[ReminderPart], *, account: str, first: date, 
     listed = 0
     for part, share in zip(parts, shares):
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": (
-            f"*{_counted(len(part.items), part.noun)}*{_SEPARATOR}<{_url_safe(part.tab_url)}|{_link_safe(part.tab)} tab>")}})
+            f"*{counted(len(part.items), part.noun)}*{_SEPARATOR}<{url_safe(part.tab_url)}|{link_safe(part.tab)} tab>")}})
         budget = per_line * share
         shown = 0
         for item in part.items[:share]:
@@ -115,13 +119,10 @@ def build_reminder(parts: Sequence[ReminderPart], *, account: str, first: date, 
         more = len(part.items) - shown
         if more:
             blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": (
-                f"…and {more} more: <{_url_safe(part.tab_url)}|open the {_link_safe(part.tab)} tab>")}]})
+                f"…and {more} more: <{url_safe(part.tab_url)}|open the {link_safe(part.tab)} tab>")}]})
     text = f"Still unclaimed from {days}: {counts}. Open the sheet to claim them."
     return Summary(text=text, blocks=blocks, listed=listed, total=total, fallback=text)
 
-
-def _counted(n: int, noun: str) -> str:
-    return f"{n} {noun if n == 1 else noun + 's'}"
 
 
 def _local(when: str, dated: bool) -> str:
@@ -132,27 +133,7 @@ def _local(when: str, dated: bool) -> str:
     return f"{moment:%a} {moment.day} {moment:%b %H:%M}" if dated else f"{moment:%a %H:%M}"
 
 
-def _shares(sizes: list[int], max_listed: int) -> list[int]:
-    # The smaller parts take what they need (at least one line each), the largest the rest.
-    shares = [0] * len(sizes)
-    left = max_listed
-    order = sorted(range(len(sizes)), key=lambda i: sizes[i])
-    for done, i in enumerate(order):
-        shares[i] = max(1, min(sizes[i], left // (len(sizes) - done)))
-        left -= shares[i]
-    return shares
-
 
 def _size(obj: Any) -> int:
     # Measured as Slack's limit is, strictly: the blocks' JSON (text, structure, values and all).
     return len(json.dumps(obj)) + 2
-
-
-def _url_safe(url: str) -> str:
-    # A URL inside <url|label>: `|` and `>` would end it early, `<` open another.
-    return url.replace("|", "%7C").replace(">", "%3E").replace("<", "%3C")
-
-
-def _link_safe(text: str) -> str:
-    # A tab name (a setting) inside <url|text>: `|` and `>` would end the link early.
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "¦")

@@ -153,15 +153,37 @@ def claim_value(account: str, feed: str, key: str) -> str:
     return json.dumps({"a": account, "f": feed, "k": key}, separators=(",", ":"), ensure_ascii=False)
 
 
-def _url_safe(url: str) -> str:
+def url_safe(url: str) -> str:
     # A URL inside <url|label>: `|` and `>` would end it early, `<` open another.
     return url.replace("|", "%7C").replace(">", "%3E").replace("<", "%3C")
+
+
+def counted(n: int, noun: str) -> str:
+    """"1 chat", "3 chats": a count and its noun."""
+    return f"{n} {noun if n == 1 else noun + 's'}"
+
+
+def link_safe(text: str) -> str:
+    """A tab name (a setting) made safe inside <url|text>: `|` and `>` would end the link early."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "¦")
+
+
+def share_lines(sizes: list[int], max_listed: int) -> list[int]:
+    """How many of `max_listed` lines each part lists: the smaller parts take what they need
+    (at least one line each), the largest the rest."""
+    out = [0] * len(sizes)
+    left = max_listed
+    order = sorted(range(len(sizes)), key=lambda i: sizes[i])
+    for done, i in enumerate(order):
+        out[i] = max(1, min(sizes[i], left // (len(sizes) - done)))
+        left -= out[i]
+    return out
 
 
 def item_reference(key: str, row_link: str | None) -> str:
     """The item's short key, linked to its row when the row is known."""
     short = short_key(key)
-    return f"<{_url_safe(row_link)}|{short}>" if row_link else f"`{short}`"
+    return f"<{url_safe(row_link)}|{short}>" if row_link else f"`{short}`"
 
 
 def item_block(line: str, key: str, *, row_link: str | None, feed: str, account: str,
