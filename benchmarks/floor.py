@@ -106,23 +106,19 @@ class WriteRecorder:
             recorder._add(batch, Write("delete", reference._document_path))
             saved["delete"](batch, reference, option=option)
 
-        def commit(batch: Any, *args: Any, **kwargs: Any) -> Any:
-            try:
-                result = saved_commit(batch, *args, **kwargs)
-            except BaseException:
-                recorder._committed(batch, False)
-                raise
-            recorder._committed(batch, True)
-            return result
+        def noting(saved_fn: Any) -> Any:
+            # A commit (a batch's or a transaction's) that notes whether its writes landed.
+            def commit(batch: Any, *args: Any, **kwargs: Any) -> Any:
+                try:
+                    result = saved_fn(batch, *args, **kwargs)
+                except BaseException:
+                    recorder._committed(batch, False)
+                    raise
+                recorder._committed(batch, True)
+                return result
+            return commit
 
-        def tx_commit(transaction: Any, *args: Any, **kwargs: Any) -> Any:
-            try:
-                result = saved_tx_commit(transaction, *args, **kwargs)
-            except BaseException:
-                recorder._committed(transaction, False)
-                raise
-            recorder._committed(transaction, True)
-            return result
+        commit, tx_commit = noting(saved_commit), noting(saved_tx_commit)
 
         patches = {"create": create, "set": set_, "update": update, "delete": delete}
         try:
